@@ -1,0 +1,310 @@
+//! One cluster: a kube client and what discovery told us about its kinds.
+
+use crate::Error;
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PropagationPolicy,
+};
+use kube::core::GroupVersionKind;
+use kube::discovery::{ApiCapabilities, ApiResource, Scope};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// The hub's name as a cluster.
+pub const LOCAL: &str = "local";
+
+/// The field manager of everything Sailplane applies.
+pub const FIELD_MANAGER: &str = "sailplane";
+
+/// Identifies one object in one cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectRef {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {}/{}", self.kind, ns, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
+}
+
+/// What a delete did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    Deleted,
+    AlreadyGone,
+}
+
+pub struct Cluster {
+    name: String,
+    client: kube::Client,
+    kinds: Mutex<HashMap<(String, String), (ApiResource, ApiCapabilities)>>,
+}
+
+impl Cluster {
+    pub fn new(name: &str, client: kube::Client) -> Cluster {
+        Cluster {
+            name: name.to_string(),
+            client,
+            kinds: Mutex::default(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
+    async fn resolve(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<(ApiResource, ApiCapabilities), Error> {
+        let key = (api_version.to_string(), kind.to_string());
+        if let Some(found) = self
+            .kinds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(found.clone());
+        }
+        let (group, version) = match api_version.split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", api_version),
+        };
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let found = kube::discovery::pinned_kind(&self.client, &gvk)
+            .await
+            .map_err(|e| match e {
+                kube::Error::Api(s) if s.code == 404 => Error::UnknownKind {
+                    cluster: self.name.clone(),
+                    api_version: api_version.into(),
+                    kind: kind.into(),
+                },
+                kube::Error::Discovery(_) => Error::UnknownKind {
+                    cluster: self.name.clone(),
+                    api_version: api_version.into(),
+                    kind: kind.into(),
+                },
+                source => Error::Api {
+                    cluster: self.name.clone(),
+                    verb: "discover",
+                    what: format!("{api_version} {kind}"),
+                    source,
+                },
+            })?;
+        self.kinds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, found.clone());
+        Ok(found)
+    }
+
+    /// Forget discovery results, after a CRD was installed or removed.
+    pub fn forget_kinds(&self) {
+        self.kinds.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    async fn api(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> Result<(Api<DynamicObject>, bool), Error> {
+        let (ar, caps) = self.resolve(api_version, kind).await?;
+        let namespaced = caps.scope == Scope::Namespaced;
+        let api = match (namespaced, namespace) {
+            (true, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &ar),
+            (true, None) => Api::default_namespaced_with(self.client.clone(), &ar),
+            (false, _) => Api::all_with(self.client.clone(), &ar),
+        };
+        Ok((api, namespaced))
+    }
+
+    /// Whether objects of this kind live in a namespace.
+    pub async fn is_namespaced(&self, api_version: &str, kind: &str) -> Result<bool, Error> {
+        let (_, caps) = self.resolve(api_version, kind).await?;
+        Ok(caps.scope == Scope::Namespaced)
+    }
+
+    /// Server-side apply `object` as the `sailplane` field manager. Namespaced objects without a
+    /// namespace go to `default_namespace`; cluster-scoped objects lose any namespace. With
+    /// `force`, fields owned by other managers are taken over.
+    pub async fn apply(
+        &self,
+        object: &Value,
+        default_namespace: &str,
+        force: bool,
+    ) -> Result<Value, Error> {
+        let r = self.object_ref(object, default_namespace).await?;
+        let (api, namespaced) = self
+            .api(&r.api_version, &r.kind, r.namespace.as_deref())
+            .await?;
+        let mut body = object.clone();
+        if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
+            if namespaced {
+                meta.insert(
+                    "namespace".into(),
+                    Value::String(r.namespace.clone().unwrap_or_default()),
+                );
+            } else {
+                meta.remove("namespace");
+            }
+            // Server-managed fields never go into an apply configuration.
+            for k in [
+                "resourceVersion",
+                "uid",
+                "creationTimestamp",
+                "managedFields",
+                "generation",
+            ] {
+                meta.remove(k);
+            }
+        }
+        if let Some(obj) = body.as_object_mut() {
+            obj.remove("status");
+        }
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        params.force = force;
+        let applied = api
+            .patch(&r.name, &params, &Patch::Apply(&body))
+            .await
+            .map_err(|source| Error::Api {
+                cluster: self.name.clone(),
+                verb: "apply",
+                what: r.to_string(),
+                source,
+            })?;
+        serde_json::to_value(applied).map_err(|_| Error::Invalid {
+            cluster: self.name.clone(),
+            field: "serialisable body",
+        })
+    }
+
+    /// Where `object` lives, with the namespace defaulted for namespaced kinds.
+    pub async fn object_ref(
+        &self,
+        object: &Value,
+        default_namespace: &str,
+    ) -> Result<ObjectRef, Error> {
+        let field = |f: &'static str| Error::Invalid {
+            cluster: self.name.clone(),
+            field: f,
+        };
+        let api_version = object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .ok_or_else(|| field("apiVersion"))?;
+        let kind = object
+            .get("kind")
+            .and_then(Value::as_str)
+            .ok_or_else(|| field("kind"))?;
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| field("metadata.name"))?;
+        let namespaced = self.is_namespaced(api_version, kind).await?;
+        let namespace = if namespaced {
+            Some(
+                object
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or(default_namespace)
+                    .to_string(),
+            )
+        } else {
+            None
+        };
+        Ok(ObjectRef {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            namespace,
+            name: name.into(),
+        })
+    }
+
+    /// Read an object. `Ok(None)` only when the server says it does not exist.
+    pub async fn get(&self, r: &ObjectRef) -> Result<Option<Value>, Error> {
+        let (api, _) = self
+            .api(&r.api_version, &r.kind, r.namespace.as_deref())
+            .await?;
+        match api.get_opt(&r.name).await {
+            Ok(Some(o)) => Ok(serde_json::to_value(o).ok()),
+            Ok(None) => Ok(None),
+            Err(source) => Err(Error::Api {
+                cluster: self.name.clone(),
+                verb: "get",
+                what: r.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// List objects of a kind by label selector, in one namespace or all.
+    pub async fn list(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        selector: &str,
+    ) -> Result<Vec<Value>, Error> {
+        let (ar, caps) = self.resolve(api_version, kind).await?;
+        let api: Api<DynamicObject> = match (caps.scope == Scope::Namespaced, namespace) {
+            (true, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &ar),
+            _ => Api::all_with(self.client.clone(), &ar),
+        };
+        let list = api
+            .list(&ListParams::default().labels(selector))
+            .await
+            .map_err(|source| Error::Api {
+                cluster: self.name.clone(),
+                verb: "list",
+                what: format!("{api_version} {kind}"),
+                source,
+            })?;
+        Ok(list
+            .items
+            .into_iter()
+            .filter_map(|o| serde_json::to_value(o).ok())
+            .collect())
+    }
+
+    /// Delete an object; its dependents go in the background.
+    pub async fn delete(&self, r: &ObjectRef) -> Result<DeleteOutcome, Error> {
+        let (api, _) = match self
+            .api(&r.api_version, &r.kind, r.namespace.as_deref())
+            .await
+        {
+            Ok(a) => a,
+            // The kind is gone with its CRD, and so is every object of it.
+            Err(Error::UnknownKind { .. }) => return Ok(DeleteOutcome::AlreadyGone),
+            Err(e) => return Err(e),
+        };
+        let params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..DeleteParams::default()
+        };
+        match api.delete(&r.name, &params).await {
+            Ok(_) => Ok(DeleteOutcome::Deleted),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(DeleteOutcome::AlreadyGone),
+            Err(source) => Err(Error::Api {
+                cluster: self.name.clone(),
+                verb: "delete",
+                what: r.to_string(),
+                source,
+            }),
+        }
+    }
+}

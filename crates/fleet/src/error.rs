@@ -1,0 +1,36 @@
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("cluster {name:?} is not registered (known: {known})")]
+    UnknownCluster { name: String, known: String },
+
+    #[error("cluster {cluster}: {api_version} {kind} is not served (is its CRD installed?)")]
+    UnknownKind {
+        cluster: String,
+        api_version: String,
+        kind: String,
+    },
+
+    #[error("cluster {cluster}: object has no {field}")]
+    Invalid {
+        cluster: String,
+        field: &'static str,
+    },
+
+    #[error("cluster {cluster}: {verb} {what}: {source}")]
+    Api {
+        cluster: String,
+        verb: &'static str,
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl Error {
+    /// The API server answered 409 Conflict (a field owned by another manager, a stale write).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Api { source: kube::Error::Api(s), .. } if s.code == 409)
+    }
+}

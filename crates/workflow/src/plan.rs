@@ -1,0 +1,68 @@
+//! From an Application's workflow spec (or its absence) to the list of steps to run.
+
+use oam::{Application, WorkflowMode, WorkflowStep};
+
+/// One step as the engine runs it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedStep {
+    pub name: String,
+    pub type_: String,
+    pub properties: serde_json::Value,
+    pub depends_on: Vec<String>,
+    pub timeout: Option<String>,
+}
+
+/// The steps of an application's workflow and how to run them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub mode: WorkflowMode,
+    pub steps: Vec<PlannedStep>,
+}
+
+/// KubeVela's rules: the application's own steps, in StepByStep mode unless it says DAG; without
+/// steps, one `apply-component` step per component, run as a DAG that follows the components'
+/// `dependsOn`.
+pub fn plan(app: &Application) -> Plan {
+    let wf = app.spec.workflow.as_ref();
+    let explicit: &[WorkflowStep] = wf.map(|w| w.steps.as_slice()).unwrap_or(&[]);
+    if explicit.is_empty() {
+        let steps = app
+            .spec
+            .components
+            .iter()
+            .map(|c| PlannedStep {
+                name: c.name.clone(),
+                type_: "apply-component".into(),
+                properties: serde_json::json!({ "component": c.name }),
+                depends_on: c.depends_on.clone(),
+                timeout: None,
+            })
+            .collect();
+        return Plan {
+            mode: WorkflowMode::Dag,
+            steps,
+        };
+    }
+    let mode = wf
+        .and_then(|w| w.mode.as_ref())
+        .and_then(|m| m.steps.clone())
+        .unwrap_or(WorkflowMode::StepByStep);
+    let steps = explicit
+        .iter()
+        .map(|s| PlannedStep {
+            name: if s.name.is_empty() {
+                s.type_.clone()
+            } else {
+                s.name.clone()
+            },
+            type_: s.type_.clone(),
+            properties: s
+                .properties
+                .clone()
+                .unwrap_or_else(|| serde_json::json!({})),
+            depends_on: s.depends_on.clone(),
+            timeout: s.timeout.clone(),
+        })
+        .collect();
+    Plan { mode, steps }
+}
