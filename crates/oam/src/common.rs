@@ -146,6 +146,13 @@ pub(crate) fn embedded_object<T: JsonSchema>(
     if let Some(obj) = schema.as_object_mut() {
         obj.remove("description");
         obj.remove("title");
+        // an embedded object is not required to have a spec
+        if let Some(Value::Array(required)) = obj.get_mut("required") {
+            required.retain(|r| r != "spec");
+            if required.is_empty() {
+                obj.remove("required");
+            }
+        }
         let props = obj
             .entry("properties")
             .or_insert_with(|| Value::Object(Default::default()));
@@ -267,15 +274,15 @@ pub struct TerraformSchematic {
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub type_: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub write_connection_secret_to_ref: Option<SecretReference>,
+    pub write_connection_secret_to_ref: Option<Reference>,
 }
 
 /// A secret reference (`name` + `namespace`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretReference {
-    #[serde(default)]
-    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
 }

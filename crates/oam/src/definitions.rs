@@ -397,3 +397,43 @@ impl TraitDefinition {
         })
     }
 }
+
+/// A WorkloadDefinition (legacy kind, still recorded in ApplicationRevisions).
+/// Its CRD is not part of [`crate::crds`]: Sailplane does not serve it.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "core.oam.dev",
+    version = "v1beta1",
+    kind = "WorkloadDefinition",
+    namespaced,
+    status = "WorkloadDefinitionStatus",
+    shortname = "workload",
+    category = "oam",
+    derive = "PartialEq",
+    derive = "Default"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadDefinitionSpec {
+    pub definition_ref: DefinitionReference,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub child_resource_kinds: Vec<ChildResourceKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_spec_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<DefinitionStatusTemplates>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schematic: Option<Schematic>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "preserve_unknown_object")]
+    pub extension: Option<Value>,
+}
+
+/// Status of a WorkloadDefinition.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadDefinitionStatus {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<crate::common::Condition>,
+}

@@ -4,11 +4,22 @@
 //! Every type is KubeVela's, field for field: camelCase on the wire, empty lists and unset
 //! options omitted when serialising, free-form fields (`properties`, `extension`, …) kept as
 //! [`serde_json::Value`] with `x-kubernetes-preserve-unknown-fields` in the generated schema.
+//!
+//! Modules: [`application`], [`definitions`], [`workflow`], [`policy`], [`revision`],
+//! [`tracker`], [`common`] hold the types; [`crd`] generates CRDs; [`parse`] reads YAML;
+//! [`validate`] checks Applications; [`labels`] has the well-known keys.
 
 pub mod application;
 pub mod common;
+pub mod crd;
 pub mod definitions;
+pub mod error;
 pub mod labels;
+pub mod parse;
+pub mod policy;
+pub mod revision;
+pub mod tracker;
+pub mod validate;
 pub mod workflow;
 
 pub use application::{
@@ -21,11 +32,23 @@ pub use common::{
     DefinitionStatus, DefinitionStatusTemplates, ObjectReference, Revision, Schematic,
     TerraformSchematic, WorkloadGvk,
 };
+pub use crd::{crds, crds_yaml};
 pub use definitions::{
     ChildResourceKind, ComponentDefinition, ComponentDefinitionSpec, Definition, DefinitionKind,
     PolicyDefinition, PolicyDefinitionSpec, TraitDefinition, TraitDefinitionSpec, TraitStage,
-    WorkflowStepDefinition, WorkflowStepDefinitionSpec, WorkloadTypeDescriptor,
+    WorkflowStepDefinition, WorkflowStepDefinitionSpec, WorkloadDefinition,
+    WorkloadDefinitionSpec, WorkloadDefinitionStatus, WorkloadTypeDescriptor,
 };
+pub use error::{Error, Issue};
+pub use parse::{
+    OamObject, parse_application, parse_application_yaml, parse_objects_yaml, parse_yaml,
+};
+pub use policy::{Policy, PolicyFields};
+pub use revision::{
+    ApplicationRevision, ApplicationRevisionSpec, ApplicationRevisionStatus, DefinitionRevision,
+    DefinitionRevisionSpec, DefinitionType, PolicyVersion,
+};
+pub use tracker::{ManagedResource, ResourceTracker, ResourceTrackerSpec, ResourceTrackerType};
 pub use workflow::{
     StepInput, StepOutput, StepStatus, Workflow, WorkflowExecuteMode, WorkflowFields,
     WorkflowMode, WorkflowRunPhase, WorkflowStatus, WorkflowStep, WorkflowStepMeta,

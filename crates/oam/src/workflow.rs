@@ -213,21 +213,17 @@ pub struct WorkflowStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_revision: Option<String>,
     /// `<steps mode>-<subSteps mode>`, e.g. `StepByStep-DAG`.
-    #[serde(default)]
     pub mode: String,
     /// Phase of the run.
     #[serde(default, rename = "status", skip_serializing_if = "Option::is_none")]
     pub phase: Option<WorkflowRunPhase>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(default)]
     pub suspend: bool,
     /// Why it is suspended, e.g. `manually`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend_state: Option<String>,
-    #[serde(default)]
     pub terminated: bool,
-    #[serde(default)]
     pub finished: bool,
     /// Where the workflow context (step outputs, variables) is stored, usually a ConfigMap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
