@@ -290,3 +290,14 @@ impl Application {
         self.spec.policies.iter().find(|p| p.name == name)
     }
 }
+
+impl AppPolicy {
+    /// The properties decoded as `T` (e.g. [`crate::policy::TopologyPolicySpec`]); unset
+    /// properties decode from an empty map. Errors name the policy and the field.
+    pub fn typed_properties<T: serde::de::DeserializeOwned>(&self) -> Result<T, crate::Error> {
+        crate::policy::decode_properties(
+            &format!("policy {:?} ({})", self.name, self.type_),
+            self.properties.as_ref(),
+        )
+    }
+}

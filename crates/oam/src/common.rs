@@ -262,7 +262,9 @@ pub struct TerraformSchematic {
     pub configuration: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_region: Option<String>,
+    /// Delete the cloud resource with the component (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "delete_resource_schema")]
     pub delete_resource: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git_credentials_secret_reference: Option<SecretReference>,
@@ -270,11 +272,20 @@ pub struct TerraformSchematic {
     pub path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_ref: Option<Reference>,
-    /// `hcl`, `json` or `remote`.
+    /// `hcl` (default), `json` or `remote`.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "terraform_type_schema")]
     pub type_: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_connection_secret_to_ref: Option<Reference>,
+}
+
+fn terraform_type_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "string", "enum": ["hcl", "json", "remote"], "default": "hcl" })
+}
+
+fn delete_resource_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "boolean", "default": true })
 }
 
 /// A secret reference (`name` + `namespace`).

@@ -492,6 +492,12 @@ fn clean_message(raw: &str) -> String {
     {
         msg = after.trim();
     }
+    // "... at line 8, column 7" repeats the position we report separately
+    if let Some(pos) = msg.rfind(" at line ")
+        && msg[pos + 9..].contains(", column ")
+    {
+        msg = msg[..pos].trim_end();
+    }
     match msg {
         "expected string scalar" => "expected a string".to_string(),
         "expected sequence start" => "expected a list (YAML sequence)".to_string(),
@@ -523,5 +529,9 @@ mod tests {
             "missing field `type`"
         );
         assert_eq!(clean_message("expected string scalar"), "expected a string");
+        assert_eq!(
+            clean_message("expected sequence start at line 13, column 11"),
+            "expected a list (YAML sequence)"
+        );
     }
 }

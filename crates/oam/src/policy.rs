@@ -240,3 +240,32 @@ pub struct ResourceUpdateStrategy {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recreate_fields: Vec<String>,
 }
+
+impl Policy {
+    /// The properties decoded as `T`; see [`crate::AppPolicy::typed_properties`].
+    pub fn typed_properties<T: serde::de::DeserializeOwned>(&self) -> Result<T, crate::Error> {
+        decode_properties(
+            &format!(
+                "Policy {:?} ({})",
+                self.metadata.name.as_deref().unwrap_or(""),
+                self.spec.type_
+            ),
+            self.spec.properties.as_ref(),
+        )
+    }
+}
+
+/// Decodes policy properties, naming `what` and the field on error.
+pub(crate) fn decode_properties<T: serde::de::DeserializeOwned>(
+    what: &str,
+    properties: Option<&Value>,
+) -> Result<T, crate::Error> {
+    let value = properties
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    serde_path_to_error::deserialize(value).map_err(|e| crate::Error::Value {
+        what: format!("{what} properties"),
+        field: Some(e.path().to_string()).filter(|p| p != "."),
+        message: e.inner().to_string(),
+    })
+}

@@ -26,6 +26,17 @@ pub fn is_dns1123_label(s: &str) -> bool {
     s.len() <= 63 && !s.contains('.') && is_dns1123_subdomain(s)
 }
 
+/// Whether `s` is a valid label value (non-empty here): at most 63 characters, alphanumerics,
+/// `-`, `_` and `.`, starting and ending with an alphanumeric. Component names must be one,
+/// because they become the value of the `app.oam.dev/component` label.
+pub fn is_label_value(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+}
+
 /// Whether `s` is a Go duration (`300ms`, `1.5h`, `2h45m`), the format of step timeouts.
 pub fn is_duration(s: &str) -> bool {
     let s = s.strip_prefix(['-', '+']).unwrap_or(s);
@@ -104,18 +115,25 @@ impl Application {
                 name.unwrap_or(""),
             )),
         }
-        if self.spec.components.is_empty() {
-            issues.push(Issue {
-                field: "spec.components".into(),
-                message: "an application needs at least one component".into(),
-            });
-        }
 
         // components
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, c) in self.spec.components.iter().enumerate() {
             let at = format!("spec.components[{i}]");
-            issues.extend(name_issue(format!("{at}.name"), "the component name", &c.name));
+            if c.name.is_empty() {
+                issues.push(Issue {
+                    field: format!("{at}.name"),
+                    message: "the component name must not be empty".into(),
+                });
+            } else if !is_label_value(&c.name) {
+                issues.push(Issue {
+                    field: format!("{at}.name"),
+                    message: format!(
+                        "the component name {:?} cannot be a label value: use at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
+                        c.name
+                    ),
+                });
+            }
             if let Some(first) = seen.insert(c.name.as_str(), i)
                 && !c.name.is_empty()
             {
@@ -207,7 +225,6 @@ impl Application {
                 });
             }
             if !p.name.is_empty() {
-                issues.extend(name_issue(format!("{at}.name"), "the policy name", &p.name));
                 if let Some(first) = policy_names.insert(p.name.as_str(), i) {
                     issues.push(Issue {
                         field: format!("{at}.name"),
@@ -304,9 +321,6 @@ fn check_step_common(
     names: &BTreeSet<&str>,
     issues: &mut Vec<Issue>,
 ) {
-    if !name.is_empty() {
-        issues.extend(name_issue(format!("{f}.name"), "the step name", name));
-    }
     if type_.trim().is_empty() {
         issues.push(Issue {
             field: format!("{f}.type"),
@@ -429,6 +443,9 @@ mod tests {
         assert!(!is_dns1123_subdomain("a..b"));
         assert!(is_dns1123_label("frontend"));
         assert!(!is_dns1123_label("a.b"));
+        assert!(is_label_value("example.Deployment.example"));
+        assert!(!is_label_value("a/b"));
+        assert!(!is_label_value("-a"));
     }
 
     #[test]
