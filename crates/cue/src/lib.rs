@@ -1,1 +1,230 @@
-//! cue
+//! `cue`: a native evaluator for the CUE configuration language, as used by KubeVela
+//! definitions.
+//!
+//! Pipeline: [`parse`] (lexer + parser to a spanned [`ast`]) → [`Runtime::compile`] (checks
+//! imports, keeps the AST behind an `Arc`) → [`Program::eval`] / [`Program::eval_with`]
+//! (unification in an arena, see `eval`) → an immutable [`Value`] tree that can be
+//! exported to JSON, validated and inspected. Pure: no I/O.
+
+#![forbid(unsafe_code)]
+
+pub mod ast;
+mod builtins;
+mod error;
+mod eval;
+mod export;
+mod lexer;
+mod parser;
+mod value;
+
+use std::sync::Arc;
+
+pub use error::{Error, Pos};
+pub use export::{Field, Kind, Value};
+
+/// Resource limits for one evaluation.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Maximum nesting of evaluation (and of the exported value).
+    pub max_depth: usize,
+    /// Maximum number of evaluation steps.
+    pub max_steps: u64,
+    /// Maximum size in bytes of any string, and (approximately) of all values together.
+    pub max_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_depth: 1000, max_steps: 20_000_000, max_bytes: 256 << 20 }
+    }
+}
+
+/// Holds limits (and the set of available packages).
+#[derive(Clone, Debug, Default)]
+pub struct Runtime {
+    limits: Limits,
+}
+
+pub(crate) struct SourceFile {
+    pub name: String,
+    pub line_starts: Vec<usize>,
+}
+
+pub(crate) struct ProgramInner {
+    pub files: Vec<ast::File>,
+    pub sources: Vec<SourceFile>,
+    pub limits: Limits,
+}
+
+/// A compiled CUE file (or package of files). Cheap to clone, `Send + Sync`.
+#[derive(Clone)]
+pub struct Program {
+    inner: Arc<ProgramInner>,
+}
+
+fn line_starts(src: &str) -> Vec<usize> {
+    let mut v = vec![0];
+    for (i, b) in src.bytes().enumerate() {
+        if b == b'\n' {
+            v.push(i + 1);
+        }
+    }
+    v
+}
+
+pub(crate) fn pos_of(sources: &[SourceFile], span: ast::Span) -> Option<Pos> {
+    let sf = sources.get(span.file as usize)?;
+    let off = span.start as usize;
+    let line = match sf.line_starts.binary_search(&off) {
+        Ok(i) => i,
+        Err(i) => i.saturating_sub(1),
+    };
+    let col = off - sf.line_starts.get(line).copied().unwrap_or(0) + 1;
+    Some(Pos { file: sf.name.clone(), line: line as u32 + 1, col: col as u32 })
+}
+
+fn parse_indexed(filename: &str, source: &str, index: u32) -> Result<ast::File, Error> {
+    let mut p = parser::Parser::new(source, 0, source.len(), index).map_err(|e| parse_err(filename, source, e))?;
+    p.parse_file(filename).map_err(|e| parse_err(filename, source, e))
+}
+
+fn parse_err(filename: &str, source: &str, e: parser::PErr) -> Error {
+    let sf = [SourceFile { name: filename.to_string(), line_starts: line_starts(source) }];
+    let mut err = Error::new(e.msg);
+    if let Some(p) = pos_of(&sf, ast::Span { file: 0, start: e.offset as u32, end: e.offset as u32 }) {
+        err = err.with_pos(p);
+    }
+    err
+}
+
+/// Parses one CUE file into its AST (spans are byte offsets into `source`).
+pub fn parse(filename: &str, source: &str) -> Result<ast::File, Error> {
+    parse_indexed(filename, source, 0)
+}
+
+impl Runtime {
+    pub fn new() -> Runtime {
+        Runtime::default()
+    }
+
+    pub fn with_limits(limits: Limits) -> Runtime {
+        Runtime { limits }
+    }
+
+    /// Parses and compiles one file.
+    pub fn compile(&self, filename: &str, source: &str) -> Result<Program, Error> {
+        self.compile_files(&[(filename, source)])
+    }
+
+    /// Parses and compiles several files of one package (evaluated as one unit).
+    pub fn compile_files(&self, files: &[(&str, &str)]) -> Result<Program, Error> {
+        let mut asts = Vec::new();
+        let mut sources = Vec::new();
+        for (i, (name, src)) in files.iter().enumerate() {
+            let f = parse_indexed(name, src, i as u32)?;
+            sources.push(SourceFile { name: name.to_string(), line_starts: line_starts(src) });
+            for imp in &f.imports {
+                if !builtins::is_known_package(&imp.path) {
+                    let mut e = Error::new(format!("unsupported import \"{}\": package not found", imp.path));
+                    if let Some(p) = pos_of(&sources, imp.span) {
+                        e = e.with_pos(p);
+                    }
+                    return Err(e);
+                }
+            }
+            asts.push(f);
+        }
+        Ok(Program { inner: Arc::new(ProgramInner { files: asts, sources, limits: self.limits.clone() }) })
+    }
+}
+
+impl Program {
+    /// Evaluates the file as is.
+    pub fn eval(&self) -> Result<Value, Error> {
+        self.eval_with(&[])
+    }
+
+    /// Unifies concrete JSON data into the file's top-level fields before evaluating, e.g.
+    /// `[("parameter", &json), ("context", &ctx)]`. A path may be dotted (`context.output`).
+    pub fn eval_with(&self, inputs: &[(&str, &serde_json::Value)]) -> Result<Value, Error> {
+        let mut nested: Vec<serde_json::Value> = Vec::with_capacity(inputs.len());
+        for (path, v) in inputs {
+            let mut cur = (*v).clone();
+            for seg in path.rsplit('.') {
+                let mut m = serde_json::Map::new();
+                m.insert(seg.to_string(), cur);
+                cur = serde_json::Value::Object(m);
+            }
+            nested.push(cur);
+        }
+        export::evaluate(&self.inner, &nested)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn export(src: &str) -> Result<serde_json::Value, Error> {
+        let p = Runtime::new().compile("t.cue", src)?;
+        p.eval()?.to_json()
+    }
+
+    #[test]
+    fn basic_unification() {
+        let v = export("a: int\na: 1\nb: a + 1\nc: \"x\\(b)\"").expect("ok");
+        assert_eq!(v, serde_json::json!({"a": 1, "b": 2, "c": "x2"}));
+    }
+
+    #[test]
+    fn defaults_and_disjunctions() {
+        let v = export("a: *\"TCP\" | \"UDP\"\nb: *1 | int\nb: 2\nc: a").expect("ok");
+        assert_eq!(v, serde_json::json!({"a": "TCP", "b": 2, "c": "TCP"}));
+    }
+
+    #[test]
+    fn conflicts_are_errors() {
+        let e = export("a: string\na: 1").expect_err("conflict");
+        assert!(e.to_string().contains("conflicting values"), "{e}");
+        assert_eq!(e.path(), "a");
+    }
+
+    #[test]
+    fn closed_definitions() {
+        let e = export("#A: {a: int}\nx: #A & {b: 1}").expect_err("closed");
+        assert!(e.to_string().contains("not allowed"), "{e}");
+        let v = export("#A: {a: int, b: a + 1}\nx: #A & {a: 1}").expect("ok");
+        assert_eq!(v, serde_json::json!({"x": {"a": 1, "b": 2}}));
+    }
+
+    #[test]
+    fn comprehensions() {
+        let v = export("l: [1, 2, 3]\nm: {for i, x in l if x > 1 {\"k\\(i)\": x}}\nn: [for x in l {x * 2}]").expect("ok");
+        assert_eq!(v, serde_json::json!({"l": [1, 2, 3], "m": {"k1": 2, "k2": 3}, "n": [2, 4, 6]}));
+    }
+
+    #[test]
+    fn eval_with_inputs() {
+        let p = Runtime::new().compile("t.cue", "parameter: {port: *80 | int}\nout: parameter.port").expect("compile");
+        let j = serde_json::json!({"port": 8080});
+        let v = p.eval_with(&[("parameter", &j)]).expect("eval");
+        assert_eq!(v.lookup("out").and_then(|x| x.as_i64()), Some(8080));
+        let bad = serde_json::json!({"port": "80"});
+        let v = p.eval_with(&[("parameter", &bad)]).expect("eval");
+        assert!(v.validate().is_err());
+    }
+
+    #[test]
+    fn unknown_import_is_error() {
+        let e = Runtime::new().compile("t.cue", "import \"vela/op\"\na: 1").err().expect("error");
+        assert!(e.to_string().contains("vela/op"));
+    }
+
+    #[test]
+    fn limits_stop_runaway() {
+        let rt = Runtime::with_limits(Limits { max_depth: 50, max_steps: 10_000, max_bytes: 1 << 20 });
+        let p = rt.compile("t.cue", "#L: {next: #L}\nx: #L").expect("compile");
+        let r = p.eval().and_then(|v| v.to_json());
+        assert!(r.is_err());
+    }
+}

@@ -1,0 +1,240 @@
+//! The abstract syntax tree. Every node carries a byte-offset [`Span`] into its source file.
+
+use std::collections::HashSet;
+
+/// Byte offsets `[start, end)` into the source of file number `file`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Span {
+    pub file: u32,
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub fn to(self, other: Span) -> Span {
+        Span { file: self.file, start: self.start, end: other.end.max(self.end) }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct File {
+    pub name: String,
+    pub package: Option<String>,
+    pub imports: Vec<Import>,
+    /// The top-level declarations, as one struct literal (the file is an implicit struct).
+    pub body: StructLit,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Import {
+    /// Explicit local name (`import foo "path"`), if any.
+    pub name: Option<String>,
+    pub path: String,
+    pub span: Span,
+}
+
+impl Import {
+    /// The name the import is referred to by in the file.
+    pub fn local_name(&self) -> String {
+        if let Some(n) = &self.name {
+            return n.clone();
+        }
+        let p = self.path.split(':').next().unwrap_or(&self.path);
+        if let Some((_, q)) = self.path.split_once(':') {
+            return q.to_string();
+        }
+        p.rsplit('/').next().unwrap_or(p).to_string()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StructLit {
+    pub decls: Vec<Decl>,
+    pub span: Span,
+    /// Names of the fields with identifier-like static labels declared directly here.
+    pub idents: HashSet<String>,
+    /// True when the literal has embedded expressions or comprehensions.
+    pub has_embed: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum Decl {
+    Field(Field),
+    Embed(Expr),
+    Let(LetDecl),
+    Comprehension(Comprehension),
+    Ellipsis(Option<Expr>, Span),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Constraint {
+    None,
+    Optional,
+    Required,
+}
+
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub label: Label,
+    /// `X=label: value`
+    pub alias: Option<String>,
+    pub constraint: Constraint,
+    pub value: Expr,
+    pub attrs: Vec<Attr>,
+    /// Doc comment lines (without `//`, trimmed).
+    pub comments: Vec<String>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Attr {
+    pub name: String,
+    pub body: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub enum Label {
+    /// An identifier label, including `#def`, `_hidden` and `_#hiddenDef`.
+    Ident(String, Span),
+    /// A quoted label without interpolation.
+    Str(String, Span),
+    /// A quoted label with interpolation, or `(expr)`.
+    Dynamic(Expr),
+    /// `[expr]: value`
+    Pattern(Expr),
+}
+
+impl Label {
+    pub fn span(&self) -> Span {
+        match self {
+            Label::Ident(_, s) | Label::Str(_, s) => *s,
+            Label::Dynamic(e) | Label::Pattern(e) => e.span,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LetDecl {
+    pub name: String,
+    pub value: Expr,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Comprehension {
+    pub clauses: Vec<Clause>,
+    pub body: Box<Expr>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub enum Clause {
+    For { key: Option<String>, value: String, source: Expr, span: Span },
+    If(Expr),
+    Let { name: String, value: Expr, span: Span },
+}
+
+#[derive(Debug, Clone)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnaryOp {
+    Neg,
+    Pos,
+    Not,
+    Default,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Ne,
+    Match,
+    NotMatch,
+    Eq,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    Or,
+    And,
+    LOr,
+    LAnd,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Match,
+    NotMatch,
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+impl BinOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BinOp::Or => "|",
+            BinOp::And => "&",
+            BinOp::LOr => "||",
+            BinOp::LAnd => "&&",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::Match => "=~",
+            BinOp::NotMatch => "!~",
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum InterpPart {
+    Lit(String),
+    Expr(Expr),
+}
+
+#[derive(Debug, Clone)]
+pub enum ListElem {
+    Expr(Expr),
+    Comprehension(Comprehension),
+    Ellipsis(Option<Expr>, Span),
+}
+
+#[derive(Debug, Clone)]
+pub enum ExprKind {
+    Ident(String),
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Bytes(Vec<u8>),
+    Interp { parts: Vec<InterpPart>, bytes: bool },
+    Top,
+    Bottom,
+    Struct(StructLit),
+    List(Vec<ListElem>),
+    Unary(UnaryOp, Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    Selector(Box<Expr>, String, Span),
+    Index(Box<Expr>, Box<Expr>),
+    Slice(Box<Expr>, Option<Box<Expr>>, Option<Box<Expr>>),
+    Call(Box<Expr>, Vec<Expr>),
+    Paren(Box<Expr>),
+    /// `X=expr` as a value alias.
+    Alias(String, Box<Expr>),
+}

@@ -1,0 +1,2081 @@
+//! The evaluator. Values live in an arena of vertices; each vertex collects conjuncts
+//! (expression + lexical environment) and is expanded lazily: its conjuncts are unified into a
+//! scalar part (atom), arcs (fields) or list elements. References add the referenced vertex's
+//! conjuncts (re-evaluated in the new place), disjunctions are resolved by evaluating each
+//! combination of alternatives, and closedness is tracked per group of struct literals.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use indexmap::IndexMap;
+
+use crate::Limits;
+use crate::ast::*;
+use crate::builtins;
+use crate::value::*;
+
+pub type Env<'a> = Option<Rc<Frame<'a>>>;
+
+pub struct Frame<'a> {
+    pub kind: FrameKind<'a>,
+    pub parent: Env<'a>,
+}
+
+pub enum FrameKind<'a> {
+    Struct { vid: VId, lit: &'a StructLit, lets: RefCell<HashMap<usize, VId>>, root: bool },
+    Bind { a: (&'a str, Val), b: Option<(&'a str, Val)> },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Closed {
+    No,
+    Shallow,
+    Deep,
+}
+
+#[derive(Clone)]
+pub enum CX<'a> {
+    Expr(&'a Expr),
+    Lit(&'a StructLit),
+    Json(&'a serde_json::Value),
+    Val(Val),
+    Vertex(VId),
+}
+
+#[derive(Clone)]
+pub struct Conj<'a> {
+    pub x: CX<'a>,
+    pub env: Env<'a>,
+    pub closed: Closed,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FK {
+    Regular,
+    Hidden,
+    Def,
+}
+
+pub fn label_kind(name: &str) -> FK {
+    if name.starts_with('#') || name.starts_with("_#") {
+        FK::Def
+    } else if name.starts_with('_') && name.len() > 1 {
+        FK::Hidden
+    } else {
+        FK::Regular
+    }
+}
+
+#[derive(Clone)]
+pub struct ArcInfo {
+    pub vid: VId,
+    pub kind: FK,
+    pub regular: bool,
+    pub optional: bool,
+    pub required: bool,
+    pub comments: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct PatternC<'a> {
+    pub label: &'a Expr,
+    pub env: Env<'a>,
+    pub value: Conj<'a>,
+}
+
+#[derive(Clone, Default)]
+pub struct Group<'a> {
+    pub closed: bool,
+    pub open: bool,
+    pub allowed: HashSet<Rc<str>>,
+    pub patterns: Vec<PatternC<'a>>,
+}
+
+#[derive(Clone)]
+pub enum Pending<'a> {
+    Comp(&'a Comprehension, Env<'a>, Closed, usize),
+    Dyn(&'a Field, &'a Expr, Env<'a>, Closed, usize),
+}
+
+#[derive(Clone)]
+pub struct PendingDisj<'a> {
+    pub alts: Vec<(Conj<'a>, bool)>,
+    pub group: Option<usize>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum St {
+    New,
+    Expanding,
+    Done,
+}
+
+pub struct Vertex<'a> {
+    pub conjs: Vec<Conj<'a>>,
+    pub state: St,
+    pub forward: Option<VId>,
+    pub atom: Val,
+    pub err: Option<Rc<Bot>>,
+    pub is_struct: bool,
+    pub saw_lit: bool,
+    pub is_list: bool,
+    pub arcs: IndexMap<Rc<str>, ArcInfo>,
+    pub elems: Vec<VId>,
+    pub list_closed: Option<usize>,
+    pub tails: Vec<(usize, Conj<'a>)>,
+    pub groups: Vec<Group<'a>>,
+    pub pending: Vec<Pending<'a>>,
+    pub disjs: Vec<PendingDisj<'a>>,
+    pub disj_result: Option<Rc<Vec<(VId, bool)>>>,
+    pub choices: Option<Rc<Vec<usize>>>,
+    pub choice_pos: usize,
+    pub choice_depth: usize,
+    pub synthetic: bool,
+}
+
+impl<'a> Vertex<'a> {
+    fn new() -> Vertex<'a> {
+        Vertex {
+            conjs: Vec::new(),
+            state: St::New,
+            forward: None,
+            atom: Val::Top,
+            err: None,
+            is_struct: false,
+            saw_lit: false,
+            is_list: false,
+            arcs: IndexMap::new(),
+            elems: Vec::new(),
+            list_closed: None,
+            tails: Vec::new(),
+            groups: Vec::new(),
+            pending: Vec::new(),
+            disjs: Vec::new(),
+            disj_result: None,
+            choices: None,
+            choice_pos: 0,
+            choice_depth: 0,
+            synthetic: false,
+        }
+    }
+}
+
+pub enum Target {
+    Vertex(VId),
+    Val(Val),
+}
+
+pub struct Ev<'a> {
+    pub vs: Vec<Vertex<'a>>,
+    pub files: &'a [File],
+    pub limits: Limits,
+    pub steps: u64,
+    pub depth: usize,
+    pub copy_stack: Vec<VId>,
+    pub fatal: Option<crate::Error>,
+    pub bytes: usize,
+}
+
+pub fn bot_val(msg: impl Into<String>, span: Span) -> Val {
+    Val::bot(msg, span)
+}
+
+fn merge_bot(a: &Option<Rc<Bot>>, b: Rc<Bot>) -> Rc<Bot> {
+    match a {
+        None => b,
+        Some(x) => {
+            if x.incomplete && !b.incomplete {
+                b
+            } else {
+                x.clone()
+            }
+        }
+    }
+}
+
+impl<'a> Ev<'a> {
+    pub fn new(files: &'a [File], limits: Limits) -> Ev<'a> {
+        Ev { vs: Vec::with_capacity(256), files, limits, steps: 0, depth: 0, copy_stack: Vec::new(), fatal: None, bytes: 0 }
+    }
+
+    pub fn new_vertex(&mut self) -> VId {
+        if self.vs.len() >= u32::MAX as usize - 1 || self.vs.len() * 256 > self.limits.max_bytes {
+            if self.fatal.is_none() {
+                self.fatal = Some(crate::Error::new(format!("limit exceeded: more than {} bytes of values", self.limits.max_bytes)));
+            }
+            // reuse vertex 0 in a degraded way: still return a fresh one to keep invariants
+        }
+        self.vs.push(Vertex::new());
+        (self.vs.len() - 1) as VId
+    }
+
+    fn v(&self, id: VId) -> &Vertex<'a> {
+        &self.vs[id as usize]
+    }
+    fn vm(&mut self, id: VId) -> &mut Vertex<'a> {
+        &mut self.vs[id as usize]
+    }
+
+    pub fn deref(&self, mut id: VId) -> VId {
+        let mut n = 0;
+        while let Some(f) = self.v(id).forward {
+            id = f;
+            n += 1;
+            if n > 10000 {
+                break;
+            }
+        }
+        id
+    }
+
+    fn step(&mut self) -> bool {
+        self.steps += 1;
+        if self.steps > self.limits.max_steps {
+            if self.fatal.is_none() {
+                self.fatal = Some(crate::Error::new(format!("limit exceeded: more than {} evaluation steps", self.limits.max_steps)));
+            }
+            return false;
+        }
+        self.fatal.is_none()
+    }
+
+    fn enter(&mut self, span: Span) -> Result<(), Val> {
+        self.depth += 1;
+        if self.depth > self.limits.max_depth {
+            self.depth -= 1;
+            if self.fatal.is_none() {
+                self.fatal = Some(crate::Error::new(format!("limit exceeded: evaluation deeper than {} (structural cycle?)", self.limits.max_depth)));
+            }
+            return Err(bot_val("evaluation too deep (structural cycle?)", span));
+        }
+        if !self.step() {
+            self.depth -= 1;
+            return Err(bot_val("evaluation limit exceeded", span));
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- expansion
+
+    pub fn expand(&mut self, id: VId) {
+        let id = self.deref(id);
+        if self.v(id).state != St::New {
+            return;
+        }
+        if self.enter(Span::default()).is_err() {
+            self.vm(id).err = Some(Rc::new(Bot { msg: "evaluation too deep".into(), incomplete: false, spans: vec![], path: None }));
+            self.vm(id).state = St::Done;
+            return;
+        }
+        self.vm(id).state = St::Expanding;
+        let conjs = self.v(id).conjs.clone();
+        for c in conjs {
+            self.add_conj(id, c, None);
+        }
+        self.run_pending(id);
+        if !self.v(id).disjs.is_empty() {
+            self.resolve_disj(id);
+        }
+        if self.v(id).forward.is_none() {
+            self.finalize(id);
+        }
+        self.vm(id).state = St::Done;
+        self.depth -= 1;
+    }
+
+    fn set_err(&mut self, id: VId, b: Rc<Bot>) {
+        let cur = self.v(id).err.clone();
+        self.vm(id).err = Some(merge_bot(&cur, b));
+    }
+
+    fn arc_for(&mut self, id: VId, name: &str, kind: FK) -> VId {
+        if let Some(a) = self.v(id).arcs.get(name) {
+            return a.vid;
+        }
+        let nv = self.new_vertex();
+        let key: Rc<str> = Rc::from(name);
+        self.vm(id).arcs.insert(key, ArcInfo { vid: nv, kind, regular: false, optional: false, required: false, comments: Vec::new() });
+        nv
+    }
+
+    fn push_arc_conj(&mut self, arc: VId, c: Conj<'a>) {
+        if self.v(arc).state == St::New {
+            self.vm(arc).conjs.push(c);
+        } else {
+            // Late conjunct on an already expanded vertex: process in place.
+            self.vm(arc).conjs.push(c.clone());
+            let t = self.deref(arc);
+            if self.v(t).synthetic {
+                return;
+            }
+            self.add_conj(t, c, None);
+            self.run_pending(t);
+            if !self.v(t).disjs.is_empty() && self.v(t).state == St::Done {
+                self.vm(t).disjs.clear();
+            }
+        }
+    }
+
+    pub fn add_conj(&mut self, v: VId, c: Conj<'a>, group: Option<usize>) {
+        if self.enter(Span::default()).is_err() {
+            self.set_err(v, Rc::new(Bot { msg: "evaluation too deep".into(), incomplete: false, spans: vec![], path: None }));
+            return;
+        }
+        self.add_conj_inner(v, c, group);
+        self.depth -= 1;
+    }
+
+    fn add_conj_inner(&mut self, v: VId, c: Conj<'a>, group: Option<usize>) {
+        match c.x {
+            CX::Lit(lit) => self.process_lit(v, lit, c.env, c.closed, group),
+            CX::Val(val) => self.add_val(v, val, group, c.closed),
+            CX::Vertex(w) => self.add_vertex(v, w, group, c.closed),
+            CX::Json(j) => self.add_json(v, j),
+            CX::Expr(e) => self.add_expr(v, e, c.env, c.closed, group),
+        }
+    }
+
+    fn add_expr(&mut self, v: VId, e: &'a Expr, env: Env<'a>, closed: Closed, group: Option<usize>) {
+        match &e.kind {
+            ExprKind::Struct(lit) => self.process_lit(v, lit, env, closed, group),
+            ExprKind::Paren(x) => self.add_expr(v, x, env, closed, group),
+            ExprKind::Binary(BinOp::And, a, b) => {
+                self.add_expr(v, a, env.clone(), closed, group);
+                self.add_expr(v, b, env, closed, group);
+            }
+            ExprKind::Binary(BinOp::Or, _, _) => {
+                let mut alts = Vec::new();
+                flatten_disj(e, false, &mut alts);
+                let has_default = alts.iter().any(|(_, d)| *d);
+                let alts = alts
+                    .into_iter()
+                    .map(|(x, d)| (Conj { x: CX::Expr(x), env: env.clone(), closed }, d || !has_default && false))
+                    .collect::<Vec<_>>();
+                self.add_disj(v, alts, group);
+            }
+            ExprKind::Unary(UnaryOp::Default, x) => self.add_expr(v, x, env, closed, group),
+            ExprKind::List(elems) => self.process_list(v, elems, env, closed),
+            ExprKind::Alias(_, x) => self.add_expr(v, x, env, closed, group),
+            ExprKind::Ident(_) | ExprKind::Selector(..) | ExprKind::Index(..) => {
+                let is_def = match &e.kind {
+                    ExprKind::Ident(n) => label_kind(n) == FK::Def,
+                    ExprKind::Selector(_, n, _) => label_kind(n) == FK::Def,
+                    _ => false,
+                };
+                let closed = if is_def { Closed::Deep } else { closed };
+                match self.resolve_ref(e, &env) {
+                    Some(Target::Vertex(w)) => self.add_vertex(v, w, group, closed),
+                    Some(Target::Val(val)) => self.add_val(v, val, group, closed),
+                    None => {
+                        let val = self.eval(e, &env);
+                        self.add_val(v, val, group, closed)
+                    }
+                }
+            }
+            ExprKind::Call(f, args) => {
+                if let ExprKind::Ident(n) = &f.kind {
+                    if n == "close" && args.len() == 1 && self.is_predeclared(n, &env) {
+                        let cl = if closed == Closed::Deep { Closed::Deep } else { Closed::Shallow };
+                        self.add_expr(v, &args[0], env, cl, group);
+                        return;
+                    }
+                    if n == "and" && args.len() == 1 && self.is_predeclared(n, &env) {
+                        if let ExprKind::List(elems) = &args[0].kind {
+                            for el in elems {
+                                if let ListElem::Expr(x) = el {
+                                    self.add_expr(v, x, env.clone(), closed, group);
+                                }
+                            }
+                            return;
+                        }
+                    }
+                    if n == "or" && args.len() == 1 && self.is_predeclared(n, &env) {
+                        if let ExprKind::List(elems) = &args[0].kind {
+                            let alts: Vec<(Conj<'a>, bool)> = elems
+                                .iter()
+                                .filter_map(|el| if let ListElem::Expr(x) = el { Some((Conj { x: CX::Expr(x), env: env.clone(), closed }, false)) } else { None })
+                                .collect();
+                            if alts.is_empty() {
+                                self.set_err(v, Rc::new(Bot { msg: "empty list in call to or".into(), incomplete: false, spans: vec![e.span], path: None }));
+                            } else {
+                                self.add_disj(v, alts, group);
+                            }
+                            return;
+                        }
+                    }
+                }
+                let val = self.eval(e, &env);
+                self.add_val(v, val, group, closed)
+            }
+            _ => {
+                let val = self.eval(e, &env);
+                self.add_val(v, val, group, closed)
+            }
+        }
+    }
+
+    fn add_disj(&mut self, v: VId, alts: Vec<(Conj<'a>, bool)>, group: Option<usize>) {
+        let vx = self.v(v);
+        {
+            if let Some(ch) = vx.choices.clone() {
+                let pos = vx.choice_pos;
+                if pos < ch.len() {
+                    let k = ch[pos];
+                    self.vm(v).choice_pos += 1;
+                    if let Some((c, _)) = alts.into_iter().nth(k) {
+                        self.vm(v).choice_depth += 1;
+                        self.add_conj(v, c, group);
+                        self.vm(v).choice_depth -= 1;
+                    }
+                    return;
+                }
+            }
+        }
+        self.vm(v).disjs.push(PendingDisj { alts, group });
+    }
+
+    fn add_val(&mut self, v: VId, val: Val, group: Option<usize>, closed: Closed) {
+        match val {
+            Val::Vertex(w) => self.add_vertex(v, w, group, closed),
+            Val::Disj(alts) => {
+                let alts = alts.iter().map(|(x, d)| (Conj { x: CX::Val(x.clone()), env: None, closed }, *d)).collect();
+                self.add_disj(v, alts, group);
+            }
+            Val::Bottom(b) => self.set_err(v, b),
+            other => {
+                let cur = std::mem::replace(&mut self.vm(v).atom, Val::Top);
+                let r = unify_atoms(&cur, &other);
+                match r {
+                    Val::Bottom(b) => {
+                        self.vm(v).atom = cur;
+                        self.set_err(v, b);
+                    }
+                    r => self.vm(v).atom = r,
+                }
+            }
+        }
+    }
+
+    fn add_vertex(&mut self, v: VId, w: VId, group: Option<usize>, closed: Closed) {
+        if w == v || self.copy_stack.contains(&w) {
+            // reference cycle: contributes nothing new
+            return;
+        }
+        let w_is_syn = self.v(w).synthetic;
+        if !w_is_syn && !self.v(w).conjs.is_empty() {
+            let conjs = self.v(w).conjs.clone();
+            self.copy_stack.push(w);
+            for mut c in conjs {
+                if closed != Closed::No && c.closed == Closed::No {
+                    c.closed = closed;
+                }
+                self.add_conj(v, c, group);
+            }
+            self.copy_stack.pop();
+            return;
+        }
+        // structural copy of an evaluated vertex
+        self.expand(w);
+        let w = self.deref(w);
+        let (atom, err, is_struct, is_list, arcs, elems, list_closed) = {
+            let x = self.v(w);
+            (x.atom.clone(), x.err.clone(), x.is_struct, x.is_list, x.arcs.clone(), x.elems.clone(), x.list_closed)
+        };
+        if let Some(b) = err {
+            self.set_err(v, b);
+        }
+        if !matches!(atom, Val::Top) {
+            self.add_val(v, atom, group, closed);
+        }
+        if is_struct {
+            self.vm(v).is_struct = true;
+            self.vm(v).saw_lit = true;
+            let g = self.group_for(v, group, closed);
+            for (k, a) in arcs.iter() {
+                let av = self.arc_for(v, k, a.kind);
+                self.vm(v).groups[g].allowed.insert(k.clone());
+                if let Some(ai) = self.vm(v).arcs.get_mut(k) {
+                    ai.regular |= a.regular;
+                    ai.optional |= a.optional;
+                    ai.required |= a.required;
+                    for cm in &a.comments {
+                        if !ai.comments.contains(cm) {
+                            ai.comments.push(cm.clone());
+                        }
+                    }
+                }
+                self.push_arc_conj(av, Conj { x: CX::Vertex(a.vid), env: None, closed: Closed::No });
+            }
+        }
+        if is_list {
+            self.vm(v).is_list = true;
+            let n = elems.len();
+            self.check_list_len(v, n, list_closed.is_some(), Span::default());
+            for (i, e) in elems.iter().enumerate() {
+                let ev = self.elem_for(v, i);
+                self.push_arc_conj(ev, Conj { x: CX::Vertex(*e), env: None, closed: Closed::No });
+            }
+        }
+    }
+
+    fn add_json(&mut self, v: VId, j: &'a serde_json::Value) {
+        use serde_json::Value as J;
+        match j {
+            J::Null => self.add_val(v, Val::Null, None, Closed::No),
+            J::Bool(b) => self.add_val(v, Val::Bool(*b), None, Closed::No),
+            J::Number(n) => {
+                let val = if let Some(i) = n.as_i64() { Val::Int(i) } else { Val::Float(n.as_f64().unwrap_or(0.0)) };
+                self.add_val(v, val, None, Closed::No)
+            }
+            J::String(s) => self.add_val(v, Val::Str(Rc::from(s.as_str())), None, Closed::No),
+            J::Object(m) => {
+                self.vm(v).is_struct = true;
+                self.vm(v).saw_lit = true;
+                let g = self.group_for(v, None, Closed::No);
+                for (k, x) in m {
+                    let kind = FK::Regular;
+                    let av = self.arc_for(v, k, kind);
+                    let key: Rc<str> = Rc::from(k.as_str());
+                    self.vm(v).groups[g].allowed.insert(key);
+                    if let Some(ai) = self.vm(v).arcs.get_mut(k.as_str()) {
+                        ai.regular = true;
+                    }
+                    self.push_arc_conj(av, Conj { x: CX::Json(x), env: None, closed: Closed::No });
+                }
+            }
+            J::Array(a) => {
+                self.vm(v).is_list = true;
+                self.check_list_len(v, a.len(), true, Span::default());
+                for (i, x) in a.iter().enumerate() {
+                    let ev = self.elem_for(v, i);
+                    self.push_arc_conj(ev, Conj { x: CX::Json(x), env: None, closed: Closed::No });
+                }
+            }
+        }
+    }
+
+    fn group_for(&mut self, v: VId, group: Option<usize>, closed: Closed) -> usize {
+        let g = match group {
+            Some(g) if g < self.v(v).groups.len() => g,
+            _ => {
+                self.vm(v).groups.push(Group::default());
+                self.v(v).groups.len() - 1
+            }
+        };
+        if closed != Closed::No {
+            self.vm(v).groups[g].closed = true;
+        }
+        g
+    }
+
+    fn process_lit(&mut self, v: VId, lit: &'a StructLit, env: Env<'a>, closed: Closed, group: Option<usize>) {
+        let root = env.is_none();
+        let frame = Rc::new(Frame { kind: FrameKind::Struct { vid: v, lit, lets: RefCell::new(HashMap::new()), root }, parent: env });
+        let fenv = Some(frame);
+        let has_field = lit.decls.iter().any(|d| matches!(d, Decl::Field(_)));
+        {
+            let vx = self.vm(v);
+            vx.saw_lit = true;
+            if has_field || !lit.has_embed {
+                vx.is_struct = true;
+            }
+        }
+        let g = self.group_for(v, group, closed);
+        let child_closed = if closed == Closed::Deep { Closed::Deep } else { Closed::No };
+        for d in &lit.decls {
+            match d {
+                Decl::Field(f) => match &f.label {
+                    Label::Ident(n, _) | Label::Str(n, _) => {
+                        let kind = if matches!(f.label, Label::Str(..)) { FK::Regular } else { label_kind(n) };
+                        let cc = if kind == FK::Def { Closed::Deep } else { child_closed };
+                        self.add_field(v, n, kind, f, Conj { x: CX::Expr(&f.value), env: fenv.clone(), closed: cc }, g);
+                    }
+                    Label::Dynamic(x) => self.vm(v).pending.push(Pending::Dyn(f, x, fenv.clone(), child_closed, g)),
+                    Label::Pattern(x) => {
+                        let pc = PatternC { label: x, env: fenv.clone(), value: Conj { x: CX::Expr(&f.value), env: fenv.clone(), closed: child_closed } };
+                        self.vm(v).groups[g].patterns.push(pc);
+                    }
+                },
+                Decl::Embed(x) => {
+                    let before = self.v(v).groups.len();
+                    self.add_conj(v, Conj { x: CX::Expr(x), env: fenv.clone(), closed }, Some(g));
+                    let _ = before;
+                }
+                Decl::Comprehension(c) => self.vm(v).pending.push(Pending::Comp(c, fenv.clone(), closed, g)),
+                Decl::Ellipsis(_, _) => self.vm(v).groups[g].open = true,
+                Decl::Let(_) => {}
+            }
+        }
+    }
+
+    fn add_field(&mut self, v: VId, name: &str, kind: FK, f: &'a Field, c: Conj<'a>, g: usize) {
+        let av = self.arc_for(v, name, kind);
+        let key: Rc<str> = Rc::from(name);
+        self.vm(v).groups[g].allowed.insert(key);
+        if let Some(ai) = self.vm(v).arcs.get_mut(name) {
+            match f.constraint {
+                Constraint::None => ai.regular = true,
+                Constraint::Optional => ai.optional = true,
+                Constraint::Required => ai.required = true,
+            }
+            for cm in &f.comments {
+                if !ai.comments.contains(cm) {
+                    ai.comments.push(cm.clone());
+                }
+            }
+        }
+        self.push_arc_conj(av, c);
+    }
+
+    fn elem_for(&mut self, v: VId, i: usize) -> VId {
+        while self.v(v).elems.len() <= i {
+            let nv = self.new_vertex();
+            self.vm(v).elems.push(nv);
+        }
+        self.v(v).elems[i]
+    }
+
+    fn check_list_len(&mut self, v: VId, n: usize, closed: bool, span: Span) {
+        let cur_closed = self.v(v).list_closed;
+        let cur_len = self.v(v).elems.len();
+        if let Some(m) = cur_closed {
+            if (closed && m != n) || (!closed && n > m) {
+                self.set_err(v, Rc::new(Bot { msg: format!("incompatible list lengths ({m} and {n})"), incomplete: false, spans: vec![span], path: None }));
+                return;
+            }
+        } else if closed && cur_len > n {
+            self.set_err(v, Rc::new(Bot { msg: format!("incompatible list lengths ({cur_len} and {n})"), incomplete: false, spans: vec![span], path: None }));
+            return;
+        }
+        if closed {
+            self.vm(v).list_closed = Some(n);
+        }
+    }
+
+    fn process_list(&mut self, v: VId, elems: &'a [ListElem], env: Env<'a>, closed: Closed) {
+        self.vm(v).is_list = true;
+        let child_closed = if closed == Closed::Deep { Closed::Deep } else { Closed::No };
+        let mut items: Vec<Conj<'a>> = Vec::new();
+        let mut tail: Option<Conj<'a>> = None;
+        let mut open = false;
+        let mut span = Span::default();
+        for el in elems {
+            match el {
+                ListElem::Expr(x) => {
+                    span = x.span;
+                    items.push(Conj { x: CX::Expr(x), env: env.clone(), closed: child_closed })
+                }
+                ListElem::Ellipsis(t, _) => {
+                    open = true;
+                    if let Some(t) = t {
+                        tail = Some(Conj { x: CX::Expr(t), env: env.clone(), closed: child_closed });
+                    }
+                }
+                ListElem::Comprehension(c) => {
+                    let mut out = Vec::new();
+                    if let Err(b) = self.run_comp(&c.clauses, 0, env.clone(), &mut |_, e| out.push(e)) {
+                        self.set_err(v, b);
+                        return;
+                    }
+                    for e in out {
+                        items.push(Conj { x: CX::Expr(&c.body), env: e, closed: child_closed });
+                    }
+                }
+            }
+        }
+        let n = items.len();
+        self.check_list_len(v, n, !open, span);
+        for (i, c) in items.into_iter().enumerate() {
+            let ev = self.elem_for(v, i);
+            self.push_arc_conj(ev, c);
+        }
+        if let Some(t) = tail {
+            self.vm(v).tails.push((n, t));
+        }
+    }
+
+    /// Runs comprehension clauses, calling `yield_` with the environment of each iteration.
+    fn run_comp(&mut self, clauses: &'a [Clause], i: usize, env: Env<'a>, yield_: &mut dyn FnMut(&mut Self, Env<'a>)) -> Result<(), Rc<Bot>> {
+        let Some(cl) = clauses.get(i) else {
+            yield_(self, env);
+            return Ok(());
+        };
+        if !self.step() {
+            return Err(Rc::new(Bot { msg: "evaluation limit exceeded".into(), incomplete: false, spans: vec![], path: None }));
+        }
+        match cl {
+            Clause::If(cond) => {
+                let c = self.eval(cond, &env);
+                let c = self.concrete(c);
+                match c {
+                    Val::Bool(true) => self.run_comp(clauses, i + 1, env, yield_),
+                    Val::Bool(false) => Ok(()),
+                    Val::Bottom(b) => Err(b),
+                    other if other.is_concrete_scalar() => Err(Rc::new(Bot { msg: format!("cannot use {} (type {}) as type bool", other, type_name(&other)), incomplete: false, spans: vec![cond.span], path: None })),
+                    other => Err(Rc::new(Bot { msg: format!("incomplete condition: {other}"), incomplete: true, spans: vec![cond.span], path: None })),
+                }
+            }
+            Clause::Let { name, value, .. } => {
+                let nv = self.new_vertex();
+                self.vm(nv).conjs.push(Conj { x: CX::Expr(value), env: env.clone(), closed: Closed::No });
+                let fr = Rc::new(Frame { kind: FrameKind::Bind { a: (name.as_str(), Val::Vertex(nv)), b: None }, parent: env });
+                self.run_comp(clauses, i + 1, Some(fr), yield_)
+            }
+            Clause::For { key, value, source, span } => {
+                let src = self.eval(source, &env);
+                let src = self.concrete(src);
+                let w = match src {
+                    Val::Vertex(w) => w,
+                    Val::Bottom(b) => return Err(b),
+                    other => {
+                        let inc = !other.is_concrete_scalar();
+                        return Err(Rc::new(Bot { msg: format!("cannot range over {other}"), incomplete: inc, spans: vec![*span], path: None }));
+                    }
+                };
+                self.expand(w);
+                let w = self.deref(w);
+                if let Some(e) = self.v(w).err.clone() {
+                    return Err(e);
+                }
+                let mut items: Vec<(Val, VId)> = Vec::new();
+                if self.v(w).is_list {
+                    for (i, e) in self.v(w).elems.iter().enumerate() {
+                        items.push((Val::Int(i as i64), *e));
+                    }
+                } else if self.v(w).is_struct {
+                    for (k, a) in self.v(w).arcs.iter() {
+                        if a.kind == FK::Regular && a.regular {
+                            items.push((Val::Str(k.clone()), a.vid));
+                        }
+                    }
+                } else {
+                    return Err(Rc::new(Bot { msg: "cannot range over non-struct, non-list value".into(), incomplete: true, spans: vec![*span], path: None }));
+                }
+                for (k, e) in items {
+                    let ev = Val::Vertex(e);
+                    let kind = match key {
+                        Some(kn) => FrameKind::Bind { a: (kn.as_str(), k), b: Some((value.as_str(), ev)) },
+                        None => FrameKind::Bind { a: (value.as_str(), ev), b: None },
+                    };
+                    let fr = Rc::new(Frame { kind, parent: env.clone() });
+                    self.run_comp(clauses, i + 1, Some(fr), yield_)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn run_pending(&mut self, v: VId) {
+        let mut guard = 0;
+        while !self.v(v).pending.is_empty() {
+            guard += 1;
+            if guard > 100_000 || !self.step() {
+                break;
+            }
+            let p = self.vm(v).pending.remove(0);
+            match p {
+                Pending::Comp(c, env, closed, g) => {
+                    let mut out = Vec::new();
+                    match self.run_comp(&c.clauses, 0, env, &mut |_, e| out.push(e)) {
+                        Err(b) => self.set_err(v, b),
+                        Ok(()) => {
+                            for e in out {
+                                self.add_conj(v, Conj { x: CX::Expr(&c.body), env: e, closed }, Some(g));
+                            }
+                        }
+                    }
+                }
+                Pending::Dyn(f, x, env, closed, g) => {
+                    let l = self.eval(x, &env);
+                    let l = self.concrete(l);
+                    match l {
+                        Val::Str(s) => {
+                            let c = Conj { x: CX::Expr(&f.value), env: env.clone(), closed };
+                            self.add_field(v, &s, FK::Regular, f, c, g);
+                        }
+                        Val::Bottom(b) => self.set_err(v, b),
+                        other => {
+                            let inc = !other.is_concrete_scalar();
+                            self.set_err(v, Rc::new(Bot { msg: format!("invalid label: {other} is not a string"), incomplete: inc, spans: vec![x.span], path: None }))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn resolve_disj(&mut self, v: VId) {
+        let disjs = std::mem::take(&mut self.vm(v).disjs);
+        // combos
+        let prefix: Vec<usize> = self.v(v).choices.as_ref().map(|c| c.to_vec()).unwrap_or_default();
+        let mut combos: Vec<Vec<usize>> = vec![prefix.clone()];
+        for d in &disjs {
+            let mut next = Vec::new();
+            for c in &combos {
+                for k in 0..d.alts.len() {
+                    let mut c2 = c.clone();
+                    c2.push(k);
+                    next.push(c2);
+                }
+            }
+            combos = next;
+            if combos.len() > 4096 {
+                self.set_err(v, Rc::new(Bot { msg: "too many disjunction combinations".into(), incomplete: false, spans: vec![], path: None }));
+                return;
+            }
+        }
+        let conjs = self.v(v).conjs.clone();
+        let mut survivors: Vec<(VId, bool)> = Vec::new();
+        let mut errs: Vec<Rc<Bot>> = Vec::new();
+        for combo in combos {
+            let is_default = disjs.iter().zip(combo.iter().skip(prefix.len())).all(|(d, &k)| {
+                let has = d.alts.iter().any(|(_, x)| *x);
+                !has || d.alts.get(k).map(|a| a.1).unwrap_or(false)
+            });
+            let u = self.new_vertex();
+            {
+                let ux = self.vm(u);
+                ux.conjs = conjs.clone();
+                ux.choices = Some(Rc::new(combo));
+            }
+            self.expand(u);
+            let ud = self.deref(u);
+            if let Some(e) = self.v(ud).err.clone() {
+                errs.push(e);
+                continue;
+            }
+            if self.v(u).disj_result.is_some() && self.v(u).forward.is_none() {
+                // nested ambiguous disjunction: keep as alternative
+            }
+            survivors.push((u, is_default));
+        }
+        if survivors.len() > 1 {
+            // deeper check for conflicts inside struct alternatives
+            let mut keep = Vec::new();
+            for (u, d) in survivors {
+                if self.has_fatal(u, 6) {
+                    continue;
+                }
+                keep.push((u, d));
+            }
+            survivors = keep;
+        }
+        // dedupe
+        let mut uniq: Vec<(VId, bool)> = Vec::new();
+        for (u, d) in survivors {
+            let mut found = false;
+            for x in uniq.iter_mut() {
+                if self.equal_vertices(x.0, u, 8) {
+                    x.1 |= d;
+                    found = true;
+                    break;
+                }
+            }
+            if !found {
+                uniq.push((u, d));
+            }
+        }
+        if uniq.is_empty() {
+            let mut b = errs.into_iter().find(|e| !e.incomplete).or(None);
+            if b.is_none() {
+                b = Some(Rc::new(Bot { msg: "empty disjunction".into(), incomplete: true, spans: vec![], path: None }));
+            }
+            if let Some(b) = b {
+                let msg = if b.msg.starts_with("empty disjunction") { b.msg.clone() } else { format!("empty disjunction: {}", b.msg) };
+                self.set_err(v, Rc::new(Bot { msg, incomplete: b.incomplete, spans: b.spans.clone(), path: None }));
+            }
+            return;
+        }
+        if uniq.len() == 1 {
+            self.vm(v).forward = Some(uniq[0].0);
+            return;
+        }
+        let defaults: Vec<VId> = uniq.iter().filter(|x| x.1).map(|x| x.0).collect();
+        if defaults.len() == 1 {
+            self.vm(v).forward = Some(defaults[0]);
+        }
+        self.vm(v).disj_result = Some(Rc::new(uniq));
+    }
+
+    fn has_fatal(&mut self, u: VId, depth: usize) -> bool {
+        self.expand(u);
+        let u = self.deref(u);
+        if let Some(e) = &self.v(u).err {
+            return !e.incomplete || depth == 6;
+        }
+        if depth == 0 {
+            return false;
+        }
+        let kids: Vec<VId> = self.v(u).arcs.values().filter(|a| a.regular || a.required).map(|a| a.vid).chain(self.v(u).elems.iter().copied()).collect();
+        for k in kids {
+            if self.has_fatal_inner(k, depth - 1) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn has_fatal_inner(&mut self, u: VId, depth: usize) -> bool {
+        self.expand(u);
+        let u = self.deref(u);
+        if let Some(e) = &self.v(u).err {
+            return !e.incomplete;
+        }
+        if depth == 0 {
+            return false;
+        }
+        let kids: Vec<VId> = self.v(u).arcs.values().filter(|a| a.regular).map(|a| a.vid).chain(self.v(u).elems.iter().copied()).collect();
+        for k in kids {
+            if self.has_fatal_inner(k, depth - 1) {
+                return true;
+            }
+        }
+        false
+    }
+
+    pub fn equal_vertices(&mut self, a: VId, b: VId, depth: usize) -> bool {
+        self.expand(a);
+        self.expand(b);
+        let a = self.deref(a);
+        let b = self.deref(b);
+        if a == b {
+            return true;
+        }
+        if depth == 0 {
+            return false;
+        }
+        let (xa, xb) = (self.v(a), self.v(b));
+        if xa.is_struct != xb.is_struct || xa.is_list != xb.is_list {
+            return false;
+        }
+        if xa.disj_result.is_some() || xb.disj_result.is_some() {
+            return false;
+        }
+        if !atoms_equal(&xa.atom, &xb.atom) {
+            return false;
+        }
+        if xa.is_list {
+            if xa.elems.len() != xb.elems.len() || xa.list_closed.is_some() != xb.list_closed.is_some() {
+                return false;
+            }
+            let pairs: Vec<(VId, VId)> = xa.elems.iter().copied().zip(xb.elems.iter().copied()).collect();
+            return pairs.into_iter().all(|(x, y)| self.equal_vertices(x, y, depth - 1));
+        }
+        if xa.is_struct {
+            let ka: Vec<(Rc<str>, VId, bool)> = xa.arcs.iter().map(|(k, v)| (k.clone(), v.vid, v.regular)).collect();
+            if ka.len() != xb.arcs.len() {
+                return false;
+            }
+            let mut pairs = Vec::new();
+            for (k, va, ra) in ka {
+                match xb.arcs.get(&k) {
+                    Some(bi) if bi.regular == ra => pairs.push((va, bi.vid)),
+                    _ => return false,
+                }
+            }
+            let closed_a = xa.groups.iter().any(|g| g.closed && !g.open);
+            let closed_b = xb.groups.iter().any(|g| g.closed && !g.open);
+            if closed_a != closed_b {
+                return false;
+            }
+            return pairs.into_iter().all(|(x, y)| self.equal_vertices(x, y, depth - 1));
+        }
+        true
+    }
+
+    fn finalize(&mut self, v: VId) {
+        // patterns
+        let groups = self.v(v).groups.clone();
+        let has_patterns = groups.iter().any(|g| !g.patterns.is_empty());
+        let arcs: Vec<(Rc<str>, VId, FK)> = self.v(v).arcs.iter().map(|(k, a)| (k.clone(), a.vid, a.kind)).collect();
+        let mut pattern_cache: Vec<Vec<Val>> = Vec::new();
+        if has_patterns {
+            for g in &groups {
+                let mut pv = Vec::new();
+                for p in &g.patterns {
+                    let val = self.eval(p.label, &p.env);
+                    pv.push(val);
+                }
+                pattern_cache.push(pv);
+            }
+            for (name, av, kind) in &arcs {
+                if *kind != FK::Regular {
+                    continue;
+                }
+                for (gi, g) in groups.iter().enumerate() {
+                    for (pi, p) in g.patterns.iter().enumerate() {
+                        let pv = pattern_cache[gi][pi].clone();
+                        if self.label_matches(&pv, name) {
+                            self.push_arc_conj(*av, p.value.clone());
+                        }
+                    }
+                }
+            }
+        }
+        // closedness
+        let closed_groups: Vec<usize> = groups.iter().enumerate().filter(|(_, g)| g.closed && !g.open).map(|(i, _)| i).collect();
+        if !closed_groups.is_empty() {
+            for (name, av, kind) in &arcs {
+                if *kind != FK::Regular {
+                    continue;
+                }
+                for &gi in &closed_groups {
+                    let g = &groups[gi];
+                    if g.allowed.contains(name) {
+                        continue;
+                    }
+                    let mut ok = false;
+                    if has_patterns {
+                        for pv in &pattern_cache[gi] {
+                            if self.label_matches(pv, name) {
+                                ok = true;
+                                break;
+                            }
+                        }
+                    }
+                    if !ok {
+                        let b = Rc::new(Bot { msg: format!("field not allowed"), incomplete: false, spans: vec![], path: None });
+                        let t = self.deref(*av);
+                        self.set_err(t, b.clone());
+                        if self.v(t).state == St::New {
+                            // make sure it sticks even after expansion
+                            self.vm(*av).conjs.push(Conj { x: CX::Val(Val::Bottom(b)), env: None, closed: Closed::No });
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        // list tails
+        let tails = self.v(v).tails.clone();
+        if !tails.is_empty() {
+            let elems = self.v(v).elems.clone();
+            for (start, t) in tails {
+                for e in elems.iter().skip(start) {
+                    self.push_arc_conj(*e, t.clone());
+                }
+            }
+        }
+        // kind conflicts
+        let vx = self.v(v);
+        let atom = vx.atom.clone();
+        let has_regular_arcs = vx.arcs.values().any(|a| a.kind == FK::Regular);
+        let mut err: Option<String> = None;
+        if vx.is_list && vx.is_struct && has_regular_arcs {
+            err = Some("conflicting values list and struct (mismatched types list and struct)".into());
+        } else if vx.is_list {
+            if atom.kind_bits() & K_LIST == 0 {
+                err = Some(format!("conflicting values {} and [...] (mismatched types {} and list)", atom, type_name(&atom)));
+            }
+        } else if vx.is_struct && (has_regular_arcs || matches!(atom, Val::Top) || matches!(&atom, Val::Atom(a) if a.kinds & K_STRUCT != 0)) {
+            if atom.kind_bits() & K_STRUCT == 0 {
+                err = Some(format!("conflicting values {} and {{...}} (mismatched types {} and struct)", atom, type_name(&atom)));
+            }
+        }
+        let becomes_struct = !vx.is_list && !vx.is_struct && vx.saw_lit && matches!(atom, Val::Top);
+        if let Some(m) = err {
+            self.set_err(v, Rc::new(Bot { msg: m, incomplete: false, spans: vec![], path: None }));
+        }
+        if becomes_struct {
+            self.vm(v).is_struct = true;
+        }
+        if self.v(v).is_struct && !has_regular_arcs && !matches!(self.v(v).atom, Val::Top | Val::Atom(_)) {
+            // embedded scalar with only hidden/definition fields: it's the scalar
+            self.vm(v).is_struct = false;
+        }
+    }
+
+    pub fn label_matches(&mut self, pat: &Val, name: &str) -> bool {
+        match pat {
+            Val::Top => true,
+            Val::Str(s) => &**s == name,
+            Val::Atom(a) => {
+                if a.kinds & K_STRING == 0 {
+                    return false;
+                }
+                let s = Val::Str(Rc::from(name));
+                !matches!(unify_atoms(pat, &s), Val::Bottom(_))
+            }
+            Val::Disj(alts) => alts.iter().any(|(x, _)| self.label_matches(x, name)),
+            Val::Vertex(w) => {
+                let w = *w;
+                self.expand(w);
+                let w = self.deref(w);
+                if let Some(dr) = self.v(w).disj_result.clone() {
+                    return dr.iter().any(|(u, _)| {
+                        let val = self.value_of(*u);
+                        self.label_matches(&val, name)
+                    });
+                }
+                let a = self.v(w).atom.clone();
+                if self.v(w).is_struct || self.v(w).is_list {
+                    return false;
+                }
+                self.label_matches(&a, name)
+            }
+            _ => false,
+        }
+    }
+
+    // ---------------------------------------------------------------- references
+
+    pub fn is_predeclared(&self, name: &str, env: &Env<'a>) -> bool {
+        let mut e = env.clone();
+        while let Some(f) = e {
+            match &f.kind {
+                FrameKind::Struct { lit, .. } => {
+                    if lit.idents.contains(name) {
+                        return false;
+                    }
+                }
+                FrameKind::Bind { a, b } => {
+                    if a.0 == name || b.as_ref().is_some_and(|b| b.0 == name) {
+                        return false;
+                    }
+                }
+            }
+            e = f.parent.clone();
+        }
+        true
+    }
+
+    fn lookup_ident(&mut self, name: &str, env: &Env<'a>, span: Span) -> Result<Target, Val> {
+        let mut e = env.clone();
+        let mut last_root: Option<VId> = None;
+        while let Some(f) = e {
+            match &f.kind {
+                FrameKind::Struct { vid, lit, lets, root } => {
+                    if lit.idents.contains(name) {
+                        if let Some(a) = self.v(*vid).arcs.get(name) {
+                            return Ok(Target::Vertex(a.vid));
+                        }
+                    }
+                    for (i, d) in lit.decls.iter().enumerate() {
+                        match d {
+                            Decl::Let(l) if l.name == name => {
+                                if let Some(&nv) = lets.borrow().get(&i) {
+                                    return Ok(Target::Vertex(nv));
+                                }
+                                let nv = self.new_vertex();
+                                self.vm(nv).conjs.push(Conj { x: CX::Expr(&l.value), env: Some(f.clone()), closed: Closed::No });
+                                lets.borrow_mut().insert(i, nv);
+                                return Ok(Target::Vertex(nv));
+                            }
+                            Decl::Field(fd) if fd.alias.as_deref() == Some(name) => {
+                                if let Label::Ident(n, _) | Label::Str(n, _) = &fd.label {
+                                    if let Some(a) = self.v(*vid).arcs.get(n.as_str()) {
+                                        return Ok(Target::Vertex(a.vid));
+                                    }
+                                }
+                            }
+                            Decl::Embed(Expr { kind: ExprKind::Alias(an, _), .. }) if an == name => {
+                                return Ok(Target::Vertex(*vid));
+                            }
+                            _ => {}
+                        }
+                    }
+                    if *root {
+                        last_root = Some(*vid);
+                    }
+                }
+                FrameKind::Bind { a, b } => {
+                    if a.0 == name {
+                        return Ok(target_of(&a.1));
+                    }
+                    if let Some(b) = b {
+                        if b.0 == name {
+                            return Ok(target_of(&b.1));
+                        }
+                    }
+                }
+            }
+            e = f.parent.clone();
+        }
+        // package scope (other files)
+        if let Some(r) = last_root {
+            if let Some(a) = self.v(r).arcs.get(name) {
+                if a.kind != FK::Hidden {
+                    return Ok(Target::Vertex(a.vid));
+                }
+            }
+        }
+        // imports of the file
+        if let Some(file) = self.files.get(span.file as usize) {
+            for imp in &file.imports {
+                if imp.local_name() == name {
+                    return Ok(Target::Val(Val::Pkg(Rc::from(imp.path.as_str()))));
+                }
+            }
+        }
+        if let Some(v) = builtins::predeclared(name) {
+            return Ok(Target::Val(v));
+        }
+        Err(bot_val(format!("reference \"{name}\" not found"), span))
+    }
+
+    /// Resolves a reference expression to a vertex (or bound value) without evaluating it.
+    fn resolve_ref(&mut self, e: &'a Expr, env: &Env<'a>) -> Option<Target> {
+        match &e.kind {
+            ExprKind::Ident(n) => self.lookup_ident(n, env, e.span).ok(),
+            ExprKind::Selector(x, name, _) => {
+                let base = self.resolve_ref(x, env)?;
+                let w = match base {
+                    Target::Vertex(w) => w,
+                    Target::Val(Val::Vertex(w)) => w,
+                    _ => return None,
+                };
+                self.expand(w);
+                let w = self.deref(w);
+                if self.v(w).err.is_some() {
+                    return None;
+                }
+                let a = self.v(w).arcs.get(name.as_str())?;
+                if !a.regular && !a.required && a.kind == FK::Regular {
+                    return None;
+                }
+                if !a.regular && a.optional {
+                    return None;
+                }
+                Some(Target::Vertex(a.vid))
+            }
+            ExprKind::Paren(x) => self.resolve_ref(x, env),
+            _ => None,
+        }
+    }
+
+    pub fn value_of(&mut self, id: VId) -> Val {
+        self.expand(id);
+        let r = self.deref(id);
+        let x = self.v(r);
+        if let Some(e) = &x.err {
+            return Val::Bottom(e.clone());
+        }
+        if x.state == St::Expanding && !x.is_struct && !x.is_list && matches!(x.atom, Val::Top) && x.arcs.is_empty() {
+            return Val::incomplete("cycle detected", Span::default());
+        }
+        if let Some(dr) = x.disj_result.clone() {
+            if x.forward.is_none() {
+                let alts: Vec<(Val, bool)> = dr.iter().map(|(u, d)| (self.value_of(*u), *d)).collect();
+                return Val::Disj(Rc::new(alts));
+            }
+        }
+        let x = self.v(r);
+        if x.is_struct || x.is_list {
+            Val::Vertex(r)
+        } else {
+            x.atom.clone()
+        }
+    }
+
+    /// Resolves defaults and disjunctions to a single value where possible.
+    pub fn concrete(&mut self, v: Val) -> Val {
+        match v {
+            Val::Disj(alts) => {
+                let d: Vec<&(Val, bool)> = alts.iter().filter(|x| x.1).collect();
+                if d.len() == 1 {
+                    return self.concrete(d[0].0.clone());
+                }
+                if alts.len() == 1 {
+                    return self.concrete(alts[0].0.clone());
+                }
+                Val::Disj(alts)
+            }
+            other => other,
+        }
+    }
+
+    // ---------------------------------------------------------------- expressions
+
+    pub fn eval(&mut self, e: &'a Expr, env: &Env<'a>) -> Val {
+        if let Err(b) = self.enter(e.span) {
+            return b;
+        }
+        let r = self.eval_inner(e, env);
+        self.depth -= 1;
+        r
+    }
+
+    fn anon(&mut self, e: &'a Expr, env: &Env<'a>) -> Val {
+        let nv = self.new_vertex();
+        self.vm(nv).conjs.push(Conj { x: CX::Expr(e), env: env.clone(), closed: Closed::No });
+        self.value_of_keep(nv)
+    }
+
+    /// Like value_of but keeps the original id for struct values (so conjuncts can be copied).
+    fn value_of_keep(&mut self, id: VId) -> Val {
+        match self.value_of(id) {
+            Val::Vertex(_) => Val::Vertex(id),
+            other => other,
+        }
+    }
+
+    fn eval_inner(&mut self, e: &'a Expr, env: &Env<'a>) -> Val {
+        match &e.kind {
+            ExprKind::Null => Val::Null,
+            ExprKind::Bool(b) => Val::Bool(*b),
+            ExprKind::Int(i) => Val::Int(*i),
+            ExprKind::Float(f) => Val::Float(*f),
+            ExprKind::Str(s) => Val::Str(Rc::from(s.as_str())),
+            ExprKind::Bytes(b) => Val::Bytes(Rc::from(b.as_slice())),
+            ExprKind::Top => Val::Top,
+            ExprKind::Bottom => bot_val("explicit error (_|_ literal) in source", e.span),
+            ExprKind::Paren(x) => self.eval(x, env),
+            ExprKind::Alias(_, x) => self.eval(x, env),
+            ExprKind::Ident(n) => match self.lookup_ident(n, env, e.span) {
+                Ok(Target::Vertex(w)) => self.value_of_keep(w),
+                Ok(Target::Val(v)) => v,
+                Err(b) => b,
+            },
+            ExprKind::Selector(x, name, nspan) => {
+                let base = self.eval(x, env);
+                self.select(base, name, *nspan)
+            }
+            ExprKind::Index(x, i) => {
+                let base = self.eval(x, env);
+                let idx = self.eval(i, env);
+                let idx = self.concrete(idx);
+                match idx {
+                    Val::Str(s) => self.select(base, &s, i.span),
+                    Val::Int(n) => self.index(base, n, i.span),
+                    Val::Bottom(b) => Val::Bottom(b),
+                    other => Val::incomplete(format!("invalid index {other}"), i.span),
+                }
+            }
+            ExprKind::Slice(x, lo, hi) => {
+                let base = self.eval(x, env);
+                let base = self.concrete(base);
+                let lo = match lo {
+                    Some(l) => {
+                        let v = self.eval(l, env);
+                        self.concrete(v)
+                    }
+                    None => Val::Int(0),
+                };
+                let hi = match hi {
+                    Some(h) => {
+                        let v = self.eval(h, env);
+                        Some(self.concrete(v))
+                    }
+                    None => None,
+                };
+                self.slice(base, lo, hi, e.span)
+            }
+            ExprKind::Call(f, args) => {
+                if let ExprKind::Ident(n) = &f.kind {
+                    if (n == "close" || n == "and" || n == "or") && self.is_predeclared(n, env) {
+                        return self.anon(e, env);
+                    }
+                }
+                let fv = self.eval(f, env);
+                let mut vals = Vec::with_capacity(args.len());
+                for a in args {
+                    vals.push(self.eval(a, env));
+                }
+                match fv {
+                    Val::Func(b) => builtins::call(self, b, vals, e.span),
+                    Val::Bottom(b) => Val::Bottom(b),
+                    other => bot_val(format!("cannot call non-function {other}"), e.span),
+                }
+            }
+            ExprKind::Struct(_) | ExprKind::List(_) => self.anon(e, env),
+            ExprKind::Binary(BinOp::And, _, _) | ExprKind::Binary(BinOp::Or, _, _) => self.anon(e, env),
+            ExprKind::Unary(op, x) => {
+                let v = self.eval(x, env);
+                self.unary(*op, v, e.span)
+            }
+            ExprKind::Binary(op, a, b) => {
+                if matches!(op, BinOp::Eq | BinOp::Ne) {
+                    let bot_a = matches!(a.kind, ExprKind::Bottom);
+                    let bot_b = matches!(b.kind, ExprKind::Bottom);
+                    if bot_a || bot_b {
+                        let other = if bot_a { b } else { a };
+                        let v = self.eval(other, env);
+                        let isb = self.is_bottom(&v);
+                        return Val::Bool(if *op == BinOp::Eq { isb } else { !isb });
+                    }
+                }
+                if matches!(op, BinOp::LAnd | BinOp::LOr) {
+                    let va = self.eval(a, env);
+                    let va = self.concrete(va);
+                    match va {
+                        Val::Bool(x) => {
+                            if (*op == BinOp::LAnd && !x) || (*op == BinOp::LOr && x) {
+                                return Val::Bool(x);
+                            }
+                            let vb = self.eval(b, env);
+                            let vb = self.concrete(vb);
+                            return match vb {
+                                Val::Bool(y) => Val::Bool(y),
+                                Val::Bottom(bt) => Val::Bottom(bt),
+                                other => self.non_bool(other, b.span),
+                            };
+                        }
+                        Val::Bottom(bt) => return Val::Bottom(bt),
+                        other => return self.non_bool(other, a.span),
+                    }
+                }
+                let va = self.eval(a, env);
+                let vb = self.eval(b, env);
+                self.binary(*op, va, vb, e.span)
+            }
+            ExprKind::Interp { parts, bytes } => {
+                let mut s = String::new();
+                for p in parts {
+                    match p {
+                        InterpPart::Lit(l) => s.push_str(l),
+                        InterpPart::Expr(x) => {
+                            let v = self.eval(x, env);
+                            let v = self.concrete(v);
+                            match v {
+                                Val::Str(t) => s.push_str(&t),
+                                Val::Int(i) => s.push_str(&i.to_string()),
+                                Val::Float(f) => s.push_str(&crate::builtins::fmt_num(f)),
+                                Val::Bool(b) => s.push_str(if b { "true" } else { "false" }),
+                                Val::Bytes(b) => s.push_str(&String::from_utf8_lossy(&b)),
+                                Val::Null => return bot_val("invalid interpolation: cannot use null", x.span),
+                                Val::Bottom(b) => return Val::Bottom(b),
+                                Val::Vertex(_) => return bot_val("invalid interpolation: cannot use struct or list", x.span),
+                                other => return Val::incomplete(format!("invalid interpolation: non-concrete value {other}"), x.span),
+                            }
+                        }
+                    }
+                }
+                if let Err(b) = self.check_bytes(s.len(), e.span) {
+                    return b;
+                }
+                if *bytes { Val::Bytes(Rc::from(s.into_bytes().as_slice())) } else { Val::Str(Rc::from(s.as_str())) }
+            }
+        }
+    }
+
+    pub fn check_bytes(&mut self, n: usize, span: Span) -> Result<(), Val> {
+        if n > self.limits.max_bytes {
+            if self.fatal.is_none() {
+                self.fatal = Some(crate::Error::new(format!("limit exceeded: value larger than {} bytes", self.limits.max_bytes)));
+            }
+            return Err(bot_val("value too large", span));
+        }
+        Ok(())
+    }
+
+    fn non_bool(&self, v: Val, span: Span) -> Val {
+        if v.is_concrete_scalar() || matches!(v, Val::Vertex(_)) {
+            bot_val(format!("invalid operand {v} (expected bool)"), span)
+        } else {
+            Val::incomplete(format!("incomplete value {v} (expected bool)"), span)
+        }
+    }
+
+    pub fn is_bottom(&mut self, v: &Val) -> bool {
+        match v {
+            Val::Bottom(_) => true,
+            Val::Vertex(w) => {
+                self.expand(*w);
+                let w = self.deref(*w);
+                self.v(w).err.is_some()
+            }
+            Val::Disj(alts) => alts.is_empty(),
+            _ => false,
+        }
+    }
+
+    pub fn select(&mut self, base: Val, name: &str, span: Span) -> Val {
+        let base = self.concrete(base);
+        match base {
+            Val::Vertex(w) => {
+                self.expand(w);
+                let w = self.deref(w);
+                if let Some(e) = self.v(w).err.clone() {
+                    return Val::Bottom(e);
+                }
+                if let Some(dr) = self.v(w).disj_result.clone() {
+                    if self.v(w).forward.is_none() {
+                        let _ = dr;
+                        return Val::incomplete(format!("unresolved disjunction: cannot select field {name}"), span);
+                    }
+                }
+                let x = self.v(w);
+                match x.arcs.get(name) {
+                    Some(a) => {
+                        if !a.regular && (a.optional || (a.kind == FK::Regular && !a.required)) && !a.required {
+                            return Val::incomplete(format!("cannot reference optional field: {name}"), span);
+                        }
+                        let vid = a.vid;
+                        self.value_of_keep(vid)
+                    }
+                    None => {
+                        if !x.is_struct && !x.is_list && matches!(x.atom, Val::Top | Val::Atom(_)) {
+                            return Val::incomplete(format!("undefined field: {name}"), span);
+                        }
+                        if x.is_list {
+                            return bot_val(format!("invalid selector {name} for list"), span);
+                        }
+                        if !x.is_struct {
+                            return bot_val(format!("invalid selector {name}: not a struct ({})", x.atom), span);
+                        }
+                        Val::incomplete(format!("undefined field: {name}"), span)
+                    }
+                }
+            }
+            Val::Pkg(p) => builtins::member(&p, name).unwrap_or_else(|| bot_val(format!("undefined: {p}.{name}"), span)),
+            Val::Bottom(b) => Val::Bottom(b),
+            Val::Top | Val::Atom(_) | Val::Disj(_) => Val::incomplete(format!("undefined field: {name}"), span),
+            other => bot_val(format!("invalid selector {name} for value {other}"), span),
+        }
+    }
+
+    pub fn index(&mut self, base: Val, n: i64, span: Span) -> Val {
+        let base = self.concrete(base);
+        match base {
+            Val::Vertex(w) => {
+                self.expand(w);
+                let w = self.deref(w);
+                if let Some(e) = self.v(w).err.clone() {
+                    return Val::Bottom(e);
+                }
+                let x = self.v(w);
+                if !x.is_list {
+                    return bot_val(format!("invalid index {n} for struct"), span);
+                }
+                if n < 0 || n as usize >= x.elems.len() {
+                    let inc = x.list_closed.is_none();
+                    let m = format!("index out of range [{n}] with length {}", x.elems.len());
+                    return if inc { Val::incomplete(m, span) } else { bot_val(m, span) };
+                }
+                let id = x.elems[n as usize];
+                self.value_of_keep(id)
+            }
+            Val::Bottom(b) => Val::Bottom(b),
+            Val::Str(_) | Val::Bytes(_) => bot_val("cannot index string", span),
+            other => Val::incomplete(format!("cannot index {other}"), span),
+        }
+    }
+
+    fn slice(&mut self, base: Val, lo: Val, hi: Option<Val>, span: Span) -> Val {
+        let lo = match lo {
+            Val::Int(i) => i,
+            Val::Bottom(b) => return Val::Bottom(b),
+            _ => return Val::incomplete("non-concrete slice index", span),
+        };
+        match base {
+            Val::Vertex(w) => {
+                self.expand(w);
+                let w = self.deref(w);
+                if !self.v(w).is_list {
+                    return bot_val("cannot slice struct", span);
+                }
+                let elems = self.v(w).elems.clone();
+                let hi = match hi {
+                    Some(Val::Int(h)) => h,
+                    None => elems.len() as i64,
+                    _ => return Val::incomplete("non-concrete slice index", span),
+                };
+                if lo < 0 || hi < lo || hi as usize > elems.len() {
+                    return bot_val(format!("invalid slice index [{lo}:{hi}] with length {}", elems.len()), span);
+                }
+                let vals: Vec<Val> = elems[lo as usize..hi as usize].iter().map(|e| Val::Vertex(*e)).collect();
+                self.make_list(vals)
+            }
+            Val::Bottom(b) => Val::Bottom(b),
+            other => Val::incomplete(format!("cannot slice {other}"), span),
+        }
+    }
+
+    pub fn make_list(&mut self, vals: Vec<Val>) -> Val {
+        let nv = self.new_vertex();
+        let mut elems = Vec::with_capacity(vals.len());
+        for v in vals {
+            elems.push(self.make_leaf(v));
+        }
+        let x = self.vm(nv);
+        x.is_list = true;
+        x.list_closed = Some(elems.len());
+        x.elems = elems;
+        x.synthetic = true;
+        x.state = St::Done;
+        Val::Vertex(nv)
+    }
+
+    pub fn make_struct(&mut self, fields: Vec<(String, Val)>) -> Val {
+        let nv = self.new_vertex();
+        let mut arcs = IndexMap::new();
+        for (k, v) in fields {
+            let leaf = self.make_leaf(v);
+            arcs.insert(Rc::from(k.as_str()), ArcInfo { vid: leaf, kind: FK::Regular, regular: true, optional: false, required: false, comments: vec![] });
+        }
+        let x = self.vm(nv);
+        x.is_struct = true;
+        x.saw_lit = true;
+        x.arcs = arcs;
+        x.synthetic = true;
+        x.state = St::Done;
+        Val::Vertex(nv)
+    }
+
+    fn make_leaf(&mut self, v: Val) -> VId {
+        match v {
+            Val::Vertex(w) => w,
+            other => {
+                let nv = self.new_vertex();
+                let x = self.vm(nv);
+                match other {
+                    Val::Bottom(b) => x.err = Some(b),
+                    Val::Disj(_) => {
+                        x.conjs.push(Conj { x: CX::Val(other), env: None, closed: Closed::No });
+                        return nv;
+                    }
+                    o => x.atom = o,
+                }
+                x.synthetic = true;
+                x.state = St::Done;
+                nv
+            }
+        }
+    }
+
+    pub fn from_json(&mut self, j: &serde_json::Value) -> Val {
+        use serde_json::Value as J;
+        match j {
+            J::Null => Val::Null,
+            J::Bool(b) => Val::Bool(*b),
+            J::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    Val::Int(i)
+                } else {
+                    Val::Float(n.as_f64().unwrap_or(0.0))
+                }
+            }
+            J::String(s) => Val::Str(Rc::from(s.as_str())),
+            J::Array(a) => {
+                let vals = a.iter().map(|x| self.from_json(x)).collect();
+                self.make_list(vals)
+            }
+            J::Object(m) => {
+                let f = m.iter().map(|(k, x)| (k.clone(), self.from_json(x))).collect();
+                self.make_struct(f)
+            }
+        }
+    }
+
+    /// Converts a value to concrete JSON (for builtins like json.Marshal).
+    pub fn to_json_val(&mut self, v: &Val, depth: usize) -> Result<serde_json::Value, Rc<Bot>> {
+        use serde_json::Value as J;
+        if depth > self.limits.max_depth {
+            return Err(Rc::new(Bot { msg: "value too deep".into(), incomplete: false, spans: vec![], path: None }));
+        }
+        let v = self.concrete(v.clone());
+        Ok(match v {
+            Val::Null => J::Null,
+            Val::Bool(b) => J::Bool(b),
+            Val::Int(i) => J::from(i),
+            Val::Float(f) => serde_json::Number::from_f64(f).map(J::Number).unwrap_or(J::Null),
+            Val::Str(s) => J::String(s.to_string()),
+            Val::Bytes(b) => J::String(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &b)),
+            Val::Bottom(b) => return Err(b),
+            Val::Vertex(w) => {
+                self.expand(w);
+                let w = self.deref(w);
+                if let Some(e) = self.v(w).err.clone() {
+                    return Err(e);
+                }
+                if self.v(w).disj_result.is_some() && self.v(w).forward.is_none() {
+                    return Err(Rc::new(Bot { msg: "incomplete value: unresolved disjunction".into(), incomplete: true, spans: vec![], path: None }));
+                }
+                if self.v(w).is_list {
+                    let elems = self.v(w).elems.clone();
+                    let mut out = Vec::new();
+                    for e in elems {
+                        let ev = self.value_of(e);
+                        out.push(self.to_json_val(&ev, depth + 1)?);
+                    }
+                    J::Array(out)
+                } else if self.v(w).is_struct {
+                    let arcs: Vec<(Rc<str>, ArcInfo)> = self.v(w).arcs.iter().map(|(k, a)| (k.clone(), a.clone())).collect();
+                    let mut m = serde_json::Map::new();
+                    for (k, a) in arcs {
+                        if a.kind != FK::Regular {
+                            continue;
+                        }
+                        if !a.regular {
+                            if a.required {
+                                return Err(Rc::new(Bot { msg: format!("field is required but not present: {k}"), incomplete: true, spans: vec![], path: None }));
+                            }
+                            continue;
+                        }
+                        let ev = self.value_of(a.vid);
+                        m.insert(k.to_string(), self.to_json_val(&ev, depth + 1)?);
+                    }
+                    J::Object(m)
+                } else {
+                    let a = self.v(w).atom.clone();
+                    return self.to_json_val(&a, depth + 1);
+                }
+            }
+            other => return Err(Rc::new(Bot { msg: format!("incomplete value {other}"), incomplete: true, spans: vec![], path: None })),
+        })
+    }
+
+    fn unary(&mut self, op: UnaryOp, v: Val, span: Span) -> Val {
+        let v = self.concrete(v);
+        if let Val::Bottom(b) = v {
+            return Val::Bottom(b);
+        }
+        match op {
+            UnaryOp::Default | UnaryOp::Pos => match v {
+                Val::Int(_) | Val::Float(_) => v,
+                _ if op == UnaryOp::Default => v,
+                other => self.incomplete_or(other, "invalid operation +", span),
+            },
+            UnaryOp::Neg => match v {
+                Val::Int(i) => i.checked_neg().map(Val::Int).unwrap_or_else(|| bot_val("integer overflow", span)),
+                Val::Float(f) => Val::Float(-f),
+                other => self.incomplete_or(other, "invalid operation -", span),
+            },
+            UnaryOp::Not => match v {
+                Val::Bool(b) => Val::Bool(!b),
+                other => self.incomplete_or(other, "invalid operation !", span),
+            },
+            UnaryOp::Eq => v,
+            _ => {
+                if !v.is_concrete_scalar() {
+                    return Val::incomplete(format!("non-concrete value {v} in bound"), span);
+                }
+                let bop = match op {
+                    UnaryOp::Lt => BoundOp::Lt,
+                    UnaryOp::Le => BoundOp::Le,
+                    UnaryOp::Gt => BoundOp::Gt,
+                    UnaryOp::Ge => BoundOp::Ge,
+                    UnaryOp::Ne => BoundOp::Ne,
+                    UnaryOp::Match => BoundOp::Match,
+                    _ => BoundOp::NotMatch,
+                };
+                let mut re = None;
+                if matches!(bop, BoundOp::Match | BoundOp::NotMatch) {
+                    let Val::Str(s) = &v else { return bot_val("regular expression must be a string", span) };
+                    match regex::Regex::new(s) {
+                        Ok(r) => re = Some(Rc::new(r)),
+                        Err(e) => return bot_val(format!("invalid regular expression: {e}"), span),
+                    }
+                }
+                let b = Bound { op: bop, val: v, re };
+                let kinds = bound_kinds(&b);
+                Val::Atom(Rc::new(Atom { kinds, bounds: vec![b] }))
+            }
+        }
+    }
+
+    fn incomplete_or(&self, v: Val, msg: &str, span: Span) -> Val {
+        if v.is_concrete_scalar() || matches!(v, Val::Vertex(_)) {
+            bot_val(format!("{msg} {v}"), span)
+        } else {
+            Val::incomplete(format!("{msg}: non-concrete value {v}"), span)
+        }
+    }
+
+    pub fn binary(&mut self, op: BinOp, a: Val, b: Val, span: Span) -> Val {
+        let a = self.concrete(a);
+        let b = self.concrete(b);
+        if let Val::Bottom(x) = a {
+            return Val::Bottom(x);
+        }
+        if let Val::Bottom(x) = b {
+            return Val::Bottom(x);
+        }
+        let conc = |v: &Val| v.is_concrete_scalar() || matches!(v, Val::Vertex(_));
+        if !conc(&a) || !conc(&b) {
+            let nc = if !conc(&a) { &a } else { &b };
+            return Val::incomplete(format!("non-concrete value {nc} in operand to {}", op.as_str()), span);
+        }
+        match op {
+            BinOp::Eq | BinOp::Ne => {
+                let eq = match self.values_equal(&a, &b) {
+                    Ok(x) => x,
+                    Err(m) => return bot_val(m, span),
+                };
+                Val::Bool(if op == BinOp::Eq { eq } else { !eq })
+            }
+            BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+                let ord = match (&a, &b) {
+                    (Val::Str(x), Val::Str(y)) => x.cmp(y),
+                    (Val::Bytes(x), Val::Bytes(y)) => x.cmp(y),
+                    _ => match (a.as_f64(), b.as_f64()) {
+                        (Some(x), Some(y)) => match x.partial_cmp(&y) {
+                            Some(o) => o,
+                            None => return bot_val("invalid comparison", span),
+                        },
+                        _ => return bot_val(format!("invalid operation {a} {} {b} (mismatched types {} and {})", op.as_str(), type_name(&a), type_name(&b)), span),
+                    },
+                };
+                use std::cmp::Ordering::*;
+                Val::Bool(match op {
+                    BinOp::Lt => ord == Less,
+                    BinOp::Le => ord != Greater,
+                    BinOp::Gt => ord == Greater,
+                    _ => ord != Less,
+                })
+            }
+            BinOp::Match | BinOp::NotMatch => {
+                let (Val::Str(s), Val::Str(re)) = (&a, &b) else {
+                    return bot_val(format!("invalid operation {a} {} {b}", op.as_str()), span);
+                };
+                match regex::Regex::new(re) {
+                    Ok(r) => Val::Bool(r.is_match(s) == (op == BinOp::Match)),
+                    Err(e) => bot_val(format!("invalid regular expression: {e}"), span),
+                }
+            }
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => self.arith(op, a, b, span),
+            _ => bot_val("unsupported operator", span),
+        }
+    }
+
+    fn arith(&mut self, op: BinOp, a: Val, b: Val, span: Span) -> Val {
+        match (&a, &b) {
+            (Val::Int(x), Val::Int(y)) => {
+                let r = match op {
+                    BinOp::Add => x.checked_add(*y),
+                    BinOp::Sub => x.checked_sub(*y),
+                    BinOp::Mul => x.checked_mul(*y),
+                    _ => {
+                        if *y == 0 {
+                            return bot_val("division by zero", span);
+                        }
+                        return Val::Float(*x as f64 / *y as f64);
+                    }
+                };
+                r.map(Val::Int).unwrap_or_else(|| bot_val("integer overflow", span))
+            }
+            (Val::Int(_) | Val::Float(_), Val::Int(_) | Val::Float(_)) => {
+                let (x, y) = (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
+                Val::Float(match op {
+                    BinOp::Add => x + y,
+                    BinOp::Sub => x - y,
+                    BinOp::Mul => x * y,
+                    _ => {
+                        if y == 0.0 {
+                            return bot_val("division by zero", span);
+                        }
+                        x / y
+                    }
+                })
+            }
+            (Val::Str(x), Val::Str(y)) if op == BinOp::Add => {
+                if let Err(b) = self.check_bytes(x.len() + y.len(), span) {
+                    return b;
+                }
+                let mut s = String::with_capacity(x.len() + y.len());
+                s.push_str(x);
+                s.push_str(y);
+                Val::Str(Rc::from(s.as_str()))
+            }
+            (Val::Bytes(x), Val::Bytes(y)) if op == BinOp::Add => {
+                let mut s = x.to_vec();
+                s.extend_from_slice(y);
+                Val::Bytes(Rc::from(s.as_slice()))
+            }
+            (Val::Str(x), Val::Int(n)) | (Val::Int(n), Val::Str(x)) if op == BinOp::Mul => {
+                if *n < 0 {
+                    return bot_val("negative repeat count", span);
+                }
+                if let Err(b) = self.check_bytes(x.len().saturating_mul(*n as usize), span) {
+                    return b;
+                }
+                Val::Str(Rc::from(x.repeat(*n as usize).as_str()))
+            }
+            (Val::Vertex(x), Val::Vertex(y)) if op == BinOp::Add => {
+                let (x, y) = (*x, *y);
+                let ex = self.list_elems(x);
+                let ey = self.list_elems(y);
+                match (ex, ey) {
+                    (Some(mut ex), Some(ey)) => {
+                        ex.extend(ey);
+                        let vals = ex.into_iter().map(Val::Vertex).collect();
+                        self.make_list(vals)
+                    }
+                    _ => bot_val("invalid operation + on structs", span),
+                }
+            }
+            (Val::Vertex(x), Val::Int(n)) | (Val::Int(n), Val::Vertex(x)) if op == BinOp::Mul => {
+                let x = *x;
+                let Some(ex) = self.list_elems(x) else { return bot_val("invalid operation * on struct", span) };
+                if *n < 0 {
+                    return bot_val("negative repeat count", span);
+                }
+                let mut vals = Vec::new();
+                for _ in 0..*n {
+                    for e in &ex {
+                        vals.push(Val::Vertex(*e));
+                    }
+                    if vals.len() > 1_000_000 {
+                        return bot_val("list too large", span);
+                    }
+                }
+                self.make_list(vals)
+            }
+            _ => bot_val(format!("invalid operation {a} {} {b} (mismatched types {} and {})", op.as_str(), type_name(&a), type_name(&b)), span),
+        }
+    }
+
+    pub fn list_elems(&mut self, w: VId) -> Option<Vec<VId>> {
+        self.expand(w);
+        let w = self.deref(w);
+        if self.v(w).is_list { Some(self.v(w).elems.clone()) } else { None }
+    }
+
+    pub fn values_equal(&mut self, a: &Val, b: &Val) -> Result<bool, String> {
+        Ok(match (a, b) {
+            (Val::Null, Val::Null) => true,
+            (Val::Bool(x), Val::Bool(y)) => x == y,
+            (Val::Str(x), Val::Str(y)) => x == y,
+            (Val::Bytes(x), Val::Bytes(y)) => x == y,
+            (Val::Int(_) | Val::Float(_), Val::Int(_) | Val::Float(_)) => a.as_f64() == b.as_f64(),
+            (Val::Vertex(x), Val::Vertex(y)) => {
+                let (x, y) = (*x, *y);
+                let ja = self.to_json_val(&Val::Vertex(x), 0).map_err(|e| e.msg.clone())?;
+                let jb = self.to_json_val(&Val::Vertex(y), 0).map_err(|e| e.msg.clone())?;
+                ja == jb
+            }
+            (Val::Null, _) | (_, Val::Null) => false,
+            _ => {
+                if a.kind_bits() & b.kind_bits() == 0 {
+                    return Err(format!("invalid operation {a} == {b} (mismatched types {} and {})", type_name(a), type_name(b)));
+                }
+                false
+            }
+        })
+    }
+}
+
+fn target_of(v: &Val) -> Target {
+    match v {
+        Val::Vertex(w) => Target::Vertex(*w),
+        other => Target::Val(other.clone()),
+    }
+}
+
+fn flatten_disj<'a>(e: &'a Expr, _d: bool, out: &mut Vec<(&'a Expr, bool)>) {
+    match &e.kind {
+        ExprKind::Binary(BinOp::Or, a, b) => {
+            flatten_disj(a, false, out);
+            flatten_disj(b, false, out);
+        }
+        ExprKind::Unary(UnaryOp::Default, x) => out.push((x, true)),
+        ExprKind::Paren(x) if matches!(x.kind, ExprKind::Unary(UnaryOp::Default, _)) => flatten_disj(x, false, out),
+        _ => out.push((e, false)),
+    }
+}
+
+fn atoms_equal(a: &Val, b: &Val) -> bool {
+    match (a, b) {
+        (Val::Top, Val::Top) => true,
+        (Val::Null, Val::Null) => true,
+        (Val::Bool(x), Val::Bool(y)) => x == y,
+        (Val::Int(x), Val::Int(y)) => x == y,
+        (Val::Float(x), Val::Float(y)) => x == y,
+        (Val::Str(x), Val::Str(y)) => x == y,
+        (Val::Bytes(x), Val::Bytes(y)) => x == y,
+        (Val::Atom(x), Val::Atom(y)) => x.kinds == y.kinds && x.bounds.is_empty() && y.bounds.is_empty(),
+        _ => false,
+    }
+}
+
+fn check_bound(b: &Bound, v: &Val) -> Result<bool, ()> {
+    use std::cmp::Ordering::*;
+    let ord = |x: &Val, y: &Val| -> Option<std::cmp::Ordering> {
+        match (x, y) {
+            (Val::Str(a), Val::Str(b)) => Some(a.cmp(b)),
+            (Val::Bytes(a), Val::Bytes(b)) => Some(a.cmp(b)),
+            _ => x.as_f64()?.partial_cmp(&y.as_f64()?),
+        }
+    };
+    Ok(match b.op {
+        BoundOp::Lt => ord(v, &b.val).ok_or(())? == Less,
+        BoundOp::Le => ord(v, &b.val).ok_or(())? != Greater,
+        BoundOp::Gt => ord(v, &b.val).ok_or(())? == Greater,
+        BoundOp::Ge => ord(v, &b.val).ok_or(())? != Less,
+        BoundOp::Ne => match (v, &b.val) {
+            (Val::Int(_) | Val::Float(_), Val::Int(_) | Val::Float(_)) => v.as_f64() != b.val.as_f64(),
+            (Val::Str(x), Val::Str(y)) => x != y,
+            (Val::Bool(x), Val::Bool(y)) => x != y,
+            (Val::Null, Val::Null) => false,
+            (Val::Bytes(x), Val::Bytes(y)) => x != y,
+            _ => true,
+        },
+        BoundOp::Match | BoundOp::NotMatch => {
+            let s = match v {
+                Val::Str(s) => s.to_string(),
+                Val::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+                _ => return Err(()),
+            };
+            let m = b.re.as_ref().map(|r| r.is_match(&s)).unwrap_or(false);
+            m == matches!(b.op, BoundOp::Match)
+        }
+    })
+}
+
+fn conflict(a: &Val, b: &Val) -> Val {
+    let (ta, tb) = (type_name(a), type_name(b));
+    let msg = if ta != tb && !(a.kind_bits() & b.kind_bits() != 0) {
+        format!("conflicting values {a} and {b} (mismatched types {ta} and {tb})")
+    } else {
+        format!("conflicting values {a} and {b}")
+    };
+    Val::Bottom(Rc::new(Bot { msg, incomplete: false, spans: vec![], path: None }))
+}
+
+/// Unifies two scalar-ish values (no vertices).
+pub fn unify_atoms(a: &Val, b: &Val) -> Val {
+    match (a, b) {
+        (Val::Top, x) | (x, Val::Top) => x.clone(),
+        (Val::Bottom(x), _) | (_, Val::Bottom(x)) => Val::Bottom(x.clone()),
+        (Val::Atom(x), Val::Atom(y)) => {
+            let kinds = x.kinds & y.kinds;
+            if kinds == 0 {
+                return conflict(a, b);
+            }
+            let mut bounds = x.bounds.clone();
+            bounds.extend(y.bounds.iter().cloned());
+            Val::Atom(Rc::new(Atom { kinds, bounds }))
+        }
+        (Val::Atom(x), v) | (v, Val::Atom(x)) => {
+            if v.is_concrete_scalar() {
+                if x.kinds & v.kind_bits() == 0 {
+                    return conflict(a, b);
+                }
+                for bd in &x.bounds {
+                    match check_bound(bd, v) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            let single = Val::Atom(Rc::new(Atom { kinds: bound_kinds(bd), bounds: vec![bd.clone()] }));
+                            return Val::Bottom(Rc::new(Bot { msg: format!("invalid value {v} (out of bound {single})"), incomplete: false, spans: vec![], path: None }));
+                        }
+                        Err(()) => return conflict(a, b),
+                    }
+                }
+                v.clone()
+            } else {
+                conflict(a, b)
+            }
+        }
+        (x, y) => {
+            if atoms_equal(x, y) {
+                x.clone()
+            } else {
+                conflict(a, b)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unify_scalars() {
+        let int = Val::Atom(Rc::new(Atom { kinds: K_INT, bounds: vec![] }));
+        assert!(matches!(unify_atoms(&int, &Val::Int(3)), Val::Int(3)));
+        assert!(matches!(unify_atoms(&int, &Val::Str(Rc::from("x"))), Val::Bottom(_)));
+        assert!(matches!(unify_atoms(&Val::Int(1), &Val::Int(2)), Val::Bottom(_)));
+    }
+}

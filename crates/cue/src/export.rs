@@ -1,0 +1,376 @@
+//! Turning the evaluation arena into an immutable, thread-safe [`Value`] tree, and exporting it:
+//! JSON (`cue export`), validation (KubeVela's `Validate()`), lookups and field listings.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::eval::{CX, Closed, Conj, Ev, FK};
+use crate::value::{Bot, Val, type_name};
+use crate::{Error, ProgramInner, pos_of};
+
+/// The kind of an evaluated value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Null,
+    Bool,
+    Int,
+    Float,
+    String,
+    Bytes,
+    Struct,
+    List,
+    /// An error.
+    Bottom,
+    /// A value that is not concrete (a type, a bound, an unresolved disjunction, `_`).
+    Incomplete,
+}
+
+#[derive(Debug)]
+pub(crate) struct NField {
+    name: String,
+    kind: FK,
+    value: Arc<Node>,
+    comments: Vec<String>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Node {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Bytes(Vec<u8>),
+    Struct(Vec<NField>),
+    List(Vec<Arc<Node>>),
+    Err(Error),
+    Incomplete(Error),
+}
+
+/// An evaluated value: immutable, cheap to clone, `Send + Sync`.
+#[derive(Clone, Debug)]
+pub struct Value {
+    node: Arc<Node>,
+}
+
+/// A regular field of a struct value.
+#[derive(Clone, Debug)]
+pub struct Field {
+    pub name: String,
+    pub value: Value,
+    /// Doc comment lines attached to this field in any conjunct.
+    pub comments: Vec<String>,
+}
+
+struct Builder<'p, 'a> {
+    ev: Ev<'a>,
+    inner: &'p ProgramInner,
+}
+
+fn fmt_label(name: &str) -> String {
+    let ident = !name.is_empty()
+        && name.chars().enumerate().all(|(i, c)| c.is_ascii_alphanumeric() || c == '_' || c == '$' || (c == '#' && i == 0))
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if ident { name.to_string() } else { crate::value::quote_str(name) }
+}
+
+impl Builder<'_, '_> {
+    fn err(&self, b: &Bot, path: &[String]) -> Error {
+        let p = b.path.clone().unwrap_or_else(|| path.join("."));
+        let mut positions = Vec::new();
+        for s in &b.spans {
+            if s.end == 0 && s.start == 0 {
+                continue;
+            }
+            if let Some(pos) = pos_of(&self.inner.sources, *s) {
+                if !positions.contains(&pos) {
+                    positions.push(pos);
+                }
+            }
+        }
+        Error::full(b.msg.clone(), p, positions, b.incomplete)
+    }
+
+    fn build(&mut self, vid: u32, path: &mut Vec<String>, depth: usize) -> Arc<Node> {
+        if depth > self.ev.limits.max_depth {
+            return Arc::new(Node::Err(Error::full(
+                format!("structural cycle or value nested deeper than {}", self.ev.limits.max_depth),
+                path.join("."),
+                vec![],
+                false,
+            )));
+        }
+        if self.ev.fatal.is_some() {
+            return Arc::new(Node::Err(Error::full("evaluation aborted".into(), path.join("."), vec![], false)));
+        }
+        self.ev.expand(vid);
+        let r = self.ev.deref(vid);
+        let (err, disj, is_list, is_struct, atom) = {
+            let x = &self.ev.vs[r as usize];
+            let orig = &self.ev.vs[vid as usize];
+            let disj = if orig.forward.is_none() { orig.disj_result.clone() } else { None };
+            (x.err.clone(), disj, x.is_list, x.is_struct, x.atom.clone())
+        };
+        if let Some(b) = err {
+            let e = self.err(&b, path);
+            return Arc::new(if b.incomplete { Node::Incomplete(e) } else { Node::Err(e) });
+        }
+        if let Some(alts) = disj {
+            let vals: Vec<String> = alts
+                .iter()
+                .map(|(u, d)| {
+                    let v = self.ev.value_of(*u);
+                    let s = match &v {
+                        Val::Vertex(_) => "{...}".to_string(),
+                        other => other.to_string(),
+                    };
+                    if *d { format!("*{s}") } else { s }
+                })
+                .collect();
+            let e = Error::full(format!("incomplete value {}", vals.join(" | ")), path.join("."), vec![], true);
+            return Arc::new(Node::Incomplete(e));
+        }
+        if is_list {
+            let elems = self.ev.vs[r as usize].elems.clone();
+            let mut out = Vec::with_capacity(elems.len());
+            for (i, e) in elems.into_iter().enumerate() {
+                path.push(i.to_string());
+                out.push(self.build(e, path, depth + 1));
+                path.pop();
+            }
+            return Arc::new(Node::List(out));
+        }
+        if is_struct {
+            let arcs: Vec<(Rc<str>, crate::eval::ArcInfo)> = self.ev.vs[r as usize].arcs.iter().map(|(k, a)| (k.clone(), a.clone())).collect();
+            let mut fields = Vec::with_capacity(arcs.len());
+            for (k, a) in arcs {
+                if a.kind == FK::Regular && !a.regular {
+                    if a.required {
+                        path.push(fmt_label(&k));
+                        let e = Error::full(format!("field is required but not present"), path.join("."), vec![], true);
+                        path.pop();
+                        fields.push(NField { name: k.to_string(), kind: a.kind, value: Arc::new(Node::Incomplete(e)), comments: a.comments.clone() });
+                    }
+                    continue;
+                }
+                path.push(fmt_label(&k));
+                let n = self.build(a.vid, path, depth + 1);
+                path.pop();
+                fields.push(NField { name: k.to_string(), kind: a.kind, value: n, comments: a.comments });
+            }
+            return Arc::new(Node::Struct(fields));
+        }
+        Arc::new(match atom {
+            Val::Null => Node::Null,
+            Val::Bool(b) => Node::Bool(b),
+            Val::Int(i) => Node::Int(i),
+            Val::Float(f) => Node::Float(f),
+            Val::Str(s) => Node::Str(s.to_string()),
+            Val::Bytes(b) => Node::Bytes(b.to_vec()),
+            Val::Bottom(b) => Node::Err(self.err(&b, path)),
+            other => {
+                let msg = match &other {
+                    Val::Top => "incomplete value _".to_string(),
+                    o => format!("incomplete value {o}"),
+                };
+                let _ = type_name(&other);
+                Node::Incomplete(Error::full(msg, path.join("."), vec![], true))
+            }
+        })
+    }
+}
+
+pub(crate) fn evaluate(inner: &ProgramInner, inputs: &[serde_json::Value]) -> Result<Value, Error> {
+    // Evaluation recurses; run it on a thread whose stack fits the configured depth limit.
+    let stack = (inner.limits.max_depth.max(64)).saturating_mul(48 * 1024).min(1 << 30);
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(stack)
+            .spawn_scoped(s, || evaluate_here(inner, inputs))
+            .map_err(|e| Error::new(format!("cannot start evaluation thread: {e}")))?
+            .join()
+            .map_err(|_| Error::new("internal error: evaluation panicked"))?
+    })
+}
+
+fn evaluate_here(inner: &ProgramInner, inputs: &[serde_json::Value]) -> Result<Value, Error> {
+    let ev = Ev::new(&inner.files, inner.limits.clone());
+    let mut b = Builder { ev, inner };
+    let root = b.ev.new_vertex();
+    for f in &inner.files {
+        b.ev.vs[root as usize].conjs.push(Conj { x: CX::Lit(&f.body), env: None, closed: Closed::No });
+    }
+    for j in inputs {
+        b.ev.vs[root as usize].conjs.push(Conj { x: CX::Json(j), env: None, closed: Closed::No });
+    }
+    let mut path = Vec::new();
+    let node = b.build(root, &mut path, 0);
+    if let Some(f) = b.ev.fatal.take() {
+        return Err(f);
+    }
+    Ok(Value { node })
+}
+
+impl Value {
+    /// Looks up a dotted path of field names (regular, definition or hidden).
+    pub fn lookup(&self, path: &str) -> Option<Value> {
+        let mut cur = self.node.clone();
+        if path.is_empty() {
+            return Some(self.clone());
+        }
+        for seg in path.split('.') {
+            let next = match &*cur {
+                Node::Struct(fields) => fields.iter().find(|f| f.name == seg).map(|f| f.value.clone()),
+                Node::List(elems) => seg.parse::<usize>().ok().and_then(|i| elems.get(i).cloned()),
+                _ => None,
+            }?;
+            cur = next;
+        }
+        Some(Value { node: cur })
+    }
+
+    /// True unless the value is an error (bottom).
+    pub fn exists(&self) -> bool {
+        !matches!(&*self.node, Node::Err(_))
+    }
+
+    pub fn kind(&self) -> Kind {
+        match &*self.node {
+            Node::Null => Kind::Null,
+            Node::Bool(_) => Kind::Bool,
+            Node::Int(_) => Kind::Int,
+            Node::Float(_) => Kind::Float,
+            Node::Str(_) => Kind::String,
+            Node::Bytes(_) => Kind::Bytes,
+            Node::Struct(_) => Kind::Struct,
+            Node::List(_) => Kind::List,
+            Node::Err(_) => Kind::Bottom,
+            Node::Incomplete(_) => Kind::Incomplete,
+        }
+    }
+
+    /// True when the value and everything in it (regular fields) is concrete and error free.
+    pub fn is_concrete(&self) -> bool {
+        self.to_json().is_ok()
+    }
+
+    /// `cue export`: fails naming the path of any incomplete or erroring field.
+    pub fn to_json(&self) -> Result<serde_json::Value, Error> {
+        to_json(&self.node)
+    }
+
+    /// Like KubeVela's `Validate()`: any non-incomplete error anywhere fails.
+    pub fn validate(&self) -> Result<(), Error> {
+        validate(&self.node)
+    }
+
+    /// The regular fields, in order.
+    pub fn fields(&self) -> Vec<Field> {
+        match &*self.node {
+            Node::Struct(fields) => fields
+                .iter()
+                .filter(|f| f.kind == FK::Regular)
+                .map(|f| Field { name: f.name.clone(), value: Value { node: f.value.clone() }, comments: f.comments.clone() })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// All fields including hidden fields and definitions.
+    pub fn all_fields(&self) -> Vec<Field> {
+        match &*self.node {
+            Node::Struct(fields) => fields.iter().map(|f| Field { name: f.name.clone(), value: Value { node: f.value.clone() }, comments: f.comments.clone() }).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn elements(&self) -> Vec<Value> {
+        match &*self.node {
+            Node::List(e) => e.iter().map(|n| Value { node: n.clone() }).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match &*self.node {
+            Node::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<String> {
+        match &*self.node {
+            Node::Str(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn as_i64(&self) -> Option<i64> {
+        match &*self.node {
+            Node::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match &*self.node {
+            Node::Int(i) => Some(*i as f64),
+            Node::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// The error carried by this value, if it is bottom or incomplete.
+    pub fn error(&self) -> Option<Error> {
+        match &*self.node {
+            Node::Err(e) | Node::Incomplete(e) => Some(e.clone()),
+            _ => None,
+        }
+    }
+}
+
+fn to_json(n: &Node) -> Result<serde_json::Value, Error> {
+    use serde_json::Value as J;
+    Ok(match n {
+        Node::Null => J::Null,
+        Node::Bool(b) => J::Bool(*b),
+        Node::Int(i) => J::from(*i),
+        Node::Float(f) => match serde_json::Number::from_f64(*f) {
+            Some(x) => J::Number(x),
+            None => return Err(Error::new(format!("invalid float {f}"))),
+        },
+        Node::Str(s) => J::String(s.clone()),
+        Node::Bytes(b) => J::String(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b)),
+        Node::Struct(fields) => {
+            let mut m = serde_json::Map::with_capacity(fields.len());
+            for f in fields {
+                if f.kind != FK::Regular {
+                    continue;
+                }
+                m.insert(f.name.clone(), to_json(&f.value)?);
+            }
+            J::Object(m)
+        }
+        Node::List(e) => J::Array(e.iter().map(|x| to_json(x)).collect::<Result<_, _>>()?),
+        Node::Err(e) | Node::Incomplete(e) => return Err(e.clone()),
+    })
+}
+
+fn validate(n: &Node) -> Result<(), Error> {
+    match n {
+        Node::Err(e) => Err(e.clone()),
+        Node::Struct(fields) => {
+            for f in fields {
+                validate(&f.value)?;
+            }
+            Ok(())
+        }
+        Node::List(e) => {
+            for x in e {
+                validate(x)?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}

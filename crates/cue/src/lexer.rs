@@ -1,0 +1,405 @@
+//! The scanner: turns source text into tokens, inserting commas at line ends as CUE's grammar
+//! requires, and collecting `//` comments for doc-comment attachment.
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tok {
+    Ident(String),
+    Int(String),
+    Float(String),
+    /// A string or bytes literal: the full raw source slice including quotes and `#`s.
+    Str(String),
+    Attr(String),
+    Bottom,
+    LBrace,
+    RBrace,
+    LBrack,
+    RBrack,
+    LParen,
+    RParen,
+    Comma,
+    Colon,
+    Question,
+    Bang,
+    Dot,
+    Ellipsis,
+    Assign,
+    Or,
+    And,
+    LOr,
+    LAnd,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Match,
+    NotMatch,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    /// An automatically inserted comma (newline).
+    Newline,
+    Eof,
+}
+
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub tok: Tok,
+    pub start: usize,
+    pub end: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Comment {
+    pub start: usize,
+    pub end: usize,
+    pub line: usize,
+    pub text: String,
+}
+
+pub struct Lexer<'s> {
+    src: &'s str,
+    b: &'s [u8],
+    pos: usize,
+    insert_comma: bool,
+    pub comments: Vec<Comment>,
+    line: usize,
+}
+
+pub type LexResult<T> = Result<T, (String, usize)>;
+
+fn is_ident_start(c: u8) -> bool {
+    c.is_ascii_alphabetic() || c == b'_' || c == b'$' || c == b'#'
+}
+fn is_ident_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c == b'#'
+}
+
+impl<'s> Lexer<'s> {
+    pub fn new(src: &'s str, start: usize, end: usize) -> Lexer<'s> {
+        let src = src.get(..end).unwrap_or(src);
+        let line = src.as_bytes().iter().take(start).filter(|&&c| c == b'\n').count() + 1;
+        Lexer { src, b: src.as_bytes(), pos: start, insert_comma: false, comments: Vec::new(), line }
+    }
+
+    fn peek(&self, off: usize) -> u8 {
+        self.b.get(self.pos + off).copied().unwrap_or(0)
+    }
+
+    pub fn next(&mut self) -> LexResult<Token> {
+        // skip whitespace and comments
+        loop {
+            let c = self.peek(0);
+            if c == b'\n' {
+                if self.insert_comma {
+                    self.insert_comma = false;
+                    let t = Token { tok: Tok::Newline, start: self.pos, end: self.pos + 1 };
+                    self.pos += 1;
+                    self.line += 1;
+                    return Ok(t);
+                }
+                self.pos += 1;
+                self.line += 1;
+            } else if c == b' ' || c == b'\t' || c == b'\r' {
+                self.pos += 1;
+            } else if c == b'/' && self.peek(1) == b'/' {
+                let start = self.pos;
+                while self.pos < self.b.len() && self.b[self.pos] != b'\n' {
+                    self.pos += 1;
+                }
+                let text = self.src.get(start + 2..self.pos).unwrap_or("").trim().to_string();
+                self.comments.push(Comment { start, end: self.pos, line: self.line, text });
+            } else {
+                break;
+            }
+        }
+        let start = self.pos;
+        if self.pos >= self.b.len() {
+            if self.insert_comma {
+                self.insert_comma = false;
+                return Ok(Token { tok: Tok::Newline, start, end: start });
+            }
+            return Ok(Token { tok: Tok::Eof, start, end: start });
+        }
+        let c = self.peek(0);
+        let mut ins = false;
+        let tok = if c == b'_' && self.peek(1) == b'|' && self.peek(2) == b'_' {
+            self.pos += 3;
+            ins = true;
+            Tok::Bottom
+        } else if c == b'#' && (self.peek(1) == b'"' || self.peek(1) == b'#' || self.peek(1) == b'\'') {
+            ins = true;
+            self.scan_string()?;
+            Tok::Str(self.src[start..self.pos].to_string())
+        } else if is_ident_start(c) {
+            while self.pos < self.b.len() && is_ident_char(self.b[self.pos]) {
+                self.pos += 1;
+            }
+            ins = true;
+            Tok::Ident(self.src[start..self.pos].to_string())
+        } else if c.is_ascii_digit() || (c == b'.' && self.peek(1).is_ascii_digit()) {
+            ins = true;
+            self.scan_number()?
+        } else if c == b'"' || c == b'\'' {
+            ins = true;
+            self.scan_string()?;
+            Tok::Str(self.src[start..self.pos].to_string())
+        } else if c == b'@' {
+            // attribute: @name(balanced)
+            self.pos += 1;
+            while self.pos < self.b.len() && is_ident_char(self.b[self.pos]) {
+                self.pos += 1;
+            }
+            if self.peek(0) == b'(' {
+                let mut depth = 0usize;
+                while self.pos < self.b.len() {
+                    let ch = self.b[self.pos];
+                    if ch == b'(' {
+                        depth += 1;
+                    } else if ch == b')' {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            self.pos += 1;
+                            break;
+                        }
+                    } else if ch == b'"' {
+                        self.scan_string()?;
+                        continue;
+                    } else if ch == b'\n' {
+                        self.line += 1;
+                    }
+                    self.pos += 1;
+                }
+            }
+            ins = true;
+            Tok::Attr(self.src[start..self.pos].to_string())
+        } else {
+            let two = [c, self.peek(1)];
+            let (t, n) = match &two {
+                b"||" => (Tok::LOr, 2),
+                b"&&" => (Tok::LAnd, 2),
+                b"==" => (Tok::Eq, 2),
+                b"!=" => (Tok::Ne, 2),
+                b"<=" => (Tok::Le, 2),
+                b">=" => (Tok::Ge, 2),
+                b"=~" => (Tok::Match, 2),
+                b"!~" => (Tok::NotMatch, 2),
+                _ => match c {
+                    b'.' if self.peek(1) == b'.' && self.peek(2) == b'.' => (Tok::Ellipsis, 3),
+                    b'{' => (Tok::LBrace, 1),
+                    b'}' => (Tok::RBrace, 1),
+                    b'[' => (Tok::LBrack, 1),
+                    b']' => (Tok::RBrack, 1),
+                    b'(' => (Tok::LParen, 1),
+                    b')' => (Tok::RParen, 1),
+                    b',' => (Tok::Comma, 1),
+                    b':' => (Tok::Colon, 1),
+                    b'?' => (Tok::Question, 1),
+                    b'!' => (Tok::Bang, 1),
+                    b'.' => (Tok::Dot, 1),
+                    b'=' => (Tok::Assign, 1),
+                    b'|' => (Tok::Or, 1),
+                    b'&' => (Tok::And, 1),
+                    b'<' => (Tok::Lt, 1),
+                    b'>' => (Tok::Gt, 1),
+                    b'+' => (Tok::Add, 1),
+                    b'-' => (Tok::Sub, 1),
+                    b'*' => (Tok::Mul, 1),
+                    b'/' => (Tok::Div, 1),
+                    _ => {
+                        let ch = self.src[start..].chars().next().unwrap_or('?');
+                        return Err((format!("illegal character {ch:?}"), start));
+                    }
+                },
+            };
+            self.pos += n;
+            ins = matches!(t, Tok::RBrace | Tok::RBrack | Tok::RParen | Tok::Ellipsis | Tok::Question | Tok::Bang);
+            t
+        };
+        self.insert_comma = ins;
+        Ok(Token { tok, start, end: self.pos })
+    }
+
+    fn scan_number(&mut self) -> LexResult<Tok> {
+        let start = self.pos;
+        let mut is_float = false;
+        if self.peek(0) == b'0' && matches!(self.peek(1), b'x' | b'X' | b'o' | b'O' | b'b' | b'B') {
+            self.pos += 2;
+            while self.peek(0).is_ascii_hexdigit() || self.peek(0) == b'_' {
+                self.pos += 1;
+            }
+            return Ok(Tok::Int(self.src[start..self.pos].to_string()));
+        }
+        while self.peek(0).is_ascii_digit() || self.peek(0) == b'_' {
+            self.pos += 1;
+        }
+        if self.peek(0) == b'.' && self.peek(1) != b'.' {
+            is_float = true;
+            self.pos += 1;
+            while self.peek(0).is_ascii_digit() || self.peek(0) == b'_' {
+                self.pos += 1;
+            }
+        }
+        if matches!(self.peek(0), b'e' | b'E') {
+            let save = self.pos;
+            self.pos += 1;
+            if matches!(self.peek(0), b'+' | b'-') {
+                self.pos += 1;
+            }
+            if self.peek(0).is_ascii_digit() {
+                is_float = true;
+                while self.peek(0).is_ascii_digit() {
+                    self.pos += 1;
+                }
+            } else {
+                self.pos = save;
+            }
+        }
+        // SI suffixes
+        if matches!(self.peek(0), b'K' | b'M' | b'G' | b'T' | b'P' | b'E' | b'Z' | b'Y') {
+            self.pos += 1;
+            if self.peek(0) == b'i' {
+                self.pos += 1;
+            }
+            return Ok(Tok::Int(self.src[start..self.pos].to_string()));
+        }
+        let text = self.src[start..self.pos].to_string();
+        Ok(if is_float { Tok::Float(text) } else { Tok::Int(text) })
+    }
+
+    /// Scans a string literal starting at self.pos (possibly with leading `#`s), including
+    /// nested interpolations.
+    fn scan_string(&mut self) -> LexResult<()> {
+        let start = self.pos;
+        let mut hashes = 0;
+        while self.peek(0) == b'#' {
+            hashes += 1;
+            self.pos += 1;
+        }
+        let q = self.peek(0);
+        if q != b'"' && q != b'\'' {
+            return Err(("invalid string literal".into(), start));
+        }
+        let multi = self.peek(1) == q && self.peek(2) == q;
+        self.pos += if multi { 3 } else { 1 };
+        loop {
+            if self.pos >= self.b.len() {
+                return Err(("string literal not terminated".into(), start));
+            }
+            let c = self.b[self.pos];
+            if c == b'\n' {
+                if !multi {
+                    return Err(("string literal not terminated".into(), start));
+                }
+                self.line += 1;
+                self.pos += 1;
+                continue;
+            }
+            if c == b'\\' {
+                // escape: must be followed by `hashes` #'s to be active
+                let mut k = 1;
+                let mut ok = true;
+                for _ in 0..hashes {
+                    if self.peek(k) != b'#' {
+                        ok = false;
+                        break;
+                    }
+                    k += 1;
+                }
+                if ok && self.peek(k) == b'(' {
+                    self.pos += k + 1;
+                    self.skip_interp()?;
+                    continue;
+                }
+                self.pos += if ok { k + 1 } else { 1 };
+                continue;
+            }
+            if c == q {
+                let closes = if multi { self.peek(1) == q && self.peek(2) == q } else { true };
+                if closes {
+                    let n = if multi { 3 } else { 1 };
+                    let mut ok = true;
+                    for i in 0..hashes {
+                        if self.peek(n + i) != b'#' {
+                            ok = false;
+                        }
+                    }
+                    if ok {
+                        self.pos += n + hashes;
+                        return Ok(());
+                    }
+                }
+            }
+            self.pos += 1;
+        }
+    }
+
+    /// Skips an interpolation body up to and including its closing paren.
+    fn skip_interp(&mut self) -> LexResult<()> {
+        let mut depth = 1usize;
+        while self.pos < self.b.len() {
+            let c = self.b[self.pos];
+            match c {
+                b'(' => depth += 1,
+                b')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        self.pos += 1;
+                        return Ok(());
+                    }
+                }
+                b'"' | b'\'' | b'#' if c != b'#' || matches!(self.peek(1), b'"' | b'#') => {
+                    self.scan_string()?;
+                    continue;
+                }
+                b'\n' => self.line += 1,
+                _ => {}
+            }
+            self.pos += 1;
+        }
+        Err(("interpolation not terminated".into(), self.pos))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(s: &str) -> Vec<Tok> {
+        let mut l = Lexer::new(s, 0, s.len());
+        let mut out = vec![];
+        loop {
+            let t = l.next().expect("lex");
+            if t.tok == Tok::Eof {
+                break;
+            }
+            out.push(t.tok);
+        }
+        out
+    }
+
+    #[test]
+    fn commas_inserted() {
+        let t = toks("a: 1\nb: \"x\\(y)\"\n");
+        assert_eq!(
+            t,
+            vec![
+                Tok::Ident("a".into()),
+                Tok::Colon,
+                Tok::Int("1".into()),
+                Tok::Newline,
+                Tok::Ident("b".into()),
+                Tok::Colon,
+                Tok::Str("\"x\\(y)\"".into()),
+                Tok::Newline
+            ]
+        );
+    }
+
+    #[test]
+    fn bottom_and_numbers() {
+        assert_eq!(toks("_|_ 1Ki 1.5 0x10"), vec![Tok::Bottom, Tok::Int("1Ki".into()), Tok::Float("1.5".into()), Tok::Int("0x10".into())]);
+    }
+}

@@ -1,0 +1,911 @@
+//! The parser: tokens to [`crate::ast`]. Recursive descent with precedence climbing; string
+//! interpolations are parsed by sub-parsers over the same source so spans stay absolute.
+
+use crate::ast::*;
+use crate::lexer::{Comment, Lexer, Tok, Token};
+
+pub struct PErr {
+    pub msg: String,
+    pub offset: usize,
+}
+
+type PResult<T> = Result<T, PErr>;
+
+fn perr<T>(msg: impl Into<String>, offset: usize) -> PResult<T> {
+    Err(PErr { msg: msg.into(), offset })
+}
+
+const MAX_NEST: usize = 400;
+
+pub struct Parser<'s> {
+    src: &'s str,
+    toks: Vec<Token>,
+    comments: Vec<Comment>,
+    i: usize,
+    file: u32,
+    depth: usize,
+}
+
+impl<'s> Parser<'s> {
+    pub fn new(src: &'s str, start: usize, end: usize, file: u32) -> PResult<Parser<'s>> {
+        let mut lx = Lexer::new(src, start, end);
+        let mut toks = Vec::new();
+        loop {
+            let t = lx.next().map_err(|(msg, offset)| PErr { msg, offset })?;
+            let eof = t.tok == Tok::Eof;
+            toks.push(t);
+            if eof {
+                break;
+            }
+        }
+        Ok(Parser { src, toks, comments: lx.comments, i: 0, file, depth: 0 })
+    }
+
+    fn peek(&self) -> &Tok {
+        self.toks.get(self.i).map(|t| &t.tok).unwrap_or(&Tok::Eof)
+    }
+    fn peek_at(&self, k: usize) -> &Tok {
+        self.toks.get(self.i + k).map(|t| &t.tok).unwrap_or(&Tok::Eof)
+    }
+    fn cur(&self) -> Token {
+        self.toks.get(self.i).cloned().unwrap_or(Token { tok: Tok::Eof, start: self.src.len(), end: self.src.len() })
+    }
+    fn off(&self) -> usize {
+        self.toks.get(self.i).map(|t| t.start).unwrap_or(self.src.len())
+    }
+    fn prev_end(&self) -> usize {
+        if self.i == 0 { 0 } else { self.toks.get(self.i - 1).map(|t| t.end).unwrap_or(0) }
+    }
+    fn bump(&mut self) -> Token {
+        let t = self.cur();
+        if self.i < self.toks.len() {
+            self.i += 1;
+        }
+        t
+    }
+    fn span(&self, start: usize, end: usize) -> Span {
+        Span { file: self.file, start: start as u32, end: end as u32 }
+    }
+    fn is_sep(&self) -> bool {
+        matches!(self.peek(), Tok::Comma | Tok::Newline)
+    }
+    fn skip_seps(&mut self) {
+        while self.is_sep() {
+            self.i += 1;
+        }
+    }
+    fn expect(&mut self, t: Tok, what: &str) -> PResult<Token> {
+        if *self.peek() == t {
+            Ok(self.bump())
+        } else {
+            perr(format!("expected {what}, found {}", self.describe()), self.off())
+        }
+    }
+    fn describe(&self) -> String {
+        let t = self.cur();
+        match t.tok {
+            Tok::Eof => "EOF".into(),
+            Tok::Newline => "newline".into(),
+            _ => format!("'{}'", self.src.get(t.start..t.end).unwrap_or("?")),
+        }
+    }
+    fn enter(&mut self) -> PResult<()> {
+        self.depth += 1;
+        if self.depth > MAX_NEST {
+            return perr("nesting too deep", self.off());
+        }
+        Ok(())
+    }
+
+    pub fn parse_file(&mut self, name: &str) -> PResult<File> {
+        let start = self.off();
+        self.skip_seps();
+        let mut package = None;
+        let mut imports = Vec::new();
+        // attributes at file level are skipped
+        while matches!(self.peek(), Tok::Attr(_)) {
+            self.bump();
+            self.skip_seps();
+        }
+        if *self.peek() == Tok::Ident("package".into()) && matches!(self.peek_at(1), Tok::Ident(_)) {
+            self.bump();
+            if let Tok::Ident(n) = self.bump().tok {
+                package = Some(n);
+            }
+            self.skip_seps();
+        }
+        while *self.peek() == Tok::Ident("import".into()) && matches!(self.peek_at(1), Tok::Str(_) | Tok::LParen | Tok::Ident(_)) {
+            self.bump();
+            if *self.peek() == Tok::LParen {
+                self.bump();
+                self.skip_seps();
+                while *self.peek() != Tok::RParen {
+                    imports.push(self.parse_import_spec()?);
+                    self.skip_seps();
+                }
+                self.bump();
+            } else {
+                imports.push(self.parse_import_spec()?);
+            }
+            self.skip_seps();
+        }
+        let body = self.parse_decls(true)?;
+        let end = self.off();
+        Ok(File { name: name.to_string(), package, imports, body, span: self.span(start, end) })
+    }
+
+    fn parse_import_spec(&mut self) -> PResult<Import> {
+        let start = self.off();
+        let mut name = None;
+        if let Tok::Ident(n) = self.peek().clone() {
+            self.bump();
+            name = Some(n);
+        }
+        let t = self.bump();
+        let Tok::Str(raw) = t.tok else {
+            return perr("expected import path string", t.start);
+        };
+        let path = match decode_string(&raw, t.start)? {
+            (parts, false) if parts.len() <= 1 => match parts.into_iter().next() {
+                Some(Seg::Lit(s)) => s,
+                None => String::new(),
+                _ => return perr("invalid import path", t.start),
+            },
+            _ => return perr("invalid import path", t.start),
+        };
+        Ok(Import { name, path, span: self.span(start, t.end) })
+    }
+
+    fn doc_comments(&self, decl_start: usize) -> Vec<String> {
+        let prev_end = self.prev_end();
+        let prev_end = if self.i == 0 { 0 } else { prev_end };
+        // Line of the declaration.
+        let line_of = |off: usize| self.src.as_bytes().iter().take(off).filter(|&&c| c == b'\n').count() + 1;
+        let mut want = line_of(decl_start);
+        let mut out: Vec<String> = Vec::new();
+        for c in self.comments.iter().rev() {
+            if c.start >= decl_start {
+                continue;
+            }
+            if c.end < prev_end || c.start < prev_end {
+                break;
+            }
+            if c.line + 1 == want {
+                out.push(c.text.clone());
+                want = c.line;
+            } else {
+                break;
+            }
+        }
+        out.reverse();
+        out
+    }
+
+    /// Declarations up to `}` (or EOF when `top`).
+    fn parse_decls(&mut self, top: bool) -> PResult<StructLit> {
+        let start = self.off();
+        let mut lit = StructLit::default();
+        loop {
+            self.skip_seps();
+            match self.peek() {
+                Tok::Eof => {
+                    if top {
+                        break;
+                    }
+                    return perr("expected '}', found EOF", self.off());
+                }
+                Tok::RBrace if !top => break,
+                _ => {}
+            }
+            let d = self.parse_decl()?;
+            match &d {
+                Decl::Field(f) => {
+                    if let Label::Ident(n, _) | Label::Str(n, _) = &f.label {
+                        lit.idents.insert(n.clone());
+                    }
+                }
+                Decl::Embed(_) | Decl::Comprehension(_) => lit.has_embed = true,
+                _ => {}
+            }
+            lit.decls.push(d);
+            match self.peek() {
+                Tok::Comma | Tok::Newline => {}
+                Tok::RBrace if !top => {}
+                Tok::Eof => {}
+                _ => return perr(format!("missing ',' before {}", self.describe()), self.off()),
+            }
+        }
+        lit.span = self.span(start, self.off());
+        Ok(lit)
+    }
+
+    fn parse_decl(&mut self) -> PResult<Decl> {
+        let start = self.off();
+        match self.peek().clone() {
+            Tok::Ellipsis => {
+                self.bump();
+                if self.is_sep() || matches!(self.peek(), Tok::RBrace | Tok::RBrack | Tok::Eof) {
+                    return Ok(Decl::Ellipsis(None, self.span(start, self.prev_end())));
+                }
+                let e = self.parse_expr()?;
+                return Ok(Decl::Ellipsis(Some(e), self.span(start, self.prev_end())));
+            }
+            Tok::Ident(k) if k == "let" && matches!(self.peek_at(1), Tok::Ident(_)) && *self.peek_at(2) == Tok::Assign => {
+                self.bump();
+                let Tok::Ident(name) = self.bump().tok else { return perr("expected identifier", start) };
+                self.bump();
+                let value = self.parse_expr()?;
+                return Ok(Decl::Let(LetDecl { name, value, span: self.span(start, self.prev_end()) }));
+            }
+            Tok::Ident(k) if (k == "for" || k == "if") && !matches!(self.peek_at(1), Tok::Colon | Tok::Question | Tok::Bang) => {
+                return Ok(Decl::Comprehension(self.parse_comprehension()?));
+            }
+            _ => {}
+        }
+        let comments = self.doc_comments(start);
+        self.parse_field_or_embed(start, comments)
+    }
+
+    fn parse_field_or_embed(&mut self, start: usize, comments: Vec<String>) -> PResult<Decl> {
+        let e = self.parse_expr()?;
+        let mut alias = None;
+        let mut e = e;
+        if *self.peek() == Tok::Assign {
+            if let ExprKind::Ident(n) = &e.kind {
+                alias = Some(n.clone());
+                self.bump();
+                e = self.parse_expr()?;
+            } else {
+                return perr("unexpected '='", self.off());
+            }
+        }
+        let constraint = match (self.peek(), self.peek_at(1)) {
+            (Tok::Question, Tok::Colon) => {
+                self.bump();
+                Constraint::Optional
+            }
+            (Tok::Bang, Tok::Colon) => {
+                self.bump();
+                Constraint::Required
+            }
+            _ => Constraint::None,
+        };
+        if *self.peek() != Tok::Colon {
+            if alias.is_some() {
+                // value alias at declaration level: X=expr embedding
+                let span = e.span;
+                let a = alias.unwrap_or_default();
+                return Ok(Decl::Embed(Expr { kind: ExprKind::Alias(a, Box::new(e)), span }));
+            }
+            if constraint != Constraint::None {
+                return perr("expected ':'", self.off());
+            }
+            return Ok(Decl::Embed(e));
+        }
+        self.bump(); // ':'
+        let label = self.expr_to_label(e)?;
+        let vstart = self.off();
+        self.enter()?;
+        let value = self.parse_value_or_field(vstart)?;
+        self.depth -= 1;
+        let mut attrs = Vec::new();
+        while let Tok::Attr(a) = self.peek().clone() {
+            let t = self.bump();
+            let name = a.trim_start_matches('@').split('(').next().unwrap_or("").to_string();
+            let body = a.split_once('(').map(|x| x.1.trim_end_matches(')').to_string()).unwrap_or_default();
+            attrs.push(Attr { name, body, span: self.span(t.start, t.end) });
+        }
+        Ok(Decl::Field(Field { label, alias, constraint, value, attrs, comments, span: self.span(start, self.prev_end()) }))
+    }
+
+    /// After `label:` either a value, or another `label: value` (shorthand nesting).
+    fn parse_value_or_field(&mut self, vstart: usize) -> PResult<Expr> {
+        let e = self.parse_expr()?;
+        let nested = match (self.peek(), self.peek_at(1)) {
+            (Tok::Colon, _) => true,
+            (Tok::Question | Tok::Bang, Tok::Colon) => true,
+            (Tok::Assign, _) => matches!(e.kind, ExprKind::Ident(_)),
+            _ => false,
+        };
+        if !nested {
+            return Ok(e);
+        }
+        // Rewind: re-parse as a declaration.
+        let mut j = self.i;
+        while j > 0 && self.toks.get(j - 1).map(|t| t.start).unwrap_or(0) >= vstart {
+            j -= 1;
+        }
+        self.i = j;
+        let d = self.parse_field_or_embed(vstart, Vec::new())?;
+        let span = self.span(vstart, self.prev_end());
+        let mut lit = StructLit { span, ..Default::default() };
+        if let Decl::Field(f) = &d {
+            if let Label::Ident(n, _) | Label::Str(n, _) = &f.label {
+                lit.idents.insert(n.clone());
+            }
+        }
+        lit.decls.push(d);
+        Ok(Expr { kind: ExprKind::Struct(lit), span })
+    }
+
+    fn expr_to_label(&self, e: Expr) -> PResult<Label> {
+        match e.kind {
+            ExprKind::Ident(n) => Ok(Label::Ident(n, e.span)),
+            ExprKind::Str(s) => Ok(Label::Str(s, e.span)),
+            ExprKind::Interp { bytes: false, .. } => Ok(Label::Dynamic(e)),
+            ExprKind::Paren(inner) => Ok(Label::Dynamic(*inner)),
+            ExprKind::List(mut elems) if elems.len() == 1 => match elems.pop() {
+                Some(ListElem::Expr(x)) => Ok(Label::Pattern(x)),
+                _ => perr("invalid label", e.span.start as usize),
+            },
+            ExprKind::Null => Ok(Label::Ident("null".into(), e.span)),
+            ExprKind::Bool(b) => Ok(Label::Ident(b.to_string(), e.span)),
+            _ => perr("invalid label", e.span.start as usize),
+        }
+    }
+
+    fn parse_comprehension(&mut self) -> PResult<Comprehension> {
+        let start = self.off();
+        let mut clauses = Vec::new();
+        loop {
+            let cs = self.off();
+            match self.peek().clone() {
+                Tok::Ident(k) if k == "for" => {
+                    self.bump();
+                    let Tok::Ident(a) = self.bump().tok else { return perr("expected identifier after 'for'", cs) };
+                    let (key, value) = if *self.peek() == Tok::Comma {
+                        self.bump();
+                        let Tok::Ident(b) = self.bump().tok else { return perr("expected identifier", cs) };
+                        (Some(a), b)
+                    } else {
+                        (None, a)
+                    };
+                    if *self.peek() != Tok::Ident("in".into()) {
+                        return perr("expected 'in'", self.off());
+                    }
+                    self.bump();
+                    let source = self.parse_expr()?;
+                    clauses.push(Clause::For { key, value, source, span: self.span(cs, self.prev_end()) });
+                }
+                Tok::Ident(k) if k == "if" => {
+                    self.bump();
+                    clauses.push(Clause::If(self.parse_expr()?));
+                }
+                Tok::Ident(k) if k == "let" && !clauses.is_empty() => {
+                    self.bump();
+                    let Tok::Ident(name) = self.bump().tok else { return perr("expected identifier", cs) };
+                    self.expect(Tok::Assign, "'='")?;
+                    let value = self.parse_expr()?;
+                    clauses.push(Clause::Let { name, value, span: self.span(cs, self.prev_end()) });
+                }
+                Tok::LBrace => break,
+                _ => return perr(format!("expected '{{' in comprehension, found {}", self.describe()), self.off()),
+            }
+            // Clauses may be separated by newlines? Not in CUE; they're on the same logical line.
+        }
+        let body = self.parse_operand()?;
+        Ok(Comprehension { clauses, body: Box::new(body), span: self.span(start, self.prev_end()) })
+    }
+
+    pub fn parse_expr(&mut self) -> PResult<Expr> {
+        self.enter()?;
+        let r = self.parse_binary(1);
+        self.depth -= 1;
+        r
+    }
+
+    fn binop(&self) -> Option<(BinOp, u8)> {
+        Some(match self.peek() {
+            Tok::Or => (BinOp::Or, 1),
+            Tok::And => (BinOp::And, 2),
+            Tok::LOr => (BinOp::LOr, 3),
+            Tok::LAnd => (BinOp::LAnd, 4),
+            Tok::Eq => (BinOp::Eq, 5),
+            Tok::Ne => (BinOp::Ne, 5),
+            Tok::Lt => (BinOp::Lt, 5),
+            Tok::Le => (BinOp::Le, 5),
+            Tok::Gt => (BinOp::Gt, 5),
+            Tok::Ge => (BinOp::Ge, 5),
+            Tok::Match => (BinOp::Match, 5),
+            Tok::NotMatch => (BinOp::NotMatch, 5),
+            Tok::Add => (BinOp::Add, 6),
+            Tok::Sub => (BinOp::Sub, 6),
+            Tok::Mul => (BinOp::Mul, 7),
+            Tok::Div => (BinOp::Div, 7),
+            _ => return None,
+        })
+    }
+
+    fn parse_binary(&mut self, min: u8) -> PResult<Expr> {
+        let mut lhs = self.parse_unary()?;
+        while let Some((op, p)) = self.binop() {
+            if p < min {
+                break;
+            }
+            self.bump();
+            // allow newline after binary operator
+            while *self.peek() == Tok::Newline {
+                self.bump();
+            }
+            let rhs = self.parse_binary(p + 1)?;
+            let span = lhs.span.to(rhs.span);
+            lhs = Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span };
+        }
+        Ok(lhs)
+    }
+
+    fn parse_unary(&mut self) -> PResult<Expr> {
+        let start = self.off();
+        let op = match self.peek() {
+            Tok::Sub => Some(UnaryOp::Neg),
+            Tok::Add => Some(UnaryOp::Pos),
+            Tok::Bang => Some(UnaryOp::Not),
+            Tok::Mul => Some(UnaryOp::Default),
+            Tok::Lt => Some(UnaryOp::Lt),
+            Tok::Le => Some(UnaryOp::Le),
+            Tok::Gt => Some(UnaryOp::Gt),
+            Tok::Ge => Some(UnaryOp::Ge),
+            Tok::Ne => Some(UnaryOp::Ne),
+            Tok::Match => Some(UnaryOp::Match),
+            Tok::NotMatch => Some(UnaryOp::NotMatch),
+            Tok::Eq => Some(UnaryOp::Eq),
+            _ => None,
+        };
+        if let Some(op) = op {
+            self.bump();
+            self.enter()?;
+            let x = self.parse_unary()?;
+            self.depth -= 1;
+            let span = self.span(start, x.span.end as usize);
+            return Ok(Expr { kind: ExprKind::Unary(op, Box::new(x)), span });
+        }
+        self.parse_primary()
+    }
+
+    fn parse_primary(&mut self) -> PResult<Expr> {
+        let mut x = self.parse_operand()?;
+        loop {
+            match self.peek() {
+                Tok::Dot => {
+                    self.bump();
+                    let t = self.bump();
+                    let name = match t.tok {
+                        Tok::Ident(n) => n,
+                        Tok::Str(raw) => match decode_string(&raw, t.start)? {
+                            (mut parts, false) if parts.len() <= 1 => match parts.pop() {
+                                Some(Seg::Lit(s)) => s,
+                                None => String::new(),
+                                _ => return perr("invalid selector", t.start),
+                            },
+                            _ => return perr("invalid selector", t.start),
+                        },
+                        _ => return perr("expected selector after '.'", t.start),
+                    };
+                    let span = self.span(x.span.start as usize, t.end);
+                    x = Expr { kind: ExprKind::Selector(Box::new(x), name, self.span(t.start, t.end)), span };
+                }
+                Tok::LBrack => {
+                    self.bump();
+                    let mut lo = None;
+                    if *self.peek() != Tok::Colon {
+                        lo = Some(Box::new(self.parse_expr()?));
+                    }
+                    if *self.peek() == Tok::Colon {
+                        self.bump();
+                        let mut hi = None;
+                        if *self.peek() != Tok::RBrack {
+                            hi = Some(Box::new(self.parse_expr()?));
+                        }
+                        let t = self.expect(Tok::RBrack, "']'")?;
+                        let span = self.span(x.span.start as usize, t.end);
+                        x = Expr { kind: ExprKind::Slice(Box::new(x), lo, hi), span };
+                    } else {
+                        let t = self.expect(Tok::RBrack, "']'")?;
+                        let span = self.span(x.span.start as usize, t.end);
+                        let Some(lo) = lo else { return perr("expected index", t.start) };
+                        x = Expr { kind: ExprKind::Index(Box::new(x), lo), span };
+                    }
+                }
+                Tok::LParen => {
+                    self.bump();
+                    let mut args = Vec::new();
+                    loop {
+                        self.skip_seps();
+                        if *self.peek() == Tok::RParen {
+                            break;
+                        }
+                        args.push(self.parse_expr()?);
+                        if self.is_sep() {
+                            continue;
+                        }
+                        if *self.peek() != Tok::RParen {
+                            return perr(format!("expected ')' in call, found {}", self.describe()), self.off());
+                        }
+                    }
+                    let t = self.bump();
+                    let span = self.span(x.span.start as usize, t.end);
+                    x = Expr { kind: ExprKind::Call(Box::new(x), args), span };
+                }
+                _ => break,
+            }
+        }
+        Ok(x)
+    }
+
+    fn parse_operand(&mut self) -> PResult<Expr> {
+        let t = self.cur();
+        let sp = self.span(t.start, t.end);
+        let mk = |kind| Expr { kind, span: sp };
+        match t.tok {
+            Tok::Ident(n) => {
+                self.bump();
+                Ok(match n.as_str() {
+                    "true" => mk(ExprKind::Bool(true)),
+                    "false" => mk(ExprKind::Bool(false)),
+                    "null" => mk(ExprKind::Null),
+                    "_" => mk(ExprKind::Top),
+                    _ => mk(ExprKind::Ident(n)),
+                })
+            }
+            Tok::Bottom => {
+                self.bump();
+                Ok(mk(ExprKind::Bottom))
+            }
+            Tok::Int(s) => {
+                self.bump();
+                parse_int_lit(&s).map(|k| mk(k)).ok_or(PErr { msg: format!("invalid number {s}"), offset: t.start })
+            }
+            Tok::Float(s) => {
+                self.bump();
+                let clean: String = s.chars().filter(|&c| c != '_').collect();
+                clean.parse::<f64>().map(|f| mk(ExprKind::Float(f))).map_err(|_| PErr { msg: format!("invalid number {s}"), offset: t.start })
+            }
+            Tok::Str(raw) => {
+                self.bump();
+                let (segs, bytes) = decode_string(&raw, t.start)?;
+                let has_expr = segs.iter().any(|s| matches!(s, Seg::Expr(..)));
+                if !has_expr {
+                    let mut s = String::new();
+                    let mut b: Vec<u8> = Vec::new();
+                    for seg in segs {
+                        match seg {
+                            Seg::Lit(x) => {
+                                s.push_str(&x);
+                                b.extend_from_slice(x.as_bytes());
+                            }
+                            Seg::Byte(x) => b.push(x),
+                            Seg::Expr(..) => {}
+                        }
+                    }
+                    return Ok(if bytes { mk(ExprKind::Bytes(b)) } else { mk(ExprKind::Str(s)) });
+                }
+                let mut parts = Vec::new();
+                for seg in segs {
+                    match seg {
+                        Seg::Lit(x) => parts.push(InterpPart::Lit(x)),
+                        Seg::Byte(x) => parts.push(InterpPart::Lit(String::from_utf8_lossy(&[x]).into_owned())),
+                        Seg::Expr(a, b) => {
+                            let mut sub = Parser::new(self.src, a, b, self.file)?;
+                            sub.depth = self.depth + 1;
+                            sub.skip_seps();
+                            let e = sub.parse_expr()?;
+                            sub.skip_seps();
+                            if *sub.peek() != Tok::Eof {
+                                return perr("invalid interpolation", sub.off());
+                            }
+                            parts.push(InterpPart::Expr(e));
+                        }
+                    }
+                }
+                Ok(mk(ExprKind::Interp { parts, bytes }))
+            }
+            Tok::LParen => {
+                self.bump();
+                self.skip_newlines();
+                let e = self.parse_expr()?;
+                self.skip_newlines();
+                let end = self.expect(Tok::RParen, "')'")?;
+                Ok(Expr { kind: ExprKind::Paren(Box::new(e)), span: self.span(t.start, end.end) })
+            }
+            Tok::LBrace => {
+                self.bump();
+                self.enter()?;
+                let mut lit = self.parse_decls(false)?;
+                self.depth -= 1;
+                let end = self.expect(Tok::RBrace, "'}'")?;
+                let span = self.span(t.start, end.end);
+                lit.span = span;
+                Ok(Expr { kind: ExprKind::Struct(lit), span })
+            }
+            Tok::LBrack => {
+                self.bump();
+                self.enter()?;
+                let mut elems = Vec::new();
+                loop {
+                    self.skip_seps();
+                    match self.peek().clone() {
+                        Tok::RBrack => break,
+                        Tok::Ellipsis => {
+                            let s = self.bump();
+                            let e = if matches!(self.peek(), Tok::RBrack | Tok::Comma | Tok::Newline) { None } else { Some(self.parse_expr()?) };
+                            elems.push(ListElem::Ellipsis(e, self.span(s.start, self.prev_end())));
+                        }
+                        Tok::Ident(k) if (k == "for" || k == "if") && !matches!(self.peek_at(1), Tok::Colon) => {
+                            elems.push(ListElem::Comprehension(self.parse_comprehension()?));
+                        }
+                        _ => elems.push(ListElem::Expr(self.parse_expr()?)),
+                    }
+                    if self.is_sep() {
+                        continue;
+                    }
+                    if *self.peek() != Tok::RBrack {
+                        return perr(format!("missing ',' in list literal, found {}", self.describe()), self.off());
+                    }
+                }
+                self.depth -= 1;
+                let end = self.bump();
+                Ok(Expr { kind: ExprKind::List(elems), span: self.span(t.start, end.end) })
+            }
+            Tok::Eof => perr("unexpected EOF", t.start),
+            _ => perr(format!("unexpected {}", self.describe()), t.start),
+        }
+    }
+
+    fn skip_newlines(&mut self) {
+        while *self.peek() == Tok::Newline {
+            self.bump();
+        }
+    }
+}
+
+fn parse_int_lit(s: &str) -> Option<ExprKind> {
+    let clean: String = s.chars().filter(|&c| c != '_').collect();
+    let (radix, digits) = if let Some(r) = clean.strip_prefix("0x").or_else(|| clean.strip_prefix("0X")) {
+        (16, r)
+    } else if let Some(r) = clean.strip_prefix("0o").or_else(|| clean.strip_prefix("0O")) {
+        (8, r)
+    } else if let Some(r) = clean.strip_prefix("0b").or_else(|| clean.strip_prefix("0B")) {
+        (2, r)
+    } else {
+        (10, clean.as_str())
+    };
+    if radix != 10 {
+        return i64::from_str_radix(digits, radix).ok().map(ExprKind::Int);
+    }
+    // SI suffix
+    let (num, mult): (&str, f64) = {
+        let b = digits.as_bytes();
+        let (body, bin) = if digits.ends_with('i') { (&digits[..digits.len() - 1], true) } else { (digits, false) };
+        let last = body.chars().last().unwrap_or('0');
+        let exp = match last {
+            'K' => 1,
+            'M' => 2,
+            'G' => 3,
+            'T' => 4,
+            'P' => 5,
+            'E' => 6,
+            'Z' => 7,
+            'Y' => 8,
+            _ => 0,
+        };
+        let _ = b;
+        if exp == 0 {
+            (digits, 1.0)
+        } else {
+            let base: f64 = if bin { 1024.0 } else { 1000.0 };
+            (&body[..body.len() - 1], base.powi(exp))
+        }
+    };
+    if mult == 1.0 {
+        return num.parse::<i64>().ok().map(ExprKind::Int);
+    }
+    let f: f64 = num.parse().ok()?;
+    let v = f * mult;
+    if v.fract() != 0.0 || v.abs() > 9.2e18 {
+        return None;
+    }
+    Some(ExprKind::Int(v as i64))
+}
+
+pub enum Seg {
+    Lit(String),
+    Byte(u8),
+    /// Source byte range of an interpolated expression.
+    Expr(usize, usize),
+}
+
+/// Decodes a raw string token (with quotes and hashes) starting at source offset `base`.
+/// Returns the segments and whether it is a bytes literal.
+pub fn decode_string(raw: &str, base: usize) -> PResult<(Vec<Seg>, bool)> {
+    let b = raw.as_bytes();
+    let mut hashes = 0;
+    while b.get(hashes) == Some(&b'#') {
+        hashes += 1;
+    }
+    let q = b.get(hashes).copied().unwrap_or(b'"');
+    let bytes = q == b'\'';
+    let multi = b.get(hashes + 1) == Some(&q) && b.get(hashes + 2) == Some(&q);
+    let qlen = if multi { 3 } else { 1 };
+    let cstart = hashes + qlen;
+    let cend = raw.len().saturating_sub(qlen + hashes);
+    if cend < cstart {
+        return perr("invalid string", base);
+    }
+    let content = &raw[cstart..cend];
+    let mut indent = "";
+    let mut body_start = 0;
+    if multi {
+        // first line must be empty
+        match content.find('\n') {
+            Some(p) if content[..p].trim().is_empty() => body_start = p + 1,
+            _ => return perr("multi-line string must start with a newline", base),
+        }
+        let last_nl = content.rfind('\n').unwrap_or(0);
+        indent = &content[last_nl + 1..];
+        if !indent.chars().all(|c| c == ' ' || c == '\t') {
+            return perr("closing quote of multi-line string must be on its own line", base + cend);
+        }
+    }
+    let content_end = if multi { content.rfind('\n').unwrap_or(0) } else { content.len() };
+    let mut segs: Vec<Seg> = Vec::new();
+    let mut cur = String::new();
+    let cb = content.as_bytes();
+    let mut i = body_start;
+    let mut at_line_start = multi;
+    let abs = |i: usize| base + cstart + i;
+    while i < content_end {
+        if at_line_start {
+            at_line_start = false;
+            if content[i..].starts_with(indent) {
+                i += indent.len();
+                continue;
+            } else if content[i..content_end].starts_with('\n') || content[i..].trim_start_matches([' ', '\t']).starts_with('\n') {
+                // blank line: allowed
+            } else if !indent.is_empty() {
+                return perr("invalid whitespace in multi-line string", abs(i));
+            }
+        }
+        let c = cb[i];
+        if c == b'\\' {
+            let mut k = 1;
+            let mut active = true;
+            for _ in 0..hashes {
+                if cb.get(i + k) != Some(&b'#') {
+                    active = false;
+                    break;
+                }
+                k += 1;
+            }
+            if !active {
+                cur.push('\\');
+                i += 1;
+                continue;
+            }
+            let e = cb.get(i + k).copied().unwrap_or(0);
+            i += k + 1;
+            match e {
+                b'n' => cur.push('\n'),
+                b't' => cur.push('\t'),
+                b'r' => cur.push('\r'),
+                b'a' => cur.push('\u{7}'),
+                b'b' => cur.push('\u{8}'),
+                b'f' => cur.push('\u{c}'),
+                b'v' => cur.push('\u{b}'),
+                b'\\' => cur.push('\\'),
+                b'"' => cur.push('"'),
+                b'\'' => cur.push('\''),
+                b'/' => cur.push('/'),
+                b'\n' if multi => {
+                    at_line_start = true;
+                }
+                b'u' | b'U' => {
+                    let n = if e == b'u' { 4 } else { 8 };
+                    let hex = content.get(i..i + n).ok_or(PErr { msg: "invalid escape".into(), offset: abs(i) })?;
+                    let v = u32::from_str_radix(hex, 16).map_err(|_| PErr { msg: "invalid escape".into(), offset: abs(i) })?;
+                    cur.push(char::from_u32(v).ok_or(PErr { msg: "invalid unicode escape".into(), offset: abs(i) })?);
+                    i += n;
+                }
+                b'x' => {
+                    let hex = content.get(i..i + 2).ok_or(PErr { msg: "invalid escape".into(), offset: abs(i) })?;
+                    let v = u8::from_str_radix(hex, 16).map_err(|_| PErr { msg: "invalid escape".into(), offset: abs(i) })?;
+                    i += 2;
+                    if bytes {
+                        if !cur.is_empty() {
+                            segs.push(Seg::Lit(std::mem::take(&mut cur)));
+                        }
+                        segs.push(Seg::Byte(v));
+                    } else {
+                        return perr("\\x escape not allowed in string", abs(i));
+                    }
+                }
+                b'0'..=b'7' => {
+                    let oct = content.get(i - 1..i + 2).ok_or(PErr { msg: "invalid escape".into(), offset: abs(i) })?;
+                    let v = u8::from_str_radix(oct, 8).map_err(|_| PErr { msg: "invalid escape".into(), offset: abs(i) })?;
+                    i += 2;
+                    if !cur.is_empty() {
+                        segs.push(Seg::Lit(std::mem::take(&mut cur)));
+                    }
+                    segs.push(Seg::Byte(v));
+                }
+                b'(' => {
+                    let rstart = cstart + i;
+                    let mut sub = Lexer::new(raw, rstart, cend);
+                    let mut depth = 1;
+                    let end_r;
+                    loop {
+                        let t = sub.next().map_err(|(m, o)| PErr { msg: m, offset: base + o })?;
+                        match t.tok {
+                            Tok::LParen => depth += 1,
+                            Tok::RParen => {
+                                depth -= 1;
+                                if depth == 0 {
+                                    end_r = t.start;
+                                    i = t.end - cstart;
+                                    break;
+                                }
+                            }
+                            Tok::Eof => return perr("unterminated interpolation", base + rstart),
+                            _ => {}
+                        }
+                    }
+                    if !cur.is_empty() {
+                        segs.push(Seg::Lit(std::mem::take(&mut cur)));
+                    }
+                    segs.push(Seg::Expr(base + rstart, base + end_r));
+                }
+                _ => return perr("unknown escape sequence", abs(i)),
+            }
+            continue;
+        }
+        if c == b'\n' {
+            cur.push('\n');
+            i += 1;
+            at_line_start = multi;
+            continue;
+        }
+        // push the utf-8 char
+        let ch = content[i..].chars().next().unwrap_or('\u{fffd}');
+        cur.push(ch);
+        i += ch.len_utf8();
+    }
+    if !cur.is_empty() || segs.is_empty() {
+        segs.push(Seg::Lit(cur));
+    }
+    Ok((segs, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> File {
+        let mut p = Parser::new(s, 0, s.len(), 0).map_err(|e| e.msg).expect("lex");
+        p.parse_file("t.cue").map_err(|e| format!("{} at {}", e.msg, e.offset)).expect("parse")
+    }
+
+    #[test]
+    fn fields_and_comments() {
+        let f = parse("import \"strings\"\n// +patchKey=name\na: b: 1\nc?: int\n[string]: _\n");
+        assert_eq!(f.imports.len(), 1);
+        assert_eq!(f.body.decls.len(), 3);
+        let Decl::Field(fd) = &f.body.decls[0] else { panic!() };
+        assert_eq!(fd.comments, vec!["+patchKey=name".to_string()]);
+    }
+
+    #[test]
+    fn interpolation() {
+        let f = parse("a: \"x\\(1 + 2)y\"");
+        let Decl::Field(fd) = &f.body.decls[0] else { panic!() };
+        assert!(matches!(fd.value.kind, ExprKind::Interp { .. }));
+    }
+
+    #[test]
+    fn multiline() {
+        let f = parse("a: \"\"\"\n    foo\n      bar\n    \"\"\"\n");
+        let Decl::Field(fd) = &f.body.decls[0] else { panic!() };
+        match &fd.value.kind {
+            ExprKind::Str(s) => assert_eq!(s, "foo\n  bar"),
+            k => panic!("{k:?}"),
+        }
+    }
+}
