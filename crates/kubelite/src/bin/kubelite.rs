@@ -1,0 +1,58 @@
+//! `kubelite [--data-dir DIR] [--addr IP:PORT] [--memory] [--no-sim] [--nodes N]`
+//!
+//! Runs a kubelite server until Ctrl-C and prints the kubeconfig path.
+
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let mut cfg = kubelite::Config::new("./kubelite-data");
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--data-dir" => match args.next() {
+                Some(d) => cfg.data_dir = d.into(),
+                None => return usage("--data-dir needs a value"),
+            },
+            "--addr" => match args.next().map(|s| s.parse()) {
+                Some(Ok(addr)) => cfg.addr = addr,
+                _ => return usage("--addr needs IP:PORT"),
+            },
+            "--nodes" => match args.next().map(|s| s.parse()) {
+                Some(Ok(n)) => cfg.nodes = n,
+                _ => return usage("--nodes needs a number"),
+            },
+            "--memory" => cfg.storage = kubelite::Storage::Memory,
+            "--no-sim" => cfg.simulate = None,
+            "-h" | "--help" => return usage(""),
+            other => return usage(&format!("unknown argument {other}")),
+        }
+    }
+    let handle = match kubelite::start(cfg).await {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("kubelite: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("kubelite listening on {}", handle.url());
+    println!("kubeconfig: {}", handle.kubeconfig_path().display());
+    let _ = tokio::signal::ctrl_c().await;
+    if let Err(e) = handle.shutdown().await {
+        eprintln!("kubelite: shutdown: {e}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+fn usage(msg: &str) -> ExitCode {
+    if !msg.is_empty() {
+        eprintln!("kubelite: {msg}");
+    }
+    eprintln!("usage: kubelite [--data-dir DIR] [--addr IP:PORT] [--memory] [--no-sim] [--nodes N]");
+    if msg.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
+}
