@@ -94,7 +94,7 @@ pub struct Group<'a> {
 
 #[derive(Clone)]
 pub enum Pending<'a> {
-    Comp(&'a Comprehension, Env<'a>, Closed, usize),
+    Comp(&'a Comprehension, Env<'a>, Closed, usize, usize),
     Dyn(&'a Field, &'a Expr, Env<'a>, Closed, usize),
 }
 
@@ -117,6 +117,10 @@ pub struct Vertex<'a> {
     pub forward: Option<VId>,
     pub atom: Val,
     pub err: Option<Rc<Bot>>,
+    /// An incomplete error from a comprehension clause: the struct can't be exported but its
+    /// other fields stay accessible.
+    pub comp_err: Option<Rc<Bot>>,
+    pub comp_inserts: Vec<(usize, usize)>,
     pub is_struct: bool,
     pub saw_lit: bool,
     pub is_list: bool,
@@ -142,6 +146,8 @@ impl<'a> Vertex<'a> {
             forward: None,
             atom: Val::Top,
             err: None,
+            comp_err: None,
+            comp_inserts: Vec::new(),
             is_struct: false,
             saw_lit: false,
             is_list: false,
@@ -602,7 +608,10 @@ impl<'a> Ev<'a> {
                     self.add_conj(v, Conj { x: CX::Expr(x), env: fenv.clone(), closed }, Some(g));
                     let _ = before;
                 }
-                Decl::Comprehension(c) => self.vm(v).pending.push(Pending::Comp(c, fenv.clone(), closed, g)),
+                Decl::Comprehension(c) => {
+                    let pos = self.v(v).arcs.len();
+                    self.vm(v).pending.push(Pending::Comp(c, fenv.clone(), closed, g, pos))
+                }
                 Decl::Ellipsis(_, _) => self.vm(v).groups[g].open = true,
                 Decl::Let(_) => {}
             }
@@ -775,14 +784,22 @@ impl<'a> Ev<'a> {
             }
             let p = self.vm(v).pending.remove(0);
             match p {
-                Pending::Comp(c, env, closed, g) => {
+                Pending::Comp(c, env, closed, g, pos) => {
+                    let before = self.v(v).arcs.len();
                     let mut out = Vec::new();
                     match self.run_comp(&c.clauses, 0, env, &mut |_, e| out.push(e)) {
+                        Err(b) if b.incomplete => {
+                            if self.v(v).comp_err.is_none() {
+                                self.vm(v).comp_err = Some(b);
+                            }
+                            self.vm(v).saw_lit = true;
+                        }
                         Err(b) => self.set_err(v, b),
                         Ok(()) => {
                             for e in out {
                                 self.add_conj(v, Conj { x: CX::Expr(&c.body), env: e, closed }, Some(g));
                             }
+                            self.reorder_comp_arcs(v, pos, before);
                         }
                     }
                 }
@@ -803,6 +820,24 @@ impl<'a> Ev<'a> {
                 }
             }
         }
+    }
+
+    /// Moves the arcs a comprehension added (at the end) to where the comprehension appeared in
+    /// its struct literal, so fields keep source order as in current CUE.
+    fn reorder_comp_arcs(&mut self, v: VId, pos: usize, before: usize) {
+        let after = self.v(v).arcs.len();
+        if after == before {
+            return;
+        }
+        let shift: usize = self.v(v).comp_inserts.iter().filter(|(p, _)| *p <= pos).map(|(_, n)| *n).sum();
+        let target = (pos + shift).min(before);
+        if target < before {
+            let vx = self.vm(v);
+            for i in 0..(after - before) {
+                vx.arcs.move_index(before + i, target + i);
+            }
+        }
+        self.vm(v).comp_inserts.push((pos, after - before));
     }
 
     fn resolve_disj(&mut self, v: VId) {
@@ -854,7 +889,8 @@ impl<'a> Ev<'a> {
             // deeper check for conflicts inside struct alternatives
             let mut keep = Vec::new();
             for (u, d) in survivors {
-                if self.has_fatal(u, 6) {
+                if let Some(e) = self.has_fatal(u, 6) {
+                    errs.push(e);
                     continue;
                 }
                 keep.push((u, d));
@@ -898,40 +934,34 @@ impl<'a> Ev<'a> {
         self.vm(v).disj_result = Some(Rc::new(uniq));
     }
 
-    fn has_fatal(&mut self, u: VId, depth: usize) -> bool {
+    fn has_fatal(&mut self, u: VId, depth: usize) -> Option<Rc<Bot>> {
         self.expand(u);
         let u = self.deref(u);
         if let Some(e) = &self.v(u).err {
-            return !e.incomplete || depth == 6;
+            return Some(e.clone());
+        }
+        self.has_fatal_inner(u, depth)
+    }
+
+    fn has_fatal_inner(&mut self, u: VId, depth: usize) -> Option<Rc<Bot>> {
+        self.expand(u);
+        let u = self.deref(u);
+        if let Some(e) = &self.v(u).err {
+            if !e.incomplete {
+                return Some(e.clone());
+            }
+            return None;
         }
         if depth == 0 {
-            return false;
+            return None;
         }
         let kids: Vec<VId> = self.v(u).arcs.values().filter(|a| a.regular || a.required).map(|a| a.vid).chain(self.v(u).elems.iter().copied()).collect();
         for k in kids {
-            if self.has_fatal_inner(k, depth - 1) {
-                return true;
+            if let Some(e) = self.has_fatal_inner(k, depth - 1) {
+                return Some(e);
             }
         }
-        false
-    }
-
-    fn has_fatal_inner(&mut self, u: VId, depth: usize) -> bool {
-        self.expand(u);
-        let u = self.deref(u);
-        if let Some(e) = &self.v(u).err {
-            return !e.incomplete;
-        }
-        if depth == 0 {
-            return false;
-        }
-        let kids: Vec<VId> = self.v(u).arcs.values().filter(|a| a.regular).map(|a| a.vid).chain(self.v(u).elems.iter().copied()).collect();
-        for k in kids {
-            if self.has_fatal_inner(k, depth - 1) {
-                return true;
-            }
-        }
-        false
+        None
     }
 
     pub fn equal_vertices(&mut self, a: VId, b: VId, depth: usize) -> bool {
@@ -1681,6 +1711,9 @@ impl<'a> Ev<'a> {
                 }
                 if self.v(w).disj_result.is_some() && self.v(w).forward.is_none() {
                     return Err(Rc::new(Bot { msg: "incomplete value: unresolved disjunction".into(), incomplete: true, spans: vec![], path: None }));
+                }
+                if let Some(e) = self.v(w).comp_err.clone() {
+                    return Err(e);
                 }
                 if self.v(w).is_list {
                     let elems = self.v(w).elems.clone();

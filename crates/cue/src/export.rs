@@ -41,7 +41,7 @@ pub(crate) enum Node {
     Float(f64),
     Str(String),
     Bytes(Vec<u8>),
-    Struct(Vec<NField>),
+    Struct(Vec<NField>, Option<Error>),
     List(Vec<Arc<Node>>),
     Err(Error),
     Incomplete(Error),
@@ -105,11 +105,11 @@ impl Builder<'_, '_> {
         }
         self.ev.expand(vid);
         let r = self.ev.deref(vid);
-        let (err, disj, is_list, is_struct, atom) = {
+        let (err, disj, is_list, is_struct, atom, comp_err) = {
             let x = &self.ev.vs[r as usize];
             let orig = &self.ev.vs[vid as usize];
             let disj = if orig.forward.is_none() { orig.disj_result.clone() } else { None };
-            (x.err.clone(), disj, x.is_list, x.is_struct, x.atom.clone())
+            (x.err.clone(), disj, x.is_list, x.is_struct, x.atom.clone(), x.comp_err.clone())
         };
         if let Some(b) = err {
             let e = self.err(&b, path);
@@ -158,7 +158,8 @@ impl Builder<'_, '_> {
                 path.pop();
                 fields.push(NField { name: k.to_string(), kind: a.kind, value: n, comments: a.comments });
             }
-            return Arc::new(Node::Struct(fields));
+            let ce = comp_err.map(|b| self.err(&b, path));
+            return Arc::new(Node::Struct(fields, ce));
         }
         Arc::new(match atom {
             Val::Null => Node::Null,
@@ -220,7 +221,7 @@ impl Value {
         }
         for seg in path.split('.') {
             let next = match &*cur {
-                Node::Struct(fields) => fields.iter().find(|f| f.name == seg).map(|f| f.value.clone()),
+                Node::Struct(fields, _) => fields.iter().find(|f| f.name == seg).map(|f| f.value.clone()),
                 Node::List(elems) => seg.parse::<usize>().ok().and_then(|i| elems.get(i).cloned()),
                 _ => None,
             }?;
@@ -242,7 +243,7 @@ impl Value {
             Node::Float(_) => Kind::Float,
             Node::Str(_) => Kind::String,
             Node::Bytes(_) => Kind::Bytes,
-            Node::Struct(_) => Kind::Struct,
+            Node::Struct(..) => Kind::Struct,
             Node::List(_) => Kind::List,
             Node::Err(_) => Kind::Bottom,
             Node::Incomplete(_) => Kind::Incomplete,
@@ -267,7 +268,7 @@ impl Value {
     /// The regular fields, in order.
     pub fn fields(&self) -> Vec<Field> {
         match &*self.node {
-            Node::Struct(fields) => fields
+            Node::Struct(fields, _) => fields
                 .iter()
                 .filter(|f| f.kind == FK::Regular)
                 .map(|f| Field { name: f.name.clone(), value: Value { node: f.value.clone() }, comments: f.comments.clone() })
@@ -279,7 +280,7 @@ impl Value {
     /// All fields including hidden fields and definitions.
     pub fn all_fields(&self) -> Vec<Field> {
         match &*self.node {
-            Node::Struct(fields) => fields.iter().map(|f| Field { name: f.name.clone(), value: Value { node: f.value.clone() }, comments: f.comments.clone() }).collect(),
+            Node::Struct(fields, _) => fields.iter().map(|f| Field { name: f.name.clone(), value: Value { node: f.value.clone() }, comments: f.comments.clone() }).collect(),
             _ => Vec::new(),
         }
     }
@@ -341,7 +342,10 @@ fn to_json(n: &Node) -> Result<serde_json::Value, Error> {
         },
         Node::Str(s) => J::String(s.clone()),
         Node::Bytes(b) => J::String(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b)),
-        Node::Struct(fields) => {
+        Node::Struct(fields, ce) => {
+            if let Some(e) = ce {
+                return Err(e.clone());
+            }
             let mut m = serde_json::Map::with_capacity(fields.len());
             for f in fields {
                 if f.kind != FK::Regular {
@@ -359,7 +363,7 @@ fn to_json(n: &Node) -> Result<serde_json::Value, Error> {
 fn validate(n: &Node) -> Result<(), Error> {
     match n {
         Node::Err(e) => Err(e.clone()),
-        Node::Struct(fields) => {
+        Node::Struct(fields, _) => {
             for f in fields {
                 validate(&f.value)?;
             }

@@ -124,7 +124,7 @@ impl<'s> Lexer<'s> {
             return Ok(Token { tok: Tok::Eof, start, end: start });
         }
         let c = self.peek(0);
-        let mut ins = false;
+        let ins;
         let tok = if c == b'_' && self.peek(1) == b'|' && self.peek(2) == b'_' {
             self.pos += 3;
             ins = true;
@@ -400,6 +400,6 @@ mod tests {
 
     #[test]
     fn bottom_and_numbers() {
-        assert_eq!(toks("_|_ 1Ki 1.5 0x10"), vec![Tok::Bottom, Tok::Int("1Ki".into()), Tok::Float("1.5".into()), Tok::Int("0x10".into())]);
+        assert_eq!(toks("_|_ 1Ki 1.5 0x10"), vec![Tok::Bottom, Tok::Int("1Ki".into()), Tok::Float("1.5".into()), Tok::Int("0x10".into()), Tok::Newline]);
     }
 }

@@ -191,7 +191,7 @@ mod tests {
 
     #[test]
     fn closed_definitions() {
-        let e = export("#A: {a: int}\nx: #A & {b: 1}").expect_err("closed");
+        let e = export("#A: {a: int}\nx: #A & {a: 1, b: 1}").expect_err("closed");
         assert!(e.to_string().contains("not allowed"), "{e}");
         let v = export("#A: {a: int, b: a + 1}\nx: #A & {a: 1}").expect("ok");
         assert_eq!(v, serde_json::json!({"x": {"a": 1, "b": 2}}));

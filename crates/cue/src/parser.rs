@@ -237,7 +237,7 @@ impl<'s> Parser<'s> {
                 let value = self.parse_expr()?;
                 return Ok(Decl::Let(LetDecl { name, value, span: self.span(start, self.prev_end()) }));
             }
-            Tok::Ident(k) if (k == "for" || k == "if") && !matches!(self.peek_at(1), Tok::Colon | Tok::Question | Tok::Bang) => {
+            Tok::Ident(k) if (k == "for" || k == "if") && !self.is_field_label_ahead() => {
                 return Ok(Decl::Comprehension(self.parse_comprehension()?));
             }
             _ => {}
@@ -348,6 +348,16 @@ impl<'s> Parser<'s> {
         let start = self.off();
         let mut clauses = Vec::new();
         loop {
+            if !clauses.is_empty() && matches!(self.peek(), Tok::Newline | Tok::Comma) {
+                let next_is_clause = match self.peek_at(1) {
+                    Tok::Ident(k) => k == "for" || k == "if" || k == "let",
+                    Tok::LBrace => true,
+                    _ => false,
+                };
+                if next_is_clause {
+                    self.bump();
+                }
+            }
             let cs = self.off();
             match self.peek().clone() {
                 Tok::Ident(k) if k == "for" => {
@@ -630,7 +640,7 @@ impl<'s> Parser<'s> {
                             let e = if matches!(self.peek(), Tok::RBrack | Tok::Comma | Tok::Newline) { None } else { Some(self.parse_expr()?) };
                             elems.push(ListElem::Ellipsis(e, self.span(s.start, self.prev_end())));
                         }
-                        Tok::Ident(k) if (k == "for" || k == "if") && !matches!(self.peek_at(1), Tok::Colon) => {
+                        Tok::Ident(k) if (k == "for" || k == "if") && !self.is_field_label_ahead() => {
                             elems.push(ListElem::Comprehension(self.parse_comprehension()?));
                         }
                         _ => elems.push(ListElem::Expr(self.parse_expr()?)),
@@ -648,6 +658,15 @@ impl<'s> Parser<'s> {
             }
             Tok::Eof => perr("unexpected EOF", t.start),
             _ => perr(format!("unexpected {}", self.describe()), t.start),
+        }
+    }
+
+    /// `if: x`, `for?: x`: the keyword is used as a field label.
+    fn is_field_label_ahead(&self) -> bool {
+        match self.peek_at(1) {
+            Tok::Colon => true,
+            Tok::Question | Tok::Bang => *self.peek_at(2) == Tok::Colon,
+            _ => false,
         }
     }
 

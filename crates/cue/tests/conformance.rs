@@ -22,6 +22,13 @@ fn numbers_equal(a: &serde_json::Value, b: &serde_json::Value) -> bool {
         },
         (J::Object(x), J::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| numbers_equal(v, w))),
         (J::Array(x), J::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| numbers_equal(p, q)),
+        // Embedded JSON text (json.Marshal): key order depends on the CUE version, compare parsed.
+        (J::String(x), J::String(y)) if x != y && (x.starts_with('{') || x.starts_with('[')) => {
+            match (serde_json::from_str::<serde_json::Value>(x), serde_json::from_str::<serde_json::Value>(y)) {
+                (Ok(p), Ok(q)) => numbers_equal(&p, &q),
+                _ => false,
+            }
+        }
         _ => a == b,
     }
 }
@@ -112,6 +119,16 @@ fn kubevela_conformance() {
                 eprintln!("RUN {name}");
             }
             let r = std::panic::catch_unwind(|| run_case(&d, suite == "render")).unwrap_or_else(|_| Err("panic".into()));
+            let note = std::fs::read_to_string(d.join("note")).unwrap_or_default();
+            let has_current = d.join("expected.current.json").exists() || d.join("expected.current.error").exists();
+            if !has_current && note.to_lowercase().contains("informational") {
+                // The recorded result is CUE v0.4's and known to differ from current CUE.
+                match &r {
+                    Ok(()) => println!("informational {name}: agrees with the v0.4 oracle"),
+                    Err(e) => println!("informational {name}: differs from the v0.4 oracle: {}", e.lines().next().unwrap_or("")),
+                }
+                continue;
+            }
             match r {
                 Ok(()) => {
                     pass += 1;
