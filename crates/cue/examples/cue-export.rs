@@ -21,7 +21,9 @@ fn main() {
         if std::env::var("NO_VALIDATE").is_err() {
             v.validate()?;
         }
-        let x = v.lookup(&expr).ok_or_else(|| cue::Error::new(format!("{expr}: not found")))?;
+        let x = v
+            .lookup(&expr)
+            .ok_or_else(|| cue::Error::new(format!("{expr}: not found")))?;
         x.to_json()
     })();
     match r {

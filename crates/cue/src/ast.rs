@@ -12,7 +12,11 @@ pub struct Span {
 
 impl Span {
     pub fn to(self, other: Span) -> Span {
-        Span { file: self.file, start: self.start, end: other.end.max(self.end) }
+        Span {
+            file: self.file,
+            start: self.start,
+            end: other.end.max(self.end),
+        }
     }
 }
 
@@ -131,9 +135,18 @@ pub struct Comprehension {
 
 #[derive(Debug, Clone)]
 pub enum Clause {
-    For { key: Option<String>, value: String, source: Expr, span: Span },
+    For {
+        key: Option<String>,
+        value: String,
+        source: Expr,
+        span: Span,
+    },
     If(Expr),
-    Let { name: String, value: Expr, span: Span },
+    Let {
+        name: String,
+        value: Expr,
+        span: Span,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -223,7 +236,10 @@ pub enum ExprKind {
     Float(f64),
     Str(String),
     Bytes(Vec<u8>),
-    Interp { parts: Vec<InterpPart>, bytes: bool },
+    Interp {
+        parts: Vec<InterpPart>,
+        bytes: bool,
+    },
     Top,
     Bottom,
     Struct(StructLit),

@@ -51,7 +51,12 @@ impl Error {
             incomplete: false,
         }
     }
-    pub(crate) fn full(message: String, path: String, positions: Vec<Pos>, incomplete: bool) -> Error {
+    pub(crate) fn full(
+        message: String,
+        path: String,
+        positions: Vec<Pos>,
+        incomplete: bool,
+    ) -> Error {
         Error {
             message,
             path,
@@ -92,9 +97,20 @@ mod tests {
     fn display_has_path_and_positions() {
         let e = Error::new("conflicting values")
             .with_path("a.b")
-            .with_pos(Pos { file: "x.cue".into(), line: 1, col: 2 })
-            .with_pos(Pos { file: "y".into(), line: 3, col: 4 });
-        assert_eq!(e.to_string(), "a.b: conflicting values at x.cue:1:2 and y:3:4");
+            .with_pos(Pos {
+                file: "x.cue".into(),
+                line: 1,
+                col: 2,
+            })
+            .with_pos(Pos {
+                file: "y".into(),
+                line: 3,
+                col: 4,
+            });
+        assert_eq!(
+            e.to_string(),
+            "a.b: conflicting values at x.cue:1:2 and y:3:4"
+        );
         assert!(!e.is_incomplete());
     }
 }

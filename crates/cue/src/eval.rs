@@ -23,8 +23,16 @@ pub struct Frame<'a> {
 }
 
 pub enum FrameKind<'a> {
-    Struct { vid: VId, lit: &'a StructLit, lets: RefCell<HashMap<usize, VId>>, root: bool },
-    Bind { a: (&'a str, Val), b: Option<(&'a str, Val)> },
+    Struct {
+        vid: VId,
+        lit: &'a StructLit,
+        lets: RefCell<HashMap<usize, VId>>,
+        root: bool,
+    },
+    Bind {
+        a: (&'a str, Val),
+        b: Option<(&'a str, Val)>,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -101,7 +109,6 @@ pub enum Pending<'a> {
 #[derive(Clone)]
 pub struct PendingDisj<'a> {
     pub alts: Vec<(Conj<'a>, bool)>,
-    pub group: Option<usize>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -180,7 +187,6 @@ pub struct Ev<'a> {
     pub depth: usize,
     pub copy_stack: Vec<VId>,
     pub fatal: Option<crate::Error>,
-    pub bytes: usize,
 }
 
 pub fn bot_val(msg: impl Into<String>, span: Span) -> Val {
@@ -202,13 +208,24 @@ fn merge_bot(a: &Option<Rc<Bot>>, b: Rc<Bot>) -> Rc<Bot> {
 
 impl<'a> Ev<'a> {
     pub fn new(files: &'a [File], limits: Limits) -> Ev<'a> {
-        Ev { vs: Vec::with_capacity(256), files, limits, steps: 0, depth: 0, copy_stack: Vec::new(), fatal: None, bytes: 0 }
+        Ev {
+            vs: Vec::with_capacity(256),
+            files,
+            limits,
+            steps: 0,
+            depth: 0,
+            copy_stack: Vec::new(),
+            fatal: None,
+        }
     }
 
     pub fn new_vertex(&mut self) -> VId {
         if self.vs.len() >= u32::MAX as usize - 1 || self.vs.len() * 256 > self.limits.max_bytes {
             if self.fatal.is_none() {
-                self.fatal = Some(crate::Error::new(format!("limit exceeded: more than {} bytes of values", self.limits.max_bytes)));
+                self.fatal = Some(crate::Error::new(format!(
+                    "limit exceeded: more than {} bytes of values",
+                    self.limits.max_bytes
+                )));
             }
             // reuse vertex 0 in a degraded way: still return a fresh one to keep invariants
         }
@@ -239,7 +256,10 @@ impl<'a> Ev<'a> {
         self.steps += 1;
         if self.steps > self.limits.max_steps {
             if self.fatal.is_none() {
-                self.fatal = Some(crate::Error::new(format!("limit exceeded: more than {} evaluation steps", self.limits.max_steps)));
+                self.fatal = Some(crate::Error::new(format!(
+                    "limit exceeded: more than {} evaluation steps",
+                    self.limits.max_steps
+                )));
             }
             return false;
         }
@@ -251,7 +271,10 @@ impl<'a> Ev<'a> {
         if self.depth > self.limits.max_depth {
             self.depth -= 1;
             if self.fatal.is_none() {
-                self.fatal = Some(crate::Error::new(format!("limit exceeded: evaluation deeper than {} (structural cycle?)", self.limits.max_depth)));
+                self.fatal = Some(crate::Error::new(format!(
+                    "limit exceeded: evaluation deeper than {} (structural cycle?)",
+                    self.limits.max_depth
+                )));
             }
             return Err(bot_val("evaluation too deep (structural cycle?)", span));
         }
@@ -270,7 +293,12 @@ impl<'a> Ev<'a> {
             return;
         }
         if self.enter(Span::default()).is_err() {
-            self.vm(id).err = Some(Rc::new(Bot { msg: "evaluation too deep".into(), incomplete: false, spans: vec![], path: None }));
+            self.vm(id).err = Some(Rc::new(Bot {
+                msg: "evaluation too deep".into(),
+                incomplete: false,
+                spans: vec![],
+                path: None,
+            }));
             self.vm(id).state = St::Done;
             return;
         }
@@ -301,7 +329,17 @@ impl<'a> Ev<'a> {
         }
         let nv = self.new_vertex();
         let key: Rc<str> = Rc::from(name);
-        self.vm(id).arcs.insert(key, ArcInfo { vid: nv, kind, regular: false, optional: false, required: false, comments: Vec::new() });
+        self.vm(id).arcs.insert(
+            key,
+            ArcInfo {
+                vid: nv,
+                kind,
+                regular: false,
+                optional: false,
+                required: false,
+                comments: Vec::new(),
+            },
+        );
         nv
     }
 
@@ -325,7 +363,15 @@ impl<'a> Ev<'a> {
 
     pub fn add_conj(&mut self, v: VId, c: Conj<'a>, group: Option<usize>) {
         if self.enter(Span::default()).is_err() {
-            self.set_err(v, Rc::new(Bot { msg: "evaluation too deep".into(), incomplete: false, spans: vec![], path: None }));
+            self.set_err(
+                v,
+                Rc::new(Bot {
+                    msg: "evaluation too deep".into(),
+                    incomplete: false,
+                    spans: vec![],
+                    path: None,
+                }),
+            );
             return;
         }
         self.add_conj_inner(v, c, group);
@@ -342,7 +388,14 @@ impl<'a> Ev<'a> {
         }
     }
 
-    fn add_expr(&mut self, v: VId, e: &'a Expr, env: Env<'a>, closed: Closed, group: Option<usize>) {
+    fn add_expr(
+        &mut self,
+        v: VId,
+        e: &'a Expr,
+        env: Env<'a>,
+        closed: Closed,
+        group: Option<usize>,
+    ) {
         match &e.kind {
             ExprKind::Struct(lit) => self.process_lit(v, lit, env, closed, group),
             ExprKind::Paren(x) => self.add_expr(v, x, env, closed, group),
@@ -353,10 +406,18 @@ impl<'a> Ev<'a> {
             ExprKind::Binary(BinOp::Or, _, _) => {
                 let mut alts = Vec::new();
                 flatten_disj(e, false, &mut alts);
-                let has_default = alts.iter().any(|(_, d)| *d);
                 let alts = alts
                     .into_iter()
-                    .map(|(x, d)| (Conj { x: CX::Expr(x), env: env.clone(), closed }, d || !has_default && false))
+                    .map(|(x, d)| {
+                        (
+                            Conj {
+                                x: CX::Expr(x),
+                                env: env.clone(),
+                                closed,
+                            },
+                            d,
+                        )
+                    })
                     .collect::<Vec<_>>();
                 self.add_disj(v, alts, group);
             }
@@ -382,7 +443,11 @@ impl<'a> Ev<'a> {
             ExprKind::Call(f, args) => {
                 if let ExprKind::Ident(n) = &f.kind {
                     if n == "close" && args.len() == 1 && self.is_predeclared(n, &env) {
-                        let cl = if closed == Closed::Deep { Closed::Deep } else { Closed::Shallow };
+                        let cl = if closed == Closed::Deep {
+                            Closed::Deep
+                        } else {
+                            Closed::Shallow
+                        };
                         self.add_expr(v, &args[0], env, cl, group);
                         return;
                     }
@@ -400,10 +465,31 @@ impl<'a> Ev<'a> {
                         if let ExprKind::List(elems) = &args[0].kind {
                             let alts: Vec<(Conj<'a>, bool)> = elems
                                 .iter()
-                                .filter_map(|el| if let ListElem::Expr(x) = el { Some((Conj { x: CX::Expr(x), env: env.clone(), closed }, false)) } else { None })
+                                .filter_map(|el| {
+                                    if let ListElem::Expr(x) = el {
+                                        Some((
+                                            Conj {
+                                                x: CX::Expr(x),
+                                                env: env.clone(),
+                                                closed,
+                                            },
+                                            false,
+                                        ))
+                                    } else {
+                                        None
+                                    }
+                                })
                                 .collect();
                             if alts.is_empty() {
-                                self.set_err(v, Rc::new(Bot { msg: "empty list in call to or".into(), incomplete: false, spans: vec![e.span], path: None }));
+                                self.set_err(
+                                    v,
+                                    Rc::new(Bot {
+                                        msg: "empty list in call to or".into(),
+                                        incomplete: false,
+                                        spans: vec![e.span],
+                                        path: None,
+                                    }),
+                                );
                             } else {
                                 self.add_disj(v, alts, group);
                             }
@@ -438,14 +524,26 @@ impl<'a> Ev<'a> {
                 }
             }
         }
-        self.vm(v).disjs.push(PendingDisj { alts, group });
+        self.vm(v).disjs.push(PendingDisj { alts });
     }
 
     fn add_val(&mut self, v: VId, val: Val, group: Option<usize>, closed: Closed) {
         match val {
             Val::Vertex(w) => self.add_vertex(v, w, group, closed),
             Val::Disj(alts) => {
-                let alts = alts.iter().map(|(x, d)| (Conj { x: CX::Val(x.clone()), env: None, closed }, *d)).collect();
+                let alts = alts
+                    .iter()
+                    .map(|(x, d)| {
+                        (
+                            Conj {
+                                x: CX::Val(x.clone()),
+                                env: None,
+                                closed,
+                            },
+                            *d,
+                        )
+                    })
+                    .collect();
                 self.add_disj(v, alts, group);
             }
             Val::Bottom(b) => self.set_err(v, b),
@@ -486,7 +584,15 @@ impl<'a> Ev<'a> {
         let w = self.deref(w);
         let (atom, err, is_struct, is_list, arcs, elems, list_closed) = {
             let x = self.v(w);
-            (x.atom.clone(), x.err.clone(), x.is_struct, x.is_list, x.arcs.clone(), x.elems.clone(), x.list_closed)
+            (
+                x.atom.clone(),
+                x.err.clone(),
+                x.is_struct,
+                x.is_list,
+                x.arcs.clone(),
+                x.elems.clone(),
+                x.list_closed,
+            )
         };
         if let Some(b) = err {
             self.set_err(v, b);
@@ -511,7 +617,14 @@ impl<'a> Ev<'a> {
                         }
                     }
                 }
-                self.push_arc_conj(av, Conj { x: CX::Vertex(a.vid), env: None, closed: Closed::No });
+                self.push_arc_conj(
+                    av,
+                    Conj {
+                        x: CX::Vertex(a.vid),
+                        env: None,
+                        closed: Closed::No,
+                    },
+                );
             }
         }
         if is_list {
@@ -520,7 +633,14 @@ impl<'a> Ev<'a> {
             self.check_list_len(v, n, list_closed.is_some(), Span::default());
             for (i, e) in elems.iter().enumerate() {
                 let ev = self.elem_for(v, i);
-                self.push_arc_conj(ev, Conj { x: CX::Vertex(*e), env: None, closed: Closed::No });
+                self.push_arc_conj(
+                    ev,
+                    Conj {
+                        x: CX::Vertex(*e),
+                        env: None,
+                        closed: Closed::No,
+                    },
+                );
             }
         }
     }
@@ -531,7 +651,11 @@ impl<'a> Ev<'a> {
             J::Null => self.add_val(v, Val::Null, None, Closed::No),
             J::Bool(b) => self.add_val(v, Val::Bool(*b), None, Closed::No),
             J::Number(n) => {
-                let val = if let Some(i) = n.as_i64() { Val::Int(i) } else { Val::Float(n.as_f64().unwrap_or(0.0)) };
+                let val = if let Some(i) = n.as_i64() {
+                    Val::Int(i)
+                } else {
+                    Val::Float(n.as_f64().unwrap_or(0.0))
+                };
                 self.add_val(v, val, None, Closed::No)
             }
             J::String(s) => self.add_val(v, Val::Str(Rc::from(s.as_str())), None, Closed::No),
@@ -547,7 +671,14 @@ impl<'a> Ev<'a> {
                     if let Some(ai) = self.vm(v).arcs.get_mut(k.as_str()) {
                         ai.regular = true;
                     }
-                    self.push_arc_conj(av, Conj { x: CX::Json(x), env: None, closed: Closed::No });
+                    self.push_arc_conj(
+                        av,
+                        Conj {
+                            x: CX::Json(x),
+                            env: None,
+                            closed: Closed::No,
+                        },
+                    );
                 }
             }
             J::Array(a) => {
@@ -555,7 +686,14 @@ impl<'a> Ev<'a> {
                 self.check_list_len(v, a.len(), true, Span::default());
                 for (i, x) in a.iter().enumerate() {
                     let ev = self.elem_for(v, i);
-                    self.push_arc_conj(ev, Conj { x: CX::Json(x), env: None, closed: Closed::No });
+                    self.push_arc_conj(
+                        ev,
+                        Conj {
+                            x: CX::Json(x),
+                            env: None,
+                            closed: Closed::No,
+                        },
+                    );
                 }
             }
         }
@@ -575,9 +713,24 @@ impl<'a> Ev<'a> {
         g
     }
 
-    fn process_lit(&mut self, v: VId, lit: &'a StructLit, env: Env<'a>, closed: Closed, group: Option<usize>) {
+    fn process_lit(
+        &mut self,
+        v: VId,
+        lit: &'a StructLit,
+        env: Env<'a>,
+        closed: Closed,
+        group: Option<usize>,
+    ) {
         let root = env.is_none();
-        let frame = Rc::new(Frame { kind: FrameKind::Struct { vid: v, lit, lets: RefCell::new(HashMap::new()), root }, parent: env });
+        let frame = Rc::new(Frame {
+            kind: FrameKind::Struct {
+                vid: v,
+                lit,
+                lets: RefCell::new(HashMap::new()),
+                root,
+            },
+            parent: env,
+        });
         let fenv = Some(frame);
         let has_field = lit.decls.iter().any(|d| matches!(d, Decl::Field(_)));
         {
@@ -588,29 +741,74 @@ impl<'a> Ev<'a> {
             }
         }
         let g = self.group_for(v, group, closed);
-        let child_closed = if closed == Closed::Deep { Closed::Deep } else { Closed::No };
+        let child_closed = if closed == Closed::Deep {
+            Closed::Deep
+        } else {
+            Closed::No
+        };
         for d in &lit.decls {
             match d {
                 Decl::Field(f) => match &f.label {
                     Label::Ident(n, _) | Label::Str(n, _) => {
-                        let kind = if matches!(f.label, Label::Str(..)) { FK::Regular } else { label_kind(n) };
-                        let cc = if kind == FK::Def { Closed::Deep } else { child_closed };
-                        self.add_field(v, n, kind, f, Conj { x: CX::Expr(&f.value), env: fenv.clone(), closed: cc }, g);
+                        let kind = if matches!(f.label, Label::Str(..)) {
+                            FK::Regular
+                        } else {
+                            label_kind(n)
+                        };
+                        let cc = if kind == FK::Def {
+                            Closed::Deep
+                        } else {
+                            child_closed
+                        };
+                        self.add_field(
+                            v,
+                            n,
+                            kind,
+                            f,
+                            Conj {
+                                x: CX::Expr(&f.value),
+                                env: fenv.clone(),
+                                closed: cc,
+                            },
+                            g,
+                        );
                     }
-                    Label::Dynamic(x) => self.vm(v).pending.push(Pending::Dyn(f, x, fenv.clone(), child_closed, g)),
+                    Label::Dynamic(x) => {
+                        self.vm(v)
+                            .pending
+                            .push(Pending::Dyn(f, x, fenv.clone(), child_closed, g))
+                    }
                     Label::Pattern(x) => {
-                        let pc = PatternC { label: x, env: fenv.clone(), value: Conj { x: CX::Expr(&f.value), env: fenv.clone(), closed: child_closed } };
+                        let pc = PatternC {
+                            label: x,
+                            env: fenv.clone(),
+                            value: Conj {
+                                x: CX::Expr(&f.value),
+                                env: fenv.clone(),
+                                closed: child_closed,
+                            },
+                        };
                         self.vm(v).groups[g].patterns.push(pc);
                     }
                 },
                 Decl::Embed(x) => {
                     let before = self.v(v).groups.len();
-                    self.add_conj(v, Conj { x: CX::Expr(x), env: fenv.clone(), closed }, Some(g));
+                    self.add_conj(
+                        v,
+                        Conj {
+                            x: CX::Expr(x),
+                            env: fenv.clone(),
+                            closed,
+                        },
+                        Some(g),
+                    );
                     let _ = before;
                 }
                 Decl::Comprehension(c) => {
                     let pos = self.v(v).arcs.len();
-                    self.vm(v).pending.push(Pending::Comp(c, fenv.clone(), closed, g, pos))
+                    self.vm(v)
+                        .pending
+                        .push(Pending::Comp(c, fenv.clone(), closed, g, pos))
                 }
                 Decl::Ellipsis(_, _) => self.vm(v).groups[g].open = true,
                 Decl::Let(_) => {}
@@ -650,11 +848,27 @@ impl<'a> Ev<'a> {
         let cur_len = self.v(v).elems.len();
         if let Some(m) = cur_closed {
             if (closed && m != n) || (!closed && n > m) {
-                self.set_err(v, Rc::new(Bot { msg: format!("incompatible list lengths ({m} and {n})"), incomplete: false, spans: vec![span], path: None }));
+                self.set_err(
+                    v,
+                    Rc::new(Bot {
+                        msg: format!("incompatible list lengths ({m} and {n})"),
+                        incomplete: false,
+                        spans: vec![span],
+                        path: None,
+                    }),
+                );
                 return;
             }
         } else if closed && cur_len > n {
-            self.set_err(v, Rc::new(Bot { msg: format!("incompatible list lengths ({cur_len} and {n})"), incomplete: false, spans: vec![span], path: None }));
+            self.set_err(
+                v,
+                Rc::new(Bot {
+                    msg: format!("incompatible list lengths ({cur_len} and {n})"),
+                    incomplete: false,
+                    spans: vec![span],
+                    path: None,
+                }),
+            );
             return;
         }
         if closed {
@@ -664,7 +878,11 @@ impl<'a> Ev<'a> {
 
     fn process_list(&mut self, v: VId, elems: &'a [ListElem], env: Env<'a>, closed: Closed) {
         self.vm(v).is_list = true;
-        let child_closed = if closed == Closed::Deep { Closed::Deep } else { Closed::No };
+        let child_closed = if closed == Closed::Deep {
+            Closed::Deep
+        } else {
+            Closed::No
+        };
         let mut items: Vec<Conj<'a>> = Vec::new();
         let mut tail: Option<Conj<'a>> = None;
         let mut open = false;
@@ -673,22 +891,36 @@ impl<'a> Ev<'a> {
             match el {
                 ListElem::Expr(x) => {
                     span = x.span;
-                    items.push(Conj { x: CX::Expr(x), env: env.clone(), closed: child_closed })
+                    items.push(Conj {
+                        x: CX::Expr(x),
+                        env: env.clone(),
+                        closed: child_closed,
+                    })
                 }
                 ListElem::Ellipsis(t, _) => {
                     open = true;
                     if let Some(t) = t {
-                        tail = Some(Conj { x: CX::Expr(t), env: env.clone(), closed: child_closed });
+                        tail = Some(Conj {
+                            x: CX::Expr(t),
+                            env: env.clone(),
+                            closed: child_closed,
+                        });
                     }
                 }
                 ListElem::Comprehension(c) => {
                     let mut out = Vec::new();
-                    if let Err(b) = self.run_comp(&c.clauses, 0, env.clone(), &mut |_, e| out.push(e)) {
+                    if let Err(b) =
+                        self.run_comp(&c.clauses, 0, env.clone(), &mut |_, e| out.push(e))
+                    {
                         self.set_err(v, b);
                         return;
                     }
                     for e in out {
-                        items.push(Conj { x: CX::Expr(&c.body), env: e, closed: child_closed });
+                        items.push(Conj {
+                            x: CX::Expr(&c.body),
+                            env: e,
+                            closed: child_closed,
+                        });
                     }
                 }
             }
@@ -705,13 +937,24 @@ impl<'a> Ev<'a> {
     }
 
     /// Runs comprehension clauses, calling `yield_` with the environment of each iteration.
-    fn run_comp(&mut self, clauses: &'a [Clause], i: usize, env: Env<'a>, yield_: &mut dyn FnMut(&mut Self, Env<'a>)) -> Result<(), Rc<Bot>> {
+    fn run_comp(
+        &mut self,
+        clauses: &'a [Clause],
+        i: usize,
+        env: Env<'a>,
+        yield_: &mut dyn FnMut(&mut Self, Env<'a>),
+    ) -> Result<(), Rc<Bot>> {
         let Some(cl) = clauses.get(i) else {
             yield_(self, env);
             return Ok(());
         };
         if !self.step() {
-            return Err(Rc::new(Bot { msg: "evaluation limit exceeded".into(), incomplete: false, spans: vec![], path: None }));
+            return Err(Rc::new(Bot {
+                msg: "evaluation limit exceeded".into(),
+                incomplete: false,
+                spans: vec![],
+                path: None,
+            }));
         }
         match cl {
             Clause::If(cond) => {
@@ -721,17 +964,46 @@ impl<'a> Ev<'a> {
                     Val::Bool(true) => self.run_comp(clauses, i + 1, env, yield_),
                     Val::Bool(false) => Ok(()),
                     Val::Bottom(b) => Err(b),
-                    other if other.is_concrete_scalar() => Err(Rc::new(Bot { msg: format!("cannot use {} (type {}) as type bool", other, type_name(&other)), incomplete: false, spans: vec![cond.span], path: None })),
-                    other => Err(Rc::new(Bot { msg: format!("incomplete condition: {other}"), incomplete: true, spans: vec![cond.span], path: None })),
+                    other if other.is_concrete_scalar() => Err(Rc::new(Bot {
+                        msg: format!(
+                            "cannot use {} (type {}) as type bool",
+                            other,
+                            type_name(&other)
+                        ),
+                        incomplete: false,
+                        spans: vec![cond.span],
+                        path: None,
+                    })),
+                    other => Err(Rc::new(Bot {
+                        msg: format!("incomplete condition: {other}"),
+                        incomplete: true,
+                        spans: vec![cond.span],
+                        path: None,
+                    })),
                 }
             }
             Clause::Let { name, value, .. } => {
                 let nv = self.new_vertex();
-                self.vm(nv).conjs.push(Conj { x: CX::Expr(value), env: env.clone(), closed: Closed::No });
-                let fr = Rc::new(Frame { kind: FrameKind::Bind { a: (name.as_str(), Val::Vertex(nv)), b: None }, parent: env });
+                self.vm(nv).conjs.push(Conj {
+                    x: CX::Expr(value),
+                    env: env.clone(),
+                    closed: Closed::No,
+                });
+                let fr = Rc::new(Frame {
+                    kind: FrameKind::Bind {
+                        a: (name.as_str(), Val::Vertex(nv)),
+                        b: None,
+                    },
+                    parent: env,
+                });
                 self.run_comp(clauses, i + 1, Some(fr), yield_)
             }
-            Clause::For { key, value, source, span } => {
+            Clause::For {
+                key,
+                value,
+                source,
+                span,
+            } => {
                 let src = self.eval(source, &env);
                 let src = self.concrete(src);
                 let w = match src {
@@ -739,7 +1011,12 @@ impl<'a> Ev<'a> {
                     Val::Bottom(b) => return Err(b),
                     other => {
                         let inc = !other.is_concrete_scalar();
-                        return Err(Rc::new(Bot { msg: format!("cannot range over {other}"), incomplete: inc, spans: vec![*span], path: None }));
+                        return Err(Rc::new(Bot {
+                            msg: format!("cannot range over {other}"),
+                            incomplete: inc,
+                            spans: vec![*span],
+                            path: None,
+                        }));
                     }
                 };
                 self.expand(w);
@@ -759,15 +1036,29 @@ impl<'a> Ev<'a> {
                         }
                     }
                 } else {
-                    return Err(Rc::new(Bot { msg: "cannot range over non-struct, non-list value".into(), incomplete: true, spans: vec![*span], path: None }));
+                    return Err(Rc::new(Bot {
+                        msg: "cannot range over non-struct, non-list value".into(),
+                        incomplete: true,
+                        spans: vec![*span],
+                        path: None,
+                    }));
                 }
                 for (k, e) in items {
                     let ev = Val::Vertex(e);
                     let kind = match key {
-                        Some(kn) => FrameKind::Bind { a: (kn.as_str(), k), b: Some((value.as_str(), ev)) },
-                        None => FrameKind::Bind { a: (value.as_str(), ev), b: None },
+                        Some(kn) => FrameKind::Bind {
+                            a: (kn.as_str(), k),
+                            b: Some((value.as_str(), ev)),
+                        },
+                        None => FrameKind::Bind {
+                            a: (value.as_str(), ev),
+                            b: None,
+                        },
                     };
-                    let fr = Rc::new(Frame { kind, parent: env.clone() });
+                    let fr = Rc::new(Frame {
+                        kind,
+                        parent: env.clone(),
+                    });
                     self.run_comp(clauses, i + 1, Some(fr), yield_)?;
                 }
                 Ok(())
@@ -797,7 +1088,15 @@ impl<'a> Ev<'a> {
                         Err(b) => self.set_err(v, b),
                         Ok(()) => {
                             for e in out {
-                                self.add_conj(v, Conj { x: CX::Expr(&c.body), env: e, closed }, Some(g));
+                                self.add_conj(
+                                    v,
+                                    Conj {
+                                        x: CX::Expr(&c.body),
+                                        env: e,
+                                        closed,
+                                    },
+                                    Some(g),
+                                );
                             }
                             self.reorder_comp_arcs(v, pos, before);
                         }
@@ -808,13 +1107,25 @@ impl<'a> Ev<'a> {
                     let l = self.concrete(l);
                     match l {
                         Val::Str(s) => {
-                            let c = Conj { x: CX::Expr(&f.value), env: env.clone(), closed };
+                            let c = Conj {
+                                x: CX::Expr(&f.value),
+                                env: env.clone(),
+                                closed,
+                            };
                             self.add_field(v, &s, FK::Regular, f, c, g);
                         }
                         Val::Bottom(b) => self.set_err(v, b),
                         other => {
                             let inc = !other.is_concrete_scalar();
-                            self.set_err(v, Rc::new(Bot { msg: format!("invalid label: {other} is not a string"), incomplete: inc, spans: vec![x.span], path: None }))
+                            self.set_err(
+                                v,
+                                Rc::new(Bot {
+                                    msg: format!("invalid label: {other} is not a string"),
+                                    incomplete: inc,
+                                    spans: vec![x.span],
+                                    path: None,
+                                }),
+                            )
                         }
                     }
                 }
@@ -829,7 +1140,13 @@ impl<'a> Ev<'a> {
         if after == before {
             return;
         }
-        let shift: usize = self.v(v).comp_inserts.iter().filter(|(p, _)| *p <= pos).map(|(_, n)| *n).sum();
+        let shift: usize = self
+            .v(v)
+            .comp_inserts
+            .iter()
+            .filter(|(p, _)| *p <= pos)
+            .map(|(_, n)| *n)
+            .sum();
         let target = (pos + shift).min(before);
         if target < before {
             let vx = self.vm(v);
@@ -843,7 +1160,12 @@ impl<'a> Ev<'a> {
     fn resolve_disj(&mut self, v: VId) {
         let disjs = std::mem::take(&mut self.vm(v).disjs);
         // combos
-        let prefix: Vec<usize> = self.v(v).choices.as_ref().map(|c| c.to_vec()).unwrap_or_default();
+        let prefix: Vec<usize> = self
+            .v(v)
+            .choices
+            .as_ref()
+            .map(|c| c.to_vec())
+            .unwrap_or_default();
         let mut combos: Vec<Vec<usize>> = vec![prefix.clone()];
         for d in &disjs {
             let mut next = Vec::new();
@@ -856,7 +1178,15 @@ impl<'a> Ev<'a> {
             }
             combos = next;
             if combos.len() > 4096 {
-                self.set_err(v, Rc::new(Bot { msg: "too many disjunction combinations".into(), incomplete: false, spans: vec![], path: None }));
+                self.set_err(
+                    v,
+                    Rc::new(Bot {
+                        msg: "too many disjunction combinations".into(),
+                        incomplete: false,
+                        spans: vec![],
+                        path: None,
+                    }),
+                );
                 return;
             }
         }
@@ -864,10 +1194,13 @@ impl<'a> Ev<'a> {
         let mut survivors: Vec<(VId, bool)> = Vec::new();
         let mut errs: Vec<Rc<Bot>> = Vec::new();
         for combo in combos {
-            let is_default = disjs.iter().zip(combo.iter().skip(prefix.len())).all(|(d, &k)| {
-                let has = d.alts.iter().any(|(_, x)| *x);
-                !has || d.alts.get(k).map(|a| a.1).unwrap_or(false)
-            });
+            let is_default = disjs
+                .iter()
+                .zip(combo.iter().skip(prefix.len()))
+                .all(|(d, &k)| {
+                    let has = d.alts.iter().any(|(_, x)| *x);
+                    !has || d.alts.get(k).map(|a| a.1).unwrap_or(false)
+                });
             let u = self.new_vertex();
             {
                 let ux = self.vm(u);
@@ -915,11 +1248,28 @@ impl<'a> Ev<'a> {
         if uniq.is_empty() {
             let mut b = errs.into_iter().find(|e| !e.incomplete).or(None);
             if b.is_none() {
-                b = Some(Rc::new(Bot { msg: "empty disjunction".into(), incomplete: true, spans: vec![], path: None }));
+                b = Some(Rc::new(Bot {
+                    msg: "empty disjunction".into(),
+                    incomplete: true,
+                    spans: vec![],
+                    path: None,
+                }));
             }
             if let Some(b) = b {
-                let msg = if b.msg.starts_with("empty disjunction") { b.msg.clone() } else { format!("empty disjunction: {}", b.msg) };
-                self.set_err(v, Rc::new(Bot { msg, incomplete: b.incomplete, spans: b.spans.clone(), path: None }));
+                let msg = if b.msg.starts_with("empty disjunction") {
+                    b.msg.clone()
+                } else {
+                    format!("empty disjunction: {}", b.msg)
+                };
+                self.set_err(
+                    v,
+                    Rc::new(Bot {
+                        msg,
+                        incomplete: b.incomplete,
+                        spans: b.spans.clone(),
+                        path: None,
+                    }),
+                );
             }
             return;
         }
@@ -955,7 +1305,14 @@ impl<'a> Ev<'a> {
         if depth == 0 {
             return None;
         }
-        let kids: Vec<VId> = self.v(u).arcs.values().filter(|a| a.regular || a.required).map(|a| a.vid).chain(self.v(u).elems.iter().copied()).collect();
+        let kids: Vec<VId> = self
+            .v(u)
+            .arcs
+            .values()
+            .filter(|a| a.regular || a.required)
+            .map(|a| a.vid)
+            .chain(self.v(u).elems.iter().copied())
+            .collect();
         for k in kids {
             if let Some(e) = self.has_fatal_inner(k, depth - 1) {
                 return Some(e);
@@ -986,14 +1343,27 @@ impl<'a> Ev<'a> {
             return false;
         }
         if xa.is_list {
-            if xa.elems.len() != xb.elems.len() || xa.list_closed.is_some() != xb.list_closed.is_some() {
+            if xa.elems.len() != xb.elems.len()
+                || xa.list_closed.is_some() != xb.list_closed.is_some()
+            {
                 return false;
             }
-            let pairs: Vec<(VId, VId)> = xa.elems.iter().copied().zip(xb.elems.iter().copied()).collect();
-            return pairs.into_iter().all(|(x, y)| self.equal_vertices(x, y, depth - 1));
+            let pairs: Vec<(VId, VId)> = xa
+                .elems
+                .iter()
+                .copied()
+                .zip(xb.elems.iter().copied())
+                .collect();
+            return pairs
+                .into_iter()
+                .all(|(x, y)| self.equal_vertices(x, y, depth - 1));
         }
         if xa.is_struct {
-            let ka: Vec<(Rc<str>, VId, bool)> = xa.arcs.iter().map(|(k, v)| (k.clone(), v.vid, v.regular)).collect();
+            let ka: Vec<(Rc<str>, VId, bool)> = xa
+                .arcs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.vid, v.regular))
+                .collect();
             if ka.len() != xb.arcs.len() {
                 return false;
             }
@@ -1009,7 +1379,9 @@ impl<'a> Ev<'a> {
             if closed_a != closed_b {
                 return false;
             }
-            return pairs.into_iter().all(|(x, y)| self.equal_vertices(x, y, depth - 1));
+            return pairs
+                .into_iter()
+                .all(|(x, y)| self.equal_vertices(x, y, depth - 1));
         }
         true
     }
@@ -1018,7 +1390,12 @@ impl<'a> Ev<'a> {
         // patterns
         let groups = self.v(v).groups.clone();
         let has_patterns = groups.iter().any(|g| !g.patterns.is_empty());
-        let arcs: Vec<(Rc<str>, VId, FK)> = self.v(v).arcs.iter().map(|(k, a)| (k.clone(), a.vid, a.kind)).collect();
+        let arcs: Vec<(Rc<str>, VId, FK)> = self
+            .v(v)
+            .arcs
+            .iter()
+            .map(|(k, a)| (k.clone(), a.vid, a.kind))
+            .collect();
         let mut pattern_cache: Vec<Vec<Val>> = Vec::new();
         if has_patterns {
             for g in &groups {
@@ -1044,7 +1421,12 @@ impl<'a> Ev<'a> {
             }
         }
         // closedness
-        let closed_groups: Vec<usize> = groups.iter().enumerate().filter(|(_, g)| g.closed && !g.open).map(|(i, _)| i).collect();
+        let closed_groups: Vec<usize> = groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.closed && !g.open)
+            .map(|(i, _)| i)
+            .collect();
         if !closed_groups.is_empty() {
             for (name, av, kind) in &arcs {
                 if *kind != FK::Regular {
@@ -1065,12 +1447,21 @@ impl<'a> Ev<'a> {
                         }
                     }
                     if !ok {
-                        let b = Rc::new(Bot { msg: format!("field not allowed"), incomplete: false, spans: vec![], path: None });
+                        let b = Rc::new(Bot {
+                            msg: "field not allowed".to_string(),
+                            incomplete: false,
+                            spans: vec![],
+                            path: None,
+                        });
                         let t = self.deref(*av);
                         self.set_err(t, b.clone());
                         if self.v(t).state == St::New {
                             // make sure it sticks even after expansion
-                            self.vm(*av).conjs.push(Conj { x: CX::Val(Val::Bottom(b)), env: None, closed: Closed::No });
+                            self.vm(*av).conjs.push(Conj {
+                                x: CX::Val(Val::Bottom(b)),
+                                env: None,
+                                closed: Closed::No,
+                            });
                         }
                         break;
                     }
@@ -1093,24 +1484,49 @@ impl<'a> Ev<'a> {
         let has_regular_arcs = vx.arcs.values().any(|a| a.kind == FK::Regular);
         let mut err: Option<String> = None;
         if vx.is_list && vx.is_struct && has_regular_arcs {
-            err = Some("conflicting values list and struct (mismatched types list and struct)".into());
+            err = Some(
+                "conflicting values list and struct (mismatched types list and struct)".into(),
+            );
         } else if vx.is_list {
             if atom.kind_bits() & K_LIST == 0 {
-                err = Some(format!("conflicting values {} and [...] (mismatched types {} and list)", atom, type_name(&atom)));
+                err = Some(format!(
+                    "conflicting values {} and [...] (mismatched types {} and list)",
+                    atom,
+                    type_name(&atom)
+                ));
             }
-        } else if vx.is_struct && (has_regular_arcs || matches!(atom, Val::Top) || matches!(&atom, Val::Atom(a) if a.kinds & K_STRUCT != 0)) {
+        } else if vx.is_struct
+            && (has_regular_arcs
+                || matches!(atom, Val::Top)
+                || matches!(&atom, Val::Atom(a) if a.kinds & K_STRUCT != 0))
+        {
             if atom.kind_bits() & K_STRUCT == 0 {
-                err = Some(format!("conflicting values {} and {{...}} (mismatched types {} and struct)", atom, type_name(&atom)));
+                err = Some(format!(
+                    "conflicting values {} and {{...}} (mismatched types {} and struct)",
+                    atom,
+                    type_name(&atom)
+                ));
             }
         }
         let becomes_struct = !vx.is_list && !vx.is_struct && vx.saw_lit && matches!(atom, Val::Top);
         if let Some(m) = err {
-            self.set_err(v, Rc::new(Bot { msg: m, incomplete: false, spans: vec![], path: None }));
+            self.set_err(
+                v,
+                Rc::new(Bot {
+                    msg: m,
+                    incomplete: false,
+                    spans: vec![],
+                    path: None,
+                }),
+            );
         }
         if becomes_struct {
             self.vm(v).is_struct = true;
         }
-        if self.v(v).is_struct && !has_regular_arcs && !matches!(self.v(v).atom, Val::Top | Val::Atom(_)) {
+        if self.v(v).is_struct
+            && !has_regular_arcs
+            && !matches!(self.v(v).atom, Val::Top | Val::Atom(_))
+        {
             // embedded scalar with only hidden/definition fields: it's the scalar
             self.vm(v).is_struct = false;
         }
@@ -1175,7 +1591,12 @@ impl<'a> Ev<'a> {
         let mut last_root: Option<VId> = None;
         while let Some(f) = e {
             match &f.kind {
-                FrameKind::Struct { vid, lit, lets, root } => {
+                FrameKind::Struct {
+                    vid,
+                    lit,
+                    lets,
+                    root,
+                } => {
                     if lit.idents.contains(name) {
                         if let Some(a) = self.v(*vid).arcs.get(name) {
                             return Ok(Target::Vertex(a.vid));
@@ -1188,7 +1609,11 @@ impl<'a> Ev<'a> {
                                     return Ok(Target::Vertex(nv));
                                 }
                                 let nv = self.new_vertex();
-                                self.vm(nv).conjs.push(Conj { x: CX::Expr(&l.value), env: Some(f.clone()), closed: Closed::No });
+                                self.vm(nv).conjs.push(Conj {
+                                    x: CX::Expr(&l.value),
+                                    env: Some(f.clone()),
+                                    closed: Closed::No,
+                                });
                                 lets.borrow_mut().insert(i, nv);
                                 return Ok(Target::Vertex(nv));
                             }
@@ -1199,7 +1624,10 @@ impl<'a> Ev<'a> {
                                     }
                                 }
                             }
-                            Decl::Embed(Expr { kind: ExprKind::Alias(an, _), .. }) if an == name => {
+                            Decl::Embed(Expr {
+                                kind: ExprKind::Alias(an, _),
+                                ..
+                            }) if an == name => {
                                 return Ok(Target::Vertex(*vid));
                             }
                             _ => {}
@@ -1281,12 +1709,18 @@ impl<'a> Ev<'a> {
         if let Some(e) = &x.err {
             return Val::Bottom(e.clone());
         }
-        if x.state == St::Expanding && !x.is_struct && !x.is_list && matches!(x.atom, Val::Top) && x.arcs.is_empty() {
+        if x.state == St::Expanding
+            && !x.is_struct
+            && !x.is_list
+            && matches!(x.atom, Val::Top)
+            && x.arcs.is_empty()
+        {
             return Val::incomplete("cycle detected", Span::default());
         }
         if let Some(dr) = x.disj_result.clone() {
             if x.forward.is_none() {
-                let alts: Vec<(Val, bool)> = dr.iter().map(|(u, d)| (self.value_of(*u), *d)).collect();
+                let alts: Vec<(Val, bool)> =
+                    dr.iter().map(|(u, d)| (self.value_of(*u), *d)).collect();
                 return Val::Disj(Rc::new(alts));
             }
         }
@@ -1328,7 +1762,11 @@ impl<'a> Ev<'a> {
 
     fn anon(&mut self, e: &'a Expr, env: &Env<'a>) -> Val {
         let nv = self.new_vertex();
-        self.vm(nv).conjs.push(Conj { x: CX::Expr(e), env: env.clone(), closed: Closed::No });
+        self.vm(nv).conjs.push(Conj {
+            x: CX::Expr(e),
+            env: env.clone(),
+            closed: Closed::No,
+        });
         self.value_of_keep(nv)
     }
 
@@ -1409,7 +1847,9 @@ impl<'a> Ev<'a> {
                 }
             }
             ExprKind::Struct(_) | ExprKind::List(_) => self.anon(e, env),
-            ExprKind::Binary(BinOp::And, _, _) | ExprKind::Binary(BinOp::Or, _, _) => self.anon(e, env),
+            ExprKind::Binary(BinOp::And, _, _) | ExprKind::Binary(BinOp::Or, _, _) => {
+                self.anon(e, env)
+            }
             ExprKind::Unary(op, x) => {
                 let v = self.eval(x, env);
                 self.unary(*op, v, e.span)
@@ -1463,10 +1903,27 @@ impl<'a> Ev<'a> {
                                 Val::Float(f) => s.push_str(&crate::builtins::fmt_num(f)),
                                 Val::Bool(b) => s.push_str(if b { "true" } else { "false" }),
                                 Val::Bytes(b) => s.push_str(&String::from_utf8_lossy(&b)),
-                                Val::Null => return bot_val("invalid interpolation: cannot use null", x.span),
+                                Val::Null => {
+                                    return bot_val(
+                                        "invalid interpolation: cannot use null",
+                                        x.span,
+                                    );
+                                }
                                 Val::Bottom(b) => return Val::Bottom(b),
-                                Val::Vertex(_) => return bot_val("invalid interpolation: cannot use struct or list", x.span),
-                                other => return Val::incomplete(format!("invalid interpolation: non-concrete value {other}"), x.span),
+                                Val::Vertex(_) => {
+                                    return bot_val(
+                                        "invalid interpolation: cannot use struct or list",
+                                        x.span,
+                                    );
+                                }
+                                other => {
+                                    return Val::incomplete(
+                                        format!(
+                                            "invalid interpolation: non-concrete value {other}"
+                                        ),
+                                        x.span,
+                                    );
+                                }
                             }
                         }
                     }
@@ -1474,7 +1931,11 @@ impl<'a> Ev<'a> {
                 if let Err(b) = self.check_bytes(s.len(), e.span) {
                     return b;
                 }
-                if *bytes { Val::Bytes(Rc::from(s.into_bytes().as_slice())) } else { Val::Str(Rc::from(s.as_str())) }
+                if *bytes {
+                    Val::Bytes(Rc::from(s.into_bytes().as_slice()))
+                } else {
+                    Val::Str(Rc::from(s.as_str()))
+                }
             }
         }
     }
@@ -1482,7 +1943,10 @@ impl<'a> Ev<'a> {
     pub fn check_bytes(&mut self, n: usize, span: Span) -> Result<(), Val> {
         if n > self.limits.max_bytes {
             if self.fatal.is_none() {
-                self.fatal = Some(crate::Error::new(format!("limit exceeded: value larger than {} bytes", self.limits.max_bytes)));
+                self.fatal = Some(crate::Error::new(format!(
+                    "limit exceeded: value larger than {} bytes",
+                    self.limits.max_bytes
+                )));
             }
             return Err(bot_val("value too large", span));
         }
@@ -1522,14 +1986,20 @@ impl<'a> Ev<'a> {
                 if let Some(dr) = self.v(w).disj_result.clone() {
                     if self.v(w).forward.is_none() {
                         let _ = dr;
-                        return Val::incomplete(format!("unresolved disjunction: cannot select field {name}"), span);
+                        return Val::incomplete(
+                            format!("unresolved disjunction: cannot select field {name}"),
+                            span,
+                        );
                     }
                 }
                 let x = self.v(w);
                 match x.arcs.get(name) {
                     Some(a) => {
-                        if !a.regular && (a.optional || (a.kind == FK::Regular && !a.required)) && !a.required {
-                            return Val::incomplete(format!("cannot reference optional field: {name}"), span);
+                        if !a.regular && !a.required {
+                            return Val::incomplete(
+                                format!("cannot reference optional field: {name}"),
+                                span,
+                            );
                         }
                         let vid = a.vid;
                         self.value_of_keep(vid)
@@ -1542,15 +2012,21 @@ impl<'a> Ev<'a> {
                             return bot_val(format!("invalid selector {name} for list"), span);
                         }
                         if !x.is_struct {
-                            return bot_val(format!("invalid selector {name}: not a struct ({})", x.atom), span);
+                            return bot_val(
+                                format!("invalid selector {name}: not a struct ({})", x.atom),
+                                span,
+                            );
                         }
                         Val::incomplete(format!("undefined field: {name}"), span)
                     }
                 }
             }
-            Val::Pkg(p) => builtins::member(&p, name).unwrap_or_else(|| bot_val(format!("undefined: {p}.{name}"), span)),
+            Val::Pkg(p) => builtins::member(&p, name)
+                .unwrap_or_else(|| bot_val(format!("undefined: {p}.{name}"), span)),
             Val::Bottom(b) => Val::Bottom(b),
-            Val::Top | Val::Atom(_) | Val::Disj(_) => Val::incomplete(format!("undefined field: {name}"), span),
+            Val::Top | Val::Atom(_) | Val::Disj(_) => {
+                Val::incomplete(format!("undefined field: {name}"), span)
+            }
             other => bot_val(format!("invalid selector {name} for value {other}"), span),
         }
     }
@@ -1571,7 +2047,11 @@ impl<'a> Ev<'a> {
                 if n < 0 || n as usize >= x.elems.len() {
                     let inc = x.list_closed.is_none();
                     let m = format!("index out of range [{n}] with length {}", x.elems.len());
-                    return if inc { Val::incomplete(m, span) } else { bot_val(m, span) };
+                    return if inc {
+                        Val::incomplete(m, span)
+                    } else {
+                        bot_val(m, span)
+                    };
                 }
                 let id = x.elems[n as usize];
                 self.value_of_keep(id)
@@ -1602,9 +2082,18 @@ impl<'a> Ev<'a> {
                     _ => return Val::incomplete("non-concrete slice index", span),
                 };
                 if lo < 0 || hi < lo || hi as usize > elems.len() {
-                    return bot_val(format!("invalid slice index [{lo}:{hi}] with length {}", elems.len()), span);
+                    return bot_val(
+                        format!(
+                            "invalid slice index [{lo}:{hi}] with length {}",
+                            elems.len()
+                        ),
+                        span,
+                    );
                 }
-                let vals: Vec<Val> = elems[lo as usize..hi as usize].iter().map(|e| Val::Vertex(*e)).collect();
+                let vals: Vec<Val> = elems[lo as usize..hi as usize]
+                    .iter()
+                    .map(|e| Val::Vertex(*e))
+                    .collect();
                 self.make_list(vals)
             }
             Val::Bottom(b) => Val::Bottom(b),
@@ -1632,7 +2121,17 @@ impl<'a> Ev<'a> {
         let mut arcs = IndexMap::new();
         for (k, v) in fields {
             let leaf = self.make_leaf(v);
-            arcs.insert(Rc::from(k.as_str()), ArcInfo { vid: leaf, kind: FK::Regular, regular: true, optional: false, required: false, comments: vec![] });
+            arcs.insert(
+                Rc::from(k.as_str()),
+                ArcInfo {
+                    vid: leaf,
+                    kind: FK::Regular,
+                    regular: true,
+                    optional: false,
+                    required: false,
+                    comments: vec![],
+                },
+            );
         }
         let x = self.vm(nv);
         x.is_struct = true;
@@ -1652,7 +2151,11 @@ impl<'a> Ev<'a> {
                 match other {
                     Val::Bottom(b) => x.err = Some(b),
                     Val::Disj(_) => {
-                        x.conjs.push(Conj { x: CX::Val(other), env: None, closed: Closed::No });
+                        x.conjs.push(Conj {
+                            x: CX::Val(other),
+                            env: None,
+                            closed: Closed::No,
+                        });
                         return nv;
                     }
                     o => x.atom = o,
@@ -1664,7 +2167,7 @@ impl<'a> Ev<'a> {
         }
     }
 
-    pub fn from_json(&mut self, j: &serde_json::Value) -> Val {
+    pub fn make_from_json(&mut self, j: &serde_json::Value) -> Val {
         use serde_json::Value as J;
         match j {
             J::Null => Val::Null,
@@ -1678,30 +2181,43 @@ impl<'a> Ev<'a> {
             }
             J::String(s) => Val::Str(Rc::from(s.as_str())),
             J::Array(a) => {
-                let vals = a.iter().map(|x| self.from_json(x)).collect();
+                let vals = a.iter().map(|x| self.make_from_json(x)).collect();
                 self.make_list(vals)
             }
             J::Object(m) => {
-                let f = m.iter().map(|(k, x)| (k.clone(), self.from_json(x))).collect();
+                let f = m
+                    .iter()
+                    .map(|(k, x)| (k.clone(), self.make_from_json(x)))
+                    .collect();
                 self.make_struct(f)
             }
         }
     }
 
     /// Converts a value to concrete JSON (for builtins like json.Marshal).
-    pub fn to_json_val(&mut self, v: &Val, depth: usize) -> Result<serde_json::Value, Rc<Bot>> {
+    pub fn json_of(&mut self, v: &Val, depth: usize) -> Result<serde_json::Value, Rc<Bot>> {
         use serde_json::Value as J;
         if depth > self.limits.max_depth {
-            return Err(Rc::new(Bot { msg: "value too deep".into(), incomplete: false, spans: vec![], path: None }));
+            return Err(Rc::new(Bot {
+                msg: "value too deep".into(),
+                incomplete: false,
+                spans: vec![],
+                path: None,
+            }));
         }
         let v = self.concrete(v.clone());
         Ok(match v {
             Val::Null => J::Null,
             Val::Bool(b) => J::Bool(b),
             Val::Int(i) => J::from(i),
-            Val::Float(f) => serde_json::Number::from_f64(f).map(J::Number).unwrap_or(J::Null),
+            Val::Float(f) => serde_json::Number::from_f64(f)
+                .map(J::Number)
+                .unwrap_or(J::Null),
             Val::Str(s) => J::String(s.to_string()),
-            Val::Bytes(b) => J::String(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &b)),
+            Val::Bytes(b) => J::String(base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                &b,
+            )),
             Val::Bottom(b) => return Err(b),
             Val::Vertex(w) => {
                 self.expand(w);
@@ -1710,7 +2226,12 @@ impl<'a> Ev<'a> {
                     return Err(e);
                 }
                 if self.v(w).disj_result.is_some() && self.v(w).forward.is_none() {
-                    return Err(Rc::new(Bot { msg: "incomplete value: unresolved disjunction".into(), incomplete: true, spans: vec![], path: None }));
+                    return Err(Rc::new(Bot {
+                        msg: "incomplete value: unresolved disjunction".into(),
+                        incomplete: true,
+                        spans: vec![],
+                        path: None,
+                    }));
                 }
                 if let Some(e) = self.v(w).comp_err.clone() {
                     return Err(e);
@@ -1720,11 +2241,16 @@ impl<'a> Ev<'a> {
                     let mut out = Vec::new();
                     for e in elems {
                         let ev = self.value_of(e);
-                        out.push(self.to_json_val(&ev, depth + 1)?);
+                        out.push(self.json_of(&ev, depth + 1)?);
                     }
                     J::Array(out)
                 } else if self.v(w).is_struct {
-                    let arcs: Vec<(Rc<str>, ArcInfo)> = self.v(w).arcs.iter().map(|(k, a)| (k.clone(), a.clone())).collect();
+                    let arcs: Vec<(Rc<str>, ArcInfo)> = self
+                        .v(w)
+                        .arcs
+                        .iter()
+                        .map(|(k, a)| (k.clone(), a.clone()))
+                        .collect();
                     let mut m = serde_json::Map::new();
                     for (k, a) in arcs {
                         if a.kind != FK::Regular {
@@ -1732,20 +2258,32 @@ impl<'a> Ev<'a> {
                         }
                         if !a.regular {
                             if a.required {
-                                return Err(Rc::new(Bot { msg: format!("field is required but not present: {k}"), incomplete: true, spans: vec![], path: None }));
+                                return Err(Rc::new(Bot {
+                                    msg: format!("field is required but not present: {k}"),
+                                    incomplete: true,
+                                    spans: vec![],
+                                    path: None,
+                                }));
                             }
                             continue;
                         }
                         let ev = self.value_of(a.vid);
-                        m.insert(k.to_string(), self.to_json_val(&ev, depth + 1)?);
+                        m.insert(k.to_string(), self.json_of(&ev, depth + 1)?);
                     }
                     J::Object(m)
                 } else {
                     let a = self.v(w).atom.clone();
-                    return self.to_json_val(&a, depth + 1);
+                    return self.json_of(&a, depth + 1);
                 }
             }
-            other => return Err(Rc::new(Bot { msg: format!("incomplete value {other}"), incomplete: true, spans: vec![], path: None })),
+            other => {
+                return Err(Rc::new(Bot {
+                    msg: format!("incomplete value {other}"),
+                    incomplete: true,
+                    spans: vec![],
+                    path: None,
+                }));
+            }
         })
     }
 
@@ -1761,7 +2299,10 @@ impl<'a> Ev<'a> {
                 other => self.incomplete_or(other, "invalid operation +", span),
             },
             UnaryOp::Neg => match v {
-                Val::Int(i) => i.checked_neg().map(Val::Int).unwrap_or_else(|| bot_val("integer overflow", span)),
+                Val::Int(i) => i
+                    .checked_neg()
+                    .map(Val::Int)
+                    .unwrap_or_else(|| bot_val("integer overflow", span)),
                 Val::Float(f) => Val::Float(-f),
                 other => self.incomplete_or(other, "invalid operation -", span),
             },
@@ -1785,15 +2326,24 @@ impl<'a> Ev<'a> {
                 };
                 let mut re = None;
                 if matches!(bop, BoundOp::Match | BoundOp::NotMatch) {
-                    let Val::Str(s) = &v else { return bot_val("regular expression must be a string", span) };
+                    let Val::Str(s) = &v else {
+                        return bot_val("regular expression must be a string", span);
+                    };
                     match regex::Regex::new(s) {
                         Ok(r) => re = Some(Rc::new(r)),
                         Err(e) => return bot_val(format!("invalid regular expression: {e}"), span),
                     }
                 }
-                let b = Bound { op: bop, val: v, re };
+                let b = Bound {
+                    op: bop,
+                    val: v,
+                    re,
+                };
                 let kinds = bound_kinds(&b);
-                Val::Atom(Rc::new(Atom { kinds, bounds: vec![b] }))
+                Val::Atom(Rc::new(Atom {
+                    kinds,
+                    bounds: vec![b],
+                }))
             }
         }
     }
@@ -1818,7 +2368,10 @@ impl<'a> Ev<'a> {
         let conc = |v: &Val| v.is_concrete_scalar() || matches!(v, Val::Vertex(_));
         if !conc(&a) || !conc(&b) {
             let nc = if !conc(&a) { &a } else { &b };
-            return Val::incomplete(format!("non-concrete value {nc} in operand to {}", op.as_str()), span);
+            return Val::incomplete(
+                format!("non-concrete value {nc} in operand to {}", op.as_str()),
+                span,
+            );
         }
         match op {
             BinOp::Eq | BinOp::Ne => {
@@ -1837,7 +2390,17 @@ impl<'a> Ev<'a> {
                             Some(o) => o,
                             None => return bot_val("invalid comparison", span),
                         },
-                        _ => return bot_val(format!("invalid operation {a} {} {b} (mismatched types {} and {})", op.as_str(), type_name(&a), type_name(&b)), span),
+                        _ => {
+                            return bot_val(
+                                format!(
+                                    "invalid operation {a} {} {b} (mismatched types {} and {})",
+                                    op.as_str(),
+                                    type_name(&a),
+                                    type_name(&b)
+                                ),
+                                span,
+                            );
+                        }
                     },
                 };
                 use std::cmp::Ordering::*;
@@ -1876,7 +2439,8 @@ impl<'a> Ev<'a> {
                         return Val::Float(*x as f64 / *y as f64);
                     }
                 };
-                r.map(Val::Int).unwrap_or_else(|| bot_val("integer overflow", span))
+                r.map(Val::Int)
+                    .unwrap_or_else(|| bot_val("integer overflow", span))
             }
             (Val::Int(_) | Val::Float(_), Val::Int(_) | Val::Float(_)) => {
                 let (x, y) = (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
@@ -1930,7 +2494,9 @@ impl<'a> Ev<'a> {
             }
             (Val::Vertex(x), Val::Int(n)) | (Val::Int(n), Val::Vertex(x)) if op == BinOp::Mul => {
                 let x = *x;
-                let Some(ex) = self.list_elems(x) else { return bot_val("invalid operation * on struct", span) };
+                let Some(ex) = self.list_elems(x) else {
+                    return bot_val("invalid operation * on struct", span);
+                };
                 if *n < 0 {
                     return bot_val("negative repeat count", span);
                 }
@@ -1945,14 +2511,26 @@ impl<'a> Ev<'a> {
                 }
                 self.make_list(vals)
             }
-            _ => bot_val(format!("invalid operation {a} {} {b} (mismatched types {} and {})", op.as_str(), type_name(&a), type_name(&b)), span),
+            _ => bot_val(
+                format!(
+                    "invalid operation {a} {} {b} (mismatched types {} and {})",
+                    op.as_str(),
+                    type_name(&a),
+                    type_name(&b)
+                ),
+                span,
+            ),
         }
     }
 
     pub fn list_elems(&mut self, w: VId) -> Option<Vec<VId>> {
         self.expand(w);
         let w = self.deref(w);
-        if self.v(w).is_list { Some(self.v(w).elems.clone()) } else { None }
+        if self.v(w).is_list {
+            Some(self.v(w).elems.clone())
+        } else {
+            None
+        }
     }
 
     pub fn values_equal(&mut self, a: &Val, b: &Val) -> Result<bool, String> {
@@ -1964,14 +2542,22 @@ impl<'a> Ev<'a> {
             (Val::Int(_) | Val::Float(_), Val::Int(_) | Val::Float(_)) => a.as_f64() == b.as_f64(),
             (Val::Vertex(x), Val::Vertex(y)) => {
                 let (x, y) = (*x, *y);
-                let ja = self.to_json_val(&Val::Vertex(x), 0).map_err(|e| e.msg.clone())?;
-                let jb = self.to_json_val(&Val::Vertex(y), 0).map_err(|e| e.msg.clone())?;
+                let ja = self
+                    .json_of(&Val::Vertex(x), 0)
+                    .map_err(|e| e.msg.clone())?;
+                let jb = self
+                    .json_of(&Val::Vertex(y), 0)
+                    .map_err(|e| e.msg.clone())?;
                 ja == jb
             }
             (Val::Null, _) | (_, Val::Null) => false,
             _ => {
                 if a.kind_bits() & b.kind_bits() == 0 {
-                    return Err(format!("invalid operation {a} == {b} (mismatched types {} and {})", type_name(a), type_name(b)));
+                    return Err(format!(
+                        "invalid operation {a} == {b} (mismatched types {} and {})",
+                        type_name(a),
+                        type_name(b)
+                    ));
                 }
                 false
             }
@@ -1993,7 +2579,9 @@ fn flatten_disj<'a>(e: &'a Expr, _d: bool, out: &mut Vec<(&'a Expr, bool)>) {
             flatten_disj(b, false, out);
         }
         ExprKind::Unary(UnaryOp::Default, x) => out.push((x, true)),
-        ExprKind::Paren(x) if matches!(x.kind, ExprKind::Unary(UnaryOp::Default, _)) => flatten_disj(x, false, out),
+        ExprKind::Paren(x) if matches!(x.kind, ExprKind::Unary(UnaryOp::Default, _)) => {
+            flatten_disj(x, false, out)
+        }
         _ => out.push((e, false)),
     }
 }
@@ -2007,7 +2595,9 @@ fn atoms_equal(a: &Val, b: &Val) -> bool {
         (Val::Float(x), Val::Float(y)) => x == y,
         (Val::Str(x), Val::Str(y)) => x == y,
         (Val::Bytes(x), Val::Bytes(y)) => x == y,
-        (Val::Atom(x), Val::Atom(y)) => x.kinds == y.kinds && x.bounds.is_empty() && y.bounds.is_empty(),
+        (Val::Atom(x), Val::Atom(y)) => {
+            x.kinds == y.kinds && x.bounds.is_empty() && y.bounds.is_empty()
+        }
         _ => false,
     }
 }
@@ -2027,7 +2617,9 @@ fn check_bound(b: &Bound, v: &Val) -> Result<bool, ()> {
         BoundOp::Gt => ord(v, &b.val).ok_or(())? == Greater,
         BoundOp::Ge => ord(v, &b.val).ok_or(())? != Less,
         BoundOp::Ne => match (v, &b.val) {
-            (Val::Int(_) | Val::Float(_), Val::Int(_) | Val::Float(_)) => v.as_f64() != b.val.as_f64(),
+            (Val::Int(_) | Val::Float(_), Val::Int(_) | Val::Float(_)) => {
+                v.as_f64() != b.val.as_f64()
+            }
             (Val::Str(x), Val::Str(y)) => x != y,
             (Val::Bool(x), Val::Bool(y)) => x != y,
             (Val::Null, Val::Null) => false,
@@ -2048,12 +2640,17 @@ fn check_bound(b: &Bound, v: &Val) -> Result<bool, ()> {
 
 fn conflict(a: &Val, b: &Val) -> Val {
     let (ta, tb) = (type_name(a), type_name(b));
-    let msg = if ta != tb && !(a.kind_bits() & b.kind_bits() != 0) {
+    let msg = if ta != tb && (a.kind_bits() & b.kind_bits() == 0) {
         format!("conflicting values {a} and {b} (mismatched types {ta} and {tb})")
     } else {
         format!("conflicting values {a} and {b}")
     };
-    Val::Bottom(Rc::new(Bot { msg, incomplete: false, spans: vec![], path: None }))
+    Val::Bottom(Rc::new(Bot {
+        msg,
+        incomplete: false,
+        spans: vec![],
+        path: None,
+    }))
 }
 
 /// Unifies two scalar-ish values (no vertices).
@@ -2079,8 +2676,16 @@ pub fn unify_atoms(a: &Val, b: &Val) -> Val {
                     match check_bound(bd, v) {
                         Ok(true) => {}
                         Ok(false) => {
-                            let single = Val::Atom(Rc::new(Atom { kinds: bound_kinds(bd), bounds: vec![bd.clone()] }));
-                            return Val::Bottom(Rc::new(Bot { msg: format!("invalid value {v} (out of bound {single})"), incomplete: false, spans: vec![], path: None }));
+                            let single = Val::Atom(Rc::new(Atom {
+                                kinds: bound_kinds(bd),
+                                bounds: vec![bd.clone()],
+                            }));
+                            return Val::Bottom(Rc::new(Bot {
+                                msg: format!("invalid value {v} (out of bound {single})"),
+                                incomplete: false,
+                                spans: vec![],
+                                path: None,
+                            }));
                         }
                         Err(()) => return conflict(a, b),
                     }
@@ -2106,9 +2711,18 @@ mod tests {
 
     #[test]
     fn unify_scalars() {
-        let int = Val::Atom(Rc::new(Atom { kinds: K_INT, bounds: vec![] }));
+        let int = Val::Atom(Rc::new(Atom {
+            kinds: K_INT,
+            bounds: vec![],
+        }));
         assert!(matches!(unify_atoms(&int, &Val::Int(3)), Val::Int(3)));
-        assert!(matches!(unify_atoms(&int, &Val::Str(Rc::from("x"))), Val::Bottom(_)));
-        assert!(matches!(unify_atoms(&Val::Int(1), &Val::Int(2)), Val::Bottom(_)));
+        assert!(matches!(
+            unify_atoms(&int, &Val::Str(Rc::from("x"))),
+            Val::Bottom(_)
+        ));
+        assert!(matches!(
+            unify_atoms(&Val::Int(1), &Val::Int(2)),
+            Val::Bottom(_)
+        ));
     }
 }

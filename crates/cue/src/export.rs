@@ -69,9 +69,15 @@ struct Builder<'p, 'a> {
 
 fn fmt_label(name: &str) -> String {
     let ident = !name.is_empty()
-        && name.chars().enumerate().all(|(i, c)| c.is_ascii_alphanumeric() || c == '_' || c == '$' || (c == '#' && i == 0))
+        && name.chars().enumerate().all(|(i, c)| {
+            c.is_ascii_alphanumeric() || c == '_' || c == '$' || (c == '#' && i == 0)
+        })
         && !name.starts_with(|c: char| c.is_ascii_digit());
-    if ident { name.to_string() } else { crate::value::quote_str(name) }
+    if ident {
+        name.to_string()
+    } else {
+        crate::value::quote_str(name)
+    }
 }
 
 impl Builder<'_, '_> {
@@ -94,26 +100,49 @@ impl Builder<'_, '_> {
     fn build(&mut self, vid: u32, path: &mut Vec<String>, depth: usize) -> Arc<Node> {
         if depth > self.ev.limits.max_depth {
             return Arc::new(Node::Err(Error::full(
-                format!("structural cycle or value nested deeper than {}", self.ev.limits.max_depth),
+                format!(
+                    "structural cycle or value nested deeper than {}",
+                    self.ev.limits.max_depth
+                ),
                 path.join("."),
                 vec![],
                 false,
             )));
         }
         if self.ev.fatal.is_some() {
-            return Arc::new(Node::Err(Error::full("evaluation aborted".into(), path.join("."), vec![], false)));
+            return Arc::new(Node::Err(Error::full(
+                "evaluation aborted".into(),
+                path.join("."),
+                vec![],
+                false,
+            )));
         }
         self.ev.expand(vid);
         let r = self.ev.deref(vid);
         let (err, disj, is_list, is_struct, atom, comp_err) = {
             let x = &self.ev.vs[r as usize];
             let orig = &self.ev.vs[vid as usize];
-            let disj = if orig.forward.is_none() { orig.disj_result.clone() } else { None };
-            (x.err.clone(), disj, x.is_list, x.is_struct, x.atom.clone(), x.comp_err.clone())
+            let disj = if orig.forward.is_none() {
+                orig.disj_result.clone()
+            } else {
+                None
+            };
+            (
+                x.err.clone(),
+                disj,
+                x.is_list,
+                x.is_struct,
+                x.atom.clone(),
+                x.comp_err.clone(),
+            )
         };
         if let Some(b) = err {
             let e = self.err(&b, path);
-            return Arc::new(if b.incomplete { Node::Incomplete(e) } else { Node::Err(e) });
+            return Arc::new(if b.incomplete {
+                Node::Incomplete(e)
+            } else {
+                Node::Err(e)
+            });
         }
         if let Some(alts) = disj {
             let vals: Vec<String> = alts
@@ -127,7 +156,12 @@ impl Builder<'_, '_> {
                     if *d { format!("*{s}") } else { s }
                 })
                 .collect();
-            let e = Error::full(format!("incomplete value {}", vals.join(" | ")), path.join("."), vec![], true);
+            let e = Error::full(
+                format!("incomplete value {}", vals.join(" | ")),
+                path.join("."),
+                vec![],
+                true,
+            );
             return Arc::new(Node::Incomplete(e));
         }
         if is_list {
@@ -141,22 +175,41 @@ impl Builder<'_, '_> {
             return Arc::new(Node::List(out));
         }
         if is_struct {
-            let arcs: Vec<(Rc<str>, crate::eval::ArcInfo)> = self.ev.vs[r as usize].arcs.iter().map(|(k, a)| (k.clone(), a.clone())).collect();
+            let arcs: Vec<(Rc<str>, crate::eval::ArcInfo)> = self.ev.vs[r as usize]
+                .arcs
+                .iter()
+                .map(|(k, a)| (k.clone(), a.clone()))
+                .collect();
             let mut fields = Vec::with_capacity(arcs.len());
             for (k, a) in arcs {
                 if a.kind == FK::Regular && !a.regular {
                     if a.required {
                         path.push(fmt_label(&k));
-                        let e = Error::full(format!("field is required but not present"), path.join("."), vec![], true);
+                        let e = Error::full(
+                            "field is required but not present".to_string(),
+                            path.join("."),
+                            vec![],
+                            true,
+                        );
                         path.pop();
-                        fields.push(NField { name: k.to_string(), kind: a.kind, value: Arc::new(Node::Incomplete(e)), comments: a.comments.clone() });
+                        fields.push(NField {
+                            name: k.to_string(),
+                            kind: a.kind,
+                            value: Arc::new(Node::Incomplete(e)),
+                            comments: a.comments.clone(),
+                        });
                     }
                     continue;
                 }
                 path.push(fmt_label(&k));
                 let n = self.build(a.vid, path, depth + 1);
                 path.pop();
-                fields.push(NField { name: k.to_string(), kind: a.kind, value: n, comments: a.comments });
+                fields.push(NField {
+                    name: k.to_string(),
+                    kind: a.kind,
+                    value: n,
+                    comments: a.comments,
+                });
             }
             let ce = comp_err.map(|b| self.err(&b, path));
             return Arc::new(Node::Struct(fields, ce));
@@ -183,7 +236,9 @@ impl Builder<'_, '_> {
 
 pub(crate) fn evaluate(inner: &ProgramInner, inputs: &[serde_json::Value]) -> Result<Value, Error> {
     // Evaluation recurses; run it on a thread whose stack fits the configured depth limit.
-    let stack = (inner.limits.max_depth.max(64)).saturating_mul(48 * 1024).min(1 << 30);
+    let stack = (inner.limits.max_depth.max(64))
+        .saturating_mul(48 * 1024)
+        .min(1 << 30);
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .stack_size(stack)
@@ -199,10 +254,18 @@ fn evaluate_here(inner: &ProgramInner, inputs: &[serde_json::Value]) -> Result<V
     let mut b = Builder { ev, inner };
     let root = b.ev.new_vertex();
     for f in &inner.files {
-        b.ev.vs[root as usize].conjs.push(Conj { x: CX::Lit(&f.body), env: None, closed: Closed::No });
+        b.ev.vs[root as usize].conjs.push(Conj {
+            x: CX::Lit(&f.body),
+            env: None,
+            closed: Closed::No,
+        });
     }
     for j in inputs {
-        b.ev.vs[root as usize].conjs.push(Conj { x: CX::Json(j), env: None, closed: Closed::No });
+        b.ev.vs[root as usize].conjs.push(Conj {
+            x: CX::Json(j),
+            env: None,
+            closed: Closed::No,
+        });
     }
     let mut path = Vec::new();
     let node = b.build(root, &mut path, 0);
@@ -221,8 +284,14 @@ impl Value {
         }
         for seg in path.split('.') {
             let next = match &*cur {
-                Node::Struct(fields, _) => fields.iter().find(|f| f.name == seg).map(|f| f.value.clone()),
-                Node::List(elems) => seg.parse::<usize>().ok().and_then(|i| elems.get(i).cloned()),
+                Node::Struct(fields, _) => fields
+                    .iter()
+                    .find(|f| f.name == seg)
+                    .map(|f| f.value.clone()),
+                Node::List(elems) => seg
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| elems.get(i).cloned()),
                 _ => None,
             }?;
             cur = next;
@@ -271,7 +340,13 @@ impl Value {
             Node::Struct(fields, _) => fields
                 .iter()
                 .filter(|f| f.kind == FK::Regular)
-                .map(|f| Field { name: f.name.clone(), value: Value { node: f.value.clone() }, comments: f.comments.clone() })
+                .map(|f| Field {
+                    name: f.name.clone(),
+                    value: Value {
+                        node: f.value.clone(),
+                    },
+                    comments: f.comments.clone(),
+                })
                 .collect(),
             _ => Vec::new(),
         }
@@ -280,7 +355,16 @@ impl Value {
     /// All fields including hidden fields and definitions.
     pub fn all_fields(&self) -> Vec<Field> {
         match &*self.node {
-            Node::Struct(fields, _) => fields.iter().map(|f| Field { name: f.name.clone(), value: Value { node: f.value.clone() }, comments: f.comments.clone() }).collect(),
+            Node::Struct(fields, _) => fields
+                .iter()
+                .map(|f| Field {
+                    name: f.name.clone(),
+                    value: Value {
+                        node: f.value.clone(),
+                    },
+                    comments: f.comments.clone(),
+                })
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -341,7 +425,10 @@ fn to_json(n: &Node) -> Result<serde_json::Value, Error> {
             None => return Err(Error::new(format!("invalid float {f}"))),
         },
         Node::Str(s) => J::String(s.clone()),
-        Node::Bytes(b) => J::String(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b)),
+        Node::Bytes(b) => J::String(base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            b,
+        )),
         Node::Struct(fields, ce) => {
             if let Some(e) = ce {
                 return Err(e.clone());

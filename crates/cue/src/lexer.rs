@@ -80,8 +80,21 @@ fn is_ident_char(c: u8) -> bool {
 impl<'s> Lexer<'s> {
     pub fn new(src: &'s str, start: usize, end: usize) -> Lexer<'s> {
         let src = src.get(..end).unwrap_or(src);
-        let line = src.as_bytes().iter().take(start).filter(|&&c| c == b'\n').count() + 1;
-        Lexer { src, b: src.as_bytes(), pos: start, insert_comma: false, comments: Vec::new(), line }
+        let line = src
+            .as_bytes()
+            .iter()
+            .take(start)
+            .filter(|&&c| c == b'\n')
+            .count()
+            + 1;
+        Lexer {
+            src,
+            b: src.as_bytes(),
+            pos: start,
+            insert_comma: false,
+            comments: Vec::new(),
+            line,
+        }
     }
 
     fn peek(&self, off: usize) -> u8 {
@@ -95,7 +108,11 @@ impl<'s> Lexer<'s> {
             if c == b'\n' {
                 if self.insert_comma {
                     self.insert_comma = false;
-                    let t = Token { tok: Tok::Newline, start: self.pos, end: self.pos + 1 };
+                    let t = Token {
+                        tok: Tok::Newline,
+                        start: self.pos,
+                        end: self.pos + 1,
+                    };
                     self.pos += 1;
                     self.line += 1;
                     return Ok(t);
@@ -109,8 +126,18 @@ impl<'s> Lexer<'s> {
                 while self.pos < self.b.len() && self.b[self.pos] != b'\n' {
                     self.pos += 1;
                 }
-                let text = self.src.get(start + 2..self.pos).unwrap_or("").trim().to_string();
-                self.comments.push(Comment { start, end: self.pos, line: self.line, text });
+                let text = self
+                    .src
+                    .get(start + 2..self.pos)
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
+                self.comments.push(Comment {
+                    start,
+                    end: self.pos,
+                    line: self.line,
+                    text,
+                });
             } else {
                 break;
             }
@@ -119,9 +146,17 @@ impl<'s> Lexer<'s> {
         if self.pos >= self.b.len() {
             if self.insert_comma {
                 self.insert_comma = false;
-                return Ok(Token { tok: Tok::Newline, start, end: start });
+                return Ok(Token {
+                    tok: Tok::Newline,
+                    start,
+                    end: start,
+                });
             }
-            return Ok(Token { tok: Tok::Eof, start, end: start });
+            return Ok(Token {
+                tok: Tok::Eof,
+                start,
+                end: start,
+            });
         }
         let c = self.peek(0);
         let ins;
@@ -129,7 +164,9 @@ impl<'s> Lexer<'s> {
             self.pos += 3;
             ins = true;
             Tok::Bottom
-        } else if c == b'#' && (self.peek(1) == b'"' || self.peek(1) == b'#' || self.peek(1) == b'\'') {
+        } else if c == b'#'
+            && (self.peek(1) == b'"' || self.peek(1) == b'#' || self.peek(1) == b'\'')
+        {
             ins = true;
             self.scan_string()?;
             Tok::Str(self.src[start..self.pos].to_string())
@@ -215,11 +252,18 @@ impl<'s> Lexer<'s> {
                 },
             };
             self.pos += n;
-            ins = matches!(t, Tok::RBrace | Tok::RBrack | Tok::RParen | Tok::Ellipsis | Tok::Question | Tok::Bang);
+            ins = matches!(
+                t,
+                Tok::RBrace | Tok::RBrack | Tok::RParen | Tok::Ellipsis | Tok::Question | Tok::Bang
+            );
             t
         };
         self.insert_comma = ins;
-        Ok(Token { tok, start, end: self.pos })
+        Ok(Token {
+            tok,
+            start,
+            end: self.pos,
+        })
     }
 
     fn scan_number(&mut self) -> LexResult<Tok> {
@@ -258,7 +302,10 @@ impl<'s> Lexer<'s> {
             }
         }
         // SI suffixes
-        if matches!(self.peek(0), b'K' | b'M' | b'G' | b'T' | b'P' | b'E' | b'Z' | b'Y') {
+        if matches!(
+            self.peek(0),
+            b'K' | b'M' | b'G' | b'T' | b'P' | b'E' | b'Z' | b'Y'
+        ) {
             self.pos += 1;
             if self.peek(0) == b'i' {
                 self.pos += 1;
@@ -266,7 +313,11 @@ impl<'s> Lexer<'s> {
             return Ok(Tok::Int(self.src[start..self.pos].to_string()));
         }
         let text = self.src[start..self.pos].to_string();
-        Ok(if is_float { Tok::Float(text) } else { Tok::Int(text) })
+        Ok(if is_float {
+            Tok::Float(text)
+        } else {
+            Tok::Int(text)
+        })
     }
 
     /// Scans a string literal starting at self.pos (possibly with leading `#`s), including
@@ -317,7 +368,11 @@ impl<'s> Lexer<'s> {
                 continue;
             }
             if c == q {
-                let closes = if multi { self.peek(1) == q && self.peek(2) == q } else { true };
+                let closes = if multi {
+                    self.peek(1) == q && self.peek(2) == q
+                } else {
+                    true
+                };
                 if closes {
                     let n = if multi { 3 } else { 1 };
                     let mut ok = true;
@@ -400,6 +455,15 @@ mod tests {
 
     #[test]
     fn bottom_and_numbers() {
-        assert_eq!(toks("_|_ 1Ki 1.5 0x10"), vec![Tok::Bottom, Tok::Int("1Ki".into()), Tok::Float("1.5".into()), Tok::Int("0x10".into()), Tok::Newline]);
+        assert_eq!(
+            toks("_|_ 1Ki 1.5 0x10"),
+            vec![
+                Tok::Bottom,
+                Tok::Int("1Ki".into()),
+                Tok::Float("1.5".into()),
+                Tok::Int("0x10".into()),
+                Tok::Newline
+            ]
+        );
     }
 }

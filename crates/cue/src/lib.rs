@@ -7,6 +7,7 @@
 //! exported to JSON, validated and inspected. Pure: no I/O.
 
 #![forbid(unsafe_code)]
+#![allow(clippy::collapsible_if)]
 
 pub mod ast;
 mod builtins;
@@ -35,7 +36,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_depth: 1000, max_steps: 20_000_000, max_bytes: 256 << 20 }
+        Limits {
+            max_depth: 1000,
+            max_steps: 20_000_000,
+            max_bytes: 256 << 20,
+        }
     }
 }
 
@@ -80,18 +85,34 @@ pub(crate) fn pos_of(sources: &[SourceFile], span: ast::Span) -> Option<Pos> {
         Err(i) => i.saturating_sub(1),
     };
     let col = off - sf.line_starts.get(line).copied().unwrap_or(0) + 1;
-    Some(Pos { file: sf.name.clone(), line: line as u32 + 1, col: col as u32 })
+    Some(Pos {
+        file: sf.name.clone(),
+        line: line as u32 + 1,
+        col: col as u32,
+    })
 }
 
 fn parse_indexed(filename: &str, source: &str, index: u32) -> Result<ast::File, Error> {
-    let mut p = parser::Parser::new(source, 0, source.len(), index).map_err(|e| parse_err(filename, source, e))?;
-    p.parse_file(filename).map_err(|e| parse_err(filename, source, e))
+    let mut p = parser::Parser::new(source, 0, source.len(), index)
+        .map_err(|e| parse_err(filename, source, e))?;
+    p.parse_file(filename)
+        .map_err(|e| parse_err(filename, source, e))
 }
 
 fn parse_err(filename: &str, source: &str, e: parser::PErr) -> Error {
-    let sf = [SourceFile { name: filename.to_string(), line_starts: line_starts(source) }];
+    let sf = [SourceFile {
+        name: filename.to_string(),
+        line_starts: line_starts(source),
+    }];
     let mut err = Error::new(e.msg);
-    if let Some(p) = pos_of(&sf, ast::Span { file: 0, start: e.offset as u32, end: e.offset as u32 }) {
+    if let Some(p) = pos_of(
+        &sf,
+        ast::Span {
+            file: 0,
+            start: e.offset as u32,
+            end: e.offset as u32,
+        },
+    ) {
         err = err.with_pos(p);
     }
     err
@@ -122,10 +143,16 @@ impl Runtime {
         let mut sources = Vec::new();
         for (i, (name, src)) in files.iter().enumerate() {
             let f = parse_indexed(name, src, i as u32)?;
-            sources.push(SourceFile { name: name.to_string(), line_starts: line_starts(src) });
+            sources.push(SourceFile {
+                name: name.to_string(),
+                line_starts: line_starts(src),
+            });
             for imp in &f.imports {
                 if !builtins::is_known_package(&imp.path) {
-                    let mut e = Error::new(format!("unsupported import \"{}\": package not found", imp.path));
+                    let mut e = Error::new(format!(
+                        "unsupported import \"{}\": package not found",
+                        imp.path
+                    ));
                     if let Some(p) = pos_of(&sources, imp.span) {
                         e = e.with_pos(p);
                     }
@@ -134,7 +161,13 @@ impl Runtime {
             }
             asts.push(f);
         }
-        Ok(Program { inner: Arc::new(ProgramInner { files: asts, sources, limits: self.limits.clone() }) })
+        Ok(Program {
+            inner: Arc::new(ProgramInner {
+                files: asts,
+                sources,
+                limits: self.limits.clone(),
+            }),
+        })
     }
 }
 
@@ -199,13 +232,21 @@ mod tests {
 
     #[test]
     fn comprehensions() {
-        let v = export("l: [1, 2, 3]\nm: {for i, x in l if x > 1 {\"k\\(i)\": x}}\nn: [for x in l {x * 2}]").expect("ok");
-        assert_eq!(v, serde_json::json!({"l": [1, 2, 3], "m": {"k1": 2, "k2": 3}, "n": [2, 4, 6]}));
+        let v = export(
+            "l: [1, 2, 3]\nm: {for i, x in l if x > 1 {\"k\\(i)\": x}}\nn: [for x in l {x * 2}]",
+        )
+        .expect("ok");
+        assert_eq!(
+            v,
+            serde_json::json!({"l": [1, 2, 3], "m": {"k1": 2, "k2": 3}, "n": [2, 4, 6]})
+        );
     }
 
     #[test]
     fn eval_with_inputs() {
-        let p = Runtime::new().compile("t.cue", "parameter: {port: *80 | int}\nout: parameter.port").expect("compile");
+        let p = Runtime::new()
+            .compile("t.cue", "parameter: {port: *80 | int}\nout: parameter.port")
+            .expect("compile");
         let j = serde_json::json!({"port": 8080});
         let v = p.eval_with(&[("parameter", &j)]).expect("eval");
         assert_eq!(v.lookup("out").and_then(|x| x.as_i64()), Some(8080));
@@ -216,14 +257,23 @@ mod tests {
 
     #[test]
     fn unknown_import_is_error() {
-        let e = Runtime::new().compile("t.cue", "import \"vela/op\"\na: 1").err().expect("error");
+        let e = Runtime::new()
+            .compile("t.cue", "import \"vela/op\"\na: 1")
+            .err()
+            .expect("error");
         assert!(e.to_string().contains("vela/op"));
     }
 
     #[test]
     fn limits_stop_runaway() {
-        let rt = Runtime::with_limits(Limits { max_depth: 50, max_steps: 10_000, max_bytes: 1 << 20 });
-        let p = rt.compile("t.cue", "#L: {next: #L}\nx: #L").expect("compile");
+        let rt = Runtime::with_limits(Limits {
+            max_depth: 50,
+            max_steps: 10_000,
+            max_bytes: 1 << 20,
+        });
+        let p = rt
+            .compile("t.cue", "#L: {next: #L}\nx: #L")
+            .expect("compile");
         let r = p.eval().and_then(|v| v.to_json());
         assert!(r.is_err());
     }

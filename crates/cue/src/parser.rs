@@ -12,7 +12,10 @@ pub struct PErr {
 type PResult<T> = Result<T, PErr>;
 
 fn perr<T>(msg: impl Into<String>, offset: usize) -> PResult<T> {
-    Err(PErr { msg: msg.into(), offset })
+    Err(PErr {
+        msg: msg.into(),
+        offset,
+    })
 }
 
 const MAX_NEST: usize = 400;
@@ -38,23 +41,44 @@ impl<'s> Parser<'s> {
                 break;
             }
         }
-        Ok(Parser { src, toks, comments: lx.comments, i: 0, file, depth: 0 })
+        Ok(Parser {
+            src,
+            toks,
+            comments: lx.comments,
+            i: 0,
+            file,
+            depth: 0,
+        })
     }
 
     fn peek(&self) -> &Tok {
         self.toks.get(self.i).map(|t| &t.tok).unwrap_or(&Tok::Eof)
     }
     fn peek_at(&self, k: usize) -> &Tok {
-        self.toks.get(self.i + k).map(|t| &t.tok).unwrap_or(&Tok::Eof)
+        self.toks
+            .get(self.i + k)
+            .map(|t| &t.tok)
+            .unwrap_or(&Tok::Eof)
     }
     fn cur(&self) -> Token {
-        self.toks.get(self.i).cloned().unwrap_or(Token { tok: Tok::Eof, start: self.src.len(), end: self.src.len() })
+        self.toks.get(self.i).cloned().unwrap_or(Token {
+            tok: Tok::Eof,
+            start: self.src.len(),
+            end: self.src.len(),
+        })
     }
     fn off(&self) -> usize {
-        self.toks.get(self.i).map(|t| t.start).unwrap_or(self.src.len())
+        self.toks
+            .get(self.i)
+            .map(|t| t.start)
+            .unwrap_or(self.src.len())
     }
     fn prev_end(&self) -> usize {
-        if self.i == 0 { 0 } else { self.toks.get(self.i - 1).map(|t| t.end).unwrap_or(0) }
+        if self.i == 0 {
+            0
+        } else {
+            self.toks.get(self.i - 1).map(|t| t.end).unwrap_or(0)
+        }
     }
     fn bump(&mut self) -> Token {
         let t = self.cur();
@@ -64,7 +88,11 @@ impl<'s> Parser<'s> {
         t
     }
     fn span(&self, start: usize, end: usize) -> Span {
-        Span { file: self.file, start: start as u32, end: end as u32 }
+        Span {
+            file: self.file,
+            start: start as u32,
+            end: end as u32,
+        }
     }
     fn is_sep(&self) -> bool {
         matches!(self.peek(), Tok::Comma | Tok::Newline)
@@ -78,7 +106,10 @@ impl<'s> Parser<'s> {
         if *self.peek() == t {
             Ok(self.bump())
         } else {
-            perr(format!("expected {what}, found {}", self.describe()), self.off())
+            perr(
+                format!("expected {what}, found {}", self.describe()),
+                self.off(),
+            )
         }
     }
     fn describe(&self) -> String {
@@ -107,14 +138,17 @@ impl<'s> Parser<'s> {
             self.bump();
             self.skip_seps();
         }
-        if *self.peek() == Tok::Ident("package".into()) && matches!(self.peek_at(1), Tok::Ident(_)) {
+        if *self.peek() == Tok::Ident("package".into()) && matches!(self.peek_at(1), Tok::Ident(_))
+        {
             self.bump();
             if let Tok::Ident(n) = self.bump().tok {
                 package = Some(n);
             }
             self.skip_seps();
         }
-        while *self.peek() == Tok::Ident("import".into()) && matches!(self.peek_at(1), Tok::Str(_) | Tok::LParen | Tok::Ident(_)) {
+        while *self.peek() == Tok::Ident("import".into())
+            && matches!(self.peek_at(1), Tok::Str(_) | Tok::LParen | Tok::Ident(_))
+        {
             self.bump();
             if *self.peek() == Tok::LParen {
                 self.bump();
@@ -131,7 +165,13 @@ impl<'s> Parser<'s> {
         }
         let body = self.parse_decls(true)?;
         let end = self.off();
-        Ok(File { name: name.to_string(), package, imports, body, span: self.span(start, end) })
+        Ok(File {
+            name: name.to_string(),
+            package,
+            imports,
+            body,
+            span: self.span(start, end),
+        })
     }
 
     fn parse_import_spec(&mut self) -> PResult<Import> {
@@ -153,14 +193,26 @@ impl<'s> Parser<'s> {
             },
             _ => return perr("invalid import path", t.start),
         };
-        Ok(Import { name, path, span: self.span(start, t.end) })
+        Ok(Import {
+            name,
+            path,
+            span: self.span(start, t.end),
+        })
     }
 
     fn doc_comments(&self, decl_start: usize) -> Vec<String> {
         let prev_end = self.prev_end();
         let prev_end = if self.i == 0 { 0 } else { prev_end };
         // Line of the declaration.
-        let line_of = |off: usize| self.src.as_bytes().iter().take(off).filter(|&&c| c == b'\n').count() + 1;
+        let line_of = |off: usize| {
+            self.src
+                .as_bytes()
+                .iter()
+                .take(off)
+                .filter(|&&c| c == b'\n')
+                .count()
+                + 1
+        };
         let mut want = line_of(decl_start);
         let mut out: Vec<String> = Vec::new();
         for c in self.comments.iter().rev() {
@@ -212,7 +264,12 @@ impl<'s> Parser<'s> {
                 Tok::Comma | Tok::Newline => {}
                 Tok::RBrace if !top => {}
                 Tok::Eof => {}
-                _ => return perr(format!("missing ',' before {}", self.describe()), self.off()),
+                _ => {
+                    return perr(
+                        format!("missing ',' before {}", self.describe()),
+                        self.off(),
+                    );
+                }
             }
         }
         lit.span = self.span(start, self.off());
@@ -230,12 +287,22 @@ impl<'s> Parser<'s> {
                 let e = self.parse_expr()?;
                 return Ok(Decl::Ellipsis(Some(e), self.span(start, self.prev_end())));
             }
-            Tok::Ident(k) if k == "let" && matches!(self.peek_at(1), Tok::Ident(_)) && *self.peek_at(2) == Tok::Assign => {
+            Tok::Ident(k)
+                if k == "let"
+                    && matches!(self.peek_at(1), Tok::Ident(_))
+                    && *self.peek_at(2) == Tok::Assign =>
+            {
                 self.bump();
-                let Tok::Ident(name) = self.bump().tok else { return perr("expected identifier", start) };
+                let Tok::Ident(name) = self.bump().tok else {
+                    return perr("expected identifier", start);
+                };
                 self.bump();
                 let value = self.parse_expr()?;
-                return Ok(Decl::Let(LetDecl { name, value, span: self.span(start, self.prev_end()) }));
+                return Ok(Decl::Let(LetDecl {
+                    name,
+                    value,
+                    span: self.span(start, self.prev_end()),
+                }));
             }
             Tok::Ident(k) if (k == "for" || k == "if") && !self.is_field_label_ahead() => {
                 return Ok(Decl::Comprehension(self.parse_comprehension()?));
@@ -275,7 +342,10 @@ impl<'s> Parser<'s> {
                 // value alias at declaration level: X=expr embedding
                 let span = e.span;
                 let a = alias.unwrap_or_default();
-                return Ok(Decl::Embed(Expr { kind: ExprKind::Alias(a, Box::new(e)), span }));
+                return Ok(Decl::Embed(Expr {
+                    kind: ExprKind::Alias(a, Box::new(e)),
+                    span,
+                }));
             }
             if constraint != Constraint::None {
                 return perr("expected ':'", self.off());
@@ -291,11 +361,31 @@ impl<'s> Parser<'s> {
         let mut attrs = Vec::new();
         while let Tok::Attr(a) = self.peek().clone() {
             let t = self.bump();
-            let name = a.trim_start_matches('@').split('(').next().unwrap_or("").to_string();
-            let body = a.split_once('(').map(|x| x.1.trim_end_matches(')').to_string()).unwrap_or_default();
-            attrs.push(Attr { name, body, span: self.span(t.start, t.end) });
+            let name = a
+                .trim_start_matches('@')
+                .split('(')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            let body = a
+                .split_once('(')
+                .map(|x| x.1.trim_end_matches(')').to_string())
+                .unwrap_or_default();
+            attrs.push(Attr {
+                name,
+                body,
+                span: self.span(t.start, t.end),
+            });
         }
-        Ok(Decl::Field(Field { label, alias, constraint, value, attrs, comments, span: self.span(start, self.prev_end()) }))
+        Ok(Decl::Field(Field {
+            label,
+            alias,
+            constraint,
+            value,
+            attrs,
+            comments,
+            span: self.span(start, self.prev_end()),
+        }))
     }
 
     /// After `label:` either a value, or another `label: value` (shorthand nesting).
@@ -318,14 +408,20 @@ impl<'s> Parser<'s> {
         self.i = j;
         let d = self.parse_field_or_embed(vstart, Vec::new())?;
         let span = self.span(vstart, self.prev_end());
-        let mut lit = StructLit { span, ..Default::default() };
+        let mut lit = StructLit {
+            span,
+            ..Default::default()
+        };
         if let Decl::Field(f) = &d {
             if let Label::Ident(n, _) | Label::Str(n, _) = &f.label {
                 lit.idents.insert(n.clone());
             }
         }
         lit.decls.push(d);
-        Ok(Expr { kind: ExprKind::Struct(lit), span })
+        Ok(Expr {
+            kind: ExprKind::Struct(lit),
+            span,
+        })
     }
 
     fn expr_to_label(&self, e: Expr) -> PResult<Label> {
@@ -362,10 +458,14 @@ impl<'s> Parser<'s> {
             match self.peek().clone() {
                 Tok::Ident(k) if k == "for" => {
                     self.bump();
-                    let Tok::Ident(a) = self.bump().tok else { return perr("expected identifier after 'for'", cs) };
+                    let Tok::Ident(a) = self.bump().tok else {
+                        return perr("expected identifier after 'for'", cs);
+                    };
                     let (key, value) = if *self.peek() == Tok::Comma {
                         self.bump();
-                        let Tok::Ident(b) = self.bump().tok else { return perr("expected identifier", cs) };
+                        let Tok::Ident(b) = self.bump().tok else {
+                            return perr("expected identifier", cs);
+                        };
                         (Some(a), b)
                     } else {
                         (None, a)
@@ -375,7 +475,12 @@ impl<'s> Parser<'s> {
                     }
                     self.bump();
                     let source = self.parse_expr()?;
-                    clauses.push(Clause::For { key, value, source, span: self.span(cs, self.prev_end()) });
+                    clauses.push(Clause::For {
+                        key,
+                        value,
+                        source,
+                        span: self.span(cs, self.prev_end()),
+                    });
                 }
                 Tok::Ident(k) if k == "if" => {
                     self.bump();
@@ -383,18 +488,33 @@ impl<'s> Parser<'s> {
                 }
                 Tok::Ident(k) if k == "let" && !clauses.is_empty() => {
                     self.bump();
-                    let Tok::Ident(name) = self.bump().tok else { return perr("expected identifier", cs) };
+                    let Tok::Ident(name) = self.bump().tok else {
+                        return perr("expected identifier", cs);
+                    };
                     self.expect(Tok::Assign, "'='")?;
                     let value = self.parse_expr()?;
-                    clauses.push(Clause::Let { name, value, span: self.span(cs, self.prev_end()) });
+                    clauses.push(Clause::Let {
+                        name,
+                        value,
+                        span: self.span(cs, self.prev_end()),
+                    });
                 }
                 Tok::LBrace => break,
-                _ => return perr(format!("expected '{{' in comprehension, found {}", self.describe()), self.off()),
+                _ => {
+                    return perr(
+                        format!("expected '{{' in comprehension, found {}", self.describe()),
+                        self.off(),
+                    );
+                }
             }
             // Clauses may be separated by newlines? Not in CUE; they're on the same logical line.
         }
         let body = self.parse_operand()?;
-        Ok(Comprehension { clauses, body: Box::new(body), span: self.span(start, self.prev_end()) })
+        Ok(Comprehension {
+            clauses,
+            body: Box::new(body),
+            span: self.span(start, self.prev_end()),
+        })
     }
 
     pub fn parse_expr(&mut self) -> PResult<Expr> {
@@ -439,7 +559,10 @@ impl<'s> Parser<'s> {
             }
             let rhs = self.parse_binary(p + 1)?;
             let span = lhs.span.to(rhs.span);
-            lhs = Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span };
+            lhs = Expr {
+                kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
+                span,
+            };
         }
         Ok(lhs)
     }
@@ -467,7 +590,10 @@ impl<'s> Parser<'s> {
             let x = self.parse_unary()?;
             self.depth -= 1;
             let span = self.span(start, x.span.end as usize);
-            return Ok(Expr { kind: ExprKind::Unary(op, Box::new(x)), span });
+            return Ok(Expr {
+                kind: ExprKind::Unary(op, Box::new(x)),
+                span,
+            });
         }
         self.parse_primary()
     }
@@ -492,7 +618,10 @@ impl<'s> Parser<'s> {
                         _ => return perr("expected selector after '.'", t.start),
                     };
                     let span = self.span(x.span.start as usize, t.end);
-                    x = Expr { kind: ExprKind::Selector(Box::new(x), name, self.span(t.start, t.end)), span };
+                    x = Expr {
+                        kind: ExprKind::Selector(Box::new(x), name, self.span(t.start, t.end)),
+                        span,
+                    };
                 }
                 Tok::LBrack => {
                     self.bump();
@@ -508,12 +637,20 @@ impl<'s> Parser<'s> {
                         }
                         let t = self.expect(Tok::RBrack, "']'")?;
                         let span = self.span(x.span.start as usize, t.end);
-                        x = Expr { kind: ExprKind::Slice(Box::new(x), lo, hi), span };
+                        x = Expr {
+                            kind: ExprKind::Slice(Box::new(x), lo, hi),
+                            span,
+                        };
                     } else {
                         let t = self.expect(Tok::RBrack, "']'")?;
                         let span = self.span(x.span.start as usize, t.end);
-                        let Some(lo) = lo else { return perr("expected index", t.start) };
-                        x = Expr { kind: ExprKind::Index(Box::new(x), lo), span };
+                        let Some(lo) = lo else {
+                            return perr("expected index", t.start);
+                        };
+                        x = Expr {
+                            kind: ExprKind::Index(Box::new(x), lo),
+                            span,
+                        };
                     }
                 }
                 Tok::LParen => {
@@ -529,12 +666,18 @@ impl<'s> Parser<'s> {
                             continue;
                         }
                         if *self.peek() != Tok::RParen {
-                            return perr(format!("expected ')' in call, found {}", self.describe()), self.off());
+                            return perr(
+                                format!("expected ')' in call, found {}", self.describe()),
+                                self.off(),
+                            );
                         }
                     }
                     let t = self.bump();
                     let span = self.span(x.span.start as usize, t.end);
-                    x = Expr { kind: ExprKind::Call(Box::new(x), args), span };
+                    x = Expr {
+                        kind: ExprKind::Call(Box::new(x), args),
+                        span,
+                    };
                 }
                 _ => break,
             }
@@ -563,12 +706,21 @@ impl<'s> Parser<'s> {
             }
             Tok::Int(s) => {
                 self.bump();
-                parse_int_lit(&s).map(|k| mk(k)).ok_or(PErr { msg: format!("invalid number {s}"), offset: t.start })
+                parse_int_lit(&s).map(&mk).ok_or(PErr {
+                    msg: format!("invalid number {s}"),
+                    offset: t.start,
+                })
             }
             Tok::Float(s) => {
                 self.bump();
                 let clean: String = s.chars().filter(|&c| c != '_').collect();
-                clean.parse::<f64>().map(|f| mk(ExprKind::Float(f))).map_err(|_| PErr { msg: format!("invalid number {s}"), offset: t.start })
+                clean
+                    .parse::<f64>()
+                    .map(|f| mk(ExprKind::Float(f)))
+                    .map_err(|_| PErr {
+                        msg: format!("invalid number {s}"),
+                        offset: t.start,
+                    })
             }
             Tok::Str(raw) => {
                 self.bump();
@@ -587,13 +739,19 @@ impl<'s> Parser<'s> {
                             Seg::Expr(..) => {}
                         }
                     }
-                    return Ok(if bytes { mk(ExprKind::Bytes(b)) } else { mk(ExprKind::Str(s)) });
+                    return Ok(if bytes {
+                        mk(ExprKind::Bytes(b))
+                    } else {
+                        mk(ExprKind::Str(s))
+                    });
                 }
                 let mut parts = Vec::new();
                 for seg in segs {
                     match seg {
                         Seg::Lit(x) => parts.push(InterpPart::Lit(x)),
-                        Seg::Byte(x) => parts.push(InterpPart::Lit(String::from_utf8_lossy(&[x]).into_owned())),
+                        Seg::Byte(x) => {
+                            parts.push(InterpPart::Lit(String::from_utf8_lossy(&[x]).into_owned()))
+                        }
                         Seg::Expr(a, b) => {
                             let mut sub = Parser::new(self.src, a, b, self.file)?;
                             sub.depth = self.depth + 1;
@@ -615,7 +773,10 @@ impl<'s> Parser<'s> {
                 let e = self.parse_expr()?;
                 self.skip_newlines();
                 let end = self.expect(Tok::RParen, "')'")?;
-                Ok(Expr { kind: ExprKind::Paren(Box::new(e)), span: self.span(t.start, end.end) })
+                Ok(Expr {
+                    kind: ExprKind::Paren(Box::new(e)),
+                    span: self.span(t.start, end.end),
+                })
             }
             Tok::LBrace => {
                 self.bump();
@@ -625,7 +786,10 @@ impl<'s> Parser<'s> {
                 let end = self.expect(Tok::RBrace, "'}'")?;
                 let span = self.span(t.start, end.end);
                 lit.span = span;
-                Ok(Expr { kind: ExprKind::Struct(lit), span })
+                Ok(Expr {
+                    kind: ExprKind::Struct(lit),
+                    span,
+                })
             }
             Tok::LBrack => {
                 self.bump();
@@ -637,10 +801,17 @@ impl<'s> Parser<'s> {
                         Tok::RBrack => break,
                         Tok::Ellipsis => {
                             let s = self.bump();
-                            let e = if matches!(self.peek(), Tok::RBrack | Tok::Comma | Tok::Newline) { None } else { Some(self.parse_expr()?) };
+                            let e =
+                                if matches!(self.peek(), Tok::RBrack | Tok::Comma | Tok::Newline) {
+                                    None
+                                } else {
+                                    Some(self.parse_expr()?)
+                                };
                             elems.push(ListElem::Ellipsis(e, self.span(s.start, self.prev_end())));
                         }
-                        Tok::Ident(k) if (k == "for" || k == "if") && !self.is_field_label_ahead() => {
+                        Tok::Ident(k)
+                            if (k == "for" || k == "if") && !self.is_field_label_ahead() =>
+                        {
                             elems.push(ListElem::Comprehension(self.parse_comprehension()?));
                         }
                         _ => elems.push(ListElem::Expr(self.parse_expr()?)),
@@ -649,12 +820,18 @@ impl<'s> Parser<'s> {
                         continue;
                     }
                     if *self.peek() != Tok::RBrack {
-                        return perr(format!("missing ',' in list literal, found {}", self.describe()), self.off());
+                        return perr(
+                            format!("missing ',' in list literal, found {}", self.describe()),
+                            self.off(),
+                        );
                     }
                 }
                 self.depth -= 1;
                 let end = self.bump();
-                Ok(Expr { kind: ExprKind::List(elems), span: self.span(t.start, end.end) })
+                Ok(Expr {
+                    kind: ExprKind::List(elems),
+                    span: self.span(t.start, end.end),
+                })
             }
             Tok::Eof => perr("unexpected EOF", t.start),
             _ => perr(format!("unexpected {}", self.describe()), t.start),
@@ -679,11 +856,20 @@ impl<'s> Parser<'s> {
 
 fn parse_int_lit(s: &str) -> Option<ExprKind> {
     let clean: String = s.chars().filter(|&c| c != '_').collect();
-    let (radix, digits) = if let Some(r) = clean.strip_prefix("0x").or_else(|| clean.strip_prefix("0X")) {
+    let (radix, digits) = if let Some(r) = clean
+        .strip_prefix("0x")
+        .or_else(|| clean.strip_prefix("0X"))
+    {
         (16, r)
-    } else if let Some(r) = clean.strip_prefix("0o").or_else(|| clean.strip_prefix("0O")) {
+    } else if let Some(r) = clean
+        .strip_prefix("0o")
+        .or_else(|| clean.strip_prefix("0O"))
+    {
         (8, r)
-    } else if let Some(r) = clean.strip_prefix("0b").or_else(|| clean.strip_prefix("0B")) {
+    } else if let Some(r) = clean
+        .strip_prefix("0b")
+        .or_else(|| clean.strip_prefix("0B"))
+    {
         (2, r)
     } else {
         (10, clean.as_str())
@@ -694,7 +880,11 @@ fn parse_int_lit(s: &str) -> Option<ExprKind> {
     // SI suffix
     let (num, mult): (&str, f64) = {
         let b = digits.as_bytes();
-        let (body, bin) = if digits.ends_with('i') { (&digits[..digits.len() - 1], true) } else { (digits, false) };
+        let (body, bin) = if let Some(b) = digits.strip_suffix('i') {
+            (b, true)
+        } else {
+            (digits, false)
+        };
         let last = body.chars().last().unwrap_or('0');
         let exp = match last {
             'K' => 1,
@@ -762,10 +952,17 @@ pub fn decode_string(raw: &str, base: usize) -> PResult<(Vec<Seg>, bool)> {
         let last_nl = content.rfind('\n').unwrap_or(0);
         indent = &content[last_nl + 1..];
         if !indent.chars().all(|c| c == ' ' || c == '\t') {
-            return perr("closing quote of multi-line string must be on its own line", base + cend);
+            return perr(
+                "closing quote of multi-line string must be on its own line",
+                base + cend,
+            );
         }
     }
-    let content_end = if multi { content.rfind('\n').unwrap_or(0) } else { content.len() };
+    let content_end = if multi {
+        content.rfind('\n').unwrap_or(0)
+    } else {
+        content.len()
+    };
     let mut segs: Vec<Seg> = Vec::new();
     let mut cur = String::new();
     let cb = content.as_bytes();
@@ -778,7 +975,11 @@ pub fn decode_string(raw: &str, base: usize) -> PResult<(Vec<Seg>, bool)> {
             if content[i..].starts_with(indent) {
                 i += indent.len();
                 continue;
-            } else if content[i..content_end].starts_with('\n') || content[i..].trim_start_matches([' ', '\t']).starts_with('\n') {
+            } else if content[i..content_end].starts_with('\n')
+                || content[i..]
+                    .trim_start_matches([' ', '\t'])
+                    .starts_with('\n')
+            {
                 // blank line: allowed
             } else if !indent.is_empty() {
                 return perr("invalid whitespace in multi-line string", abs(i));
@@ -819,14 +1020,29 @@ pub fn decode_string(raw: &str, base: usize) -> PResult<(Vec<Seg>, bool)> {
                 }
                 b'u' | b'U' => {
                     let n = if e == b'u' { 4 } else { 8 };
-                    let hex = content.get(i..i + n).ok_or(PErr { msg: "invalid escape".into(), offset: abs(i) })?;
-                    let v = u32::from_str_radix(hex, 16).map_err(|_| PErr { msg: "invalid escape".into(), offset: abs(i) })?;
-                    cur.push(char::from_u32(v).ok_or(PErr { msg: "invalid unicode escape".into(), offset: abs(i) })?);
+                    let hex = content.get(i..i + n).ok_or(PErr {
+                        msg: "invalid escape".into(),
+                        offset: abs(i),
+                    })?;
+                    let v = u32::from_str_radix(hex, 16).map_err(|_| PErr {
+                        msg: "invalid escape".into(),
+                        offset: abs(i),
+                    })?;
+                    cur.push(char::from_u32(v).ok_or(PErr {
+                        msg: "invalid unicode escape".into(),
+                        offset: abs(i),
+                    })?);
                     i += n;
                 }
                 b'x' => {
-                    let hex = content.get(i..i + 2).ok_or(PErr { msg: "invalid escape".into(), offset: abs(i) })?;
-                    let v = u8::from_str_radix(hex, 16).map_err(|_| PErr { msg: "invalid escape".into(), offset: abs(i) })?;
+                    let hex = content.get(i..i + 2).ok_or(PErr {
+                        msg: "invalid escape".into(),
+                        offset: abs(i),
+                    })?;
+                    let v = u8::from_str_radix(hex, 16).map_err(|_| PErr {
+                        msg: "invalid escape".into(),
+                        offset: abs(i),
+                    })?;
                     i += 2;
                     if bytes {
                         if !cur.is_empty() {
@@ -838,8 +1054,14 @@ pub fn decode_string(raw: &str, base: usize) -> PResult<(Vec<Seg>, bool)> {
                     }
                 }
                 b'0'..=b'7' => {
-                    let oct = content.get(i - 1..i + 2).ok_or(PErr { msg: "invalid escape".into(), offset: abs(i) })?;
-                    let v = u8::from_str_radix(oct, 8).map_err(|_| PErr { msg: "invalid escape".into(), offset: abs(i) })?;
+                    let oct = content.get(i - 1..i + 2).ok_or(PErr {
+                        msg: "invalid escape".into(),
+                        offset: abs(i),
+                    })?;
+                    let v = u8::from_str_radix(oct, 8).map_err(|_| PErr {
+                        msg: "invalid escape".into(),
+                        offset: abs(i),
+                    })?;
                     i += 2;
                     if !cur.is_empty() {
                         segs.push(Seg::Lit(std::mem::take(&mut cur)));
@@ -852,7 +1074,10 @@ pub fn decode_string(raw: &str, base: usize) -> PResult<(Vec<Seg>, bool)> {
                     let mut depth = 1;
                     let end_r;
                     loop {
-                        let t = sub.next().map_err(|(m, o)| PErr { msg: m, offset: base + o })?;
+                        let t = sub.next().map_err(|(m, o)| PErr {
+                            msg: m,
+                            offset: base + o,
+                        })?;
                         match t.tok {
                             Tok::LParen => depth += 1,
                             Tok::RParen => {
@@ -898,8 +1123,12 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> File {
-        let mut p = Parser::new(s, 0, s.len(), 0).map_err(|e| e.msg).expect("lex");
-        p.parse_file("t.cue").map_err(|e| format!("{} at {}", e.msg, e.offset)).expect("parse")
+        let mut p = Parser::new(s, 0, s.len(), 0)
+            .map_err(|e| e.msg)
+            .expect("lex");
+        p.parse_file("t.cue")
+            .map_err(|e| format!("{} at {}", e.msg, e.offset))
+            .expect("parse")
     }
 
     #[test]
@@ -907,21 +1136,27 @@ mod tests {
         let f = parse("import \"strings\"\n// +patchKey=name\na: b: 1\nc?: int\n[string]: _\n");
         assert_eq!(f.imports.len(), 1);
         assert_eq!(f.body.decls.len(), 3);
-        let Decl::Field(fd) = &f.body.decls[0] else { panic!() };
+        let Decl::Field(fd) = &f.body.decls[0] else {
+            panic!()
+        };
         assert_eq!(fd.comments, vec!["+patchKey=name".to_string()]);
     }
 
     #[test]
     fn interpolation() {
         let f = parse("a: \"x\\(1 + 2)y\"");
-        let Decl::Field(fd) = &f.body.decls[0] else { panic!() };
+        let Decl::Field(fd) = &f.body.decls[0] else {
+            panic!()
+        };
         assert!(matches!(fd.value.kind, ExprKind::Interp { .. }));
     }
 
     #[test]
     fn multiline() {
         let f = parse("a: \"\"\"\n    foo\n      bar\n    \"\"\"\n");
-        let Decl::Field(fd) = &f.body.decls[0] else { panic!() };
+        let Decl::Field(fd) = &f.body.decls[0] else {
+            panic!()
+        };
         match &fd.value.kind {
             ExprKind::Str(s) => assert_eq!(s, "foo\n  bar"),
             k => panic!("{k:?}"),

@@ -43,8 +43,16 @@ pub fn kind_name(k: u16) -> String {
         }
         return v.join("|");
     }
-    let v: Vec<&str> = names.iter().filter(|(b, _)| k & b != 0).map(|(_, n)| *n).collect();
-    if v.is_empty() { "_|_".into() } else { v.join("|") }
+    let v: Vec<&str> = names
+        .iter()
+        .filter(|(b, _)| k & b != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    if v.is_empty() {
+        "_|_".into()
+    } else {
+        v.join("|")
+    }
 }
 
 /// An error value.
@@ -116,10 +124,20 @@ pub enum Val {
 
 impl Val {
     pub fn bot(msg: impl Into<String>, span: Span) -> Val {
-        Val::Bottom(Rc::new(Bot { msg: msg.into(), incomplete: false, spans: vec![span], path: None }))
+        Val::Bottom(Rc::new(Bot {
+            msg: msg.into(),
+            incomplete: false,
+            spans: vec![span],
+            path: None,
+        }))
     }
     pub fn incomplete(msg: impl Into<String>, span: Span) -> Val {
-        Val::Bottom(Rc::new(Bot { msg: msg.into(), incomplete: true, spans: vec![span], path: None }))
+        Val::Bottom(Rc::new(Bot {
+            msg: msg.into(),
+            incomplete: true,
+            spans: vec![span],
+            path: None,
+        }))
     }
     pub fn kind_bits(&self) -> u16 {
         match self {
@@ -137,7 +155,10 @@ impl Val {
         }
     }
     pub fn is_concrete_scalar(&self) -> bool {
-        matches!(self, Val::Null | Val::Bool(_) | Val::Int(_) | Val::Float(_) | Val::Str(_) | Val::Bytes(_))
+        matches!(
+            self,
+            Val::Null | Val::Bool(_) | Val::Int(_) | Val::Float(_) | Val::Str(_) | Val::Bytes(_)
+        )
     }
     pub fn as_f64(&self) -> Option<f64> {
         match self {
@@ -198,7 +219,10 @@ impl fmt::Display for Val {
             }
             Val::Vertex(_) => write!(f, "{{...}}"),
             Val::Disj(alts) => {
-                let v: Vec<String> = alts.iter().map(|(v, d)| if *d { format!("*{v}") } else { v.to_string() }).collect();
+                let v: Vec<String> = alts
+                    .iter()
+                    .map(|(v, d)| if *d { format!("*{v}") } else { v.to_string() })
+                    .collect();
                 write!(f, "{}", v.join(" | "))
             }
             Val::Func(_) => write!(f, "<func>"),

@@ -20,11 +20,20 @@ fn numbers_equal(a: &serde_json::Value, b: &serde_json::Value) -> bool {
             (Some(p), Some(q)) => p == q || (p - q).abs() <= 1e-9 * p.abs().max(q.abs()),
             _ => x == y,
         },
-        (J::Object(x), J::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| numbers_equal(v, w))),
-        (J::Array(x), J::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| numbers_equal(p, q)),
+        (J::Object(x), J::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| numbers_equal(v, w)))
+        }
+        (J::Array(x), J::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| numbers_equal(p, q))
+        }
         // Embedded JSON text (json.Marshal): key order depends on the CUE version, compare parsed.
         (J::String(x), J::String(y)) if x != y && (x.starts_with('{') || x.starts_with('[')) => {
-            match (serde_json::from_str::<serde_json::Value>(x), serde_json::from_str::<serde_json::Value>(y)) {
+            match (
+                serde_json::from_str::<serde_json::Value>(x),
+                serde_json::from_str::<serde_json::Value>(y),
+            ) {
                 (Ok(p), Ok(q)) => numbers_equal(&p, &q),
                 _ => false,
             }
@@ -39,7 +48,12 @@ enum Expect {
 }
 
 fn load_expect(dir: &Path) -> Option<Expect> {
-    for name in ["expected.current.json", "expected.current.error", "expected.json", "expected.error"] {
+    for name in [
+        "expected.current.json",
+        "expected.current.error",
+        "expected.json",
+        "expected.error",
+    ] {
         let p = dir.join(name);
         if p.exists() {
             if name.ends_with(".error") {
@@ -53,34 +67,56 @@ fn load_expect(dir: &Path) -> Option<Expect> {
 }
 
 fn run_case(dir: &Path, validate_whole: bool) -> Result<(), String> {
-    let input = std::fs::read_to_string(dir.join("input.cue")).map_err(|e| format!("read input.cue: {e}"))?;
-    let expr = std::fs::read_to_string(dir.join("expr")).map_err(|e| format!("read expr: {e}"))?.trim().to_string();
+    let input = std::fs::read_to_string(dir.join("input.cue"))
+        .map_err(|e| format!("read input.cue: {e}"))?;
+    let expr = std::fs::read_to_string(dir.join("expr"))
+        .map_err(|e| format!("read expr: {e}"))?
+        .trim()
+        .to_string();
     let expect = load_expect(dir).ok_or("no expected.* file")?;
     let got: Result<serde_json::Value, String> = (|| {
-        let prog = cue::Runtime::new().compile("input.cue", &input).map_err(|e| e.to_string())?;
+        let prog = cue::Runtime::new()
+            .compile("input.cue", &input)
+            .map_err(|e| e.to_string())?;
         let v = prog.eval().map_err(|e| e.to_string())?;
         if validate_whole {
             v.validate().map_err(|e| e.to_string())?;
         }
-        let x = v.lookup(&expr).ok_or_else(|| format!("{expr}: field not found"))?;
+        let x = v
+            .lookup(&expr)
+            .ok_or_else(|| format!("{expr}: field not found"))?;
         x.to_json().map_err(|e| e.to_string())
     })();
     match (expect, got) {
         (Expect::Error, Err(_)) => Ok(()),
-        (Expect::Error, Ok(v)) => Err(format!("expected an error, got {}", truncate(&v.to_string()))),
+        (Expect::Error, Ok(v)) => Err(format!(
+            "expected an error, got {}",
+            truncate(&v.to_string())
+        )),
         (Expect::Json(_), Err(e)) => Err(format!("error: {e}")),
         (Expect::Json(want), Ok(got)) => {
             if numbers_equal(&want, &got) {
                 Ok(())
             } else {
-                Err(format!("mismatch:\n    want {}\n    got  {}", truncate(&want.to_string()), truncate(&got.to_string())))
+                Err(format!(
+                    "mismatch:\n    want {}\n    got  {}",
+                    truncate(&want.to_string()),
+                    truncate(&got.to_string())
+                ))
             }
         }
     }
 }
 
 fn truncate(s: &str) -> String {
-    if s.len() > 600 { format!("{}…", &s[..s.char_indices().nth(600).map(|x| x.0).unwrap_or(s.len())]) } else { s.to_string() }
+    if s.len() > 600 {
+        format!(
+            "{}…",
+            &s[..s.char_indices().nth(600).map(|x| x.0).unwrap_or(s.len())]
+        )
+    } else {
+        s.to_string()
+    }
 }
 
 fn known_failures() -> BTreeSet<String> {
@@ -97,35 +133,51 @@ fn known_failures() -> BTreeSet<String> {
 #[test]
 fn kubevela_conformance() {
     let root = corpus_root().join("kubevela");
-    assert!(root.is_dir(), "conformance corpus not found at {} (expected ../shared/conformance next to the workspace)", root.display());
+    assert!(
+        root.is_dir(),
+        "conformance corpus not found at {} (expected ../shared/conformance next to the workspace)",
+        root.display()
+    );
     let only = std::env::var("CUE_CONF_ONLY").ok();
     let known = known_failures();
     let mut unexpected = Vec::new();
     let mut now_passing = Vec::new();
     let mut counts = Vec::new();
     for suite in ["render", "health"] {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(suite)).expect("read suite").filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(suite))
+            .expect("read suite")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
         dirs.sort();
         assert!(!dirs.is_empty(), "no cases in {suite}");
         let (mut pass, mut fail) = (0, 0);
         for d in dirs {
-            let name = format!("{suite}/{}", d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-            if let Some(o) = &only {
-                if !name.contains(o.as_str()) {
-                    continue;
-                }
+            let name = format!(
+                "{suite}/{}",
+                d.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            );
+            if only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
+                continue;
             }
             if std::env::var("CUE_CONF_TRACE").is_ok() {
                 eprintln!("RUN {name}");
             }
-            let r = std::panic::catch_unwind(|| run_case(&d, suite == "render")).unwrap_or_else(|_| Err("panic".into()));
+            let r = std::panic::catch_unwind(|| run_case(&d, suite == "render"))
+                .unwrap_or_else(|_| Err("panic".into()));
             let note = std::fs::read_to_string(d.join("note")).unwrap_or_default();
-            let has_current = d.join("expected.current.json").exists() || d.join("expected.current.error").exists();
+            let has_current = d.join("expected.current.json").exists()
+                || d.join("expected.current.error").exists();
             if !has_current && note.to_lowercase().contains("informational") {
                 // The recorded result is CUE v0.4's and known to differ from current CUE.
                 match &r {
                     Ok(()) => println!("informational {name}: agrees with the v0.4 oracle"),
-                    Err(e) => println!("informational {name}: differs from the v0.4 oracle: {}", e.lines().next().unwrap_or("")),
+                    Err(e) => println!(
+                        "informational {name}: differs from the v0.4 oracle: {}",
+                        e.lines().next().unwrap_or("")
+                    ),
                 }
                 continue;
             }
@@ -157,5 +209,10 @@ fn kubevela_conformance() {
     for c in &counts {
         println!("{c}");
     }
-    assert!(unexpected.is_empty(), "{} unexpected failures (see above); {}", unexpected.len(), counts.join("; "));
+    assert!(
+        unexpected.is_empty(),
+        "{} unexpected failures (see above); {}",
+        unexpected.len(),
+        counts.join("; ")
+    );
 }

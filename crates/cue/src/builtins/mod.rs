@@ -109,14 +109,31 @@ const FUNCS: &[(&str, &str)] = &[
 ];
 
 /// Import paths this crate implements.
-pub const PACKAGES: &[&str] = &["strings", "strconv", "list", "math", "regexp", "encoding/json", "encoding/yaml", "encoding/base64", "encoding/hex", "struct", "time"];
+pub const PACKAGES: &[&str] = &[
+    "strings",
+    "strconv",
+    "list",
+    "math",
+    "regexp",
+    "encoding/json",
+    "encoding/yaml",
+    "encoding/base64",
+    "encoding/hex",
+    "struct",
+    "time",
+];
 
 pub fn is_known_package(p: &str) -> bool {
     PACKAGES.contains(&p)
 }
 
 pub fn predeclared(name: &str) -> Option<Val> {
-    let atom = |k| Some(Val::Atom(Rc::new(Atom { kinds: k, bounds: vec![] })));
+    let atom = |k| {
+        Some(Val::Atom(Rc::new(Atom {
+            kinds: k,
+            bounds: vec![],
+        })))
+    };
     match name {
         "int" => atom(K_INT),
         "float" => atom(K_FLOAT),
@@ -176,13 +193,21 @@ type R<T> = Result<T, Val>;
 
 impl Args<'_> {
     fn get(&self, i: usize) -> R<&Val> {
-        self.vals.get(i).ok_or_else(|| bot_val(format!("not enough arguments in call to {}", self.name), self.span))
+        self.vals.get(i).ok_or_else(|| {
+            bot_val(
+                format!("not enough arguments in call to {}", self.name),
+                self.span,
+            )
+        })
     }
     fn check(&self, i: usize) -> R<&Val> {
         let v = self.get(i)?;
         match v {
             Val::Bottom(_) => Err(v.clone()),
-            Val::Top | Val::Atom(_) | Val::Disj(_) => Err(Val::incomplete(format!("{}: non-concrete argument {}", self.name, i), self.span)),
+            Val::Top | Val::Atom(_) | Val::Disj(_) => Err(Val::incomplete(
+                format!("{}: non-concrete argument {}", self.name, i),
+                self.span,
+            )),
             _ => Ok(v),
         }
     }
@@ -213,7 +238,17 @@ impl Args<'_> {
         }
     }
     fn type_err(&self, i: usize, v: &Val, want: &str) -> Val {
-        bot_val(format!("cannot use {} (type {}) as {} in argument {} to {}", v, type_name(v), want, i + 1, self.name), self.span)
+        bot_val(
+            format!(
+                "cannot use {} (type {}) as {} in argument {} to {}",
+                v,
+                type_name(v),
+                want,
+                i + 1,
+                self.name
+            ),
+            self.span,
+        )
     }
 }
 
@@ -239,7 +274,14 @@ fn list_of(ev: &mut Ev<'_>, a: &Args<'_>, i: usize) -> R<Vec<Val>> {
                     }
                     Ok(out)
                 }
-                None => Err(bot_val(format!("cannot use struct as list in argument {} to {}", i + 1, a.name), a.span)),
+                None => Err(bot_val(
+                    format!(
+                        "cannot use struct as list in argument {} to {}",
+                        i + 1,
+                        a.name
+                    ),
+                    a.span,
+                )),
             }
         }
         other => Err(a.type_err(i, other, "list")),
@@ -252,7 +294,14 @@ fn list_elems_raw(ev: &mut Ev<'_>, a: &Args<'_>, i: usize) -> R<Vec<Val>> {
             let w = *w;
             match ev.list_elems(w) {
                 Some(es) => Ok(es.into_iter().map(Val::Vertex).collect()),
-                None => Err(bot_val(format!("cannot use struct as list in argument {} to {}", i + 1, a.name), a.span)),
+                None => Err(bot_val(
+                    format!(
+                        "cannot use struct as list in argument {} to {}",
+                        i + 1,
+                        a.name
+                    ),
+                    a.span,
+                )),
             }
         }
         other => Err(a.type_err(i, other, "list")),
@@ -270,9 +319,16 @@ pub fn call(ev: &mut Ev<'_>, b: Builtin, args: Vec<Val>, span: Span) -> Val {
         Builtin::Mod => "mod".into(),
         Builtin::Quo => "quo".into(),
         Builtin::Rem => "rem".into(),
-        Builtin::Pkg(i) => FUNCS.get(i as usize).map(|(p, n)| format!("{}.{}", p.rsplit('/').next().unwrap_or(p), n)).unwrap_or_default(),
+        Builtin::Pkg(i) => FUNCS
+            .get(i as usize)
+            .map(|(p, n)| format!("{}.{}", p.rsplit('/').next().unwrap_or(p), n))
+            .unwrap_or_default(),
     };
-    let a = Args { vals: &args, name, span };
+    let a = Args {
+        vals: &args,
+        name,
+        span,
+    };
     match call_inner(ev, b, &a) {
         Ok(v) | Err(v) => v,
     }
@@ -294,12 +350,20 @@ fn call_inner(ev: &mut Ev<'_>, b: Builtin, a: &Args<'_>) -> R<Val> {
                 if x.is_list {
                     Ok(Val::Int(x.elems.len() as i64))
                 } else {
-                    Ok(Val::Int(x.arcs.values().filter(|a| a.kind == crate::eval::FK::Regular && a.regular).count() as i64))
+                    Ok(Val::Int(
+                        x.arcs
+                            .values()
+                            .filter(|a| a.kind == crate::eval::FK::Regular && a.regular)
+                            .count() as i64,
+                    ))
                 }
             }
             other => Err(bot_val(format!("invalid argument {other} for len"), a.span)),
         },
-        Builtin::Close | Builtin::And | Builtin::Or => Err(bot_val(format!("unsupported: {} in this position", a.name), a.span)),
+        Builtin::Close | Builtin::And | Builtin::Or => Err(bot_val(
+            format!("unsupported: {} in this position", a.name),
+            a.span,
+        )),
         Builtin::Div | Builtin::Mod | Builtin::Quo | Builtin::Rem => {
             let x = a.int(0)?;
             let y = a.int(1)?;
@@ -312,7 +376,8 @@ fn call_inner(ev: &mut Ev<'_>, b: Builtin, a: &Args<'_>) -> R<Val> {
                 Builtin::Quo => x.checked_div(y),
                 _ => x.checked_rem(y),
             };
-            r.map(Val::Int).ok_or_else(|| bot_val("integer overflow", a.span))
+            r.map(Val::Int)
+                .ok_or_else(|| bot_val("integer overflow", a.span))
         }
         Builtin::Pkg(i) => {
             let (pkg, name) = FUNCS.get(i as usize).copied().unwrap_or(("", ""));
@@ -330,7 +395,9 @@ fn go_quote(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -343,7 +410,11 @@ pub fn go_json_escape(s: String) -> String {
     if !s.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
         return s;
     }
-    s.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026").replace('\u{2028}', "\\u2028").replace('\u{2029}', "\\u2029")
+    s.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
 }
 
 fn format_int(mut n: i64, base: u32) -> String {
@@ -405,14 +476,22 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
         ("strings", "Split") => {
             let x = a.str(0)?;
             let sep = a.str(1)?;
-            let parts: Vec<Val> = if sep.is_empty() { x.chars().map(|c| s(c.to_string())).collect() } else { x.split(&*sep).map(s).collect() };
+            let parts: Vec<Val> = if sep.is_empty() {
+                x.chars().map(|c| s(c.to_string())).collect()
+            } else {
+                x.split(&*sep).map(s).collect()
+            };
             Ok(ev.make_list(parts))
         }
         ("strings", "SplitN") => {
             let x = a.str(0)?;
             let sep = a.str(1)?;
             let n = a.int(2)?;
-            let parts: Vec<Val> = if n < 0 { x.split(&*sep).map(s).collect() } else { x.splitn(n as usize, &*sep).map(s).collect() };
+            let parts: Vec<Val> = if n < 0 {
+                x.split(&*sep).map(s).collect()
+            } else {
+                x.splitn(n as usize, &*sep).map(s).collect()
+            };
             Ok(ev.make_list(parts))
         }
         ("strings", "Fields") => {
@@ -427,8 +506,17 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
                 match it {
                     Val::Str(x) => out.push(x.to_string()),
                     Val::Bottom(b) => return Err(Val::Bottom(b)),
-                    other if !other.is_concrete_scalar() && !matches!(other, Val::Vertex(_)) => return Err(Val::incomplete("strings.Join: non-concrete element", sp)),
-                    other => return Err(bot_val(format!("cannot use {other} as string in list argument to strings.Join"), sp)),
+                    other if !other.is_concrete_scalar() && !matches!(other, Val::Vertex(_)) => {
+                        return Err(Val::incomplete("strings.Join: non-concrete element", sp));
+                    }
+                    other => {
+                        return Err(bot_val(
+                            format!(
+                                "cannot use {other} as string in list argument to strings.Join"
+                            ),
+                            sp,
+                        ));
+                    }
                 }
             }
             let r = out.join(&sep);
@@ -440,22 +528,34 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
             let old = a.str(1)?;
             let new = a.str(2)?;
             let n = a.int(3)?;
-            let r = if n < 0 { x.replace(&*old, &new) } else { x.replacen(&*old, &new, n as usize) };
+            let r = if n < 0 {
+                x.replace(&*old, &new)
+            } else {
+                x.replacen(&*old, &new, n as usize)
+            };
             ev.check_bytes(r.len(), sp)?;
             Ok(s(r))
         }
         ("strings", "Index") => {
             let x = a.str(0)?;
-            Ok(Val::Int(x.find(&*a.str(1)?).map(|i| i as i64).unwrap_or(-1)))
+            Ok(Val::Int(
+                x.find(&*a.str(1)?).map(|i| i as i64).unwrap_or(-1),
+            ))
         }
         ("strings", "IndexAny") => {
             let x = a.str(0)?;
             let chars = a.str(1)?;
-            Ok(Val::Int(x.find(|c| chars.contains(c)).map(|i| i as i64).unwrap_or(-1)))
+            Ok(Val::Int(
+                x.find(|c| chars.contains(c))
+                    .map(|i| i as i64)
+                    .unwrap_or(-1),
+            ))
         }
         ("strings", "LastIndex") => {
             let x = a.str(0)?;
-            Ok(Val::Int(x.rfind(&*a.str(1)?).map(|i| i as i64).unwrap_or(-1)))
+            Ok(Val::Int(
+                x.rfind(&*a.str(1)?).map(|i| i as i64).unwrap_or(-1),
+            ))
         }
         ("strings", "Repeat") => {
             let x = a.str(0)?;
@@ -469,7 +569,11 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
         ("strings", "Count") => {
             let x = a.str(0)?;
             let sub = a.str(1)?;
-            Ok(Val::Int(if sub.is_empty() { x.chars().count() as i64 + 1 } else { x.matches(&*sub).count() as i64 }))
+            Ok(Val::Int(if sub.is_empty() {
+                x.chars().count() as i64 + 1
+            } else {
+                x.matches(&*sub).count() as i64
+            }))
         }
         ("strings", "Compare") => Ok(Val::Int(match a.str(0)?.cmp(&a.str(1)?) {
             std::cmp::Ordering::Less => -1,
@@ -492,7 +596,9 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
         ("strings", "ByteAt") => {
             let x = a.bytes_or_str(0)?;
             let i = a.int(1)?;
-            x.get(i as usize).map(|b| Val::Int(*b as i64)).ok_or_else(|| bot_val("index out of range", sp))
+            x.get(i as usize)
+                .map(|b| Val::Int(*b as i64))
+                .ok_or_else(|| bot_val("index out of range", sp))
         }
         ("strconv", "FormatInt") => {
             let n = a.int(0)?;
@@ -505,7 +611,12 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
         ("strconv", "Itoa") => Ok(s(a.int(0)?.to_string())),
         ("strconv", "Atoi") => {
             let x = a.str(0)?;
-            x.parse::<i64>().map(Val::Int).map_err(|_| bot_val(format!("strconv.Atoi: parsing {}: invalid syntax", quote_str(&x)), sp))
+            x.parse::<i64>().map(Val::Int).map_err(|_| {
+                bot_val(
+                    format!("strconv.Atoi: parsing {}: invalid syntax", quote_str(&x)),
+                    sp,
+                )
+            })
         }
         ("strconv", "ParseInt") => {
             let x = a.str(0)?;
@@ -514,12 +625,28 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
             if !(2..=36).contains(&base) {
                 return Err(bot_val("invalid base", sp));
             }
-            i64::from_str_radix(&x, base as u32).map(Val::Int).map_err(|_| bot_val(format!("strconv.ParseInt: parsing {}: invalid syntax", quote_str(&x)), sp))
+            i64::from_str_radix(&x, base as u32)
+                .map(Val::Int)
+                .map_err(|_| {
+                    bot_val(
+                        format!(
+                            "strconv.ParseInt: parsing {}: invalid syntax",
+                            quote_str(&x)
+                        ),
+                        sp,
+                    )
+                })
         }
         ("strconv", "ParseBool") => match &*a.str(0)? {
             "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(Val::Bool(true)),
             "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(Val::Bool(false)),
-            x => Err(bot_val(format!("strconv.ParseBool: parsing {}: invalid syntax", quote_str(x)), sp)),
+            x => Err(bot_val(
+                format!(
+                    "strconv.ParseBool: parsing {}: invalid syntax",
+                    quote_str(x)
+                ),
+                sp,
+            )),
         },
         ("strconv", "FormatBool") => match a.check(0)? {
             Val::Bool(b) => Ok(s(b.to_string())),
@@ -527,7 +654,15 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
         },
         ("strconv", "ParseFloat") => {
             let x = a.str(0)?;
-            x.parse::<f64>().map(Val::Float).map_err(|_| bot_val(format!("strconv.ParseFloat: parsing {}: invalid syntax", quote_str(&x)), sp))
+            x.parse::<f64>().map(Val::Float).map_err(|_| {
+                bot_val(
+                    format!(
+                        "strconv.ParseFloat: parsing {}: invalid syntax",
+                        quote_str(&x)
+                    ),
+                    sp,
+                )
+            })
         }
         ("strconv", "FormatFloat") => {
             let f = a.num(0)?;
@@ -582,7 +717,11 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
             let mut out = Vec::new();
             let mut x = st;
             while (step > 0.0 && x < en) || (step < 0.0 && x > en) {
-                out.push(if all_int { Val::Int(x as i64) } else { Val::Float(x) });
+                out.push(if all_int {
+                    Val::Int(x as i64)
+                } else {
+                    Val::Float(x)
+                });
                 x += step;
                 if out.len() > 1_000_000 {
                     return Err(bot_val("list.Range: too many elements", sp));
@@ -596,13 +735,22 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
             for it in items {
                 match it {
                     Val::Str(x) => ss.push(x),
-                    other => return Err(bot_val(format!("list.SortStrings: {other} is not a string"), sp)),
+                    other => {
+                        return Err(bot_val(
+                            format!("list.SortStrings: {other} is not a string"),
+                            sp,
+                        ));
+                    }
                 }
             }
             ss.sort();
             Ok(ev.make_list(ss.into_iter().map(Val::Str).collect()))
         }
-        ("list", "Sum") | ("list", "Max") | ("list", "Min") | ("list", "Avg") | ("list", "Product") => {
+        ("list", "Sum")
+        | ("list", "Max")
+        | ("list", "Min")
+        | ("list", "Avg")
+        | ("list", "Product") => {
             let items = list_of(ev, a, 0)?;
             let all_int = items.iter().all(|v| matches!(v, Val::Int(_)));
             let mut nums = Vec::new();
@@ -616,10 +764,19 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
                 return Err(bot_val(format!("{}: empty list", a.name), sp));
             }
             if all_int && name != "Avg" {
-                let ints: Vec<i64> = items.iter().filter_map(|v| if let Val::Int(i) = v { Some(*i) } else { None }).collect();
+                let ints: Vec<i64> = items
+                    .iter()
+                    .filter_map(|v| if let Val::Int(i) = v { Some(*i) } else { None })
+                    .collect();
                 return Ok(Val::Int(match name {
-                    "Sum" => ints.iter().try_fold(0i64, |acc, x| acc.checked_add(*x)).ok_or_else(|| bot_val("integer overflow", sp))?,
-                    "Product" => ints.iter().try_fold(1i64, |acc, x| acc.checked_mul(*x)).ok_or_else(|| bot_val("integer overflow", sp))?,
+                    "Sum" => ints
+                        .iter()
+                        .try_fold(0i64, |acc, x| acc.checked_add(*x))
+                        .ok_or_else(|| bot_val("integer overflow", sp))?,
+                    "Product" => ints
+                        .iter()
+                        .try_fold(1i64, |acc, x| acc.checked_mul(*x))
+                        .ok_or_else(|| bot_val("integer overflow", sp))?,
                     "Max" => ints.iter().copied().max().unwrap_or(0),
                     _ => ints.iter().copied().min().unwrap_or(0),
                 }));
@@ -639,7 +796,11 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
                 return Err(bot_val("negative index", sp));
             }
             let n = (n as usize).min(items.len());
-            let out = if name == "Take" { items[..n].to_vec() } else { items[n..].to_vec() };
+            let out = if name == "Take" {
+                items[..n].to_vec()
+            } else {
+                items[n..].to_vec()
+            };
             Ok(ev.make_list(out))
         }
         ("list", "Slice") => {
@@ -666,7 +827,10 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
             }
             Ok(ev.make_list(out))
         }
-        ("list", "IsSorted") | ("list", "Sort") => Err(bot_val(format!("unsupported: {} at builtin call", a.name), sp)),
+        ("list", "IsSorted") | ("list", "Sort") => Err(bot_val(
+            format!("unsupported: {} at builtin call", a.name),
+            sp,
+        )),
         ("math", "Floor") => Ok(float_or_int(a.num(0)?.floor())),
         ("math", "Ceil") => Ok(float_or_int(a.num(0)?.ceil())),
         ("math", "Round") => Ok(float_or_int(a.num(0)?.round())),
@@ -686,7 +850,9 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
         ("regexp", "Find") => {
             let re = compile_re(&a.str(0)?, sp)?;
             let x = a.str(1)?;
-            re.find(&x).map(|m| s(m.as_str())).ok_or_else(|| bot_val("regexp.Find: no match", sp))
+            re.find(&x)
+                .map(|m| s(m.as_str()))
+                .ok_or_else(|| bot_val("regexp.Find: no match", sp))
         }
         ("regexp", "FindAll") => {
             let re = compile_re(&a.str(0)?, sp)?;
@@ -706,7 +872,10 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
             let x = a.str(1)?;
             match re.captures(&x) {
                 Some(c) => {
-                    let v = c.iter().map(|m| s(m.map(|m| m.as_str()).unwrap_or(""))).collect();
+                    let v = c
+                        .iter()
+                        .map(|m| s(m.map(|m| m.as_str()).unwrap_or("")))
+                        .collect();
                     Ok(ev.make_list(v))
                 }
                 None => Err(bot_val("regexp.FindSubmatch: no match", sp)),
@@ -719,7 +888,10 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
                 Some(c) => {
                     let mut f = Vec::new();
                     for n in re.capture_names().flatten() {
-                        f.push((n.to_string(), s(c.name(n).map(|m| m.as_str()).unwrap_or(""))));
+                        f.push((
+                            n.to_string(),
+                            s(c.name(n).map(|m| m.as_str()).unwrap_or("")),
+                        ));
                     }
                     Ok(ev.make_struct(f))
                 }
@@ -730,26 +902,29 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
             let re = compile_re(&a.str(0)?, sp)?;
             let x = a.str(1)?;
             let rep = a.str(2)?;
-            Ok(s(re.replace_all(&x, &*rep).into_owned()))
+            Ok(s(re.replace_all(&x, &*rep)))
         }
         ("regexp", "ReplaceAllLiteral") => {
             let re = compile_re(&a.str(0)?, sp)?;
             let x = a.str(1)?;
             let rep = a.str(2)?;
-            Ok(s(re.replace_all(&x, regex::NoExpand(&rep)).into_owned()))
+            Ok(s(re.replace_all(&x, regex::NoExpand(&rep))))
         }
         ("encoding/json", "Marshal") => {
             let v = a.get(0)?.clone();
-            let j = ev.to_json_val(&v, 0).map_err(Val::Bottom)?;
-            let out = serde_json::to_string(&j).map_err(|e| bot_val(format!("json.Marshal: {e}"), sp))?;
+            let j = ev.json_of(&v, 0).map_err(Val::Bottom)?;
+            let out =
+                serde_json::to_string(&j).map_err(|e| bot_val(format!("json.Marshal: {e}"), sp))?;
             Ok(s(go_json_escape(out)))
         }
         ("encoding/json", "MarshalStream") => {
             let items = list_elems_raw(ev, a, 0)?;
             let mut out = String::new();
             for it in items {
-                let j = ev.to_json_val(&it, 0).map_err(Val::Bottom)?;
-                out.push_str(&go_json_escape(serde_json::to_string(&j).unwrap_or_default()));
+                let j = ev.json_of(&it, 0).map_err(Val::Bottom)?;
+                out.push_str(&go_json_escape(
+                    serde_json::to_string(&j).unwrap_or_default(),
+                ));
                 out.push('\n');
             }
             Ok(s(out))
@@ -757,24 +932,26 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
         ("encoding/json", "Unmarshal") => {
             let data = a.bytes_or_str(0)?;
             match serde_json::from_slice::<serde_json::Value>(&data) {
-                Ok(j) => Ok(ev.from_json(&j)),
+                Ok(j) => Ok(ev.make_from_json(&j)),
                 Err(e) => Err(bot_val(format!("json: invalid JSON: {e}"), sp)),
             }
         }
         ("encoding/json", "Valid") => {
             let data = a.bytes_or_str(0)?;
-            Ok(Val::Bool(serde_json::from_slice::<serde_json::Value>(&data).is_ok()))
+            Ok(Val::Bool(
+                serde_json::from_slice::<serde_json::Value>(&data).is_ok(),
+            ))
         }
         ("encoding/yaml", "Marshal") => {
             let v = a.get(0)?.clone();
-            let j = ev.to_json_val(&v, 0).map_err(Val::Bottom)?;
+            let j = ev.json_of(&v, 0).map_err(Val::Bottom)?;
             Ok(s(yaml::to_yaml(&j)))
         }
         ("encoding/yaml", "MarshalStream") => {
             let items = list_elems_raw(ev, a, 0)?;
             let mut docs = Vec::new();
             for it in items {
-                let j = ev.to_json_val(&it, 0).map_err(Val::Bottom)?;
+                let j = ev.json_of(&it, 0).map_err(Val::Bottom)?;
                 docs.push(yaml::to_yaml(&j));
             }
             Ok(s(docs.join("---\n")))
@@ -783,13 +960,16 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
             let data = a.bytes_or_str(0)?;
             let text = String::from_utf8_lossy(&data);
             match yaml::from_yaml(&text) {
-                Ok(j) => Ok(ev.from_json(&j)),
+                Ok(j) => Ok(ev.make_from_json(&j)),
                 Err(e) => Err(bot_val(format!("yaml: {e}"), sp)),
             }
         }
         ("encoding/base64", "Encode") => {
             let data = a.bytes_or_str(1)?;
-            Ok(s(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, data)))
+            Ok(s(base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                data,
+            )))
         }
         ("encoding/base64", "Decode") => {
             let data = a.bytes_or_str(1)?;
@@ -808,7 +988,10 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
         }
         ("encoding/hex", "Encode") => {
             let data = a.bytes_or_str(0)?;
-            Ok(s(data.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+            Ok(s(data
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()))
         }
         ("encoding/hex", "Decode") => {
             let x = a.str(0)?;
@@ -818,12 +1001,18 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
                 return Err(bot_val("encoding/hex: odd length hex string", sp));
             }
             for ch in b.chunks(2) {
-                let h = std::str::from_utf8(ch).ok().and_then(|t| u8::from_str_radix(t, 16).ok()).ok_or_else(|| bot_val("encoding/hex: invalid byte", sp))?;
+                let h = std::str::from_utf8(ch)
+                    .ok()
+                    .and_then(|t| u8::from_str_radix(t, 16).ok())
+                    .ok_or_else(|| bot_val("encoding/hex: invalid byte", sp))?;
                 out.push(h);
             }
             Ok(Val::Bytes(Rc::from(out.as_slice())))
         }
-        _ => Err(bot_val(format!("unsupported: builtin {}.{}", pkg, name), sp)),
+        _ => Err(bot_val(
+            format!("unsupported: builtin {}.{}", pkg, name),
+            sp,
+        )),
     }
 }
 
@@ -866,6 +1055,9 @@ mod tests {
 
     #[test]
     fn html_escape() {
-        assert_eq!(go_json_escape("\"<a&b>\"".into()), "\"\\u003ca\\u0026b\\u003e\"");
+        assert_eq!(
+            go_json_escape("\"<a&b>\"".into()),
+            "\"\\u003ca\\u0026b\\u003e\""
+        );
     }
 }

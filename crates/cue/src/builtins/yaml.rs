@@ -88,7 +88,10 @@ fn scalar(v: &J, ind: usize) -> String {
         J::Bool(b) => b.to_string(),
         J::Number(n) => n.to_string(),
         J::String(s) => {
-            if s.contains('\n') && !s.trim_end_matches('\n').is_empty() && !s.chars().any(|c| c != '\n' && c.is_control() && c != '\t') {
+            if s.contains('\n')
+                && !s.trim_end_matches('\n').is_empty()
+                && !s.chars().any(|c| c != '\n' && c.is_control() && c != '\t')
+            {
                 let trimmed = s.ends_with('\n');
                 let chomp = if !trimmed {
                     "|-"
@@ -101,7 +104,11 @@ fn scalar(v: &J, ind: usize) -> String {
                 if s.starts_with(' ') {
                     out = format!("|2{}", &chomp[1..]);
                 }
-                let body = if trimmed { &s[..s.len() - 1] } else { s.as_str() };
+                let body = if trimmed {
+                    &s[..s.len() - 1]
+                } else {
+                    s.as_str()
+                };
                 for line in body.split('\n') {
                     out.push('\n');
                     if !line.is_empty() {
@@ -123,11 +130,35 @@ fn scalar(v: &J, ind: usize) -> String {
 
 fn looks_special(s: &str) -> bool {
     let l = s.to_ascii_lowercase();
-    if matches!(l.as_str(), "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "null" | "~" | ".nan" | ".inf" | "-.inf" | "+.inf") {
+    if matches!(
+        l.as_str(),
+        "true"
+            | "false"
+            | "yes"
+            | "no"
+            | "on"
+            | "off"
+            | "y"
+            | "n"
+            | "null"
+            | "~"
+            | ".nan"
+            | ".inf"
+            | "-.inf"
+            | "+.inf"
+    ) {
         return true;
     }
     let t = s.trim_start_matches(['+', '-']);
-    if !t.is_empty() && (t.parse::<f64>().is_ok() || t.starts_with("0x") || t.starts_with("0o") || t.starts_with("0b")) && t.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '.') {
+    if !t.is_empty()
+        && (t.parse::<f64>().is_ok()
+            || t.starts_with("0x")
+            || t.starts_with("0o")
+            || t.starts_with("0b"))
+        && t.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == '.')
+    {
         return true;
     }
     false
@@ -136,8 +167,14 @@ fn looks_special(s: &str) -> bool {
 pub fn quote_if_needed(s: &str) -> String {
     let needs = s.is_empty()
         || looks_special(s)
-        || s.starts_with([' ', '\t', '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`'])
-            && !(s.starts_with('-') && s.len() > 1 && !s.starts_with("- ") && !s.starts_with("--- ") && s != "---")
+        || s.starts_with([
+            ' ', '\t', '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'',
+            '"', '%', '@', '`',
+        ]) && !(s.starts_with('-')
+            && s.len() > 1
+            && !s.starts_with("- ")
+            && !s.starts_with("--- ")
+            && s != "---")
         || s.ends_with([' ', '\t', ':'])
         || s.contains(": ")
         || s.contains(" #")
@@ -158,8 +195,14 @@ mod tests {
 
     #[test]
     fn emits_block_yaml() {
-        let v: J = serde_json::from_str(r#"{"a":1,"b":["x","true"],"c":{"d":null},"e":[{"f":1,"g":2}],"h":{}}"#).expect("json");
-        assert_eq!(to_yaml(&v), "a: 1\nb:\n  - x\n  - \"true\"\nc:\n  d: null\ne:\n  - f: 1\n    g: 2\nh: {}\n");
+        let v: J = serde_json::from_str(
+            r#"{"a":1,"b":["x","true"],"c":{"d":null},"e":[{"f":1,"g":2}],"h":{}}"#,
+        )
+        .expect("json");
+        assert_eq!(
+            to_yaml(&v),
+            "a: 1\nb:\n  - x\n  - \"true\"\nc:\n  d: null\ne:\n  - f: 1\n    g: 2\nh: {}\n"
+        );
     }
 
     #[test]
