@@ -27,12 +27,12 @@ use crate::workflow::{StepInput, StepOutput, WorkflowExecuteMode, WorkflowStatus
     category = "oam",
     derive = "PartialEq",
     derive = "Default",
-    printcolumn(name = "COMPONENT", type_ = "string", json_path = ".spec.components[*].name"),
-    printcolumn(name = "TYPE", type_ = "string", json_path = ".spec.components[*].type"),
-    printcolumn(name = "PHASE", type_ = "string", json_path = ".status.status"),
-    printcolumn(name = "HEALTHY", type_ = "boolean", json_path = ".status.services[*].healthy"),
-    printcolumn(name = "STATUS", type_ = "string", json_path = ".status.services[*].message"),
-    printcolumn(name = "AGE", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name":"COMPONENT","type":"string","jsonPath":".spec.components[*].name"}"#,
+    printcolumn = r#"{"name":"TYPE","type":"string","jsonPath":".spec.components[*].type"}"#,
+    printcolumn = r#"{"name":"PHASE","type":"string","jsonPath":".status.status"}"#,
+    printcolumn = r#"{"name":"HEALTHY","type":"boolean","jsonPath":".status.services[*].healthy"}"#,
+    printcolumn = r#"{"name":"STATUS","type":"string","jsonPath":".status.services[*].message"}"#,
+    printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationSpec {
@@ -184,7 +184,11 @@ impl ApplicationStatus {
 
     /// Sets a condition, replacing any existing one of the same type.
     pub fn set_condition(&mut self, condition: Condition) {
-        match self.conditions.iter_mut().find(|c| c.type_ == condition.type_) {
+        match self
+            .conditions
+            .iter_mut()
+            .find(|c| c.type_ == condition.type_)
+        {
             Some(existing) => *existing = condition,
             None => self.conditions.push(condition),
         }

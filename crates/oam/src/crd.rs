@@ -14,16 +14,43 @@ use crate::{
 /// Every CRD Sailplane serves, in install order (definitions first).
 pub fn crds() -> Vec<CustomResourceDefinition> {
     vec![
-        finish(ComponentDefinition::crd(), "ComponentDefinition is the Schema for the componentdefinitions API"),
-        finish(TraitDefinition::crd(), "A TraitDefinition registers a kind of Kubernetes custom resource as a valid OAM trait kind"),
-        finish(PolicyDefinition::crd(), "PolicyDefinition is the Schema for the policydefinitions API"),
-        finish(WorkflowStepDefinition::crd(), "WorkflowStepDefinition is the Schema for the workflowstepdefinitions API"),
-        finish(DefinitionRevision::crd(), "DefinitionRevision is the Schema for the DefinitionRevision API"),
+        finish(
+            ComponentDefinition::crd(),
+            "ComponentDefinition is the Schema for the componentdefinitions API",
+        ),
+        finish(
+            TraitDefinition::crd(),
+            "A TraitDefinition registers a kind of Kubernetes custom resource as a valid OAM trait kind",
+        ),
+        finish(
+            PolicyDefinition::crd(),
+            "PolicyDefinition is the Schema for the policydefinitions API",
+        ),
+        finish(
+            WorkflowStepDefinition::crd(),
+            "WorkflowStepDefinition is the Schema for the workflowstepdefinitions API",
+        ),
+        finish(
+            DefinitionRevision::crd(),
+            "DefinitionRevision is the Schema for the DefinitionRevision API",
+        ),
         finish(Policy::crd(), "Policy is the Schema for the policy API"),
-        finish(Workflow::crd(), "Workflow is the Schema for the workflow API"),
-        finish(Application::crd(), "Application is the Schema for the applications API"),
-        finish(ApplicationRevision::crd(), "ApplicationRevision is the Schema for the ApplicationRevision API"),
-        finish(ResourceTracker::crd(), "An ResourceTracker represents a tracker for track cross namespace resources"),
+        finish(
+            Workflow::crd(),
+            "Workflow is the Schema for the workflow API",
+        ),
+        finish(
+            Application::crd(),
+            "Application is the Schema for the applications API",
+        ),
+        finish(
+            ApplicationRevision::crd(),
+            "ApplicationRevision is the Schema for the ApplicationRevision API",
+        ),
+        finish(
+            ResourceTracker::crd(),
+            "An ResourceTracker represents a tracker for track cross namespace resources",
+        ),
     ]
 }
 
@@ -84,7 +111,10 @@ fn finish(mut crd: CustomResourceDefinition, description: &str) -> CustomResourc
         props.insert(
             "apiVersion".into(),
             JSONSchemaProps {
-                description: Some("APIVersion defines the versioned schema of this representation of an object.".into()),
+                description: Some(
+                    "APIVersion defines the versioned schema of this representation of an object."
+                        .into(),
+                ),
                 type_: Some("string".into()),
                 ..Default::default()
             },
@@ -92,7 +122,10 @@ fn finish(mut crd: CustomResourceDefinition, description: &str) -> CustomResourc
         props.insert(
             "kind".into(),
             JSONSchemaProps {
-                description: Some("Kind is a string value representing the REST resource this object represents.".into()),
+                description: Some(
+                    "Kind is a string value representing the REST resource this object represents."
+                        .into(),
+                ),
                 type_: Some("string".into()),
                 ..Default::default()
             },

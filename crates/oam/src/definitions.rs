@@ -13,7 +13,9 @@ use crate::common::{
 };
 
 /// The four definition kinds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub enum DefinitionKind {
     Component,
     Trait,
@@ -72,7 +74,9 @@ impl DefinitionKind {
 
     /// The kind whose Kubernetes kind is `kind` (e.g. `TraitDefinition`).
     pub fn from_kind_name(kind: &str) -> Option<DefinitionKind> {
-        DefinitionKind::ALL.into_iter().find(|k| k.kind_name() == kind)
+        DefinitionKind::ALL
+            .into_iter()
+            .find(|k| k.kind_name() == kind)
     }
 }
 
@@ -100,11 +104,13 @@ pub trait Definition: Resource<DynamicType = ()> {
     }
     /// CUE producing `isHealth`.
     fn health_policy(&self) -> Option<&str> {
-        self.status_templates().and_then(|s| s.health_policy.as_deref())
+        self.status_templates()
+            .and_then(|s| s.health_policy.as_deref())
     }
     /// CUE producing `message`.
     fn custom_status(&self) -> Option<&str> {
-        self.status_templates().and_then(|s| s.custom_status.as_deref())
+        self.status_templates()
+            .and_then(|s| s.custom_status.as_deref())
     }
     /// CUE producing `details`.
     fn details(&self) -> Option<&str> {
@@ -161,8 +167,8 @@ pub struct ChildResourceKind {
     category = "oam",
     derive = "PartialEq",
     derive = "Default",
-    printcolumn(name = "WORKLOAD-KIND", type_ = "string", json_path = ".spec.workload.definition.kind"),
-    printcolumn(name = "DESCRIPTION", type_ = "string", json_path = ".metadata.annotations.definition\\.oam\\.dev/description")
+    printcolumn = r#"{"name":"WORKLOAD-KIND","type":"string","jsonPath":".spec.workload.definition.kind"}"#,
+    printcolumn = r#"{"name":"DESCRIPTION","type":"string","jsonPath":".metadata.annotations.definition\\.oam\\.dev/description"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ComponentDefinitionSpec {
@@ -207,8 +213,8 @@ string_enum! {
     category = "oam",
     derive = "PartialEq",
     derive = "Default",
-    printcolumn(name = "APPLIES-TO", type_ = "string", json_path = ".spec.appliesToWorkloads"),
-    printcolumn(name = "DESCRIPTION", type_ = "string", json_path = ".metadata.annotations.definition\\.oam\\.dev/description")
+    printcolumn = r#"{"name":"APPLIES-TO","type":"string","jsonPath":".spec.appliesToWorkloads"}"#,
+    printcolumn = r#"{"name":"DESCRIPTION","type":"string","jsonPath":".metadata.annotations.definition\\.oam\\.dev/description"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct TraitDefinitionSpec {

@@ -6,23 +6,8 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Error {
     /// A YAML document could not be read, or does not fit the type.
-    #[error("{}", format_decode(.file, *.document, *.line, *.column, .field.as_deref(), .message))]
-    Decode {
-        /// Name of the file (as given by the caller).
-        file: String,
-        /// 1-based index of the document in the file (empty documents are not counted).
-        document: usize,
-        /// 1-based line in the file, when known.
-        line: Option<usize>,
-        /// 1-based column, when known.
-        column: Option<usize>,
-        /// Dotted path of the offending field, e.g. `spec.components[0].type`.
-        field: Option<String>,
-        /// What is wrong and what was expected.
-        message: String,
-        /// The source lines around the error, rendered for a terminal, when available.
-        snippet: Option<String>,
-    },
+    #[error("{0}")]
+    Decode(Box<DecodeError>),
     /// A document is of another kind than the one asked for.
     #[error(
         "{file}: document {document}{}: expected {expected}, found {found}",
@@ -60,6 +45,44 @@ pub enum Error {
     Serialize { what: String, message: String },
 }
 
+/// Where a document could not be decoded, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    /// Name of the file (as given by the caller).
+    pub file: String,
+    /// 1-based index of the document in the file (empty documents are not counted).
+    pub document: usize,
+    /// 1-based line in the file, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+    /// Dotted path of the offending field, e.g. `spec.components[0].type`.
+    pub field: Option<String>,
+    /// What is wrong and what was expected.
+    pub message: String,
+    /// The source lines around the error, rendered for a terminal, when available.
+    pub snippet: Option<String>,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format_decode(
+            &self.file,
+            self.document,
+            self.line,
+            self.column,
+            self.field.as_deref(),
+            &self.message,
+        ))
+    }
+}
+
+impl From<DecodeError> for Error {
+    fn from(e: DecodeError) -> Self {
+        Error::Decode(Box::new(e))
+    }
+}
+
 /// One validation problem: where and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issue {
@@ -76,6 +99,14 @@ impl fmt::Display for Issue {
 }
 
 impl Error {
+    /// The decode details, if this is [`Error::Decode`].
+    pub fn decode(&self) -> Option<&DecodeError> {
+        match self {
+            Error::Decode(d) => Some(d),
+            _ => None,
+        }
+    }
+
     /// The validation issues, if this is [`Error::Invalid`].
     pub fn issues(&self) -> &[Issue] {
         match self {
@@ -87,7 +118,8 @@ impl Error {
     /// The field path the error is about, when there is one.
     pub fn field(&self) -> Option<&str> {
         match self {
-            Error::Decode { field, .. } | Error::Value { field, .. } => field.as_deref(),
+            Error::Decode(d) => d.field.as_deref(),
+            Error::Value { field, .. } => field.as_deref(),
             Error::Invalid { issues, .. } => issues.first().map(|i| i.field.as_str()),
             _ => None,
         }

@@ -24,8 +24,8 @@ pub mod workflow;
 
 pub use application::{
     AppPolicy, AppWorkflow, Application, ApplicationComponent, ApplicationComponentStatus,
-    ApplicationPhase, ApplicationSpec, ApplicationStatus, ApplicationTrait,
-    ApplicationTraitStatus, AppliedApplicationPolicy, PolicyStatus,
+    ApplicationPhase, ApplicationSpec, ApplicationStatus, ApplicationTrait, ApplicationTraitStatus,
+    AppliedApplicationPolicy, PolicyStatus,
 };
 pub use common::{
     ClusterObjectReference, Compression, Condition, CueSchematic, DefinitionReference,
@@ -36,10 +36,10 @@ pub use crd::{crds, crds_yaml};
 pub use definitions::{
     ChildResourceKind, ComponentDefinition, ComponentDefinitionSpec, Definition, DefinitionKind,
     PolicyDefinition, PolicyDefinitionSpec, TraitDefinition, TraitDefinitionSpec, TraitStage,
-    WorkflowStepDefinition, WorkflowStepDefinitionSpec, WorkloadDefinition,
-    WorkloadDefinitionSpec, WorkloadDefinitionStatus, WorkloadTypeDescriptor,
+    WorkflowStepDefinition, WorkflowStepDefinitionSpec, WorkloadDefinition, WorkloadDefinitionSpec,
+    WorkloadDefinitionStatus, WorkloadTypeDescriptor,
 };
-pub use error::{Error, Issue};
+pub use error::{DecodeError, Error, Issue};
 pub use parse::{
     OamObject, parse_application, parse_application_yaml, parse_objects_yaml, parse_yaml,
 };
@@ -50,9 +50,9 @@ pub use revision::{
 };
 pub use tracker::{ManagedResource, ResourceTracker, ResourceTrackerSpec, ResourceTrackerType};
 pub use workflow::{
-    StepInput, StepOutput, StepStatus, Workflow, WorkflowExecuteMode, WorkflowFields,
-    WorkflowMode, WorkflowRunPhase, WorkflowStatus, WorkflowStep, WorkflowStepMeta,
-    WorkflowStepPhase, WorkflowStepStatus, WorkflowSubStep,
+    StepInput, StepOutput, StepStatus, Workflow, WorkflowExecuteMode, WorkflowFields, WorkflowMode,
+    WorkflowRunPhase, WorkflowStatus, WorkflowStep, WorkflowStepMeta, WorkflowStepPhase,
+    WorkflowStepStatus, WorkflowSubStep,
 };
 
 /// The API group of every OAM kind.

@@ -5,7 +5,7 @@ use kube::Resource;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::error::Error;
+use crate::error::{DecodeError, Error};
 use crate::{
     Application, ApplicationRevision, ComponentDefinition, DefinitionRevision, Policy,
     PolicyDefinition, ResourceTracker, TraitDefinition, Workflow, WorkflowStepDefinition,
@@ -47,7 +47,10 @@ pub fn split_documents(text: &str) -> Vec<YamlDocument> {
         let line_no = i + 1;
         let line = raw.trim_end_matches(['\n', '\r']);
         let marker = |m: &str| {
-            line == m || line.strip_prefix(m).is_some_and(|rest| rest.starts_with([' ', '\t']))
+            line == m
+                || line
+                    .strip_prefix(m)
+                    .is_some_and(|rest| rest.starts_with([' ', '\t']))
         };
         if marker("---") {
             flush(&mut current, first_line, &mut docs);
@@ -147,7 +150,7 @@ pub fn parse_application(file: &str, text: &str) -> Result<Application, Error> {
     let mut apps = parse_application_yaml(file, text)?;
     match apps.len() {
         1 => Ok(apps.remove(0)),
-        n => Err(Error::Decode {
+        n => Err(Error::from(DecodeError {
             file: file.to_string(),
             document: n.min(2),
             line: None,
@@ -155,7 +158,7 @@ pub fn parse_application(file: &str, text: &str) -> Result<Application, Error> {
             field: None,
             message: format!("expected exactly one Application document, found {n}"),
             snippet: None,
-        }),
+        })),
     }
 }
 
@@ -174,7 +177,10 @@ pub enum OamObject {
     DefinitionRevision(DefinitionRevision),
     ResourceTracker(ResourceTracker),
     /// Any other Kubernetes object, kept as it is.
-    Other { type_meta: TypeMeta, value: Value },
+    Other {
+        type_meta: TypeMeta,
+        value: Value,
+    },
 }
 
 impl OamObject {
@@ -286,7 +292,7 @@ where
         }
         let full = join_path(&field, &key);
         let line = find_key_line(&doc.text, &key).map(|l| l + doc.first_line - 1);
-        return Err(Error::Decode {
+        return Err(Error::from(DecodeError {
             file: file.to_string(),
             document: doc.index,
             line,
@@ -294,7 +300,7 @@ where
             field: Some(full),
             message,
             snippet: None,
-        });
+        }));
     }
     Ok(obj)
 }
@@ -335,11 +341,11 @@ fn first_unknown_field(input: &Value, output: &Value, path: String) -> Option<(S
             }
             None
         }
-        (Value::Array(i), Value::Array(o)) if i.len() == o.len() => {
-            i.iter().zip(o).enumerate().find_map(|(n, (iv, ov))| {
-                first_unknown_field(iv, ov, format!("{path}[{n}]"))
-            })
-        }
+        (Value::Array(i), Value::Array(o)) if i.len() == o.len() => i
+            .iter()
+            .zip(o)
+            .enumerate()
+            .find_map(|(n, (iv, ov))| first_unknown_field(iv, ov, format!("{path}[{n}]"))),
         _ => None,
     }
 }
@@ -382,7 +388,10 @@ fn known_fields<T: schemars::JsonSchema>(path: &str) -> Vec<String> {
 fn unwrap_nullable(v: &Value) -> &Value {
     v.get("anyOf")
         .and_then(Value::as_array)
-        .and_then(|a| a.iter().find(|s| s.get("type") != Some(&Value::from("null"))))
+        .and_then(|a| {
+            a.iter()
+                .find(|s| s.get("type") != Some(&Value::from("null")))
+        })
         .unwrap_or(v)
 }
 
@@ -407,14 +416,15 @@ fn path_segments(path: &str) -> Vec<Seg<'_>> {
 
 /// Line (1-based, within `text`) of the first `key:` (or `- key:`).
 fn find_key_line(text: &str, key: &str) -> Option<usize> {
-    text.lines().position(|l| {
-        let t = l.trim_start().trim_start_matches("- ").trim_start();
-        t.strip_prefix(key)
-            .or_else(|| t.strip_prefix(&format!("\"{key}\"")))
-            .or_else(|| t.strip_prefix(&format!("'{key}'")))
-            .is_some_and(|r| r.trim_start().starts_with(':'))
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|l| {
+            let t = l.trim_start().trim_start_matches("- ").trim_start();
+            t.strip_prefix(key)
+                .or_else(|| t.strip_prefix(&format!("\"{key}\"")))
+                .or_else(|| t.strip_prefix(&format!("'{key}'")))
+                .is_some_and(|r| r.trim_start().starts_with(':'))
+        })
+        .map(|i| i + 1)
 }
 
 fn describe(v: &Value) -> String {
@@ -429,7 +439,7 @@ fn describe(v: &Value) -> String {
 }
 
 fn decode_error(file: &str, doc: &YamlDocument, field: Option<String>, message: String) -> Error {
-    Error::Decode {
+    Error::from(DecodeError {
         file: file.to_string(),
         document: doc.index,
         line: Some(doc.first_line),
@@ -437,7 +447,7 @@ fn decode_error(file: &str, doc: &YamlDocument, field: Option<String>, message: 
         field,
         message,
         snippet: None,
-    }
+    })
 }
 
 /// Turns a serde-saphyr error into [`Error::Decode`] with file-relative positions.
@@ -452,7 +462,13 @@ fn saphyr_error(
     let line = location.map(|l| l.line() as usize + offset);
     let column = location.map(|l| l.column() as usize);
     let raw = e.without_snippet().to_string();
-    let message = clean_message(&raw);
+    let mut message = clean_message(&raw);
+    if message.starts_with("expected ")
+        && let Some(found) =
+            location.and_then(|l| scalar_at(&doc.text, l.line() as usize, l.column() as usize))
+    {
+        message.push_str(&format!(", found `{found}`"));
+    }
     let mut field = path
         .filter(|p| !p.is_empty() && *p != ".")
         .map(str::to_string);
@@ -471,7 +487,7 @@ fn saphyr_error(
     options.source_name = Some(file);
     options.line_offset = offset as u64;
     let snippet = Some(e.render_with_options(options));
-    Error::Decode {
+    Error::from(DecodeError {
         file: file.to_string(),
         document: doc.index,
         line,
@@ -479,7 +495,7 @@ fn saphyr_error(
         field,
         message,
         snippet,
-    }
+    })
 }
 
 /// Strips serde-saphyr's `error: line N column M:` prefix and words its common messages.
@@ -499,11 +515,32 @@ fn clean_message(raw: &str) -> String {
         msg = msg[..pos].trim_end();
     }
     match msg {
+        "invalid i8" | "invalid i16" | "invalid i32" | "invalid i64" | "invalid i128" => {
+            "expected an integer".to_string()
+        }
+        "invalid u8" | "invalid u16" | "invalid u32" | "invalid u64" | "invalid u128" => {
+            "expected a non-negative integer".to_string()
+        }
+        "invalid f32" | "invalid f64" => "expected a number".to_string(),
+        "invalid bool" => "expected a boolean (true or false)".to_string(),
         "expected string scalar" => "expected a string".to_string(),
         "expected sequence start" => "expected a list (YAML sequence)".to_string(),
         "expected mapping start" => "expected a map (YAML mapping)".to_string(),
         other => other.to_string(),
     }
+}
+
+/// The text of the scalar starting at `line`/`column` (1-based) of `text`, if it is one.
+fn scalar_at(text: &str, line: usize, column: usize) -> Option<String> {
+    let l = text.lines().nth(line.checked_sub(1)?)?;
+    let rest: String = l.chars().skip(column.checked_sub(1)?).collect();
+    let rest = rest.trim();
+    if rest.is_empty() || rest.starts_with(['[', '{', '#', '|', '>', '&', '*', '!']) {
+        return None;
+    }
+    let end = rest.find([',', ']', '}', '#']).unwrap_or(rest.len());
+    let token = rest[..end].trim();
+    (!token.is_empty() && token.len() <= 80).then(|| token.to_string())
 }
 
 #[cfg(test)]

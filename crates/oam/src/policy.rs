@@ -22,7 +22,7 @@ use crate::common::preserve_unknown_object;
     no_spec,
     category = "oam",
     derive = "PartialEq",
-    printcolumn(name = "TYPE", type_ = "string", json_path = ".type")
+    printcolumn = r#"{"name":"TYPE","type":"string","jsonPath":".type"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyFields {

@@ -29,9 +29,9 @@ use crate::workflow::{Workflow, WorkflowStatus};
     shortname = "apprev",
     category = "oam",
     derive = "PartialEq",
-    printcolumn(name = "AGE", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    printcolumn(name = "PUBLISH_VERSION", type_ = "string", json_path = ".metadata.annotations['app\\.oam\\.dev\\/publishVersion']"),
-    printcolumn(name = "SUCCEEDED", type_ = "string", json_path = ".status.succeeded")
+    printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"PUBLISH_VERSION","type":"string","jsonPath":".metadata.annotations['app\\.oam\\.dev\\/publishVersion']"}"#,
+    printcolumn = r#"{"name":"SUCCEEDED","type":"string","jsonPath":".status.succeeded"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationRevisionSpec {
@@ -152,9 +152,9 @@ impl From<crate::DefinitionKind> for DefinitionType {
     shortname = "defrev",
     category = "oam",
     derive = "PartialEq",
-    printcolumn(name = "REVISION", type_ = "integer", json_path = ".spec.revision"),
-    printcolumn(name = "HASH", type_ = "string", json_path = ".spec.revisionHash"),
-    printcolumn(name = "TYPE", type_ = "string", json_path = ".spec.definitionType")
+    printcolumn = r#"{"name":"REVISION","type":"integer","jsonPath":".spec.revision"}"#,
+    printcolumn = r#"{"name":"HASH","type":"string","jsonPath":".spec.revisionHash"}"#,
+    printcolumn = r#"{"name":"TYPE","type":"string","jsonPath":".spec.definitionType"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct DefinitionRevisionSpec {

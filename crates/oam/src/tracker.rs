@@ -29,10 +29,10 @@ string_enum! {
     category = "oam",
     derive = "PartialEq",
     derive = "Default",
-    printcolumn(name = "TYPE", type_ = "string", json_path = ".spec.type"),
-    printcolumn(name = "APP", type_ = "string", json_path = ".metadata.labels['app\\.oam\\.dev\\/name']"),
-    printcolumn(name = "APP-NS", type_ = "string", json_path = ".metadata.labels['app\\.oam\\.dev\\/namespace']"),
-    printcolumn(name = "APP-GEN", type_ = "number", json_path = ".spec.applicationGeneration")
+    printcolumn = r#"{"name":"TYPE","type":"string","jsonPath":".spec.type"}"#,
+    printcolumn = r#"{"name":"APP","type":"string","jsonPath":".metadata.labels['app\\.oam\\.dev\\/name']"}"#,
+    printcolumn = r#"{"name":"APP-NS","type":"string","jsonPath":".metadata.labels['app\\.oam\\.dev\\/namespace']"}"#,
+    printcolumn = r#"{"name":"APP-GEN","type":"number","jsonPath":".spec.applicationGeneration"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceTrackerSpec {

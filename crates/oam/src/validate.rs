@@ -32,7 +32,8 @@ pub fn is_dns1123_label(s: &str) -> bool {
 pub fn is_label_value(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
         && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
 }
@@ -165,8 +166,7 @@ impl Application {
                 if tr.type_.trim().is_empty() {
                     issues.push(Issue {
                         field: format!("{at}.traits[{t}].type"),
-                        message: "the trait type (a TraitDefinition name) must not be empty"
-                            .into(),
+                        message: "the trait type (a TraitDefinition name) must not be empty".into(),
                     });
                 }
                 if let Some(p) = &tr.properties
@@ -181,7 +181,12 @@ impl Application {
             }
             check_io(&at, &c.inputs, &c.outputs, &mut issues);
         }
-        let names: BTreeSet<&str> = self.spec.components.iter().map(|c| c.name.as_str()).collect();
+        let names: BTreeSet<&str> = self
+            .spec
+            .components
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
         for (i, c) in self.spec.components.iter().enumerate() {
             for (d, dep) in c.depends_on.iter().enumerate() {
                 let field = format!("spec.components[{i}].dependsOn[{d}]");
@@ -205,7 +210,12 @@ impl Application {
             .spec
             .components
             .iter()
-            .map(|c| (c.name.as_str(), c.depends_on.iter().map(String::as_str).collect()))
+            .map(|c| {
+                (
+                    c.name.as_str(),
+                    c.depends_on.iter().map(String::as_str).collect(),
+                )
+            })
             .collect();
         if let Some(cycle) = find_cycle(&graph) {
             issues.push(Issue {
@@ -224,16 +234,16 @@ impl Application {
                     message: "the policy type (a PolicyDefinition name) must not be empty".into(),
                 });
             }
-            if !p.name.is_empty() {
-                if let Some(first) = policy_names.insert(p.name.as_str(), i) {
-                    issues.push(Issue {
-                        field: format!("{at}.name"),
-                        message: format!(
-                            "duplicate policy name {:?} (also spec.policies[{first}])",
-                            p.name
-                        ),
-                    });
-                }
+            if !p.name.is_empty()
+                && let Some(first) = policy_names.insert(p.name.as_str(), i)
+            {
+                issues.push(Issue {
+                    field: format!("{at}.name"),
+                    message: format!(
+                        "duplicate policy name {:?} (also spec.policies[{first}])",
+                        p.name
+                    ),
+                });
             }
         }
 
@@ -272,7 +282,15 @@ pub(crate) fn check_steps(at: &str, steps: &[WorkflowStep], issues: &mut Vec<Iss
     let top: BTreeSet<&str> = steps.iter().map(|s| s.name.as_str()).collect();
     for (i, s) in steps.iter().enumerate() {
         let f = format!("{at}[{i}]");
-        check_step_common(&f, &s.name, &s.type_, s.timeout.as_deref(), &s.depends_on, &top, issues);
+        check_step_common(
+            &f,
+            &s.name,
+            &s.type_,
+            s.timeout.as_deref(),
+            &s.depends_on,
+            &top,
+            issues,
+        );
         check_io(&f, &s.inputs, &s.outputs, issues);
         if !s.sub_steps.is_empty() && s.type_ != "step-group" {
             issues.push(Issue {
@@ -291,7 +309,12 @@ pub(crate) fn check_steps(at: &str, steps: &[WorkflowStep], issues: &mut Vec<Iss
     let graph: Vec<(&str, Vec<&str>)> = steps
         .iter()
         .filter(|s| !s.name.is_empty())
-        .map(|s| (s.name.as_str(), s.depends_on.iter().map(String::as_str).collect()))
+        .map(|s| {
+            (
+                s.name.as_str(),
+                s.depends_on.iter().map(String::as_str).collect(),
+            )
+        })
         .collect();
     if let Some(cycle) = find_cycle(&graph) {
         issues.push(Issue {
@@ -301,8 +324,21 @@ pub(crate) fn check_steps(at: &str, steps: &[WorkflowStep], issues: &mut Vec<Iss
     }
 }
 
-fn check_sub_step(f: &str, s: &WorkflowSubStep, siblings: &BTreeSet<&str>, issues: &mut Vec<Issue>) {
-    check_step_common(f, &s.name, &s.type_, s.timeout.as_deref(), &s.depends_on, siblings, issues);
+fn check_sub_step(
+    f: &str,
+    s: &WorkflowSubStep,
+    siblings: &BTreeSet<&str>,
+    issues: &mut Vec<Issue>,
+) {
+    check_step_common(
+        f,
+        &s.name,
+        &s.type_,
+        s.timeout.as_deref(),
+        &s.depends_on,
+        siblings,
+        issues,
+    );
     check_io(f, &s.inputs, &s.outputs, issues);
     if s.type_ == "step-group" {
         issues.push(Issue {

@@ -63,18 +63,25 @@ fn webservice_with_traits() {
     let types: Vec<&str> = frontend.traits.iter().map(|t| t.type_.as_str()).collect();
     assert_eq!(types, ["scaler", "gateway", "sidecar", "labels"]);
     assert_eq!(
-        frontend.traits[0].properties.as_ref().and_then(|p| p.get("replicas")),
+        frontend.traits[0]
+            .properties
+            .as_ref()
+            .and_then(|p| p.get("replicas")),
         Some(&Value::from(3))
     );
     let backend = app.component("backend").expect("backend");
     assert_eq!(backend.external_revision.as_deref(), Some("backend-v3"));
     assert_eq!(
-        backend.scopes.get("healthscopes.core.oam.dev").map(String::as_str),
+        backend
+            .scopes
+            .get("healthscopes.core.oam.dev")
+            .map(String::as_str),
         Some("website-health")
     );
     // the same via the Application-only entry point
-    let parsed = oam::parse_application_yaml("webservice-traits.yaml", &fixture("webservice-traits.yaml"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let parsed =
+        oam::parse_application_yaml("webservice-traits.yaml", &fixture("webservice-traits.yaml"))
+            .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(parsed.len(), 1);
     assert_eq!(&parsed[0], app);
 }
@@ -90,7 +97,13 @@ fn multicluster_policies() {
         .expect("policy")
         .typed_properties()
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(topo.cluster_label_selector.as_ref().and_then(|s| s.get("region")).map(String::as_str), Some("eu"));
+    assert_eq!(
+        topo.cluster_label_selector
+            .as_ref()
+            .and_then(|s| s.get("region"))
+            .map(String::as_str),
+        Some("eu")
+    );
     let ov: oam::policy::OverridePolicySpec = app
         .policy("override-high-availability")
         .expect("policy")
@@ -117,15 +130,30 @@ fn workflow_with_every_feature() {
     assert_eq!(mode.steps, Some(WorkflowMode::Dag));
     assert_eq!(mode.sub_steps, Some(WorkflowMode::StepByStep));
     let notify = &wf.steps[1];
-    assert_eq!(notify.if_.as_deref(), Some("status[\"apply-db\"].succeeded"));
-    assert_eq!(notify.inputs[0].parameter_key.as_deref(), Some("slack.message.text"));
+    assert_eq!(
+        notify.if_.as_deref(),
+        Some("status[\"apply-db\"].succeeded")
+    );
+    assert_eq!(
+        notify.inputs[0].parameter_key.as_deref(),
+        Some("slack.message.text")
+    );
     let group = &wf.steps[2];
     assert_eq!(group.type_, "step-group");
     assert_eq!(group.mode, Some(WorkflowMode::Dag));
     assert_eq!(group.sub_steps.len(), 3);
     assert_eq!(group.sub_steps[1].depends_on, vec!["apply-api"]);
-    assert_eq!(group.sub_steps[1].outputs[0].value_from, "response.statusCode");
-    assert_eq!(group.sub_steps[2].meta.as_ref().and_then(|m| m.alias.as_deref()), Some("Wait for approval"));
+    assert_eq!(
+        group.sub_steps[1].outputs[0].value_from,
+        "response.statusCode"
+    );
+    assert_eq!(
+        group.sub_steps[2]
+            .meta
+            .as_ref()
+            .and_then(|m| m.alias.as_deref()),
+        Some("Wait for approval")
+    );
     assert_eq!(wf.steps[0].display_name(), "Deploy the database");
     let api = app.component("api").expect("api");
     assert_eq!(api.inputs[0].from, "db-host");
@@ -134,12 +162,26 @@ fn workflow_with_every_feature() {
 #[test]
 fn workflow_ref_and_external_objects() {
     let objects = roundtrip_file("workflow-ref.yaml");
-    assert_eq!(objects.iter().map(OamObject::kind).collect::<Vec<_>>(), ["Application", "Workflow", "Policy"]);
-    let OamObject::Workflow(w) = &objects[1] else { panic!("not a workflow") };
+    assert_eq!(
+        objects.iter().map(OamObject::kind).collect::<Vec<_>>(),
+        ["Application", "Workflow", "Policy"]
+    );
+    let OamObject::Workflow(w) = &objects[1] else {
+        panic!("not a workflow")
+    };
     assert_eq!(w.spec.steps[1].sub_steps[0].timeout.as_deref(), Some("1m"));
-    let OamObject::Policy(p) = &objects[2] else { panic!("not a policy") };
+    let OamObject::Policy(p) = &objects[2] else {
+        panic!("not a policy")
+    };
     assert_eq!(p.spec.type_, "topology");
-    assert_eq!(apps(&objects)[0].spec.workflow.as_ref().and_then(|w| w.ref_.as_deref()), Some("make-release-in-hangzhou"));
+    assert_eq!(
+        apps(&objects)[0]
+            .spec
+            .workflow
+            .as_ref()
+            .and_then(|w| w.ref_.as_deref()),
+        Some("make-release-in-hangzhou")
+    );
 }
 
 #[test]
@@ -149,39 +191,86 @@ fn status_as_kubevela_writes_it() {
     let status = app.status.as_ref().expect("status");
     assert_eq!(status.status, Some(ApplicationPhase::WorkflowSuspending));
     assert_eq!(status.observed_generation, Some(2));
-    assert_eq!(status.condition("WorkflowFinished").and_then(|c| c.message.as_deref()), Some("workflow is suspending"));
+    assert_eq!(
+        status
+            .condition("WorkflowFinished")
+            .and_then(|c| c.message.as_deref()),
+        Some("workflow is suspending")
+    );
     assert_eq!(status.services[0].traits[1].pending, Some(true));
-    assert_eq!(status.services[0].workload_definition.as_ref().map(|w| w.kind.as_str()), Some("Deployment"));
+    assert_eq!(
+        status.services[0]
+            .workload_definition
+            .as_ref()
+            .map(|w| w.kind.as_str()),
+        Some("Deployment")
+    );
     let wf = status.workflow.as_ref().expect("workflow status");
     assert_eq!(wf.phase, Some(WorkflowRunPhase::Suspending));
     assert!(wf.suspend && !wf.finished && !wf.terminated);
     assert_eq!(wf.steps[0].phase, Some(WorkflowStepPhase::Succeeded));
-    assert_eq!(wf.steps[2].sub_steps[0].phase, Some(WorkflowStepPhase::Pending));
-    assert_eq!(wf.context_backend.as_ref().and_then(|c| c.kind.as_deref()), Some("ConfigMap"));
+    assert_eq!(
+        wf.steps[2].sub_steps[0].phase,
+        Some(WorkflowStepPhase::Pending)
+    );
+    assert_eq!(
+        wf.context_backend.as_ref().and_then(|c| c.kind.as_deref()),
+        Some("ConfigMap")
+    );
     assert_eq!(status.latest_revision.as_ref().map(|r| r.revision), Some(2));
 }
 
 #[test]
 fn definitions() {
     let objects = roundtrip_file("definitions.yaml");
-    let OamObject::ComponentDefinition(web) = &objects[0] else { panic!("not a component definition") };
-    assert_eq!(<oam::ComponentDefinition as Definition>::kind(), DefinitionKind::Component);
-    assert!(web.template().is_some_and(|t| t.contains("parameter.image")));
+    let OamObject::ComponentDefinition(web) = &objects[0] else {
+        panic!("not a component definition")
+    };
+    assert_eq!(
+        <oam::ComponentDefinition as Definition>::kind(),
+        DefinitionKind::Component
+    );
+    assert!(
+        web.template()
+            .is_some_and(|t| t.contains("parameter.image"))
+    );
     assert!(web.health_policy().is_some_and(|h| h.contains("isHealth")));
     assert!(web.custom_status().is_some_and(|h| h.contains("message")));
     assert!(web.details().is_some());
-    assert!(web.description().is_some_and(|d| d.starts_with("Describes")));
+    assert!(
+        web.description()
+            .is_some_and(|d| d.starts_with("Describes"))
+    );
     assert_eq!(web.definition_name(), "webservice");
-    let OamObject::TraitDefinition(scaler) = &objects[1] else { panic!("not a trait definition") };
+    let OamObject::TraitDefinition(scaler) = &objects[1] else {
+        panic!("not a trait definition")
+    };
     assert_eq!(scaler.spec.stage, Some(oam::TraitStage::PostDispatch));
-    let deployment = oam::WorkloadGvk { api_version: "apps/v1".into(), kind: "Deployment".into() };
+    let deployment = oam::WorkloadGvk {
+        api_version: "apps/v1".into(),
+        kind: "Deployment".into(),
+    };
     assert!(scaler.applies_to("webservice", None));
     assert!(scaler.applies_to("worker", Some(&deployment)));
-    assert!(!scaler.applies_to("task", Some(&oam::WorkloadGvk { api_version: "batch/v1".into(), kind: "Job".into() })));
-    let OamObject::PolicyDefinition(topo) = &objects[2] else { panic!("not a policy definition") };
+    assert!(!scaler.applies_to(
+        "task",
+        Some(&oam::WorkloadGvk {
+            api_version: "batch/v1".into(),
+            kind: "Job".into()
+        })
+    ));
+    let OamObject::PolicyDefinition(topo) = &objects[2] else {
+        panic!("not a policy definition")
+    };
     assert_eq!(topo.health_policy(), None);
-    let OamObject::WorkflowStepDefinition(suspend) = &objects[3] else { panic!("not a step definition") };
-    assert!(suspend.template().is_some_and(|t| t.contains("builtin.#Suspend")));
+    let OamObject::WorkflowStepDefinition(suspend) = &objects[3] else {
+        panic!("not a step definition")
+    };
+    assert!(
+        suspend
+            .template()
+            .is_some_and(|t| t.contains("builtin.#Suspend"))
+    );
     for kind in DefinitionKind::ALL {
         assert_eq!(DefinitionKind::from_kind_name(kind.kind_name()), Some(kind));
         assert!(kind.plural().ends_with("definitions"));
@@ -191,27 +280,50 @@ fn definitions() {
 #[test]
 fn tracker_and_revisions() {
     let objects = roundtrip_file("tracker-and-revision.yaml");
-    let OamObject::ResourceTracker(rt) = &objects[0] else { panic!("not a resource tracker") };
+    let OamObject::ResourceTracker(rt) = &objects[0] else {
+        panic!("not a resource tracker")
+    };
     assert_eq!(rt.spec.type_, Some(oam::ResourceTrackerType::Versioned));
-    assert_eq!(rt.spec.managed_resources[0].key(), "local/apps/v1/Deployment/default/express-server");
+    assert_eq!(
+        rt.spec.managed_resources[0].key(),
+        "local/apps/v1/Deployment/default/express-server"
+    );
     assert!(rt.spec.managed_resources[1].deleted && rt.spec.managed_resources[1].skip_gc);
-    assert_eq!(rt.spec.managed_resources[1].trait_.as_deref(), Some("gateway"));
-    let OamObject::ApplicationRevision(rev) = &objects[2] else { panic!("not a revision") };
-    assert_eq!(rev.spec.application.spec.components[0].name, "express-server");
+    assert_eq!(
+        rt.spec.managed_resources[1].trait_.as_deref(),
+        Some("gateway")
+    );
+    let OamObject::ApplicationRevision(rev) = &objects[2] else {
+        panic!("not a revision")
+    };
+    assert_eq!(
+        rev.spec.application.spec.components[0].name,
+        "express-server"
+    );
     assert!(rev.spec.component_definitions.contains_key("webservice"));
-    assert_eq!(rev.spec.policies["topology-hangzhou-clusters"].spec.type_, "topology");
+    assert_eq!(
+        rev.spec.policies["topology-hangzhou-clusters"].spec.type_,
+        "topology"
+    );
     assert!(rev.status.as_ref().is_some_and(|s| s.succeeded));
-    let OamObject::DefinitionRevision(dr) = &objects[3] else { panic!("not a definition revision") };
+    let OamObject::DefinitionRevision(dr) = &objects[3] else {
+        panic!("not a definition revision")
+    };
     assert_eq!(dr.spec.definition_type, oam::DefinitionType::Trait);
 }
 
 #[test]
 fn phases_keep_unknown_values() {
-    let p: ApplicationPhase = serde_json::from_value(Value::from("running")).unwrap_or_else(|e| panic!("{e}"));
+    let p: ApplicationPhase =
+        serde_json::from_value(Value::from("running")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(p, ApplicationPhase::Running);
-    let p: ApplicationPhase = serde_json::from_value(Value::from("somethingNew")).unwrap_or_else(|e| panic!("{e}"));
+    let p: ApplicationPhase =
+        serde_json::from_value(Value::from("somethingNew")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(p, ApplicationPhase::Other("somethingNew".into()));
-    assert_eq!(serde_json::to_value(&p).ok(), Some(Value::from("somethingNew")));
+    assert_eq!(
+        serde_json::to_value(&p).ok(),
+        Some(Value::from("somethingNew"))
+    );
     for known in ApplicationPhase::KNOWN {
         assert_eq!(&ApplicationPhase::from(known.as_str()), known);
     }
