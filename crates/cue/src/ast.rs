@@ -189,6 +189,11 @@ pub enum BinOp {
     Sub,
     Mul,
     Div,
+    /// Legacy infix integer operators `div`, `mod`, `quo`, `rem`.
+    IntDiv,
+    IntMod,
+    IntQuo,
+    IntRem,
 }
 
 impl BinOp {
@@ -210,6 +215,10 @@ impl BinOp {
             BinOp::Sub => "-",
             BinOp::Mul => "*",
             BinOp::Div => "/",
+            BinOp::IntDiv => "div",
+            BinOp::IntMod => "mod",
+            BinOp::IntQuo => "quo",
+            BinOp::IntRem => "rem",
         }
     }
 }

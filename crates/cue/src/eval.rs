@@ -38,8 +38,28 @@ pub enum FrameKind<'a> {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Closed {
     No,
-    Shallow,
-    Deep,
+    /// `close()`: this struct is closed, its children are not. Carries the closedness id.
+    Shallow(u32),
+    /// A definition: closed recursively. Struct literals with the same id share one allowed set.
+    Deep(u32),
+}
+
+impl Closed {
+    pub fn child(self) -> Closed {
+        match self {
+            Closed::Deep(c) => Closed::Deep(c),
+            _ => Closed::No,
+        }
+    }
+    pub fn is_closed(self) -> bool {
+        !matches!(self, Closed::No)
+    }
+    pub fn cid(self) -> u32 {
+        match self {
+            Closed::No => 0,
+            Closed::Shallow(c) | Closed::Deep(c) => c,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -94,6 +114,7 @@ pub struct PatternC<'a> {
 
 #[derive(Clone, Default)]
 pub struct Group<'a> {
+    pub cid: u32,
     pub closed: bool,
     pub open: bool,
     pub allowed: HashSet<Rc<str>>,
@@ -187,7 +208,10 @@ pub struct Ev<'a> {
     pub depth: usize,
     pub copy_stack: Vec<VId>,
     pub fatal: Option<crate::Error>,
+    pub next_cid: u32,
 }
+
+const CYCLE: &str = "cycle detected";
 
 pub fn bot_val(msg: impl Into<String>, span: Span) -> Val {
     Val::bot(msg, span)
@@ -216,6 +240,7 @@ impl<'a> Ev<'a> {
             depth: 0,
             copy_stack: Vec::new(),
             fatal: None,
+            next_cid: 1 << 31,
         }
     }
 
@@ -270,13 +295,10 @@ impl<'a> Ev<'a> {
         self.depth += 1;
         if self.depth > self.limits.max_depth {
             self.depth -= 1;
-            if self.fatal.is_none() {
-                self.fatal = Some(crate::Error::new(format!(
-                    "limit exceeded: evaluation deeper than {} (structural cycle?)",
-                    self.limits.max_depth
-                )));
-            }
-            return Err(bot_val("evaluation too deep (structural cycle?)", span));
+            return Err(bot_val(
+                format!("structural cycle (evaluation deeper than {})", self.limits.max_depth),
+                span,
+            ));
         }
         if !self.step() {
             self.depth -= 1;
@@ -430,7 +452,12 @@ impl<'a> Ev<'a> {
                     ExprKind::Selector(_, n, _) => label_kind(n) == FK::Def,
                     _ => false,
                 };
-                let closed = if is_def { Closed::Deep } else { closed };
+                let closed = if is_def && !matches!(closed, Closed::Deep(_)) {
+                    self.next_cid += 1;
+                    Closed::Deep(self.next_cid)
+                } else {
+                    closed
+                };
                 match self.resolve_ref(e, &env) {
                     Some(Target::Vertex(w)) => self.add_vertex(v, w, group, closed),
                     Some(Target::Val(val)) => self.add_val(v, val, group, closed),
@@ -443,10 +470,11 @@ impl<'a> Ev<'a> {
             ExprKind::Call(f, args) => {
                 if let ExprKind::Ident(n) = &f.kind {
                     if n == "close" && args.len() == 1 && self.is_predeclared(n, &env) {
-                        let cl = if closed == Closed::Deep {
-                            Closed::Deep
+                        let cl = if let Closed::Deep(c) = closed {
+                            Closed::Deep(c)
                         } else {
-                            Closed::Shallow
+                            self.next_cid += 1;
+                            Closed::Shallow(self.next_cid)
                         };
                         self.add_expr(v, &args[0], env, cl, group);
                         return;
@@ -546,6 +574,7 @@ impl<'a> Ev<'a> {
                     .collect();
                 self.add_disj(v, alts, group);
             }
+            Val::Bottom(b) if b.incomplete && b.msg == CYCLE => {}
             Val::Bottom(b) => self.set_err(v, b),
             other => {
                 let cur = std::mem::replace(&mut self.vm(v).atom, Val::Top);
@@ -571,7 +600,7 @@ impl<'a> Ev<'a> {
             let conjs = self.v(w).conjs.clone();
             self.copy_stack.push(w);
             for mut c in conjs {
-                if closed != Closed::No && c.closed == Closed::No {
+                if closed.is_closed() && c.closed == Closed::No {
                     c.closed = closed;
                 }
                 self.add_conj(v, c, group);
@@ -700,14 +729,17 @@ impl<'a> Ev<'a> {
     }
 
     fn group_for(&mut self, v: VId, group: Option<usize>, closed: Closed) -> usize {
-        let g = match group {
-            Some(g) if g < self.v(v).groups.len() => g,
+        let cid = closed.cid();
+        let existing = if cid != 0 { self.v(v).groups.iter().position(|g| g.cid == cid) } else { None };
+        let g = match (group, existing) {
+            (Some(g), _) if g < self.v(v).groups.len() => g,
+            (_, Some(g)) => g,
             _ => {
-                self.vm(v).groups.push(Group::default());
+                self.vm(v).groups.push(Group { cid, ..Group::default() });
                 self.v(v).groups.len() - 1
             }
         };
-        if closed != Closed::No {
+        if closed.is_closed() {
             self.vm(v).groups[g].closed = true;
         }
         g
@@ -741,11 +773,7 @@ impl<'a> Ev<'a> {
             }
         }
         let g = self.group_for(v, group, closed);
-        let child_closed = if closed == Closed::Deep {
-            Closed::Deep
-        } else {
-            Closed::No
-        };
+        let child_closed = closed.child();
         for d in &lit.decls {
             match d {
                 Decl::Field(f) => match &f.label {
@@ -756,7 +784,8 @@ impl<'a> Ev<'a> {
                             label_kind(n)
                         };
                         let cc = if kind == FK::Def {
-                            Closed::Deep
+                            let arc = self.arc_for(v, n, kind);
+                            Closed::Deep(arc)
                         } else {
                             child_closed
                         };
@@ -774,9 +803,10 @@ impl<'a> Ev<'a> {
                         );
                     }
                     Label::Dynamic(x) => {
-                        self.vm(v)
-                            .pending
-                            .push(Pending::Dyn(f, x, fenv.clone(), child_closed, g))
+                        // dynamic fields go before pending comprehensions (they may define
+                        // fields that comprehension guards test)
+                        let k = self.v(v).pending.iter().take_while(|p| matches!(p, Pending::Dyn(..))).count();
+                        self.vm(v).pending.insert(k, Pending::Dyn(f, x, fenv.clone(), child_closed, g))
                     }
                     Label::Pattern(x) => {
                         let pc = PatternC {
@@ -878,11 +908,7 @@ impl<'a> Ev<'a> {
 
     fn process_list(&mut self, v: VId, elems: &'a [ListElem], env: Env<'a>, closed: Closed) {
         self.vm(v).is_list = true;
-        let child_closed = if closed == Closed::Deep {
-            Closed::Deep
-        } else {
-            Closed::No
-        };
+        let child_closed = closed.child();
         let mut items: Vec<Conj<'a>> = Vec::new();
         let mut tail: Option<Conj<'a>> = None;
         let mut open = false;
@@ -1715,7 +1741,7 @@ impl<'a> Ev<'a> {
             && matches!(x.atom, Val::Top)
             && x.arcs.is_empty()
         {
-            return Val::incomplete("cycle detected", Span::default());
+            return Val::incomplete(CYCLE, Span::default());
         }
         if let Some(dr) = x.disj_result.clone() {
             if x.forward.is_none() {
@@ -1887,6 +1913,16 @@ impl<'a> Ev<'a> {
                 }
                 let va = self.eval(a, env);
                 let vb = self.eval(b, env);
+                let f = match op {
+                    BinOp::IntDiv => Some(Builtin::Div),
+                    BinOp::IntMod => Some(Builtin::Mod),
+                    BinOp::IntQuo => Some(Builtin::Quo),
+                    BinOp::IntRem => Some(Builtin::Rem),
+                    _ => None,
+                };
+                if let Some(f) = f {
+                    return builtins::call(self, f, vec![va, vb], e.span);
+                }
                 self.binary(*op, va, vb, e.span)
             }
             ExprKind::Interp { parts, bytes } => {
@@ -1967,7 +2003,10 @@ impl<'a> Ev<'a> {
             Val::Vertex(w) => {
                 self.expand(*w);
                 let w = self.deref(*w);
-                self.v(w).err.is_some()
+                if self.v(w).err.is_some() {
+                    return true;
+                }
+                self.has_fatal_inner(w, 2).is_some()
             }
             Val::Disj(alts) => alts.is_empty(),
             _ => false,

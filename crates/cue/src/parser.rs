@@ -542,6 +542,10 @@ impl<'s> Parser<'s> {
             Tok::Sub => (BinOp::Sub, 6),
             Tok::Mul => (BinOp::Mul, 7),
             Tok::Div => (BinOp::Div, 7),
+            Tok::Ident(k) if k == "div" => (BinOp::IntDiv, 7),
+            Tok::Ident(k) if k == "mod" => (BinOp::IntMod, 7),
+            Tok::Ident(k) if k == "quo" => (BinOp::IntQuo, 7),
+            Tok::Ident(k) if k == "rem" => (BinOp::IntRem, 7),
             _ => return None,
         })
     }

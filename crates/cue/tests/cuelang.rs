@@ -1,0 +1,283 @@
+//! cue-lang/cue's own evaluator tests (../shared/conformance/cue-lang/testdata, v0.14.1).
+//!
+//! For archives with an authoritative `out/json`, the whole-file export is compared. For the
+//! others the `out/evalalpha` (v0.14's default evaluator) or `out/eval` debug output is read
+//! coarsely: every concrete scalar leaf must match our value at that path, and every leaf error
+//! (`_|_` with no fields) must be an error (or, for `[incomplete]`, a non-concrete value) here.
+//!
+//! Ratchet: `tests/cuelang-known-failures.txt` lists archives allowed to fail today.
+//! `CUE_LANG_ONLY=<substring>` runs a subset, `CUE_LANG_VERBOSE=1` prints the known failures.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/cue-lang")
+}
+
+fn sections(text: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in text.split_inclusive('\n') {
+        let t = line.trim_end();
+        if t.starts_with("-- ") && t.ends_with(" --") && t.len() > 6 {
+            out.push((t[3..t.len() - 3].to_string(), String::new()));
+        } else if let Some(last) = out.last_mut() {
+            last.1.push_str(line);
+        }
+    }
+    out
+}
+
+#[derive(Debug)]
+enum Leaf {
+    Json(serde_json::Value),
+    Error,
+    Incomplete,
+}
+
+/// Parses CUE's debug printer output into (path, leaf) checks.
+fn parse_eval(text: &str) -> Vec<(String, Leaf)> {
+    let body = match text.find("\nResult:\n") {
+        Some(i) => &text[i + 9..],
+        None => text,
+    };
+    let lines: Vec<&str> = body.lines().collect();
+    let mut out = Vec::new();
+    let mut stack: Vec<String> = Vec::new();
+    // Each open block: (path len, is_error_block, had_fields, first comment)
+    let mut blocks: Vec<(bool, bool, String, String)> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i].trim();
+        i += 1;
+        if line.is_empty() {
+            continue;
+        }
+        if line == "}" || line.starts_with("})") || line == "})" {
+            if let Some((is_err, had_fields, comment, path)) = blocks.pop() {
+                if is_err && !had_fields && !path.is_empty() {
+                    let leaf = if comment.contains("[incomplete]") || comment.contains("[cycle]") { Leaf::Incomplete } else { Leaf::Error };
+                    out.push((path, leaf));
+                }
+                stack.pop();
+            }
+            continue;
+        }
+        if line.starts_with("//") {
+            if let Some(b) = blocks.last_mut() {
+                if b.2.is_empty() {
+                    b.2 = line.to_string();
+                }
+            }
+            continue;
+        }
+        // field line: `name: (kind){ ... }` or `name: (kind){`
+        let Some(colon) = find_label_end(line) else { continue };
+        let name = line[..colon].trim();
+        let rest = line[colon + 1..].trim();
+        if let Some(b) = blocks.last_mut() {
+            b.1 = true;
+        }
+        let name = if name.starts_with('"') { serde_json::from_str::<String>(name).unwrap_or_default() } else { name.to_string() };
+        if name.starts_with("let ") || name.contains(' ') || name.contains('?') || name.contains('!') || name.starts_with('[') {
+            // skip let bindings, optional/required and pattern constraints (and their blocks)
+            if rest.ends_with('{') {
+                let mut depth = 1;
+                while i < lines.len() && depth > 0 {
+                    let l = lines[i].trim();
+                    if l.ends_with('{') {
+                        depth += 1;
+                    }
+                    if l == "}" || l.starts_with('}') {
+                        depth -= 1;
+                    }
+                    i += 1;
+                }
+            }
+            continue;
+        }
+        let path = if stack.is_empty() { name.clone() } else { format!("{}.{}", stack.last().cloned().unwrap_or_default(), name) };
+        if rest.contains("|(") {
+            // a disjunction: its alternatives are not paths; skip to the balancing paren
+            let mut depth: i64 = rest.matches('(').count() as i64 - rest.matches(')').count() as i64;
+            while depth > 0 && i < lines.len() {
+                let l = lines[i];
+                depth += l.matches('(').count() as i64 - l.matches(')').count() as i64;
+                i += 1;
+            }
+            continue;
+        }
+        if rest.ends_with('{') && !rest.ends_with("}{") {
+            let is_err = rest.starts_with("(_|_)");
+            stack.push(path.clone());
+            blocks.push((is_err, false, String::new(), path));
+            continue;
+        }
+        // single-line value: (kind){ value }
+        if let Some(open) = rest.find("){ ") {
+            let kind = &rest[1..open];
+            let val = rest[open + 3..].trim_end_matches('}').trim();
+            if kind == "_|_" {
+                out.push((path, Leaf::Error));
+                continue;
+            }
+            if ["int", "float", "string", "bool", "null", "number"].contains(&kind) {
+                if let Ok(j) = serde_json::from_str::<serde_json::Value>(val) {
+                    if j.is_number() || j.is_string() || j.is_boolean() || j.is_null() {
+                        out.push((path, Leaf::Json(j)));
+                    }
+                }
+            }
+        }
+    }
+    let _ = &mut stack;
+    out
+}
+
+fn find_label_end(line: &str) -> Option<usize> {
+    if line.starts_with('"') {
+        let mut esc = false;
+        for (i, c) in line.char_indices().skip(1) {
+            if esc {
+                esc = false;
+                continue;
+            }
+            if c == '\\' {
+                esc = true;
+            } else if c == '"' {
+                return line[i..].find(':').map(|j| i + j);
+            }
+        }
+        return None;
+    }
+    line.find(": ")
+}
+
+fn numbers_equal(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value as J;
+    match (a, b) {
+        (J::Number(x), J::Number(y)) => match (x.as_f64(), y.as_f64()) {
+            (Some(p), Some(q)) => p == q || (p - q).abs() <= 1e-9 * p.abs().max(q.abs()),
+            _ => x == y,
+        },
+        (J::Object(x), J::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| numbers_equal(v, w))),
+        (J::Array(x), J::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| numbers_equal(p, q)),
+        _ => a == b,
+    }
+}
+
+fn run_archive(path: &Path) -> Result<usize, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let secs = sections(&text);
+    let mut inputs: Vec<(String, String)> = secs.iter().filter(|(n, _)| n.ends_with(".cue") && !n.contains('/')).cloned().collect();
+    inputs.sort_by_key(|(n, _)| if n == "in.cue" { 0 } else { 1 });
+    if inputs.is_empty() {
+        return Err("no inputs".into());
+    }
+    let files: Vec<(&str, &str)> = inputs.iter().map(|(n, s)| (n.as_str(), s.as_str())).collect();
+    let get = |name: &str| secs.iter().find(|(n, _)| n == name).map(|(_, s)| s.clone());
+    let value = cue::Runtime::new().compile_files(&files).and_then(|p| p.eval());
+    if let Some(js) = get("out/json").filter(|s| !s.trim().is_empty()) {
+        let want: serde_json::Value = serde_json::from_str(&js).map_err(|e| format!("bad out/json: {e}"))?;
+        let got = value.and_then(|v| v.to_json()).map_err(|e| format!("export error: {e}"))?;
+        return if numbers_equal(&want, &got) { Ok(1) } else { Err(format!("json mismatch:\n    want {want}\n    got  {got}")) };
+    }
+    let Some(ev) = get("out/evalalpha").or_else(|| get("out/eval")) else { return Ok(0) };
+    let checks = parse_eval(&ev);
+    let v = match value {
+        Ok(v) => v,
+        Err(e) => {
+            // A compile error: acceptable only when the expectation is an error everywhere.
+            if checks.iter().all(|(_, l)| !matches!(l, Leaf::Json(_))) {
+                return Ok(1);
+            }
+            return Err(format!("compile/eval error: {e}"));
+        }
+    };
+    let mut fails = Vec::new();
+    for (p, leaf) in &checks {
+        let got = v.lookup(p);
+        match leaf {
+            Leaf::Json(want) => match got.as_ref().map(|g| g.to_json()) {
+                Some(Ok(g)) if numbers_equal(want, &g) => {}
+                Some(Ok(g)) => fails.push(format!("{p}: want {want}, got {g}")),
+                Some(Err(e)) => fails.push(format!("{p}: want {want}, got error {e}")),
+                None => fails.push(format!("{p}: want {want}, not found")),
+            },
+            Leaf::Error => match &got {
+                Some(g) if g.kind() == cue::Kind::Bottom => {}
+                None => {}
+                Some(g) => fails.push(format!("{p}: want error, got {:?}", g.to_json().map(|j| j.to_string()))),
+            },
+            Leaf::Incomplete => match &got {
+                Some(g) if g.to_json().is_ok() && g.kind() != cue::Kind::Struct && g.kind() != cue::Kind::List => {
+                    fails.push(format!("{p}: want incomplete, got {:?}", g.to_json().map(|j| j.to_string())))
+                }
+                _ => {}
+            },
+        }
+    }
+    if fails.is_empty() { Ok(checks.len()) } else { Err(fails.join("\n    ")) }
+}
+
+fn known() -> BTreeSet<String> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cuelang-known-failures.txt");
+    std::fs::read_to_string(p).unwrap_or_default().lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect()
+}
+
+#[test]
+fn cuelang_testdata() {
+    let base = root().join("testdata");
+    assert!(base.is_dir(), "cue-lang corpus not found at {}", base.display());
+    let only = std::env::var("CUE_LANG_ONLY").ok();
+    let verbose = std::env::var("CUE_LANG_VERBOSE").is_ok();
+    let known = known();
+    let mut files = Vec::new();
+    for d in std::fs::read_dir(&base).expect("read testdata").flatten() {
+        if let Ok(rd) = std::fs::read_dir(d.path()) {
+            for f in rd.flatten() {
+                let p = f.path();
+                if p.extension().is_some_and(|e| e == "txtar") {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    files.sort();
+    let (mut pass, mut fail, mut skipped) = (0, 0, 0);
+    let mut unexpected = Vec::new();
+    let mut now_passing = Vec::new();
+    for f in files {
+        let name = f.strip_prefix(&base).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+        if only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
+            continue;
+        }
+        let r = std::panic::catch_unwind(|| run_archive(&f)).unwrap_or_else(|_| Err("panic".into()));
+        match r {
+            Ok(0) => skipped += 1,
+            Ok(_) => {
+                pass += 1;
+                if known.contains(&name) {
+                    now_passing.push(name);
+                }
+            }
+            Err(e) => {
+                fail += 1;
+                if !known.contains(&name) {
+                    unexpected.push(format!("FAIL {name}: {e}"));
+                } else if verbose {
+                    println!("known FAIL {name}: {e}");
+                }
+            }
+        }
+    }
+    for u in &unexpected {
+        println!("{u}");
+    }
+    for n in &now_passing {
+        println!("NOW PASSING (remove from cuelang-known-failures.txt): {n}");
+    }
+    let total = pass + fail;
+    println!("cue-lang: {pass} passed, {fail} failed, {skipped} without comparable expectations ({:.1}%)", 100.0 * pass as f64 / total.max(1) as f64);
+    assert!(unexpected.is_empty(), "{} unexpected failures", unexpected.len());
+}
