@@ -284,6 +284,40 @@ pub struct AppliedApplicationPolicy {
 }
 
 impl Application {
+    /// `metadata.name`, or empty.
+    pub fn name(&self) -> &str {
+        self.metadata.name.as_deref().unwrap_or("")
+    }
+
+    /// `metadata.namespace`, or `default`.
+    pub fn namespace(&self) -> &str {
+        self.metadata.namespace.as_deref().unwrap_or("default")
+    }
+
+    /// An annotation's value.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .map(String::as_str)
+    }
+
+    /// The `app.oam.dev/publishVersion` annotation.
+    pub fn publish_version(&self) -> Option<&str> {
+        self.annotation(crate::labels::ANNOTATION_PUBLISH_VERSION)
+    }
+
+    /// The `app.oam.dev/reconcile-interval` annotation (a duration such as `30s`).
+    pub fn reconcile_interval(&self) -> Option<&str> {
+        self.annotation(crate::labels::ANNOTATION_RECONCILE_INTERVAL)
+    }
+
+    /// The phase in the status, if any.
+    pub fn phase(&self) -> Option<&ApplicationPhase> {
+        self.status.as_ref().and_then(|s| s.status.as_ref())
+    }
+
     /// The component with this name.
     pub fn component(&self, name: &str) -> Option<&ApplicationComponent> {
         self.spec.components.iter().find(|c| c.name == name)

@@ -271,7 +271,7 @@ pub struct TerraformSchematic {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider_ref: Option<Reference>,
+    pub provider_ref: Option<ProviderReference>,
     /// `hcl` (default), `json` or `remote`.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "terraform_type_schema")]
@@ -296,6 +296,20 @@ pub struct SecretReference {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+}
+
+/// A reference to a Terraform provider; the namespace defaults to `default`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderReference {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "default_namespace_schema")]
+    pub namespace: Option<String>,
+}
+
+fn default_namespace_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "string", "default": "default" })
 }
 
 /// A reference by name and optional namespace.

@@ -89,7 +89,7 @@ impl std::fmt::Display for DefinitionKind {
 /// What every definition kind offers the renderer and the controller.
 pub trait Definition: Resource<DynamicType = ()> {
     /// Which kind this is.
-    fn kind() -> DefinitionKind;
+    fn definition_kind() -> DefinitionKind;
     /// The schematic, if any.
     fn schematic(&self) -> Option<&Schematic>;
     /// The CUE template, if the definition is written in CUE.
@@ -314,7 +314,7 @@ pub struct WorkflowStepDefinitionSpec {
 }
 
 impl Definition for ComponentDefinition {
-    fn kind() -> DefinitionKind {
+    fn definition_kind() -> DefinitionKind {
         DefinitionKind::Component
     }
     fn schematic(&self) -> Option<&Schematic> {
@@ -332,7 +332,7 @@ impl Definition for ComponentDefinition {
 }
 
 impl Definition for TraitDefinition {
-    fn kind() -> DefinitionKind {
+    fn definition_kind() -> DefinitionKind {
         DefinitionKind::Trait
     }
     fn schematic(&self) -> Option<&Schematic> {
@@ -350,7 +350,7 @@ impl Definition for TraitDefinition {
 }
 
 impl Definition for PolicyDefinition {
-    fn kind() -> DefinitionKind {
+    fn definition_kind() -> DefinitionKind {
         DefinitionKind::Policy
     }
     fn schematic(&self) -> Option<&Schematic> {
@@ -365,7 +365,7 @@ impl Definition for PolicyDefinition {
 }
 
 impl Definition for WorkflowStepDefinition {
-    fn kind() -> DefinitionKind {
+    fn definition_kind() -> DefinitionKind {
         DefinitionKind::WorkflowStep
     }
     fn schematic(&self) -> Option<&Schematic> {

@@ -8,6 +8,36 @@
 //! Modules: [`application`], [`definitions`], [`workflow`], [`policy`], [`revision`],
 //! [`tracker`], [`common`] hold the types; [`crd`] generates CRDs; [`parse`] reads YAML;
 //! [`validate`] checks Applications; [`labels`] has the well-known keys.
+//!
+//! ```
+//! let yaml = r#"
+//! apiVersion: core.oam.dev/v1beta1
+//! kind: Application
+//! metadata:
+//!   name: hello
+//! spec:
+//!   components:
+//!     - name: web
+//!       type: webservice
+//!       properties:
+//!         image: nginx
+//!       traits:
+//!         - type: scaler
+//!           properties: {replicas: 2}
+//! "#;
+//! let apps = oam::parse_application_yaml("app.yaml", yaml)?;
+//! apps[0].validate()?;
+//! assert_eq!(apps[0].spec.components[0].traits[0].type_, "scaler");
+//!
+//! // A component without a type: the error names the file, document, line and field.
+//! let bad = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata: {name: x}\nspec:\n  components:\n  - name: web\n";
+//! let err = oam::parse_application_yaml("bad.yaml", bad).unwrap_err();
+//! assert_eq!(
+//!     err.to_string(),
+//!     "bad.yaml: document 1, line 6 column 5: field `spec.components[0].type`: missing field `type`"
+//! );
+//! # Ok::<(), oam::Error>(())
+//! ```
 
 pub mod application;
 pub mod common;
@@ -49,6 +79,7 @@ pub use revision::{
     DefinitionRevisionSpec, DefinitionType, PolicyVersion,
 };
 pub use tracker::{ManagedResource, ResourceTracker, ResourceTrackerSpec, ResourceTrackerType};
+pub use validate::validate_definition;
 pub use workflow::{
     StepInput, StepOutput, StepStatus, Workflow, WorkflowExecuteMode, WorkflowFields, WorkflowMode,
     WorkflowRunPhase, WorkflowStatus, WorkflowStep, WorkflowStepMeta, WorkflowStepPhase,

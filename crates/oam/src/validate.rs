@@ -255,6 +255,65 @@ impl Application {
     }
 }
 
+impl crate::Workflow {
+    /// Checks the steps of a `Workflow` object as [`Application::validate`] checks inline ones.
+    pub fn validate(&self) -> Result<(), Error> {
+        let mut issues = Vec::new();
+        check_steps("steps", &self.spec.steps, &mut issues);
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid {
+                kind: "Workflow".into(),
+                name: self.metadata.name.clone().unwrap_or_default(),
+                issues,
+            })
+        }
+    }
+}
+
+/// Checks a definition of any kind: a DNS-1123 name and a non-empty CUE template (Sailplane
+/// renders only CUE; Terraform schematics are kept but not run).
+pub fn validate_definition<D: crate::Definition>(def: &D) -> Result<(), Error> {
+    let mut issues = Vec::new();
+    issues.extend(name_issue(
+        "metadata.name".into(),
+        "the definition name",
+        def.definition_name(),
+    ));
+    match def.schematic() {
+        None => issues.push(Issue {
+            field: "spec.schematic".into(),
+            message: "a definition needs a schematic (spec.schematic.cue.template)".into(),
+        }),
+        Some(s) => match &s.cue {
+            Some(cue) if cue.template.trim().is_empty() => issues.push(Issue {
+                field: "spec.schematic.cue.template".into(),
+                message: "the CUE template is empty".into(),
+            }),
+            Some(_) => {}
+            None if s.terraform.is_some() => issues.push(Issue {
+                field: "spec.schematic.terraform".into(),
+                message: "Terraform schematics are not supported; write the definition in CUE"
+                    .into(),
+            }),
+            None => issues.push(Issue {
+                field: "spec.schematic.cue".into(),
+                message: "a definition needs a CUE template (spec.schematic.cue.template)".into(),
+            }),
+        },
+    }
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid {
+            kind: D::definition_kind().kind_name().into(),
+            name: def.definition_name().into(),
+            issues,
+        })
+    }
+}
+
 /// Validates workflow steps (also used for `Workflow` objects).
 pub(crate) fn check_steps(at: &str, steps: &[WorkflowStep], issues: &mut Vec<Issue>) {
     let mut all: Vec<(&str, String)> = Vec::new();

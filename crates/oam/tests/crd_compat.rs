@@ -270,6 +270,12 @@ fn crds_match_kubevela() {
                         required(o)
                     ));
                 }
+                if t.get("default") != o.get("default") {
+                    problems.push(format!(
+                        "{name} {vname}: {shown} default {} vs {}",
+                        t["default"], o["default"]
+                    ));
+                }
                 if t.get("enum").is_some() && t.get("enum") != o.get("enum") {
                     problems.push(format!(
                         "{name} {vname}: {shown} enum {} vs {}",

@@ -227,7 +227,7 @@ fn definitions() {
         panic!("not a component definition")
     };
     assert_eq!(
-        <oam::ComponentDefinition as Definition>::kind(),
+        <oam::ComponentDefinition as Definition>::definition_kind(),
         DefinitionKind::Component
     );
     assert!(
@@ -352,4 +352,46 @@ fn empty_fields_are_not_written() {
             "spec": {"components": [{"name": "web", "type": "webservice"}]}
         })
     );
+}
+
+#[test]
+fn definitions_validate() {
+    let objects = oam::parse_objects_yaml("definitions.yaml", &fixture("definitions.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for o in &objects {
+        let result = match o {
+            OamObject::ComponentDefinition(d) => oam::validate_definition(d),
+            OamObject::TraitDefinition(d) => oam::validate_definition(d),
+            OamObject::PolicyDefinition(d) => oam::validate_definition(d),
+            OamObject::WorkflowStepDefinition(d) => oam::validate_definition(d),
+            _ => Ok(()),
+        };
+        result.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mut empty = oam::TraitDefinition::new("Bad_Name", Default::default());
+    empty.spec.schematic = Some(oam::Schematic::default());
+    let e = oam::validate_definition(&empty)
+        .err()
+        .unwrap_or_else(|| panic!("no error"));
+    let fields: Vec<&str> = e.issues().iter().map(|i| i.field.as_str()).collect();
+    assert_eq!(fields, ["metadata.name", "spec.schematic.cue"]);
+    assert!(
+        e.to_string()
+            .starts_with("TraitDefinition \"Bad_Name\" is invalid"),
+        "{e}"
+    );
+}
+
+#[test]
+fn workflow_objects_validate() {
+    let objects = oam::parse_objects_yaml("workflow-ref.yaml", &fixture("workflow-ref.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let OamObject::Workflow(w) = &objects[1] else {
+        panic!("not a workflow")
+    };
+    w.validate().unwrap_or_else(|e| panic!("{e}"));
+    let app = apps(&objects)[0];
+    assert_eq!(app.name(), "with-ref");
+    assert_eq!(app.namespace(), "default");
+    assert_eq!(app.publish_version(), None);
 }
