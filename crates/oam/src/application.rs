@@ -37,7 +37,11 @@ use crate::workflow::{StepInput, StepOutput, WorkflowExecuteMode, WorkflowStatus
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationSpec {
     pub components: Vec<ApplicationComponent>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub policies: Vec<AppPolicy>,
     /// The workflow; without one, every component is deployed (KubeVela's default workflow).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,16 +64,36 @@ pub struct ApplicationComponent {
     #[schemars(schema_with = "preserve_unknown_object")]
     pub properties: Option<Value>,
     /// Components that must be ready before this one is dispatched.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub depends_on: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub inputs: Vec<StepInput>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub outputs: Vec<StepOutput>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub traits: Vec<ApplicationTrait>,
     /// Component-level scopes: scope type -> scope instance name (legacy).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     #[schemars(schema_with = "scopes_schema")]
     pub scopes: BTreeMap<String, String>,
 }
@@ -116,7 +140,11 @@ pub struct AppWorkflow {
     /// Name of a `Workflow` object in the Application's namespace.
     #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
     pub ref_: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub steps: Vec<WorkflowStep>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<WorkflowExecuteMode>,
@@ -142,23 +170,39 @@ string_enum! {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationStatus {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub conditions: Vec<Condition>,
     /// The phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<ApplicationPhase>,
     /// Legacy: the workloads of the components.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub components: Vec<ObjectReference>,
     /// Health of each component, per cluster/env.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub services: Vec<ApplicationComponentStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<WorkflowStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_revision: Option<Revision>,
     /// Every resource the application applied, in every cluster.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub applied_resources: Vec<ClusterObjectReference>,
     /// Status reported by policies.
     #[serde(default, rename = "policy", skip_serializing_if = "Vec::is_empty")]
@@ -169,7 +213,11 @@ pub struct ApplicationStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow_restart_scheduled_at: Option<Time>,
     /// Application-scoped policies (global and explicit) applied to this application.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub applied_application_policies: Vec<AppliedApplicationPolicy>,
     /// ConfigMap that stores the applied application policies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -213,13 +261,25 @@ pub struct ApplicationComponentStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_healthy: Option<bool>,
     /// Output of the definition's `details` template.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub details: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub traits: Vec<ApplicationTraitStatus>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub scopes: Vec<ObjectReference>,
 }
 
@@ -233,7 +293,11 @@ pub struct ApplicationTraitStatus {
     /// The trait has not been dispatched yet (e.g. a PostDispatch trait waiting for the workload).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<bool>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub details: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

@@ -101,6 +101,15 @@ macro_rules! string_enum {
 }
 pub(crate) use string_enum;
 
+/// Deserializes `null` as the default value, as Go does for slices and maps.
+pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 /// Schema for a free-form object (`runtime.RawExtension` in KubeVela):
 /// `type: object` with `x-kubernetes-preserve-unknown-fields: true`.
 pub(crate) fn preserve_unknown_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -349,7 +358,11 @@ pub struct DefinitionReference {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DefinitionStatus {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub conditions: Vec<Condition>,
     /// Name of the ConfigMap holding the parameter schema.
     #[serde(default, skip_serializing_if = "Option::is_none")]

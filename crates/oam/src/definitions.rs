@@ -151,7 +151,11 @@ pub struct WorkloadTypeDescriptor {
 pub struct ChildResourceKind {
     pub api_version: String,
     pub kind: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub selector: BTreeMap<String, String>,
 }
 
@@ -173,7 +177,11 @@ pub struct ChildResourceKind {
 #[serde(rename_all = "camelCase")]
 pub struct ComponentDefinitionSpec {
     pub workload: WorkloadTypeDescriptor,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub child_resource_kinds: Vec<ChildResourceKind>,
     /// Label on the workload that carries the component revision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -230,10 +238,18 @@ pub struct TraitDefinitionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_disruptive: Option<bool>,
     /// Workload kinds / component types this trait applies to (`*` or empty: all).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub applies_to_workloads: Vec<String>,
     /// Traits this one cannot be combined with.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub conflicts_with: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schematic: Option<Schematic>,
@@ -421,7 +437,11 @@ impl TraitDefinition {
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadDefinitionSpec {
     pub definition_ref: DefinitionReference,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub child_resource_kinds: Vec<ChildResourceKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision_label: Option<String>,
@@ -440,6 +460,10 @@ pub struct WorkloadDefinitionSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadDefinitionStatus {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub conditions: Vec<crate::common::Condition>,
 }

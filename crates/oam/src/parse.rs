@@ -464,6 +464,7 @@ fn saphyr_error(
     let raw = e.without_snippet().to_string();
     let mut message = clean_message(&raw);
     if message.starts_with("expected ")
+        && !message.contains("YAML")
         && let Some(found) =
             location.and_then(|l| scalar_at(&doc.text, l.line() as usize, l.column() as usize))
     {
@@ -540,7 +541,7 @@ fn scalar_at(text: &str, line: usize, column: usize) -> Option<String> {
     }
     let end = rest.find([',', ']', '}', '#']).unwrap_or(rest.len());
     let token = rest[..end].trim();
-    (!token.is_empty() && token.len() <= 80).then(|| token.to_string())
+    (!token.is_empty() && !token.starts_with(':') && token.len() <= 80).then(|| token.to_string())
 }
 
 #[cfg(test)]

@@ -52,7 +52,11 @@ pub mod types {
 #[serde(rename_all = "camelCase")]
 pub struct TopologyPolicySpec {
     /// Cluster names (`local` is the hub).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub clusters: Vec<String>,
     /// Select clusters by their labels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,10 +76,18 @@ pub struct TopologyPolicySpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OverridePolicySpec {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub components: Vec<OverrideComponent>,
     /// Restrict to components of these names.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub selector: Vec<String>,
 }
 
@@ -94,7 +106,11 @@ pub struct OverrideComponent {
     #[schemars(schema_with = "preserve_unknown_object")]
     pub properties: Option<Value>,
     /// Traits to merge (by type); `disable: true` removes a trait.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub traits: Vec<OverrideTrait>,
 }
 
@@ -117,7 +133,11 @@ pub struct OverrideTrait {
 pub struct ReplicationPolicySpec {
     /// Replication keys: each selected component is rendered once per key (`context.replicaKey`).
     pub keys: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub selector: Vec<String>,
 }
 
@@ -131,7 +151,11 @@ pub struct GarbageCollectPolicySpec {
     /// Continue deleting other resources when one fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continue_on_failure: Option<bool>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub rules: Vec<GarbageCollectPolicyRule>,
     /// Order of deletion: `dependency` deletes in reverse dependency order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -153,17 +177,41 @@ pub struct GarbageCollectPolicyRule {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourcePolicyRuleSelector {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub component_names: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub component_types: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub oam_types: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub trait_types: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub resource_types: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub resource_names: Vec<String>,
 }
 
@@ -172,7 +220,11 @@ pub struct ResourcePolicyRuleSelector {
 #[serde(rename_all = "camelCase")]
 pub struct ApplyOncePolicySpec {
     pub enable: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub rules: Vec<ApplyOncePolicyRule>,
 }
 
@@ -191,7 +243,11 @@ pub struct ApplyOncePolicyRule {
 #[serde(rename_all = "camelCase")]
 pub struct ApplyOnceStrategy {
     /// Field paths (`*` for all).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub path: Vec<String>,
     /// `onUpdate` or `always`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -202,7 +258,11 @@ pub struct ApplyOnceStrategy {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceRulesPolicySpec {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub rules: Vec<ResourceSelectorRule>,
 }
 
@@ -217,7 +277,11 @@ pub struct ResourceSelectorRule {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceUpdatePolicySpec {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub rules: Vec<ResourceUpdateRule>,
 }
 
@@ -237,7 +301,11 @@ pub struct ResourceUpdateStrategy {
     #[serde(default, rename = "op", skip_serializing_if = "Option::is_none")]
     pub op: Option<String>,
     /// Recreate the resource when these fields change.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub recreate_fields: Vec<String>,
 }
 

@@ -39,27 +39,51 @@ pub struct ApplicationRevisionSpec {
     #[schemars(schema_with = "embedded_object::<Application>")]
     pub application: Box<Application>,
     /// ComponentDefinitions used, by name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     #[schemars(schema_with = "embedded_object_map::<ComponentDefinition>")]
     pub component_definitions: BTreeMap<String, ComponentDefinition>,
     /// Legacy WorkloadDefinitions used, by name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     #[schemars(schema_with = "embedded_object_map::<WorkloadDefinition>")]
     pub workload_definitions: BTreeMap<String, WorkloadDefinition>,
     /// TraitDefinitions used, by name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     #[schemars(schema_with = "embedded_object_map::<TraitDefinition>")]
     pub trait_definitions: BTreeMap<String, TraitDefinition>,
     /// PolicyDefinitions used, by name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     #[schemars(schema_with = "embedded_object_map::<PolicyDefinition>")]
     pub policy_definitions: BTreeMap<String, PolicyDefinition>,
     /// WorkflowStepDefinitions used, by name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     #[schemars(schema_with = "embedded_object_map::<WorkflowStepDefinition>")]
     pub workflow_step_definitions: BTreeMap<String, WorkflowStepDefinition>,
     /// External Policy objects used, by name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     #[schemars(schema_with = "embedded_object_map::<Policy>")]
     pub policies: BTreeMap<String, Policy>,
     /// The external Workflow used (`spec.workflow.ref`).
@@ -67,11 +91,19 @@ pub struct ApplicationRevisionSpec {
     #[schemars(schema_with = "optional_embedded_workflow")]
     pub workflow: Option<Box<Workflow>>,
     /// Objects referred to by `ref-objects` components, kept verbatim.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     #[schemars(schema_with = "preserve_unknown_list")]
     pub referred_objects: Vec<Value>,
     /// Versions of Application-scoped policies applied, by policy name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub policy_versions: BTreeMap<String, PolicyVersion>,
     /// When the fields above are compressed into `data`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,7 +154,11 @@ pub struct ApplicationRevisionStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<WorkflowStatus>,
     /// The workflow context (step outputs and variables) at the end of the run.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub workflow_context: BTreeMap<String, String>,
 }
 

@@ -40,7 +40,11 @@ pub struct ResourceTrackerSpec {
     pub type_: Option<ResourceTrackerType>,
     /// Generation of the Application this tracker was written for.
     pub application_generation: i64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub managed_resources: Vec<ManagedResource>,
     /// When `managedResources` is compressed into `data`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -105,11 +105,23 @@ pub struct WorkflowSubStep {
     /// Timeout, as a duration string (`30s`, `5m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub depends_on: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub inputs: Vec<StepInput>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub outputs: Vec<StepOutput>,
 }
 
@@ -129,7 +141,11 @@ pub struct WorkflowStep {
     #[schemars(schema_with = "preserve_unknown_object")]
     pub properties: Option<Value>,
     /// Sub-steps of a step group.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub sub_steps: Vec<WorkflowSubStep>,
     /// Condition (CUE expression) for running the step.
     #[serde(default, rename = "if", skip_serializing_if = "Option::is_none")]
@@ -137,11 +153,23 @@ pub struct WorkflowStep {
     /// Timeout, as a duration string (`30s`, `5m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub depends_on: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub inputs: Vec<StepInput>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub outputs: Vec<StepOutput>,
     /// Mode of this group's sub-steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -201,7 +229,11 @@ pub struct WorkflowStepStatus {
     pub first_execute_time: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_execute_time: Option<Time>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub sub_steps: Vec<StepStatus>,
 }
 
@@ -228,7 +260,11 @@ pub struct WorkflowStatus {
     /// Where the workflow context (step outputs, variables) is stored, usually a ConfigMap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_backend: Option<ObjectReference>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub steps: Vec<WorkflowStepStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<Time>,
@@ -253,6 +289,10 @@ pub struct WorkflowStatus {
 pub struct WorkflowFields {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<WorkflowExecuteMode>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::common::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub steps: Vec<WorkflowStep>,
 }

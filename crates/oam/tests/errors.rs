@@ -263,3 +263,14 @@ fn typed_policy_properties_name_the_field() {
         "{e}"
     );
 }
+
+#[test]
+fn null_lists_and_maps_are_empty() {
+    // Go (KubeVela) accepts `null` for lists and maps; so do we.
+    let text = format!(
+        "{HEADER}spec:\n  components:\n    - name: web\n      type: webservice\n      traits:\n      dependsOn: ~\n      scopes:\n      properties:\n  policies:\n"
+    );
+    let apps = oam::parse_application_yaml("app.yaml", &text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(apps[0].spec.components[0].traits.is_empty());
+    assert!(apps[0].spec.policies.is_empty());
+}
