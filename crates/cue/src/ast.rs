@@ -60,6 +60,8 @@ pub struct StructLit {
     pub idents: HashSet<String>,
     /// True when the literal has embedded expressions or comprehensions.
     pub has_embed: bool,
+    /// Names bound by `let` declarations and aliases declared directly here.
+    pub binds: HashSet<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -1628,7 +1628,8 @@ impl<'a> Ev<'a> {
                             return Ok(Target::Vertex(a.vid));
                         }
                     }
-                    for (i, d) in lit.decls.iter().enumerate() {
+                    let decls: &[Decl] = if lit.binds.contains(name) { &lit.decls } else { &[] };
+                    for (i, d) in decls.iter().enumerate() {
                         match d {
                             Decl::Let(l) if l.name == name => {
                                 if let Some(&nv) = lets.borrow().get(&i) {

@@ -201,25 +201,19 @@ impl<'s> Parser<'s> {
     }
 
     fn doc_comments(&self, decl_start: usize) -> Vec<String> {
-        let prev_end = self.prev_end();
-        let prev_end = if self.i == 0 { 0 } else { prev_end };
-        // Line of the declaration.
-        let line_of = |off: usize| {
-            self.src
-                .as_bytes()
-                .iter()
-                .take(off)
-                .filter(|&&c| c == b'\n')
-                .count()
-                + 1
+        let prev_end = if self.i == 0 { 0 } else { self.prev_end() };
+        let idx = self.comments.partition_point(|c| c.start < decl_start);
+        let Some(last) = idx.checked_sub(1).and_then(|i| self.comments.get(i)) else {
+            return Vec::new();
         };
-        let mut want = line_of(decl_start);
+        if last.start < prev_end {
+            return Vec::new();
+        }
+        let gap = self.src.get(last.end..decl_start).unwrap_or("");
+        let mut want = last.line + gap.bytes().filter(|&c| c == b'\n').count();
         let mut out: Vec<String> = Vec::new();
-        for c in self.comments.iter().rev() {
-            if c.start >= decl_start {
-                continue;
-            }
-            if c.end < prev_end || c.start < prev_end {
+        for c in self.comments[..idx].iter().rev() {
+            if c.start < prev_end {
                 break;
             }
             if c.line + 1 == want {
@@ -257,6 +251,18 @@ impl<'s> Parser<'s> {
                     }
                 }
                 Decl::Embed(_) | Decl::Comprehension(_) => lit.has_embed = true,
+                _ => {}
+            }
+            match &d {
+                Decl::Let(l) => {
+                    lit.binds.insert(l.name.clone());
+                }
+                Decl::Field(Field { alias: Some(a), .. }) => {
+                    lit.binds.insert(a.clone());
+                }
+                Decl::Embed(Expr { kind: ExprKind::Alias(a, _), .. }) => {
+                    lit.binds.insert(a.clone());
+                }
                 _ => {}
             }
             lit.decls.push(d);
