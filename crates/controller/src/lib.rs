@@ -1,1 +1,19 @@
-//! controller
+//! The Application controller.
+//!
+//! It watches Applications on the hub and, for each: loads the definitions it uses, makes a new
+//! ApplicationRevision when the application or a definition changed, runs the workflow (whose
+//! steps render components and apply them through the fleet, recording every object in a
+//! ResourceTracker first), reads health back from the live objects, writes the status, and once
+//! a revision's workflow succeeded, deletes what older revisions applied and this one does not.
+
+mod definitions;
+mod error;
+mod reconcile;
+mod revision;
+mod steps;
+mod tracker;
+
+pub use definitions::SYSTEM_NAMESPACE;
+pub use error::Error;
+pub use reconcile::{Controller, ControllerConfig, FINALIZER, preflight};
+pub use tracker::{GcReport, RESOURCE_TRACKER_FINALIZER};

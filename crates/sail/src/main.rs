@@ -1,1 +1,243 @@
-fn main() {}
+//! `sail`: Sailplane's command line. See `sail --help` and docs/cli.md.
+
+mod apps;
+mod cuecmd;
+mod error;
+mod hub;
+mod quickstart;
+mod server;
+
+use clap::{Parser, Subcommand};
+use error::Error;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "sail",
+    version,
+    about = "Sailplane: application delivery for hybrid, multi-cluster Kubernetes"
+)]
+struct Cli {
+    /// Kubeconfig of the hub (default: $KUBECONFIG, then $SAIL_HOME/kubeconfig).
+    #[arg(long, global = true)]
+    kubeconfig: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the embedded hub in the foreground: API server, CRDs, built-in definitions, controller.
+    Server {
+        /// Address to listen on (loopback unless you say otherwise).
+        #[arg(long, default_value = "127.0.0.1:7443")]
+        addr: SocketAddr,
+        /// Data folder: hub.db, CA, token, kubeconfig (default $SAIL_HOME, ~/.sailplane).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Keep everything in memory (lost at exit).
+        #[arg(long)]
+        memory: bool,
+        /// Stop the hub that `sail quickstart` started in the background, and exit.
+        #[arg(long)]
+        stop: bool,
+    },
+    /// Start the embedded hub if needed, deploy the example application and wait until it is healthy.
+    Quickstart {
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+    /// Apply the Applications in a file.
+    Up {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Follow the workflow until the application runs (exit 1 if it fails).
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+    /// Show an application: phase, health per component, workflow steps.
+    Status {
+        name: String,
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: apps::Output,
+    },
+    /// List applications.
+    #[command(alias = "list")]
+    Ls {
+        /// Only this namespace (default: all).
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+    },
+    /// Delete an application and every resource it created.
+    Delete {
+        name: String,
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+        /// Wait until the application and its resources are gone.
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+    /// The CUE engine.
+    #[command(subcommand)]
+    Cue(CueCommand),
+    /// Run a standalone kubelite API server (a sandbox cluster).
+    Kubelite {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: SocketAddr,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        memory: bool,
+        /// Move workloads through their status stages like a real cluster.
+        #[arg(long)]
+        simulate: bool,
+        #[arg(long, default_value_t = 1)]
+        nodes: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum CueCommand {
+    /// Evaluate and print concrete JSON or YAML.
+    Export {
+        files: Vec<PathBuf>,
+        #[arg(short = 'e', long = "expression")]
+        expression: Option<String>,
+        #[arg(long = "out", value_enum, default_value = "json")]
+        out: cuecmd::Out,
+    },
+    /// Evaluate and print.
+    Eval {
+        files: Vec<PathBuf>,
+        #[arg(short = 'e', long = "expression")]
+        expression: Option<String>,
+        #[arg(long = "out", value_enum, default_value = "json")]
+        out: cuecmd::Out,
+    },
+    /// Check that the files evaluate without errors.
+    Vet { files: Vec<PathBuf> },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SAIL_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,kube=warn,hyper=warn,tower=warn")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Error> {
+    let kubeconfig = cli.kubeconfig.as_deref();
+    match cli.command {
+        Command::Server {
+            addr,
+            data,
+            memory,
+            stop,
+        } => {
+            let data = data.unwrap_or_else(hub::sail_home);
+            if stop {
+                return quickstart::stop_background(&data);
+            }
+            server::run(server::ServerArgs { addr, data, memory }).await
+        }
+        Command::Quickstart { timeout } => quickstart::run(timeout).await,
+        Command::Up {
+            file,
+            wait,
+            timeout,
+        } => {
+            // Read and check the file before looking for a hub: bad input is reported as such.
+            apps::read_apps(&file)?;
+            let hub = hub::connect(kubeconfig).await?;
+            apps::up(&hub, &file, wait, timeout).await
+        }
+        Command::Status {
+            name,
+            namespace,
+            output,
+        } => {
+            let hub = hub::connect(kubeconfig).await?;
+            let ns = namespace.unwrap_or_else(|| hub.default_namespace.clone());
+            apps::status(&hub, &ns, &name, output).await
+        }
+        Command::Ls { namespace } => {
+            let hub = hub::connect(kubeconfig).await?;
+            apps::list(&hub, namespace.as_deref()).await
+        }
+        Command::Delete {
+            name,
+            namespace,
+            wait,
+            timeout,
+        } => {
+            let hub = hub::connect(kubeconfig).await?;
+            let ns = namespace.unwrap_or_else(|| hub.default_namespace.clone());
+            apps::delete(&hub, &ns, &name, wait, timeout).await
+        }
+        Command::Cue(c) => match c {
+            CueCommand::Export {
+                files,
+                expression,
+                out,
+            } => cuecmd::export(&files, expression.as_deref(), out),
+            CueCommand::Eval {
+                files,
+                expression,
+                out,
+            } => cuecmd::eval(&files, expression.as_deref(), out),
+            CueCommand::Vet { files } => cuecmd::vet(&files),
+        },
+        Command::Kubelite {
+            addr,
+            data,
+            memory,
+            simulate,
+            nodes,
+        } => {
+            let mut config = kubelite::Config::new(&data);
+            config.addr = addr;
+            config.nodes = nodes;
+            if memory {
+                config.storage = kubelite::Storage::Memory;
+            }
+            config.simulate = simulate.then(kubelite::SimConfig::default);
+            let handle = kubelite::start(config).await?;
+            eprintln!("kubelite listening on {}", handle.url());
+            eprintln!("kubeconfig: {}", handle.kubeconfig_path().display());
+            let _ = tokio::signal::ctrl_c().await;
+            handle.shutdown().await?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,494 @@
+//! The reconcile loop.
+
+use crate::steps::Runner;
+use crate::tracker::Tracker;
+use crate::{Error, definitions, revision};
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller as KubeController};
+use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
+use oam::{Application, ApplicationPhase, ApplicationStatus, Revision};
+use render::catalog::CompileCache;
+use render::{Definition, RenderContext};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use workflow::{Engine, Progress};
+
+/// Finalizer that keeps an Application until what it applied is cleaned up.
+pub const FINALIZER: &str = "app.oam.dev/resource-tracker-finalizer";
+
+/// The annotation that sets how often a healthy application is checked again.
+pub const RECONCILE_INTERVAL: &str = "app.oam.dev/reconcile-interval";
+
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    /// How often a settled application is reconciled again when it does not say otherwise.
+    pub resync: Duration,
+    /// How often an application whose workflow is running is looked at.
+    pub poll: Duration,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        ControllerConfig {
+            resync: Duration::from_secs(300),
+            poll: Duration::from_millis(500),
+        }
+    }
+}
+
+/// The Application controller.
+pub struct Controller {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    client: kube::Client,
+    fleet: fleet::Fleet,
+    cache: CompileCache,
+    builtins: Arc<Vec<Definition>>,
+    config: ControllerConfig,
+    /// Last time each application was seen failing, to log a repeated error once.
+    last_error: Mutex<BTreeMap<String, String>>,
+}
+
+impl Controller {
+    pub fn new(client: kube::Client, config: ControllerConfig) -> Result<Controller, Error> {
+        Ok(Controller {
+            shared: Arc::new(Shared {
+                fleet: fleet::Fleet::new(client.clone()),
+                client,
+                cache: CompileCache::default(),
+                builtins: definitions::builtins()?,
+                config,
+                last_error: Mutex::default(),
+            }),
+        })
+    }
+
+    /// Watch Applications in every namespace and reconcile them until `shutdown` resolves.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    ) {
+        let apps: Api<Application> = Api::all(self.shared.client.clone());
+        let (reader, writer) = reflector::store();
+        // Only what the user or a control command changes triggers a reconcile; the
+        // controller's own status writes do not (requeues pace running workflows).
+        let triggers = watcher::watcher(apps, watcher::Config::default())
+            .default_backoff()
+            .reflect(writer)
+            .applied_objects()
+            .predicate_filter(trigger_hash, PredicateConfig::default());
+        KubeController::for_stream(triggers, reader)
+            .graceful_shutdown_on(shutdown)
+            .run(reconcile, error_policy, self.shared.clone())
+            .for_each(|_| futures::future::ready(()))
+            .await;
+    }
+}
+
+/// What decides whether a change of an Application is worth a reconcile.
+fn trigger_hash(app: &Application) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    app.metadata.uid.hash(&mut h);
+    app.metadata.generation.hash(&mut h);
+    app.metadata.annotations.hash(&mut h);
+    app.metadata.labels.hash(&mut h);
+    app.metadata.finalizers.hash(&mut h);
+    app.metadata.deletion_timestamp.is_some().hash(&mut h);
+    if let Some(wf) = app.status.as_ref().and_then(|s| s.workflow.as_ref()) {
+        (wf.suspend, wf.terminated).hash(&mut h);
+    }
+    Some(h.finish())
+}
+
+fn error_policy(app: Arc<Application>, err: &Error, shared: Arc<Shared>) -> Action {
+    let key = format!("{}/{}", app.namespace(), app.name_any());
+    let msg = err.to_string();
+    let mut last = shared.last_error.lock().unwrap_or_else(|p| p.into_inner());
+    if last.get(&key) != Some(&msg) {
+        tracing::warn!(application = %key, error = %msg, "reconcile failed; retrying");
+        last.insert(key, msg);
+    }
+    Action::requeue(Duration::from_secs(2))
+}
+
+fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action, Error> {
+    let name = app.name_any();
+    let ns = app.namespace().to_string();
+    let api: Api<Application> = Api::namespaced(shared.client.clone(), &ns);
+    let tracker = Tracker::new(shared.client.clone(), &name, &ns);
+
+    if app.metadata.deletion_timestamp.is_some() {
+        if app.finalizers().iter().any(|f| f == FINALIZER) {
+            let report = tracker.delete_all(&shared.fleet).await?;
+            tracing::info!(application = %format!("{ns}/{name}"), deleted = report.deleted.len(), kept = report.kept.len(), "application deleted");
+            let rest: Vec<&String> = app
+                .finalizers()
+                .iter()
+                .filter(|f| *f != FINALIZER)
+                .collect();
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": rest, "resourceVersion": app.resource_version()}})))
+                .await
+                .map_err(Error::hub("remove finalizer from", format!("application {ns}/{name}")))?;
+        }
+        return Ok(Action::await_change());
+    }
+    if !app.finalizers().iter().any(|f| f == FINALIZER) {
+        let mut fins: Vec<String> = app.finalizers().to_vec();
+        fins.push(FINALIZER.into());
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": fins, "resourceVersion": app.resource_version()}})))
+            .await
+            .map_err(Error::hub("add finalizer to", format!("application {ns}/{name}")))?;
+        // The update triggers the next reconcile.
+        return Ok(Action::await_change());
+    }
+
+    let old_status = app.status.clone().unwrap_or_default();
+    let mut status = old_status.clone();
+    status.observed_generation = app.metadata.generation;
+
+    let (catalog, problems) =
+        definitions::load(&shared.client, &shared.cache, &shared.builtins, &ns).await?;
+    let used = match revision::used_definitions(&app, &catalog) {
+        Ok(u) => u,
+        Err(e) => {
+            let mut message = e.to_string();
+            if !problems.is_empty() {
+                message.push_str(&format!(
+                    " (broken definitions on the hub: {})",
+                    problems.join("; ")
+                ));
+            }
+            status.status = Some(ApplicationPhase::Rendering);
+            set_condition(&mut status, "Parsed", false, "UnknownDefinition", &message);
+            write_status(&api, &name, &old_status, &status).await?;
+            return Ok(Action::requeue(Duration::from_secs(30)));
+        }
+    };
+    set_condition(&mut status, "Parsed", true, "Parsed", "");
+
+    let hash = revision::hash(&app, &used);
+    let latest = status.latest_revision.clone();
+    let (revision_name, revision_num) = match &latest {
+        Some(r) if r.revision_hash.as_deref() == Some(hash.as_str()) => {
+            (r.name.clone(), r.revision)
+        }
+        _ => {
+            let num = latest.as_ref().map_or(0, |r| r.revision) + 1;
+            let rev_name = format!("{name}-v{num}");
+            revision::create(&shared.client, &app, &rev_name, num, &hash, &used).await?;
+            status.latest_revision = Some(Revision {
+                name: rev_name.clone(),
+                revision: num,
+                revision_hash: Some(hash.clone()),
+            });
+            let plan = workflow::plan(&app);
+            status.workflow = Some(Engine::start(&plan, &rev_name, now()));
+            status.services.clear();
+            (rev_name, num)
+        }
+    };
+
+    let render_ctx = render_context(&app, &revision_name, revision_num);
+    let runner = Runner {
+        fleet: &shared.fleet,
+        app: &app,
+        catalog: &catalog,
+        render_ctx: &render_ctx,
+        tracker: &tracker,
+        revision_num,
+        services: Mutex::default(),
+    };
+    let plan = workflow::plan(&app);
+    let mut wf = status
+        .workflow
+        .clone()
+        .unwrap_or_else(|| Engine::start(&plan, &revision_name, now()));
+    let was_finished = wf.finished;
+    let progress = Engine::advance(&plan, &mut wf, &runner, now).await;
+    if progress == Progress::Succeeded {
+        if !was_finished {
+            // The revision's workflow succeeded just now: what older revisions applied and this
+            // one does not is garbage.
+            let report = tracker.collect_garbage(revision_num, &shared.fleet).await?;
+            if !report.deleted.is_empty() {
+                tracing::info!(application = %format!("{ns}/{name}"), deleted = report.deleted.len(), "garbage collected");
+            }
+        }
+        runner.refresh_health().await;
+    }
+    status.workflow = Some(wf);
+    let services = runner
+        .services
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
+    for (comp, s) in services {
+        match status.services.iter_mut().find(|x| x.name == comp) {
+            Some(x) => *x = s,
+            None => status.services.push(s),
+        }
+    }
+    let order: Vec<&str> = app
+        .spec
+        .components
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    status.services.retain(|s| order.contains(&s.name.as_str()));
+    status
+        .services
+        .sort_by_key(|s| order.iter().position(|n| *n == s.name));
+
+    let all_healthy = status.services.len() == app.spec.components.len()
+        && status.services.iter().all(|s| s.healthy);
+    let (phase, after) = match progress {
+        Progress::Running => (ApplicationPhase::RunningWorkflow, shared.config.poll),
+        Progress::Suspended => (
+            ApplicationPhase::WorkflowSuspending,
+            Duration::from_secs(30),
+        ),
+        Progress::Failed => (ApplicationPhase::WorkflowFailed, shared.config.resync),
+        Progress::Terminated => (ApplicationPhase::WorkflowTerminated, shared.config.resync),
+        Progress::Succeeded if all_healthy => (
+            ApplicationPhase::Running,
+            interval(&app, shared.config.resync),
+        ),
+        Progress::Succeeded => (ApplicationPhase::Unhealthy, Duration::from_secs(2)),
+    };
+    status.status = Some(phase);
+    write_status(&api, &name, &old_status, &status).await?;
+    Ok(Action::requeue(after))
+}
+
+/// The render context of an application revision on the hub.
+pub(crate) fn render_context(
+    app: &Application,
+    revision_name: &str,
+    revision_num: i64,
+) -> RenderContext {
+    RenderContext {
+        app_name: app.name_any(),
+        namespace: app.namespace().to_string(),
+        app_revision: revision_name.to_string(),
+        app_revision_num: revision_num,
+        app_labels: to_json_map(app.metadata.labels.as_ref()),
+        app_annotations: to_json_map(app.metadata.annotations.as_ref()),
+        publish_version: app
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(revision::PUBLISH_VERSION))
+            .cloned()
+            .unwrap_or_default(),
+        components: app.spec.components.iter().map(|c| c.name.clone()).collect(),
+        ..RenderContext::default()
+    }
+}
+
+/// Check an application before it is stored: every type it names exists and every component
+/// renders with its parameters. The error names the component, trait and field.
+pub async fn preflight(
+    client: &kube::Client,
+    app: &Application,
+    namespace: &str,
+) -> Result<(), Error> {
+    let cache = CompileCache::default();
+    let builtins = definitions::builtins()?;
+    let (catalog, problems) = definitions::load(client, &cache, &builtins, namespace).await?;
+    if let Err(e) = revision::used_definitions(app, &catalog) {
+        let mut message = e.to_string();
+        if !problems.is_empty() {
+            message.push_str(&format!(
+                " (broken definitions on the hub: {})",
+                problems.join("; ")
+            ));
+        }
+        return Err(Error::Invalid(message));
+    }
+    let mut app = app.clone();
+    app.metadata.namespace = Some(namespace.to_string());
+    let ctx = render_context(&app, &format!("{}-v1", app.name_any()), 1);
+    for c in &app.spec.components {
+        render::render_component(c, &catalog, &ctx)?;
+    }
+    Ok(())
+}
+
+/// `app.oam.dev/reconcile-interval`, a duration like `30s` or `5m`.
+fn interval(app: &Application, default: Duration) -> Duration {
+    app.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(RECONCILE_INTERVAL))
+        .and_then(|v| parse_duration(v))
+        .unwrap_or(default)
+}
+
+/// `90s`, `5m`, `1h`, `1h30m`.
+pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in s.trim().chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+        } else {
+            let n: u64 = num.parse().ok()?;
+            num.clear();
+            total += n * match c {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                _ => return None,
+            };
+        }
+    }
+    if !num.is_empty() {
+        return None;
+    }
+    (total > 0).then(|| Duration::from_secs(total))
+}
+
+/// Set a condition; its transition time changes only when the condition does.
+fn set_condition(
+    status: &mut ApplicationStatus,
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: &str,
+) {
+    let mut c = condition(type_, ok, reason, message);
+    if let Some(old) = status.condition(type_) {
+        if old.status == c.status && old.reason == c.reason && old.message == c.message {
+            c.last_transition_time = old.last_transition_time.clone();
+        }
+    }
+    status.set_condition(c);
+}
+
+fn condition(type_: &str, ok: bool, reason: &str, message: &str) -> oam::Condition {
+    oam::Condition {
+        type_: type_.into(),
+        status: if ok { "True" } else { "False" }.into(),
+        reason: reason.into(),
+        message: if message.is_empty() {
+            None
+        } else {
+            Some(message.into())
+        },
+        last_transition_time: now(),
+    }
+}
+
+fn to_json_map(m: Option<&BTreeMap<String, String>>) -> serde_json::Map<String, Value> {
+    m.map(|m| {
+        m.iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Write the status when it changed: a merge patch from the old status to the new one.
+async fn write_status(
+    api: &Api<Application>,
+    name: &str,
+    old: &ApplicationStatus,
+    new: &ApplicationStatus,
+) -> Result<(), Error> {
+    let old_v = serde_json::to_value(old).unwrap_or(Value::Null);
+    let new_v = serde_json::to_value(new).unwrap_or(Value::Null);
+    let patch = merge_diff(&old_v, &new_v);
+    if patch.as_object().is_some_and(|o| o.is_empty()) {
+        return Ok(());
+    }
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": patch })),
+    )
+    .await
+    .map_err(Error::hub("write status of", format!("application {name}")))?;
+    Ok(())
+}
+
+/// The JSON merge patch (RFC 7386) that turns `old` into `new`.
+pub(crate) fn merge_diff(old: &Value, new: &Value) -> Value {
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) => {
+            let mut patch = serde_json::Map::new();
+            for (k, nv) in n {
+                match o.get(k) {
+                    Some(ov) if ov == nv => {}
+                    Some(ov) if ov.is_object() && nv.is_object() => {
+                        patch.insert(k.clone(), merge_diff(ov, nv));
+                    }
+                    _ => {
+                        patch.insert(k.clone(), nv.clone());
+                    }
+                }
+            }
+            for k in o.keys() {
+                if !n.contains_key(k) {
+                    patch.insert(k.clone(), Value::Null);
+                }
+            }
+            Value::Object(patch)
+        }
+        (_, n) => n.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_diff_round_trips() {
+        let old = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1]});
+        let new = json!({"a": 1, "b": {"c": 5}, "f": true});
+        let patch = merge_diff(&old, &new);
+        assert_eq!(
+            patch,
+            json!({"b": {"c": 5, "d": null}, "f": true, "e": null})
+        );
+        let mut applied = old.clone();
+        json_patch_merge(&mut applied, &patch);
+        assert_eq!(applied, new);
+    }
+
+    fn json_patch_merge(target: &mut Value, patch: &Value) {
+        if let (Some(t), Some(p)) = (target.as_object_mut(), patch.as_object()) {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else if v.is_object() && t.get(k).is_some_and(Value::is_object) {
+                    if let Some(tv) = t.get_mut(k) {
+                        json_patch_merge(tv, v);
+                    }
+                } else {
+                    t.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration("x"), None);
+        assert_eq!(parse_duration("0s"), None);
+    }
+}

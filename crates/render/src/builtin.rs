@@ -1,0 +1,44 @@
+//! The built-in definitions, written in CUE in the repository's `definitions/` folder and
+//! embedded in the binary. The hub's definitions of the same name take precedence.
+
+use crate::{Definition, Error};
+
+/// `(file name, source)` of every built-in definition file.
+pub const FILES: &[(&str, &str)] = &[
+    (
+        "definitions/component/webservice.cue",
+        include_str!("../../../definitions/component/webservice.cue"),
+    ),
+    (
+        "definitions/trait/scaler.cue",
+        include_str!("../../../definitions/trait/scaler.cue"),
+    ),
+    (
+        "definitions/trait/labels.cue",
+        include_str!("../../../definitions/trait/labels.cue"),
+    ),
+];
+
+/// Parse every built-in definition.
+pub fn definitions() -> Result<Vec<Definition>, Error> {
+    FILES
+        .iter()
+        .map(|(file, src)| Definition::from_cue_file(file, src))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_builtin_parses_and_compiles() {
+        let defs = super::definitions().expect("built-ins parse");
+        assert_eq!(defs.len(), super::FILES.len());
+        let cache = crate::catalog::CompileCache::default();
+        for d in defs {
+            let name = d.name.clone();
+            cache
+                .compile(d)
+                .unwrap_or_else(|e| panic!("built-in {name} does not compile: {e}"));
+        }
+    }
+}

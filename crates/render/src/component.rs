@@ -1,0 +1,358 @@
+//! A component and its traits rendered to Kubernetes objects.
+
+use crate::catalog::{Catalog, Compiled};
+use crate::definition::DefinitionKind;
+use crate::patch::{self, FieldStrategy, Strategies};
+use crate::{Error, RenderContext};
+use serde_json::{Map, Value, json};
+
+/// Labels every rendered object carries.
+pub mod labels {
+    pub const APP_NAME: &str = "app.oam.dev/name";
+    pub const APP_NAMESPACE: &str = "app.oam.dev/namespace";
+    pub const COMPONENT: &str = "app.oam.dev/component";
+    pub const APP_REVISION: &str = "app.oam.dev/appRevision";
+    pub const RESOURCE_TYPE: &str = "oam.dev/resourceType";
+    pub const WORKLOAD_TYPE: &str = "workload.oam.dev/type";
+    pub const TRAIT_TYPE: &str = "trait.oam.dev/type";
+    pub const TRAIT_RESOURCE: &str = "trait.oam.dev/resource";
+}
+
+/// One object to apply.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RenderedObject {
+    pub object: Value,
+    /// The trait that produced it; `None` for the component's own objects.
+    pub trait_type: Option<String>,
+    /// The key under `outputs`; `None` for the workload (`output`).
+    pub output_name: Option<String>,
+}
+
+impl RenderedObject {
+    pub fn api_version(&self) -> &str {
+        self.object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+    pub fn kind(&self) -> &str {
+        self.object
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+    pub fn name(&self) -> &str {
+        self.object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+    pub fn namespace(&self) -> Option<&str> {
+        self.object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+    }
+}
+
+/// What one component renders to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RenderedComponent {
+    pub name: String,
+    pub type_: String,
+    /// The definition's revision hash, for the application revision.
+    pub definition_revision: String,
+    pub workload: Option<RenderedObject>,
+    pub auxiliaries: Vec<RenderedObject>,
+    /// The parameters after the definition's schema: defaults filled in.
+    pub parameter: Value,
+}
+
+impl RenderedComponent {
+    /// The workload first, then the auxiliary objects in order.
+    pub fn objects(&self) -> impl Iterator<Item = &RenderedObject> {
+        self.workload.iter().chain(self.auxiliaries.iter())
+    }
+}
+
+/// Render one component of an application with its traits, in order: each trait sees the
+/// workload as patched by the traits before it.
+pub fn render_component(
+    component: &oam::ApplicationComponent,
+    catalog: &Catalog,
+    ctx: &RenderContext,
+) -> Result<RenderedComponent, Error> {
+    let name = component.name.as_str();
+    let def = catalog.require(DefinitionKind::Component, &component.type_)?;
+    let parameter = component
+        .properties
+        .clone()
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    if !parameter.is_object() {
+        return Err(Error::Invalid {
+            component: name.into(),
+            message: format!(
+                "properties must be an object, found {}",
+                kind_of(&parameter)
+            ),
+        });
+    }
+    let cerr = |source| Error::Component {
+        component: name.into(),
+        definition: component.type_.clone(),
+        source,
+    };
+    let context = ctx.for_component(name, &parameter);
+    let value = def
+        .template
+        .eval_with(&[("parameter", &parameter), ("context", &context)])
+        .map_err(cerr)?;
+    value.validate().map_err(cerr)?;
+
+    let mut workload = match value.lookup("output") {
+        Some(v) if v.exists() => Some(v.to_json().map_err(cerr)?),
+        _ => None,
+    };
+    let mut auxiliaries: Vec<(String, Option<String>, Value)> = Vec::new();
+    if let Some(outputs) = value.lookup("outputs") {
+        for f in outputs.fields() {
+            auxiliaries.push((f.name, None, f.value.to_json().map_err(cerr)?));
+        }
+    }
+    let parameter_out = match value.lookup("parameter") {
+        Some(p) => p.to_json().unwrap_or(parameter.clone()),
+        None => parameter.clone(),
+    };
+
+    for t in &component.traits {
+        let tdef = catalog.require(DefinitionKind::Trait, &t.type_)?;
+        check_applies(def, tdef, name)?;
+        let terr = |source| Error::Trait {
+            component: name.into(),
+            trait_type: t.type_.clone(),
+            source,
+        };
+        let tparam = t
+            .properties
+            .clone()
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        let mut tctx = ctx.for_component(name, &parameter);
+        if let Some(obj) = tctx.as_object_mut() {
+            obj.insert("componentType".into(), json!(component.type_));
+            obj.insert(
+                "output".into(),
+                workload.clone().unwrap_or_else(|| json!({})),
+            );
+            let outs: Map<String, Value> = auxiliaries
+                .iter()
+                .map(|(k, _, v)| (k.clone(), v.clone()))
+                .collect();
+            obj.insert("outputs".into(), Value::Object(outs));
+        }
+        let tv = tdef
+            .template
+            .eval_with(&[("parameter", &tparam), ("context", &tctx)])
+            .map_err(terr)?;
+        tv.validate().map_err(terr)?;
+
+        if let Some(errs) = tv.lookup("errs") {
+            let errs = errs.to_json().map_err(terr)?;
+            let msgs: Vec<String> = errs
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|e| e.as_str().map_or(e.to_string(), str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !msgs.is_empty() {
+                return Err(Error::Invalid {
+                    component: name.into(),
+                    message: format!("trait {:?}: {}", t.type_, msgs.join("; ")),
+                });
+            }
+        }
+
+        let perr = |e: patch::PatchError| Error::Patch {
+            component: name.into(),
+            trait_type: t.type_.clone(),
+            path: e.path,
+            message: e.message,
+        };
+        let root_strategy = |field: &str| {
+            tv.fields()
+                .into_iter()
+                .find(|f| f.name == field)
+                .map(|f| FieldStrategy::from_comments(&f.comments))
+                .unwrap_or_default()
+        };
+        if let Some(p) = tv.lookup("patch").filter(cue::Value::exists) {
+            let strategies = Strategies::collect(&p, root_strategy("patch"));
+            let pj = p.to_json().map_err(terr)?;
+            let target = workload.get_or_insert_with(|| json!({}));
+            patch::apply(target, &pj, &strategies).map_err(perr)?;
+        }
+        if let Some(po) = tv.lookup("patchOutputs").filter(cue::Value::exists) {
+            for f in po.fields() {
+                let strategies =
+                    Strategies::collect(&f.value, FieldStrategy::from_comments(&f.comments));
+                let pj = f.value.to_json().map_err(terr)?;
+                let target = auxiliaries
+                    .iter_mut()
+                    .find(|(k, _, _)| *k == f.name)
+                    .ok_or_else(|| Error::Invalid {
+                        component: name.into(),
+                        message: format!(
+                            "trait {:?} patches output {:?}, which the component does not have",
+                            t.type_, f.name
+                        ),
+                    })?;
+                patch::apply(&mut target.2, &pj, &strategies).map_err(perr)?;
+            }
+        }
+        if let Some(outs) = tv.lookup("outputs") {
+            for f in outs.fields() {
+                let obj = f.value.to_json().map_err(terr)?;
+                auxiliaries.push((f.name, Some(t.type_.clone()), obj));
+            }
+        }
+    }
+
+    let finish = |mut object: Value,
+                  trait_type: Option<String>,
+                  output_name: Option<String>|
+     -> Result<RenderedObject, Error> {
+        let Some(obj) = object.as_object_mut() else {
+            return Err(Error::Invalid {
+                component: name.into(),
+                message: format!(
+                    "{} is not an object",
+                    output_name
+                        .as_deref()
+                        .map_or("output".to_string(), |o| format!("outputs.{o}"))
+                ),
+            });
+        };
+        for key in ["apiVersion", "kind"] {
+            if !obj.get(key).is_some_and(Value::is_string) {
+                return Err(Error::Invalid {
+                    component: name.into(),
+                    message: format!(
+                        "{}.{key} must be a string",
+                        output_name
+                            .as_deref()
+                            .map_or("output".to_string(), |o| format!("outputs.{o}"))
+                    ),
+                });
+            }
+        }
+        let meta = obj
+            .entry("metadata")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .ok_or_else(|| Error::Invalid {
+                component: name.into(),
+                message: "metadata must be an object".into(),
+            })?;
+        if !meta
+            .get("name")
+            .is_some_and(|n| n.as_str().is_some_and(|s| !s.is_empty()))
+        {
+            let default = match &output_name {
+                None => name.to_string(),
+                Some(o) => format!("{name}-{}", o.to_lowercase()),
+            };
+            meta.insert("name".into(), json!(default));
+        }
+        let labels = meta
+            .entry("labels")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .ok_or_else(|| Error::Invalid {
+                component: name.into(),
+                message: "metadata.labels must be an object".into(),
+            })?;
+        labels.insert(labels::APP_NAME.into(), json!(ctx.app_name));
+        labels.insert(labels::APP_NAMESPACE.into(), json!(ctx.namespace));
+        labels.insert(labels::COMPONENT.into(), json!(name));
+        labels.insert(labels::APP_REVISION.into(), json!(ctx.app_revision));
+        match &trait_type {
+            Some(t) => {
+                labels.insert(labels::RESOURCE_TYPE.into(), json!("TRAIT"));
+                labels.insert(labels::TRAIT_TYPE.into(), json!(t));
+                if let Some(o) = &output_name {
+                    labels.insert(labels::TRAIT_RESOURCE.into(), json!(o));
+                }
+            }
+            None => {
+                labels.insert(labels::RESOURCE_TYPE.into(), json!("WORKLOAD"));
+                labels.insert(labels::WORKLOAD_TYPE.into(), json!(component.type_));
+            }
+        }
+        Ok(RenderedObject {
+            object,
+            trait_type,
+            output_name,
+        })
+    };
+
+    let workload = workload.map(|w| finish(w, None, None)).transpose()?;
+    let auxiliaries = auxiliaries
+        .into_iter()
+        .map(|(k, t, v)| finish(v, t, Some(k)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RenderedComponent {
+        name: name.into(),
+        type_: component.type_.clone(),
+        definition_revision: def.revision.clone(),
+        workload,
+        auxiliaries,
+        parameter: parameter_out,
+    })
+}
+
+/// A trait applies to a component when its `appliesToWorkloads` is empty or `*`, or names the
+/// component type, the workload's resource type (`deployments.apps`) or its kind.
+fn check_applies(component: &Compiled, tr: &Compiled, name: &str) -> Result<(), Error> {
+    let applies = tr.definition.applies_to_workloads();
+    if applies.is_empty() || applies.iter().any(|a| a == "*") {
+        return Ok(());
+    }
+    let workload = component.definition.workload();
+    let mut names = vec![component.definition.name.clone()];
+    if let Some(w) = &workload {
+        if let Some(t) = &w.type_name {
+            names.push(t.clone());
+        }
+        names.push(w.kind.clone());
+        let group = w.api_version.split_once('/').map_or("", |(g, _)| g);
+        names.push(format!("{}s.{group}", w.kind.to_lowercase()));
+        names.push(format!("{}.{}", w.api_version, w.kind));
+    } else {
+        // A component whose workload is not declared (k8s-objects, raw) can carry anything.
+        return Ok(());
+    }
+    if applies.iter().any(|a| names.contains(a)) {
+        return Ok(());
+    }
+    Err(Error::Invalid {
+        component: name.into(),
+        message: format!(
+            "trait {:?} applies to {} but component type {:?} makes {}",
+            tr.definition.name,
+            applies.join(", "),
+            component.definition.name,
+            workload.map_or("no workload".into(), |w| w.type_name.unwrap_or(w.kind))
+        ),
+    })
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a bool",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}

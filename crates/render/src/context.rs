@@ -1,0 +1,75 @@
+//! The `context` value that templates see, as KubeVela defines it.
+
+use serde_json::{Map, Value, json};
+
+/// What a render knows about the application and the placement it renders for. One per
+/// application revision and placement; [`RenderContext::for_component`] adds the per-component
+/// keys.
+#[derive(Clone, Debug, Default)]
+pub struct RenderContext {
+    pub app_name: String,
+    pub namespace: String,
+    /// Name of the application revision, `<app>-v<N>`.
+    pub app_revision: String,
+    pub app_revision_num: i64,
+    pub app_labels: Map<String, Value>,
+    pub app_annotations: Map<String, Value>,
+    /// The cluster rendered for; empty for the hub (`local`).
+    pub cluster: String,
+    pub cluster_version: ClusterVersion,
+    pub publish_version: String,
+    pub replica_key: String,
+    pub workflow_name: String,
+    /// Names of all components of the application.
+    pub components: Vec<String>,
+}
+
+/// `context.clusterVersion`.
+#[derive(Clone, Debug)]
+pub struct ClusterVersion {
+    pub major: String,
+    pub minor: String,
+    pub git_version: String,
+    pub platform: String,
+}
+
+impl Default for ClusterVersion {
+    fn default() -> Self {
+        ClusterVersion {
+            major: "1".into(),
+            minor: "31".into(),
+            git_version: "v1.31.0".into(),
+            platform: "linux/amd64".into(),
+        }
+    }
+}
+
+impl RenderContext {
+    /// The context of one component: KubeVela's keys, with `name` the component name and
+    /// `revision` the component revision.
+    pub fn for_component(&self, component: &str, parameter: &Value) -> Value {
+        let components: Vec<Value> = self.components.iter().map(|c| json!({"name": c})).collect();
+        json!({
+            "name": component,
+            "namespace": self.namespace,
+            "appName": self.app_name,
+            "appRevision": self.app_revision,
+            "appRevisionNum": self.app_revision_num,
+            "revision": format!("{component}-v{}", self.app_revision_num.max(1)),
+            "components": components,
+            "appLabels": self.app_labels,
+            "appAnnotations": self.app_annotations,
+            "cluster": self.cluster,
+            "clusterVersion": {
+                "major": self.cluster_version.major,
+                "minor": self.cluster_version.minor,
+                "gitVersion": self.cluster_version.git_version,
+                "platform": self.cluster_version.platform,
+            },
+            "publishVersion": self.publish_version,
+            "replicaKey": self.replica_key,
+            "workflowName": self.workflow_name,
+            "parameter": parameter,
+        })
+    }
+}

@@ -1,0 +1,68 @@
+use thiserror::Error;
+
+/// What the CLI reports. Each is one line that names the problem and, where there is one, the
+/// way out.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+
+    #[error("no hub found: {0}")]
+    NoHub(String),
+
+    #[error(
+        "cannot reach the hub at {server} (kubeconfig {kubeconfig}): {reason}. Start one with `sail server` or `sail quickstart`, or point --kubeconfig at a cluster"
+    )]
+    Unreachable {
+        server: String,
+        kubeconfig: String,
+        reason: String,
+    },
+
+    #[error("{what}: {source}")]
+    Api {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+
+    #[error("{0}")]
+    Controller(#[from] controller::Error),
+
+    #[error("{0}")]
+    Render(#[from] render::Error),
+
+    #[error("{0}")]
+    Cue(#[from] cue::Error),
+
+    #[error("{0}")]
+    Oam(#[from] oam::Error),
+
+    #[error("hub: {0}")]
+    Kubelite(#[from] kubelite::Error),
+
+    #[error("{0}")]
+    Failed(String),
+
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn api(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+        let what = what.into();
+        move |source| Error::Api { what, source }
+    }
+
+    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let what = what.into();
+        move |source| Error::Io { what, source }
+    }
+}

@@ -1,0 +1,147 @@
+//! The one place for the end-to-end helpers: the real `sail` binary, run as a user runs it.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SAIL: &str = env!("CARGO_BIN_EXE_sail");
+
+/// The repository root, for examples/.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `sail server` running as a child process on a port of its own.
+pub struct HubProcess {
+    pub data: PathBuf,
+    child: Child,
+}
+
+impl HubProcess {
+    /// Start `sail server` on `data` and wait until it answers.
+    pub fn start(data: &Path) -> HubProcess {
+        let kubeconfig = data.join("kubeconfig");
+        let _ = std::fs::remove_file(&kubeconfig);
+        let log = std::fs::File::create(data.join("server.log")).expect("create server.log");
+        let child = Command::new(SAIL)
+            .args(["server", "--addr", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start sail server");
+        let hub = HubProcess {
+            data: data.to_path_buf(),
+            child,
+        };
+        let start = Instant::now();
+        loop {
+            if kubeconfig.exists() && hub.sail(&["ls"]).status.success() {
+                return hub;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the hub did not come up; log:\n{}",
+                hub.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.data.join("kubeconfig")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.join("server.log")).unwrap_or_default()
+    }
+
+    /// Run `sail ARGS --kubeconfig <hub>`.
+    pub fn sail(&self, args: &[&str]) -> Output {
+        let kc = self.kubeconfig();
+        Command::new(SAIL)
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(&kc)
+            .output()
+            .expect("run sail")
+    }
+
+    /// Run kubectl against the hub.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .args(args)
+            .output()
+            .expect("run kubectl")
+    }
+
+    /// Stop with SIGTERM, as Ctrl-C or a service manager would, and check that it exits cleanly.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the hub") {
+                assert!(
+                    status.success(),
+                    "the hub exited with {status}; log:\n{}",
+                    self.log()
+                );
+                return;
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                let _ = self.child.kill();
+                panic!(
+                    "the hub did not stop within 20s of SIGTERM; log:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn text(o: &[u8]) -> String {
+    String::from_utf8_lossy(o).into_owned()
+}
+
+/// Assert that a command succeeded, showing its output when it did not.
+pub fn ok(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Assert that a command failed with exactly one line on stderr, and return that line.
+pub fn one_line_failure(out: &Output, what: &str) -> String {
+    assert!(
+        !out.status.success(),
+        "{what} should have failed:\nstdout:\n{}",
+        text(&out.stdout)
+    );
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{what}: expected one line on stderr, got:\n{err}"
+    );
+    lines[0].to_string()
+}
