@@ -393,6 +393,21 @@ impl Application {
     }
 }
 
+impl ApplicationComponent {
+    /// The properties decoded as `T`; unset properties decode from an empty map.
+    pub fn typed_properties<T: serde::de::DeserializeOwned>(&self) -> Result<T, crate::Error> {
+        crate::policy::decode_properties(
+            &format!("component {:?} ({})", self.name, self.type_),
+            self.properties.as_ref(),
+        )
+    }
+
+    /// The trait of this type, if attached.
+    pub fn trait_of_type(&self, type_: &str) -> Option<&ApplicationTrait> {
+        self.traits.iter().find(|t| t.type_ == type_)
+    }
+}
+
 impl AppPolicy {
     /// The properties decoded as `T` (e.g. [`crate::policy::TopologyPolicySpec`]); unset
     /// properties decode from an empty map. Errors name the policy and the field.

@@ -203,6 +203,24 @@ pub struct Condition {
     pub message: Option<String>,
 }
 
+impl Condition {
+    /// A condition stamped now: status `True` when `ok`, else `False`.
+    pub fn new(type_: &str, ok: bool, reason: &str, message: Option<String>) -> Self {
+        Condition {
+            type_: type_.to_string(),
+            status: if ok { "True" } else { "False" }.to_string(),
+            last_transition_time: Time(k8s_openapi::jiff::Timestamp::now()),
+            reason: reason.to_string(),
+            message,
+        }
+    }
+
+    /// Whether the status is `True`.
+    pub fn is_true(&self) -> bool {
+        self.status == "True"
+    }
+}
+
 /// A revision reference: `latestRevision` in statuses.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -272,6 +272,29 @@ pub struct WorkflowStatus {
     pub end_time: Option<Time>,
 }
 
+impl WorkflowStatus {
+    /// The status of the top-level step with this name.
+    pub fn step(&self, name: &str) -> Option<&WorkflowStepStatus> {
+        self.steps.iter().find(|s| s.name.as_deref() == Some(name))
+    }
+
+    /// Mutable status of the top-level step with this name.
+    pub fn step_mut(&mut self, name: &str) -> Option<&mut WorkflowStepStatus> {
+        self.steps
+            .iter_mut()
+            .find(|s| s.name.as_deref() == Some(name))
+    }
+
+    /// The `mode` string KubeVela writes: `<steps>-<subSteps>`, e.g. `StepByStep-DAG`.
+    pub fn mode_string(mode: Option<&WorkflowExecuteMode>, default_steps: WorkflowMode) -> String {
+        let steps = mode.and_then(|m| m.steps.clone()).unwrap_or(default_steps);
+        let sub = mode
+            .and_then(|m| m.sub_steps.clone())
+            .unwrap_or(WorkflowMode::Dag);
+        format!("{steps}-{sub}")
+    }
+}
+
 /// A reusable workflow (`core.oam.dev/v1alpha1` `Workflow`). Its fields sit at the top level
 /// of the object (no `spec`), as in KubeVela.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

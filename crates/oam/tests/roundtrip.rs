@@ -395,3 +395,42 @@ fn workflow_objects_validate() {
     assert_eq!(app.namespace(), "default");
     assert_eq!(app.publish_version(), None);
 }
+
+#[test]
+fn helpers() {
+    let c = oam::Condition::new("Ready", true, "Available", None);
+    assert!(c.is_true());
+    let mut status = oam::ApplicationStatus::default();
+    status.set_condition(c);
+    status.set_condition(oam::Condition::new(
+        "Ready",
+        false,
+        "Unavailable",
+        Some("x".into()),
+    ));
+    assert_eq!(status.conditions.len(), 1);
+    assert!(
+        !status
+            .condition("Ready")
+            .is_some_and(oam::Condition::is_true)
+    );
+    let mode = oam::WorkflowExecuteMode {
+        steps: Some(WorkflowMode::StepByStep),
+        sub_steps: None,
+    };
+    assert_eq!(
+        oam::WorkflowStatus::mode_string(Some(&mode), WorkflowMode::Dag),
+        "StepByStep-DAG"
+    );
+    let objects =
+        oam::parse_objects_yaml("webservice-traits.yaml", &fixture("webservice-traits.yaml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    let app = apps(&objects)[0];
+    let frontend = app.component("frontend").expect("frontend");
+    assert!(frontend.trait_of_type("gateway").is_some());
+    let props: serde_json::Map<String, Value> = frontend
+        .typed_properties()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(props.get("memory"), Some(&Value::from("256Mi")));
+    assert_eq!(app.publish_version(), Some("alpha1"));
+}
