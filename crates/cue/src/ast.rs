@@ -39,6 +39,17 @@ pub struct Import {
 }
 
 impl Import {
+    /// The name the import is referred to by in the file (without allocating).
+    pub fn local_name_ref(&self) -> &str {
+        if let Some(n) = &self.name {
+            return n;
+        }
+        if let Some((_, q)) = self.path.split_once(':') {
+            return q;
+        }
+        self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+
     /// The name the import is referred to by in the file.
     pub fn local_name(&self) -> String {
         if let Some(n) = &self.name {

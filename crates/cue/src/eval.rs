@@ -114,10 +114,12 @@ pub struct PatternC<'a> {
 
 #[derive(Clone, Default)]
 pub struct Group<'a> {
+    /// Whether `allowed` is recorded (only needed when the group is or may become closed).
+    pub track: bool,
     pub cid: u32,
     pub closed: bool,
     pub open: bool,
-    pub allowed: HashSet<Rc<str>>,
+    pub allowed: HashSet<Rc<str>, FnvBuild>,
     pub patterns: Vec<PatternC<'a>>,
 }
 
@@ -152,7 +154,7 @@ pub struct Vertex<'a> {
     pub is_struct: bool,
     pub saw_lit: bool,
     pub is_list: bool,
-    pub arcs: IndexMap<Rc<str>, ArcInfo>,
+    pub arcs: IndexMap<Rc<str>, ArcInfo, FnvBuild>,
     pub elems: Vec<VId>,
     pub list_closed: Option<usize>,
     pub tails: Vec<(usize, Conj<'a>)>,
@@ -179,7 +181,7 @@ impl<'a> Vertex<'a> {
             is_struct: false,
             saw_lit: false,
             is_list: false,
-            arcs: IndexMap::new(),
+            arcs: IndexMap::default(),
             elems: Vec::new(),
             list_closed: None,
             tails: Vec::new(),
@@ -209,6 +211,10 @@ pub struct Ev<'a> {
     pub copy_stack: Vec<VId>,
     pub fatal: Option<crate::Error>,
     pub next_cid: u32,
+    /// Set when the depth limit was reached (the caller may retry with a bigger stack).
+    pub depth_hit: bool,
+    /// Set while creating the group of a struct literal with embeddings.
+    pub track_next: bool,
 }
 
 const CYCLE: &str = "cycle detected";
@@ -241,6 +247,8 @@ impl<'a> Ev<'a> {
             copy_stack: Vec::new(),
             fatal: None,
             next_cid: 1 << 31,
+            depth_hit: false,
+            track_next: false,
         }
     }
 
@@ -295,8 +303,12 @@ impl<'a> Ev<'a> {
         self.depth += 1;
         if self.depth > self.limits.max_depth {
             self.depth -= 1;
+            self.depth_hit = true;
             return Err(bot_val(
-                format!("structural cycle (evaluation deeper than {})", self.limits.max_depth),
+                format!(
+                    "structural cycle (evaluation deeper than {})",
+                    self.limits.max_depth
+                ),
                 span,
             ));
         }
@@ -325,8 +337,9 @@ impl<'a> Ev<'a> {
             return;
         }
         self.vm(id).state = St::Expanding;
-        let conjs = self.v(id).conjs.clone();
-        for c in conjs {
+        let n = self.v(id).conjs.len();
+        for i in 0..n {
+            let c = self.v(id).conjs[i].clone();
             self.add_conj(id, c, None);
         }
         self.run_pending(id);
@@ -635,7 +648,9 @@ impl<'a> Ev<'a> {
             let g = self.group_for(v, group, closed);
             for (k, a) in arcs.iter() {
                 let av = self.arc_for(v, k, a.kind);
-                self.vm(v).groups[g].allowed.insert(k.clone());
+                if self.v(v).groups[g].track {
+                    self.vm(v).groups[g].allowed.insert(k.clone());
+                }
                 if let Some(ai) = self.vm(v).arcs.get_mut(k) {
                     ai.regular |= a.regular;
                     ai.optional |= a.optional;
@@ -696,7 +711,11 @@ impl<'a> Ev<'a> {
                     let kind = FK::Regular;
                     let av = self.arc_for(v, k, kind);
                     let key: Rc<str> = Rc::from(k.as_str());
-                    self.vm(v).groups[g].allowed.insert(key);
+                    if self.v(v).groups[g].track {
+                        if self.v(v).groups[g].track {
+                            self.vm(v).groups[g].allowed.insert(key);
+                        }
+                    }
                     if let Some(ai) = self.vm(v).arcs.get_mut(k.as_str()) {
                         ai.regular = true;
                     }
@@ -730,12 +749,21 @@ impl<'a> Ev<'a> {
 
     fn group_for(&mut self, v: VId, group: Option<usize>, closed: Closed) -> usize {
         let cid = closed.cid();
-        let existing = if cid != 0 { self.v(v).groups.iter().position(|g| g.cid == cid) } else { None };
+        let existing = if cid != 0 {
+            self.v(v).groups.iter().position(|g| g.cid == cid)
+        } else {
+            None
+        };
         let g = match (group, existing) {
             (Some(g), _) if g < self.v(v).groups.len() => g,
             (_, Some(g)) => g,
             _ => {
-                self.vm(v).groups.push(Group { cid, ..Group::default() });
+                let track = closed.is_closed() || self.track_next;
+                self.vm(v).groups.push(Group {
+                    cid,
+                    track,
+                    ..Group::default()
+                });
                 self.v(v).groups.len() - 1
             }
         };
@@ -772,7 +800,9 @@ impl<'a> Ev<'a> {
                 vx.is_struct = true;
             }
         }
+        self.track_next = lit.has_embed;
         let g = self.group_for(v, group, closed);
+        self.track_next = false;
         let child_closed = closed.child();
         for d in &lit.decls {
             match d {
@@ -805,8 +835,15 @@ impl<'a> Ev<'a> {
                     Label::Dynamic(x) => {
                         // dynamic fields go before pending comprehensions (they may define
                         // fields that comprehension guards test)
-                        let k = self.v(v).pending.iter().take_while(|p| matches!(p, Pending::Dyn(..))).count();
-                        self.vm(v).pending.insert(k, Pending::Dyn(f, x, fenv.clone(), child_closed, g))
+                        let k = self
+                            .v(v)
+                            .pending
+                            .iter()
+                            .take_while(|p| matches!(p, Pending::Dyn(..)))
+                            .count();
+                        self.vm(v)
+                            .pending
+                            .insert(k, Pending::Dyn(f, x, fenv.clone(), child_closed, g))
                     }
                     Label::Pattern(x) => {
                         let pc = PatternC {
@@ -848,8 +885,10 @@ impl<'a> Ev<'a> {
 
     fn add_field(&mut self, v: VId, name: &str, kind: FK, f: &'a Field, c: Conj<'a>, g: usize) {
         let av = self.arc_for(v, name, kind);
-        let key: Rc<str> = Rc::from(name);
-        self.vm(v).groups[g].allowed.insert(key);
+        if self.v(v).groups[g].track {
+            let key: Rc<str> = Rc::from(name);
+            self.vm(v).groups[g].allowed.insert(key);
+        }
         if let Some(ai) = self.vm(v).arcs.get_mut(name) {
             match f.constraint {
                 Constraint::None => ai.regular = true,
@@ -1413,6 +1452,20 @@ impl<'a> Ev<'a> {
     }
 
     fn finalize(&mut self, v: VId) {
+        let needs = {
+            let x = self.v(v);
+            !x.tails.is_empty()
+                || x.groups
+                    .iter()
+                    .any(|g| !g.patterns.is_empty() || (g.closed && !g.open))
+        };
+        if needs {
+            self.finalize_constraints(v);
+        }
+        self.finalize_kinds(v);
+    }
+
+    fn finalize_constraints(&mut self, v: VId) {
         // patterns
         let groups = self.v(v).groups.clone();
         let has_patterns = groups.iter().any(|g| !g.patterns.is_empty());
@@ -1504,6 +1557,9 @@ impl<'a> Ev<'a> {
                 }
             }
         }
+    }
+
+    fn finalize_kinds(&mut self, v: VId) {
         // kind conflicts
         let vx = self.v(v);
         let atom = vx.atom.clone();
@@ -1628,7 +1684,11 @@ impl<'a> Ev<'a> {
                             return Ok(Target::Vertex(a.vid));
                         }
                     }
-                    let decls: &[Decl] = if lit.binds.contains(name) { &lit.decls } else { &[] };
+                    let decls: &[Decl] = if lit.binds.contains(name) {
+                        &lit.decls
+                    } else {
+                        &[]
+                    };
                     for (i, d) in decls.iter().enumerate() {
                         match d {
                             Decl::Let(l) if l.name == name => {
@@ -1688,7 +1748,7 @@ impl<'a> Ev<'a> {
         // imports of the file
         if let Some(file) = self.files.get(span.file as usize) {
             for imp in &file.imports {
-                if imp.local_name() == name {
+                if imp.local_name_ref() == name {
                     return Ok(Target::Val(Val::Pkg(Rc::from(imp.path.as_str()))));
                 }
             }
@@ -2158,7 +2218,7 @@ impl<'a> Ev<'a> {
 
     pub fn make_struct(&mut self, fields: Vec<(String, Val)>) -> Val {
         let nv = self.new_vertex();
-        let mut arcs = IndexMap::new();
+        let mut arcs: IndexMap<Rc<str>, ArcInfo, FnvBuild> = IndexMap::default();
         for (k, v) in fields {
             let leaf = self.make_leaf(v);
             arcs.insert(

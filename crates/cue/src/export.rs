@@ -67,6 +67,25 @@ struct Builder<'p, 'a> {
     inner: &'p ProgramInner,
 }
 
+pub(crate) enum Seg {
+    Label(Rc<str>),
+    Index(usize),
+}
+
+fn join_path(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for (i, s) in path.iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        match s {
+            Seg::Label(l) => out.push_str(&fmt_label(l)),
+            Seg::Index(n) => out.push_str(&n.to_string()),
+        }
+    }
+    out
+}
+
 fn fmt_label(name: &str) -> String {
     let ident = !name.is_empty()
         && name.chars().enumerate().all(|(i, c)| {
@@ -81,8 +100,8 @@ fn fmt_label(name: &str) -> String {
 }
 
 impl Builder<'_, '_> {
-    fn err(&self, b: &Bot, path: &[String]) -> Error {
-        let p = b.path.clone().unwrap_or_else(|| path.join("."));
+    fn err(&self, b: &Bot, path: &[Seg]) -> Error {
+        let p = b.path.clone().unwrap_or_else(|| join_path(path));
         let mut positions = Vec::new();
         for s in &b.spans {
             if s.end == 0 && s.start == 0 {
@@ -97,14 +116,15 @@ impl Builder<'_, '_> {
         Error::full(b.msg.clone(), p, positions, b.incomplete)
     }
 
-    fn build(&mut self, vid: u32, path: &mut Vec<String>, depth: usize) -> Arc<Node> {
+    fn build(&mut self, vid: u32, path: &mut Vec<Seg>, depth: usize) -> Arc<Node> {
         if depth > self.ev.limits.max_depth {
+            self.ev.depth_hit = true;
             return Arc::new(Node::Err(Error::full(
                 format!(
                     "structural cycle or value nested deeper than {}",
                     self.ev.limits.max_depth
                 ),
-                path.join("."),
+                join_path(path),
                 vec![],
                 false,
             )));
@@ -112,7 +132,7 @@ impl Builder<'_, '_> {
         if self.ev.fatal.is_some() {
             return Arc::new(Node::Err(Error::full(
                 "evaluation aborted".into(),
-                path.join("."),
+                join_path(path),
                 vec![],
                 false,
             )));
@@ -158,7 +178,7 @@ impl Builder<'_, '_> {
                 .collect();
             let e = Error::full(
                 format!("incomplete value {}", vals.join(" | ")),
-                path.join("."),
+                join_path(path),
                 vec![],
                 true,
             );
@@ -168,7 +188,7 @@ impl Builder<'_, '_> {
             let elems = self.ev.vs[r as usize].elems.clone();
             let mut out = Vec::with_capacity(elems.len());
             for (i, e) in elems.into_iter().enumerate() {
-                path.push(i.to_string());
+                path.push(Seg::Index(i));
                 out.push(self.build(e, path, depth + 1));
                 path.pop();
             }
@@ -184,10 +204,10 @@ impl Builder<'_, '_> {
             for (k, a) in arcs {
                 if a.kind == FK::Regular && !a.regular {
                     if a.required {
-                        path.push(fmt_label(&k));
+                        path.push(Seg::Label(k.clone()));
                         let e = Error::full(
                             "field is required but not present".to_string(),
-                            path.join("."),
+                            join_path(path),
                             vec![],
                             true,
                         );
@@ -201,7 +221,7 @@ impl Builder<'_, '_> {
                     }
                     continue;
                 }
-                path.push(fmt_label(&k));
+                path.push(Seg::Label(k.clone()));
                 let n = self.build(a.vid, path, depth + 1);
                 path.pop();
                 fields.push(NField {
@@ -228,13 +248,27 @@ impl Builder<'_, '_> {
                     o => format!("incomplete value {o}"),
                 };
                 let _ = type_name(&other);
-                Node::Incomplete(Error::full(msg, path.join("."), vec![], true))
+                Node::Incomplete(Error::full(msg, join_path(path), vec![], true))
             }
         })
     }
 }
 
+/// Depth budget for evaluating on the caller's stack; deeper programs are re-run on a
+/// dedicated thread with a stack sized for the configured limit.
+const FAST_DEPTH: usize = 200;
+
 pub(crate) fn evaluate(inner: &ProgramInner, inputs: &[serde_json::Value]) -> Result<Value, Error> {
+    if inner.limits.max_depth > FAST_DEPTH {
+        let mut limits = inner.limits.clone();
+        limits.max_depth = FAST_DEPTH;
+        let (r, hit) = evaluate_here(inner, inputs, limits);
+        if !hit {
+            return r;
+        }
+    } else {
+        return evaluate_here(inner, inputs, inner.limits.clone()).0;
+    }
     // Evaluation recurses; run it on a thread whose stack fits the configured depth limit.
     let stack = (inner.limits.max_depth.max(64))
         .saturating_mul(48 * 1024)
@@ -242,15 +276,19 @@ pub(crate) fn evaluate(inner: &ProgramInner, inputs: &[serde_json::Value]) -> Re
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .stack_size(stack)
-            .spawn_scoped(s, || evaluate_here(inner, inputs))
+            .spawn_scoped(s, || evaluate_here(inner, inputs, inner.limits.clone()).0)
             .map_err(|e| Error::new(format!("cannot start evaluation thread: {e}")))?
             .join()
             .map_err(|_| Error::new("internal error: evaluation panicked"))?
     })
 }
 
-fn evaluate_here(inner: &ProgramInner, inputs: &[serde_json::Value]) -> Result<Value, Error> {
-    let ev = Ev::new(&inner.files, inner.limits.clone());
+fn evaluate_here(
+    inner: &ProgramInner,
+    inputs: &[serde_json::Value],
+    limits: crate::Limits,
+) -> (Result<Value, Error>, bool) {
+    let ev = Ev::new(&inner.files, limits);
     let mut b = Builder { ev, inner };
     let root = b.ev.new_vertex();
     for f in &inner.files {
@@ -269,10 +307,19 @@ fn evaluate_here(inner: &ProgramInner, inputs: &[serde_json::Value]) -> Result<V
     }
     let mut path = Vec::new();
     let node = b.build(root, &mut path, 0);
-    if let Some(f) = b.ev.fatal.take() {
-        return Err(f);
+    let hit = b.ev.depth_hit;
+    if std::env::var_os("CUE_STATS").is_some() {
+        eprintln!(
+            "cue stats: {} vertices, {} steps, depth hit {}",
+            b.ev.vs.len(),
+            b.ev.steps,
+            hit
+        );
     }
-    Ok(Value { node })
+    if let Some(f) = b.ev.fatal.take() {
+        return (Err(f), hit);
+    }
+    (Ok(Value { node }), hit)
 }
 
 impl Value {

@@ -260,7 +260,10 @@ impl<'s> Parser<'s> {
                 Decl::Field(Field { alias: Some(a), .. }) => {
                     lit.binds.insert(a.clone());
                 }
-                Decl::Embed(Expr { kind: ExprKind::Alias(a, _), .. }) => {
+                Decl::Embed(Expr {
+                    kind: ExprKind::Alias(a, _),
+                    ..
+                }) => {
                     lit.binds.insert(a.clone());
                 }
                 _ => {}

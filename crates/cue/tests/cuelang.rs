@@ -56,7 +56,11 @@ fn parse_eval(text: &str) -> Vec<(String, Leaf)> {
         if line == "}" || line.starts_with("})") || line == "})" {
             if let Some((is_err, had_fields, comment, path)) = blocks.pop() {
                 if is_err && !had_fields && !path.is_empty() {
-                    let leaf = if comment.contains("[incomplete]") || comment.contains("[cycle]") { Leaf::Incomplete } else { Leaf::Error };
+                    let leaf = if comment.contains("[incomplete]") || comment.contains("[cycle]") {
+                        Leaf::Incomplete
+                    } else {
+                        Leaf::Error
+                    };
                     out.push((path, leaf));
                 }
                 stack.pop();
@@ -72,14 +76,25 @@ fn parse_eval(text: &str) -> Vec<(String, Leaf)> {
             continue;
         }
         // field line: `name: (kind){ ... }` or `name: (kind){`
-        let Some(colon) = find_label_end(line) else { continue };
+        let Some(colon) = find_label_end(line) else {
+            continue;
+        };
         let name = line[..colon].trim();
         let rest = line[colon + 1..].trim();
         if let Some(b) = blocks.last_mut() {
             b.1 = true;
         }
-        let name = if name.starts_with('"') { serde_json::from_str::<String>(name).unwrap_or_default() } else { name.to_string() };
-        if name.starts_with("let ") || name.contains(' ') || name.contains('?') || name.contains('!') || name.starts_with('[') {
+        let name = if name.starts_with('"') {
+            serde_json::from_str::<String>(name).unwrap_or_default()
+        } else {
+            name.to_string()
+        };
+        if name.starts_with("let ")
+            || name.contains(' ')
+            || name.contains('?')
+            || name.contains('!')
+            || name.starts_with('[')
+        {
             // skip let bindings, optional/required and pattern constraints (and their blocks)
             if rest.ends_with('{') {
                 let mut depth = 1;
@@ -96,10 +111,15 @@ fn parse_eval(text: &str) -> Vec<(String, Leaf)> {
             }
             continue;
         }
-        let path = if stack.is_empty() { name.clone() } else { format!("{}.{}", stack.last().cloned().unwrap_or_default(), name) };
+        let path = if stack.is_empty() {
+            name.clone()
+        } else {
+            format!("{}.{}", stack.last().cloned().unwrap_or_default(), name)
+        };
         if rest.contains("|(") {
             // a disjunction: its alternatives are not paths; skip to the balancing paren
-            let mut depth: i64 = rest.matches('(').count() as i64 - rest.matches(')').count() as i64;
+            let mut depth: i64 =
+                rest.matches('(').count() as i64 - rest.matches(')').count() as i64;
             while depth > 0 && i < lines.len() {
                 let l = lines[i];
                 depth += l.matches('(').count() as i64 - l.matches(')').count() as i64;
@@ -160,8 +180,14 @@ fn numbers_equal(a: &serde_json::Value, b: &serde_json::Value) -> bool {
             (Some(p), Some(q)) => p == q || (p - q).abs() <= 1e-9 * p.abs().max(q.abs()),
             _ => x == y,
         },
-        (J::Object(x), J::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| numbers_equal(v, w))),
-        (J::Array(x), J::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| numbers_equal(p, q)),
+        (J::Object(x), J::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| numbers_equal(v, w)))
+        }
+        (J::Array(x), J::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| numbers_equal(p, q))
+        }
         _ => a == b,
     }
 }
@@ -169,20 +195,38 @@ fn numbers_equal(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 fn run_archive(path: &Path) -> Result<usize, String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let secs = sections(&text);
-    let mut inputs: Vec<(String, String)> = secs.iter().filter(|(n, _)| n.ends_with(".cue") && !n.contains('/')).cloned().collect();
+    let mut inputs: Vec<(String, String)> = secs
+        .iter()
+        .filter(|(n, _)| n.ends_with(".cue") && !n.contains('/'))
+        .cloned()
+        .collect();
     inputs.sort_by_key(|(n, _)| if n == "in.cue" { 0 } else { 1 });
     if inputs.is_empty() {
         return Err("no inputs".into());
     }
-    let files: Vec<(&str, &str)> = inputs.iter().map(|(n, s)| (n.as_str(), s.as_str())).collect();
+    let files: Vec<(&str, &str)> = inputs
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.as_str()))
+        .collect();
     let get = |name: &str| secs.iter().find(|(n, _)| n == name).map(|(_, s)| s.clone());
-    let value = cue::Runtime::new().compile_files(&files).and_then(|p| p.eval());
+    let value = cue::Runtime::new()
+        .compile_files(&files)
+        .and_then(|p| p.eval());
     if let Some(js) = get("out/json").filter(|s| !s.trim().is_empty()) {
-        let want: serde_json::Value = serde_json::from_str(&js).map_err(|e| format!("bad out/json: {e}"))?;
-        let got = value.and_then(|v| v.to_json()).map_err(|e| format!("export error: {e}"))?;
-        return if numbers_equal(&want, &got) { Ok(1) } else { Err(format!("json mismatch:\n    want {want}\n    got  {got}")) };
+        let want: serde_json::Value =
+            serde_json::from_str(&js).map_err(|e| format!("bad out/json: {e}"))?;
+        let got = value
+            .and_then(|v| v.to_json())
+            .map_err(|e| format!("export error: {e}"))?;
+        return if numbers_equal(&want, &got) {
+            Ok(1)
+        } else {
+            Err(format!("json mismatch:\n    want {want}\n    got  {got}"))
+        };
     }
-    let Some(ev) = get("out/evalalpha").or_else(|| get("out/eval")) else { return Ok(0) };
+    let Some(ev) = get("out/evalalpha").or_else(|| get("out/eval")) else {
+        return Ok(0);
+    };
     let checks = parse_eval(&ev);
     let v = match value {
         Ok(v) => v,
@@ -207,28 +251,52 @@ fn run_archive(path: &Path) -> Result<usize, String> {
             Leaf::Error => match &got {
                 Some(g) if g.kind() == cue::Kind::Bottom => {}
                 None => {}
-                Some(g) => fails.push(format!("{p}: want error, got {:?}", g.to_json().map(|j| j.to_string()))),
+                Some(g) => fails.push(format!(
+                    "{p}: want error, got {:?}",
+                    g.to_json().map(|j| j.to_string())
+                )),
             },
             Leaf::Incomplete => match &got {
-                Some(g) if g.to_json().is_ok() && g.kind() != cue::Kind::Struct && g.kind() != cue::Kind::List => {
-                    fails.push(format!("{p}: want incomplete, got {:?}", g.to_json().map(|j| j.to_string())))
+                Some(g)
+                    if g.to_json().is_ok()
+                        && g.kind() != cue::Kind::Struct
+                        && g.kind() != cue::Kind::List =>
+                {
+                    fails.push(format!(
+                        "{p}: want incomplete, got {:?}",
+                        g.to_json().map(|j| j.to_string())
+                    ))
                 }
                 _ => {}
             },
         }
     }
-    if fails.is_empty() { Ok(checks.len()) } else { Err(fails.join("\n    ")) }
+    if fails.is_empty() {
+        Ok(checks.len())
+    } else {
+        Err(fails.join("\n    "))
+    }
 }
 
 fn known() -> BTreeSet<String> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cuelang-known-failures.txt");
-    std::fs::read_to_string(p).unwrap_or_default().lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect()
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect()
 }
 
 #[test]
 fn cuelang_testdata() {
     let base = root().join("testdata");
-    assert!(base.is_dir(), "cue-lang corpus not found at {}", base.display());
+    assert!(
+        base.is_dir(),
+        "cue-lang corpus not found at {}",
+        base.display()
+    );
     let only = std::env::var("CUE_LANG_ONLY").ok();
     let verbose = std::env::var("CUE_LANG_VERBOSE").is_ok();
     let known = known();
@@ -248,11 +316,15 @@ fn cuelang_testdata() {
     let mut unexpected = Vec::new();
     let mut now_passing = Vec::new();
     for f in files {
-        let name = f.strip_prefix(&base).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = f
+            .strip_prefix(&base)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
             continue;
         }
-        let r = std::panic::catch_unwind(|| run_archive(&f)).unwrap_or_else(|_| Err("panic".into()));
+        let r =
+            std::panic::catch_unwind(|| run_archive(&f)).unwrap_or_else(|_| Err("panic".into()));
         match r {
             Ok(0) => skipped += 1,
             Ok(_) => {
@@ -278,6 +350,13 @@ fn cuelang_testdata() {
         println!("NOW PASSING (remove from cuelang-known-failures.txt): {n}");
     }
     let total = pass + fail;
-    println!("cue-lang: {pass} passed, {fail} failed, {skipped} without comparable expectations ({:.1}%)", 100.0 * pass as f64 / total.max(1) as f64);
-    assert!(unexpected.is_empty(), "{} unexpected failures", unexpected.len());
+    println!(
+        "cue-lang: {pass} passed, {fail} failed, {skipped} without comparable expectations ({:.1}%)",
+        100.0 * pass as f64 / total.max(1) as f64
+    );
+    assert!(
+        unexpected.is_empty(),
+        "{} unexpected failures",
+        unexpected.len()
+    );
 }
