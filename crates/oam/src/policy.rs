@@ -148,9 +148,6 @@ pub struct GarbageCollectPolicySpec {
     /// Keep resources of earlier versions until the application is deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_legacy_resource: Option<bool>,
-    /// Continue deleting other resources when one fails.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub continue_on_failure: Option<bool>,
     #[serde(
         default,
         deserialize_with = "crate::common::null_as_default",
@@ -169,11 +166,21 @@ pub struct GarbageCollectPolicyRule {
     pub selector: ResourcePolicyRuleSelector,
     /// `onAppDelete`, `onAppUpdate` or `never`.
     pub strategy: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub propagation: Option<String>,
 }
 
-/// Which resources a policy rule selects; every set criterion must match.
+impl GarbageCollectPolicySpec {
+    /// The strategy of the first rule matching the resource, as KubeVela picks it.
+    pub fn strategy_for(&self, resource: &ResourceLabels<'_>) -> Option<&str> {
+        self.rules
+            .iter()
+            .find(|r| r.selector.matches(resource))
+            .map(|r| r.strategy.as_str())
+    }
+}
+
+/// Which resources a policy rule selects. A resource is selected when it matches *any* of
+/// the lists (KubeVela's semantics): its component name, component type, OAM resource type
+/// (`WORKLOAD`/`TRAIT`), trait type, kind or name is listed.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourcePolicyRuleSelector {
@@ -215,6 +222,60 @@ pub struct ResourcePolicyRuleSelector {
     pub resource_names: Vec<String>,
 }
 
+/// What a rule selector looks at in a rendered resource: its kind and name and the
+/// Sailplane/KubeVela labels on it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResourceLabels<'a> {
+    pub kind: &'a str,
+    pub name: &'a str,
+    /// `app.oam.dev/component`.
+    pub component: Option<&'a str>,
+    /// `workload.oam.dev/type`.
+    pub component_type: Option<&'a str>,
+    /// `app.oam.dev/resourceType`.
+    pub oam_type: Option<&'a str>,
+    /// `trait.oam.dev/type`.
+    pub trait_type: Option<&'a str>,
+}
+
+impl<'a> ResourceLabels<'a> {
+    /// Reads kind, name and labels from a manifest (JSON object).
+    pub fn from_manifest(manifest: &'a Value) -> Self {
+        let label = |k: &str| {
+            manifest
+                .pointer("/metadata/labels")
+                .and_then(|l| l.get(k))
+                .and_then(Value::as_str)
+        };
+        ResourceLabels {
+            kind: manifest.get("kind").and_then(Value::as_str).unwrap_or(""),
+            name: manifest
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+            component: label(crate::labels::LABEL_APP_COMPONENT),
+            component_type: label(crate::labels::LABEL_WORKLOAD_TYPE),
+            oam_type: label(crate::labels::LABEL_RESOURCE_TYPE),
+            trait_type: label(crate::labels::LABEL_TRAIT_TYPE),
+        }
+    }
+}
+
+impl ResourcePolicyRuleSelector {
+    /// Whether the resource is selected (any list matching is enough; empty values never match).
+    pub fn matches(&self, r: &ResourceLabels<'_>) -> bool {
+        fn hit(list: &[String], v: Option<&str>) -> bool {
+            v.is_some_and(|v| !v.is_empty() && list.iter().any(|x| x == v))
+        }
+        hit(&self.component_names, r.component)
+            || hit(&self.component_types, r.component_type)
+            || hit(&self.oam_types, r.oam_type)
+            || hit(&self.trait_types, r.trait_type)
+            || hit(&self.resource_types, Some(r.kind))
+            || hit(&self.resource_names, Some(r.name))
+    }
+}
+
 /// Properties of an `apply-once` policy.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -249,7 +310,7 @@ pub struct ApplyOnceStrategy {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub path: Vec<String>,
-    /// `onUpdate` or `always`.
+    /// `onUpdate`, `onStateKeep` or `always`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affect: Option<String>,
 }
@@ -290,6 +351,7 @@ pub struct ResourceUpdatePolicySpec {
 #[serde(rename_all = "camelCase")]
 pub struct ResourceUpdateRule {
     pub selector: ResourcePolicyRuleSelector,
+    #[serde(default)]
     pub strategy: ResourceUpdateStrategy,
 }
 

@@ -434,3 +434,32 @@ fn helpers() {
     assert_eq!(props.get("memory"), Some(&Value::from("256Mi")));
     assert_eq!(app.publish_version(), Some("alpha1"));
 }
+
+#[test]
+fn policy_rule_selectors_match_like_kubevela() {
+    use oam::policy::{GarbageCollectPolicySpec, ResourceLabels};
+    let objects = oam::parse_objects_yaml(
+        "multicluster-policies.yaml",
+        &fixture("multicluster-policies.yaml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let app = apps(&objects)[0];
+    let gc: GarbageCollectPolicySpec = app
+        .policy("gc")
+        .expect("gc")
+        .typed_properties()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let manifest = serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "redis-master", "labels": {"app.oam.dev/component": "redis"}}
+    });
+    assert_eq!(
+        gc.strategy_for(&ResourceLabels::from_manifest(&manifest)),
+        Some("onAppDelete")
+    );
+    let other = serde_json::json!({"kind": "Deployment", "metadata": {"name": "nginx"}});
+    assert_eq!(
+        gc.strategy_for(&ResourceLabels::from_manifest(&other)),
+        None
+    );
+}
