@@ -153,6 +153,8 @@ pub struct Vertex<'a> {
     pub comp_inserts: Vec<(usize, usize)>,
     pub is_struct: bool,
     pub saw_lit: bool,
+    /// A struct literal without embeddings was unified here: the value must be a struct.
+    pub forced_struct: bool,
     pub is_list: bool,
     pub arcs: IndexMap<Rc<str>, ArcInfo, FnvBuild>,
     pub elems: Vec<VId>,
@@ -180,6 +182,7 @@ impl<'a> Vertex<'a> {
             comp_inserts: Vec::new(),
             is_struct: false,
             saw_lit: false,
+            forced_struct: false,
             is_list: false,
             arcs: IndexMap::default(),
             elems: Vec::new(),
@@ -798,6 +801,9 @@ impl<'a> Ev<'a> {
             vx.saw_lit = true;
             if has_field || !lit.has_embed {
                 vx.is_struct = true;
+            }
+            if !lit.has_embed && !root {
+                vx.forced_struct = true;
             }
         }
         self.track_next = lit.has_embed;
@@ -1565,7 +1571,7 @@ impl<'a> Ev<'a> {
         let atom = vx.atom.clone();
         let has_regular_arcs = vx.arcs.values().any(|a| a.kind == FK::Regular);
         let mut err: Option<String> = None;
-        if vx.is_list && vx.is_struct && has_regular_arcs {
+        if vx.is_list && (vx.forced_struct || vx.is_struct && has_regular_arcs) {
             err = Some(
                 "conflicting values list and struct (mismatched types list and struct)".into(),
             );
@@ -1589,6 +1595,13 @@ impl<'a> Ev<'a> {
                     type_name(&atom)
                 ));
             }
+        }
+        if err.is_none() && vx.forced_struct && !vx.is_list && !matches!(atom, Val::Top) && atom.kind_bits() & K_STRUCT == 0 {
+            err = Some(format!(
+                "conflicting values {} and {{...}} (mismatched types {} and struct)",
+                atom,
+                type_name(&atom)
+            ));
         }
         let becomes_struct = !vx.is_list && !vx.is_struct && vx.saw_lit && matches!(atom, Val::Top);
         if let Some(m) = err {
@@ -1894,6 +1907,7 @@ impl<'a> Ev<'a> {
                     Val::Str(s) => self.select(base, &s, i.span),
                     Val::Int(n) => self.index(base, n, i.span),
                     Val::Bottom(b) => Val::Bottom(b),
+                    other if other.is_concrete_scalar() => bot_val(format!("invalid index {other} (invalid type {})", type_name(&other)), i.span),
                     other => Val::incomplete(format!("invalid index {other}"), i.span),
                 }
             }
@@ -2117,6 +2131,9 @@ impl<'a> Ev<'a> {
                                 span,
                             );
                         }
+                        if x.groups.iter().any(|g| g.closed && !g.open && g.patterns.is_empty()) {
+                            return bot_val(format!("undefined field: {name}"), span);
+                        }
                         Val::incomplete(format!("undefined field: {name}"), span)
                     }
                 }
@@ -2157,7 +2174,7 @@ impl<'a> Ev<'a> {
                 self.value_of_keep(id)
             }
             Val::Bottom(b) => Val::Bottom(b),
-            Val::Str(_) | Val::Bytes(_) => bot_val("cannot index string", span),
+            other if other.is_concrete_scalar() => bot_val(format!("invalid operand {other} (found {}, want list or struct)", type_name(&other)), span),
             other => Val::incomplete(format!("cannot index {other}"), span),
         }
     }
@@ -2197,6 +2214,7 @@ impl<'a> Ev<'a> {
                 self.make_list(vals)
             }
             Val::Bottom(b) => Val::Bottom(b),
+            other if other.is_concrete_scalar() => bot_val(format!("cannot slice {other} (type {})", type_name(&other)), span),
             other => Val::incomplete(format!("cannot slice {other}"), span),
         }
     }
