@@ -125,7 +125,7 @@ async fn get_watch_receives_events() {
     let mut child = Command::new("/usr/bin/kubectl")
         .arg("--kubeconfig")
         .arg(tc.kubeconfig_path())
-        .args(["get", "cm", "-w", "--output-watch-events", "-o", "name"])
+        .args(["get", "cm", "-w", "--output-watch-events"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -140,7 +140,7 @@ async fn get_watch_receives_events() {
         }
     });
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    ok_stdout(&tc.kubectl(&["create", "configmap", "watched", "--from-literal=a=b"]));
+    ok_stdout(&kubectl_stdin(&tc.kubeconfig_path(), &["apply", "-f", "-"], "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\ndata:\n  a: b\n"));
     ok_stdout(&tc.kubectl(&["delete", "configmap", "watched"]));
     let mut lines = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
