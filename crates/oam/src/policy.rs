@@ -132,6 +132,7 @@ pub struct OverrideTrait {
 #[serde(rename_all = "camelCase")]
 pub struct ReplicationPolicySpec {
     /// Replication keys: each selected component is rendered once per key (`context.replicaKey`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<String>,
     #[serde(
         default,

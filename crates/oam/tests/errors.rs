@@ -274,3 +274,17 @@ fn null_lists_and_maps_are_empty() {
     assert!(apps[0].spec.components[0].traits.is_empty());
     assert!(apps[0].spec.policies.is_empty());
 }
+
+#[test]
+fn anchors_aliases_and_merge_keys() {
+    let text = format!(
+        "{HEADER}spec:\n  components:\n    - name: web\n      type: webservice\n      properties: &props\n        image: nginx\n        cpu: \"0.5\"\n    - name: web2\n      type: webservice\n      properties:\n        <<: *props\n        image: nginx:2\n"
+    );
+    let apps = oam::parse_application_yaml("app.yaml", &text).unwrap_or_else(|e| panic!("{e}"));
+    let p = apps[0].spec.components[1]
+        .properties
+        .as_ref()
+        .expect("properties");
+    assert_eq!(p["image"], "nginx:2");
+    assert_eq!(p["cpu"], "0.5");
+}
