@@ -76,6 +76,7 @@ pub struct StructLit {
 }
 
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum Decl {
     Field(Field),
     Embed(Expr),

@@ -1596,7 +1596,12 @@ impl<'a> Ev<'a> {
                 ));
             }
         }
-        if err.is_none() && vx.forced_struct && !vx.is_list && !matches!(atom, Val::Top) && atom.kind_bits() & K_STRUCT == 0 {
+        if err.is_none()
+            && vx.forced_struct
+            && !vx.is_list
+            && !matches!(atom, Val::Top)
+            && atom.kind_bits() & K_STRUCT == 0
+        {
             err = Some(format!(
                 "conflicting values {} and {{...}} (mismatched types {} and struct)",
                 atom,
@@ -1693,7 +1698,19 @@ impl<'a> Ev<'a> {
                     root,
                 } => {
                     if lit.idents.contains(name) {
+                        let done = self.v(*vid).state == St::Done;
                         if let Some(a) = self.v(*vid).arcs.get(name) {
+                            if done
+                                && a.kind == FK::Regular
+                                && !a.regular
+                                && !a.required
+                                && a.optional
+                            {
+                                return Err(Val::incomplete(
+                                    format!("cannot reference optional field: {name}"),
+                                    span,
+                                ));
+                            }
                             return Ok(Target::Vertex(a.vid));
                         }
                     }
@@ -1907,7 +1924,10 @@ impl<'a> Ev<'a> {
                     Val::Str(s) => self.select(base, &s, i.span),
                     Val::Int(n) => self.index(base, n, i.span),
                     Val::Bottom(b) => Val::Bottom(b),
-                    other if other.is_concrete_scalar() => bot_val(format!("invalid index {other} (invalid type {})", type_name(&other)), i.span),
+                    other if other.is_concrete_scalar() => bot_val(
+                        format!("invalid index {other} (invalid type {})", type_name(&other)),
+                        i.span,
+                    ),
                     other => Val::incomplete(format!("invalid index {other}"), i.span),
                 }
             }
@@ -2131,7 +2151,10 @@ impl<'a> Ev<'a> {
                                 span,
                             );
                         }
-                        if x.groups.iter().any(|g| g.closed && !g.open && g.patterns.is_empty()) {
+                        if x.groups
+                            .iter()
+                            .any(|g| g.closed && !g.open && g.patterns.is_empty())
+                        {
                             return bot_val(format!("undefined field: {name}"), span);
                         }
                         Val::incomplete(format!("undefined field: {name}"), span)
@@ -2174,7 +2197,13 @@ impl<'a> Ev<'a> {
                 self.value_of_keep(id)
             }
             Val::Bottom(b) => Val::Bottom(b),
-            other if other.is_concrete_scalar() => bot_val(format!("invalid operand {other} (found {}, want list or struct)", type_name(&other)), span),
+            other if other.is_concrete_scalar() => bot_val(
+                format!(
+                    "invalid operand {other} (found {}, want list or struct)",
+                    type_name(&other)
+                ),
+                span,
+            ),
             other => Val::incomplete(format!("cannot index {other}"), span),
         }
     }
@@ -2214,7 +2243,10 @@ impl<'a> Ev<'a> {
                 self.make_list(vals)
             }
             Val::Bottom(b) => Val::Bottom(b),
-            other if other.is_concrete_scalar() => bot_val(format!("cannot slice {other} (type {})", type_name(&other)), span),
+            other if other.is_concrete_scalar() => bot_val(
+                format!("cannot slice {other} (type {})", type_name(&other)),
+                span,
+            ),
             other => Val::incomplete(format!("cannot slice {other}"), span),
         }
     }
@@ -2783,6 +2815,32 @@ pub fn unify_atoms(a: &Val, b: &Val) -> Val {
             }
             let mut bounds = x.bounds.clone();
             bounds.extend(y.bounds.iter().cloned());
+            // contradictory numeric ranges are an error
+            let mut lo: Option<(f64, bool)> = None;
+            let mut hi: Option<(f64, bool)> = None;
+            for b in &bounds {
+                let Some(n) = b.val.as_f64() else { continue };
+                match b.op {
+                    BoundOp::Ge | BoundOp::Gt => {
+                        let strict = matches!(b.op, BoundOp::Gt);
+                        if lo.is_none_or(|(l, _)| n > l) {
+                            lo = Some((n, strict));
+                        }
+                    }
+                    BoundOp::Le | BoundOp::Lt => {
+                        let strict = matches!(b.op, BoundOp::Lt);
+                        if hi.is_none_or(|(h, _)| n < h) {
+                            hi = Some((n, strict));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if let (Some((l, ls)), Some((h, hs))) = (lo, hi) {
+                if l > h || (l == h && (ls || hs)) {
+                    return conflict(a, b);
+                }
+            }
             Val::Atom(Rc::new(Atom { kinds, bounds }))
         }
         (Val::Atom(x), v) | (v, Val::Atom(x)) => {

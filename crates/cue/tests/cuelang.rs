@@ -1,3 +1,4 @@
+#![allow(clippy::collapsible_if)]
 //! cue-lang/cue's own evaluator tests (../shared/conformance/cue-lang/testdata, v0.14.1).
 //!
 //! For archives with an authoritative `out/json`, the whole-file export is compared. For the

@@ -127,6 +127,24 @@ pub fn is_known_package(p: &str) -> bool {
     PACKAGES.contains(&p)
 }
 
+fn range(lo: i64, hi: i64) -> Option<Val> {
+    Some(Val::Atom(Rc::new(Atom {
+        kinds: K_INT,
+        bounds: vec![
+            Bound {
+                op: BoundOp::Ge,
+                val: Val::Int(lo),
+                re: None,
+            },
+            Bound {
+                op: BoundOp::Le,
+                val: Val::Int(hi),
+                re: None,
+            },
+        ],
+    })))
+}
+
 pub fn predeclared(name: &str) -> Option<Val> {
     let atom = |k| {
         Some(Val::Atom(Rc::new(Atom {
@@ -141,6 +159,24 @@ pub fn predeclared(name: &str) -> Option<Val> {
         "string" => atom(K_STRING),
         "bytes" => atom(K_BYTES),
         "bool" => atom(K_BOOL),
+        "int8" => range(-128, 127),
+        "int16" => range(-32768, 32767),
+        "int32" => range(i32::MIN as i64, i32::MAX as i64),
+        "int64" => range(i64::MIN, i64::MAX),
+        "uint" => Some(Val::Atom(Rc::new(Atom {
+            kinds: K_INT,
+            bounds: vec![Bound {
+                op: BoundOp::Ge,
+                val: Val::Int(0),
+                re: None,
+            }],
+        }))),
+        "uint8" | "byte" => range(0, 255),
+        "uint16" => range(0, 65535),
+        "uint32" => range(0, u32::MAX as i64),
+        "uint64" => range(0, i64::MAX),
+        "rune" => range(0, 0x10FFFF),
+        "float32" | "float64" => atom(K_FLOAT),
         "len" => Some(Val::Func(Builtin::Len)),
         "close" => Some(Val::Func(Builtin::Close)),
         "and" => Some(Val::Func(Builtin::And)),
