@@ -218,6 +218,9 @@ pub struct Ev<'a> {
     pub depth_hit: bool,
     /// Set while creating the group of a struct literal with embeddings.
     pub track_next: bool,
+    /// Disjunctions being resolved (by address of their first alternative), to cut structural
+    /// cycles through disjunctions (`#T: {sub: #T | null}`).
+    pub disj_stack: Vec<usize>,
 }
 
 const CYCLE: &str = "cycle detected";
@@ -252,6 +255,7 @@ impl<'a> Ev<'a> {
             next_cid: 1 << 31,
             depth_hit: false,
             track_next: false,
+            disj_stack: Vec::new(),
         }
     }
 
@@ -1261,6 +1265,32 @@ impl<'a> Ev<'a> {
                 return;
             }
         }
+        let key = disjs
+            .first()
+            .and_then(|d| d.alts.first())
+            .map(|(c, _)| match c.x {
+                CX::Expr(e) => e as *const Expr as usize,
+                _ => 0,
+            })
+            .unwrap_or(0);
+        if key != 0 && self.disj_stack.iter().filter(|k| **k == key).count() >= 3 {
+            self.set_err(
+                v,
+                Rc::new(Bot {
+                    msg: "structural cycle".into(),
+                    incomplete: false,
+                    spans: vec![],
+                    path: None,
+                }),
+            );
+            return;
+        }
+        self.disj_stack.push(key);
+        self.resolve_combos(v, disjs, combos, prefix);
+        self.disj_stack.pop();
+    }
+
+    fn resolve_combos(&mut self, v: VId, disjs: Vec<PendingDisj<'a>>, combos: Vec<Vec<usize>>, prefix: Vec<usize>) {
         let conjs = self.v(v).conjs.clone();
         let mut survivors: Vec<(VId, bool)> = Vec::new();
         let mut errs: Vec<Rc<Bot>> = Vec::new();
