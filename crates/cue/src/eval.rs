@@ -221,6 +221,9 @@ pub struct Ev<'a> {
     /// Disjunctions being resolved (by address of their first alternative), to cut structural
     /// cycles through disjunctions (`#T: {sub: #T | null}`).
     pub disj_stack: Vec<usize>,
+    /// Closedness ids derived for a definition referenced inside another definition.
+    pub cid_parent: HashMap<u32, u32>,
+    pub cid_map: HashMap<(u32, u32), u32>,
 }
 
 const CYCLE: &str = "cycle detected";
@@ -256,6 +259,8 @@ impl<'a> Ev<'a> {
             depth_hit: false,
             track_next: false,
             disj_stack: Vec::new(),
+            cid_parent: HashMap::new(),
+            cid_map: HashMap::new(),
         }
     }
 
@@ -358,6 +363,17 @@ impl<'a> Ev<'a> {
         }
         self.vm(id).state = St::Done;
         self.depth -= 1;
+    }
+
+    fn derive_cid(&mut self, inner: u32, outer: u32) -> u32 {
+        if let Some(c) = self.cid_map.get(&(inner, outer)) {
+            return *c;
+        }
+        self.next_cid += 1;
+        let c = self.next_cid;
+        self.cid_map.insert((inner, outer), c);
+        self.cid_parent.insert(c, outer);
+        c
     }
 
     fn set_err(&mut self, id: VId, b: Rc<Bot>) {
@@ -473,8 +489,24 @@ impl<'a> Ev<'a> {
                     _ => false,
                 };
                 let closed = if is_def && !matches!(closed, Closed::Deep(_)) {
-                    self.next_cid += 1;
-                    Closed::Deep(self.next_cid)
+                    // Definitions embedded in one struct literal share one closedness id, so
+                    // their fields (and their children's) are unioned.
+                    let gcid = group
+                        .and_then(|g| self.v(v).groups.get(g))
+                        .map(|g| g.cid)
+                        .unwrap_or(0);
+                    if gcid != 0 {
+                        Closed::Deep(gcid)
+                    } else {
+                        self.next_cid += 1;
+                        let c = self.next_cid;
+                        if let Some(g) = group {
+                            if let Some(gr) = self.vm(v).groups.get_mut(g) {
+                                gr.cid = c;
+                            }
+                        }
+                        Closed::Deep(c)
+                    }
                 } else {
                     closed
                 };
@@ -620,8 +652,16 @@ impl<'a> Ev<'a> {
             let conjs = self.v(w).conjs.clone();
             self.copy_stack.push(w);
             for mut c in conjs {
-                if closed.is_closed() && c.closed == Closed::No {
-                    c.closed = closed;
+                match (closed, c.closed) {
+                    // A definition referenced inside another one keeps its own closedness, and
+                    // its fields also count as declared by the enclosing definition.
+                    (Closed::Deep(outer), Closed::Deep(inner)) if inner != outer => {
+                        c.closed = Closed::Deep(self.derive_cid(inner, outer))
+                    }
+                    (Closed::Deep(_), Closed::No) | (Closed::Shallow(_), Closed::No) => {
+                        c.closed = closed
+                    }
+                    _ => {}
                 }
                 self.add_conj(v, c, group);
             }
@@ -1290,7 +1330,13 @@ impl<'a> Ev<'a> {
         self.disj_stack.pop();
     }
 
-    fn resolve_combos(&mut self, v: VId, disjs: Vec<PendingDisj<'a>>, combos: Vec<Vec<usize>>, prefix: Vec<usize>) {
+    fn resolve_combos(
+        &mut self,
+        v: VId,
+        disjs: Vec<PendingDisj<'a>>,
+        combos: Vec<Vec<usize>>,
+        prefix: Vec<usize>,
+    ) {
         let conjs = self.v(v).conjs.clone();
         let mut survivors: Vec<(VId, bool)> = Vec::new();
         let mut errs: Vec<Rc<Bot>> = Vec::new();
@@ -1550,6 +1596,15 @@ impl<'a> Ev<'a> {
                 for &gi in &closed_groups {
                     let g = &groups[gi];
                     if g.allowed.contains(name) {
+                        continue;
+                    }
+                    if g.cid != 0
+                        && groups.iter().any(|h| {
+                            h.cid != 0
+                                && self.cid_parent.get(&h.cid) == Some(&g.cid)
+                                && h.allowed.contains(name)
+                        })
+                    {
                         continue;
                     }
                     let mut ok = false;
