@@ -1125,7 +1125,8 @@ impl<'a> Ev<'a> {
                     Val::Vertex(w) => w,
                     Val::Bottom(b) => return Err(b),
                     other => {
-                        let inc = !other.is_concrete_scalar();
+                        let inc = !other.is_concrete_scalar()
+                            && other.kind_bits() & (K_STRUCT | K_LIST) != 0;
                         return Err(Rc::new(Bot {
                             msg: format!("cannot range over {other}"),
                             incomplete: inc,
@@ -2297,6 +2298,9 @@ impl<'a> Ev<'a> {
         let lo = match lo {
             Val::Int(i) => i,
             Val::Bottom(b) => return Val::Bottom(b),
+            other if other.is_concrete_scalar() => {
+                return bot_val(format!("invalid slice index {other}"), span);
+            }
             _ => return Val::incomplete("non-concrete slice index", span),
         };
         match base {
@@ -2924,6 +2928,40 @@ pub fn unify_atoms(a: &Val, b: &Val) -> Val {
             if let (Some((l, ls)), Some((h, hs))) = (lo, hi) {
                 if l > h || (l == h && (ls || hs)) {
                     return conflict(a, b);
+                }
+                if kinds == K_INT {
+                    let first = if ls { l.floor() + 1.0 } else { l.ceil() };
+                    let last = if hs { h.ceil() - 1.0 } else { h.floor() };
+                    if first > last {
+                        return conflict(a, b);
+                    }
+                    if first == last
+                        && first.abs() < 9.0e15
+                        && bounds.iter().all(|b| {
+                            !matches!(b.op, BoundOp::Ne | BoundOp::Match | BoundOp::NotMatch)
+                        })
+                    {
+                        return Val::Int(first as i64);
+                    }
+                }
+                if l == h
+                    && kinds & K_NUMBER != 0
+                    && bounds
+                        .iter()
+                        .all(|b| !matches!(b.op, BoundOp::Ne | BoundOp::Match | BoundOp::NotMatch))
+                {
+                    let v = bounds.iter().find_map(|b| {
+                        if b.val.as_f64() == Some(l) {
+                            Some(b.val.clone())
+                        } else {
+                            None
+                        }
+                    });
+                    if let Some(v) = v {
+                        if kinds & v.kind_bits() != 0 {
+                            return v;
+                        }
+                    }
                 }
             }
             Val::Atom(Rc::new(Atom { kinds, bounds }))
