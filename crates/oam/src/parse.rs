@@ -284,7 +284,18 @@ where
         what: "decoded object".into(),
         message: e.to_string(),
     })?;
-    if let Some((field, key)) = first_unknown_field(value, &round, String::new()) {
+    // `status` is what a controller wrote, maybe a newer one: only the intent is checked.
+    let intent = |v: &Value| match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| k.as_str() != "status")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    };
+    if let Some((field, key)) = first_unknown_field(&intent(value), &intent(&round), String::new())
+    {
         let known = known_fields::<T>(&field);
         let mut message = format!("unknown field `{key}`");
         if !known.is_empty() {

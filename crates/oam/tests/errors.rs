@@ -288,3 +288,13 @@ fn anchors_aliases_and_merge_keys() {
     assert_eq!(p["image"], "nginx:2");
     assert_eq!(p["cpu"], "0.5");
 }
+
+#[test]
+fn unknown_status_fields_are_tolerated() {
+    // `kubectl get app -o yaml` from a newer KubeVela may carry status fields we do not know.
+    let text = format!(
+        "{HEADER}spec:\n  components: []\nstatus:\n  status: running\n  somethingNew: {{a: 1}}\n"
+    );
+    let apps = oam::parse_application_yaml("app.yaml", &text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(apps[0].phase(), Some(&oam::ApplicationPhase::Running));
+}
