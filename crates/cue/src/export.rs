@@ -45,6 +45,17 @@ pub(crate) enum Node {
     List(Vec<Arc<Node>>),
     Err(Error),
     Incomplete(Error),
+    /// A scalar embedded in a struct that also declares definitions or hidden fields.
+    WithDefs(Arc<Node>, Vec<NField>),
+}
+
+impl Node {
+    fn base(&self) -> &Node {
+        match self {
+            Node::WithDefs(n, _) => n,
+            other => other,
+        }
+    }
 }
 
 /// An evaluated value: immutable, cheap to clone, `Send + Sync`.
@@ -192,7 +203,29 @@ impl Builder<'_, '_> {
                 out.push(self.build(e, path, depth + 1));
                 path.pop();
             }
-            return Arc::new(Node::List(out));
+            let list = Arc::new(Node::List(out));
+            let extra: Vec<(Rc<str>, crate::eval::ArcInfo)> = self.ev.vs[r as usize]
+                .arcs
+                .iter()
+                .filter(|(_, a)| a.kind != FK::Regular)
+                .map(|(k, a)| (k.clone(), a.clone()))
+                .collect();
+            if extra.is_empty() {
+                return list;
+            }
+            let mut fields = Vec::with_capacity(extra.len());
+            for (k, a) in extra {
+                path.push(Seg::Label(k.clone()));
+                let n = self.build(a.vid, path, depth + 1);
+                path.pop();
+                fields.push(NField {
+                    name: k.to_string(),
+                    kind: a.kind,
+                    value: n,
+                    comments: a.comments,
+                });
+            }
+            return Arc::new(Node::WithDefs(list, fields));
         }
         if is_struct {
             let arcs: Vec<(Rc<str>, crate::eval::ArcInfo)> = self.ev.vs[r as usize]
@@ -234,6 +267,32 @@ impl Builder<'_, '_> {
             let ce = comp_err.map(|b| self.err(&b, path));
             return Arc::new(Node::Struct(fields, ce));
         }
+        let extra: Vec<(Rc<str>, crate::eval::ArcInfo)> = self.ev.vs[r as usize]
+            .arcs
+            .iter()
+            .filter(|(_, a)| a.kind != FK::Regular)
+            .map(|(k, a)| (k.clone(), a.clone()))
+            .collect();
+        let scalar = self.scalar_node(atom, path);
+        if extra.is_empty() {
+            return scalar;
+        }
+        let mut fields = Vec::with_capacity(extra.len());
+        for (k, a) in extra {
+            path.push(Seg::Label(k.clone()));
+            let n = self.build(a.vid, path, depth + 1);
+            path.pop();
+            fields.push(NField {
+                name: k.to_string(),
+                kind: a.kind,
+                value: n,
+                comments: a.comments,
+            });
+        }
+        Arc::new(Node::WithDefs(scalar, fields))
+    }
+
+    fn scalar_node(&mut self, atom: Val, path: &mut Vec<Seg>) -> Arc<Node> {
         Arc::new(match atom {
             Val::Null => Node::Null,
             Val::Bool(b) => Node::Bool(b),
@@ -331,6 +390,10 @@ impl Value {
         }
         for seg in path.split('.') {
             let next = match &*cur {
+                Node::WithDefs(_, fields) => fields
+                    .iter()
+                    .find(|f| f.name == seg)
+                    .map(|f| f.value.clone()),
                 Node::Struct(fields, _) => fields
                     .iter()
                     .find(|f| f.name == seg)
@@ -352,7 +415,7 @@ impl Value {
     }
 
     pub fn kind(&self) -> Kind {
-        match &*self.node {
+        match self.node.base() {
             Node::Null => Kind::Null,
             Node::Bool(_) => Kind::Bool,
             Node::Int(_) => Kind::Int,
@@ -362,7 +425,7 @@ impl Value {
             Node::Struct(..) => Kind::Struct,
             Node::List(_) => Kind::List,
             Node::Err(_) => Kind::Bottom,
-            Node::Incomplete(_) => Kind::Incomplete,
+            Node::Incomplete(_) | Node::WithDefs(..) => Kind::Incomplete,
         }
     }
 
@@ -383,7 +446,7 @@ impl Value {
 
     /// The regular fields, in order.
     pub fn fields(&self) -> Vec<Field> {
-        match &*self.node {
+        match self.node.base() {
             Node::Struct(fields, _) => fields
                 .iter()
                 .filter(|f| f.kind == FK::Regular)
@@ -401,7 +464,7 @@ impl Value {
 
     /// All fields including hidden fields and definitions.
     pub fn all_fields(&self) -> Vec<Field> {
-        match &*self.node {
+        match self.node.base() {
             Node::Struct(fields, _) => fields
                 .iter()
                 .map(|f| Field {
@@ -417,35 +480,35 @@ impl Value {
     }
 
     pub fn elements(&self) -> Vec<Value> {
-        match &*self.node {
+        match self.node.base() {
             Node::List(e) => e.iter().map(|n| Value { node: n.clone() }).collect(),
             _ => Vec::new(),
         }
     }
 
     pub fn as_bool(&self) -> Option<bool> {
-        match &*self.node {
+        match self.node.base() {
             Node::Bool(b) => Some(*b),
             _ => None,
         }
     }
 
     pub fn as_str(&self) -> Option<String> {
-        match &*self.node {
+        match self.node.base() {
             Node::Str(s) => Some(s.clone()),
             _ => None,
         }
     }
 
     pub fn as_i64(&self) -> Option<i64> {
-        match &*self.node {
+        match self.node.base() {
             Node::Int(i) => Some(*i),
             _ => None,
         }
     }
 
     pub fn as_f64(&self) -> Option<f64> {
-        match &*self.node {
+        match self.node.base() {
             Node::Int(i) => Some(*i as f64),
             Node::Float(f) => Some(*f),
             _ => None,
@@ -454,7 +517,7 @@ impl Value {
 
     /// The error carried by this value, if it is bottom or incomplete.
     pub fn error(&self) -> Option<Error> {
-        match &*self.node {
+        match self.node.base() {
             Node::Err(e) | Node::Incomplete(e) => Some(e.clone()),
             _ => None,
         }
@@ -463,7 +526,7 @@ impl Value {
 
 fn to_json(n: &Node) -> Result<serde_json::Value, Error> {
     use serde_json::Value as J;
-    Ok(match n {
+    Ok(match n.base() {
         Node::Null => J::Null,
         Node::Bool(b) => J::Bool(*b),
         Node::Int(i) => J::from(*i),
@@ -491,11 +554,18 @@ fn to_json(n: &Node) -> Result<serde_json::Value, Error> {
         }
         Node::List(e) => J::Array(e.iter().map(|x| to_json(x)).collect::<Result<_, _>>()?),
         Node::Err(e) | Node::Incomplete(e) => return Err(e.clone()),
+        Node::WithDefs(..) => return Err(Error::new("internal error: nested scalar wrapper")),
     })
 }
 
 fn validate(n: &Node) -> Result<(), Error> {
     match n {
+        Node::WithDefs(b, fields) => {
+            for f in fields {
+                validate(&f.value)?;
+            }
+            validate(b)
+        }
         Node::Err(e) => Err(e.clone()),
         Node::Struct(fields, _) => {
             for f in fields {
