@@ -268,7 +268,11 @@ pub fn read_managed(obj: &Value) -> Vec<Entry> {
         .map(|a| {
             a.iter()
                 .map(|e| Entry {
-                    manager: e.get("manager").and_then(Value::as_str).unwrap_or("").to_string(),
+                    manager: e
+                        .get("manager")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
                     operation: e
                         .get("operation")
                         .and_then(Value::as_str)
@@ -279,7 +283,11 @@ pub fn read_managed(obj: &Value) -> Vec<Entry> {
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .to_string(),
-                    time: e.get("time").and_then(Value::as_str).unwrap_or("").to_string(),
+                    time: e
+                        .get("time")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
                     subresource: e
                         .get("subresource")
                         .and_then(Value::as_str)
@@ -404,7 +412,10 @@ pub fn apply(
     let live_v = live.unwrap_or(&empty);
     let mut entries = read_managed(live_v);
     let mut applied_clean = applied.clone();
-    if let Some(m) = applied_clean.get_mut("metadata").and_then(Value::as_object_mut) {
+    if let Some(m) = applied_clean
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+    {
         m.remove("managedFields");
         m.remove("resourceVersion");
     }
@@ -470,7 +481,9 @@ pub fn apply(
         .collect();
     let others: FieldSet = entries
         .iter()
-        .filter(|e| !(e.manager == manager && e.operation == "Apply" && e.subresource == subresource))
+        .filter(|e| {
+            !(e.manager == manager && e.operation == "Apply" && e.subresource == subresource)
+        })
         .flat_map(|e| e.fields.iter().cloned())
         .collect();
     let mut to_remove: Vec<&Path> = previous
@@ -494,7 +507,9 @@ pub fn apply(
         remove_at(&mut merged, p);
     }
 
-    entries.retain(|e| !(e.manager == manager && e.operation == "Apply" && e.subresource == subresource));
+    entries.retain(|e| {
+        !(e.manager == manager && e.operation == "Apply" && e.subresource == subresource)
+    });
     entries.push(Entry {
         manager: manager.to_string(),
         operation: "Apply".into(),
@@ -529,7 +544,8 @@ pub fn record_update(
         .collect();
     for e in entries.iter_mut() {
         // removed fields lose their owners; changed fields move to this manager
-        e.fields.retain(|p| new_set.contains(p) && !changed.contains(p));
+        e.fields
+            .retain(|p| new_set.contains(p) && !changed.contains(p));
     }
     if !changed.is_empty() {
         let time = now();

@@ -47,7 +47,13 @@ struct Info {
     finalizers: Vec<String>,
 }
 
-fn set_finalizers_patch(st: &mut State, key: &str, ns: &str, name: &str, fins: Vec<String>) -> bool {
+fn set_finalizers_patch(
+    st: &mut State,
+    key: &str,
+    ns: &str,
+    name: &str,
+    fins: Vec<String>,
+) -> bool {
     let Some(rt) = st.registry.types.get(key).cloned() else {
         return false;
     };
@@ -56,7 +62,18 @@ fn set_finalizers_patch(st: &mut State, key: &str, ns: &str, name: &str, fins: V
     } else {
         json!({"metadata": {"finalizers": fins}})
     };
-    ops::patch(st, &rt, ns, name, PatchType::Merge, &patch, Sub::Main, false, &WriteOpts::default()).is_ok()
+    ops::patch(
+        st,
+        &rt,
+        ns,
+        name,
+        PatchType::Merge,
+        &patch,
+        Sub::Main,
+        false,
+        &WriteOpts::default(),
+    )
+    .is_ok()
 }
 
 fn delete_obj(st: &mut State, key: &str, ns: &str, name: &str, prop: Propagation) -> bool {
@@ -64,7 +81,16 @@ fn delete_obj(st: &mut State, key: &str, ns: &str, name: &str, prop: Propagation
         return false;
     };
     let before = st.get(key, ns, name).cloned();
-    let r = ops::delete(st, &rt, ns, name, &DeleteOpts { propagation: Some(prop), ..Default::default() });
+    let r = ops::delete(
+        st,
+        &rt,
+        ns,
+        name,
+        &DeleteOpts {
+            propagation: Some(prop),
+            ..Default::default()
+        },
+    );
     r.is_ok() && st.get(key, ns, name) != before.as_ref()
 }
 
@@ -87,7 +113,9 @@ pub fn sweep(st: &mut State) -> bool {
                     finalizers: finalizers(o),
                 },
             );
-            if let Some(refs) = o.pointer("/metadata/ownerReferences").and_then(Value::as_array)
+            if let Some(refs) = o
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
                 && !refs.is_empty()
             {
                 for r in refs {
@@ -112,7 +140,8 @@ pub fn sweep(st: &mut State) -> bool {
                         any_absent = true; // drop this reference, keep the object
                         continue;
                     }
-                    if owner.deleting && owner.finalizers.iter().any(|f| f == "foregroundDeletion") {
+                    if owner.deleting && owner.finalizers.iter().any(|f| f == "foregroundDeletion")
+                    {
                         delete_foreground = true;
                     }
                     keep.push(r.clone());
@@ -121,33 +150,56 @@ pub fn sweep(st: &mut State) -> bool {
         }
         let orphaned_by_owner = refs.iter().any(|r| {
             let uid = r.get("uid").and_then(Value::as_str).unwrap_or("");
-            by_uid.get(uid).is_some_and(|o| o.deleting && o.finalizers.iter().any(|f| f == "orphan"))
+            by_uid
+                .get(uid)
+                .is_some_and(|o| o.deleting && o.finalizers.iter().any(|f| f == "orphan"))
         });
         if delete_foreground {
             changed |= delete_obj(st, &key, &ns, &name, Propagation::Foreground);
         } else if keep.is_empty() && !orphaned_by_owner {
             changed |= delete_obj(st, &key, &ns, &name, Propagation::Background);
         } else if any_absent {
-            let Some(rt) = st.registry.types.get(&key).cloned() else { continue };
+            let Some(rt) = st.registry.types.get(&key).cloned() else {
+                continue;
+            };
             let patch = if keep.is_empty() {
                 json!({"metadata": {"ownerReferences": null}})
             } else {
                 json!({"metadata": {"ownerReferences": keep}})
             };
-            changed |= ops::patch(st, &rt, &ns, &name, PatchType::Merge, &patch, Sub::Main, false, &WriteOpts::default()).is_ok();
+            changed |= ops::patch(
+                st,
+                &rt,
+                &ns,
+                &name,
+                PatchType::Merge,
+                &patch,
+                Sub::Main,
+                false,
+                &WriteOpts::default(),
+            )
+            .is_ok();
         }
     }
     // owners waiting on dependents
     let waiting: Vec<(String, Info)> = by_uid
         .into_iter()
-        .filter(|(_, i)| i.deleting && i.finalizers.iter().any(|f| f == "foregroundDeletion" || f == "orphan"))
+        .filter(|(_, i)| {
+            i.deleting
+                && i.finalizers
+                    .iter()
+                    .any(|f| f == "foregroundDeletion" || f == "orphan")
+        })
         .collect();
     for (uid, info) in waiting {
         let still: bool = st.objects.values().any(|m| {
             m.values().any(|o| {
                 o.pointer("/metadata/ownerReferences")
                     .and_then(Value::as_array)
-                    .is_some_and(|rs| rs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(uid.as_str())))
+                    .is_some_and(|rs| {
+                        rs.iter()
+                            .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid.as_str()))
+                    })
             })
         });
         if !still {

@@ -60,7 +60,9 @@ fn url_decode(s: &str) -> String {
         match b[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < b.len() => {
-                let h = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let h = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match h {
                     Some(x) => {
                         out.push(x);
@@ -90,7 +92,10 @@ impl Query {
         Query { pairs }
     }
     pub fn get(&self, k: &str) -> Option<&str> {
-        self.pairs.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .find(|(kk, _)| kk == k)
+            .map(|(_, v)| v.as_str())
     }
     fn flag(&self, k: &str) -> bool {
         matches!(self.get(k), Some("true") | Some("1") | Some(""))
@@ -106,7 +111,10 @@ fn accepts(headers: &HeaderMap) -> String {
 }
 
 fn wants_table(accept: &str) -> bool {
-    accept.split(',').next().is_some_and(|first| first.contains("as=Table"))
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=Table"))
         || (accept.contains("as=Table") && !accept.starts_with("application/json,"))
 }
 
@@ -126,10 +134,14 @@ async fn read_body(app: &App, body: Incoming) -> ApiResult<Bytes> {
     match Limited::new(body, app.max_body).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 Err(ApiError::too_large())
             } else {
-                Err(ApiError::bad_request(format!("error reading request body: {e}")))
+                Err(ApiError::bad_request(format!(
+                    "error reading request body: {e}"
+                )))
             }
         }
     }
@@ -139,13 +151,15 @@ pub fn parse_object(ct: &str, body: &[u8]) -> ApiResult<Value> {
     if body.is_empty() {
         return Err(ApiError::bad_request("the request body is empty"));
     }
-    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("request body is not valid UTF-8"))?;
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::bad_request("request body is not valid UTF-8"))?;
     match ct {
-        "application/json" | "" | "application/merge-patch+json" | "application/json-patch+json"
+        "application/json"
+        | ""
+        | "application/merge-patch+json"
+        | "application/json-patch+json"
         | "application/strategic-merge-patch+json" => serde_json::from_str(text).map_err(|e| {
-            ApiError::bad_request(format!(
-                "couldn't get version/kind; json parse error: {e}"
-            ))
+            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
         }),
         "application/yaml" | "application/apply-patch+yaml" => {
             if let Ok(v) = serde_json::from_str::<Value>(text) {
@@ -184,7 +198,12 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     if method == Method::GET {
         match segs.as_slice() {
             ["version"] => return ok(&discovery::version()),
-            ["healthz"] | ["readyz"] | ["livez"] | ["healthz", ..] | ["readyz", ..] | ["livez", ..] => {
+            ["healthz"]
+            | ["readyz"]
+            | ["livez"]
+            | ["healthz", ..]
+            | ["readyz", ..]
+            | ["livez", ..] => {
                 return Response::builder()
                     .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
                     .body(full("ok"))
@@ -256,12 +275,18 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     };
     let rt = {
         let st = app.store.lock();
-        st.registry.lookup(&rp.group, &rp.version, &rp.resource).cloned()
+        st.registry
+            .lookup(&rp.group, &rp.version, &rp.resource)
+            .cloned()
     };
     let Some(rt) = rt else {
         return error_response(&ApiError::page_not_found());
     };
-    if rt.namespaced != rp.ns.is_some() && !(rp.ns.is_none() && rp.name.is_none() && (method == Method::GET || method == Method::DELETE)) {
+    if rt.namespaced != rp.ns.is_some()
+        && !(rp.ns.is_none()
+            && rp.name.is_none()
+            && (method == Method::GET || method == Method::DELETE))
+    {
         return error_response(&ApiError::page_not_found());
     }
     let ns = rp.ns.clone().unwrap_or_default();
@@ -299,7 +324,9 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
         if let Some(fm) = query.get("fieldManager")
             && fm.len() > 128
         {
-            return Err(ApiError::bad_request("fieldManager: Too long: may not be more than 128 bytes"));
+            return Err(ApiError::bad_request(
+                "fieldManager: Too long: may not be more than 128 bytes",
+            ));
         }
         match (method.clone(), rp.name.as_deref(), sub) {
             (Method::GET, None, None) => {
@@ -323,8 +350,18 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
                 let obj = present(&rt, &rp.version, obj.clone());
                 if wants_table(&accept) {
                     let rv = st.rv.to_string();
-                    let t = table::table(&rt, &[&obj], &rv, None, query.get("includeObject").unwrap_or("Metadata"));
-                    return Ok(json_response(200, &t, "application/json;as=Table;v=v1;g=meta.k8s.io"));
+                    let t = table::table(
+                        &rt,
+                        &[&obj],
+                        &rv,
+                        None,
+                        query.get("includeObject").unwrap_or("Metadata"),
+                    );
+                    return Ok(json_response(
+                        200,
+                        &t,
+                        "application/json;as=Table;v=v1;g=meta.k8s.io",
+                    ));
                 }
                 Ok(ok(&obj))
             }
@@ -334,7 +371,11 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
                 let obj = parse_object(&ct, &body)?;
                 let mut st = app.store.lock();
                 let out = ops::create(&mut st, &rt, &ns, obj, &opts)?;
-                Ok(json_response(201, &present(&rt, &rp.version, out), "application/json"))
+                Ok(json_response(
+                    201,
+                    &present(&rt, &rp.version, out),
+                    "application/json",
+                ))
             }
             (Method::PUT, Some(name), sub) => {
                 let ct = content_type(&headers);
@@ -342,15 +383,31 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
                 let obj = parse_object(&ct, &body)?;
                 let mut st = app.store.lock();
                 if sub == Some("finalize") {
-                    let o = st.get(&rt.key(), "", name).cloned().ok_or_else(|| ApiError::not_found(&rt.group, &rt.resource, name))?;
+                    let o = st
+                        .get(&rt.key(), "", name)
+                        .cloned()
+                        .ok_or_else(|| ApiError::not_found(&rt.group, &rt.resource, name))?;
                     return Ok(ok(&o));
                 }
                 if sub == Some("scale") {
                     let replicas = obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
-                    let out = set_scale(&mut st, &rt, &ns, name, replicas, &opts, obj.pointer("/metadata/resourceVersion").and_then(Value::as_str))?;
+                    let out = set_scale(
+                        &mut st,
+                        &rt,
+                        &ns,
+                        name,
+                        replicas,
+                        &opts,
+                        obj.pointer("/metadata/resourceVersion")
+                            .and_then(Value::as_str),
+                    )?;
                     return Ok(ok(&to_scale(&rt, &out)));
                 }
-                let s = if sub == Some("status") { Sub::Status } else { Sub::Main };
+                let s = if sub == Some("status") {
+                    Sub::Status
+                } else {
+                    Sub::Main
+                };
                 let out = ops::update(&mut st, &rt, &ns, name, obj, s, &opts)?;
                 Ok(ok(&present(&rt, &rp.version, out)))
             }
@@ -372,11 +429,16 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
                 let patch = parse_object(&ct, &body)?;
                 let force = query.flag("force");
                 if force && ptype != PatchType::Apply {
-                    return Err(ApiError::bad_request("force: Forbidden: may not be specified for non-apply patch"));
+                    return Err(ApiError::bad_request(
+                        "force: Forbidden: may not be specified for non-apply patch",
+                    ));
                 }
                 let mut st = app.store.lock();
                 if sub == Some("scale") {
-                    let cur = st.get(&rt.key(), &ns, name).cloned().ok_or_else(|| ApiError::not_found(&rt.group, &rt.resource, name))?;
+                    let cur = st
+                        .get(&rt.key(), &ns, name)
+                        .cloned()
+                        .ok_or_else(|| ApiError::not_found(&rt.group, &rt.resource, name))?;
                     let mut scale = to_scale(&rt, &cur);
                     match ptype {
                         PatchType::Json => crate::patch::json_patch(&mut scale, &patch)?,
@@ -386,11 +448,23 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
                     let out = set_scale(&mut st, &rt, &ns, name, replicas, &opts, None)?;
                     return Ok(ok(&to_scale(&rt, &out)));
                 }
-                let s = if sub == Some("status") { Sub::Status } else { Sub::Main };
+                let s = if sub == Some("status") {
+                    Sub::Status
+                } else {
+                    Sub::Main
+                };
                 let existed = st.get(&rt.key(), &ns, name).is_some();
                 let out = ops::patch(&mut st, &rt, &ns, name, ptype, &patch, s, force, &opts)?;
-                let code = if !existed && ptype == PatchType::Apply { 201 } else { 200 };
-                Ok(json_response(code, &present(&rt, &rp.version, out), "application/json"))
+                let code = if !existed && ptype == PatchType::Apply {
+                    201
+                } else {
+                    200
+                };
+                Ok(json_response(
+                    code,
+                    &present(&rt, &rp.version, out),
+                    "application/json",
+                ))
             }
             (Method::DELETE, Some(name), None) => {
                 let ct = content_type(&headers);
@@ -398,9 +472,17 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
                 let dopts = delete_opts(&query, &ct, &body)?;
                 let mut st = app.store.lock();
                 let out = ops::delete(&mut st, &rt, &ns, name, &dopts)?;
-                let code = if is_deleting(&out) && st.get(&rt.key(), &ns, name).is_some() { 202 } else { 200 };
+                let code = if is_deleting(&out) && st.get(&rt.key(), &ns, name).is_some() {
+                    202
+                } else {
+                    200
+                };
                 let code = if dopts.dry_run { 200 } else { code };
-                Ok(json_response(code, &present(&rt, &rp.version, out), "application/json"))
+                Ok(json_response(
+                    code,
+                    &present(&rt, &rp.version, out),
+                    "application/json",
+                ))
             }
             (Method::DELETE, None, None) => {
                 let ct = content_type(&headers);
@@ -431,10 +513,14 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
                     "items": items
                 })))
             }
-            (Method::POST, Some(_), _) | (Method::DELETE, _, Some(_)) | (Method::POST, None, Some(_)) => {
-                Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource"))
-            }
-            _ => Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource")),
+            (Method::POST, Some(_), _)
+            | (Method::DELETE, _, Some(_))
+            | (Method::POST, None, Some(_)) => Err(ApiError::method_not_allowed(
+                "the server does not allow this method on the requested resource",
+            )),
+            _ => Err(ApiError::method_not_allowed(
+                "the server does not allow this method on the requested resource",
+            )),
         }
     }
     .await;
@@ -491,14 +577,41 @@ fn parse_resource_path(segs: &[&str]) -> Option<ResourcePath> {
         rest = &rest[1..];
     }
     let mut ns = None;
-    if rest.len() >= 3 && rest[0] == "namespaces" && !(rest.len() == 3 && (rest[2] == "status" || rest[2] == "finalize")) {
+    if rest.len() >= 3
+        && rest[0] == "namespaces"
+        && !(rest.len() == 3 && (rest[2] == "status" || rest[2] == "finalize"))
+    {
         ns = Some(rest[1].to_string());
         rest = &rest[2..];
     }
     match rest {
-        [r] => Some(ResourcePath { group, version, ns, resource: r.to_string(), name: None, sub: None, watch }),
-        [r, n] => Some(ResourcePath { group, version, ns, resource: r.to_string(), name: Some(n.to_string()), sub: None, watch }),
-        [r, n, s] => Some(ResourcePath { group, version, ns, resource: r.to_string(), name: Some(n.to_string()), sub: Some(s.to_string()), watch }),
+        [r] => Some(ResourcePath {
+            group,
+            version,
+            ns,
+            resource: r.to_string(),
+            name: None,
+            sub: None,
+            watch,
+        }),
+        [r, n] => Some(ResourcePath {
+            group,
+            version,
+            ns,
+            resource: r.to_string(),
+            name: Some(n.to_string()),
+            sub: None,
+            watch,
+        }),
+        [r, n, s] => Some(ResourcePath {
+            group,
+            version,
+            ns,
+            resource: r.to_string(),
+            name: Some(n.to_string()),
+            sub: Some(s.to_string()),
+            watch,
+        }),
         _ => None,
     }
 }
@@ -524,7 +637,13 @@ fn to_scale(rt: &ResourceType, obj: &Value) -> Value {
     }
     let md = meta(obj).cloned().unwrap_or_default();
     let mut m = serde_json::Map::new();
-    for k in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
+    for k in [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    ] {
         if let Some(v) = md.get(k) {
             m.insert(k.into(), v.clone());
         }
@@ -536,11 +655,30 @@ fn to_scale(rt: &ResourceType, obj: &Value) -> Value {
     json!({"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": m, "spec": {"replicas": spec}, "status": st})
 }
 
-fn set_scale(st: &mut crate::store::State, rt: &ResourceType, ns: &str, name: &str, replicas: Value, opts: &WriteOpts, rv: Option<&str>) -> ApiResult<Value> {
+fn set_scale(
+    st: &mut crate::store::State,
+    rt: &ResourceType,
+    ns: &str,
+    name: &str,
+    replicas: Value,
+    opts: &WriteOpts,
+    rv: Option<&str>,
+) -> ApiResult<Value> {
     if !replicas.is_i64() || replicas.as_i64().is_some_and(|r| r < 0) {
-        return Err(ApiError::invalid("autoscaling", "Scale", name, vec![("spec.replicas".into(), format!("Invalid value: {replicas}: must be greater than or equal to 0"))]));
+        return Err(ApiError::invalid(
+            "autoscaling",
+            "Scale",
+            name,
+            vec![(
+                "spec.replicas".into(),
+                format!("Invalid value: {replicas}: must be greater than or equal to 0"),
+            )],
+        ));
     }
-    let cur = st.get(&rt.key(), ns, name).cloned().ok_or_else(|| ApiError::not_found(&rt.group, &rt.resource, name))?;
+    let cur = st
+        .get(&rt.key(), ns, name)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(&rt.group, &rt.resource, name))?;
     if let Some(rv) = rv
         && !rv.is_empty()
         && rv != meta_str(&cur, "resourceVersion")
@@ -553,7 +691,17 @@ fn set_scale(st: &mut crate::store::State, rt: &ResourceType, ns: &str, name: &s
     for seg in spec_path.trim_start_matches('.').split('.').rev() {
         patch = json!({ seg: patch });
     }
-    ops::patch(st, rt, ns, name, PatchType::Merge, &patch, Sub::Main, false, opts)
+    ops::patch(
+        st,
+        rt,
+        ns,
+        name,
+        PatchType::Merge,
+        &patch,
+        Sub::Main,
+        false,
+        opts,
+    )
 }
 
 fn delete_opts(q: &Query, ct: &str, body: &[u8]) -> ApiResult<DeleteOpts> {
@@ -578,7 +726,14 @@ fn delete_opts(q: &Query, ct: &str, body: &[u8]) -> ApiResult<DeleteOpts> {
         d.propagation = Some(Propagation::Orphan);
     }
     if !body.is_empty() && body.iter().any(|b| !b.is_ascii_whitespace()) {
-        let v = parse_object(if ct.is_empty() { "application/json" } else { ct }, body)?;
+        let v = parse_object(
+            if ct.is_empty() {
+                "application/json"
+            } else {
+                ct
+            },
+            body,
+        )?;
         if let Some(p) = v.get("propagationPolicy").and_then(Value::as_str) {
             d.propagation = Some(prop(p)?);
         }
@@ -588,7 +743,10 @@ fn delete_opts(q: &Query, ct: &str, body: &[u8]) -> ApiResult<DeleteOpts> {
         if let Some(uid) = v.pointer("/preconditions/uid").and_then(Value::as_str) {
             d.precondition_uid = Some(uid.to_string());
         }
-        if let Some(rv) = v.pointer("/preconditions/resourceVersion").and_then(Value::as_str) {
+        if let Some(rv) = v
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+        {
             d.precondition_rv = Some(rv.to_string());
         }
         if let Some(dr) = v.get("dryRun").and_then(Value::as_array)
@@ -606,12 +764,22 @@ struct ContinueToken {
     start: String,
 }
 
-fn list(app: &App, rt: &ResourceType, version: &str, ns: Option<&str>, q: &Query, accept: &str) -> ApiResult<Response<Body>> {
+fn list(
+    app: &App,
+    rt: &ResourceType,
+    version: &str,
+    ns: Option<&str>,
+    q: &Query,
+    accept: &str,
+) -> ApiResult<Response<Body>> {
     let ls = LabelSelector::parse(q.get("labelSelector").unwrap_or(""))?;
     let fs = FieldSelector::parse(q.get("fieldSelector").unwrap_or(""), &rt.kind)?;
     let limit = match q.get("limit") {
         None | Some("") => 0usize,
-        Some(l) => l.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?.max(0) as usize,
+        Some(l) => l
+            .parse::<i64>()
+            .map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?
+            .max(0) as usize,
     };
     let st = app.store.lock();
     let (list_rv, start) = match q.get("continue").filter(|c| !c.is_empty()) {
@@ -621,7 +789,9 @@ fn list(app: &App, rt: &ResourceType, version: &str, ns: Option<&str>, q: &Query
                 .decode(c)
                 .ok()
                 .and_then(|b| serde_json::from_slice(&b).ok())
-                .ok_or_else(|| ApiError::bad_request("continue key is not valid: illegal base64 data"))?;
+                .ok_or_else(|| {
+                    ApiError::bad_request("continue key is not valid: illegal base64 data")
+                })?;
             if tok.rv < st.oldest_rv {
                 return Err(ApiError::gone(
                     "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
@@ -644,9 +814,18 @@ fn list(app: &App, rt: &ResourceType, version: &str, ns: Option<&str>, q: &Query
         if limit > 0 && items.len() >= limit {
             remaining += 1;
             if cont.is_none() {
-                let last = items.last().map(|l| format!("{}/{}", meta_str(l, "namespace"), name_of(l))).unwrap_or_default();
-                let tok = ContinueToken { rv: list_rv, start: last };
-                cont = Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&tok).unwrap_or_default()));
+                let last = items
+                    .last()
+                    .map(|l| format!("{}/{}", meta_str(l, "namespace"), name_of(l)))
+                    .unwrap_or_default();
+                let tok = ContinueToken {
+                    rv: list_rv,
+                    start: last,
+                };
+                cont = Some(
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .encode(serde_json::to_vec(&tok).unwrap_or_default()),
+                );
             }
             continue;
         }
@@ -656,8 +835,18 @@ fn list(app: &App, rt: &ResourceType, version: &str, ns: Option<&str>, q: &Query
     drop(st);
     if wants_table(accept) {
         let refs: Vec<&Value> = items.iter().collect();
-        let t = table::table(rt, &refs, &rv, cont.as_deref(), q.get("includeObject").unwrap_or("Metadata"));
-        return Ok(json_response(200, &t, "application/json;as=Table;v=v1;g=meta.k8s.io"));
+        let t = table::table(
+            rt,
+            &refs,
+            &rv,
+            cont.as_deref(),
+            q.get("includeObject").unwrap_or("Metadata"),
+        );
+        return Ok(json_response(
+            200,
+            &t,
+            "application/json;as=Table;v=v1;g=meta.k8s.io",
+        ));
     }
     let mut md = json!({"resourceVersion": rv});
     if let Some(c) = cont {
@@ -703,7 +892,14 @@ impl WatchFilter {
     }
 }
 
-fn watch(app: &Arc<App>, rt: &ResourceType, version: &str, ns: Option<&str>, q: &Query, accept: &str) -> ApiResult<Response<Body>> {
+fn watch(
+    app: &Arc<App>,
+    rt: &ResourceType,
+    version: &str,
+    ns: Option<&str>,
+    q: &Query,
+    accept: &str,
+) -> ApiResult<Response<Body>> {
     let filter = WatchFilter {
         key: rt.key(),
         ns: ns.map(str::to_string),
@@ -720,9 +916,12 @@ fn watch(app: &Arc<App>, rt: &ResourceType, version: &str, ns: Option<&str>, q: 
     }
     let timeout = match q.get("timeoutSeconds") {
         None | Some("") => None,
-        Some(t) => Some(Duration::from_secs(t.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {t:?}")))?)),
+        Some(t) => Some(Duration::from_secs(t.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!("invalid timeoutSeconds {t:?}"))
+        })?)),
     };
-    let table_mode = wants_table(accept).then(|| q.get("includeObject").unwrap_or("Metadata").to_string());
+    let table_mode =
+        wants_table(accept).then(|| q.get("includeObject").unwrap_or("Metadata").to_string());
     let rv_param = q.get("resourceVersion").unwrap_or("").to_string();
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let st = app.store.lock();
@@ -737,9 +936,9 @@ fn watch(app: &Arc<App>, rt: &ResourceType, version: &str, ns: Option<&str>, q: 
         }
         send_initial_bookmark = send_initial;
     } else {
-        let rv: u64 = rv_param
-            .parse()
-            .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv_param:?}")))?;
+        let rv: u64 = rv_param.parse().map_err(|_| {
+            ApiError::bad_request(format!("invalid resource version: {rv_param:?}"))
+        })?;
         match st.events_since(rv) {
             None => gone = Some(format!("too old resource version: {rv} ({})", st.oldest_rv)),
             Some(evs) => {
@@ -770,7 +969,8 @@ fn watch(app: &Arc<App>, rt: &ResourceType, version: &str, ns: Option<&str>, q: 
             let obj = present(&rt, &version, obj.clone());
             match &table_mode {
                 Some(inc) => {
-                    let t = table::table(&rt, &[&obj], meta_str(&obj, "resourceVersion"), None, inc);
+                    let t =
+                        table::table(&rt, &[&obj], meta_str(&obj, "resourceVersion"), None, inc);
                     line(ty.as_str(), &t)
                 }
                 None => line(ty.as_str(), &obj),
@@ -781,10 +981,15 @@ fn watch(app: &Arc<App>, rt: &ResourceType, version: &str, ns: Option<&str>, q: 
             if initial_end {
                 md["annotations"] = json!({"k8s.io/initial-events-end": "true"});
             }
-            line("BOOKMARK", &json!({"kind": rt.kind, "apiVersion": rt.api_version(&version), "metadata": md}))
+            line(
+                "BOOKMARK",
+                &json!({"kind": rt.kind, "apiVersion": rt.api_version(&version), "metadata": md}),
+            )
         };
         if let Some(msg) = gone {
-            let _ = tx.send(line("ERROR", &ApiError::gone(msg).to_status())).await;
+            let _ = tx
+                .send(line("ERROR", &ApiError::gone(msg).to_status()))
+                .await;
             return;
         }
         for (ty, obj) in &initial {
@@ -837,7 +1042,9 @@ fn watch(app: &Arc<App>, rt: &ResourceType, version: &str, ns: Option<&str>, q: 
         }
     });
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
-    let body = StreamBody::new(futures::StreamExt::map(stream, |b| Ok::<_, Infallible>(Frame::data(b))));
+    let body = StreamBody::new(futures::StreamExt::map(stream, |b| {
+        Ok::<_, Infallible>(Frame::data(b))
+    }));
     let ct = if wants_table(accept) {
         "application/json;as=Table;v=v1;g=meta.k8s.io"
     } else {

@@ -33,7 +33,11 @@ fn prefix(rt: &ResourceType, version: &str) -> String {
 
 fn item_path(rt: &ResourceType, version: &str) -> String {
     if rt.namespaced {
-        format!("{}/namespaces/{{namespace}}/{}/{{name}}", prefix(rt, version), rt.resource)
+        format!(
+            "{}/namespaces/{{namespace}}/{}/{{name}}",
+            prefix(rt, version),
+            rt.resource
+        )
     } else {
         format!("{}/{}/{{name}}", prefix(rt, version), rt.resource)
     }
@@ -166,22 +170,44 @@ fn join(path: &str, f: &str) -> String {
 }
 
 /// Validate a value against a structural schema; push (field, message) causes.
-pub fn validate(schema: &Value, v: &Value, path: &str, causes: &mut Vec<(String, String)>, root: bool) {
+pub fn validate(
+    schema: &Value,
+    v: &Value,
+    path: &str,
+    causes: &mut Vec<(String, String)>,
+    root: bool,
+) {
     if v.is_null() {
         if schema.get("nullable").and_then(Value::as_bool) == Some(true) || root {
             return;
         }
         if schema.get("type").is_some() {
-            causes.push((path.to_string(), format!("Invalid value: \"null\": {path} in body must be of type {}: \"null\"", schema.get("type").and_then(Value::as_str).unwrap_or(""))));
+            causes.push((
+                path.to_string(),
+                format!(
+                    "Invalid value: \"null\": {path} in body must be of type {}: \"null\"",
+                    schema.get("type").and_then(Value::as_str).unwrap_or("")
+                ),
+            ));
         }
         return;
     }
-    let int_or_string = schema.get("x-kubernetes-int-or-string").and_then(Value::as_bool) == Some(true);
+    let int_or_string = schema
+        .get("x-kubernetes-int-or-string")
+        .and_then(Value::as_bool)
+        == Some(true);
     if let Some(t) = schema.get("type").and_then(Value::as_str) {
         let actual = type_name(v);
-        let ok = t == actual || (t == "number" && actual == "integer") || (int_or_string && (actual == "integer" || actual == "string"));
+        let ok = t == actual
+            || (t == "number" && actual == "integer")
+            || (int_or_string && (actual == "integer" || actual == "string"));
         if !ok {
-            causes.push((path.to_string(), format!("Invalid value: \"{actual}\": {path} in body must be of type {t}: \"{actual}\"")));
+            causes.push((
+                path.to_string(),
+                format!(
+                    "Invalid value: \"{actual}\": {path} in body must be of type {t}: \"{actual}\""
+                ),
+            ));
             return;
         }
     }
@@ -189,7 +215,13 @@ pub fn validate(schema: &Value, v: &Value, path: &str, causes: &mut Vec<(String,
         && !e.contains(v)
     {
         let allowed: Vec<String> = e.iter().map(|x| x.to_string()).collect();
-        causes.push((path.to_string(), format!("Unsupported value: {v}: supported values: {}", allowed.join(", "))));
+        causes.push((
+            path.to_string(),
+            format!(
+                "Unsupported value: {v}: supported values: {}",
+                allowed.join(", ")
+            ),
+        ));
     }
     match v {
         Value::Object(m) => {
@@ -207,14 +239,19 @@ pub fn validate(schema: &Value, v: &Value, path: &str, causes: &mut Vec<(String,
                 }
                 if let Some(ps) = props.and_then(|p| p.get(k)) {
                     validate(ps, c, &join(path, k), causes, false);
-                } else if let Some(ap) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+                } else if let Some(ap) =
+                    schema.get("additionalProperties").filter(|a| a.is_object())
+                {
                     validate(ap, c, &join(path, k), causes, false);
                 }
             }
             if let Some(min) = schema.get("minProperties").and_then(Value::as_u64)
                 && (m.len() as u64) < min
             {
-                causes.push((path.to_string(), format!("Invalid value: {path} in body should have at least {min} properties")));
+                causes.push((
+                    path.to_string(),
+                    format!("Invalid value: {path} in body should have at least {min} properties"),
+                ));
             }
         }
         Value::Array(a) => {
@@ -226,42 +263,69 @@ pub fn validate(schema: &Value, v: &Value, path: &str, causes: &mut Vec<(String,
             if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
                 && (a.len() as u64) < min
             {
-                causes.push((path.to_string(), format!("Invalid value: {}: {path} in body should have at least {min} items", a.len())));
+                causes.push((
+                    path.to_string(),
+                    format!(
+                        "Invalid value: {}: {path} in body should have at least {min} items",
+                        a.len()
+                    ),
+                ));
             }
             if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
                 && (a.len() as u64) > max
             {
-                causes.push((path.to_string(), format!("Too many: {}: must have at most {max} items", a.len())));
+                causes.push((
+                    path.to_string(),
+                    format!("Too many: {}: must have at most {max} items", a.len()),
+                ));
             }
         }
         Value::String(s) => {
             if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
                 && (s.chars().count() as u64) < min
             {
-                causes.push((path.to_string(), format!("Invalid value: {v}: {path} in body should be at least {min} chars long")));
+                causes.push((
+                    path.to_string(),
+                    format!(
+                        "Invalid value: {v}: {path} in body should be at least {min} chars long"
+                    ),
+                ));
             }
             if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
                 && (s.chars().count() as u64) > max
             {
-                causes.push((path.to_string(), format!("Too long: may not be more than {max} bytes")));
+                causes.push((
+                    path.to_string(),
+                    format!("Too long: may not be more than {max} bytes"),
+                ));
             }
             if let Some(p) = schema.get("pattern").and_then(Value::as_str)
                 && let Ok(re) = regex::Regex::new(p)
                 && !re.is_match(s)
             {
-                causes.push((path.to_string(), format!("Invalid value: {v}: {path} in body should match '{p}'")));
+                causes.push((
+                    path.to_string(),
+                    format!("Invalid value: {v}: {path} in body should match '{p}'"),
+                ));
             }
         }
         Value::Number(n) => {
-            if let (Some(min), Some(x)) = (schema.get("minimum").and_then(Value::as_f64), n.as_f64())
+            if let (Some(min), Some(x)) =
+                (schema.get("minimum").and_then(Value::as_f64), n.as_f64())
                 && x < min
             {
                 causes.push((path.to_string(), format!("Invalid value: {n}: {path} in body should be greater than or equal to {min}")));
             }
-            if let (Some(max), Some(x)) = (schema.get("maximum").and_then(Value::as_f64), n.as_f64())
+            if let (Some(max), Some(x)) =
+                (schema.get("maximum").and_then(Value::as_f64), n.as_f64())
                 && x > max
             {
-                causes.push((path.to_string(), format!("Invalid value: {n}: {path} in body should be less than or equal to {max}")));
+                causes.push((
+                    path.to_string(),
+                    format!(
+                        "Invalid value: {n}: {path} in body should be less than or equal to {max}"
+                    ),
+                ));
             }
         }
         _ => {}
@@ -312,7 +376,8 @@ fn walk(schema: &Value, v: &mut Value, root: bool) {
                     }
                     (None, None) => {
                         let prune = !preserves(schema)
-                            && (props.is_some() || schema.get("type").and_then(Value::as_str) == Some("object"));
+                            && (props.is_some()
+                                || schema.get("type").and_then(Value::as_str) == Some("object"));
                         if prune {
                             m.remove(&k);
                         }
@@ -345,7 +410,13 @@ mod tests {
         assert_eq!(o["spec"], json!({"image": "i", "replicas": 1}));
         assert!(o.get("extra").is_none());
         let mut causes = vec![];
-        validate(&schema, &json!({"spec": {"replicas": "x"}}), "", &mut causes, true);
+        validate(
+            &schema,
+            &json!({"spec": {"replicas": "x"}}),
+            "",
+            &mut causes,
+            true,
+        );
         assert_eq!(causes.len(), 2, "{causes:?}");
     }
 }

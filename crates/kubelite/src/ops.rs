@@ -69,7 +69,9 @@ fn version_of(rt: &ResourceType, opts: &WriteOpts) -> String {
 
 fn check_kind(rt: &ResourceType, obj: &Value, version: &str) -> ApiResult<()> {
     if !obj.is_object() {
-        return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
     }
     if let Some(k) = obj.get("kind").and_then(Value::as_str)
         && k != rt.kind
@@ -79,7 +81,13 @@ fn check_kind(rt: &ResourceType, obj: &Value, version: &str) -> ApiResult<()> {
             obj.get("apiVersion").and_then(Value::as_str).unwrap_or(""),
             rt.api_version(version)
         ))
-        .with_message_if(true, format!("Kind {k} does not match resource {} (kind {})", rt.resource, rt.kind)));
+        .with_message_if(
+            true,
+            format!(
+                "Kind {k} does not match resource {} (kind {})",
+                rt.resource, rt.kind
+            ),
+        ));
     }
     if let Some(av) = obj.get("apiVersion").and_then(Value::as_str)
         && av != rt.api_version(version)
@@ -106,7 +114,10 @@ fn validate_object(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
     let name = name_of(obj);
     let mut causes = Vec::new();
     if name.is_empty() {
-        causes.push(("metadata.name".to_string(), "Required value: name or generateName is required".to_string()));
+        causes.push((
+            "metadata.name".to_string(),
+            "Required value: name or generateName is required".to_string(),
+        ));
     } else if rt.kind == "Namespace" || rt.kind == "Service" {
         if !valid_dns_label(name) {
             causes.push(("metadata.name".to_string(), format!("Invalid value: {name:?}: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character")));
@@ -119,19 +130,30 @@ fn validate_object(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
             Some(m) => {
                 for (k, v) in m {
                     if !v.is_string() {
-                        causes.push((format!("metadata.labels.{k}"), "Invalid value: label values must be strings".into()));
+                        causes.push((
+                            format!("metadata.labels.{k}"),
+                            "Invalid value: label values must be strings".into(),
+                        ));
                     }
                 }
             }
-            None if !labels.is_null() => causes.push(("metadata.labels".into(), "Invalid value: must be an object".into())),
+            None if !labels.is_null() => causes.push((
+                "metadata.labels".into(),
+                "Invalid value: must be an object".into(),
+            )),
             None => {}
         }
     }
     if let Some(ann) = obj.pointer("/metadata/annotations")
         && !ann.is_null()
-        && ann.as_object().is_none_or(|m| m.values().any(|v| !v.is_string()))
+        && ann
+            .as_object()
+            .is_none_or(|m| m.values().any(|v| !v.is_string()))
     {
-        causes.push(("metadata.annotations".into(), "Invalid value: annotations must be a map of strings".into()));
+        causes.push((
+            "metadata.annotations".into(),
+            "Invalid value: annotations must be a map of strings".into(),
+        ));
     }
     if rt.custom
         && let Some(schema) = rt.schema(rt.preferred_version())
@@ -150,7 +172,10 @@ fn validate_object(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
 
 fn validate_crd(obj: &Value, causes: &mut Vec<(String, String)>) {
     let spec = obj.get("spec");
-    let group = spec.and_then(|s| s.get("group")).and_then(Value::as_str).unwrap_or("");
+    let group = spec
+        .and_then(|s| s.get("group"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let plural = spec
         .and_then(|s| s.pointer("/names/plural"))
         .and_then(Value::as_str)
@@ -161,18 +186,31 @@ fn validate_crd(obj: &Value, causes: &mut Vec<(String, String)>) {
     if plural.is_empty() {
         causes.push(("spec.names.plural".into(), "Required value".into()));
     }
-    if spec.and_then(|s| s.pointer("/names/kind")).and_then(Value::as_str).is_none() {
+    if spec
+        .and_then(|s| s.pointer("/names/kind"))
+        .and_then(Value::as_str)
+        .is_none()
+    {
         causes.push(("spec.names.kind".into(), "Required value".into()));
     }
     if !group.is_empty() && !plural.is_empty() && name_of(obj) != format!("{plural}.{group}") {
-        causes.push(("metadata.name".into(), format!("Invalid value: {:?}: must be spec.names.plural+\".\"+spec.group", name_of(obj))));
+        causes.push((
+            "metadata.name".into(),
+            format!(
+                "Invalid value: {:?}: must be spec.names.plural+\".\"+spec.group",
+                name_of(obj)
+            ),
+        ));
     }
     if spec
         .and_then(|s| s.get("versions"))
         .and_then(Value::as_array)
         .is_none_or(|v| v.is_empty())
     {
-        causes.push(("spec.versions".into(), "Invalid value: must have exactly one version marked as storage version".into()));
+        causes.push((
+            "spec.versions".into(),
+            "Invalid value: must have exactly one version marked as storage version".into(),
+        ));
     }
 }
 
@@ -189,7 +227,9 @@ fn defaults(st: &State, rt: &ResourceType, obj: &mut Value, creating: bool) {
             if obj.get("type").is_none() {
                 obj["type"] = json!("Opaque");
             }
-            if let Some(Value::Object(sd)) = obj.as_object_mut().and_then(|m| m.remove("stringData")) {
+            if let Some(Value::Object(sd)) =
+                obj.as_object_mut().and_then(|m| m.remove("stringData"))
+            {
                 use base64::Engine;
                 let data = obj
                     .as_object_mut()
@@ -197,7 +237,10 @@ fn defaults(st: &State, rt: &ResourceType, obj: &mut Value, creating: bool) {
                 if let Some(Value::Object(d)) = data {
                     for (k, v) in sd {
                         let s = v.as_str().unwrap_or("");
-                        d.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(s)));
+                        d.insert(
+                            k,
+                            json!(base64::engine::general_purpose::STANDARD.encode(s)),
+                        );
                     }
                 }
             }
@@ -213,7 +256,8 @@ fn defaults(st: &State, rt: &ResourceType, obj: &mut Value, creating: bool) {
                     .as_str()
                     .unwrap_or("")
                     .to_string();
-                spec.entry("sessionAffinity").or_insert_with(|| json!("None"));
+                spec.entry("sessionAffinity")
+                    .or_insert_with(|| json!("None"));
                 if let Some(Value::Array(ports)) = spec.get_mut("ports") {
                     for p in ports.iter_mut() {
                         if let Some(pm) = p.as_object_mut() {
@@ -224,22 +268,29 @@ fn defaults(st: &State, rt: &ResourceType, obj: &mut Value, creating: bool) {
                         }
                     }
                 }
-                if creating && ty != "ExternalName" && spec.get("clusterIP").is_none_or(|v| v.as_str() == Some("")) {
+                if creating
+                    && ty != "ExternalName"
+                    && spec.get("clusterIP").is_none_or(|v| v.as_str() == Some(""))
+                {
                     let ip = allocate_ip(st);
                     spec.insert("clusterIP".into(), json!(ip));
                     spec.insert("clusterIPs".into(), json!([ip]));
                 }
                 spec.entry("ipFamilies").or_insert_with(|| json!(["IPv4"]));
-                spec.entry("ipFamilyPolicy").or_insert_with(|| json!("SingleStack"));
-                spec.entry("internalTrafficPolicy").or_insert_with(|| json!("Cluster"));
+                spec.entry("ipFamilyPolicy")
+                    .or_insert_with(|| json!("SingleStack"));
+                spec.entry("internalTrafficPolicy")
+                    .or_insert_with(|| json!("Cluster"));
             }
         }
         ("apps", "Deployment") | ("apps", "StatefulSet") | ("apps", "ReplicaSet") => {
             if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
                 spec.entry("replicas").or_insert_with(|| json!(1));
-                spec.entry("revisionHistoryLimit").or_insert_with(|| json!(10));
+                spec.entry("revisionHistoryLimit")
+                    .or_insert_with(|| json!(10));
                 if rt.kind == "Deployment" {
-                    spec.entry("progressDeadlineSeconds").or_insert_with(|| json!(600));
+                    spec.entry("progressDeadlineSeconds")
+                        .or_insert_with(|| json!(600));
                     spec.entry("strategy").or_insert_with(
                         || json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}),
                     );
@@ -263,10 +314,14 @@ fn defaults(st: &State, rt: &ResourceType, obj: &mut Value, creating: bool) {
                 obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
             }
             if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
-                spec.entry("restartPolicy").or_insert_with(|| json!("Always"));
-                spec.entry("dnsPolicy").or_insert_with(|| json!("ClusterFirst"));
-                spec.entry("schedulerName").or_insert_with(|| json!("default-scheduler"));
-                spec.entry("serviceAccountName").or_insert_with(|| json!("default"));
+                spec.entry("restartPolicy")
+                    .or_insert_with(|| json!("Always"));
+                spec.entry("dnsPolicy")
+                    .or_insert_with(|| json!("ClusterFirst"));
+                spec.entry("schedulerName")
+                    .or_insert_with(|| json!("default-scheduler"));
+                spec.entry("serviceAccountName")
+                    .or_insert_with(|| json!("default"));
             }
         }
         ("batch", "Job") => {
@@ -284,7 +339,11 @@ fn allocate_ip(st: &State) -> String {
     let used: Vec<String> = st
         .list("/services", None)
         .iter()
-        .filter_map(|s| s.pointer("/spec/clusterIP").and_then(Value::as_str).map(str::to_string))
+        .filter_map(|s| {
+            s.pointer("/spec/clusterIP")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .collect();
     for _ in 0..1000 {
         let ip = format!(
@@ -323,8 +382,18 @@ impl ApiError {
 }
 
 /// Create an object.
-pub fn create(st: &mut State, rt: &ResourceType, ns: &str, mut obj: Value, opts: &WriteOpts) -> ApiResult<Value> {
-    let version = if opts.version.is_empty() { rt.preferred_version().to_string() } else { opts.version.clone() };
+pub fn create(
+    st: &mut State,
+    rt: &ResourceType,
+    ns: &str,
+    mut obj: Value,
+    opts: &WriteOpts,
+) -> ApiResult<Value> {
+    let version = if opts.version.is_empty() {
+        rt.preferred_version().to_string()
+    } else {
+        opts.version.clone()
+    };
     check_kind(rt, &obj, &version)?;
     let body_ns = meta_str(&obj, "namespace").to_string();
     if rt.namespaced && !body_ns.is_empty() && body_ns != ns {
@@ -334,7 +403,9 @@ pub fn create(st: &mut State, rt: &ResourceType, ns: &str, mut obj: Value, opts:
     }
     {
         let m = meta_mut(&mut obj);
-        if m.get("name").and_then(Value::as_str).is_none_or(str::is_empty)
+        if m.get("name")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
             && let Some(g) = m.get("generateName").and_then(Value::as_str)
             && !g.is_empty()
         {
@@ -344,10 +415,12 @@ pub fn create(st: &mut State, rt: &ResourceType, ns: &str, mut obj: Value, opts:
     }
     obj["apiVersion"] = json!(rt.api_version(&version));
     obj["kind"] = json!(rt.kind);
-    if rt.has_status && rt.kind != "Pod" && rt.kind != "Node" {
-        if let Some(m) = obj.as_object_mut() {
-            m.remove("status");
-        }
+    if rt.has_status
+        && rt.kind != "Pod"
+        && rt.kind != "Node"
+        && let Some(m) = obj.as_object_mut()
+    {
+        m.remove("status");
     }
     defaults(st, rt, &mut obj, true);
     validate_object(rt, &obj)?;
@@ -372,7 +445,14 @@ pub fn create(st: &mut State, rt: &ResourceType, ns: &str, mut obj: Value, opts:
         m.remove("managedFields");
     }
     if !opts.field_manager.is_empty() {
-        apply::record_update(None, &mut obj, &opts.field_manager, &version_of(rt, opts), "", rules(rt, Sub::Main));
+        apply::record_update(
+            None,
+            &mut obj,
+            &opts.field_manager,
+            &version_of(rt, opts),
+            "",
+            rules(rt, Sub::Main),
+        );
     }
     if opts.dry_run {
         return Ok(obj);
@@ -406,8 +486,14 @@ fn after_write(st: &mut State, rt: &ResourceType, obj: &Value) {
 
 fn after_remove(st: &mut State, rt: &ResourceType, obj: &Value) {
     if rt.key() == CRD_KEY {
-        let group = obj.pointer("/spec/group").and_then(Value::as_str).unwrap_or("");
-        let plural = obj.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or("");
+        let group = obj
+            .pointer("/spec/group")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let plural = obj
+            .pointer("/spec/names/plural")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let key = crate::registry::gr_key(group, plural);
         if st.registry.types.get(&key).is_some_and(|t| t.custom) {
             let names: Vec<(String, String)> = st
@@ -424,7 +510,14 @@ fn after_remove(st: &mut State, rt: &ResourceType, obj: &Value) {
 }
 
 /// Write `new` over `old` (already validated as an update), handling finalization.
-fn commit(st: &mut State, rt: &ResourceType, ns: &str, name: &str, new: Value, dry_run: bool) -> ApiResult<Value> {
+fn commit(
+    st: &mut State,
+    rt: &ResourceType,
+    ns: &str,
+    name: &str,
+    new: Value,
+    dry_run: bool,
+) -> ApiResult<Value> {
     if dry_run {
         return Ok(new);
     }
@@ -449,7 +542,9 @@ fn prepare_update(
     sub: Sub,
 ) -> ApiResult<Value> {
     if !new.is_object() {
-        return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
     }
     if sub == Sub::Status {
         let mut out = old.clone();
@@ -468,11 +563,21 @@ fn prepare_update(
         return Ok(out);
     }
     let old_meta = meta(old).cloned().unwrap_or_default();
-    new["apiVersion"] = old.get("apiVersion").cloned().unwrap_or(json!(rt.api_version(rt.preferred_version())));
+    new["apiVersion"] = old
+        .get("apiVersion")
+        .cloned()
+        .unwrap_or(json!(rt.api_version(rt.preferred_version())));
     new["kind"] = json!(rt.kind);
     {
         let m = meta_mut(&mut new);
-        for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace", "generation"] {
+        for k in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "namespace",
+            "generation",
+        ] {
             match old_meta.get(k) {
                 Some(v) => {
                     m.insert(k.to_string(), v.clone());
@@ -497,7 +602,10 @@ fn prepare_update(
     // deleting objects may only lose finalizers
     if is_deleting(old) {
         let of = finalizers(old);
-        let added: Vec<String> = finalizers(&new).into_iter().filter(|f| !of.contains(f)).collect();
+        let added: Vec<String> = finalizers(&new)
+            .into_iter()
+            .filter(|f| !of.contains(f))
+            .collect();
         if !added.is_empty() {
             return Err(ApiError::forbidden(format!(
                 "no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"
@@ -506,7 +614,10 @@ fn prepare_update(
     }
     defaults(st, rt, &mut new, false);
     if rt.kind == "Service"
-        && let (Some(o), n) = (old.pointer("/spec/clusterIP"), new.pointer("/spec/clusterIP"))
+        && let (Some(o), n) = (
+            old.pointer("/spec/clusterIP"),
+            new.pointer("/spec/clusterIP"),
+        )
         && n.is_none_or(|v| v.as_str() == Some(""))
     {
         new["spec"]["clusterIP"] = o.clone();
@@ -516,7 +627,10 @@ fn prepare_update(
     }
     validate_object(rt, &new)?;
     if !spec_equal(old, &new) {
-        let g = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(1);
+        let g = old_meta
+            .get("generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
         meta_mut(&mut new).insert("generation".into(), json!(g + 1));
     }
     Ok(new)
@@ -531,8 +645,20 @@ fn check_rv(rt: &ResourceType, old: &Value, new: &Value, name: &str) -> ApiResul
 }
 
 /// PUT.
-pub fn update(st: &mut State, rt: &ResourceType, ns: &str, name: &str, obj: Value, sub: Sub, opts: &WriteOpts) -> ApiResult<Value> {
-    let version = if opts.version.is_empty() { rt.preferred_version().to_string() } else { opts.version.clone() };
+pub fn update(
+    st: &mut State,
+    rt: &ResourceType,
+    ns: &str,
+    name: &str,
+    obj: Value,
+    sub: Sub,
+    opts: &WriteOpts,
+) -> ApiResult<Value> {
+    let version = if opts.version.is_empty() {
+        rt.preferred_version().to_string()
+    } else {
+        opts.version.clone()
+    };
     check_kind(rt, &obj, &version)?;
     let body_name = name_of(&obj);
     if body_name != name {
@@ -553,7 +679,14 @@ pub fn update(st: &mut State, rt: &ResourceType, ns: &str, name: &str, obj: Valu
     let mut new = prepare_update(st, rt, &old, obj, sub)?;
     let sr = if sub == Sub::Status { "status" } else { "" };
     if !opts.field_manager.is_empty() {
-        apply::record_update(Some(&old), &mut new, &opts.field_manager, &version_of(rt, opts), sr, rules(rt, sub));
+        apply::record_update(
+            Some(&old),
+            &mut new,
+            &opts.field_manager,
+            &version_of(rt, opts),
+            sr,
+            rules(rt, sub),
+        );
     }
     if new == old {
         return Ok(old);
@@ -576,21 +709,40 @@ pub fn patch(
 ) -> ApiResult<Value> {
     let old = st.get(&rt.key(), ns, name).cloned();
     let sr = if sub == Sub::Status { "status" } else { "" };
-    let version = if opts.version.is_empty() { rt.preferred_version().to_string() } else { opts.version.clone() };
+    let version = if opts.version.is_empty() {
+        rt.preferred_version().to_string()
+    } else {
+        opts.version.clone()
+    };
     if ptype == PatchType::Apply {
         if opts.field_manager.is_empty() {
-            return Err(ApiError::invalid("meta.k8s.io", "PatchOptions", "", vec![(
-                "fieldManager".into(),
-                "Required value: is required for apply patch".into(),
-            )]));
+            return Err(ApiError::invalid(
+                "meta.k8s.io",
+                "PatchOptions",
+                "",
+                vec![(
+                    "fieldManager".into(),
+                    "Required value: is required for apply patch".into(),
+                )],
+            ));
         }
         if !body.is_object() {
-            return Err(ApiError::bad_request("the body of an apply patch must be an object"));
+            return Err(ApiError::bad_request(
+                "the body of an apply patch must be an object",
+            ));
         }
-        if body.get("apiVersion").and_then(Value::as_str).is_none_or(str::is_empty)
-            || body.get("kind").and_then(Value::as_str).is_none_or(str::is_empty)
+        if body
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+            || body
+                .get("kind")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
         {
-            return Err(ApiError::bad_request("apiVersion and kind must be set in an apply configuration"));
+            return Err(ApiError::bad_request(
+                "apiVersion and kind must be set in an apply configuration",
+            ));
         }
         check_kind(rt, body, &version)?;
         let bn = name_of(body);
@@ -605,10 +757,21 @@ pub fn patch(
                 if sub == Sub::Status {
                     return Err(ApiError::not_found(&rt.group, &rt.resource, name));
                 }
-                let mut obj = apply::apply(None, body, &opts.field_manager, force, &rt.api_version(&version), sr, r)?;
+                let mut obj = apply::apply(
+                    None,
+                    body,
+                    &opts.field_manager,
+                    force,
+                    &rt.api_version(&version),
+                    sr,
+                    r,
+                )?;
                 meta_mut(&mut obj).insert("name".into(), json!(name));
                 let managed = obj.pointer("/metadata/managedFields").cloned();
-                let mut o2 = WriteOpts { field_manager: String::new(), ..opts.clone() };
+                let mut o2 = WriteOpts {
+                    field_manager: String::new(),
+                    ..opts.clone()
+                };
                 o2.version = version.clone();
                 let mut created = create_inner(st, rt, ns, obj, &o2, managed)?;
                 if opts.dry_run {
@@ -617,12 +780,22 @@ pub fn patch(
                 return Ok(created);
             }
             Some(old) => {
-                if let Some(rv) = body.pointer("/metadata/resourceVersion").and_then(Value::as_str)
+                if let Some(rv) = body
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
                     && rv != meta_str(&old, "resourceVersion")
                 {
                     return Err(ApiError::stale(&rt.group, &rt.resource, name));
                 }
-                let merged = apply::apply(Some(&old), body, &opts.field_manager, force, &rt.api_version(&version), sr, r)?;
+                let merged = apply::apply(
+                    Some(&old),
+                    body,
+                    &opts.field_manager,
+                    force,
+                    &rt.api_version(&version),
+                    sr,
+                    r,
+                )?;
                 let managed = merged.pointer("/metadata/managedFields").cloned();
                 let mut new = prepare_update(st, rt, &old, merged, sub)?;
                 if let Some(mf) = managed {
@@ -649,23 +822,39 @@ pub fn patch(
         PatchType::Json => patch::json_patch(&mut patched, body)?,
         PatchType::Strategic => {
             if rt.custom {
-                return Err(ApiError::unsupported_media("application/strategic-merge-patch+json"));
+                return Err(ApiError::unsupported_media(
+                    "application/strategic-merge-patch+json",
+                ));
             }
             if !body.is_object() {
-                return Err(ApiError::bad_request("strategic merge patch must be a JSON object"));
+                return Err(ApiError::bad_request(
+                    "strategic merge patch must be a JSON object",
+                ));
             }
             patched = patch::strategic_merge(&old, body)?;
         }
         PatchType::Apply => {}
     }
     if name_of(&patched) != name {
-        return Err(ApiError::bad_request("metadata.name cannot be changed by a patch"));
+        return Err(ApiError::bad_request(
+            "metadata.name cannot be changed by a patch",
+        ));
     }
     check_rv(rt, &old, &patched, name)?;
-    meta_mut(&mut patched).insert("resourceVersion".into(), json!(meta_str(&old, "resourceVersion")));
+    meta_mut(&mut patched).insert(
+        "resourceVersion".into(),
+        json!(meta_str(&old, "resourceVersion")),
+    );
     let mut new = prepare_update(st, rt, &old, patched, sub)?;
     if !opts.field_manager.is_empty() {
-        apply::record_update(Some(&old), &mut new, &opts.field_manager, &version_of(rt, opts), sr, rules(rt, sub));
+        apply::record_update(
+            Some(&old),
+            &mut new,
+            &opts.field_manager,
+            &version_of(rt, opts),
+            sr,
+            rules(rt, sub),
+        );
     }
     if new == old {
         return Ok(old);
@@ -673,7 +862,14 @@ pub fn patch(
     commit(st, rt, ns, name, new, opts.dry_run)
 }
 
-fn create_inner(st: &mut State, rt: &ResourceType, ns: &str, obj: Value, opts: &WriteOpts, managed: Option<Value>) -> ApiResult<Value> {
+fn create_inner(
+    st: &mut State,
+    rt: &ResourceType,
+    ns: &str,
+    obj: Value,
+    opts: &WriteOpts,
+    managed: Option<Value>,
+) -> ApiResult<Value> {
     // create, then restore the apply managedFields (create clears them)
     let mut o = opts.clone();
     o.dry_run = true;
@@ -691,25 +887,41 @@ fn create_inner(st: &mut State, rt: &ResourceType, ns: &str, obj: Value, opts: &
 }
 
 /// DELETE. Returns the object (with deletionTimestamp when finalizers hold it).
-pub fn delete(st: &mut State, rt: &ResourceType, ns: &str, name: &str, opts: &DeleteOpts) -> ApiResult<Value> {
+pub fn delete(
+    st: &mut State,
+    rt: &ResourceType,
+    ns: &str,
+    name: &str,
+    opts: &DeleteOpts,
+) -> ApiResult<Value> {
     let Some(old) = st.get(&rt.key(), ns, name).cloned() else {
         return Err(ApiError::not_found(&rt.group, &rt.resource, name));
     };
     if let Some(uid) = &opts.precondition_uid
         && uid != uid_of(&old)
     {
-        return Err(ApiError::conflict(&rt.group, &rt.resource, name, &format!(
-            "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-            uid_of(&old)
-        )));
+        return Err(ApiError::conflict(
+            &rt.group,
+            &rt.resource,
+            name,
+            &format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                uid_of(&old)
+            ),
+        ));
     }
     if let Some(rv) = &opts.precondition_rv
         && rv != meta_str(&old, "resourceVersion")
     {
-        return Err(ApiError::conflict(&rt.group, &rt.resource, name, &format!(
-            "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-            meta_str(&old, "resourceVersion")
-        )));
+        return Err(ApiError::conflict(
+            &rt.group,
+            &rt.resource,
+            name,
+            &format!(
+                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                meta_str(&old, "resourceVersion")
+            ),
+        ));
     }
     if rt.kind == "Namespace" {
         if PROTECTED_NAMESPACES.contains(&name) {
@@ -733,7 +945,9 @@ pub fn delete(st: &mut State, rt: &ResourceType, ns: &str, name: &str, opts: &De
         Some(Propagation::Foreground) if !fins.iter().any(|f| f == "foregroundDeletion") => {
             fins.push("foregroundDeletion".into())
         }
-        Some(Propagation::Orphan) if !fins.iter().any(|f| f == "orphan") => fins.push("orphan".into()),
+        Some(Propagation::Orphan) if !fins.iter().any(|f| f == "orphan") => {
+            fins.push("orphan".into())
+        }
         _ => {}
     }
     if fins.is_empty() {
@@ -768,7 +982,10 @@ pub fn ensure(st: &mut State, rt: &ResourceType, ns: &str, obj: Value) {
 /// A bare object of a type (for ensure helpers).
 pub fn bare(rt: &ResourceType, name: &str) -> Value {
     let mut m = Map::new();
-    m.insert("apiVersion".into(), json!(rt.api_version(rt.preferred_version())));
+    m.insert(
+        "apiVersion".into(),
+        json!(rt.api_version(rt.preferred_version())),
+    );
     m.insert("kind".into(), json!(rt.kind));
     m.insert("metadata".into(), json!({"name": name}));
     Value::Object(m)

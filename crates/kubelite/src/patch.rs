@@ -43,8 +43,13 @@ pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), ApiError> {
 pub fn merge_key(field: &str, sample: &[&Value]) -> Option<&'static str> {
     let has = |k: &str| sample.iter().any(|i| i.get(k).is_some());
     match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "env" | "volumes"
-        | "imagePullSecrets" | "secrets" => Some("name"),
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "imagePullSecrets"
+        | "secrets" => Some("name"),
         "volumeMounts" => Some("mountPath"),
         "volumeDevices" => Some("devicePath"),
         "hostAliases" => Some("ip"),
@@ -151,7 +156,7 @@ pub fn strategic_merge(original: &Value, patch: &Value) -> Result<Value, ApiErro
     }
 }
 
-fn reorder(field: &str, cur: &mut Vec<Value>, order: &[Value]) {
+fn reorder(field: &str, cur: &mut [Value], order: &[Value]) {
     let sample: Vec<&Value> = order.iter().collect();
     let key = merge_key(field, &sample);
     let pos = |item: &Value| -> usize {
@@ -199,9 +204,7 @@ fn merge_list(field: &str, original: &[Value], patch: &[Value]) -> Result<Value,
     let mut out: Vec<Value> = original.to_vec();
     for item in patch {
         let kv = item.get(key);
-        let idx = out
-            .iter()
-            .position(|o| kv.is_some() && o.get(key) == kv);
+        let idx = out.iter().position(|o| kv.is_some() && o.get(key) == kv);
         if item.get("$patch").and_then(Value::as_str) == Some("delete") {
             if let Some(i) = idx {
                 out.remove(i);
@@ -248,7 +251,10 @@ mod tests {
         let orig = json!({"metadata": {"labels": {"a": "1", "b": "2"}}, "spec": {"args": ["x"]}});
         let patch = json!({"metadata": {"labels": {"a": null}}, "spec": {"args": ["y", "z"]}});
         let out = strategic_merge(&orig, &patch).expect("patch");
-        assert_eq!(out, json!({"metadata": {"labels": {"b": "2"}}, "spec": {"args": ["y", "z"]}}));
+        assert_eq!(
+            out,
+            json!({"metadata": {"labels": {"b": "2"}}, "spec": {"args": ["y", "z"]}})
+        );
     }
 
     #[test]

@@ -114,43 +114,393 @@ const fn b(
 }
 
 const BUILTINS: &[B] = &[
-    b("", "v1", "namespaces", "Namespace", false, &["ns"], true, false, false),
-    b("", "v1", "configmaps", "ConfigMap", true, &["cm"], false, false, false),
-    b("", "v1", "secrets", "Secret", true, &[], false, false, false),
-    b("", "v1", "services", "Service", true, &["svc"], true, false, true),
-    b("", "v1", "endpoints", "Endpoints", true, &["ep"], false, false, false),
+    b(
+        "",
+        "v1",
+        "namespaces",
+        "Namespace",
+        false,
+        &["ns"],
+        true,
+        false,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "configmaps",
+        "ConfigMap",
+        true,
+        &["cm"],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "secrets",
+        "Secret",
+        true,
+        &[],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "services",
+        "Service",
+        true,
+        &["svc"],
+        true,
+        false,
+        true,
+    ),
+    b(
+        "",
+        "v1",
+        "endpoints",
+        "Endpoints",
+        true,
+        &["ep"],
+        false,
+        false,
+        false,
+    ),
     b("", "v1", "pods", "Pod", true, &["po"], true, false, true),
-    b("", "v1", "serviceaccounts", "ServiceAccount", true, &["sa"], false, false, false),
-    b("", "v1", "events", "Event", true, &["ev"], false, false, false),
-    b("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", true, &["pvc"], true, false, false),
-    b("", "v1", "persistentvolumes", "PersistentVolume", false, &["pv"], true, false, false),
-    b("", "v1", "nodes", "Node", false, &["no"], true, false, false),
-    b("", "v1", "replicationcontrollers", "ReplicationController", true, &["rc"], true, true, true),
-    b("", "v1", "limitranges", "LimitRange", true, &["limits"], false, false, false),
-    b("", "v1", "resourcequotas", "ResourceQuota", true, &["quota"], true, false, false),
-    b("apps", "v1", "deployments", "Deployment", true, &["deploy"], true, true, true),
-    b("apps", "v1", "statefulsets", "StatefulSet", true, &["sts"], true, true, true),
-    b("apps", "v1", "daemonsets", "DaemonSet", true, &["ds"], true, false, true),
-    b("apps", "v1", "replicasets", "ReplicaSet", true, &["rs"], true, true, true),
-    b("apps", "v1", "controllerrevisions", "ControllerRevision", true, &[], false, false, false),
+    b(
+        "",
+        "v1",
+        "serviceaccounts",
+        "ServiceAccount",
+        true,
+        &["sa"],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "events",
+        "Event",
+        true,
+        &["ev"],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "persistentvolumeclaims",
+        "PersistentVolumeClaim",
+        true,
+        &["pvc"],
+        true,
+        false,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "persistentvolumes",
+        "PersistentVolume",
+        false,
+        &["pv"],
+        true,
+        false,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "nodes",
+        "Node",
+        false,
+        &["no"],
+        true,
+        false,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "replicationcontrollers",
+        "ReplicationController",
+        true,
+        &["rc"],
+        true,
+        true,
+        true,
+    ),
+    b(
+        "",
+        "v1",
+        "limitranges",
+        "LimitRange",
+        true,
+        &["limits"],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "resourcequotas",
+        "ResourceQuota",
+        true,
+        &["quota"],
+        true,
+        false,
+        false,
+    ),
+    b(
+        "apps",
+        "v1",
+        "deployments",
+        "Deployment",
+        true,
+        &["deploy"],
+        true,
+        true,
+        true,
+    ),
+    b(
+        "apps",
+        "v1",
+        "statefulsets",
+        "StatefulSet",
+        true,
+        &["sts"],
+        true,
+        true,
+        true,
+    ),
+    b(
+        "apps",
+        "v1",
+        "daemonsets",
+        "DaemonSet",
+        true,
+        &["ds"],
+        true,
+        false,
+        true,
+    ),
+    b(
+        "apps",
+        "v1",
+        "replicasets",
+        "ReplicaSet",
+        true,
+        &["rs"],
+        true,
+        true,
+        true,
+    ),
+    b(
+        "apps",
+        "v1",
+        "controllerrevisions",
+        "ControllerRevision",
+        true,
+        &[],
+        false,
+        false,
+        false,
+    ),
     b("batch", "v1", "jobs", "Job", true, &[], true, false, true),
-    b("batch", "v1", "cronjobs", "CronJob", true, &["cj"], true, false, true),
-    b("networking.k8s.io", "v1", "ingresses", "Ingress", true, &["ing"], true, false, false),
-    b("networking.k8s.io", "v1", "ingressclasses", "IngressClass", false, &[], false, false, false),
-    b("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", true, &["netpol"], false, false, false),
-    b("coordination.k8s.io", "v1", "leases", "Lease", true, &[], false, false, false),
-    b("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false, &["crd", "crds"], true, false, false),
-    b("rbac.authorization.k8s.io", "v1", "roles", "Role", true, &[], false, false, false),
-    b("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true, &[], false, false, false),
-    b("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false, &[], false, false, false),
-    b("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false, &[], false, false, false),
-    b("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true, &["pdb"], true, false, false),
-    b("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true, &["hpa"], true, false, true),
-    b("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true, &[], false, false, false),
-    b("storage.k8s.io", "v1", "storageclasses", "StorageClass", false, &["sc"], false, false, false),
-    b("events.k8s.io", "v1", "events", "Event", true, &["ev"], false, false, false),
-    b("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration", false, &[], false, false, false),
-    b("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "MutatingWebhookConfiguration", false, &[], false, false, false),
+    b(
+        "batch",
+        "v1",
+        "cronjobs",
+        "CronJob",
+        true,
+        &["cj"],
+        true,
+        false,
+        true,
+    ),
+    b(
+        "networking.k8s.io",
+        "v1",
+        "ingresses",
+        "Ingress",
+        true,
+        &["ing"],
+        true,
+        false,
+        false,
+    ),
+    b(
+        "networking.k8s.io",
+        "v1",
+        "ingressclasses",
+        "IngressClass",
+        false,
+        &[],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "networking.k8s.io",
+        "v1",
+        "networkpolicies",
+        "NetworkPolicy",
+        true,
+        &["netpol"],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "coordination.k8s.io",
+        "v1",
+        "leases",
+        "Lease",
+        true,
+        &[],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        false,
+        &["crd", "crds"],
+        true,
+        false,
+        false,
+    ),
+    b(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "roles",
+        "Role",
+        true,
+        &[],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "rolebindings",
+        "RoleBinding",
+        true,
+        &[],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterroles",
+        "ClusterRole",
+        false,
+        &[],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        false,
+        &[],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "policy",
+        "v1",
+        "poddisruptionbudgets",
+        "PodDisruptionBudget",
+        true,
+        &["pdb"],
+        true,
+        false,
+        false,
+    ),
+    b(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        true,
+        &["hpa"],
+        true,
+        false,
+        true,
+    ),
+    b(
+        "discovery.k8s.io",
+        "v1",
+        "endpointslices",
+        "EndpointSlice",
+        true,
+        &[],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "storage.k8s.io",
+        "v1",
+        "storageclasses",
+        "StorageClass",
+        false,
+        &["sc"],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "events.k8s.io",
+        "v1",
+        "events",
+        "Event",
+        true,
+        &["ev"],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingwebhookconfigurations",
+        "ValidatingWebhookConfiguration",
+        false,
+        &[],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "admissionregistration.k8s.io",
+        "v1",
+        "mutatingwebhookconfigurations",
+        "MutatingWebhookConfiguration",
+        false,
+        &[],
+        false,
+        false,
+        false,
+    ),
 ];
 
 /// Group order for discovery (like a real server: core groups first).
@@ -189,7 +539,11 @@ impl Registry {
                 singular: x.kind.to_lowercase(),
                 namespaced: x.namespaced,
                 short_names: x.short.iter().map(|s| s.to_string()).collect(),
-                categories: if x.all { vec!["all".to_string()] } else { vec![] },
+                categories: if x.all {
+                    vec!["all".to_string()]
+                } else {
+                    vec![]
+                },
                 has_status: x.status,
                 scale: if x.scale {
                     Some((
@@ -222,9 +576,9 @@ impl Registry {
     #[allow(dead_code)]
     pub fn by_kind(&self, api_version: &str, kind: &str) -> Option<&ResourceType> {
         let (group, version) = split_api_version(api_version);
-        self.types
-            .values()
-            .find(|rt| rt.group == group && rt.kind == kind && rt.versions.iter().any(|v| v == version))
+        self.types.values().find(|rt| {
+            rt.group == group && rt.kind == kind && rt.versions.iter().any(|v| v == version)
+        })
     }
 
     /// Groups with their versions, in discovery order.
@@ -246,7 +600,7 @@ impl Registry {
             }
         }
         for (_, versions) in out.iter_mut() {
-            versions.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+            versions.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
         }
         out.sort_by_key(|(g, _)| {
             let idx = GROUP_ORDER
@@ -334,7 +688,11 @@ fn crd_to_type(crd: &Value) -> Option<ResourceType> {
         .unwrap_or_else(|| kind.to_lowercase());
     let str_list = |v: Option<&Value>| -> Vec<String> {
         v.and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let short_names = str_list(names.get("shortNames"));
@@ -382,16 +740,32 @@ fn crd_to_type(crd: &Value) -> Option<ResourceType> {
         {
             for c in cols {
                 printer_columns.push(PrinterColumn {
-                    name: c.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
-                    type_: c.get("type").and_then(Value::as_str).unwrap_or("string").to_string(),
-                    json_path: c.get("jsonPath").and_then(Value::as_str).unwrap_or("").to_string(),
+                    name: c
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    type_: c
+                        .get("type")
+                        .and_then(Value::as_str)
+                        .unwrap_or("string")
+                        .to_string(),
+                    json_path: c
+                        .get("jsonPath")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
                     description: c
                         .get("description")
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .to_string(),
                     priority: c.get("priority").and_then(Value::as_i64).unwrap_or(0),
-                    format: c.get("format").and_then(Value::as_str).unwrap_or("").to_string(),
+                    format: c
+                        .get("format")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
                 });
             }
         }

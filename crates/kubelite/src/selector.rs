@@ -32,9 +32,7 @@ fn valid_key(k: &str) -> bool {
             && s.chars().last().is_some_and(|c| c.is_ascii_alphanumeric())
     };
     match k.split_once('/') {
-        Some((prefix, name)) => {
-            re_ok(prefix, 253) && !prefix.contains('_') && re_ok(name, 63)
-        }
+        Some((prefix, name)) => re_ok(prefix, 253) && !prefix.contains('_') && re_ok(name, 63),
         None => re_ok(k, 63),
     }
 }
@@ -72,7 +70,9 @@ fn split_top(s: &str) -> Vec<String> {
 }
 
 fn bad(sel: &str, why: &str) -> ApiError {
-    ApiError::bad_request(format!("unable to parse requirement: {why} (selector {sel:?})"))
+    ApiError::bad_request(format!(
+        "unable to parse requirement: {why} (selector {sel:?})"
+    ))
 }
 
 impl LabelSelector {
@@ -113,14 +113,20 @@ impl LabelSelector {
             } else if let Some(idx) = find_word(p, " notin ") {
                 let (k, rest) = p.split_at(idx);
                 let vals = parse_set(s, &rest[" notin ".len()..])?;
-                let vals = vals.iter().map(|v| check_val(v)).collect::<Result<_, _>>()?;
+                let vals = vals
+                    .iter()
+                    .map(|v| check_val(v))
+                    .collect::<Result<_, _>>()?;
                 reqs.push(Req::NotIn(check_key(k)?, vals));
             } else if let Some(idx) = find_word(p, " in ") {
                 let (k, rest) = p.split_at(idx);
                 let vals = parse_set(s, &rest[" in ".len()..])?;
-                let vals = vals.iter().map(|v| check_val(v)).collect::<Result<_, _>>()?;
+                let vals = vals
+                    .iter()
+                    .map(|v| check_val(v))
+                    .collect::<Result<_, _>>()?;
                 reqs.push(Req::In(check_key(k)?, vals));
-            } else if p.contains(|c: char| c == '(' || c == ')' || c == ' ' || c == '<' || c == '>') {
+            } else if p.contains(['(', ')', ' ', '<', '>']) {
                 return Err(bad(s, &format!("unexpected token in {p:?}")));
             } else {
                 reqs.push(Req::Exists(check_key(p)?));
@@ -162,11 +168,19 @@ impl LabelSelector {
         }
         if let Some(exprs) = sel.get("matchExpressions").and_then(Value::as_array) {
             for e in exprs {
-                let key = e.get("key").and_then(Value::as_str).unwrap_or("").to_string();
+                let key = e
+                    .get("key")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 let vals: Vec<String> = e
                     .get("values")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 match e.get("operator").and_then(Value::as_str) {
                     Some("In") => reqs.push(Req::In(key, vals)),
@@ -233,8 +247,33 @@ pub struct FieldSelector {
 
 const FIELDS_ALWAYS: &[&str] = &["metadata.name", "metadata.namespace"];
 const FIELDS_EXTRA: &[(&str, &[&str])] = &[
-    ("Pod", &["spec.nodeName", "status.phase", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "status.podIP"]),
-    ("Event", &["involvedObject.kind", "involvedObject.name", "involvedObject.namespace", "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason", "source", "type", "reportingComponent"]),
+    (
+        "Pod",
+        &[
+            "spec.nodeName",
+            "status.phase",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "status.podIP",
+        ],
+    ),
+    (
+        "Event",
+        &[
+            "involvedObject.kind",
+            "involvedObject.name",
+            "involvedObject.namespace",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "source",
+            "type",
+            "reportingComponent",
+        ],
+    ),
     ("Secret", &["type"]),
     ("Namespace", &["status.phase"]),
     ("Node", &["spec.unschedulable"]),
@@ -342,8 +381,16 @@ mod tests {
     #[test]
     fn field_selectors() {
         let o = json!({"metadata": {"name": "a", "namespace": "ns"}});
-        assert!(FieldSelector::parse("metadata.name=a", "Pod").expect("ok").matches(&o));
-        assert!(!FieldSelector::parse("metadata.name!=a", "Pod").expect("ok").matches(&o));
+        assert!(
+            FieldSelector::parse("metadata.name=a", "Pod")
+                .expect("ok")
+                .matches(&o)
+        );
+        assert!(
+            !FieldSelector::parse("metadata.name!=a", "Pod")
+                .expect("ok")
+                .matches(&o)
+        );
         assert!(FieldSelector::parse("spec.foo=a", "ConfigMap").is_err());
     }
 }

@@ -73,8 +73,7 @@ fn authorized(req: &http::Request<Incoming>, token: &str) -> bool {
     };
     // constant-time comparison
     t.len() == token.len()
-        && t
-            .bytes()
+        && t.bytes()
             .zip(token.bytes())
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             == 0
@@ -87,9 +86,11 @@ async fn handle(app: Arc<App>, req: http::Request<Incoming>) -> http::Response<B
     if !app.faults.latency.is_zero() {
         tokio::time::sleep(app.faults.latency).await;
     }
-    let is_watch = req.uri().query().is_some_and(|q| {
-        q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1")
-    }) || req.uri().path().contains("/watch/");
+    let is_watch = req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"))
+        || req.uri().path().contains("/watch/");
     if app.faults.error_rate > 0.0 && !is_watch && rand::random::<f64>() < app.faults.error_rate {
         return error_response(&ApiError::internal("injected fault"));
     }
@@ -101,7 +102,13 @@ fn seed(store: &Store, nodes: u32) {
     let Some(ns_rt): Option<ResourceType> = st.registry.get("", "namespaces").cloned() else {
         return;
     };
-    for ns in ["default", "kube-system", "kube-public", "kube-node-lease", "vela-system"] {
+    for ns in [
+        "default",
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "vela-system",
+    ] {
         let obj = ops::bare(&ns_rt, ns);
         ops::ensure(&mut st, &ns_rt, "", obj);
     }
@@ -122,7 +129,8 @@ fn seed(store: &Store, nodes: u32) {
     }
     if let Some(svc_rt) = st.registry.get("", "services").cloned() {
         let mut obj = ops::bare(&svc_rt, "kubernetes");
-        obj["metadata"]["labels"] = serde_json::json!({"component": "apiserver", "provider": "kubernetes"});
+        obj["metadata"]["labels"] =
+            serde_json::json!({"component": "apiserver", "provider": "kubernetes"});
         obj["spec"] = serde_json::json!({"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]});
         ops::ensure(&mut st, &svc_rt, "default", obj);
     }
@@ -220,10 +228,11 @@ async fn accept_loop(
         let app = app.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                _ => return,
-            };
+            let tls =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    _ => return,
+                };
             let svc = service_fn(move |req| {
                 let app = app.clone();
                 async move { Ok::<_, Infallible>(handle(app, req).await) }

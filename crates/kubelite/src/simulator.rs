@@ -46,7 +46,12 @@ struct Sim {
     progress: HashMap<String, (i64, Instant)>,
 }
 
-pub async fn run(store: Arc<Store>, cfg: SimConfig, nodes: u32, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    store: Arc<Store>,
+    cfg: SimConfig,
+    nodes: u32,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut sim = Sim {
         cfg: cfg.clone(),
         nodes: nodes.max(1),
@@ -105,7 +110,9 @@ fn controlled_by<'a>(st: &'a State, key: &str, ns: &str, owner_uid: &str) -> Vec
 }
 
 fn annotation<'a>(o: &'a Value, k: &str) -> Option<&'a str> {
-    o.pointer("/metadata/annotations").and_then(|a| a.get(k)).and_then(Value::as_str)
+    o.pointer("/metadata/annotations")
+        .and_then(|a| a.get(k))
+        .and_then(Value::as_str)
 }
 
 fn fail_of(o: &Value) -> Option<String> {
@@ -123,7 +130,9 @@ fn i64_at(o: &Value, p: &str) -> i64 {
 }
 
 fn set_status(st: &mut State, key: &str, ns: &str, name: &str, status: Value) {
-    let Some(cur) = st.get(key, ns, name) else { return };
+    let Some(cur) = st.get(key, ns, name) else {
+        return;
+    };
     if cur.get("status") == Some(&status) {
         return;
     }
@@ -157,12 +166,23 @@ fn create_child(st: &mut State, group: &str, resource: &str, ns: &str, obj: Valu
 
 fn delete_child(st: &mut State, group: &str, resource: &str, ns: &str, name: &str) {
     if let Some(rt) = st.registry.get(group, resource).cloned() {
-        let _ = ops::delete(st, &rt, ns, name, &DeleteOpts { propagation: Some(Propagation::Background), ..Default::default() });
+        let _ = ops::delete(
+            st,
+            &rt,
+            ns,
+            name,
+            &DeleteOpts {
+                propagation: Some(Propagation::Background),
+                ..Default::default()
+            },
+        );
     }
 }
 
 fn patch_spec(st: &mut State, key: &str, ns: &str, name: &str, f: impl FnOnce(&mut Value)) {
-    let Some(cur) = st.get(key, ns, name).cloned() else { return };
+    let Some(cur) = st.get(key, ns, name).cloned() else {
+        return;
+    };
     let mut new = cur.clone();
     f(&mut new);
     if new != cur {
@@ -170,20 +190,30 @@ fn patch_spec(st: &mut State, key: &str, ns: &str, name: &str, f: impl FnOnce(&m
     }
 }
 
-fn pod_from_template(tmpl: &Value, name: &str, owner: Value, extra_labels: &[(&str, String)], fail: Option<&str>) -> Value {
+fn pod_from_template(
+    tmpl: &Value,
+    name: &str,
+    owner: Value,
+    extra_labels: &[(&str, String)],
+    fail: Option<&str>,
+) -> Value {
     let mut md = tmpl.get("metadata").cloned().unwrap_or(json!({}));
     if !md.is_object() {
         md = json!({});
     }
     md["name"] = json!(name);
-    let labels = md.as_object_mut().map(|m| m.entry("labels").or_insert_with(|| json!({})));
+    let labels = md
+        .as_object_mut()
+        .map(|m| m.entry("labels").or_insert_with(|| json!({})));
     if let Some(Value::Object(l)) = labels {
         for (k, v) in extra_labels {
             l.insert(k.to_string(), json!(v));
         }
     }
     if let Some(f) = fail {
-        let ann = md.as_object_mut().map(|m| m.entry("annotations").or_insert_with(|| json!({})));
+        let ann = md
+            .as_object_mut()
+            .map(|m| m.entry("annotations").or_insert_with(|| json!({})));
         if let Some(Value::Object(a)) = ann {
             a.insert(FAIL_ANNOTATION.into(), json!(f));
         }
@@ -200,7 +230,12 @@ fn pod_from_template(tmpl: &Value, name: &str, owner: Value, extra_labels: &[(&s
 fn pod_ready(p: &Value) -> bool {
     p.pointer("/status/conditions")
         .and_then(Value::as_array)
-        .is_some_and(|c| c.iter().any(|x| x.get("type").and_then(Value::as_str) == Some("Ready") && x.get("status").and_then(Value::as_str) == Some("True")))
+        .is_some_and(|c| {
+            c.iter().any(|x| {
+                x.get("type").and_then(Value::as_str) == Some("Ready")
+                    && x.get("status").and_then(Value::as_str) == Some("True")
+            })
+        })
 }
 
 fn parse_delay(s: &str) -> Option<Duration> {
@@ -209,7 +244,11 @@ fn parse_delay(s: &str) -> Option<Duration> {
         return ms.parse().ok().map(Duration::from_millis);
     }
     if let Some(sec) = s.strip_suffix('s') {
-        return sec.parse::<f64>().ok().filter(|x| *x >= 0.0 && x.is_finite()).map(Duration::from_secs_f64);
+        return sec
+            .parse::<f64>()
+            .ok()
+            .filter(|x| *x >= 0.0 && x.is_finite())
+            .map(Duration::from_secs_f64);
     }
     None
 }
@@ -234,27 +273,46 @@ impl Sim {
     }
 
     fn deployments(&mut self, st: &mut State) {
-        let Some(rt) = st.registry.get("apps", "deployments").cloned() else { return };
-        let deps: Vec<Value> = st.list(&rt.key(), None).into_iter().filter(|d| !is_deleting(d)).cloned().collect();
+        let Some(rt) = st.registry.get("apps", "deployments").cloned() else {
+            return;
+        };
+        let deps: Vec<Value> = st
+            .list(&rt.key(), None)
+            .into_iter()
+            .filter(|d| !is_deleting(d))
+            .cloned()
+            .collect();
         for d in deps {
             let ns = meta_str(&d, "namespace").to_string();
             let name = name_of(&d).to_string();
             let uid = uid_of(&d).to_string();
-            let desired = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+            let desired = d
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             let generation = i64_at(&d, "/metadata/generation");
             let tmpl = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
             let hash = hash_str(&tmpl.to_string());
             let rs_name = format!("{name}-{hash}");
             let fail = fail_of(&d);
-            let rses: Vec<Value> = controlled_by(st, "apps/replicasets", &ns, &uid).into_iter().cloned().collect();
+            let rses: Vec<Value> = controlled_by(st, "apps/replicasets", &ns, &uid)
+                .into_iter()
+                .cloned()
+                .collect();
             let max_rev = rses
                 .iter()
-                .filter_map(|r| annotation(r, "deployment.kubernetes.io/revision").and_then(|x| x.parse::<i64>().ok()))
+                .filter_map(|r| {
+                    annotation(r, "deployment.kubernetes.io/revision")
+                        .and_then(|x| x.parse::<i64>().ok())
+                })
                 .max()
                 .unwrap_or(0);
             match rses.iter().find(|r| name_of(r) == rs_name) {
                 None => {
-                    let mut labels = tmpl.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
+                    let mut labels = tmpl
+                        .pointer("/metadata/labels")
+                        .cloned()
+                        .unwrap_or(json!({}));
                     labels["pod-template-hash"] = json!(hash);
                     let mut rs_tmpl = tmpl.clone();
                     if rs_tmpl.get("metadata").is_none() {
@@ -306,22 +364,38 @@ impl Sim {
             for old in rses.iter().filter(|r| name_of(r) != rs_name) {
                 if i64_at(old, "/spec/replicas") != 0 && (new_ready >= desired || fail.is_some()) {
                     let n = name_of(old).to_string();
-                    patch_spec(st, "apps/replicasets", &ns, &n, |o| o["spec"]["replicas"] = json!(0));
+                    patch_spec(st, "apps/replicasets", &ns, &n, |o| {
+                        o["spec"]["replicas"] = json!(0)
+                    });
                 }
             }
             // status
-            let rses: Vec<Value> = controlled_by(st, "apps/replicasets", &ns, &uid).into_iter().cloned().collect();
+            let rses: Vec<Value> = controlled_by(st, "apps/replicasets", &ns, &uid)
+                .into_iter()
+                .cloned()
+                .collect();
             let sum = |p: &str| rses.iter().map(|r| i64_at(r, p)).sum::<i64>();
             let replicas = sum("/status/replicas");
             let ready = sum("/status/readyReplicas");
             let available = sum("/status/availableReplicas");
-            let updated = rses.iter().find(|r| name_of(r) == rs_name).map(|r| i64_at(r, "/status/replicas")).unwrap_or(0);
+            let updated = rses
+                .iter()
+                .find(|r| name_of(r) == rs_name)
+                .map(|r| i64_at(r, "/status/replicas"))
+                .unwrap_or(0);
             let now = now_rfc3339();
-            let entry = self.progress.entry(uid.clone()).or_insert((generation, Instant::now()));
+            let entry = self
+                .progress
+                .entry(uid.clone())
+                .or_insert((generation, Instant::now()));
             if entry.0 != generation {
                 *entry = (generation, Instant::now());
             }
-            let deadline = Duration::from_secs(d.pointer("/spec/progressDeadlineSeconds").and_then(Value::as_u64).unwrap_or(600));
+            let deadline = Duration::from_secs(
+                d.pointer("/spec/progressDeadlineSeconds")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(600),
+            );
             let complete = updated == desired && available == desired && replicas == desired;
             let is_available = available >= desired;
             let progressing = if complete {
@@ -339,7 +413,13 @@ impl Sim {
             let mut conds = vec![avail, progressing];
             keep_transitions(d.pointer("/status/conditions"), &mut conds);
             let mut status = json!({"observedGeneration": generation, "conditions": conds});
-            for (k, v) in [("replicas", replicas), ("updatedReplicas", updated), ("readyReplicas", ready), ("availableReplicas", available), ("unavailableReplicas", (desired - available).max(0))] {
+            for (k, v) in [
+                ("replicas", replicas),
+                ("updatedReplicas", updated),
+                ("readyReplicas", ready),
+                ("availableReplicas", available),
+                ("unavailableReplicas", (desired - available).max(0)),
+            ] {
                 if v != 0 {
                     status[k] = json!(v);
                 }
@@ -349,29 +429,56 @@ impl Sim {
     }
 
     fn replicasets(&mut self, st: &mut State) {
-        let rss: Vec<Value> = st.list("apps/replicasets", None).into_iter().filter(|d| !is_deleting(d)).cloned().collect();
+        let rss: Vec<Value> = st
+            .list("apps/replicasets", None)
+            .into_iter()
+            .filter(|d| !is_deleting(d))
+            .cloned()
+            .collect();
         for rs in rss {
             let ns = meta_str(&rs, "namespace").to_string();
             let name = name_of(&rs).to_string();
             let uid = uid_of(&rs).to_string();
-            let desired = rs.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1).max(0) as usize;
-            let Some(rs_rt) = st.registry.get("apps", "replicasets").cloned() else { return };
-            let pods: Vec<Value> = controlled_by(st, "/pods", &ns, &uid).into_iter().filter(|p| !is_deleting(p)).cloned().collect();
+            let desired = rs
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1)
+                .max(0) as usize;
+            let Some(rs_rt) = st.registry.get("apps", "replicasets").cloned() else {
+                return;
+            };
+            let pods: Vec<Value> = controlled_by(st, "/pods", &ns, &uid)
+                .into_iter()
+                .filter(|p| !is_deleting(p))
+                .cloned()
+                .collect();
             let fail = fail_of(&rs);
             if pods.len() < desired {
                 let tmpl = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
                 for _ in pods.len()..desired {
-                    let pod = pod_from_template(&tmpl, &format!("{name}-{}", random_suffix(5)), owner_ref(&rs, &rs_rt), &[], fail.as_deref());
+                    let pod = pod_from_template(
+                        &tmpl,
+                        &format!("{name}-{}", random_suffix(5)),
+                        owner_ref(&rs, &rs_rt),
+                        &[],
+                        fail.as_deref(),
+                    );
                     create_child(st, "", "pods", &ns, pod);
                 }
             } else if pods.len() > desired {
                 let mut sorted = pods.clone();
-                sorted.sort_by_key(|p| std::cmp::Reverse(meta_str(p, "creationTimestamp").to_string()));
+                sorted.sort_by_key(|p| {
+                    std::cmp::Reverse(meta_str(p, "creationTimestamp").to_string())
+                });
                 for p in sorted.iter().take(pods.len() - desired) {
                     delete_child(st, "", "pods", &ns, name_of(p));
                 }
             }
-            let pods: Vec<Value> = controlled_by(st, "/pods", &ns, &uid).into_iter().filter(|p| !is_deleting(p)).cloned().collect();
+            let pods: Vec<Value> = controlled_by(st, "/pods", &ns, &uid)
+                .into_iter()
+                .filter(|p| !is_deleting(p))
+                .cloned()
+                .collect();
             let ready = pods.iter().filter(|p| pod_ready(p)).count() as i64;
             let mut status = json!({"replicas": pods.len(), "fullyLabeledReplicas": pods.len(), "observedGeneration": i64_at(&rs, "/metadata/generation")});
             if ready > 0 {
@@ -383,26 +490,53 @@ impl Sim {
     }
 
     fn statefulsets(&mut self, st: &mut State) {
-        let Some(rt) = st.registry.get("apps", "statefulsets").cloned() else { return };
-        let items: Vec<Value> = st.list(&rt.key(), None).into_iter().filter(|d| !is_deleting(d)).cloned().collect();
+        let Some(rt) = st.registry.get("apps", "statefulsets").cloned() else {
+            return;
+        };
+        let items: Vec<Value> = st
+            .list(&rt.key(), None)
+            .into_iter()
+            .filter(|d| !is_deleting(d))
+            .cloned()
+            .collect();
         for s in items {
             let ns = meta_str(&s, "namespace").to_string();
             let name = name_of(&s).to_string();
             let uid = uid_of(&s).to_string();
-            let desired = s.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1).max(0);
+            let desired = s
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1)
+                .max(0);
             let tmpl = s.pointer("/spec/template").cloned().unwrap_or(json!({}));
             let rev = format!("{name}-{}", hash_str(&tmpl.to_string()));
             let fail = fail_of(&s);
-            let pods: Vec<Value> = controlled_by(st, "/pods", &ns, &uid).into_iter().cloned().collect();
+            let pods: Vec<Value> = controlled_by(st, "/pods", &ns, &uid)
+                .into_iter()
+                .cloned()
+                .collect();
             for i in 0..desired {
                 let pn = format!("{name}-{i}");
                 match pods.iter().find(|p| name_of(p) == pn) {
                     None => {
-                        let pod = pod_from_template(&tmpl, &pn, owner_ref(&s, &rt), &[("statefulset.kubernetes.io/pod-name", pn.clone()), ("controller-revision-hash", rev.clone()), ("apps.kubernetes.io/pod-index", i.to_string())], fail.as_deref());
+                        let pod = pod_from_template(
+                            &tmpl,
+                            &pn,
+                            owner_ref(&s, &rt),
+                            &[
+                                ("statefulset.kubernetes.io/pod-name", pn.clone()),
+                                ("controller-revision-hash", rev.clone()),
+                                ("apps.kubernetes.io/pod-index", i.to_string()),
+                            ],
+                            fail.as_deref(),
+                        );
                         create_child(st, "", "pods", &ns, pod);
                     }
                     Some(p) => {
-                        let cur_rev = p.pointer("/metadata/labels/controller-revision-hash").and_then(Value::as_str).unwrap_or("");
+                        let cur_rev = p
+                            .pointer("/metadata/labels/controller-revision-hash")
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
                         if cur_rev != rev && !is_deleting(p) {
                             delete_child(st, "", "pods", &ns, &pn);
                         }
@@ -410,14 +544,29 @@ impl Sim {
                 }
             }
             for p in &pods {
-                let idx = name_of(p).rsplit('-').next().and_then(|x| x.parse::<i64>().ok()).unwrap_or(0);
+                let idx = name_of(p)
+                    .rsplit('-')
+                    .next()
+                    .and_then(|x| x.parse::<i64>().ok())
+                    .unwrap_or(0);
                 if idx >= desired && !is_deleting(p) {
                     delete_child(st, "", "pods", &ns, name_of(p));
                 }
             }
-            let pods: Vec<Value> = controlled_by(st, "/pods", &ns, &uid).into_iter().filter(|p| !is_deleting(p)).cloned().collect();
+            let pods: Vec<Value> = controlled_by(st, "/pods", &ns, &uid)
+                .into_iter()
+                .filter(|p| !is_deleting(p))
+                .cloned()
+                .collect();
             let ready = pods.iter().filter(|p| pod_ready(p)).count() as i64;
-            let updated = pods.iter().filter(|p| p.pointer("/metadata/labels/controller-revision-hash").and_then(Value::as_str) == Some(rev.as_str())).count() as i64;
+            let updated = pods
+                .iter()
+                .filter(|p| {
+                    p.pointer("/metadata/labels/controller-revision-hash")
+                        .and_then(Value::as_str)
+                        == Some(rev.as_str())
+                })
+                .count() as i64;
             let mut status = json!({"observedGeneration": i64_at(&s, "/metadata/generation"), "replicas": pods.len(), "currentReplicas": updated, "updatedReplicas": updated, "currentRevision": rev, "updateRevision": rev, "collisionCount": 0});
             if ready > 0 {
                 status["readyReplicas"] = json!(ready);
@@ -428,10 +577,27 @@ impl Sim {
     }
 
     fn daemonsets(&mut self, st: &mut State) {
-        let Some(rt) = st.registry.get("apps", "daemonsets").cloned() else { return };
-        let items: Vec<Value> = st.list(&rt.key(), None).into_iter().filter(|d| !is_deleting(d)).cloned().collect();
-        let nodes: Vec<String> = st.list("/nodes", None).iter().map(|n| name_of(n).to_string()).collect();
-        let nodes = if nodes.is_empty() { (0..self.nodes).map(|i| format!("kubelite-node-{i}")).collect() } else { nodes };
+        let Some(rt) = st.registry.get("apps", "daemonsets").cloned() else {
+            return;
+        };
+        let items: Vec<Value> = st
+            .list(&rt.key(), None)
+            .into_iter()
+            .filter(|d| !is_deleting(d))
+            .cloned()
+            .collect();
+        let nodes: Vec<String> = st
+            .list("/nodes", None)
+            .iter()
+            .map(|n| name_of(n).to_string())
+            .collect();
+        let nodes = if nodes.is_empty() {
+            (0..self.nodes)
+                .map(|i| format!("kubelite-node-{i}"))
+                .collect()
+        } else {
+            nodes
+        };
         for s in items {
             let ns = meta_str(&s, "namespace").to_string();
             let name = name_of(&s).to_string();
@@ -439,20 +605,47 @@ impl Sim {
             let tmpl = s.pointer("/spec/template").cloned().unwrap_or(json!({}));
             let rev = hash_str(&tmpl.to_string());
             let fail = fail_of(&s);
-            let pods: Vec<Value> = controlled_by(st, "/pods", &ns, &uid).into_iter().filter(|p| !is_deleting(p)).cloned().collect();
+            let pods: Vec<Value> = controlled_by(st, "/pods", &ns, &uid)
+                .into_iter()
+                .filter(|p| !is_deleting(p))
+                .cloned()
+                .collect();
             for node in &nodes {
-                let on_node: Vec<&Value> = pods.iter().filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node.as_str())).collect();
-                let current = on_node.iter().any(|p| p.pointer("/metadata/labels/controller-revision-hash").and_then(Value::as_str) == Some(rev.as_str()));
-                for p in on_node.iter().filter(|p| p.pointer("/metadata/labels/controller-revision-hash").and_then(Value::as_str) != Some(rev.as_str())) {
+                let on_node: Vec<&Value> = pods
+                    .iter()
+                    .filter(|p| {
+                        p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node.as_str())
+                    })
+                    .collect();
+                let current = on_node.iter().any(|p| {
+                    p.pointer("/metadata/labels/controller-revision-hash")
+                        .and_then(Value::as_str)
+                        == Some(rev.as_str())
+                });
+                for p in on_node.iter().filter(|p| {
+                    p.pointer("/metadata/labels/controller-revision-hash")
+                        .and_then(Value::as_str)
+                        != Some(rev.as_str())
+                }) {
                     delete_child(st, "", "pods", &ns, name_of(p));
                 }
                 if !current {
-                    let mut pod = pod_from_template(&tmpl, &format!("{name}-{}", random_suffix(5)), owner_ref(&s, &rt), &[("controller-revision-hash", rev.clone())], fail.as_deref());
+                    let mut pod = pod_from_template(
+                        &tmpl,
+                        &format!("{name}-{}", random_suffix(5)),
+                        owner_ref(&s, &rt),
+                        &[("controller-revision-hash", rev.clone())],
+                        fail.as_deref(),
+                    );
                     pod["spec"]["nodeName"] = json!(node);
                     create_child(st, "", "pods", &ns, pod);
                 }
             }
-            let pods: Vec<Value> = controlled_by(st, "/pods", &ns, &uid).into_iter().filter(|p| !is_deleting(p)).cloned().collect();
+            let pods: Vec<Value> = controlled_by(st, "/pods", &ns, &uid)
+                .into_iter()
+                .filter(|p| !is_deleting(p))
+                .cloned()
+                .collect();
             let ready = pods.iter().filter(|p| pod_ready(p)).count() as i64;
             let status = json!({"observedGeneration": i64_at(&s, "/metadata/generation"), "desiredNumberScheduled": nodes.len(), "currentNumberScheduled": pods.len(), "numberReady": ready, "numberAvailable": ready, "updatedNumberScheduled": pods.len(), "numberMisscheduled": 0});
             set_status(st, &rt.key(), &ns, &name, status);
@@ -460,29 +653,67 @@ impl Sim {
     }
 
     fn jobs(&mut self, st: &mut State) {
-        let Some(rt) = st.registry.get("batch", "jobs").cloned() else { return };
-        let items: Vec<Value> = st.list(&rt.key(), None).into_iter().filter(|d| !is_deleting(d)).cloned().collect();
+        let Some(rt) = st.registry.get("batch", "jobs").cloned() else {
+            return;
+        };
+        let items: Vec<Value> = st
+            .list(&rt.key(), None)
+            .into_iter()
+            .filter(|d| !is_deleting(d))
+            .cloned()
+            .collect();
         for j in items {
             let ns = meta_str(&j, "namespace").to_string();
             let name = name_of(&j).to_string();
             let uid = uid_of(&j).to_string();
-            let finished = j.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|c| {
-                c.iter().any(|x| matches!(x.get("type").and_then(Value::as_str), Some("Complete") | Some("Failed")) && x.get("status").and_then(Value::as_str) == Some("True"))
-            });
+            let finished = j
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|c| {
+                    c.iter().any(|x| {
+                        matches!(
+                            x.get("type").and_then(Value::as_str),
+                            Some("Complete") | Some("Failed")
+                        ) && x.get("status").and_then(Value::as_str) == Some("True")
+                    })
+                });
             if finished || j.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
                 continue;
             }
-            let completions = j.pointer("/spec/completions").and_then(Value::as_i64).unwrap_or(1);
-            let parallelism = j.pointer("/spec/parallelism").and_then(Value::as_i64).unwrap_or(1);
-            let backoff = j.pointer("/spec/backoffLimit").and_then(Value::as_i64).unwrap_or(6);
+            let completions = j
+                .pointer("/spec/completions")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            let parallelism = j
+                .pointer("/spec/parallelism")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            let backoff = j
+                .pointer("/spec/backoffLimit")
+                .and_then(Value::as_i64)
+                .unwrap_or(6);
             let fail = fail_of(&j);
-            let pods: Vec<Value> = controlled_by(st, "/pods", &ns, &uid).into_iter().cloned().collect();
-            let phase = |p: &Value| p.pointer("/status/phase").and_then(Value::as_str).unwrap_or("").to_string();
+            let pods: Vec<Value> = controlled_by(st, "/pods", &ns, &uid)
+                .into_iter()
+                .cloned()
+                .collect();
+            let phase = |p: &Value| {
+                p.pointer("/status/phase")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
             let succeeded = pods.iter().filter(|p| phase(p) == "Succeeded").count() as i64;
             let failed = pods.iter().filter(|p| phase(p) == "Failed").count() as i64;
-            let active = pods.iter().filter(|p| phase(p) != "Succeeded" && phase(p) != "Failed" && !is_deleting(p)).count() as i64;
+            let active = pods
+                .iter()
+                .filter(|p| phase(p) != "Succeeded" && phase(p) != "Failed" && !is_deleting(p))
+                .count() as i64;
             let now = now_rfc3339();
-            let start = j.pointer("/status/startTime").cloned().unwrap_or(json!(now));
+            let start = j
+                .pointer("/status/startTime")
+                .cloned()
+                .unwrap_or(json!(now));
             let mut status = json!({"startTime": start, "active": active, "succeeded": succeeded, "failed": failed, "ready": 0});
             if succeeded >= completions {
                 status["conditions"] = json!([
@@ -501,7 +732,18 @@ impl Sim {
                 let want = (completions - succeeded).min(parallelism) - active;
                 let tmpl = j.pointer("/spec/template").cloned().unwrap_or(json!({}));
                 for _ in 0..want.max(0) {
-                    let pod = pod_from_template(&tmpl, &format!("{name}-{}", random_suffix(5)), owner_ref(&j, &rt), &[("job-name", name.clone()), ("batch.kubernetes.io/job-name", name.clone()), ("controller-uid", uid.clone()), ("batch.kubernetes.io/controller-uid", uid.clone())], fail.as_deref());
+                    let pod = pod_from_template(
+                        &tmpl,
+                        &format!("{name}-{}", random_suffix(5)),
+                        owner_ref(&j, &rt),
+                        &[
+                            ("job-name", name.clone()),
+                            ("batch.kubernetes.io/job-name", name.clone()),
+                            ("controller-uid", uid.clone()),
+                            ("batch.kubernetes.io/controller-uid", uid.clone()),
+                        ],
+                        fail.as_deref(),
+                    );
                     create_child(st, "", "pods", &ns, pod);
                 }
             }
@@ -510,36 +752,78 @@ impl Sim {
     }
 
     fn pods(&mut self, st: &mut State) {
-        let pods: Vec<Value> = st.list("/pods", None).into_iter().filter(|p| !is_deleting(p)).cloned().collect();
+        let pods: Vec<Value> = st
+            .list("/pods", None)
+            .into_iter()
+            .filter(|p| !is_deleting(p))
+            .cloned()
+            .collect();
         for (idx, p) in pods.iter().enumerate() {
             let ns = meta_str(p, "namespace").to_string();
             let name = name_of(p).to_string();
             let uid = uid_of(p).to_string();
-            let phase = p.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+            let phase = p
+                .pointer("/status/phase")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if phase == "Succeeded" || phase == "Failed" {
                 continue;
             }
-            let seen = *self.first_seen.entry(uid.clone()).or_insert_with(Instant::now);
+            let seen = *self
+                .first_seen
+                .entry(uid.clone())
+                .or_insert_with(Instant::now);
             let elapsed = seen.elapsed();
             let fail = annotation(p, FAIL_ANNOTATION).map(str::to_string);
-            let ready_delay = annotation(p, READY_DELAY_ANNOTATION).and_then(parse_delay).unwrap_or(self.cfg.pod_ready_delay);
-            let is_job = p.pointer("/metadata/ownerReferences").and_then(Value::as_array).is_some_and(|r| r.iter().any(|x| x.get("kind").and_then(Value::as_str) == Some("Job")));
+            let ready_delay = annotation(p, READY_DELAY_ANNOTATION)
+                .and_then(parse_delay)
+                .unwrap_or(self.cfg.pod_ready_delay);
+            let is_job = p
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .is_some_and(|r| {
+                    r.iter()
+                        .any(|x| x.get("kind").and_then(Value::as_str) == Some("Job"))
+                });
             let created = meta_str(p, "creationTimestamp").to_string();
             if elapsed < self.cfg.pod_start_delay {
                 continue;
             }
             // schedule
-            if p.pointer("/spec/nodeName").and_then(Value::as_str).is_none_or(str::is_empty) {
+            if p.pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
                 let node = format!("kubelite-node-{}", (idx as u32) % self.nodes);
-                patch_spec(st, "/pods", &ns, &name, |o| o["spec"]["nodeName"] = json!(node));
+                patch_spec(st, "/pods", &ns, &name, |o| {
+                    o["spec"]["nodeName"] = json!(node)
+                });
             }
-            let Some(p) = st.get("/pods", &ns, &name).cloned() else { continue };
-            let node = p.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("kubelite-node-0").to_string();
-            let node_idx = node.rsplit('-').next().and_then(|x| x.parse::<u32>().ok()).unwrap_or(0);
-            let containers: Vec<Value> = p.pointer("/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
+            let Some(p) = st.get("/pods", &ns, &name).cloned() else {
+                continue;
+            };
+            let node = p
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .unwrap_or("kubelite-node-0")
+                .to_string();
+            let node_idx = node
+                .rsplit('-')
+                .next()
+                .and_then(|x| x.parse::<u32>().ok())
+                .unwrap_or(0);
+            let containers: Vec<Value> = p
+                .pointer("/spec/containers")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let running_for = elapsed.saturating_sub(self.cfg.pod_start_delay);
             let h = hash_str(&uid);
-            let ip_tail = h.bytes().fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b))) % 250 + 2;
+            let ip_tail = h
+                .bytes()
+                .fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)))
+                % 250
+                + 2;
             let pod_ip = format!("10.244.{node_idx}.{ip_tail}");
             let cond = |t: &str, s: bool, reason: Option<&str>| {
                 let mut c = json!({"type": t, "status": if s { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": created});
@@ -548,12 +832,14 @@ impl Sim {
                 }
                 c
             };
-            let cstatus = |c: &Value, state: Value, ready: bool, restarts: u64| {
-                json!({"name": c.get("name").cloned().unwrap_or(json!("")), "image": c.get("image").cloned().unwrap_or(json!("")), "imageID": format!("docker.io/library/{}@sha256:0", c.get("image").and_then(Value::as_str).unwrap_or("")), "containerID": format!("kubelite://{}", hash_str(&format!("{uid}{}", c.get("name").and_then(Value::as_str).unwrap_or("")))), "ready": ready, "started": state.get("running").is_some(), "restartCount": restarts, "state": state})
-            };
+            let cstatus = |c: &Value, state: Value, ready: bool, restarts: u64| json!({"name": c.get("name").cloned().unwrap_or(json!("")), "image": c.get("image").cloned().unwrap_or(json!("")), "imageID": format!("docker.io/library/{}@sha256:0", c.get("image").and_then(Value::as_str).unwrap_or("")), "containerID": format!("kubelite://{}", hash_str(&format!("{uid}{}", c.get("name").and_then(Value::as_str).unwrap_or("")))), "ready": ready, "started": state.get("running").is_some(), "restartCount": restarts, "state": state});
             let (status_phase, conds, cs): (&str, Vec<Value>, Vec<Value>) = match fail.as_deref() {
                 Some("image-pull") => {
-                    let reason = if (running_for.as_millis() / 1000) % 2 == 0 { "ErrImagePull" } else { "ImagePullBackOff" };
+                    let reason = if (running_for.as_millis() / 1000).is_multiple_of(2) {
+                        "ErrImagePull"
+                    } else {
+                        "ImagePullBackOff"
+                    };
                     (
                         "Pending",
                         vec![cond("PodReadyToStartContainers", true, None), cond("Initialized", true, None), cond("Ready", false, Some("ContainersNotReady")), cond("ContainersReady", false, Some("ContainersNotReady")), cond("PodScheduled", true, None)],
@@ -574,7 +860,11 @@ impl Sim {
                 }
                 _ if is_job && running_for >= self.cfg.job_complete_delay => {
                     let failed = matches!(fail.as_deref(), Some("job-fail") | Some("crash-loop"));
-                    let (ph, code, reason) = if failed { ("Failed", 1, "Error") } else { ("Succeeded", 0, "Completed") };
+                    let (ph, code, reason) = if failed {
+                        ("Failed", 1, "Error")
+                    } else {
+                        ("Succeeded", 0, "Completed")
+                    };
                     (
                         ph,
                         vec![cond("PodReadyToStartContainers", false, None), cond("Initialized", true, Some("PodCompleted")), cond("Ready", false, Some("PodCompleted")), cond("ContainersReady", false, Some("PodCompleted")), cond("PodScheduled", true, None)],
@@ -582,11 +872,40 @@ impl Sim {
                     )
                 }
                 other => {
-                    let ready = running_for >= ready_delay && other != Some("never-ready") && other != Some("crash-loop");
+                    let ready = running_for >= ready_delay
+                        && other != Some("never-ready")
+                        && other != Some("crash-loop");
                     (
                         "Running",
-                        vec![cond("PodReadyToStartContainers", true, None), cond("Initialized", true, None), cond("Ready", ready, if ready { None } else { Some("ContainersNotReady") }), cond("ContainersReady", ready, if ready { None } else { Some("ContainersNotReady") }), cond("PodScheduled", true, None)],
-                        containers.iter().map(|c| cstatus(c, json!({"running": {"startedAt": created}}), ready, 0)).collect(),
+                        vec![
+                            cond("PodReadyToStartContainers", true, None),
+                            cond("Initialized", true, None),
+                            cond(
+                                "Ready",
+                                ready,
+                                if ready {
+                                    None
+                                } else {
+                                    Some("ContainersNotReady")
+                                },
+                            ),
+                            cond(
+                                "ContainersReady",
+                                ready,
+                                if ready {
+                                    None
+                                } else {
+                                    Some("ContainersNotReady")
+                                },
+                            ),
+                            cond("PodScheduled", true, None),
+                        ],
+                        containers
+                            .iter()
+                            .map(|c| {
+                                cstatus(c, json!({"running": {"startedAt": created}}), ready, 0)
+                            })
+                            .collect(),
                     )
                 }
             };
@@ -611,11 +930,25 @@ impl Sim {
         for s in &svcs {
             let ns = meta_str(s, "namespace").to_string();
             let name = name_of(s).to_string();
-            if s.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer") && s.pointer("/status/loadBalancer/ingress").is_none() {
+            if s.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer")
+                && s.pointer("/status/loadBalancer/ingress").is_none()
+            {
                 let ip = format!("172.18.255.{}", hash_str(&name).len() + 190);
-                set_status(st, "/services", &ns, &name, json!({"loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}}));
+                set_status(
+                    st,
+                    "/services",
+                    &ns,
+                    &name,
+                    json!({"loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}}),
+                );
             }
-            let Some(sel) = s.pointer("/spec/selector").and_then(Value::as_object).filter(|m| !m.is_empty()) else { continue };
+            let Some(sel) = s
+                .pointer("/spec/selector")
+                .and_then(Value::as_object)
+                .filter(|m| !m.is_empty())
+            else {
+                continue;
+            };
             let ls = LabelSelector::from_object(&json!({"matchLabels": sel}));
             let mut ready = Vec::new();
             let mut not_ready = Vec::new();
@@ -623,9 +956,15 @@ impl Sim {
                 if is_deleting(p) || !ls.matches(p) {
                     continue;
                 }
-                let Some(ip) = p.pointer("/status/podIP").and_then(Value::as_str) else { continue };
+                let Some(ip) = p.pointer("/status/podIP").and_then(Value::as_str) else {
+                    continue;
+                };
                 let addr = json!({"ip": ip, "nodeName": p.pointer("/spec/nodeName").cloned().unwrap_or(Value::Null), "targetRef": {"kind": "Pod", "name": name_of(p), "namespace": ns, "uid": uid_of(p)}});
-                if pod_ready(p) { ready.push(addr) } else { not_ready.push(addr) }
+                if pod_ready(p) {
+                    ready.push(addr)
+                } else {
+                    not_ready.push(addr)
+                }
             }
             let ports: Vec<Value> = s.pointer("/spec/ports").and_then(Value::as_array).map(|a| a.iter().map(|p| {
                 let target = p.get("targetPort").and_then(Value::as_i64).or_else(|| p.get("port").and_then(Value::as_i64)).unwrap_or(0);
@@ -634,16 +973,26 @@ impl Sim {
                 x
             }).collect()).unwrap_or_default();
             let mut subset = json!({"ports": ports});
-            if !ready.is_empty() { subset["addresses"] = json!(ready); }
-            if !not_ready.is_empty() { subset["notReadyAddresses"] = json!(not_ready); }
-            let subsets = if ready.is_empty() && not_ready.is_empty() { json!([]) } else { json!([subset]) };
+            if !ready.is_empty() {
+                subset["addresses"] = json!(ready);
+            }
+            if !not_ready.is_empty() {
+                subset["notReadyAddresses"] = json!(not_ready);
+            }
+            let subsets = if ready.is_empty() && not_ready.is_empty() {
+                json!([])
+            } else {
+                json!([subset])
+            };
             match st.get("/endpoints", &ns, &name).cloned() {
                 None => {
                     let ep = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": name, "namespace": ns, "labels": s.pointer("/metadata/labels").cloned().unwrap_or(json!({})), "annotations": {MANAGED: "true"}}, "subsets": subsets});
                     create_child(st, "", "endpoints", &ns, ep);
                 }
                 Some(ep) => {
-                    if annotation(&ep, MANAGED) == Some("true") && ep.get("subsets") != Some(&subsets) {
+                    if annotation(&ep, MANAGED) == Some("true")
+                        && ep.get("subsets") != Some(&subsets)
+                    {
                         patch_spec(st, "/endpoints", &ns, &name, |o| o["subsets"] = subsets);
                     }
                 }
@@ -654,7 +1003,10 @@ impl Sim {
             .list("/endpoints", None)
             .into_iter()
             .filter(|e| annotation(e, MANAGED) == Some("true"))
-            .filter(|e| st.get("/services", meta_str(e, "namespace"), name_of(e)).is_none())
+            .filter(|e| {
+                st.get("/services", meta_str(e, "namespace"), name_of(e))
+                    .is_none()
+            })
             .map(|e| (meta_str(e, "namespace").to_string(), name_of(e).to_string()))
             .collect();
         for (ns, n) in orphans {
@@ -663,16 +1015,33 @@ impl Sim {
     }
 
     fn pvcs(&mut self, st: &mut State) {
-        let pvcs: Vec<Value> = st.list("/persistentvolumeclaims", None).into_iter().filter(|p| !is_deleting(p)).cloned().collect();
+        let pvcs: Vec<Value> = st
+            .list("/persistentvolumeclaims", None)
+            .into_iter()
+            .filter(|p| !is_deleting(p))
+            .cloned()
+            .collect();
         for p in pvcs {
             if p.pointer("/status/phase").and_then(Value::as_str) == Some("Bound") {
                 continue;
             }
             let ns = meta_str(&p, "namespace").to_string();
             let name = name_of(&p).to_string();
-            let cap = p.pointer("/spec/resources/requests").cloned().unwrap_or(json!({"storage": "1Gi"}));
-            let modes = p.pointer("/spec/accessModes").cloned().unwrap_or(json!(["ReadWriteOnce"]));
-            set_status(st, "/persistentvolumeclaims", &ns, &name, json!({"phase": "Bound", "accessModes": modes, "capacity": cap}));
+            let cap = p
+                .pointer("/spec/resources/requests")
+                .cloned()
+                .unwrap_or(json!({"storage": "1Gi"}));
+            let modes = p
+                .pointer("/spec/accessModes")
+                .cloned()
+                .unwrap_or(json!(["ReadWriteOnce"]));
+            set_status(
+                st,
+                "/persistentvolumeclaims",
+                &ns,
+                &name,
+                json!({"phase": "Bound", "accessModes": modes, "capacity": cap}),
+            );
         }
     }
 }

@@ -48,7 +48,11 @@ impl ApiError {
         ApiError::new(
             404,
             "NotFound",
-            format!("{} \"{}\" not found", Self::qualified(group, resource), name),
+            format!(
+                "{} \"{}\" not found",
+                Self::qualified(group, resource),
+                name
+            ),
         )
         .with_details(group, resource, name)
     }
@@ -132,7 +136,9 @@ impl ApiError {
         ApiError::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {ct})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {ct})"
+            ),
         )
     }
 
@@ -162,7 +168,11 @@ impl ApiError {
     }
 
     pub fn page_not_found() -> ApiError {
-        ApiError::new(404, "NotFound", "the server could not find the requested resource")
+        ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
     }
 
     pub fn to_status(&self) -> Value {

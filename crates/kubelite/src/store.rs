@@ -43,10 +43,13 @@ pub struct Event {
     pub old: Option<Arc<Value>>,
 }
 
+/// What a backend loads: the last resourceVersion and (group/resource, namespace, name, object).
+pub type Loaded = (u64, Vec<(String, String, String, Value)>);
+
 /// Durable storage behind the in-memory index.
 pub trait Backend: Send {
     /// All stored objects ("group/resource", namespace, name, object) and the last resourceVersion.
-    fn load(&mut self) -> Result<(u64, Vec<(String, String, String, Value)>), Error>;
+    fn load(&mut self) -> Result<Loaded, Error>;
     fn put(&mut self, key: &str, ns: &str, name: &str, obj: &Value, rv: u64) -> Result<(), Error>;
     fn delete(&mut self, key: &str, ns: &str, name: &str, rv: u64) -> Result<(), Error>;
     fn flush(&mut self) -> Result<(), Error>;
@@ -55,7 +58,7 @@ pub trait Backend: Send {
 pub struct MemoryBackend;
 
 impl Backend for MemoryBackend {
-    fn load(&mut self) -> Result<(u64, Vec<(String, String, String, Value)>), Error> {
+    fn load(&mut self) -> Result<Loaded, Error> {
         Ok((0, Vec::new()))
     }
     fn put(&mut self, _: &str, _: &str, _: &str, _: &Value, _: u64) -> Result<(), Error> {
@@ -91,7 +94,7 @@ impl SqliteBackend {
 }
 
 impl Backend for SqliteBackend {
-    fn load(&mut self) -> Result<(u64, Vec<(String, String, String, Value)>), Error> {
+    fn load(&mut self) -> Result<Loaded, Error> {
         let rv: i64 = self
             .conn
             .query_row("SELECT v FROM meta WHERE k = 'rv'", [], |r| r.get(0))
@@ -124,7 +127,8 @@ impl Backend for SqliteBackend {
 
     fn put(&mut self, key: &str, ns: &str, name: &str, obj: &Value, rv: u64) -> Result<(), Error> {
         let body = obj.to_string();
-        let rv = i64::try_from(rv).map_err(|_| Error::Storage("resourceVersion overflow".into()))?;
+        let rv =
+            i64::try_from(rv).map_err(|_| Error::Storage("resourceVersion overflow".into()))?;
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT INTO objects (gr, ns, name, rv, body) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -140,7 +144,8 @@ impl Backend for SqliteBackend {
     }
 
     fn delete(&mut self, key: &str, ns: &str, name: &str, rv: u64) -> Result<(), Error> {
-        let rv = i64::try_from(rv).map_err(|_| Error::Storage("resourceVersion overflow".into()))?;
+        let rv =
+            i64::try_from(rv).map_err(|_| Error::Storage("resourceVersion overflow".into()))?;
         let tx = self.conn.transaction()?;
         tx.execute(
             "DELETE FROM objects WHERE gr = ?1 AND ns = ?2 AND name = ?3",
@@ -257,7 +262,13 @@ impl State {
     }
 
     /// Store an object (create or replace), assigning the next resourceVersion.
-    pub fn put(&mut self, key: &str, ns: &str, name: &str, mut obj: Value) -> Result<Value, ApiError> {
+    pub fn put(
+        &mut self,
+        key: &str,
+        ns: &str,
+        name: &str,
+        mut obj: Value,
+    ) -> Result<Value, ApiError> {
         let rv = self.rv + 1;
         set_rv(&mut obj, rv);
         self.backend

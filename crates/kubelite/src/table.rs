@@ -48,7 +48,10 @@ pub fn builtin_columns(kind: &str) -> Vec<PrinterColumn> {
         "Namespace" => vec![col("Status", "string", ".status.phase")],
         "Job" => vec![col("Status", "string", "!jobstatus")],
         "ConfigMap" => vec![col("Data", "integer", "!datacount")],
-        "Secret" => vec![col("Type", "string", ".type"), col("Data", "integer", "!datacount")],
+        "Secret" => vec![
+            col("Type", "string", ".type"),
+            col("Data", "integer", "!datacount"),
+        ],
         "Node" => vec![col("Status", "string", "!nodestatus")],
         _ => vec![],
     }
@@ -77,7 +80,11 @@ fn human_age(ts: &str) -> String {
 fn computed(obj: &Value, what: &str) -> Value {
     let i = |p: &str| obj.pointer(p).and_then(Value::as_i64).unwrap_or(0);
     match what {
-        "!ready" => json!(format!("{}/{}", i("/status/readyReplicas"), i("/spec/replicas"))),
+        "!ready" => json!(format!(
+            "{}/{}",
+            i("/status/readyReplicas"),
+            i("/spec/replicas")
+        )),
         "!podready" => {
             let total = obj
                 .pointer("/spec/containers")
@@ -87,14 +94,21 @@ fn computed(obj: &Value, what: &str) -> Value {
             let ready = obj
                 .pointer("/status/containerStatuses")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter(|c| c.get("ready") == Some(&json!(true))).count())
+                .map(|a| {
+                    a.iter()
+                        .filter(|c| c.get("ready") == Some(&json!(true)))
+                        .count()
+                })
                 .unwrap_or(0);
             json!(format!("{ready}/{total}"))
         }
         "!restarts" => json!(
             obj.pointer("/status/containerStatuses")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|c| c.get("restartCount").and_then(Value::as_i64)).sum::<i64>())
+                .map(|a| a
+                    .iter()
+                    .filter_map(|c| c.get("restartCount").and_then(Value::as_i64))
+                    .sum::<i64>())
                 .unwrap_or(0)
         ),
         "!ports" => {
@@ -113,20 +127,40 @@ fn computed(obj: &Value, what: &str) -> Value {
                         .collect()
                 })
                 .unwrap_or_default();
-            json!(if ports.is_empty() { "<none>".to_string() } else { ports.join(",") })
+            json!(if ports.is_empty() {
+                "<none>".to_string()
+            } else {
+                ports.join(",")
+            })
         }
         "!jobstatus" => {
             let conds = obj.pointer("/status/conditions").and_then(Value::as_array);
             let has = |t: &str| {
                 conds.is_some_and(|c| {
-                    c.iter().any(|x| x.get("type").and_then(Value::as_str) == Some(t) && x.get("status").and_then(Value::as_str) == Some("True"))
+                    c.iter().any(|x| {
+                        x.get("type").and_then(Value::as_str) == Some(t)
+                            && x.get("status").and_then(Value::as_str) == Some("True")
+                    })
                 })
             };
-            json!(if has("Complete") { "Complete" } else if has("Failed") { "Failed" } else { "Running" })
+            json!(if has("Complete") {
+                "Complete"
+            } else if has("Failed") {
+                "Failed"
+            } else {
+                "Running"
+            })
         }
         "!datacount" => json!(
-            obj.get("data").and_then(Value::as_object).map(|m| m.len()).unwrap_or(0)
-                + obj.get("binaryData").and_then(Value::as_object).map(|m| m.len()).unwrap_or(0)
+            obj.get("data")
+                .and_then(Value::as_object)
+                .map(|m| m.len())
+                .unwrap_or(0)
+                + obj
+                    .get("binaryData")
+                    .and_then(Value::as_object)
+                    .map(|m| m.len())
+                    .unwrap_or(0)
         ),
         "!nodestatus" => json!("Ready"),
         _ => Value::Null,
@@ -154,7 +188,9 @@ fn cell(obj: &Value, c: &PrinterColumn) -> Value {
 }
 
 pub fn column_definitions(rt: &ResourceType) -> Vec<Value> {
-    let mut cols = vec![json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0})];
+    let mut cols = vec![
+        json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
+    ];
     for c in &rt.printer_columns {
         cols.push(json!({"name": c.name, "type": if c.type_ == "date" { "string" } else { c.type_.as_str() }, "format": c.format, "description": c.description, "priority": c.priority}));
     }
@@ -168,7 +204,11 @@ pub fn row(rt: &ResourceType, obj: &Value, include_object: &str) -> Value {
     for c in &rt.printer_columns {
         cells.push(cell(obj, c));
     }
-    cells.push(json!(human_age(md.get("creationTimestamp").and_then(Value::as_str).unwrap_or(""))));
+    cells.push(json!(human_age(
+        md.get("creationTimestamp")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    )));
     let object = match include_object {
         "None" => Value::Null,
         "Object" => obj.clone(),
@@ -187,7 +227,13 @@ pub fn row(rt: &ResourceType, obj: &Value, include_object: &str) -> Value {
     r
 }
 
-pub fn table(rt: &ResourceType, objs: &[&Value], rv: &str, cont: Option<&str>, include_object: &str) -> Value {
+pub fn table(
+    rt: &ResourceType,
+    objs: &[&Value],
+    rv: &str,
+    cont: Option<&str>,
+    include_object: &str,
+) -> Value {
     let rows: Vec<Value> = objs.iter().map(|o| row(rt, o, include_object)).collect();
     let mut md = json!({"resourceVersion": rv});
     if let Some(c) = cont {

@@ -124,11 +124,7 @@ pub fn load_or_create(dir: &Path, ips: &[IpAddr]) -> Result<Credentials, Error> 
     params.use_authority_key_identifier_extension = true;
     let now = chrono::Utc::now();
     params.not_before = rcgen::date_time_ymd(2024, 1, 1);
-    params.not_after = rcgen::date_time_ymd(
-        i32::try_from(chrono::Datelike::year(&now)).unwrap_or(2030) + 5,
-        1,
-        1,
-    );
+    params.not_after = rcgen::date_time_ymd(chrono::Datelike::year(&now) + 5, 1, 1);
     let server_key = KeyPair::generate()?;
     let server_cert = params.signed_by(&server_key, &issuer)?;
     write_private(&dir.join("server.crt"), &server_cert.pem())?;

@@ -71,25 +71,54 @@ fn api_reason(e: &kube::Error) -> String {
 async fn crud_conflicts_and_selectors() {
     let tc = TestCluster::start().await;
     let api: Api<ConfigMap> = Api::namespaced(tc.client.clone(), "default");
-    let a = api.create(&PostParams::default(), &cm("a", json!({"app": "x", "tier": "fe"}))).await.expect("create a");
-    api.create(&PostParams::default(), &cm("b", json!({"app": "y"}))).await.expect("create b");
-    api.create(&PostParams::default(), &cm("c", json!({}))).await.expect("create c");
+    let a = api
+        .create(
+            &PostParams::default(),
+            &cm("a", json!({"app": "x", "tier": "fe"})),
+        )
+        .await
+        .expect("create a");
+    api.create(&PostParams::default(), &cm("b", json!({"app": "y"})))
+        .await
+        .expect("create b");
+    api.create(&PostParams::default(), &cm("c", json!({})))
+        .await
+        .expect("create c");
     let md = &a.metadata;
     assert!(md.uid.is_some() && md.creation_timestamp.is_some() && md.resource_version.is_some());
 
-    let err = api.create(&PostParams::default(), &cm("a", json!({}))).await.expect_err("dup");
-    assert_eq!((api_code(&err), api_reason(&err).as_str()), (409, "AlreadyExists"));
+    let err = api
+        .create(&PostParams::default(), &cm("a", json!({})))
+        .await
+        .expect_err("dup");
+    assert_eq!(
+        (api_code(&err), api_reason(&err).as_str()),
+        (409, "AlreadyExists")
+    );
 
     // stale update
     let mut a2 = a.clone();
     a2.data = Some([("k".to_string(), "v2".to_string())].into());
-    let a3 = api.replace("a", &PostParams::default(), &a2).await.expect("replace");
+    let a3 = api
+        .replace("a", &PostParams::default(), &a2)
+        .await
+        .expect("replace");
     assert_ne!(a3.metadata.resource_version, a.metadata.resource_version);
-    let err = api.replace("a", &PostParams::default(), &a2).await.expect_err("stale");
-    assert_eq!((api_code(&err), api_reason(&err).as_str()), (409, "Conflict"));
+    let err = api
+        .replace("a", &PostParams::default(), &a2)
+        .await
+        .expect_err("stale");
+    assert_eq!(
+        (api_code(&err), api_reason(&err).as_str()),
+        (409, "Conflict")
+    );
 
     let names = |l: kube::core::ObjectList<ConfigMap>| -> Vec<String> {
-        let mut v: Vec<String> = l.items.into_iter().filter_map(|c| c.metadata.name).collect();
+        let mut v: Vec<String> = l
+            .items
+            .into_iter()
+            .filter_map(|c| c.metadata.name)
+            .collect();
         v.sort();
         v
     };
@@ -103,32 +132,58 @@ async fn crud_conflicts_and_selectors() {
         ("!app", vec!["c"]),
         ("app=x,tier=fe", vec!["a"]),
     ] {
-        let l = api.list(&ListParams::default().labels(sel)).await.expect("list");
+        let l = api
+            .list(&ListParams::default().labels(sel))
+            .await
+            .expect("list");
         assert_eq!(names(l), want, "selector {sel}");
     }
-    let l = api.list(&ListParams::default().fields("metadata.name=b")).await.expect("list");
+    let l = api
+        .list(&ListParams::default().fields("metadata.name=b"))
+        .await
+        .expect("list");
     assert_eq!(names(l), vec!["b"]);
-    let err = api.list(&ListParams::default().labels("app in x")).await.expect_err("bad selector");
+    let err = api
+        .list(&ListParams::default().labels("app in x"))
+        .await
+        .expect_err("bad selector");
     assert_eq!(api_code(&err), 400);
-    let err = api.list(&ListParams::default().fields("data.k=v")).await.expect_err("bad field");
+    let err = api
+        .list(&ListParams::default().fields("data.k=v"))
+        .await
+        .expect_err("bad field");
     assert_eq!(api_code(&err), 400);
 
     // limit / continue
-    let p1 = api.list(&ListParams::default().limit(2)).await.expect("page 1");
+    let p1 = api
+        .list(&ListParams::default().limit(2))
+        .await
+        .expect("page 1");
     assert_eq!(p1.items.len(), 2);
     let token = p1.metadata.continue_.clone().expect("continue token");
-    let p2 = api.list(&ListParams::default().limit(2).continue_token(&token)).await.expect("page 2");
+    let p2 = api
+        .list(&ListParams::default().limit(2).continue_token(&token))
+        .await
+        .expect("page 2");
     assert_eq!(p2.items.len(), 1);
     assert!(p2.metadata.continue_.as_deref().unwrap_or("").is_empty());
 
-    api.delete("a", &DeleteParams::default()).await.expect("delete");
+    api.delete("a", &DeleteParams::default())
+        .await
+        .expect("delete");
     let err = api.get("a").await.expect_err("gone");
-    assert_eq!((api_code(&err), api_reason(&err).as_str()), (404, "NotFound"));
+    assert_eq!(
+        (api_code(&err), api_reason(&err).as_str()),
+        (404, "NotFound")
+    );
 
     // unknown kind is 404
     let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("example.com", "v1", "Nope"));
     let nope: Api<DynamicObject> = Api::namespaced_with(tc.client.clone(), "default", &ar);
-    assert_eq!(api_code(&nope.list(&ListParams::default()).await.expect_err("404")), 404);
+    assert_eq!(
+        api_code(&nope.list(&ListParams::default()).await.expect_err("404")),
+        404
+    );
     tc.shutdown().await;
 }
 
@@ -136,13 +191,26 @@ async fn crud_conflicts_and_selectors() {
 async fn watch_events_and_bookmarks() {
     let tc = TestCluster::start().await;
     let api: Api<ConfigMap> = Api::namespaced(tc.client.clone(), "default");
-    let first = api.create(&PostParams::default(), &cm("w1", json!({"w": "1"}))).await.expect("create");
+    let first = api
+        .create(&PostParams::default(), &cm("w1", json!({"w": "1"})))
+        .await
+        .expect("create");
     let rv = first.metadata.resource_version.clone().expect("rv");
     let wp = WatchParams::default().labels("w").timeout(10);
     let mut stream = api.watch(&wp, &rv).await.expect("watch").boxed();
-    api.create(&PostParams::default(), &cm("w2", json!({"w": "1"}))).await.expect("create");
-    api.patch("w1", &PatchParams::default(), &Patch::Merge(json!({"data": {"x": "y"}}))).await.expect("patch");
-    api.delete("w2", &DeleteParams::default()).await.expect("delete");
+    api.create(&PostParams::default(), &cm("w2", json!({"w": "1"})))
+        .await
+        .expect("create");
+    api.patch(
+        "w1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"x": "y"}})),
+    )
+    .await
+    .expect("patch");
+    api.delete("w2", &DeleteParams::default())
+        .await
+        .expect("delete");
     let mut seen = Vec::new();
     while seen.len() < 3 {
         let ev = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
@@ -151,9 +219,15 @@ async fn watch_events_and_bookmarks() {
             .expect("watch ok")
             .expect("stream open");
         match ev {
-            WatchEvent::Added(o) => seen.push(format!("ADDED {}", o.metadata.name.unwrap_or_default())),
-            WatchEvent::Modified(o) => seen.push(format!("MODIFIED {}", o.metadata.name.unwrap_or_default())),
-            WatchEvent::Deleted(o) => seen.push(format!("DELETED {}", o.metadata.name.unwrap_or_default())),
+            WatchEvent::Added(o) => {
+                seen.push(format!("ADDED {}", o.metadata.name.unwrap_or_default()))
+            }
+            WatchEvent::Modified(o) => {
+                seen.push(format!("MODIFIED {}", o.metadata.name.unwrap_or_default()))
+            }
+            WatchEvent::Deleted(o) => {
+                seen.push(format!("DELETED {}", o.metadata.name.unwrap_or_default()))
+            }
             WatchEvent::Bookmark(_) => {}
             WatchEvent::Error(e) => panic!("watch error {e:?}"),
         }
@@ -179,9 +253,15 @@ async fn watch_too_old_resource_version_is_410() {
     let tc = TestCluster::start_with(|c| c.watch_history = 5).await;
     let api: Api<ConfigMap> = Api::namespaced(tc.client.clone(), "default");
     for i in 0..10 {
-        api.create(&PostParams::default(), &cm(&format!("g{i}"), json!({}))).await.expect("create");
+        api.create(&PostParams::default(), &cm(&format!("g{i}"), json!({})))
+            .await
+            .expect("create");
     }
-    let mut stream = api.watch(&WatchParams::default(), "1").await.expect("watch").boxed();
+    let mut stream = api
+        .watch(&WatchParams::default(), "1")
+        .await
+        .expect("watch")
+        .boxed();
     match stream.try_next().await {
         Ok(Some(WatchEvent::Error(e))) => assert_eq!(e.code, 410),
         Err(kube::Error::Api(e)) => assert_eq!(e.code, 410),
@@ -204,7 +284,11 @@ async fn server_side_apply_managers_conflicts_and_removal() {
     let api: Api<ConfigMap> = Api::namespaced(tc.client.clone(), "default");
     let desired = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "1", "b": "2"}});
     let o = api
-        .patch("ssa", &PatchParams::apply("sailplane").force(), &Patch::Apply(&desired))
+        .patch(
+            "ssa",
+            &PatchParams::apply("sailplane").force(),
+            &Patch::Apply(&desired),
+        )
         .await
         .expect("apply creates");
     let mf = o.metadata.managed_fields.clone().expect("managedFields");
@@ -213,14 +297,42 @@ async fn server_side_apply_managers_conflicts_and_removal() {
 
     // other manager, different value: 409 unless forced
     let other = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "9"}});
-    let err = api.patch("ssa", &PatchParams::apply("intruder"), &Patch::Apply(&other)).await.expect_err("conflict");
+    let err = api
+        .patch(
+            "ssa",
+            &PatchParams::apply("intruder"),
+            &Patch::Apply(&other),
+        )
+        .await
+        .expect_err("conflict");
     assert_eq!(api_code(&err), 409);
-    let forced = api.patch("ssa", &PatchParams::apply("intruder").force(), &Patch::Apply(&other)).await.expect("force");
-    assert_eq!(forced.data.as_ref().and_then(|d| d.get("a")).map(String::as_str), Some("9"));
+    let forced = api
+        .patch(
+            "ssa",
+            &PatchParams::apply("intruder").force(),
+            &Patch::Apply(&other),
+        )
+        .await
+        .expect("force");
+    assert_eq!(
+        forced
+            .data
+            .as_ref()
+            .and_then(|d| d.get("a"))
+            .map(String::as_str),
+        Some("9")
+    );
 
     // sailplane stops applying b: b is removed; a now belongs to intruder and stays
     let smaller = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"c": "3"}});
-    let o = api.patch("ssa", &PatchParams::apply("sailplane").force(), &Patch::Apply(&smaller)).await.expect("apply");
+    let o = api
+        .patch(
+            "ssa",
+            &PatchParams::apply("sailplane").force(),
+            &Patch::Apply(&smaller),
+        )
+        .await
+        .expect("apply");
     let data = o.data.expect("data");
     assert_eq!(data.get("a").map(String::as_str), Some("9"));
     assert_eq!(data.get("b"), None);
@@ -229,18 +341,38 @@ async fn server_side_apply_managers_conflicts_and_removal() {
     // SSA of a Deployment keeps list items of other managers (containers merge by name)
     let dapi: Api<Deployment> = Api::namespaced(tc.client.clone(), "default");
     let d = serde_json::to_value(deployment("ssa-d", 1, json!({}))).expect("json");
-    dapi.patch("ssa-d", &PatchParams::apply("sailplane").force(), &Patch::Apply(&d)).await.expect("apply deploy");
+    dapi.patch(
+        "ssa-d",
+        &PatchParams::apply("sailplane").force(),
+        &Patch::Apply(&d),
+    )
+    .await
+    .expect("apply deploy");
     dapi.patch("ssa-d", &PatchParams::default(), &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [{"name": "sidecar", "image": "busybox"}]}}}})))
         .await
         .expect("strategic patch");
-    let again = dapi.patch("ssa-d", &PatchParams::apply("sailplane").force(), &Patch::Apply(&d)).await.expect("re-apply");
-    let names: Vec<String> = again.spec.template.spec.map(|s| s.containers.into_iter().map(|c| c.name).collect()).unwrap_or_default();
+    let again = dapi
+        .patch(
+            "ssa-d",
+            &PatchParams::apply("sailplane").force(),
+            &Patch::Apply(&d),
+        )
+        .await
+        .expect("re-apply");
+    let names: Vec<String> = again
+        .spec
+        .template
+        .spec
+        .map(|s| s.containers.into_iter().map(|c| c.name).collect())
+        .unwrap_or_default();
     assert_eq!(names, vec!["main", "sidecar"]);
     // dry run changes nothing
     let dr = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dry"}, "data": {"a": "1"}});
     let mut pp = PatchParams::apply("sailplane").force();
     pp.dry_run = true;
-    api.patch("dry", &pp, &Patch::Apply(&dr)).await.expect("dry-run apply");
+    api.patch("dry", &pp, &Patch::Apply(&dr))
+        .await
+        .expect("dry-run apply");
     assert!(api.get_opt("dry").await.expect("get").is_none());
     tc.shutdown().await;
 }
@@ -249,47 +381,94 @@ async fn server_side_apply_managers_conflicts_and_removal() {
 async fn status_subresource_generation_and_simulated_rollout() {
     let tc = TestCluster::start().await;
     let api: Api<Deployment> = Api::namespaced(tc.client.clone(), "default");
-    let d = api.create(&PostParams::default(), &deployment("web", 2, json!({}))).await.expect("create");
-    assert_eq!(d.metadata.generation, Some(1));
-    let done = tokio::time::timeout(Duration::from_secs(10), await_condition(api.clone(), "web", conditions::is_deployment_completed()))
+    let d = api
+        .create(&PostParams::default(), &deployment("web", 2, json!({})))
         .await
-        .expect("deployment completes in time")
-        .expect("wait ok")
-        .expect("exists");
+        .expect("create");
+    assert_eq!(d.metadata.generation, Some(1));
+    let done = tokio::time::timeout(
+        Duration::from_secs(10),
+        await_condition(api.clone(), "web", conditions::is_deployment_completed()),
+    )
+    .await
+    .expect("deployment completes in time")
+    .expect("wait ok")
+    .expect("exists");
     let st = done.status.clone().expect("status");
-    assert_eq!((st.ready_replicas, st.available_replicas, st.updated_replicas), (Some(2), Some(2), Some(2)));
+    assert_eq!(
+        (
+            st.ready_replicas,
+            st.available_replicas,
+            st.updated_replicas
+        ),
+        (Some(2), Some(2), Some(2))
+    );
     let conds = st.conditions.expect("conditions");
     assert!(conds.iter().any(|c| c.type_.as_deref() == Some("Available") && c.status.as_deref() == Some("True")));
-    assert!(conds.iter().any(|c| c.type_.as_deref() == Some("Progressing") && c.status.as_deref() == Some("True")));
+    assert!(
+        conds
+            .iter()
+            .any(|c| c.type_.as_deref() == Some("Progressing")
+                && c.status.as_deref() == Some("True"))
+    );
     let pods: Api<Pod> = Api::namespaced(tc.client.clone(), "default");
-    let ps = pods.list(&ListParams::default().labels("app=web")).await.expect("pods");
+    let ps = pods
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .expect("pods");
     assert_eq!(ps.items.len(), 2);
-    assert!(ps.items.iter().all(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")));
+    assert!(
+        ps.items
+            .iter()
+            .all(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+    );
 
     // status written through the main resource is ignored; metadata change does not bump generation
     let cur = api.get("web").await.expect("get");
     let g = cur.metadata.generation;
-    api.patch("web", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}, "status": {"replicas": 99}})))
-        .await
-        .expect("patch");
+    api.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}, "status": {"replicas": 99}})),
+    )
+    .await
+    .expect("patch");
     let cur = api.get("web").await.expect("get");
     assert_eq!(cur.metadata.generation, g);
     assert_ne!(cur.status.and_then(|s| s.replicas), Some(99));
     // spec change bumps generation
-    let cur = api.patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 3}}))).await.expect("scale");
+    let cur = api
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 3}})),
+        )
+        .await
+        .expect("scale");
     assert_eq!(cur.metadata.generation, g.map(|x| x + 1));
     // status subresource writes status only
     let s = api
-        .patch_status("web", &PatchParams::default(), &Patch::Merge(json!({"status": {"observedGeneration": 42}, "spec": {"replicas": 7}})))
+        .patch_status(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"observedGeneration": 42}, "spec": {"replicas": 7}})),
+        )
         .await
         .expect("patch status");
     assert_eq!(s.spec.replicas, Some(3));
 
     // deleting the deployment garbage-collects replica sets and pods
-    api.delete("web", &DeleteParams::default()).await.expect("delete");
+    api.delete("web", &DeleteParams::default())
+        .await
+        .expect("delete");
     wait_until("pods to be collected", || {
         let pods = pods.clone();
-        async move { pods.list(&ListParams::default().labels("app=web")).await.map(|l| l.items.is_empty()).unwrap_or(false) }
+        async move {
+            pods.list(&ListParams::default().labels("app=web"))
+                .await
+                .map(|l| l.items.is_empty())
+                .unwrap_or(false)
+        }
     })
     .await;
     tc.shutdown().await;
@@ -299,34 +478,66 @@ async fn status_subresource_generation_and_simulated_rollout() {
 async fn failure_annotations() {
     let tc = TestCluster::start().await;
     let api: Api<Deployment> = Api::namespaced(tc.client.clone(), "default");
-    api.create(&PostParams::default(), &deployment("bad", 1, json!({"kubelite.sailplane.dev/fail": "image-pull"}))).await.expect("create");
+    api.create(
+        &PostParams::default(),
+        &deployment(
+            "bad",
+            1,
+            json!({"kubelite.sailplane.dev/fail": "image-pull"}),
+        ),
+    )
+    .await
+    .expect("create");
     let pods: Api<Pod> = Api::namespaced(tc.client.clone(), "default");
     wait_until("image pull failure", || {
         let pods = pods.clone();
         async move {
-            pods.list(&ListParams::default().labels("app=bad")).await.ok().is_some_and(|l| {
-                l.items.iter().any(|p| {
-                    p.status.as_ref().and_then(|s| s.container_statuses.as_ref()).is_some_and(|cs| {
-                        cs.iter().any(|c| c.state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref()).is_some_and(|r| r.contains("ImagePull")))
+            pods.list(&ListParams::default().labels("app=bad"))
+                .await
+                .ok()
+                .is_some_and(|l| {
+                    l.items.iter().any(|p| {
+                        p.status
+                            .as_ref()
+                            .and_then(|s| s.container_statuses.as_ref())
+                            .is_some_and(|cs| {
+                                cs.iter().any(|c| {
+                                    c.state
+                                        .as_ref()
+                                        .and_then(|s| s.waiting.as_ref())
+                                        .and_then(|w| w.reason.as_deref())
+                                        .is_some_and(|r| r.contains("ImagePull"))
+                                })
+                            })
                     })
                 })
-            })
         }
     })
     .await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let d = api.get("bad").await.expect("get");
-    let avail = d.status.and_then(|s| s.conditions).unwrap_or_default().into_iter().find(|c| c.type_.as_deref() == Some("Available")).expect("Available condition");
+    let avail = d
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_.as_deref() == Some("Available"))
+        .expect("Available condition");
     assert_eq!(avail.status.as_deref(), Some("False"));
 
     let jobs: Api<Job> = Api::namespaced(tc.client.clone(), "default");
     let job: Job = serde_json::from_value(json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
         "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}})).expect("job");
-    jobs.create(&PostParams::default(), &job).await.expect("create job");
-    tokio::time::timeout(Duration::from_secs(10), await_condition(jobs.clone(), "j", conditions::is_job_completed()))
+    jobs.create(&PostParams::default(), &job)
         .await
-        .expect("job completes")
-        .expect("wait ok");
+        .expect("create job");
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        await_condition(jobs.clone(), "j", conditions::is_job_completed()),
+    )
+    .await
+    .expect("job completes")
+    .expect("wait ok");
     tc.shutdown().await;
 }
 
@@ -335,35 +546,75 @@ async fn finalizers_and_namespace_deletion() {
     let tc = TestCluster::start().await;
     let nss: Api<Namespace> = Api::all(tc.client.clone());
     for n in ["default", "kube-system", "kube-public", "vela-system"] {
-        nss.get(n).await.unwrap_or_else(|e| panic!("namespace {n}: {e}"));
+        nss.get(n)
+            .await
+            .unwrap_or_else(|e| panic!("namespace {n}: {e}"));
     }
-    let ns: Namespace = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tmp"}})).expect("ns");
-    nss.create(&PostParams::default(), &ns).await.expect("create ns");
+    let ns: Namespace = serde_json::from_value(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tmp"}}),
+    )
+    .expect("ns");
+    nss.create(&PostParams::default(), &ns)
+        .await
+        .expect("create ns");
     let api: Api<ConfigMap> = Api::namespaced(tc.client.clone(), "tmp");
     let mut held = cm("held", json!({}));
     held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
-    api.create(&PostParams::default(), &held).await.expect("create");
-    api.create(&PostParams::default(), &cm("free", json!({}))).await.expect("create");
-    api.delete("held", &DeleteParams::default()).await.expect("delete");
+    api.create(&PostParams::default(), &held)
+        .await
+        .expect("create");
+    api.create(&PostParams::default(), &cm("free", json!({})))
+        .await
+        .expect("create");
+    api.delete("held", &DeleteParams::default())
+        .await
+        .expect("delete");
     let h = api.get("held").await.expect("still there");
     assert!(h.metadata.deletion_timestamp.is_some());
-    nss.delete("tmp", &DeleteParams::default()).await.expect("delete ns");
+    nss.delete("tmp", &DeleteParams::default())
+        .await
+        .expect("delete ns");
     // creating in a terminating namespace is forbidden
-    let err = api.create(&PostParams::default(), &cm("late", json!({}))).await.expect_err("terminating");
+    let err = api
+        .create(&PostParams::default(), &cm("late", json!({})))
+        .await
+        .expect_err("terminating");
     assert_eq!(api_code(&err), 403);
     wait_until("free to go", || {
         let api = api.clone();
-        async move { api.get_opt("free").await.map(|o| o.is_none()).unwrap_or(false) }
+        async move {
+            api.get_opt("free")
+                .await
+                .map(|o| o.is_none())
+                .unwrap_or(false)
+        }
     })
     .await;
-    assert!(nss.get_opt("tmp").await.expect("get").is_some(), "namespace waits for finalizer");
-    api.patch("held", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}}))).await.expect("release");
+    assert!(
+        nss.get_opt("tmp").await.expect("get").is_some(),
+        "namespace waits for finalizer"
+    );
+    api.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .expect("release");
     wait_until("namespace gone", || {
         let nss = nss.clone();
-        async move { nss.get_opt("tmp").await.map(|o| o.is_none()).unwrap_or(false) }
+        async move {
+            nss.get_opt("tmp")
+                .await
+                .map(|o| o.is_none())
+                .unwrap_or(false)
+        }
     })
     .await;
-    let err = nss.delete("default", &DeleteParams::default()).await.expect_err("protected");
+    let err = nss
+        .delete("default", &DeleteParams::default())
+        .await
+        .expect_err("protected");
     assert_eq!(api_code(&err), 403);
     tc.shutdown().await;
 }
@@ -385,30 +636,79 @@ async fn crds_serve_their_resources() {
                     "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}}]}
     }))
     .expect("crd");
-    crds.create(&PostParams::default(), &crd).await.expect("create crd");
-    tokio::time::timeout(Duration::from_secs(5), await_condition(crds.clone(), "widgets.example.com", conditions::is_crd_established()))
+    crds.create(&PostParams::default(), &crd)
         .await
-        .expect("established")
-        .expect("ok");
-    let discovery = kube::Discovery::new(tc.client.clone()).run().await.expect("discovery");
-    let (ar, caps) = discovery.resolve_gvk(&GroupVersionKind::gvk("example.com", "v1", "Widget")).expect("widget discovered");
-    assert!(caps.subresources.iter().any(|(s, _)| s.plural == "widgets/status" || s.plural == "status"), "{:?}", caps.subresources);
+        .expect("create crd");
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        await_condition(
+            crds.clone(),
+            "widgets.example.com",
+            conditions::is_crd_established(),
+        ),
+    )
+    .await
+    .expect("established")
+    .expect("ok");
+    let discovery = kube::Discovery::new(tc.client.clone())
+        .run()
+        .await
+        .expect("discovery");
+    let (ar, caps) = discovery
+        .resolve_gvk(&GroupVersionKind::gvk("example.com", "v1", "Widget"))
+        .expect("widget discovered");
+    assert!(
+        caps.subresources
+            .iter()
+            .any(|(s, _)| s.plural == "widgets/status" || s.plural == "status"),
+        "{:?}",
+        caps.subresources
+    );
     let api: Api<DynamicObject> = Api::namespaced_with(tc.client.clone(), "default", &ar);
     let w: DynamicObject = serde_json::from_value(json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"color": "red", "junk": 1}})).expect("w");
-    let created = api.create(&PostParams::default(), &w).await.expect("create widget");
-    assert_eq!(created.data["spec"], json!({"color": "red", "size": 3}), "defaulted and pruned");
+    let created = api
+        .create(&PostParams::default(), &w)
+        .await
+        .expect("create widget");
+    assert_eq!(
+        created.data["spec"],
+        json!({"color": "red", "size": 3}),
+        "defaulted and pruned"
+    );
     let bad: DynamicObject = serde_json::from_value(json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "bad"}, "spec": {"size": 0}})).expect("bad");
-    let err = api.create(&PostParams::default(), &bad).await.expect_err("invalid");
-    assert_eq!((api_code(&err), api_reason(&err).as_str()), (422, "Invalid"));
+    let err = api
+        .create(&PostParams::default(), &bad)
+        .await
+        .expect_err("invalid");
+    assert_eq!(
+        (api_code(&err), api_reason(&err).as_str()),
+        (422, "Invalid")
+    );
     // status subresource separation
-    let s = api.patch_status("w", &PatchParams::default(), &Patch::Merge(json!({"status": {"ok": true}, "spec": {"color": "blue"}}))).await.expect("status");
+    let s = api
+        .patch_status(
+            "w",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"ok": true}, "spec": {"color": "blue"}})),
+        )
+        .await
+        .expect("status");
     assert_eq!(s.data["spec"]["color"], json!("red"));
     assert_eq!(s.data["status"]["ok"], json!(true));
     // strategic merge patch is 415 for custom resources
-    let err = api.patch("w", &PatchParams::default(), &Patch::Strategic(json!({"spec": {"color": "x"}}))).await.expect_err("415");
+    let err = api
+        .patch(
+            "w",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"color": "x"}})),
+        )
+        .await
+        .expect_err("415");
     assert_eq!(api_code(&err), 415);
     // deleting the CRD removes the resource
-    crds.delete("widgets.example.com", &DeleteParams::default()).await.expect("delete crd");
+    crds.delete("widgets.example.com", &DeleteParams::default())
+        .await
+        .expect("delete crd");
     wait_until("widgets unserved", || {
         let api = api.clone();
         async move { matches!(api.list(&ListParams::default()).await, Err(kube::Error::Api(e)) if e.code == 404) }
@@ -422,7 +722,10 @@ async fn services_get_cluster_ip_and_endpoints() {
     let tc = TestCluster::start().await;
     let svcs: Api<Service> = Api::namespaced(tc.client.clone(), "default");
     let s: Service = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"selector": {"app": "s"}, "ports": [{"port": 80}]}})).expect("svc");
-    let s = svcs.create(&PostParams::default(), &s).await.expect("create");
+    let s = svcs
+        .create(&PostParams::default(), &s)
+        .await
+        .expect("create");
     let ip = s.spec.and_then(|s| s.cluster_ip).expect("clusterIP");
     assert!(ip.starts_with("10.96."));
     tc.shutdown().await;
@@ -444,20 +747,42 @@ async fn requests_without_a_valid_token_are_401() {
 
 #[tokio::test]
 async fn sqlite_data_survives_restart() {
-    let tc = TestCluster::start_with(|c| c.storage = kubelite::Storage::Sqlite { file_name: "hub.db".into() }).await;
+    let tc = TestCluster::start_with(|c| {
+        c.storage = kubelite::Storage::Sqlite {
+            file_name: "hub.db".into(),
+        }
+    })
+    .await;
     let token = tc.handle.token().to_string();
     let ca = tc.handle.ca_pem().to_string();
     let api: Api<ConfigMap> = Api::namespaced(tc.client.clone(), "default");
-    let created = api.create(&PostParams::default(), &cm("keep", json!({"k": "v"}))).await.expect("create");
-    let rv: u64 = created.metadata.resource_version.clone().expect("rv").parse().expect("numeric rv");
+    let created = api
+        .create(&PostParams::default(), &cm("keep", json!({"k": "v"})))
+        .await
+        .expect("create");
+    let rv: u64 = created
+        .metadata
+        .resource_version
+        .clone()
+        .expect("rv")
+        .parse()
+        .expect("numeric rv");
     let tc = tc.restart().await;
     assert_eq!(tc.handle.token(), token);
     assert_eq!(tc.handle.ca_pem(), ca);
     let api: Api<ConfigMap> = Api::namespaced(tc.client.clone(), "default");
     let got = api.get("keep").await.expect("survived");
     assert_eq!(got.metadata.uid, created.metadata.uid);
-    let next = api.create(&PostParams::default(), &cm("next", json!({}))).await.expect("create");
-    let rv2: u64 = next.metadata.resource_version.expect("rv").parse().expect("numeric");
+    let next = api
+        .create(&PostParams::default(), &cm("next", json!({})))
+        .await
+        .expect("create");
+    let rv2: u64 = next
+        .metadata
+        .resource_version
+        .expect("rv")
+        .parse()
+        .expect("numeric");
     assert!(rv2 > rv, "resourceVersion counter continues ({rv2} > {rv})");
     tc.shutdown().await;
 }

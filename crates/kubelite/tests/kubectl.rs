@@ -56,39 +56,79 @@ async fn apply_get_patch_wait() {
     let tc = TestCluster::start().await;
     let kc = tc.kubeconfig_path();
     let out = ok_stdout(&kubectl_stdin(&kc, &["apply", "-f", "-"], APP));
-    assert!(out.contains("configmap/cfg created") && out.contains("deployment.apps/web created") && out.contains("service/web created"), "{out}");
+    assert!(
+        out.contains("configmap/cfg created")
+            && out.contains("deployment.apps/web created")
+            && out.contains("service/web created"),
+        "{out}"
+    );
     // idempotent re-apply (client-side apply computes a strategic merge patch)
     let out = ok_stdout(&kubectl_stdin(&kc, &["apply", "-f", "-"], APP));
     assert!(out.contains("configmap/cfg unchanged"), "{out}");
 
-    ok_stdout(&tc.kubectl(&["wait", "--for=condition=Available", "deploy/web", "--timeout=20s"]));
-    let d = json_of(&ok_stdout(&tc.kubectl(&["get", "deploy", "web", "-o", "json"])));
+    ok_stdout(&tc.kubectl(&[
+        "wait",
+        "--for=condition=Available",
+        "deploy/web",
+        "--timeout=20s",
+    ]));
+    let d = json_of(&ok_stdout(
+        &tc.kubectl(&["get", "deploy", "web", "-o", "json"]),
+    ));
     assert_eq!(d["status"]["readyReplicas"], 2);
 
     // strategic merge: containers merge by name, env by name
     ok_stdout(&tc.kubectl(&["patch", "deploy", "web", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","image":"nginx:1.26","env":[{"name":"B","value":"2"}]}]}}}}"#]));
-    let d = json_of(&ok_stdout(&tc.kubectl(&["get", "deploy", "web", "-o", "json"])));
+    let d = json_of(&ok_stdout(
+        &tc.kubectl(&["get", "deploy", "web", "-o", "json"]),
+    ));
     let c = &d["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["image"], "nginx:1.26");
     assert_eq!(c["env"].as_array().map(Vec::len), Some(2));
     assert_eq!(d["metadata"]["generation"], 2);
     // merge and json patches
-    ok_stdout(&tc.kubectl(&["patch", "cm", "cfg", "--type=merge", "-p", r#"{"data":{"b":"2"}}"#]));
-    ok_stdout(&tc.kubectl(&["patch", "cm", "cfg", "--type=json", "-p", r#"[{"op":"add","path":"/data/c","value":"3"},{"op":"remove","path":"/data/a"}]"#]));
+    ok_stdout(&tc.kubectl(&[
+        "patch",
+        "cm",
+        "cfg",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"b":"2"}}"#,
+    ]));
+    ok_stdout(&tc.kubectl(&[
+        "patch",
+        "cm",
+        "cfg",
+        "--type=json",
+        "-p",
+        r#"[{"op":"add","path":"/data/c","value":"3"},{"op":"remove","path":"/data/a"}]"#,
+    ]));
     let c = json_of(&ok_stdout(&tc.kubectl(&["get", "cm", "cfg", "-o", "json"])));
     assert_eq!(c["data"], serde_json::json!({"b": "2", "c": "3"}));
     // a failing json patch test op is rejected
-    let out = tc.kubectl(&["patch", "cm", "cfg", "--type=json", "-p", r#"[{"op":"test","path":"/data/b","value":"nope"}]"#]);
+    let out = tc.kubectl(&[
+        "patch",
+        "cm",
+        "cfg",
+        "--type=json",
+        "-p",
+        r#"[{"op":"test","path":"/data/b","value":"nope"}]"#,
+    ]);
     assert!(!out.status.success());
     // list with a label selector, table output
     let out = ok_stdout(&tc.kubectl(&["get", "cm,deploy", "-l", "app=web"]));
-    assert!(out.contains("cfg") && out.contains("web") && out.contains("READY"), "{out}");
+    assert!(
+        out.contains("cfg") && out.contains("web") && out.contains("READY"),
+        "{out}"
+    );
     let out = ok_stdout(&tc.kubectl(&["get", "pods", "-l", "app=web", "-o", "name"]));
     assert_eq!(out.lines().count(), 2, "{out}");
     // scale subresource
     ok_stdout(&tc.kubectl(&["scale", "deploy/web", "--replicas=3"]));
     ok_stdout(&tc.kubectl(&["rollout", "status", "deploy/web", "--timeout=20s"]));
-    let d = json_of(&ok_stdout(&tc.kubectl(&["get", "deploy", "web", "-o", "json"])));
+    let d = json_of(&ok_stdout(
+        &tc.kubectl(&["get", "deploy", "web", "-o", "json"]),
+    ));
     assert_eq!(d["status"]["availableReplicas"], 3);
     // cascading delete
     ok_stdout(&tc.kubectl(&["delete", "deploy", "web", "--wait=true", "--timeout=20s"]));
@@ -108,14 +148,29 @@ async fn apply_get_patch_wait() {
 async fn delete_with_finalizer() {
     let tc = TestCluster::start().await;
     let kc = tc.kubeconfig_path();
-    ok_stdout(&kubectl_stdin(&kc, &["apply", "-f", "-"], "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fin\n  finalizers: [example.com/hold]\n"));
+    ok_stdout(&kubectl_stdin(
+        &kc,
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fin\n  finalizers: [example.com/hold]\n",
+    ));
     ok_stdout(&tc.kubectl(&["delete", "cm", "fin", "--wait=false"]));
     let c = json_of(&ok_stdout(&tc.kubectl(&["get", "cm", "fin", "-o", "json"])));
     assert!(c["metadata"]["deletionTimestamp"].is_string());
-    ok_stdout(&tc.kubectl(&["patch", "cm", "fin", "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#]));
+    ok_stdout(&tc.kubectl(&[
+        "patch",
+        "cm",
+        "fin",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]));
     let out = tc.kubectl(&["get", "cm", "fin"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("NotFound"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("NotFound"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     tc.shutdown().await;
 }
 
@@ -140,7 +195,11 @@ async fn get_watch_receives_events() {
         }
     });
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    ok_stdout(&kubectl_stdin(&tc.kubeconfig_path(), &["apply", "-f", "-"], "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\ndata:\n  a: b\n"));
+    ok_stdout(&kubectl_stdin(
+        &tc.kubeconfig_path(),
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\ndata:\n  a: b\n",
+    ));
     ok_stdout(&tc.kubectl(&["delete", "configmap", "watched"]));
     let mut lines = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -151,8 +210,18 @@ async fn get_watch_receives_events() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert!(lines.iter().any(|l| l.contains("ADDED") && l.contains("watched")), "{lines:?}");
-    assert!(lines.iter().any(|l| l.contains("DELETED") && l.contains("watched")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("ADDED") && l.contains("watched")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("DELETED") && l.contains("watched")),
+        "{lines:?}"
+    );
     tc.shutdown().await;
 }
 
@@ -187,16 +256,32 @@ async fn crd_then_objects() {
     let tc = TestCluster::start().await;
     let kc = tc.kubeconfig_path();
     ok_stdout(&kubectl_stdin(&kc, &["apply", "-f", "-"], CRD));
-    ok_stdout(&tc.kubectl(&["wait", "--for=condition=Established", "crd/gadgets.example.com", "--timeout=10s"]));
-    ok_stdout(&kubectl_stdin(&kc, &["apply", "-f", "-"], "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g1\nspec:\n  color: red\n"));
+    ok_stdout(&tc.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/gadgets.example.com",
+        "--timeout=10s",
+    ]));
+    ok_stdout(&kubectl_stdin(
+        &kc,
+        &["apply", "-f", "-"],
+        "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g1\nspec:\n  color: red\n",
+    ));
     // re-apply with a change (client-side apply uses a JSON merge patch for custom kinds)
-    ok_stdout(&kubectl_stdin(&kc, &["apply", "-f", "-"], "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g1\nspec:\n  color: blue\n"));
+    ok_stdout(&kubectl_stdin(
+        &kc,
+        &["apply", "-f", "-"],
+        "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g1\nspec:\n  color: blue\n",
+    ));
     let out = ok_stdout(&tc.kubectl(&["get", "gadgets"]));
     assert!(out.contains("COLOR") && out.contains("blue"), "{out}");
     let out = ok_stdout(&tc.kubectl(&["get", "gd", "g1", "-o", "jsonpath={.spec.color}"]));
     assert_eq!(out, "blue");
     let out = tc.kubectl(&["patch", "gadget", "g1", "-p", r#"{"spec":{"color":"x"}}"#]);
-    assert!(!out.status.success(), "strategic merge patch must be refused for custom kinds");
+    assert!(
+        !out.status.success(),
+        "strategic merge patch must be refused for custom kinds"
+    );
     tc.shutdown().await;
 }
 
@@ -206,17 +291,39 @@ async fn server_side_apply_conflict() {
     let kc = tc.kubeconfig_path();
     let a = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  k: one\n";
     let b = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  k: two\n";
-    ok_stdout(&kubectl_stdin(&kc, &["apply", "--server-side", "--field-manager=alice", "-f", "-"], a));
-    let out = kubectl_stdin(&kc, &["apply", "--server-side", "--field-manager=bob", "-f", "-"], b);
+    ok_stdout(&kubectl_stdin(
+        &kc,
+        &["apply", "--server-side", "--field-manager=alice", "-f", "-"],
+        a,
+    ));
+    let out = kubectl_stdin(
+        &kc,
+        &["apply", "--server-side", "--field-manager=bob", "-f", "-"],
+        b,
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("conflict") && err.contains("alice"), "{err}");
-    ok_stdout(&kubectl_stdin(&kc, &["apply", "--server-side", "--field-manager=bob", "--force-conflicts", "-f", "-"], b));
+    ok_stdout(&kubectl_stdin(
+        &kc,
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=bob",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
+        b,
+    ));
     let out = ok_stdout(&tc.kubectl(&["get", "cm", "ssa", "-o", "jsonpath={.data.k}"]));
     assert_eq!(out, "two");
     let out = ok_stdout(&tc.kubectl(&["get", "cm", "ssa", "-o", "json", "--show-managed-fields"]));
     let v = json_of(&out);
-    let managers: Vec<&str> = v["metadata"]["managedFields"].as_array().map(|a| a.iter().filter_map(|m| m["manager"].as_str()).collect()).unwrap_or_default();
+    let managers: Vec<&str> = v["metadata"]["managedFields"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|m| m["manager"].as_str()).collect())
+        .unwrap_or_default();
     assert_eq!(managers, vec!["bob"], "alice lost her only field");
     tc.shutdown().await;
 }

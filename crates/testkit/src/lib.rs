@@ -114,10 +114,12 @@ pub fn kube_client_for(kubeconfig_path: &Path) -> impl Future<Output = kube::Cli
     async move {
         let kc = kube::config::Kubeconfig::read_from(&path)
             .unwrap_or_else(|e| panic!("testkit: cannot read kubeconfig {}: {e}", path.display()));
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await
-            .unwrap_or_else(|e| panic!("testkit: invalid kubeconfig {}: {e}", path.display()));
-        kube::Client::try_from(cfg).unwrap_or_else(|e| panic!("testkit: cannot build kube client: {e}"))
+        let cfg =
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .unwrap_or_else(|e| panic!("testkit: invalid kubeconfig {}: {e}", path.display()));
+        kube::Client::try_from(cfg)
+            .unwrap_or_else(|e| panic!("testkit: cannot build kube client: {e}"))
     }
 }
 
@@ -127,7 +129,13 @@ pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(args)
-        .env("KUBECACHEDIR", kubeconfig.parent().unwrap_or(Path::new("/tmp")).join(".kube-cache"))
+        .env(
+            "KUBECACHEDIR",
+            kubeconfig
+                .parent()
+                .unwrap_or(Path::new("/tmp"))
+                .join(".kube-cache"),
+        )
         .output()
         .unwrap_or_else(|e| panic!("testkit: cannot run kubectl: {e}"))
 }
@@ -139,7 +147,13 @@ pub fn kubectl_stdin(kubeconfig: &Path, args: &[&str], stdin: &str) -> Output {
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(args)
-        .env("KUBECACHEDIR", kubeconfig.parent().unwrap_or(Path::new("/tmp")).join(".kube-cache"))
+        .env(
+            "KUBECACHEDIR",
+            kubeconfig
+                .parent()
+                .unwrap_or(Path::new("/tmp"))
+                .join(".kube-cache"),
+        )
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -49,7 +49,9 @@ fn usage(msg: &str) -> ExitCode {
     if !msg.is_empty() {
         eprintln!("kubelite: {msg}");
     }
-    eprintln!("usage: kubelite [--data-dir DIR] [--addr IP:PORT] [--memory] [--no-sim] [--nodes N]");
+    eprintln!(
+        "usage: kubelite [--data-dir DIR] [--addr IP:PORT] [--memory] [--no-sim] [--nodes N]"
+    );
     if msg.is_empty() {
         ExitCode::SUCCESS
     } else {
