@@ -368,10 +368,12 @@ fn set_condition(
     message: &str,
 ) {
     let mut c = condition(type_, ok, reason, message);
-    if let Some(old) = status.condition(type_) {
-        if old.status == c.status && old.reason == c.reason && old.message == c.message {
-            c.last_transition_time = old.last_transition_time.clone();
-        }
+    if let Some(old) = status.condition(type_)
+        && old.status == c.status
+        && old.reason == c.reason
+        && old.message == c.message
+    {
+        c.last_transition_time = old.last_transition_time.clone();
     }
     status.set_condition(c);
 }

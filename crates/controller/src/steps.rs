@@ -284,10 +284,7 @@ impl StepError {
             fleet::Error::UnknownKind { .. } | fleet::Error::Invalid { .. } => {
                 StepError::Fatal("ApplyFailed".into(), e.to_string())
             }
-            fleet::Error::Api {
-                source: kube::Error::Api(s),
-                ..
-            } if matches!(s.code, 400 | 403 | 404 | 422) => {
+            fleet::Error::Api { source, .. } if matches!(source.as_ref(), kube::Error::Api(s) if matches!(s.code, 400 | 403 | 404 | 422)) => {
                 StepError::Fatal("ApplyFailed".into(), e.to_string())
             }
             _ => StepError::Retry(e.to_string()),

@@ -100,7 +100,7 @@ impl Cluster {
                     cluster: self.name.clone(),
                     verb: "discover",
                     what: format!("{api_version} {kind}"),
-                    source,
+                    source: Box::new(source),
                 },
             })?;
         self.kinds
@@ -183,7 +183,7 @@ impl Cluster {
                 cluster: self.name.clone(),
                 verb: "apply",
                 what: r.to_string(),
-                source,
+                source: Box::new(source),
             })?;
         serde_json::to_value(applied).map_err(|_| Error::Invalid {
             cluster: self.name.clone(),
@@ -247,7 +247,7 @@ impl Cluster {
                 cluster: self.name.clone(),
                 verb: "get",
                 what: r.to_string(),
-                source,
+                source: Box::new(source),
             }),
         }
     }
@@ -272,7 +272,7 @@ impl Cluster {
                 cluster: self.name.clone(),
                 verb: "list",
                 what: format!("{api_version} {kind}"),
-                source,
+                source: Box::new(source),
             })?;
         Ok(list
             .items
@@ -303,7 +303,7 @@ impl Cluster {
                 cluster: self.name.clone(),
                 verb: "delete",
                 what: r.to_string(),
-                source,
+                source: Box::new(source),
             }),
         }
     }

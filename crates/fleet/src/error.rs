@@ -24,13 +24,13 @@ pub enum Error {
         verb: &'static str,
         what: String,
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
 }
 
 impl Error {
     /// The API server answered 409 Conflict (a field owned by another manager, a stale write).
     pub fn is_conflict(&self) -> bool {
-        matches!(self, Error::Api { source: kube::Error::Api(s), .. } if s.code == 409)
+        matches!(self, Error::Api { source, .. } if matches!(source.as_ref(), kube::Error::Api(s) if s.code == 409))
     }
 }

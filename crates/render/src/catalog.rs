@@ -39,10 +39,10 @@ impl CompileCache {
             return Ok(c.clone());
         }
         let kind = definition.kind.object_kind();
-        let err = |source| Error::Compile {
+        let err = |source: cue::Error| Error::Compile {
             kind,
             name: definition.name.clone(),
-            source,
+            source: Box::new(source),
         };
         let file = format!("{}.cue", definition.name);
         let template = self

@@ -96,10 +96,10 @@ pub fn render_component(
             ),
         });
     }
-    let cerr = |source| Error::Component {
+    let cerr = |source: cue::Error| Error::Component {
         component: name.into(),
         definition: component.type_.clone(),
-        source,
+        source: Box::new(source),
     };
     let context = ctx.for_component(name, &parameter);
     let value = def
@@ -108,14 +108,20 @@ pub fn render_component(
         .map_err(cerr)?;
     value.validate().map_err(cerr)?;
 
+    // An output that cannot be exported because a parameter is missing is reported as the
+    // missing parameter: that is what the user has to fix.
+    let missing_parameter = |e: cue::Error| match value.lookup("parameter").map(|p| p.to_json()) {
+        Some(Err(pe)) if pe.is_incomplete() && e.is_incomplete() => cerr(pe),
+        _ => cerr(e),
+    };
     let mut workload = match value.lookup("output") {
-        Some(v) if v.exists() => Some(v.to_json().map_err(cerr)?),
+        Some(v) if v.exists() => Some(v.to_json().map_err(missing_parameter)?),
         _ => None,
     };
     let mut auxiliaries: Vec<(String, Option<String>, Value)> = Vec::new();
     if let Some(outputs) = value.lookup("outputs") {
         for f in outputs.fields() {
-            auxiliaries.push((f.name, None, f.value.to_json().map_err(cerr)?));
+            auxiliaries.push((f.name, None, f.value.to_json().map_err(missing_parameter)?));
         }
     }
     let parameter_out = match value.lookup("parameter") {
@@ -126,10 +132,10 @@ pub fn render_component(
     for t in &component.traits {
         let tdef = catalog.require(DefinitionKind::Trait, &t.type_)?;
         check_applies(def, tdef, name)?;
-        let terr = |source| Error::Trait {
+        let terr = |source: cue::Error| Error::Trait {
             component: name.into(),
             trait_type: t.type_.clone(),
-            source,
+            source: Box::new(source),
         };
         let tparam = t
             .properties
@@ -253,10 +259,11 @@ pub fn render_component(
                 component: name.into(),
                 message: "metadata must be an object".into(),
             })?;
-        if !meta
+        let has_name = meta
             .get("name")
-            .is_some_and(|n| n.as_str().is_some_and(|s| !s.is_empty()))
-        {
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty());
+        if !has_name {
             let default = match &output_name {
                 None => name.to_string(),
                 Some(o) => format!("{name}-{}", o.to_lowercase()),

@@ -12,7 +12,7 @@ pub enum Error {
         kind: &'static str,
         name: String,
         #[source]
-        source: cue::Error,
+        source: Box<cue::Error>,
     },
 
     #[error("{what} {name:?} is not defined{hint}")]
@@ -27,7 +27,7 @@ pub enum Error {
         component: String,
         definition: String,
         #[source]
-        source: cue::Error,
+        source: Box<cue::Error>,
     },
 
     #[error("component {component:?}, trait {trait_type:?}: {source}")]
@@ -35,7 +35,7 @@ pub enum Error {
         component: String,
         trait_type: String,
         #[source]
-        source: cue::Error,
+        source: Box<cue::Error>,
     },
 
     #[error("component {component:?}: {message}")]
@@ -53,7 +53,7 @@ pub enum Error {
     Health {
         component: String,
         #[source]
-        source: cue::Error,
+        source: Box<cue::Error>,
     },
 }
 

@@ -34,9 +34,9 @@ pub fn evaluate_health(
     parameter: &Value,
     live: &LiveObjects,
 ) -> Result<HealthStatus, Error> {
-    let herr = |source| Error::Health {
+    let herr = |source: cue::Error| Error::Health {
         component: component.into(),
-        source,
+        source: Box::new(source),
     };
     let mut context = json!({
         "name": component,
@@ -68,8 +68,10 @@ pub fn evaluate_health(
         *status = json!({ "healthy": healthy });
     }
     let mut message = String::new();
-    if let Some(cs) = &def.custom_status {
-        if live.output.is_some() || def.definition.workload().is_none() {
+    if let Some(cs) = &def.custom_status
+        && (live.output.is_some() || def.definition.workload().is_none())
+    {
+        {
             let v = cs
                 .eval_with(&[("context", &context), ("parameter", parameter)])
                 .map_err(herr)?;
@@ -82,8 +84,10 @@ pub fn evaluate_health(
         }
     }
     let mut details = Map::new();
-    if let Some(d) = &def.details {
-        if live.output.is_some() {
+    if let Some(d) = &def.details
+        && live.output.is_some()
+    {
+        {
             let v = d
                 .eval_with(&[("context", &context), ("parameter", parameter)])
                 .map_err(herr)?;

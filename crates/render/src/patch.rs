@@ -143,19 +143,18 @@ fn merge(
     let field = s.get(path);
     match field.and_then(|f| f.strategy).or(inherited) {
         Some(st @ (Strategy::RetainKeys | Strategy::Replace)) => {
-            if let (Some(p), Some(b)) = (patch.as_object(), base.as_object_mut()) {
-                if p.len() == 1 {
-                    if let Some((k, pv)) = p.iter().next() {
-                        let child = join(path, k);
-                        return match b.get_mut(k) {
-                            Some(bv) => merge(bv, pv, s, &child, Some(st)),
-                            None => {
-                                b.insert(k.clone(), pv.clone());
-                                Ok(())
-                            }
-                        };
+            if let (Some(p), Some(b)) = (patch.as_object(), base.as_object_mut())
+                && p.len() == 1
+                && let Some((k, pv)) = p.iter().next()
+            {
+                let child = join(path, k);
+                return match b.get_mut(k) {
+                    Some(bv) => merge(bv, pv, s, &child, Some(st)),
+                    None => {
+                        b.insert(k.clone(), pv.clone());
+                        Ok(())
                     }
-                }
+                };
             }
             *base = patch.clone();
             return Ok(());

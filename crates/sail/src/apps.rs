@@ -215,7 +215,7 @@ fn print_status(app: &Application) {
         .unwrap_or_default();
     println!(
         "Application {}/{}: {phase}{}",
-        app.namespace().to_string(),
+        app.namespace(),
         app.name_any(),
         if rev.is_empty() {
             String::new()

@@ -130,9 +130,14 @@ enum CueCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SAIL_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,kube=warn,hyper=warn,tower=warn")
-    });
+    // Long-running commands log; the others report their one error themselves (a library's own
+    // log line would only repeat it). SAIL_LOG overrides either.
+    let default_filter = match cli.command {
+        Command::Server { .. } | Command::Kubelite { .. } => "info,kube=warn,hyper=warn,tower=warn",
+        _ => "off",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SAIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

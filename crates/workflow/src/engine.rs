@@ -143,10 +143,7 @@ impl Engine {
 fn settle(status: &mut WorkflowStatus, now: &impl Fn() -> Time) -> Progress {
     let phases: Vec<Option<&WorkflowStepPhase>> =
         status.steps.iter().map(|s| s.phase.as_ref()).collect();
-    if phases
-        .iter()
-        .any(|p| *p == Some(&WorkflowStepPhase::Failed))
-    {
+    if phases.contains(&Some(&WorkflowStepPhase::Failed)) {
         status.phase = Some(WorkflowRunPhase::Failed);
         status.finished = true;
         status.end_time = Some(now());
