@@ -151,6 +151,9 @@ pub fn parse_object(ct: &str, body: &[u8]) -> ApiResult<Value> {
     if body.is_empty() {
         return Err(ApiError::bad_request("the request body is empty"));
     }
+    if ct == "application/vnd.kubernetes.protobuf" {
+        return crate::protobuf::decode(body);
+    }
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::bad_request("request body is not valid UTF-8"))?;
     match ct {

@@ -12,6 +12,7 @@ mod handlers;
 mod openapi;
 mod ops;
 mod patch;
+mod protobuf;
 mod registry;
 mod selector;
 mod server;
