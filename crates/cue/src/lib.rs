@@ -44,6 +44,8 @@ impl Default for Limits {
     }
 }
 
+const PARSE_STACK: usize = 256 << 20;
+
 /// Holds limits (and the set of available packages).
 #[derive(Clone, Debug, Default)]
 pub struct Runtime {
@@ -120,7 +122,14 @@ fn parse_err(filename: &str, source: &str, e: parser::PErr) -> Error {
 
 /// Parses one CUE file into its AST (spans are byte offsets into `source`).
 pub fn parse(filename: &str, source: &str) -> Result<ast::File, Error> {
-    parse_indexed(filename, source, 0)
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(PARSE_STACK)
+            .spawn_scoped(s, || parse_indexed(filename, source, 0))
+            .map_err(|e| Error::new(format!("cannot start parser thread: {e}")))?
+            .join()
+            .map_err(|_| Error::new("internal error: parser panicked"))?
+    })
 }
 
 impl Runtime {
@@ -139,6 +148,19 @@ impl Runtime {
 
     /// Parses and compiles several files of one package (evaluated as one unit).
     pub fn compile_files(&self, files: &[(&str, &str)]) -> Result<Program, Error> {
+        // The parser recurses on nesting; give it a stack that fits its nesting limit whatever
+        // thread the caller is on (compilation happens once per program).
+        std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .stack_size(PARSE_STACK)
+                .spawn_scoped(s, || self.compile_here(files))
+                .map_err(|e| Error::new(format!("cannot start compiler thread: {e}")))?
+                .join()
+                .map_err(|_| Error::new("internal error: compiler panicked"))?
+        })
+    }
+
+    fn compile_here(&self, files: &[(&str, &str)]) -> Result<Program, Error> {
         let mut asts = Vec::new();
         let mut sources = Vec::new();
         for (i, (name, src)) in files.iter().enumerate() {

@@ -18,7 +18,7 @@ fn perr<T>(msg: impl Into<String>, offset: usize) -> PResult<T> {
     })
 }
 
-const MAX_NEST: usize = 400;
+const MAX_NEST: usize = 1000;
 
 pub struct Parser<'s> {
     src: &'s str,
