@@ -14,7 +14,7 @@ pub const SYSTEM_NAMESPACE: &str = "vela-system";
 
 fn api_resource(kind: DefinitionKind) -> ApiResource {
     ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("core.oam.dev", "v1beta1", kind.object_kind()),
+        &GroupVersionKind::gvk("core.oam.dev", "v1beta1", kind.kind_name()),
         kind.plural(),
     )
 }

@@ -38,7 +38,7 @@ impl CompileCache {
         if let Some(c) = self.lock().get(&revision) {
             return Ok(c.clone());
         }
-        let kind = definition.kind.object_kind();
+        let kind = definition.kind.kind_name();
         let err = |source: cue::Error| Error::Compile {
             kind,
             name: definition.name.clone(),

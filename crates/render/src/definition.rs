@@ -11,71 +11,8 @@
 use crate::Error;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use std::fmt;
 
-/// The four kinds of X-Definition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DefinitionKind {
-    Component,
-    Trait,
-    Policy,
-    WorkflowStep,
-}
-
-impl DefinitionKind {
-    pub const ALL: [DefinitionKind; 4] = [
-        DefinitionKind::Component,
-        DefinitionKind::Trait,
-        DefinitionKind::Policy,
-        DefinitionKind::WorkflowStep,
-    ];
-
-    /// The `type:` value in a definition file.
-    pub fn file_type(self) -> &'static str {
-        match self {
-            DefinitionKind::Component => "component",
-            DefinitionKind::Trait => "trait",
-            DefinitionKind::Policy => "policy",
-            DefinitionKind::WorkflowStep => "workflow-step",
-        }
-    }
-
-    /// The Kubernetes kind of the definition object.
-    pub fn object_kind(self) -> &'static str {
-        match self {
-            DefinitionKind::Component => "ComponentDefinition",
-            DefinitionKind::Trait => "TraitDefinition",
-            DefinitionKind::Policy => "PolicyDefinition",
-            DefinitionKind::WorkflowStep => "WorkflowStepDefinition",
-        }
-    }
-
-    /// The resource (plural) name on the hub.
-    pub fn plural(self) -> &'static str {
-        match self {
-            DefinitionKind::Component => "componentdefinitions",
-            DefinitionKind::Trait => "traitdefinitions",
-            DefinitionKind::Policy => "policydefinitions",
-            DefinitionKind::WorkflowStep => "workflowstepdefinitions",
-        }
-    }
-
-    pub fn from_file_type(t: &str) -> Option<DefinitionKind> {
-        DefinitionKind::ALL.into_iter().find(|k| k.file_type() == t)
-    }
-
-    pub fn from_object_kind(k: &str) -> Option<DefinitionKind> {
-        DefinitionKind::ALL
-            .into_iter()
-            .find(|d| d.object_kind() == k)
-    }
-}
-
-impl fmt::Display for DefinitionKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.file_type())
-    }
-}
+pub use oam::DefinitionKind;
 
 /// The workload a component definition produces.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,7 +75,7 @@ impl Definition {
                     parts.name
                 ))
             })?;
-        let kind = DefinitionKind::from_file_type(type_).ok_or_else(|| {
+        let kind = DefinitionKind::ALL.into_iter().find(|k| k.short_name() == type_).ok_or_else(|| {
             bad(format!(
                 "{}.type: {type_:?} is not one of \"component\", \"trait\", \"policy\", \"workflow-step\"",
                 parts.name
@@ -193,7 +130,7 @@ impl Definition {
             message,
         };
         let kind_name = object.get("kind").and_then(Value::as_str).unwrap_or("");
-        let kind = DefinitionKind::from_object_kind(kind_name)
+        let kind = DefinitionKind::from_kind_name(kind_name)
             .ok_or_else(|| bad(format!("kind {kind_name:?} is not a definition kind")))?;
         if name.is_empty() {
             return Err(bad("metadata.name is empty".into()));
@@ -258,7 +195,7 @@ impl Definition {
         }
         json!({
             "apiVersion": "core.oam.dev/v1beta1",
-            "kind": self.kind.object_kind(),
+            "kind": self.kind.kind_name(),
             "metadata": metadata,
             "spec": spec,
         })
@@ -268,7 +205,7 @@ impl Definition {
     /// same revision hash render the same objects.
     pub fn revision_hash(&self) -> String {
         let mut h = Sha256::new();
-        h.update(self.kind.file_type());
+        h.update(self.kind.short_name());
         h.update([0]);
         h.update(&self.name);
         h.update([0]);

@@ -90,7 +90,7 @@ pub async fn install(client: &kube::Client) -> Result<(), Error> {
     }
     for def in render::builtin::definitions()? {
         let ar = ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("core.oam.dev", "v1beta1", def.kind.object_kind()),
+            &GroupVersionKind::gvk("core.oam.dev", "v1beta1", def.kind.kind_name()),
             def.kind.plural(),
         );
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), SYSTEM_NAMESPACE, &ar);
@@ -102,7 +102,7 @@ pub async fn install(client: &kube::Client) -> Result<(), Error> {
         .await
         .map_err(Error::api(format!(
             "install {} {}",
-            def.kind.object_kind(),
+            def.kind.kind_name(),
             def.name
         )))?;
     }
@@ -111,7 +111,7 @@ pub async fn install(client: &kube::Client) -> Result<(), Error> {
 
 async fn wait_served(client: &kube::Client, kind: render::DefinitionKind) -> Result<(), Error> {
     let ar = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("core.oam.dev", "v1beta1", kind.object_kind()),
+        &GroupVersionKind::gvk("core.oam.dev", "v1beta1", kind.kind_name()),
         kind.plural(),
     );
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), SYSTEM_NAMESPACE, &ar);
