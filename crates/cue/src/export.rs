@@ -292,7 +292,7 @@ impl Builder<'_, '_> {
         Arc::new(Node::WithDefs(scalar, fields))
     }
 
-    fn scalar_node(&mut self, atom: Val, path: &mut Vec<Seg>) -> Arc<Node> {
+    fn scalar_node(&mut self, atom: Val, path: &[Seg]) -> Arc<Node> {
         Arc::new(match atom {
             Val::Null => Node::Null,
             Val::Bool(b) => Node::Bool(b),
