@@ -9,11 +9,9 @@ fn run(src: &str) {
         max_steps: 200_000,
         max_bytes: 16 << 20,
     });
-    if let Ok(p) = rt.compile("fuzz.cue", src) {
-        if let Ok(v) = p.eval() {
-            let _ = v.validate();
-            let _ = v.to_json();
-        }
+    if let Ok(v) = rt.compile("fuzz.cue", src).and_then(|p| p.eval()) {
+        let _ = v.validate();
+        let _ = v.to_json();
     }
 }
 
