@@ -431,6 +431,10 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
                 let body = read_body(&app, body).await?;
                 let patch = parse_object(&ct, &body)?;
                 let force = query.flag("force");
+                let mut opts = opts;
+                if ptype == PatchType::Apply && query.get("fieldManager").is_none() {
+                    opts.field_manager.clear();
+                }
                 if force && ptype != PatchType::Apply {
                     return Err(ApiError::bad_request(
                         "force: Forbidden: may not be specified for non-apply patch",

@@ -263,6 +263,7 @@ impl Sim {
         self.pods(st);
         self.services(st);
         self.pvcs(st);
+        self.addon_controllers(st);
         // forget pods that are gone
         let live: std::collections::HashSet<String> = st
             .list("/pods", None)
@@ -1011,6 +1012,78 @@ impl Sim {
             .collect();
         for (ns, n) in orphans {
             let _ = st.remove("/endpoints", &ns, &n);
+        }
+    }
+
+    /// FluxCD and Terraform-controller objects become Ready when their CRDs are installed.
+    fn addon_controllers(&mut self, st: &mut State) {
+        let types: Vec<ResourceType> = st
+            .registry
+            .types
+            .values()
+            .filter(|t| {
+                t.custom
+                    && (t.group.ends_with(".toolkit.fluxcd.io")
+                        || (t.group == "terraform.core.oam.dev" && t.kind == "Configuration"))
+            })
+            .cloned()
+            .collect();
+        for t in types {
+            let objs: Vec<Value> = st
+                .list(&t.key(), None)
+                .into_iter()
+                .filter(|o| !is_deleting(o))
+                .cloned()
+                .collect();
+            for o in objs {
+                let ns = meta_str(&o, "namespace").to_string();
+                let name = name_of(&o).to_string();
+                let generation = i64_at(&o, "/metadata/generation");
+                let fail = fail_of(&o);
+                let created = meta_str(&o, "creationTimestamp").to_string();
+                let status = if t.group == "terraform.core.oam.dev" {
+                    if fail.is_some() {
+                        json!({"observedGeneration": generation, "apply": {"state": "ConfigurationApplyFailed", "message": "simulated failure (kubelite)"}})
+                    } else {
+                        json!({"observedGeneration": generation, "apply": {"state": "Available", "message": "Cloud resources are deployed and ready to use"}, "destroy": {"state": ""}})
+                    }
+                } else {
+                    let (s, reason, msg) = match fail {
+                        Some(_) => (
+                            "False",
+                            "ReconciliationFailed",
+                            "simulated failure (kubelite)".to_string(),
+                        ),
+                        None => (
+                            "True",
+                            "ReconciliationSucceeded",
+                            format!(
+                                "{} reconciliation succeeded (simulated by kubelite)",
+                                t.kind
+                            ),
+                        ),
+                    };
+                    let mut conds = vec![
+                        json!({"type": "Ready", "status": s, "reason": reason, "message": msg, "observedGeneration": generation, "lastTransitionTime": created}),
+                    ];
+                    keep_transitions(o.pointer("/status/conditions"), &mut conds);
+                    let mut st_v = o
+                        .get("status")
+                        .cloned()
+                        .filter(Value::is_object)
+                        .unwrap_or(json!({}));
+                    st_v["observedGeneration"] = json!(generation);
+                    st_v["conditions"] = json!(conds);
+                    if t.kind == "HelmRelease" {
+                        st_v["lastAttemptedRevision"] = o
+                            .pointer("/spec/chart/spec/version")
+                            .cloned()
+                            .unwrap_or(json!("0.0.0"));
+                    }
+                    st_v
+                };
+                set_status(st, &t.key(), &ns, &name, status);
+            }
         }
     }
 

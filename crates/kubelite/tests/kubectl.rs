@@ -327,3 +327,16 @@ async fn server_side_apply_conflict() {
     assert_eq!(managers, vec!["bob"], "alice lost her only field");
     tc.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_generators_send_protobuf() {
+    let tc = TestCluster::start().await;
+    ok_stdout(&tc.kubectl(&["create", "configmap", "gen", "--from-literal=a=b"]));
+    ok_stdout(&tc.kubectl(&["create", "secret", "generic", "sec", "--from-literal=p=q"]));
+    ok_stdout(&tc.kubectl(&["create", "namespace", "made"]));
+    let out = ok_stdout(&tc.kubectl(&["get", "cm", "gen", "-o", "jsonpath={.data.a}"]));
+    assert_eq!(out, "b");
+    let out = ok_stdout(&tc.kubectl(&["get", "secret", "sec", "-o", "jsonpath={.data.p}"]));
+    assert_eq!(out, "cQ==");
+    tc.shutdown().await;
+}
