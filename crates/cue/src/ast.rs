@@ -2,6 +2,27 @@
 
 use std::collections::HashSet;
 
+/// FNV-1a hasher for label sets (labels are short; no untrusted-key DoS concern here).
+#[derive(Default, Clone, Copy)]
+pub struct LabelHasher(u64);
+
+impl std::hash::Hasher for LabelHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf29ce484222325 } else { self.0 };
+        for b in bytes {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// A set of label names.
+pub type LabelSet = HashSet<String, std::hash::BuildHasherDefault<LabelHasher>>;
+
 /// Byte offsets `[start, end)` into the source of file number `file`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub struct Span {
@@ -68,11 +89,11 @@ pub struct StructLit {
     pub decls: Vec<Decl>,
     pub span: Span,
     /// Names of the fields with identifier-like static labels declared directly here.
-    pub idents: HashSet<String>,
+    pub idents: LabelSet,
     /// True when the literal has embedded expressions or comprehensions.
     pub has_embed: bool,
     /// Names bound by `let` declarations and aliases declared directly here.
-    pub binds: HashSet<String>,
+    pub binds: LabelSet,
 }
 
 #[derive(Debug, Clone)]

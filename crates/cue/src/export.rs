@@ -128,6 +128,15 @@ impl Builder<'_, '_> {
     }
 
     fn build(&mut self, vid: u32, path: &mut Vec<Seg>, depth: usize) -> Arc<Node> {
+        // Fast path: plain data nobody unified anything with.
+        {
+            let x = &self.ev.vs[vid as usize];
+            if x.state == crate::eval::St::New && x.forward.is_none() && x.conjs.len() == 1 {
+                if let CX::Json(j) = x.conjs[0].x {
+                    return json_node(j);
+                }
+            }
+        }
         if depth > self.ev.limits.max_depth {
             self.ev.depth_hit = true;
             return Arc::new(Node::Err(Error::full(
@@ -316,6 +325,24 @@ impl Builder<'_, '_> {
 /// Depth budget for evaluating on the caller's stack; deeper programs are re-run on a
 /// dedicated thread with a stack sized for the configured limit.
 const FAST_DEPTH: usize = if cfg!(debug_assertions) { 0 } else { 120 };
+
+fn json_node(j: &serde_json::Value) -> Arc<Node> {
+    use serde_json::Value as J;
+    Arc::new(match j {
+        J::Null => Node::Null,
+        J::Bool(b) => Node::Bool(*b),
+        J::Number(n) => match n.as_i64() {
+            Some(i) => Node::Int(i),
+            None => Node::Float(n.as_f64().unwrap_or(0.0)),
+        },
+        J::String(s) => Node::Str(s.clone()),
+        J::Array(a) => Node::List(a.iter().map(json_node).collect()),
+        J::Object(m) => Node::Struct(
+            m.iter().map(|(k, v)| NField { name: k.clone(), kind: FK::Regular, value: json_node(v), comments: Vec::new() }).collect(),
+            None,
+        ),
+    })
+}
 
 pub(crate) fn evaluate(inner: &ProgramInner, inputs: &[serde_json::Value]) -> Result<Value, Error> {
     if FAST_DEPTH == 0 {
