@@ -12,20 +12,45 @@ use crate::ops::{self, DeleteOpts, NS_KEY, PatchType, Propagation, Sub, WriteOpt
 use crate::store::{State, Store};
 use crate::util::*;
 
+/// Does this event possibly give the collector work? (Creates and plain updates do not.)
+fn relevant(ev: &crate::store::Event) -> bool {
+    ev.kind == crate::store::EventType::Deleted
+        || is_deleting(&ev.object)
+        || (ev.kind == crate::store::EventType::Added
+            && ev
+                .object
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty()))
+}
+
 pub async fn run(store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
     let mut rx = store.subscribe();
+    let mut last_full = tokio::time::Instant::now();
     loop {
+        let mut dirty = false;
         tokio::select! {
             _ = shutdown.changed() => return,
-            r = rx.recv() => {
-                if let Err(tokio::sync::broadcast::error::RecvError::Closed) = r {
-                    return;
-                }
-            }
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            r = rx.recv() => match r {
+                Ok(ev) => dirty |= relevant(&ev),
+                Err(RecvError::Lagged(_)) => dirty = true,
+                Err(RecvError::Closed) => return,
+            },
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
         }
         // coalesce bursts
-        while rx.try_recv().is_ok() {}
+        loop {
+            match rx.try_recv() {
+                Ok(ev) => dirty |= relevant(&ev),
+                Err(TryRecvError::Lagged(_)) => dirty = true,
+                Err(_) => break,
+            }
+        }
+        if !dirty && last_full.elapsed() < Duration::from_secs(2) {
+            continue;
+        }
+        last_full = tokio::time::Instant::now();
         for _ in 0..20 {
             let changed = {
                 let mut st = store.lock();

@@ -323,6 +323,7 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
                 .map(str::to_string)
                 .unwrap_or_else(|| user_agent_manager(&headers)),
             version: rp.version.clone(),
+            strict: query.get("fieldValidation") == Some("Strict"),
         };
         if let Some(fm) = query.get("fieldManager")
             && fm.len() > 128

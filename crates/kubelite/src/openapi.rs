@@ -332,6 +332,48 @@ pub fn validate(
     }
 }
 
+/// Dotted paths of fields the schema does not declare (what pruning would drop).
+pub fn unknown_fields(schema: &Value, obj: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    unknown_rec(schema, obj, "", true, &mut out);
+    out
+}
+
+fn unknown_rec(schema: &Value, v: &Value, path: &str, root: bool, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            let props = schema.get("properties").and_then(Value::as_object);
+            let addl = schema.get("additionalProperties").filter(|a| a.is_object());
+            for (k, c) in m {
+                if root && (k == "apiVersion" || k == "kind" || k == "metadata") {
+                    continue;
+                }
+                let p = join(path, k);
+                match (props.and_then(|ps| ps.get(k)), addl) {
+                    (Some(ps), _) => unknown_rec(ps, c, &p, false, out),
+                    (None, Some(ap)) => unknown_rec(ap, c, &p, false, out),
+                    (None, None) => {
+                        if !preserves(schema)
+                            && (props.is_some()
+                                || schema.get("type").and_then(Value::as_str) == Some("object"))
+                        {
+                            out.push(p);
+                        }
+                    }
+                }
+            }
+        }
+        Value::Array(a) => {
+            if let Some(items) = schema.get("items") {
+                for (i, c) in a.iter().enumerate() {
+                    unknown_rec(items, c, &format!("{path}[{i}]"), false, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Prune unknown fields and apply defaults (structural schema semantics).
 pub fn apply_defaults(schema: &Value, obj: &mut Value) {
     walk(schema, obj, true);

@@ -19,6 +19,33 @@ pub struct WriteOpts {
     pub field_manager: String,
     /// The version the request came in on (apiVersion recorded in managedFields).
     pub version: String,
+    /// fieldValidation=Strict: unknown fields are an error instead of being pruned.
+    pub strict: bool,
+}
+
+/// With fieldValidation=Strict, fields a CRD schema does not declare are rejected (400).
+fn check_strict(rt: &ResourceType, obj: &Value, opts: &WriteOpts) -> ApiResult<()> {
+    if !opts.strict || !rt.custom {
+        return Ok(());
+    }
+    let Some(schema) = rt.schema(rt.preferred_version()) else {
+        return Ok(());
+    };
+    let unknown = crate::openapi::unknown_fields(schema, obj);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let list = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(ApiError::bad_request(format!(
+        "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {list}",
+        rt.kind,
+        rt.api_version(&opts.version),
+        rt.kind
+    )))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -395,6 +422,7 @@ pub fn create(
         opts.version.clone()
     };
     check_kind(rt, &obj, &version)?;
+    check_strict(rt, &obj, opts)?;
     let body_ns = meta_str(&obj, "namespace").to_string();
     if rt.namespaced && !body_ns.is_empty() && body_ns != ns {
         return Err(ApiError::bad_request(
@@ -660,6 +688,7 @@ pub fn update(
         opts.version.clone()
     };
     check_kind(rt, &obj, &version)?;
+    check_strict(rt, &obj, opts)?;
     let body_name = name_of(&obj);
     if body_name != name {
         return Err(ApiError::bad_request(format!(
@@ -745,6 +774,7 @@ pub fn patch(
             ));
         }
         check_kind(rt, body, &version)?;
+        check_strict(rt, body, opts)?;
         let bn = name_of(body);
         if !bn.is_empty() && bn != name {
             return Err(ApiError::bad_request(format!(
@@ -835,6 +865,7 @@ pub fn patch(
         }
         PatchType::Apply => {}
     }
+    check_strict(rt, &patched, opts)?;
     if name_of(&patched) != name {
         return Err(ApiError::bad_request(
             "metadata.name cannot be changed by a patch",

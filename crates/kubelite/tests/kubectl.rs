@@ -238,7 +238,9 @@ spec:
   - name: v1
     served: true
     storage: true
-    subresources: {status: {}}
+    subresources:
+      status: {}
+      scale: {specReplicasPath: .spec.replicas, statusReplicasPath: .status.replicas}
     additionalPrinterColumns:
     - {name: Color, type: string, jsonPath: .spec.color}
     schema:
@@ -249,6 +251,10 @@ spec:
             type: object
             properties:
               color: {type: string}
+              replicas: {type: integer}
+          status:
+            type: object
+            x-kubernetes-preserve-unknown-fields: true
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -282,6 +288,22 @@ async fn crd_then_objects() {
         !out.status.success(),
         "strategic merge patch must be refused for custom kinds"
     );
+    // kubectl asks for fieldValidation=Strict: unknown fields are reported, not silently dropped
+    let out = kubectl_stdin(
+        &kc,
+        &["apply", "-f", "-"],
+        "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g2\nspec:\n  colour: red\n",
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown field \"spec.colour\""),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // scale subresource
+    ok_stdout(&tc.kubectl(&["scale", "gadget/g1", "--replicas=3"]));
+    let out = ok_stdout(&tc.kubectl(&["get", "gd", "g1", "-o", "jsonpath={.spec.replicas}"]));
+    assert_eq!(out, "3");
     tc.shutdown().await;
 }
 
