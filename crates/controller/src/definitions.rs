@@ -40,10 +40,12 @@ pub async fn load(
         let ar = api_resource(kind);
         for ns in &namespaces {
             let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
-            let list = api
-                .list(&ListParams::default())
-                .await
-                .map_err(Error::hub("list", format!("{} in {ns}", kind.plural())))?;
+            let list = match api.list(&ListParams::default()).await {
+                Ok(l) => l,
+                // The hub does not serve this kind (yet): it has none of these definitions.
+                Err(kube::Error::Api(s)) if s.code == 404 => continue,
+                Err(e) => return Err(Error::hub("list", format!("{} in {ns}", kind.plural()))(e)),
+            };
             for obj in list.items {
                 let json = serde_json::to_value(&obj).unwrap_or_default();
                 let compiled = Definition::from_object(&json).and_then(|d| cache.compile(d));

@@ -76,10 +76,23 @@ fn start_background(home: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// Wait until the hub answers and serves Applications (its CRDs are installed).
 async fn wait_reachable(kubeconfig: &Path, within: Duration) -> Result<hub::Hub, Error> {
     let start = Instant::now();
     loop {
-        match hub::connect(Some(kubeconfig)).await {
+        let ready = match hub::connect(Some(kubeconfig)).await {
+            Ok(h) => {
+                let apps: kube::Api<oam::Application> = kube::Api::all(h.client.clone());
+                match apps.list(&Default::default()).await {
+                    Ok(_) => Ok(h),
+                    Err(e) => Err(Error::Failed(format!(
+                        "the hub does not serve applications yet: {e}"
+                    ))),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match ready {
             Ok(h) => return Ok(h),
             Err(e) if start.elapsed() > within => {
                 return Err(Error::Failed(format!(

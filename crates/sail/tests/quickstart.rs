@@ -190,3 +190,56 @@ fn bad_input_is_one_clear_line_and_writes_nothing() {
     );
     assert!(line.contains("/nonexistent/kubeconfig"), "{line}");
 }
+
+/// `sail quickstart`, the README's first command: twice (idempotent), then stop the hub it
+/// started in the background.
+#[test]
+fn quickstart_command_is_idempotent() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let run = || {
+        std::process::Command::new(common::SAIL)
+            .arg("quickstart")
+            .env("SAIL_HOME", home.path())
+            .env_remove("KUBECONFIG")
+            .output()
+            .expect("run sail quickstart")
+    };
+    let first = ok(&run(), "sail quickstart");
+    assert!(first.contains("started the embedded hub"), "{first}");
+    assert!(
+        first.contains("application default/hello is running"),
+        "{first}"
+    );
+    assert!(
+        first.contains("get deploy,svc -A"),
+        "prints the kubectl line: {first}"
+    );
+    let second = ok(&run(), "sail quickstart again");
+    assert!(second.contains("using the hub already running"), "{second}");
+    assert!(second.contains("Ready:2/2"), "{second}");
+    let kubeconfig = home.path().join("kubeconfig");
+    let deploy = ok(
+        &std::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args([
+                "get",
+                "deploy",
+                "hello-web",
+                "-n",
+                "default",
+                "-o",
+                "jsonpath={.status.readyReplicas}",
+            ])
+            .output()
+            .expect("kubectl"),
+        "kubectl get deploy",
+    );
+    assert_eq!(deploy, "2");
+    let stop = std::process::Command::new(common::SAIL)
+        .args(["server", "--stop"])
+        .env("SAIL_HOME", home.path())
+        .output()
+        .expect("run sail server --stop");
+    ok(&stop, "sail server --stop");
+}
