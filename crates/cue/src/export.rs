@@ -338,7 +338,14 @@ fn json_node(j: &serde_json::Value) -> Arc<Node> {
         J::String(s) => Node::Str(s.clone()),
         J::Array(a) => Node::List(a.iter().map(json_node).collect()),
         J::Object(m) => Node::Struct(
-            m.iter().map(|(k, v)| NField { name: k.clone(), kind: FK::Regular, value: json_node(v), comments: Vec::new() }).collect(),
+            m.iter()
+                .map(|(k, v)| NField {
+                    name: k.clone(),
+                    kind: FK::Regular,
+                    value: json_node(v),
+                    comments: Vec::new(),
+                })
+                .collect(),
             None,
         ),
     })

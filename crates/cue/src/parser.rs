@@ -80,12 +80,41 @@ impl<'s> Parser<'s> {
             self.toks.get(self.i - 1).map(|t| t.end).unwrap_or(0)
         }
     }
+    /// Consumes the current token, moving its payload out (the parser never rewinds).
     fn bump(&mut self) -> Token {
-        let t = self.cur();
-        if self.i < self.toks.len() {
-            self.i += 1;
+        match self.toks.get_mut(self.i) {
+            Some(t) if t.tok != Tok::Eof => {
+                let tok = std::mem::replace(&mut t.tok, Tok::Newline);
+                let r = Token {
+                    tok,
+                    start: t.start,
+                    end: t.end,
+                };
+                self.i += 1;
+                r
+            }
+            _ => self.cur(),
         }
-        t
+    }
+
+    /// The current token, with its payload moved out when it has one (the caller bumps next).
+    fn take_cur(&mut self) -> Token {
+        match self.toks.get_mut(self.i) {
+            Some(t)
+                if matches!(
+                    t.tok,
+                    Tok::Ident(_) | Tok::Str(_) | Tok::Int(_) | Tok::Float(_)
+                ) =>
+            {
+                let tok = std::mem::replace(&mut t.tok, Tok::Newline);
+                Token {
+                    tok,
+                    start: t.start,
+                    end: t.end,
+                }
+            }
+            _ => self.cur(),
+        }
     }
     fn span(&self, start: usize, end: usize) -> Span {
         Span {
@@ -324,6 +353,11 @@ impl<'s> Parser<'s> {
 
     fn parse_field_or_embed(&mut self, start: usize, comments: Vec<String>) -> PResult<Decl> {
         let e = self.parse_expr()?;
+        self.parse_field_rest(start, comments, e)
+    }
+
+    /// A declaration whose first expression (label or embedding) is already parsed.
+    fn parse_field_rest(&mut self, start: usize, comments: Vec<String>, e: Expr) -> PResult<Decl> {
         let mut alias = None;
         let mut e = e;
         if *self.peek() == Tok::Assign {
@@ -409,13 +443,7 @@ impl<'s> Parser<'s> {
         if !nested {
             return Ok(e);
         }
-        // Rewind: re-parse as a declaration.
-        let mut j = self.i;
-        while j > 0 && self.toks.get(j - 1).map(|t| t.start).unwrap_or(0) >= vstart {
-            j -= 1;
-        }
-        self.i = j;
-        let d = self.parse_field_or_embed(vstart, Vec::new())?;
+        let d = self.parse_field_rest(vstart, Vec::new(), e)?;
         let span = self.span(vstart, self.prev_end());
         let mut lit = StructLit {
             span,
@@ -424,6 +452,9 @@ impl<'s> Parser<'s> {
         if let Decl::Field(f) = &d {
             if let Label::Ident(n, _) | Label::Str(n, _) = &f.label {
                 lit.idents.insert(n.clone());
+            }
+            if let Some(a) = &f.alias {
+                lit.binds.insert(a.clone());
             }
         }
         lit.decls.push(d);
@@ -699,7 +730,7 @@ impl<'s> Parser<'s> {
     }
 
     fn parse_operand(&mut self) -> PResult<Expr> {
-        let t = self.cur();
+        let t = self.take_cur();
         let sp = self.span(t.start, t.end);
         let mk = |kind| Expr { kind, span: sp };
         match t.tok {
