@@ -146,6 +146,8 @@ pub struct Vertex<'a> {
     pub state: St,
     pub forward: Option<VId>,
     pub atom: Val,
+    /// Where the current atom came from.
+    pub atom_span: Option<Span>,
     pub err: Option<Rc<Bot>>,
     /// An incomplete error from a comprehension clause: the struct can't be exported but its
     /// other fields stay accessible.
@@ -177,6 +179,7 @@ impl<'a> Vertex<'a> {
             state: St::New,
             forward: None,
             atom: Val::Top,
+            atom_span: None,
             err: None,
             comp_err: None,
             comp_inserts: Vec::new(),
@@ -221,6 +224,8 @@ pub struct Ev<'a> {
     /// Disjunctions being resolved (by address of their first alternative), to cut structural
     /// cycles through disjunctions (`#T: {sub: #T | null}`).
     pub disj_stack: Vec<usize>,
+    /// Span of the conjunct expression being added (for error positions).
+    pub cur_span: Span,
     /// Closedness ids derived for a definition referenced inside another definition.
     pub cid_parent: HashMap<u32, u32>,
     pub cid_map: HashMap<(u32, u32), u32>,
@@ -259,6 +264,7 @@ impl<'a> Ev<'a> {
             depth_hit: false,
             track_next: false,
             disj_stack: Vec::new(),
+            cur_span: Span::default(),
             cid_parent: HashMap::new(),
             cid_map: HashMap::new(),
         }
@@ -441,12 +447,30 @@ impl<'a> Ev<'a> {
             CX::Lit(lit) => self.process_lit(v, lit, c.env, c.closed, group),
             CX::Val(val) => self.add_val(v, val, group, c.closed),
             CX::Vertex(w) => self.add_vertex(v, w, group, c.closed),
-            CX::Json(j) => self.add_json(v, j),
+            CX::Json(j) => {
+                let saved = std::mem::take(&mut self.cur_span);
+                self.add_json(v, j);
+                self.cur_span = saved;
+            }
             CX::Expr(e) => self.add_expr(v, e, c.env, c.closed, group),
         }
     }
 
     fn add_expr(
+        &mut self,
+        v: VId,
+        e: &'a Expr,
+        env: Env<'a>,
+        closed: Closed,
+        group: Option<usize>,
+    ) {
+        let saved = self.cur_span;
+        self.cur_span = e.span;
+        self.add_expr_inner(v, e, env, closed, group);
+        self.cur_span = saved;
+    }
+
+    fn add_expr_inner(
         &mut self,
         v: VId,
         e: &'a Expr,
@@ -631,12 +655,26 @@ impl<'a> Ev<'a> {
             other => {
                 let cur = std::mem::replace(&mut self.vm(v).atom, Val::Top);
                 let r = unify_atoms(&cur, &other);
+                let here = self.cur_span;
                 match r {
                     Val::Bottom(b) => {
                         self.vm(v).atom = cur;
-                        self.set_err(v, b);
+                        let mut b = (*b).clone();
+                        if let Some(s) = self.v(v).atom_span {
+                            b.spans.push(s);
+                        }
+                        if here != Span::default() {
+                            b.spans.push(here);
+                        }
+                        self.set_err(v, Rc::new(b));
                     }
-                    r => self.vm(v).atom = r,
+                    r => {
+                        let x = self.vm(v);
+                        if matches!(x.atom, Val::Top) || x.atom_span.is_none() {
+                            x.atom_span = Some(here).filter(|s| *s != Span::default());
+                        }
+                        x.atom = r;
+                    }
                 }
             }
         }
