@@ -298,6 +298,25 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
         Some("status") if rt.has_status => Some("status"),
         Some("scale") if rt.scale.is_some() => Some("scale"),
         Some("finalize") if rt.kind == "Namespace" => Some("finalize"),
+        Some("log") if rt.kind == "Pod" && method == Method::GET => {
+            let st = app.store.lock();
+            let name = rp.name.clone().unwrap_or_default();
+            return match st.get(&rt.key(), &ns, &name) {
+                None => error_response(&ApiError::not_found("", "pods", &name)),
+                Some(p) => {
+                    let text = format!(
+                        "kubelite: simulated container log for pod {ns}/{name} (phase {})\n",
+                        p.pointer("/status/phase")
+                            .and_then(Value::as_str)
+                            .unwrap_or("Unknown")
+                    );
+                    Response::builder()
+                        .header(header::CONTENT_TYPE, "text/plain")
+                        .body(full(text))
+                        .unwrap_or_else(|_| Response::new(full("")))
+                }
+            };
+        }
         Some(_) => return error_response(&ApiError::page_not_found()),
     };
     let headers = parts.headers.clone();

@@ -242,7 +242,64 @@ fn validate_crd(obj: &Value, causes: &mut Vec<(String, String)>) {
 }
 
 /// Apply kind-specific defaults (the parts of real defaulting that clients notice).
+/// Container defaults a real API server fills in (protocol, imagePullPolicy, …).
+fn default_pod_spec(spec: Option<&mut Value>, restart_always: bool) {
+    let Some(spec) = spec.and_then(Value::as_object_mut) else {
+        return;
+    };
+    for list in ["containers", "initContainers"] {
+        if let Some(Value::Array(cs)) = spec.get_mut(list) {
+            for c in cs.iter_mut().filter_map(Value::as_object_mut) {
+                let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+                let tagless =
+                    !image.rsplit('/').next().unwrap_or("").contains(':') && !image.contains('@');
+                let policy = if tagless || image.ends_with(":latest") {
+                    "Always"
+                } else {
+                    "IfNotPresent"
+                };
+                c.entry("imagePullPolicy").or_insert_with(|| json!(policy));
+                c.entry("terminationMessagePath")
+                    .or_insert_with(|| json!("/dev/termination-log"));
+                c.entry("terminationMessagePolicy")
+                    .or_insert_with(|| json!("File"));
+                c.entry("resources").or_insert_with(|| json!({}));
+                if let Some(Value::Array(ports)) = c.get_mut("ports") {
+                    for p in ports.iter_mut().filter_map(Value::as_object_mut) {
+                        p.entry("protocol").or_insert_with(|| json!("TCP"));
+                    }
+                }
+            }
+        }
+    }
+    if restart_always {
+        spec.entry("restartPolicy")
+            .or_insert_with(|| json!("Always"));
+    }
+    spec.entry("dnsPolicy")
+        .or_insert_with(|| json!("ClusterFirst"));
+    spec.entry("schedulerName")
+        .or_insert_with(|| json!("default-scheduler"));
+    spec.entry("terminationGracePeriodSeconds")
+        .or_insert_with(|| json!(30));
+    spec.entry("securityContext").or_insert_with(|| json!({}));
+}
+
 fn defaults(st: &State, rt: &ResourceType, obj: &mut Value, creating: bool) {
+    if !rt.custom {
+        match rt.kind.as_str() {
+            "Pod" => default_pod_spec(obj.get_mut("spec"), true),
+            "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => {
+                default_pod_spec(obj.pointer_mut("/spec/template/spec"), true)
+            }
+            "Job" => default_pod_spec(obj.pointer_mut("/spec/template/spec"), false),
+            "CronJob" => default_pod_spec(
+                obj.pointer_mut("/spec/jobTemplate/spec/template/spec"),
+                false,
+            ),
+            _ => {}
+        }
+    }
     if rt.custom {
         if let Some(schema) = rt.schema(rt.preferred_version()) {
             crate::openapi::apply_defaults(schema, obj);

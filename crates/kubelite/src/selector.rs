@@ -155,7 +155,20 @@ impl LabelSelector {
         if self.reqs.is_empty() {
             return true;
         }
-        self.matches_labels(&labels_of(obj))
+        let labels = obj.pointer("/metadata/labels").and_then(Value::as_object);
+        let get = |k: &str| {
+            labels
+                .and_then(|m| m.get(k))
+                .map(|v| v.as_str().unwrap_or(""))
+        };
+        self.reqs.iter().all(|r| match r {
+            Req::Eq(k, v) => get(k) == Some(v.as_str()),
+            Req::Ne(k, v) => get(k) != Some(v.as_str()),
+            Req::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
+            Req::NotIn(k, vs) => get(k).is_none_or(|x| !vs.iter().any(|v| v == x)),
+            Req::Exists(k) => get(k).is_some(),
+            Req::NotExists(k) => get(k).is_none(),
+        })
     }
 
     /// From a metav1.LabelSelector object (matchLabels + matchExpressions).

@@ -44,6 +44,40 @@ struct Sim {
     nodes: u32,
     first_seen: HashMap<String, Instant>,
     progress: HashMap<String, (i64, Instant)>,
+    emitted: std::collections::HashSet<(String, String)>,
+}
+
+/// Record a core/v1 Event about `obj` once per (uid, reason).
+fn event(
+    sim_emitted: &mut std::collections::HashSet<(String, String)>,
+    st: &mut State,
+    obj: &Value,
+    type_: &str,
+    reason: &str,
+    message: &str,
+) {
+    let uid = uid_of(obj).to_string();
+    if !sim_emitted.insert((uid.clone(), reason.to_string())) {
+        return;
+    }
+    let ns = meta_str(obj, "namespace").to_string();
+    let ns = if ns.is_empty() {
+        "default".to_string()
+    } else {
+        ns
+    };
+    let now = now_rfc3339();
+    let ev = json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": format!("{}.{}", name_of(obj), random_suffix(10)), "namespace": ns},
+        "involvedObject": {"apiVersion": obj.get("apiVersion").cloned().unwrap_or(json!("v1")), "kind": obj.get("kind").cloned().unwrap_or(json!("")),
+            "name": name_of(obj), "namespace": ns, "uid": uid, "resourceVersion": meta_str(obj, "resourceVersion")},
+        "reason": reason, "message": message, "type": type_, "count": 1,
+        "firstTimestamp": now, "lastTimestamp": now,
+        "source": {"component": "kubelite-simulator"},
+        "reportingComponent": "kubelite-simulator", "reportingInstance": "kubelite"
+    });
+    create_child(st, "", "events", &ns, ev);
 }
 
 pub async fn run(
@@ -57,6 +91,7 @@ pub async fn run(
         nodes: nodes.max(1),
         first_seen: HashMap::new(),
         progress: HashMap::new(),
+        emitted: std::collections::HashSet::new(),
     };
     let mut ticker = tokio::time::interval(cfg.tick.max(Duration::from_millis(5)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -271,6 +306,9 @@ impl Sim {
             .map(|p| uid_of(p).to_string())
             .collect();
         self.first_seen.retain(|k, _| live.contains(k));
+        if self.emitted.len() > 10_000 {
+            self.emitted.retain(|(u, _)| live.contains(u));
+        }
     }
 
     fn deployments(&mut self, st: &mut State) {
@@ -910,6 +948,57 @@ impl Sim {
                     )
                 }
             };
+            let image = containers
+                .first()
+                .and_then(|c| c.get("image"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            event(
+                &mut self.emitted,
+                st,
+                &p,
+                "Normal",
+                "Scheduled",
+                &format!("Successfully assigned {ns}/{name} to {node}"),
+            );
+            match (fail.as_deref(), status_phase) {
+                (Some("image-pull"), _) => event(
+                    &mut self.emitted,
+                    st,
+                    &p,
+                    "Warning",
+                    "Failed",
+                    &format!(
+                        "Failed to pull image \"{image}\": simulated image pull failure (kubelite)"
+                    ),
+                ),
+                (Some("crash-loop"), "Running") if running_for >= ready_delay => event(
+                    &mut self.emitted,
+                    st,
+                    &p,
+                    "Warning",
+                    "BackOff",
+                    "Back-off restarting failed container (simulated by kubelite)",
+                ),
+                (Some("never-ready"), "Running") if running_for >= ready_delay => event(
+                    &mut self.emitted,
+                    st,
+                    &p,
+                    "Warning",
+                    "Unhealthy",
+                    "Readiness probe failed (simulated by kubelite)",
+                ),
+                (_, "Running") => event(
+                    &mut self.emitted,
+                    st,
+                    &p,
+                    "Normal",
+                    "Started",
+                    "Started container (simulated by kubelite)",
+                ),
+                _ => {}
+            }
             let host_ip = format!("172.18.0.{}", node_idx + 2);
             let status = json!({
                 "phase": status_phase,
