@@ -1656,10 +1656,20 @@ impl<'a> Ev<'a> {
                         }
                     }
                     if !ok {
+                        let spans: Vec<Span> = self
+                            .v(*av)
+                            .conjs
+                            .iter()
+                            .filter_map(|c| match c.x {
+                                CX::Expr(e) => Some(e.span),
+                                _ => None,
+                            })
+                            .take(2)
+                            .collect();
                         let b = Rc::new(Bot {
                             msg: "field not allowed".to_string(),
                             incomplete: false,
-                            spans: vec![],
+                            spans,
                             path: None,
                         });
                         let t = self.deref(*av);
