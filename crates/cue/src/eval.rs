@@ -85,6 +85,21 @@ pub enum FK {
     Def,
 }
 
+/// Arc key of a field: regular fields whose quoted name looks like a definition or hidden label
+/// get a marker prefix so they don't share the definition's / hidden field's slot.
+pub fn regular_key(name: &str, kind: FK) -> std::borrow::Cow<'_, str> {
+    if kind == FK::Regular && label_kind(name) != FK::Regular {
+        std::borrow::Cow::Owned(format!("\u{1}{name}"))
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    }
+}
+
+/// The user-visible name of an arc key.
+pub fn display_label(key: &str) -> &str {
+    key.strip_prefix('\u{1}').unwrap_or(key)
+}
+
 pub fn label_kind(name: &str) -> FK {
     if name.starts_with('#') || name.starts_with("_#") {
         FK::Def
@@ -794,14 +809,15 @@ impl<'a> Ev<'a> {
                 let g = self.group_for(v, None, Closed::No);
                 for (k, x) in m {
                     let kind = FK::Regular;
+                    let k: &str = &regular_key(k, kind);
                     let av = self.arc_for(v, k, kind);
-                    let key: Rc<str> = Rc::from(k.as_str());
+                    let key: Rc<str> = Rc::from(k);
                     if self.v(v).groups[g].track {
                         if self.v(v).groups[g].track {
                             self.vm(v).groups[g].allowed.insert(key);
                         }
                     }
-                    if let Some(ai) = self.vm(v).arcs.get_mut(k.as_str()) {
+                    if let Some(ai) = self.vm(v).arcs.get_mut(k) {
                         ai.regular = true;
                     }
                     self.push_arc_conj(
@@ -896,11 +912,10 @@ impl<'a> Ev<'a> {
             match d {
                 Decl::Field(f) => match &f.label {
                     Label::Ident(n, _) | Label::Str(n, _) => {
-                        let kind = if matches!(f.label, Label::Str(..)) {
-                            FK::Regular
-                        } else {
-                            label_kind(n)
-                        };
+                        let quoted = matches!(f.label, Label::Str(..));
+                        let kind = if quoted { FK::Regular } else { label_kind(n) };
+                        let key = regular_key(n, kind);
+                        let n: &str = &key;
                         let cc = if kind == FK::Def {
                             let arc = self.arc_for(v, n, kind);
                             Closed::Deep(arc)
@@ -1186,7 +1201,7 @@ impl<'a> Ev<'a> {
                 } else if self.v(w).is_struct {
                     for (k, a) in self.v(w).arcs.iter() {
                         if a.kind == FK::Regular && a.regular {
-                            items.push((Val::Str(k.clone()), a.vid));
+                            items.push((Val::Str(Rc::from(display_label(k))), a.vid));
                         }
                     }
                 } else {
@@ -1261,6 +1276,7 @@ impl<'a> Ev<'a> {
                     let l = self.concrete(l);
                     match l {
                         Val::Str(s) => {
+                            let s = regular_key(&s, FK::Regular);
                             let c = Conj {
                                 x: CX::Expr(&f.value),
                                 env: env.clone(),
@@ -2055,7 +2071,7 @@ impl<'a> Ev<'a> {
                 let idx = self.eval(i, env);
                 let idx = self.concrete(idx);
                 match idx {
-                    Val::Str(s) => self.select(base, &s, i.span),
+                    Val::Str(s) => self.select(base, &regular_key(&s, FK::Regular), i.span),
                     Val::Int(n) => self.index(base, n, i.span),
                     Val::Bottom(b) => Val::Bottom(b),
                     other if other.is_concrete_scalar() => bot_val(
@@ -2555,7 +2571,7 @@ impl<'a> Ev<'a> {
                             continue;
                         }
                         let ev = self.value_of(a.vid);
-                        m.insert(k.to_string(), self.json_of(&ev, depth + 1)?);
+                        m.insert(display_label(&k).to_string(), self.json_of(&ev, depth + 1)?);
                     }
                     J::Object(m)
                 } else {

@@ -90,7 +90,7 @@ fn join_path(path: &[Seg]) -> String {
             out.push('.');
         }
         match s {
-            Seg::Label(l) => out.push_str(&fmt_label(l)),
+            Seg::Label(l) => out.push_str(&fmt_label(crate::eval::display_label(l))),
             Seg::Index(n) => out.push_str(&n.to_string()),
         }
     }
@@ -228,7 +228,7 @@ impl Builder<'_, '_> {
                 let n = self.build(a.vid, path, depth + 1);
                 path.pop();
                 fields.push(NField {
-                    name: k.to_string(),
+                    name: crate::eval::display_label(&k).to_string(),
                     kind: a.kind,
                     value: n,
                     comments: a.comments,
@@ -255,7 +255,7 @@ impl Builder<'_, '_> {
                         );
                         path.pop();
                         fields.push(NField {
-                            name: k.to_string(),
+                            name: crate::eval::display_label(&k).to_string(),
                             kind: a.kind,
                             value: Arc::new(Node::Incomplete(e)),
                             comments: a.comments.clone(),
@@ -267,7 +267,7 @@ impl Builder<'_, '_> {
                 let n = self.build(a.vid, path, depth + 1);
                 path.pop();
                 fields.push(NField {
-                    name: k.to_string(),
+                    name: crate::eval::display_label(&k).to_string(),
                     kind: a.kind,
                     value: n,
                     comments: a.comments,
@@ -292,7 +292,7 @@ impl Builder<'_, '_> {
             let n = self.build(a.vid, path, depth + 1);
             path.pop();
             fields.push(NField {
-                name: k.to_string(),
+                name: crate::eval::display_label(&k).to_string(),
                 kind: a.kind,
                 value: n,
                 comments: a.comments,

@@ -275,7 +275,8 @@ impl<'s> Parser<'s> {
             let d = self.parse_decl()?;
             match &d {
                 Decl::Field(f) => {
-                    if let Label::Ident(n, _) | Label::Str(n, _) = &f.label {
+                    // quoted labels are not referable by identifiers
+                    if let Label::Ident(n, _) = &f.label {
                         lit.idents.insert(n.clone());
                     }
                 }
@@ -450,7 +451,7 @@ impl<'s> Parser<'s> {
             ..Default::default()
         };
         if let Decl::Field(f) = &d {
-            if let Label::Ident(n, _) | Label::Str(n, _) = &f.label {
+            if let Label::Ident(n, _) = &f.label {
                 lit.idents.insert(n.clone());
             }
             if let Some(a) = &f.alias {
