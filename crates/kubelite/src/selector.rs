@@ -1,7 +1,5 @@
 //! Label and field selectors.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use crate::status::ApiError;
@@ -140,17 +138,6 @@ impl LabelSelector {
         self.reqs.is_empty()
     }
 
-    pub fn matches_labels(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.reqs.iter().all(|r| match r {
-            Req::Eq(k, v) => labels.get(k) == Some(v),
-            Req::Ne(k, v) => labels.get(k) != Some(v),
-            Req::In(k, vs) => labels.get(k).is_some_and(|x| vs.contains(x)),
-            Req::NotIn(k, vs) => labels.get(k).is_none_or(|x| !vs.contains(x)),
-            Req::Exists(k) => labels.contains_key(k),
-            Req::NotExists(k) => !labels.contains_key(k),
-        })
-    }
-
     pub fn matches(&self, obj: &Value) -> bool {
         if self.reqs.is_empty() {
             return true;
@@ -239,17 +226,6 @@ fn parse_set(sel: &str, s: &str) -> Result<Vec<String>, ApiError> {
         .map(|x| x.trim().to_string())
         .filter(|x| !x.is_empty())
         .collect())
-}
-
-pub fn labels_of(obj: &Value) -> BTreeMap<String, String> {
-    obj.pointer("/metadata/labels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// A parsed field selector (metadata.name, metadata.namespace and a few kind-specific fields).
