@@ -241,6 +241,8 @@ pub struct Ev<'a> {
     pub disj_stack: Vec<usize>,
     /// Span of the conjunct expression being added (for error positions).
     pub cur_span: Span,
+    /// The next add_vertex is a direct definition reference: its conjuncts take the new id.
+    pub replace_cid: bool,
     /// Closedness ids derived for a definition referenced inside another definition.
     pub cid_parent: HashMap<u32, u32>,
     pub cid_map: HashMap<(u32, u32), u32>,
@@ -280,6 +282,7 @@ impl<'a> Ev<'a> {
             track_next: false,
             disj_stack: Vec::new(),
             cur_span: Span::default(),
+            replace_cid: false,
             cid_parent: HashMap::new(),
             cid_map: HashMap::new(),
         }
@@ -527,6 +530,7 @@ impl<'a> Ev<'a> {
                     ExprKind::Selector(_, n, _) => label_kind(n) == FK::Def,
                     _ => false,
                 };
+                let replace = is_def && !matches!(closed, Closed::Deep(_));
                 let closed = if is_def && !matches!(closed, Closed::Deep(_)) {
                     // Definitions embedded in one struct literal share one closedness id, so
                     // their fields (and their children's) are unioned.
@@ -550,7 +554,10 @@ impl<'a> Ev<'a> {
                     closed
                 };
                 match self.resolve_ref(e, &env) {
-                    Some(Target::Vertex(w)) => self.add_vertex(v, w, group, closed),
+                    Some(Target::Vertex(w)) => {
+                        self.replace_cid = replace;
+                        self.add_vertex(v, w, group, closed)
+                    }
                     Some(Target::Val(val)) => self.add_val(v, val, group, closed),
                     None => {
                         let val = self.eval(e, &env);
@@ -696,6 +703,7 @@ impl<'a> Ev<'a> {
     }
 
     fn add_vertex(&mut self, v: VId, w: VId, group: Option<usize>, closed: Closed) {
+        let replace = std::mem::take(&mut self.replace_cid);
         if w == v || self.copy_stack.contains(&w) {
             // reference cycle: contributes nothing new
             return;
@@ -708,6 +716,7 @@ impl<'a> Ev<'a> {
                 match (closed, c.closed) {
                     // A definition referenced inside another one keeps its own closedness, and
                     // its fields also count as declared by the enclosing definition.
+                    (Closed::Deep(_), Closed::Deep(_)) if replace => c.closed = closed,
                     (Closed::Deep(outer), Closed::Deep(inner)) if inner != outer => {
                         c.closed = Closed::Deep(self.derive_cid(inner, outer))
                     }
@@ -2377,6 +2386,9 @@ impl<'a> Ev<'a> {
                 let elems = self.v(w).elems.clone();
                 let hi = match hi {
                     Some(Val::Int(h)) => h,
+                    Some(other) if other.is_concrete_scalar() => {
+                        return bot_val(format!("invalid slice index {other}"), span);
+                    }
                     None => elems.len() as i64,
                     _ => return Val::incomplete("non-concrete slice index", span),
                 };
@@ -2987,6 +2999,31 @@ pub fn unify_atoms(a: &Val, b: &Val) -> Val {
                         }
                     }
                     _ => {}
+                }
+            }
+            {
+                let mut slo: Option<(&str, bool)> = None;
+                let mut shi: Option<(&str, bool)> = None;
+                for b in &bounds {
+                    let Val::Str(x) = &b.val else { continue };
+                    match b.op {
+                        BoundOp::Ge | BoundOp::Gt => {
+                            if slo.is_none_or(|(l, _)| &**x > l) {
+                                slo = Some((x, matches!(b.op, BoundOp::Gt)));
+                            }
+                        }
+                        BoundOp::Le | BoundOp::Lt => {
+                            if shi.is_none_or(|(h, _)| &**x < h) {
+                                shi = Some((x, matches!(b.op, BoundOp::Lt)));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                if let (Some((l, ls)), Some((h, hs))) = (slo, shi) {
+                    if l > h || (l == h && (ls || hs)) {
+                        return conflict(a, b);
+                    }
                 }
             }
             if let (Some((l, ls)), Some((h, hs))) = (lo, hi) {
