@@ -3007,15 +3007,11 @@ pub fn unify_atoms(a: &Val, b: &Val) -> Val {
                 for b in &bounds {
                     let Val::Str(x) = &b.val else { continue };
                     match b.op {
-                        BoundOp::Ge | BoundOp::Gt => {
-                            if slo.is_none_or(|(l, _)| &**x > l) {
-                                slo = Some((x, matches!(b.op, BoundOp::Gt)));
-                            }
+                        BoundOp::Ge | BoundOp::Gt if slo.is_none_or(|(l, _)| &**x > l) => {
+                            slo = Some((x, matches!(b.op, BoundOp::Gt)));
                         }
-                        BoundOp::Le | BoundOp::Lt => {
-                            if shi.is_none_or(|(h, _)| &**x < h) {
-                                shi = Some((x, matches!(b.op, BoundOp::Lt)));
-                            }
+                        BoundOp::Le | BoundOp::Lt if shi.is_none_or(|(h, _)| &**x < h) => {
+                            shi = Some((x, matches!(b.op, BoundOp::Lt)));
                         }
                         _ => {}
                     }
