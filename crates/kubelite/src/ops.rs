@@ -190,6 +190,19 @@ fn validate_object(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
     if rt.kind == "CustomResourceDefinition" {
         validate_crd(obj, &mut causes);
     }
+    if rt.kind == "Deployment" && !rt.custom {
+        if obj.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate")
+            && obj.pointer("/spec/strategy/rollingUpdate").is_some()
+        {
+            causes.push((
+                "spec.strategy.rollingUpdate".into(),
+                "Forbidden: may not be specified when strategy `type` is 'Recreate'".into(),
+            ));
+        }
+        if obj.pointer("/spec/selector").is_none() {
+            causes.push(("spec.selector".into(), "Required value".into()));
+        }
+    }
     if causes.is_empty() {
         Ok(())
     } else {

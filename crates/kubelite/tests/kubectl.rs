@@ -362,3 +362,94 @@ async fn kubectl_create_generators_send_protobuf() {
     assert_eq!(out, "cQ==");
     tc.shutdown().await;
 }
+
+/// The worked examples of "Update API Objects in Place Using kubectl patch" (kubernetes.io).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strategic_merge_examples_from_the_docs() {
+    let tc = TestCluster::start().await;
+    let kc = tc.kubeconfig_path();
+    let demo = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: patch-demo
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: nginx
+  template:
+    metadata:
+      labels:
+        app: nginx
+    spec:
+      containers:
+      - name: patch-demo-ctr
+        image: nginx
+      tolerations:
+      - effect: NoSchedule
+        key: dedicated
+        value: test-team
+"#;
+    ok_stdout(&kubectl_stdin(&kc, &["apply", "-f", "-"], demo));
+    let get = || {
+        json_of(&ok_stdout(&tc.kubectl(&[
+            "get",
+            "deploy",
+            "patch-demo",
+            "-o",
+            "json",
+        ])))
+    };
+    // containers have a merge key: the new container is added
+    ok_stdout(&tc.kubectl(&["patch", "deployment", "patch-demo", "--patch", "spec:\n  template:\n    spec:\n      containers:\n      - name: patch-demo-ctr-2\n        image: redis\n"]));
+    let d = get();
+    let names: Vec<&str> = d["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|c| c["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, vec!["patch-demo-ctr", "patch-demo-ctr-2"]);
+    // tolerations have no patch strategy: the list is replaced
+    ok_stdout(&tc.kubectl(&["patch", "deployment", "patch-demo", "--patch", "spec:\n  template:\n    spec:\n      tolerations:\n      - effect: NoSchedule\n        key: disktype\n        value: ssd\n"]));
+    let d = get();
+    assert_eq!(
+        d["spec"]["template"]["spec"]["tolerations"],
+        serde_json::json!([{"effect": "NoSchedule", "key": "disktype", "value": "ssd"}])
+    );
+    // a JSON merge patch replaces the containers list
+    ok_stdout(&tc.kubectl(&["patch", "deployment", "patch-demo", "--type", "merge", "--patch", "spec:\n  template:\n    spec:\n      containers:\n      - name: patch-demo-ctr-3\n        image: gcr.io/google-samples/hello-app:2.0\n"]));
+    let d = get();
+    let names: Vec<&str> = d["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|c| c["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, vec!["patch-demo-ctr-3"]);
+    // strategy type Recreate alone is refused while rollingUpdate is set ...
+    let out = tc.kubectl(&[
+        "patch",
+        "deployment",
+        "patch-demo",
+        "--patch",
+        "spec:\n  strategy:\n    type: Recreate\n",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("rollingUpdate"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // ... and $retainKeys clears it
+    ok_stdout(&tc.kubectl(&[
+        "patch",
+        "deployment",
+        "patch-demo",
+        "--patch",
+        "spec:\n  strategy:\n    $retainKeys:\n    - type\n    type: Recreate\n",
+    ]));
+    let d = get();
+    assert_eq!(
+        d["spec"]["strategy"],
+        serde_json::json!({"type": "Recreate"})
+    );
+    tc.shutdown().await;
+}
