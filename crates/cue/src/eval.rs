@@ -917,6 +917,7 @@ impl<'a> Ev<'a> {
         let g = self.group_for(v, group, closed);
         self.track_next = false;
         let child_closed = closed.child();
+        let mut embeds: Vec<(&'a Expr, usize)> = Vec::new();
         for d in &lit.decls {
             match d {
                 Decl::Field(f) => match &f.label {
@@ -971,17 +972,8 @@ impl<'a> Ev<'a> {
                     }
                 },
                 Decl::Embed(x) => {
-                    let before = self.v(v).groups.len();
-                    self.add_conj(
-                        v,
-                        Conj {
-                            x: CX::Expr(x),
-                            env: fenv.clone(),
-                            closed,
-                        },
-                        Some(g),
-                    );
-                    let _ = before;
+                    // after the literal's own fields: an embedding may refer to them
+                    embeds.push((x, self.v(v).arcs.len()));
                 }
                 Decl::Comprehension(c) => {
                     let pos = self.v(v).arcs.len();
@@ -992,6 +984,19 @@ impl<'a> Ev<'a> {
                 Decl::Ellipsis(_, _) => self.vm(v).groups[g].open = true,
                 Decl::Let(_) => {}
             }
+        }
+        for (x, pos) in embeds {
+            let before = self.v(v).arcs.len();
+            self.add_conj(
+                v,
+                Conj {
+                    x: CX::Expr(x),
+                    env: fenv.clone(),
+                    closed,
+                },
+                Some(g),
+            );
+            self.reorder_comp_arcs(v, pos, before);
         }
     }
 
