@@ -278,6 +278,66 @@ mod tests {
     }
 
     #[test]
+    fn field_comments_reach_callers() {
+        let src = "parameter: {name: string}\npatch: spec: template: spec: {\n\t// +patchKey=name\n\tcontainers: [{name: parameter.name}]\n}\n// +patchStrategy=retainKeys\nother: 1\n";
+        let p = Runtime::new().compile("t.cue", src).expect("compile");
+        let j = serde_json::json!({"name": "sidecar"});
+        let v = p.eval_with(&[("parameter", &j)]).expect("eval");
+        let spec = v.lookup("patch.spec.template.spec").expect("spec");
+        let f = spec.fields();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].name, "containers");
+        assert_eq!(f[0].comments, vec!["+patchKey=name".to_string()]);
+        let top = v.fields();
+        let other = top.iter().find(|f| f.name == "other").expect("other");
+        assert_eq!(
+            other.comments,
+            vec!["+patchStrategy=retainKeys".to_string()]
+        );
+        assert_eq!(
+            spec.to_json().expect("json"),
+            serde_json::json!({"containers": [{"name": "sidecar"}]})
+        );
+    }
+
+    #[test]
+    fn dotted_inputs_and_lookups() {
+        let p = Runtime::new()
+            .compile("t.cue", "context: {name: string}\nout: context.output.kind")
+            .expect("compile");
+        let o = serde_json::json!({"kind": "Deployment"});
+        let n = serde_json::json!("app");
+        let v = p
+            .eval_with(&[("context.output", &o), ("context.name", &n)])
+            .expect("eval");
+        assert_eq!(
+            v.lookup("out").and_then(|x| x.as_str()).as_deref(),
+            Some("Deployment")
+        );
+        assert_eq!(
+            v.lookup("context.name").and_then(|x| x.as_str()).as_deref(),
+            Some("app")
+        );
+        assert!(v.lookup("context.missing").is_none());
+        assert_eq!(v.lookup("context").map(|c| c.kind()), Some(Kind::Struct));
+    }
+
+    #[test]
+    fn error_display_names_path_and_positions() {
+        let p = Runtime::new()
+            .compile("webservice.cue", "parameter: port: int\n")
+            .expect("compile");
+        let j = serde_json::json!({"port": "80"});
+        let v = p.eval_with(&[("parameter", &j)]).expect("eval");
+        let e = v.validate().expect_err("type error");
+        let s = e.to_string();
+        assert!(s.starts_with("parameter.port: conflicting values"), "{s}");
+        assert!(s.contains("mismatched types"), "{s}");
+        assert!(s.contains("webservice.cue:1:18"), "{s}");
+        assert!(!e.is_incomplete());
+    }
+
+    #[test]
     fn unknown_import_is_error() {
         let e = Runtime::new()
             .compile("t.cue", "import \"vela/op\"\na: 1")
