@@ -984,7 +984,7 @@ fn watch(
     let rt = rt.clone();
     let version = version.to_string();
     let mut shutdown = app.shutdown_rx.clone();
-    let drop_after = app.faults.drop_watches_after;
+    let drop_after = app.faults().drop_watches_after;
     let bookmark_every = app.bookmark_interval;
     tokio::spawn(async move {
         let line = |ty: &str, obj: &Value| -> Bytes {

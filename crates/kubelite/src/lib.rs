@@ -131,6 +131,7 @@ pub struct Handle {
     data_dir: PathBuf,
     shutdown: server::Shutdown,
     store: Arc<store::Store>,
+    faults: Arc<std::sync::RwLock<Faults>>,
 }
 
 impl std::fmt::Debug for Handle {
@@ -179,6 +180,22 @@ impl Handle {
     /// The data directory.
     pub fn data_dir(&self) -> &std::path::Path {
         &self.data_dir
+    }
+
+    /// Change the injected faults of the running server (applies to new requests/watches).
+    pub fn set_faults(&self, faults: Faults) {
+        match self.faults.write() {
+            Ok(mut f) => *f = faults,
+            Err(e) => *e.into_inner() = faults,
+        }
+    }
+
+    /// Forget watch history up to the current resourceVersion: every watch resumed from an
+    /// older version gets 410 Gone (as after an etcd compaction).
+    pub fn compact(&self) {
+        let mut st = self.store.lock();
+        let rv = st.rv;
+        st.compact(rv);
     }
 
     /// The current global resourceVersion.

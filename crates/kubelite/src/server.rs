@@ -23,10 +23,16 @@ pub struct App {
     pub store: Arc<Store>,
     pub token: String,
     pub shutdown_rx: watch::Receiver<bool>,
-    pub faults: Faults,
+    pub faults: Arc<std::sync::RwLock<Faults>>,
     pub max_body: usize,
     pub addr: String,
     pub bookmark_interval: Duration,
+}
+
+impl App {
+    pub fn faults(&self) -> Faults {
+        self.faults.read().map(|f| f.clone()).unwrap_or_default()
+    }
 }
 
 pub struct Shutdown {
@@ -83,15 +89,16 @@ async fn handle(app: Arc<App>, req: http::Request<Incoming>) -> http::Response<B
     if !authorized(&req, &app.token) {
         return error_response(&ApiError::unauthorized());
     }
-    if !app.faults.latency.is_zero() {
-        tokio::time::sleep(app.faults.latency).await;
+    let faults = app.faults();
+    if !faults.latency.is_zero() {
+        tokio::time::sleep(faults.latency).await;
     }
     let is_watch = req
         .uri()
         .query()
         .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"))
         || req.uri().path().contains("/watch/");
-    if app.faults.error_rate > 0.0 && !is_watch && rand::random::<f64>() < app.faults.error_rate {
+    if faults.error_rate > 0.0 && !is_watch && rand::random::<f64>() < faults.error_rate {
         return error_response(&ApiError::internal("injected fault"));
     }
     handlers::route(app, req).await
@@ -166,11 +173,12 @@ pub async fn start(config: Config) -> Result<Handle, Error> {
     tls::write_private(&config.data_dir.join("kubeconfig"), &kubeconfig)?;
 
     let (tx, rx) = watch::channel(false);
+    let faults = Arc::new(std::sync::RwLock::new(config.faults.clone()));
     let app = Arc::new(App {
         store: store.clone(),
         token: creds.token.clone(),
         shutdown_rx: rx.clone(),
-        faults: config.faults.clone(),
+        faults: faults.clone(),
         max_body: config.max_body_bytes,
         addr: addr.to_string(),
         bookmark_interval: Duration::from_secs(2),
@@ -201,6 +209,7 @@ pub async fn start(config: Config) -> Result<Handle, Error> {
             accept: Some(accept),
         },
         store,
+        faults,
     })
 }
 

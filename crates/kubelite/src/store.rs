@@ -345,7 +345,6 @@ impl State {
     }
 
     /// Drop history up to and including `rv` (for tests of 410 Gone).
-    #[allow(dead_code)]
     pub fn compact(&mut self, rv: u64) {
         while self.history.front().is_some_and(|e| e.rv <= rv) {
             self.history.pop_front();

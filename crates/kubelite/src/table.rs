@@ -53,6 +53,13 @@ pub fn builtin_columns(kind: &str) -> Vec<PrinterColumn> {
             col("Data", "integer", "!datacount"),
         ],
         "Node" => vec![col("Status", "string", "!nodestatus")],
+        "Event" => vec![
+            col("Type", "string", ".type"),
+            col("Reason", "string", ".reason"),
+            col("Object", "string", "!involved"),
+            col("Message", "string", ".message"),
+        ],
+        "Endpoints" => vec![col("Endpoints", "string", "!endpoints")],
         _ => vec![],
     }
 }
@@ -163,6 +170,53 @@ fn computed(obj: &Value, what: &str) -> Value {
                     .unwrap_or(0)
         ),
         "!nodestatus" => json!("Ready"),
+        "!involved" => json!(format!(
+            "{}/{}",
+            obj.pointer("/involvedObject/kind")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_lowercase(),
+            obj.pointer("/involvedObject/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        )),
+        "!endpoints" => {
+            let mut eps = Vec::new();
+            for s in obj
+                .get("subsets")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let ports: Vec<String> = s
+                    .get("ports")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p.get("port").map(|x| x.to_string()))
+                    .collect();
+                for a in s
+                    .get("addresses")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let ip = a.get("ip").and_then(Value::as_str).unwrap_or("");
+                    if ports.is_empty() {
+                        eps.push(ip.to_string())
+                    } else {
+                        for p in &ports {
+                            eps.push(format!("{ip}:{p}"))
+                        }
+                    }
+                }
+            }
+            json!(if eps.is_empty() {
+                "<none>".to_string()
+            } else {
+                eps.join(",")
+            })
+        }
         _ => Value::Null,
     }
 }

@@ -115,6 +115,41 @@ async fn injected_faults() {
 }
 
 #[tokio::test]
+async fn faults_and_compaction_at_run_time() {
+    let tc = TestCluster::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(tc.client.clone(), "default");
+    let created = api
+        .create(&PostParams::default(), &cm("x"))
+        .await
+        .expect("create");
+    tc.handle.set_faults(kubelite::Faults {
+        error_rate: 1.0,
+        ..Default::default()
+    });
+    assert!(api.list(&ListParams::default()).await.is_err());
+    tc.handle.set_faults(kubelite::Faults::default());
+    api.list(&ListParams::default())
+        .await
+        .expect("healthy again");
+    api.create(&PostParams::default(), &cm("y"))
+        .await
+        .expect("create");
+    tc.handle.compact();
+    let rv = created.metadata.resource_version.expect("rv");
+    let mut s = api
+        .watch(&kube::api::WatchParams::default(), &rv)
+        .await
+        .expect("watch")
+        .boxed();
+    match s.next().await {
+        Some(Ok(kube::api::WatchEvent::Error(e))) => assert_eq!(e.code, 410),
+        Some(Err(kube::Error::Api(e))) => assert_eq!(e.code, 410),
+        other => panic!("expected 410 after compaction, got {other:?}"),
+    }
+    tc.shutdown().await;
+}
+
+#[tokio::test]
 async fn dry_run_writes_nothing() {
     let tc = TestCluster::start().await;
     let api: Api<ConfigMap> = Api::namespaced(tc.client.clone(), "default");
