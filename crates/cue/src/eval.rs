@@ -1341,7 +1341,96 @@ impl<'a> Ev<'a> {
         self.vm(v).comp_inserts.push((pos, after - before));
     }
 
+    /// Fast path: one disjunction of plain scalars/types on a scalar vertex
+    /// (`*"TCP" | "UDP"`, `*false | bool`, `*80 | int`): no re-evaluation needed.
+    fn try_scalar_disj(&mut self, v: VId) -> bool {
+        {
+            let x = self.v(v);
+            if x.disjs.len() != 1
+                || !x.arcs.is_empty()
+                || x.is_struct
+                || x.is_list
+                || x.saw_lit
+                || !x.pending.is_empty()
+                || x.err.is_some()
+                || x.choices.is_some()
+            {
+                return false;
+            }
+        }
+        let alts = self.v(v).disjs[0].alts.clone();
+        let mut vals: Vec<(Val, bool)> = Vec::with_capacity(alts.len());
+        for (c, d) in &alts {
+            let val = match &c.x {
+                CX::Expr(e) => {
+                    let simple = match &e.kind {
+                        ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Str(_) | ExprKind::Bool(_) | ExprKind::Null | ExprKind::Top => true,
+                        ExprKind::Ident(n) => {
+                            matches!(n.as_str(), "int" | "string" | "bool" | "float" | "number" | "bytes") && self.is_predeclared(n, &c.env)
+                        }
+                        _ => false,
+                    };
+                    if !simple {
+                        return false;
+                    }
+                    self.eval(e, &c.env)
+                }
+                CX::Val(val) if val.is_concrete_scalar() || matches!(val, Val::Atom(_) | Val::Top) => val.clone(),
+                _ => return false,
+            };
+            vals.push((val, *d));
+        }
+        let atom = self.v(v).atom.clone();
+        let mut survivors: Vec<(Val, bool)> = Vec::new();
+        let mut first_err: Option<Rc<Bot>> = None;
+        for (val, d) in vals {
+            match unify_atoms(&atom, &val) {
+                Val::Bottom(b) => {
+                    if first_err.is_none() {
+                        first_err = Some(b);
+                    }
+                }
+                r => {
+                    if let Some(x) = survivors.iter_mut().find(|x| atoms_equal(&x.0, &r)) {
+                        x.1 |= d;
+                    } else {
+                        survivors.push((r, d));
+                    }
+                }
+            }
+        }
+        self.vm(v).disjs.clear();
+        let has_default = alts.iter().any(|(_, d)| *d);
+        match survivors.len() {
+            0 => {
+                let msg = match &first_err {
+                    Some(b) => format!("empty disjunction: {}", b.msg),
+                    None => "empty disjunction".to_string(),
+                };
+                let spans = first_err.map(|b| b.spans.clone()).unwrap_or_default();
+                self.set_err(v, Rc::new(Bot { msg, incomplete: false, spans, path: None }));
+            }
+            1 => {
+                if let Some((r, _)) = survivors.pop() {
+                    self.vm(v).atom = r;
+                }
+            }
+            _ => {
+                let leaves: Vec<(VId, bool)> = survivors.into_iter().map(|(r, d)| (self.make_leaf(r), d || !has_default)).collect();
+                let defaults: Vec<VId> = leaves.iter().filter(|x| x.1).map(|x| x.0).collect();
+                if defaults.len() == 1 {
+                    self.vm(v).forward = Some(defaults[0]);
+                }
+                self.vm(v).disj_result = Some(Rc::new(leaves));
+            }
+        }
+        true
+    }
+
     fn resolve_disj(&mut self, v: VId) {
+        if self.try_scalar_disj(v) {
+            return;
+        }
         let disjs = std::mem::take(&mut self.vm(v).disjs);
         // combos
         let prefix: Vec<usize> = self
