@@ -110,6 +110,24 @@ fn accepts(headers: &HeaderMap) -> String {
         .to_string()
 }
 
+/// `Accept: application/json;as=PartialObjectMetadata[List];g=meta.k8s.io;v=v1` (kube-rs metadata API).
+fn wants_meta(accept: &str) -> bool {
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=PartialObjectMetadata"))
+}
+
+fn to_meta(obj: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or(json!({}))
+    })
+}
+
+const META_CT: &str = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+
 fn wants_table(accept: &str) -> bool {
     accept
         .split(',')
@@ -371,6 +389,9 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
                     return Ok(ok(&to_scale(&rt, obj)));
                 }
                 let obj = present(&rt, &rp.version, obj.clone());
+                if wants_meta(&accept) {
+                    return Ok(json_response(200, &to_meta(&obj), META_CT));
+                }
                 if wants_table(&accept) {
                     let rv = st.rv.to_string();
                     let t = table::table(
@@ -860,6 +881,18 @@ fn list(
     }
     let rv = list_rv.to_string();
     drop(st);
+    if wants_meta(accept) {
+        let mut md = json!({"resourceVersion": rv});
+        if let Some(c) = cont {
+            md["continue"] = json!(c);
+        }
+        let items: Vec<Value> = items.iter().map(to_meta).collect();
+        return Ok(json_response(
+            200,
+            &json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": md, "items": items}),
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+        ));
+    }
     if wants_table(accept) {
         let refs: Vec<&Value> = items.iter().collect();
         let t = table::table(
@@ -949,6 +982,7 @@ fn watch(
     };
     let table_mode =
         wants_table(accept).then(|| q.get("includeObject").unwrap_or("Metadata").to_string());
+    let meta_mode = wants_meta(accept);
     let rv_param = q.get("resourceVersion").unwrap_or("").to_string();
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let st = app.store.lock();
@@ -994,6 +1028,9 @@ fn watch(
         };
         let render = |ty: EventType, obj: &Value| -> Bytes {
             let obj = present(&rt, &version, obj.clone());
+            if meta_mode {
+                return line(ty.as_str(), &to_meta(&obj));
+            }
             match &table_mode {
                 Some(inc) => {
                     let t =
@@ -1072,7 +1109,9 @@ fn watch(
     let body = StreamBody::new(futures::StreamExt::map(stream, |b| {
         Ok::<_, Infallible>(Frame::data(b))
     }));
-    let ct = if wants_table(accept) {
+    let ct = if meta_mode {
+        META_CT
+    } else if wants_table(accept) {
         "application/json;as=Table;v=v1;g=meta.k8s.io"
     } else {
         "application/json"

@@ -168,6 +168,25 @@ async fn crud_conflicts_and_selectors() {
     assert_eq!(p2.items.len(), 1);
     assert!(p2.metadata.continue_.as_deref().unwrap_or("").is_empty());
 
+    // metadata-only API (PartialObjectMetadata), as kube-rs metadata_watcher uses
+    let pm = api.get_metadata("a").await.expect("get_metadata");
+    assert_eq!(pm.metadata.name.as_deref(), Some("a"));
+    let pml = api
+        .list_metadata(&ListParams::default().labels("app"))
+        .await
+        .expect("list_metadata");
+    assert_eq!(pml.items.len(), 2);
+    let meta_api: Api<kube::core::PartialObjectMeta<ConfigMap>> =
+        Api::namespaced(tc.client.clone(), "default");
+    let mw = kube::runtime::watcher(meta_api, kube::runtime::watcher::Config::default());
+    let first = kube::runtime::WatchStreamExt::applied_objects(mw)
+        .boxed()
+        .try_next()
+        .await
+        .expect("metadata watcher")
+        .expect("an object");
+    assert!(first.metadata.name.is_some());
+
     api.delete("a", &DeleteParams::default())
         .await
         .expect("delete");
