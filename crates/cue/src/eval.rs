@@ -67,6 +67,8 @@ pub enum CX<'a> {
     Expr(&'a Expr),
     Lit(&'a StructLit),
     Json(&'a serde_json::Value),
+    /// JSON data to unify at a path below the vertex (inputs of `eval_with`).
+    JsonAt(&'a [String], &'a serde_json::Value),
     Val(Val),
     Vertex(VId),
 }
@@ -471,6 +473,34 @@ impl<'a> Ev<'a> {
                 self.cur_span = saved;
             }
             CX::Expr(e) => self.add_expr(v, e, c.env, c.closed, group),
+            CX::JsonAt(path, j) => match path.split_first() {
+                None => {
+                    let saved = std::mem::take(&mut self.cur_span);
+                    self.add_json(v, j);
+                    self.cur_span = saved;
+                }
+                Some((first, rest)) => {
+                    self.vm(v).is_struct = true;
+                    self.vm(v).saw_lit = true;
+                    let g = self.group_for(v, None, Closed::No);
+                    let k: &str = &regular_key(first, FK::Regular);
+                    let av = self.arc_for(v, k, FK::Regular);
+                    if self.v(v).groups[g].track {
+                        self.vm(v).groups[g].allowed.insert(Rc::from(k));
+                    }
+                    if let Some(ai) = self.vm(v).arcs.get_mut(k) {
+                        ai.regular = true;
+                    }
+                    self.push_arc_conj(
+                        av,
+                        Conj {
+                            x: CX::JsonAt(rest, j),
+                            env: None,
+                            closed: Closed::No,
+                        },
+                    );
+                }
+            },
         }
     }
 
@@ -1364,9 +1394,17 @@ impl<'a> Ev<'a> {
             let val = match &c.x {
                 CX::Expr(e) => {
                     let simple = match &e.kind {
-                        ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Str(_) | ExprKind::Bool(_) | ExprKind::Null | ExprKind::Top => true,
+                        ExprKind::Int(_)
+                        | ExprKind::Float(_)
+                        | ExprKind::Str(_)
+                        | ExprKind::Bool(_)
+                        | ExprKind::Null
+                        | ExprKind::Top => true,
                         ExprKind::Ident(n) => {
-                            matches!(n.as_str(), "int" | "string" | "bool" | "float" | "number" | "bytes") && self.is_predeclared(n, &c.env)
+                            matches!(
+                                n.as_str(),
+                                "int" | "string" | "bool" | "float" | "number" | "bytes"
+                            ) && self.is_predeclared(n, &c.env)
                         }
                         _ => false,
                     };
@@ -1375,7 +1413,11 @@ impl<'a> Ev<'a> {
                     }
                     self.eval(e, &c.env)
                 }
-                CX::Val(val) if val.is_concrete_scalar() || matches!(val, Val::Atom(_) | Val::Top) => val.clone(),
+                CX::Val(val)
+                    if val.is_concrete_scalar() || matches!(val, Val::Atom(_) | Val::Top) =>
+                {
+                    val.clone()
+                }
                 _ => return false,
             };
             vals.push((val, *d));
@@ -1408,7 +1450,15 @@ impl<'a> Ev<'a> {
                     None => "empty disjunction".to_string(),
                 };
                 let spans = first_err.map(|b| b.spans.clone()).unwrap_or_default();
-                self.set_err(v, Rc::new(Bot { msg, incomplete: false, spans, path: None }));
+                self.set_err(
+                    v,
+                    Rc::new(Bot {
+                        msg,
+                        incomplete: false,
+                        spans,
+                        path: None,
+                    }),
+                );
             }
             1 => {
                 if let Some((r, _)) = survivors.pop() {
@@ -1416,7 +1466,10 @@ impl<'a> Ev<'a> {
                 }
             }
             _ => {
-                let leaves: Vec<(VId, bool)> = survivors.into_iter().map(|(r, d)| (self.make_leaf(r), d || !has_default)).collect();
+                let leaves: Vec<(VId, bool)> = survivors
+                    .into_iter()
+                    .map(|(r, d)| (self.make_leaf(r), d || !has_default))
+                    .collect();
                 let defaults: Vec<VId> = leaves.iter().filter(|x| x.1).map(|x| x.0).collect();
                 if defaults.len() == 1 {
                     self.vm(v).forward = Some(defaults[0]);

@@ -132,8 +132,10 @@ impl Builder<'_, '_> {
         {
             let x = &self.ev.vs[vid as usize];
             if x.state == crate::eval::St::New && x.forward.is_none() && x.conjs.len() == 1 {
-                if let CX::Json(j) = x.conjs[0].x {
-                    return json_node(j);
+                match x.conjs[0].x {
+                    CX::Json(j) => return json_node(j),
+                    CX::JsonAt(p, j) if p.is_empty() => return json_node(j),
+                    _ => {}
                 }
             }
         }
@@ -351,7 +353,9 @@ fn json_node(j: &serde_json::Value) -> Arc<Node> {
     })
 }
 
-pub(crate) fn evaluate(inner: &ProgramInner, inputs: &[serde_json::Value]) -> Result<Value, Error> {
+pub(crate) type Inputs<'x> = [(&'x [String], &'x serde_json::Value)];
+
+pub(crate) fn evaluate(inner: &ProgramInner, inputs: &Inputs<'_>) -> Result<Value, Error> {
     if FAST_DEPTH == 0 {
         // (debug builds: frames are large, always use the dedicated thread)
     } else if inner.limits.max_depth > FAST_DEPTH {
@@ -380,7 +384,7 @@ pub(crate) fn evaluate(inner: &ProgramInner, inputs: &[serde_json::Value]) -> Re
 
 fn evaluate_here(
     inner: &ProgramInner,
-    inputs: &[serde_json::Value],
+    inputs: &Inputs<'_>,
     limits: crate::Limits,
 ) -> (Result<Value, Error>, bool) {
     let ev = Ev::new(&inner.files, limits);
@@ -393,9 +397,9 @@ fn evaluate_here(
             closed: Closed::No,
         });
     }
-    for j in inputs {
+    for (path, j) in inputs {
         b.ev.vs[root as usize].conjs.push(Conj {
-            x: CX::Json(j),
+            x: CX::JsonAt(path, j),
             env: None,
             closed: Closed::No,
         });

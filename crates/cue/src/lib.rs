@@ -202,17 +202,22 @@ impl Program {
     /// Unifies concrete JSON data into the file's top-level fields before evaluating, e.g.
     /// `[("parameter", &json), ("context", &ctx)]`. A path may be dotted (`context.output`).
     pub fn eval_with(&self, inputs: &[(&str, &serde_json::Value)]) -> Result<Value, Error> {
-        let mut nested: Vec<serde_json::Value> = Vec::with_capacity(inputs.len());
-        for (path, v) in inputs {
-            let mut cur = (*v).clone();
-            for seg in path.rsplit('.') {
-                let mut m = serde_json::Map::new();
-                m.insert(seg.to_string(), cur);
-                cur = serde_json::Value::Object(m);
-            }
-            nested.push(cur);
-        }
-        export::evaluate(&self.inner, &nested)
+        let paths: Vec<Vec<String>> = inputs
+            .iter()
+            .map(|(p, _)| {
+                if p.is_empty() {
+                    Vec::new()
+                } else {
+                    p.split('.').map(String::from).collect()
+                }
+            })
+            .collect();
+        let ins: Vec<(&[String], &serde_json::Value)> = paths
+            .iter()
+            .zip(inputs)
+            .map(|(p, (_, v))| (p.as_slice(), *v))
+            .collect();
+        export::evaluate(&self.inner, &ins)
     }
 }
 
