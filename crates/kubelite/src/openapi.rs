@@ -384,6 +384,7 @@ fn preserves(schema: &Value) -> bool {
         .get("x-kubernetes-preserve-unknown-fields")
         .and_then(Value::as_bool)
         == Some(true)
+        || schema.get("additionalProperties").and_then(Value::as_bool) == Some(true)
 }
 
 fn walk(schema: &Value, v: &mut Value, root: bool) {

@@ -26,6 +26,16 @@ impl std::fmt::Debug for TestCluster {
 }
 
 impl TestCluster {
+    /// SQLite storage (`hub.db` in the temp dir), simulator on, port 0: for restart tests.
+    pub async fn start_sqlite() -> TestCluster {
+        Self::start_with(|c| {
+            c.storage = kubelite::Storage::Sqlite {
+                file_name: "hub.db".into(),
+            }
+        })
+        .await
+    }
+
     /// In-memory storage, simulator on, port 0.
     pub async fn start() -> TestCluster {
         Self::start_with(|_| {}).await
@@ -60,6 +70,20 @@ impl TestCluster {
     /// Run kubectl against this cluster.
     pub fn kubectl(&self, args: &[&str]) -> Output {
         kubectl(&self.kubeconfig_path(), args)
+    }
+
+    /// `kubectl apply -f -` with this YAML; panics (with kubectl's output) when it fails.
+    pub fn apply(&self, yaml: &str) -> String {
+        ok_stdout(&kubectl_stdin(
+            &self.kubeconfig_path(),
+            &["apply", "-f", "-"],
+            yaml,
+        ))
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> String {
+        self.handle.url()
     }
 
     /// Stop and start again on the same data dir (and the same port when possible).

@@ -10,7 +10,7 @@ async fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--data-dir" => match args.next() {
+            "--data-dir" | "--data" => match args.next() {
                 Some(d) => cfg.data_dir = d.into(),
                 None => return usage("--data-dir needs a value"),
             },
@@ -24,6 +24,7 @@ async fn main() -> ExitCode {
             },
             "--memory" => cfg.storage = kubelite::Storage::Memory,
             "--no-sim" => cfg.simulate = None,
+            "--simulate" => cfg.simulate = Some(kubelite::SimConfig::default()),
             "-h" | "--help" => return usage(""),
             other => return usage(&format!("unknown argument {other}")),
         }
@@ -50,7 +51,7 @@ fn usage(msg: &str) -> ExitCode {
         eprintln!("kubelite: {msg}");
     }
     eprintln!(
-        "usage: kubelite [--data-dir DIR] [--addr IP:PORT] [--memory] [--no-sim] [--nodes N]"
+        "usage: kubelite [--data-dir|--data DIR] [--addr IP:PORT] [--memory] [--simulate|--no-sim] [--nodes N]"
     );
     if msg.is_empty() {
         ExitCode::SUCCESS
