@@ -134,7 +134,7 @@ impl Builder<'_, '_> {
             if x.state == crate::eval::St::New && x.forward.is_none() && x.conjs.len() == 1 {
                 match x.conjs[0].x {
                     CX::Json(j) => return json_node(j),
-                    CX::JsonAt(p, j) if p.is_empty() => return json_node(j),
+                    CX::JsonAt([], j) => return json_node(j),
                     _ => {}
                 }
             }
