@@ -294,6 +294,17 @@ async fn watch_too_old_resource_version_is_410() {
         .await
         .expect("watcher");
     assert_eq!(objs.len(), 10);
+    // streaming lists (sendInitialEvents + initial-events-end bookmark)
+    let w = kube::runtime::watcher(
+        api.clone(),
+        kube::runtime::watcher::Config::default().streaming_lists(),
+    );
+    let objs: Vec<ConfigMap> = kube::runtime::WatchStreamExt::applied_objects(w)
+        .take(10)
+        .try_collect()
+        .await
+        .expect("streaming watcher");
+    assert_eq!(objs.len(), 10);
     tc.shutdown().await;
 }
 
