@@ -2766,10 +2766,18 @@ impl<'a> Ev<'a> {
                     .map(Val::Int)
                     .unwrap_or_else(|| bot_val("integer overflow", span)),
                 Val::Float(f) => Val::Float(-f),
+                Val::Atom(a) if a.kinds & K_NUMBER == 0 => bot_val(
+                    format!("invalid operation -{} (not a number)", Val::Atom(a.clone())),
+                    span,
+                ),
                 other => self.incomplete_or(other, "invalid operation -", span),
             },
             UnaryOp::Not => match v {
                 Val::Bool(b) => Val::Bool(!b),
+                Val::Atom(a) if a.kinds & K_BOOL == 0 => bot_val(
+                    format!("invalid operation !{} (not a bool)", Val::Atom(a.clone())),
+                    span,
+                ),
                 other => self.incomplete_or(other, "invalid operation !", span),
             },
             UnaryOp::Eq => v,
@@ -3166,6 +3174,14 @@ pub fn unify_atoms(a: &Val, b: &Val) -> Val {
                 if let (Some((l, ls)), Some((h, hs))) = (slo, shi) {
                     if l > h || (l == h && (ls || hs)) {
                         return conflict(a, b);
+                    }
+                    if l == h
+                        && kinds & K_STRING != 0
+                        && bounds.iter().all(|b| {
+                            !matches!(b.op, BoundOp::Ne | BoundOp::Match | BoundOp::NotMatch)
+                        })
+                    {
+                        return Val::Str(Rc::from(l));
                     }
                 }
             }
