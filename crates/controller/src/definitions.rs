@@ -3,21 +3,12 @@
 
 use crate::Error;
 use kube::api::{Api, DynamicObject, ListParams};
-use kube::core::GroupVersionKind;
-use kube::discovery::ApiResource;
 use render::catalog::CompileCache;
 use render::{Catalog, Definition, DefinitionKind};
 use std::sync::Arc;
 
 /// The namespace system definitions live in.
 pub const SYSTEM_NAMESPACE: &str = "vela-system";
-
-fn api_resource(kind: DefinitionKind) -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("core.oam.dev", "v1beta1", kind.kind_name()),
-        kind.plural(),
-    )
-}
 
 /// Read every definition visible from `namespace` and compile what is new.
 /// Precedence: the application's namespace, then `vela-system`, then the built-ins.
@@ -37,7 +28,7 @@ pub async fn load(
         namespaces.push(namespace);
     }
     for kind in [DefinitionKind::Component, DefinitionKind::Trait] {
-        let ar = api_resource(kind);
+        let ar = crate::install::api_resource(kind);
         for ns in &namespaces {
             let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
             let list = match api.list(&ListParams::default()).await {

@@ -8,6 +8,7 @@
 
 mod definitions;
 mod error;
+mod install;
 mod reconcile;
 mod revision;
 mod steps;
@@ -15,5 +16,6 @@ mod tracker;
 
 pub use definitions::SYSTEM_NAMESPACE;
 pub use error::Error;
+pub use install::{INSTALL_MANAGER, install};
 pub use reconcile::{Controller, ControllerConfig, FINALIZER, preflight};
 pub use tracker::{GcReport, RESOURCE_TRACKER_FINALIZER};

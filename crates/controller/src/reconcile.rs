@@ -218,7 +218,9 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
     let was_finished = wf.finished;
     let progress = Engine::advance(&plan, &mut wf, &runner, now).await;
     if progress == Progress::Succeeded {
-        if !was_finished {
+        if was_finished {
+            runner.keep_state().await;
+        } else {
             // The revision's workflow succeeded just now: what older revisions applied and this
             // one does not is garbage.
             let report = tracker.collect_garbage(revision_num, &shared.fleet).await?;
@@ -226,7 +228,6 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
                 tracing::info!(application = %format!("{ns}/{name}"), deleted = report.deleted.len(), "garbage collected");
             }
         }
-        runner.refresh_health().await;
     }
     status.workflow = Some(wf);
     let services = runner

@@ -160,33 +160,13 @@ impl Runner<'_> {
         Ok((def, rendered))
     }
 
-    /// Health of every component, without applying anything: for applications whose workflow
-    /// has finished.
-    pub async fn refresh_health(&self) {
+    /// Keep the live state what the revision wants: apply every component again (a no-op for
+    /// the server when nothing drifted; what someone changed or deleted by hand comes back) and
+    /// read its health. Runs on every reconcile after the revision's workflow succeeded.
+    pub async fn keep_state(&self) {
         for c in &self.app.spec.components {
-            let status = match self.render(&c.name) {
-                Ok((def, rendered)) => {
-                    let cluster = self.fleet.local();
-                    let mut tracked = Vec::new();
-                    for o in rendered.objects() {
-                        if let Ok(r) = cluster
-                            .object_ref(&o.object, &self.render_ctx.namespace)
-                            .await
-                        {
-                            tracked.push(TrackedObject {
-                                cluster: String::new(),
-                                reference: r,
-                                component: c.name.clone(),
-                                trait_type: o.trait_type.clone(),
-                            });
-                        }
-                    }
-                    health(self.fleet, self.app, &def, &rendered, &tracked)
-                        .await
-                        .unwrap_or_else(|e| {
-                            unhealthy(&c.name, &self.render_ctx.namespace, e.to_string())
-                        })
-                }
+            let status = match self.apply_component(&c.name).await {
+                Ok(s) => s,
                 Err(StepError::Fatal(_, m) | StepError::Retry(m)) => {
                     unhealthy(&c.name, &self.render_ctx.namespace, m)
                 }

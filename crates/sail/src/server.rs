@@ -2,11 +2,7 @@
 //! built-in definitions and the controller, in one process.
 
 use crate::Error;
-use controller::{Controller, ControllerConfig, SYSTEM_NAMESPACE};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::core::GroupVersionKind;
-use kube::discovery::ApiResource;
+use controller::{Controller, ControllerConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -60,7 +56,7 @@ pub async fn start(args: &ServerArgs) -> Result<EmbeddedHub, Error> {
     };
     let handle = kubelite::start(config).await?;
     let hub = crate::hub::client_for(&handle.kubeconfig_path()).await?;
-    install(&hub.client).await?;
+    controller::install(&hub.client).await?;
     let ctl = Controller::new(hub.client.clone(), ControllerConfig::default())?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(ctl.run(async move {
@@ -71,63 +67,6 @@ pub async fn start(args: &ServerArgs) -> Result<EmbeddedHub, Error> {
         controller,
         stop,
     })
-}
-
-/// Install (or update) the CRDs and the built-in definitions, as server-side apply, so that a
-/// restart with a newer binary updates them and leaves what users changed elsewhere alone.
-pub async fn install(client: &kube::Client) -> Result<(), Error> {
-    let params = PatchParams::apply("sailplane").force();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in oam::crds() {
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        crds.patch(&name, &params, &Patch::Apply(&crd))
-            .await
-            .map_err(Error::api(format!("install CRD {name}")))?;
-    }
-    // The definitions' kinds are served once their CRDs are established.
-    for kind in render::DefinitionKind::ALL {
-        wait_served(client, kind).await?;
-    }
-    for def in render::builtin::definitions()? {
-        let ar = ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("core.oam.dev", "v1beta1", def.kind.kind_name()),
-            def.kind.plural(),
-        );
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), SYSTEM_NAMESPACE, &ar);
-        api.patch(
-            &def.name,
-            &params,
-            &Patch::Apply(&def.to_object(SYSTEM_NAMESPACE)),
-        )
-        .await
-        .map_err(Error::api(format!(
-            "install {} {}",
-            def.kind.kind_name(),
-            def.name
-        )))?;
-    }
-    Ok(())
-}
-
-async fn wait_served(client: &kube::Client, kind: render::DefinitionKind) -> Result<(), Error> {
-    let ar = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("core.oam.dev", "v1beta1", kind.kind_name()),
-        kind.plural(),
-    );
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), SYSTEM_NAMESPACE, &ar);
-    let mut last = None;
-    for _ in 0..100 {
-        match api.list(&Default::default()).await {
-            Ok(_) => return Ok(()),
-            Err(e) => last = Some(e),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Err(Error::Failed(format!(
-        "the hub does not serve {} after installing its CRD: {}",
-        kind.plural(),
-        last.map(|e| e.to_string()).unwrap_or_default()
-    )))
 }
 
 /// `sail server` in the foreground until Ctrl-C or SIGTERM.
