@@ -598,10 +598,11 @@ impl<'a> Ev<'a> {
             ExprKind::Call(f, args) => {
                 if let ExprKind::Ident(n) = &f.kind {
                     if n == "close" && args.len() == 1 && self.is_predeclared(n, &env) {
-                        let cl = if let Closed::Deep(c) = closed {
-                            Closed::Deep(c)
+                        // close() starts its own closedness, also inside a definition
+                        self.next_cid += 1;
+                        let cl = if let Closed::Deep(_) = closed {
+                            Closed::Deep(self.next_cid)
                         } else {
-                            self.next_cid += 1;
                             Closed::Shallow(self.next_cid)
                         };
                         self.add_expr(v, &args[0], env, cl, group);
