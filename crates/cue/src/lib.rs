@@ -343,6 +343,34 @@ mod tests {
     }
 
     #[test]
+    fn shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync + Clone>() {}
+        assert_send_sync::<Program>();
+        assert_send_sync::<Value>();
+        assert_send_sync::<Error>();
+        let p = Runtime::new()
+            .compile("t.cue", "parameter: n: int\nout: parameter.n * 2")
+            .expect("compile");
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let p = p.clone();
+                std::thread::spawn(move || {
+                    let j = serde_json::json!({"n": i});
+                    p.eval_with(&[("parameter", &j)])
+                        .ok()
+                        .and_then(|v| v.lookup("out"))
+                        .and_then(|v| v.as_i64())
+                })
+            })
+            .collect();
+        let got: Vec<Option<i64>> = handles
+            .into_iter()
+            .map(|h| h.join().ok().flatten())
+            .collect();
+        assert_eq!(got, vec![Some(0), Some(2), Some(4), Some(6)]);
+    }
+
+    #[test]
     fn unknown_import_is_error() {
         let e = Runtime::new()
             .compile("t.cue", "import \"vela/op\"\na: 1")
