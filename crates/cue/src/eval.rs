@@ -228,6 +228,7 @@ pub enum Target {
 pub struct Ev<'a> {
     pub vs: Vec<Vertex<'a>>,
     pub files: &'a [File],
+    pub hosts: &'a [crate::HostFunc],
     pub limits: Limits,
     pub steps: u64,
     pub depth: usize,
@@ -273,6 +274,7 @@ impl<'a> Ev<'a> {
     pub fn new(files: &'a [File], limits: Limits) -> Ev<'a> {
         Ev {
             vs: Vec::with_capacity(256),
+            hosts: &[],
             files,
             limits,
             steps: 0,
@@ -2468,8 +2470,17 @@ impl<'a> Ev<'a> {
                     }
                 }
             }
-            Val::Pkg(p) => builtins::member(&p, name)
-                .unwrap_or_else(|| bot_val(format!("undefined: {p}.{name}"), span)),
+            Val::Pkg(p) => {
+                if let Some(i) = self
+                    .hosts
+                    .iter()
+                    .position(|h| *h.path == *p && h.name == name)
+                {
+                    return Val::Func(Builtin::Host(i as u16));
+                }
+                builtins::member(&p, name)
+                    .unwrap_or_else(|| bot_val(format!("undefined: {p}.{name}"), span))
+            }
             Val::Bottom(b) => Val::Bottom(b),
             Val::Top | Val::Atom(_) | Val::Disj(_) => {
                 Val::incomplete(format!("undefined field: {name}"), span)

@@ -387,7 +387,8 @@ fn evaluate_here(
     inputs: &Inputs<'_>,
     limits: crate::Limits,
 ) -> (Result<Value, Error>, bool) {
-    let ev = Ev::new(&inner.files, limits);
+    let mut ev = Ev::new(&inner.files, limits);
+    ev.hosts = &inner.hosts;
     let mut b = Builder { ev, inner };
     let root = b.ev.new_vertex();
     for f in &inner.files {

@@ -46,10 +46,37 @@ impl Default for Limits {
 
 const PARSE_STACK: usize = 256 << 20;
 
-/// Holds limits (and the set of available packages).
-#[derive(Clone, Debug, Default)]
+/// A function implemented by the embedder, callable from CUE as `<import>.<name>(args…)`:
+/// concrete JSON arguments in, JSON out (`Err` is reported as an error at the call).
+pub type HostFn =
+    Arc<dyn Fn(&[serde_json::Value]) -> Result<serde_json::Value, String> + Send + Sync>;
+
+#[derive(Clone)]
+pub(crate) struct HostFunc {
+    pub path: String,
+    pub name: String,
+    pub f: HostFn,
+}
+
+/// Holds limits and the host packages registered by the embedder.
+#[derive(Clone, Default)]
 pub struct Runtime {
     limits: Limits,
+    hosts: Vec<HostFunc>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self
+            .hosts
+            .iter()
+            .map(|h| format!("{}.{}", h.path, h.name))
+            .collect();
+        f.debug_struct("Runtime")
+            .field("limits", &self.limits)
+            .field("host_functions", &names)
+            .finish()
+    }
 }
 
 pub(crate) struct SourceFile {
@@ -61,6 +88,7 @@ pub(crate) struct ProgramInner {
     pub files: Vec<ast::File>,
     pub sources: Vec<SourceFile>,
     pub limits: Limits,
+    pub hosts: Vec<HostFunc>,
 }
 
 /// A compiled CUE file (or package of files). Cheap to clone, `Send + Sync`.
@@ -138,7 +166,23 @@ impl Runtime {
     }
 
     pub fn with_limits(limits: Limits) -> Runtime {
-        Runtime { limits }
+        Runtime {
+            limits,
+            hosts: Vec::new(),
+        }
+    }
+
+    /// Registers a function implemented in Rust under an import path (e.g. `vela/op`), so
+    /// programs may `import "vela/op"` and call `op.Name(...)`. Re-registering replaces.
+    pub fn register_function(&mut self, import_path: &str, name: &str, f: HostFn) -> &mut Runtime {
+        self.hosts
+            .retain(|h| !(h.path == import_path && h.name == name));
+        self.hosts.push(HostFunc {
+            path: import_path.to_string(),
+            name: name.to_string(),
+            f,
+        });
+        self
     }
 
     /// Parses and compiles one file.
@@ -170,7 +214,9 @@ impl Runtime {
                 line_starts: line_starts(src),
             });
             for imp in &f.imports {
-                if !builtins::is_known_package(&imp.path) {
+                if !builtins::is_known_package(&imp.path)
+                    && !self.hosts.iter().any(|h| h.path == imp.path)
+                {
                     let mut e = Error::new(format!(
                         "unsupported import \"{}\": package not found",
                         imp.path
@@ -188,6 +234,7 @@ impl Runtime {
                 files: asts,
                 sources,
                 limits: self.limits.clone(),
+                hosts: self.hosts.clone(),
             }),
         })
     }
@@ -368,6 +415,32 @@ mod tests {
             .map(|h| h.join().ok().flatten())
             .collect();
         assert_eq!(got, vec![Some(0), Some(2), Some(4), Some(6)]);
+    }
+
+    #[test]
+    fn host_functions() {
+        let mut rt = Runtime::new();
+        let f: HostFn =
+            Arc::new(
+                |args: &[serde_json::Value]| match args.first().and_then(|a| a.as_str()) {
+                    Some(s) => Ok(serde_json::json!({"greeting": format!("hello {s}")})),
+                    None => Err("want a string".into()),
+                },
+            );
+        rt.register_function("vela/op", "Hello", f);
+        let p = rt
+            .compile(
+                "t.cue",
+                "import \"vela/op\"\nx: op.Hello(\"bob\").greeting\ny: op.Hello(1)",
+            )
+            .expect("compile");
+        let v = p.eval().expect("eval");
+        assert_eq!(
+            v.lookup("x").and_then(|x| x.as_str()).as_deref(),
+            Some("hello bob")
+        );
+        let e = v.lookup("y").and_then(|y| y.error()).expect("error");
+        assert!(e.message().contains("want a string"), "{e}");
     }
 
     #[test]

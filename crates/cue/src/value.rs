@@ -103,6 +103,8 @@ pub enum Builtin {
     Rem,
     /// A package function, by interned index into the builtin table.
     Pkg(u16),
+    /// A host function registered on the Runtime, by index.
+    Host(u16),
 }
 
 #[derive(Clone, Debug)]

@@ -355,6 +355,17 @@ pub fn call(ev: &mut Ev<'_>, b: Builtin, args: Vec<Val>, span: Span) -> Val {
         Builtin::Mod => "mod".into(),
         Builtin::Quo => "quo".into(),
         Builtin::Rem => "rem".into(),
+        Builtin::Host(i) => ev
+            .hosts
+            .get(i as usize)
+            .map(|h| {
+                format!(
+                    "{}.{}",
+                    h.path.rsplit('/').next().unwrap_or(&h.path),
+                    h.name
+                )
+            })
+            .unwrap_or_default(),
         Builtin::Pkg(i) => FUNCS
             .get(i as usize)
             .map(|(p, n)| format!("{}.{}", p.rsplit('/').next().unwrap_or(p), n))
@@ -418,6 +429,19 @@ fn call_inner(ev: &mut Ev<'_>, b: Builtin, a: &Args<'_>) -> R<Val> {
         Builtin::Pkg(i) => {
             let (pkg, name) = FUNCS.get(i as usize).copied().unwrap_or(("", ""));
             pkg_call(ev, pkg, name, a)
+        }
+        Builtin::Host(i) => {
+            let Some(f) = ev.hosts.get(i as usize).map(|h| h.f.clone()) else {
+                return Err(bot_val("unknown host function", a.span));
+            };
+            let mut args = Vec::with_capacity(a.vals.len());
+            for v in a.vals {
+                args.push(ev.json_of(v, 0).map_err(Val::Bottom)?);
+            }
+            match f(&args) {
+                Ok(j) => Ok(ev.make_from_json(&j)),
+                Err(m) => Err(bot_val(format!("{}: {m}", a.name), a.span)),
+            }
         }
     }
 }
