@@ -23,12 +23,78 @@ pub struct Entry {
     pub fields: FieldSet,
 }
 
-/// How lists are treated: associative by merge key (built-in kinds) or atomic.
+/// How lists are treated: associative by merge key (built-in kinds), by the CRD schema's
+/// `x-kubernetes-list-type`/`x-kubernetes-list-map-keys`, or atomic.
 #[derive(Debug, Clone, Copy)]
-pub struct Rules {
+pub struct Rules<'a> {
     pub assoc_lists: bool,
     pub skip_status: bool,
     pub only_status: bool,
+    pub schema: Option<&'a Value>,
+}
+
+enum ListKind {
+    Atomic,
+    Set,
+    Map(Vec<String>),
+}
+
+fn child_schema<'a>(sch: Option<&'a Value>, k: &str) -> Option<&'a Value> {
+    let s = sch?;
+    s.get("properties")
+        .and_then(|p| p.get(k))
+        .or_else(|| s.get("additionalProperties").filter(|a| a.is_object()))
+}
+
+fn items_schema(sch: Option<&Value>) -> Option<&Value> {
+    sch?.get("items")
+}
+
+fn list_kind(field: &str, items: &[Value], sch: Option<&Value>, rules: Rules) -> ListKind {
+    let scalars = items.iter().all(|i| !i.is_object() && !i.is_array());
+    if let Some(s) = sch {
+        match s.get("x-kubernetes-list-type").and_then(Value::as_str) {
+            Some("map") => {
+                let keys: Vec<String> = s
+                    .get("x-kubernetes-list-map-keys")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|k| k.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !keys.is_empty()
+                    && items
+                        .iter()
+                        .all(|i| keys.iter().all(|k| i.get(k).is_some()))
+                {
+                    return ListKind::Map(keys);
+                }
+                return ListKind::Atomic;
+            }
+            Some("set") if scalars => return ListKind::Set,
+            Some(_) => return ListKind::Atomic,
+            None => {}
+        }
+    }
+    if set_list(field) && scalars {
+        return ListKind::Set;
+    }
+    if rules.assoc_lists {
+        let sample: Vec<&Value> = items.iter().collect();
+        if let Some(mk) = merge_key(field, &sample)
+            && items.iter().all(|i| i.get(mk).is_some())
+        {
+            return ListKind::Map(vec![mk.to_string()]);
+        }
+    }
+    ListKind::Atomic
+}
+
+fn same_item(keys: &[String], a: &Value, b: &Value) -> bool {
+    keys.iter()
+        .all(|k| a.get(k).is_some() && a.get(k) == b.get(k))
 }
 
 const META_SKIP: &[&str] = &[
@@ -73,70 +139,71 @@ pub fn field_set(obj: &Value, rules: Rules) -> FieldSet {
                     }
                     let mut p = path.clone();
                     p.push(format!("f:{mk}"));
-                    walk(mk, mv, p, rules, &mut out);
+                    let meta_rules = Rules {
+                        assoc_lists: true,
+                        ..rules
+                    };
+                    walk(mk, mv, p, meta_rules, None, &mut out);
                 }
             }
             continue;
         }
-        walk(k, v, path, rules, &mut out);
+        walk(k, v, path, rules, child_schema(rules.schema, k), &mut out);
     }
     out
 }
 
-fn item_key(mk: &str, item: &Value) -> Option<String> {
-    let kv = item.get(mk)?;
+fn item_key(keys: &[String], item: &Value) -> Option<String> {
+    let mut sorted: Vec<&String> = keys.iter().collect();
+    sorted.sort();
     let mut m = Map::new();
-    m.insert(mk.to_string(), kv.clone());
+    for k in sorted {
+        m.insert(k.clone(), item.get(k)?.clone());
+    }
     Some(format!("k:{}", Value::Object(m)))
 }
 
-fn walk(field: &str, v: &Value, path: Path, rules: Rules, out: &mut FieldSet) {
+fn walk(field: &str, v: &Value, path: Path, rules: Rules, sch: Option<&Value>, out: &mut FieldSet) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, c) in m {
                 let mut p = path.clone();
                 p.push(format!("f:{k}"));
-                walk(k, c, p, rules, out);
+                walk(k, c, p, rules, child_schema(sch, k), out);
             }
         }
-        Value::Array(items) if !items.is_empty() => {
-            if set_list(field) && items.iter().all(|i| !i.is_object() && !i.is_array()) {
+        Value::Array(items) if !items.is_empty() => match list_kind(field, items, sch, rules) {
+            ListKind::Set => {
                 for i in items {
                     let mut p = path.clone();
                     p.push(format!("v:{i}"));
                     out.insert(p);
                 }
-                return;
             }
-            let sample: Vec<&Value> = items.iter().collect();
-            let mk = if rules.assoc_lists {
-                merge_key(field, &sample)
-            } else {
-                None
-            };
-            match mk {
-                Some(mk) if items.iter().all(|i| i.get(mk).is_some()) => {
-                    for i in items {
-                        let Some(key) = item_key(mk, i) else { continue };
-                        let mut p = path.clone();
-                        p.push(key);
-                        let mut dot = p.clone();
-                        dot.push(".".into());
-                        out.insert(dot);
-                        if let Some(im) = i.as_object() {
-                            for (k, c) in im {
-                                let mut pp = p.clone();
-                                pp.push(format!("f:{k}"));
-                                walk(k, c, pp, rules, out);
-                            }
+            ListKind::Map(keys) => {
+                let isch = items_schema(sch);
+                for i in items {
+                    let Some(key) = item_key(&keys, i) else {
+                        continue;
+                    };
+                    let mut p = path.clone();
+                    p.push(key);
+                    let mut dot = p.clone();
+                    dot.push(".".into());
+                    out.insert(dot);
+                    if let Some(im) = i.as_object() {
+                        for (k, c) in im {
+                            let mut pp = p.clone();
+                            pp.push(format!("f:{k}"));
+                            walk(k, c, pp, rules, child_schema(isch, k), out);
                         }
                     }
                 }
-                _ => {
-                    out.insert(path);
-                }
             }
-        }
+            ListKind::Atomic => {
+                out.insert(path);
+            }
+        },
         _ => {
             out.insert(path);
         }
@@ -333,52 +400,61 @@ fn now() -> String {
 }
 
 /// Merge an applied configuration into the live object.
-fn apply_merge(live: &Value, applied: &Value, field: &str, rules: Rules) -> Value {
+fn apply_merge(
+    live: &Value,
+    applied: &Value,
+    field: &str,
+    rules: Rules,
+    sch: Option<&Value>,
+) -> Value {
     match (live, applied) {
         (Value::Object(l), Value::Object(a)) => {
             let mut out = l.clone();
             for (k, v) in a {
+                let csch = if field.is_empty() && sch.is_none() && k != "metadata" {
+                    child_schema(rules.schema, k)
+                } else {
+                    child_schema(sch, k)
+                };
+                let r = if k == "metadata" && field.is_empty() {
+                    Rules {
+                        assoc_lists: true,
+                        ..rules
+                    }
+                } else {
+                    rules
+                };
                 let merged = match out.get(k) {
-                    Some(lv) => apply_merge(lv, v, k, rules),
+                    Some(lv) => apply_merge(lv, v, k, r, csch),
                     None => v.clone(),
                 };
                 out.insert(k.clone(), merged);
             }
             Value::Object(out)
         }
-        (Value::Array(l), Value::Array(a)) => {
-            if set_list(field) && a.iter().all(|i| !i.is_object()) {
+        (Value::Array(l), Value::Array(a)) => match list_kind(field, a, sch, rules) {
+            ListKind::Set => {
                 let mut out = l.clone();
                 for i in a {
                     if !out.contains(i) {
                         out.push(i.clone());
                     }
                 }
-                return Value::Array(out);
+                Value::Array(out)
             }
-            let sample: Vec<&Value> = a.iter().collect();
-            let mk = if rules.assoc_lists {
-                merge_key(field, &sample)
-            } else {
-                None
-            };
-            match mk {
-                Some(mk) if a.iter().all(|i| i.get(mk).is_some()) => {
-                    let mut out = l.clone();
-                    for item in a {
-                        match out
-                            .iter()
-                            .position(|o| o.get(mk).is_some() && o.get(mk) == item.get(mk))
-                        {
-                            Some(i) => out[i] = apply_merge(&out[i], item, "", rules),
-                            None => out.push(item.clone()),
-                        }
+            ListKind::Map(keys) => {
+                let isch = items_schema(sch);
+                let mut out = l.clone();
+                for item in a {
+                    match out.iter().position(|o| same_item(&keys, o, item)) {
+                        Some(i) => out[i] = apply_merge(&out[i], item, "-item-", rules, isch),
+                        None => out.push(item.clone()),
                     }
-                    Value::Array(out)
                 }
-                _ => applied.clone(),
+                Value::Array(out)
             }
-        }
+            ListKind::Atomic => applied.clone(),
+        },
         _ => applied.clone(),
     }
 }
@@ -471,7 +547,7 @@ pub fn apply(
         }
     }
 
-    let mut merged = apply_merge(live_v, &applied_clean, "", rules);
+    let mut merged = apply_merge(live_v, &applied_clean, "", rules, None);
 
     // fields this manager stops applying
     let previous: FieldSet = entries
@@ -578,6 +654,7 @@ mod tests {
         assoc_lists: true,
         skip_status: true,
         only_status: false,
+        schema: None,
     };
 
     #[test]
@@ -608,5 +685,29 @@ mod tests {
         let a4 = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"z": "3"}});
         let o4 = apply(Some(&o3), &a4, "m1", false, "v1", "", R).expect("apply");
         assert_eq!(o4["data"], json!({"x": "1", "z": "3"}));
+    }
+
+    #[test]
+    fn crd_list_type_map_merges_by_key() {
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "items": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                "items": {"type": "object", "properties": {"name": {"type": "string"}, "v": {"type": "integer"}}}}}}}});
+        let r = Rules {
+            assoc_lists: false,
+            skip_status: true,
+            only_status: false,
+            schema: Some(&schema),
+        };
+        let a = json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "o"}, "spec": {"items": [{"name": "a", "v": 1}]}});
+        let b = json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "o"}, "spec": {"items": [{"name": "b", "v": 2}]}});
+        let o1 = apply(None, &a, "ma", false, "x/v1", "", r).expect("a");
+        let o2 = apply(Some(&o1), &b, "mb", false, "x/v1", "", r).expect("b");
+        assert_eq!(
+            o2["spec"]["items"],
+            json!([{"name": "a", "v": 1}, {"name": "b", "v": 2}])
+        );
+        let a2 = json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "o"}, "spec": {"items": []}});
+        let o3 = apply(Some(&o2), &a2, "ma", false, "x/v1", "", r).expect("a2");
+        assert_eq!(o3["spec"]["items"], json!([{"name": "b", "v": 2}]));
     }
 }

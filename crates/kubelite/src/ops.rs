@@ -78,11 +78,16 @@ pub struct DeleteOpts {
     pub precondition_rv: Option<String>,
 }
 
-fn rules(rt: &ResourceType, sub: Sub) -> Rules {
+fn rules(rt: &ResourceType, sub: Sub) -> Rules<'_> {
     Rules {
         assoc_lists: !rt.custom,
         skip_status: rt.has_status && sub == Sub::Main,
         only_status: sub == Sub::Status,
+        schema: if rt.custom {
+            rt.schema(rt.preferred_version())
+        } else {
+            None
+        },
     }
 }
 
