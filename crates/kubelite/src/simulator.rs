@@ -298,6 +298,7 @@ impl Sim {
         self.pods(st);
         self.services(st);
         self.pvcs(st);
+        self.ingresses(st);
         self.addon_controllers(st);
         // forget pods that are gone
         let live: std::collections::HashSet<String> = st
@@ -1173,6 +1174,27 @@ impl Sim {
                 };
                 set_status(st, &t.key(), &ns, &name, status);
             }
+        }
+    }
+
+    /// Ingresses get a load-balancer address (what gateway health checks look at).
+    fn ingresses(&mut self, st: &mut State) {
+        let ings: Vec<Value> = st
+            .list("networking.k8s.io/ingresses", None)
+            .into_iter()
+            .filter(|i| !is_deleting(i) && i.pointer("/status/loadBalancer/ingress").is_none())
+            .cloned()
+            .collect();
+        for i in ings {
+            let ns = meta_str(&i, "namespace").to_string();
+            let name = name_of(&i).to_string();
+            set_status(
+                st,
+                "networking.k8s.io/ingresses",
+                &ns,
+                &name,
+                json!({"loadBalancer": {"ingress": [{"ip": "172.18.255.200"}]}}),
+            );
         }
     }
 

@@ -463,3 +463,63 @@ async fn acknowledged_writes_survive_kill_9() {
     child.kill().expect("kill");
     let _ = child.wait();
 }
+
+#[tokio::test]
+async fn random_bodies_never_crash_the_server() {
+    let tc = TestCluster::start().await;
+    let paths = [
+        "/api/v1/namespaces/default/configmaps",
+        "/api/v1/namespaces/default/configmaps/x",
+        "/apis/apps/v1/namespaces/default/deployments",
+        "/apis/apps/v1/namespaces/default/deployments/x",
+        "/apis/apps/v1/namespaces/default/deployments/x/status",
+        "/apis/apps/v1/namespaces/default/deployments/x/scale",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        "/api/v1/namespaces",
+    ];
+    let cts = [
+        "application/json",
+        "application/yaml",
+        "application/merge-patch+json",
+        "application/json-patch+json",
+        "application/strategic-merge-patch+json",
+        "application/apply-patch+yaml",
+        "application/vnd.kubernetes.protobuf",
+        "",
+    ];
+    let seeds: [&[u8]; 8] = [
+        b"{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"x\"}}",
+        b"{\"metadata\":{\"name\":\"x\"},\"spec\":{\"replicas\":\"many\"}}",
+        b"[{\"op\":\"replace\",\"path\":\"/spec/replicas\",\"value\":3}]",
+        b"{\"metadata\":null,\"spec\":[]}",
+        b"---\nfoo: [\n",
+        b"k8s\x00\x0a\x05\x0a\x02v1\x12",
+        b"{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"x\",\"labels\":[1]},\"spec\":{\"template\":7}}",
+        b"\xff\xfe\x00{}",
+    ];
+    let methods = ["POST", "PUT", "PATCH", "DELETE", "GET"];
+    let mut n = 0u32;
+    for (pi, path) in paths.iter().enumerate() {
+        for (ci, ct) in cts.iter().enumerate() {
+            for (si, seed) in seeds.iter().enumerate() {
+                let method = methods[(pi + ci + si) % methods.len()];
+                // mutate the seed deterministically
+                let mut body = seed.to_vec();
+                if (pi + si) % 3 == 0 && !body.is_empty() {
+                    let at = (ci * 7 + si) % body.len();
+                    body[at] ^= 0x20;
+                }
+                let (code, v) = raw(&tc.client, method, path, ct, body).await;
+                assert!(code < 500, "{method} {path} ({ct}) seed {si}: {code} {v}");
+                if code >= 400 {
+                    assert_eq!(v["kind"], "Status", "{method} {path}: {v}");
+                }
+                n += 1;
+            }
+        }
+    }
+    assert!(n > 400);
+    let (code, _) = raw(&tc.client, "GET", "/version", "", vec![]).await;
+    assert_eq!(code, 200);
+    tc.shutdown().await;
+}
