@@ -523,3 +523,63 @@ async fn random_bodies_never_crash_the_server() {
     assert_eq!(code, 200);
     tc.shutdown().await;
 }
+
+#[tokio::test]
+async fn aggregated_discovery_by_content_negotiation() {
+    let tc = TestCluster::start().await;
+    for (path, core) in [("/apis", false), ("/api", true)] {
+        let req = http::Request::builder()
+            .uri(path)
+            .header(
+                "Accept",
+                "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
+            )
+            .body(kube::client::Body::empty())
+            .expect("request");
+        let resp = tc.client.send(req).await.expect("send");
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        assert!(
+            ct.contains("as=APIGroupDiscoveryList") && ct.contains("v=v2"),
+            "{ct}"
+        );
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        let v: Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(v["kind"], "APIGroupDiscoveryList");
+        assert_eq!(v["apiVersion"], "apidiscovery.k8s.io/v2");
+        let items = v["items"].as_array().expect("items");
+        if core {
+            assert_eq!(items.len(), 1);
+            let res = items[0]["versions"][0]["resources"]
+                .as_array()
+                .expect("resources");
+            assert!(
+                res.iter()
+                    .any(|r| r["resource"] == "pods" && r["scope"] == "Namespaced")
+            );
+        } else {
+            let apps = items
+                .iter()
+                .find(|g| g["metadata"]["name"] == "apps")
+                .expect("apps group");
+            let deploy = apps["versions"][0]["resources"]
+                .as_array()
+                .and_then(|a| a.iter().find(|r| r["resource"] == "deployments"))
+                .expect("deployments");
+            let subs: Vec<&str> = deploy["subresources"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|s| s["subresource"].as_str()).collect())
+                .unwrap_or_default();
+            assert_eq!(subs, vec!["status", "scale"]);
+        }
+    }
+    // legacy discovery without the header
+    let (code, v) = raw(&tc.client, "GET", "/apis", "", vec![]).await;
+    assert_eq!(code, 200);
+    assert_eq!(v["kind"], "APIGroupList");
+    tc.shutdown().await;
+}
