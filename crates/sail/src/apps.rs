@@ -148,6 +148,12 @@ pub async fn wait_running(
                         .unwrap_or_else(|| "the workflow failed".into());
                     return Err(Error::Failed(format!("application {ns}/{name}: {msg}")));
                 }
+                Some(ApplicationPhase::WorkflowSuspending) => {
+                    println!(
+                        "application {ns}/{name} waits for approval: `sail workflow resume {name} -n {ns}` continues it"
+                    );
+                    return Ok(());
+                }
                 Some(ApplicationPhase::Rendering) => {
                     let msg = status
                         .condition("Parsed")

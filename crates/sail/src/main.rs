@@ -6,6 +6,7 @@ mod error;
 mod hub;
 mod quickstart;
 mod server;
+mod workflowcmd;
 
 use clap::{Parser, Subcommand};
 use error::Error;
@@ -86,6 +87,14 @@ enum Command {
         wait: bool,
         #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
         timeout: Duration,
+    },
+    /// Control an application's workflow: suspend, resume (approve), terminate, restart.
+    Workflow {
+        #[arg(value_enum)]
+        action: workflowcmd::Action,
+        name: String,
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
     },
     /// The CUE engine.
     #[command(subcommand)]
@@ -209,6 +218,15 @@ async fn run(cli: Cli) -> Result<(), Error> {
             let hub = hub::connect(kubeconfig).await?;
             let ns = namespace.unwrap_or_else(|| hub.default_namespace.clone());
             apps::delete(&hub, &ns, &name, wait, timeout).await
+        }
+        Command::Workflow {
+            action,
+            name,
+            namespace,
+        } => {
+            let hub = hub::connect(kubeconfig).await?;
+            let ns = namespace.unwrap_or_else(|| hub.default_namespace.clone());
+            workflowcmd::run(&hub, &ns, &name, action).await
         }
         Command::Cue(c) => match c {
             CueCommand::Export {
