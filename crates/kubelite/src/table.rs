@@ -241,6 +241,11 @@ fn cell(obj: &Value, c: &PrinterColumn) -> Value {
     }
 }
 
+/// CRDs with additionalPrinterColumns list their own columns (usually including Age).
+fn default_age(rt: &ResourceType) -> bool {
+    !(rt.custom && !rt.printer_columns.is_empty())
+}
+
 pub fn column_definitions(rt: &ResourceType) -> Vec<Value> {
     let mut cols = vec![
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
@@ -248,7 +253,9 @@ pub fn column_definitions(rt: &ResourceType) -> Vec<Value> {
     for c in &rt.printer_columns {
         cols.push(json!({"name": c.name, "type": if c.type_ == "date" { "string" } else { c.type_.as_str() }, "format": c.format, "description": c.description, "priority": c.priority}));
     }
-    cols.push(json!({"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created.", "priority": 0}));
+    if default_age(rt) {
+        cols.push(json!({"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created.", "priority": 0}));
+    }
     cols
 }
 
@@ -258,11 +265,13 @@ pub fn row(rt: &ResourceType, obj: &Value, include_object: &str) -> Value {
     for c in &rt.printer_columns {
         cells.push(cell(obj, c));
     }
-    cells.push(json!(human_age(
-        md.get("creationTimestamp")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-    )));
+    if default_age(rt) {
+        cells.push(json!(human_age(
+            md.get("creationTimestamp")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        )));
+    }
     let object = match include_object {
         "None" => Value::Null,
         "Object" => obj.clone(),
