@@ -453,3 +453,77 @@ spec:
     );
     tc.shutdown().await;
 }
+
+/// KubeVela's own CRDs (large structural schemas) install and serve Applications.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubevela_crds_and_an_application() {
+    let crds = std::path::Path::new("/work/shared/reference/kubevela-crds");
+    if !crds.exists() {
+        eprintln!("skipping: {} not present", crds.display());
+        return;
+    }
+    let tc = TestCluster::start().await;
+    let dir = crds.to_string_lossy().into_owned();
+    ok_stdout(&tc.kubectl(&["apply", "--server-side", "-f", &dir]));
+    let app = r#"
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: first-vela-app
+spec:
+  components:
+    - name: express-server
+      type: webservice
+      properties:
+        image: oamdev/hello-world
+        ports:
+         - port: 8000
+           expose: true
+      traits:
+        - type: scaler
+          properties:
+            replicas: 1
+  policies:
+    - name: target-default
+      type: topology
+      properties:
+        clusters: ["local"]
+  workflow:
+    steps:
+      - name: deploy2default
+        type: deploy
+        properties:
+          policies: ["target-default"]
+"#;
+    tc.apply(app);
+    let v = json_of(&ok_stdout(&tc.kubectl(&[
+        "get",
+        "app",
+        "first-vela-app",
+        "-o",
+        "json",
+    ])));
+    assert_eq!(
+        v["spec"]["components"][0]["properties"]["ports"][0]["port"], 8000,
+        "{v}"
+    );
+    assert_eq!(
+        v["spec"]["workflow"]["steps"][0]["properties"]["policies"][0],
+        "target-default"
+    );
+    ok_stdout(&tc.kubectl(&[
+        "patch",
+        "app",
+        "first-vela-app",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"status":"running"}}"#,
+    ]));
+    let out = ok_stdout(&tc.kubectl(&["get", "app"]));
+    assert!(
+        out.contains("running") && out.contains("webservice"),
+        "{out}"
+    );
+    tc.shutdown().await;
+}
