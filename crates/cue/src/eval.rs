@@ -246,6 +246,8 @@ pub struct Ev<'a> {
     pub cur_span: Span,
     /// The next add_vertex is a direct definition reference: its conjuncts take the new id.
     pub replace_cid: bool,
+    /// Values of predeclared identifiers (`int`, `string`, `len` …) already looked up.
+    pub predecl_cache: Vec<(String, Val)>,
     /// Closedness ids derived for a definition referenced inside another definition.
     pub cid_parent: HashMap<u32, u32>,
     pub cid_map: HashMap<(u32, u32), u32>,
@@ -287,6 +289,7 @@ impl<'a> Ev<'a> {
             disj_stack: Vec::new(),
             cur_span: Span::default(),
             replace_cid: false,
+            predecl_cache: Vec::new(),
             cid_parent: HashMap::new(),
             cid_map: HashMap::new(),
         }
@@ -743,9 +746,12 @@ impl<'a> Ev<'a> {
         }
         let w_is_syn = self.v(w).synthetic;
         if !w_is_syn && !self.v(w).conjs.is_empty() {
-            let conjs = self.v(w).conjs.clone();
+            let n = self.v(w).conjs.len();
             self.copy_stack.push(w);
-            for mut c in conjs {
+            for i in 0..n {
+                let Some(mut c) = self.v(w).conjs.get(i).cloned() else {
+                    break;
+                };
                 match (closed, c.closed) {
                     // A definition referenced inside another one keeps its own closedness, and
                     // its fields also count as declared by the enclosing definition.
@@ -2092,7 +2098,11 @@ impl<'a> Ev<'a> {
                 }
             }
         }
+        if let Some((_, v)) = self.predecl_cache.iter().find(|(n, _)| n == name) {
+            return Ok(Target::Val(v.clone()));
+        }
         if let Some(v) = builtins::predeclared(name) {
+            self.predecl_cache.push((name.to_string(), v.clone()));
             return Ok(Target::Val(v));
         }
         Err(bot_val(format!("reference \"{name}\" not found"), span))
