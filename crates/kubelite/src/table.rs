@@ -243,7 +243,7 @@ fn cell(obj: &Value, c: &PrinterColumn) -> Value {
 
 /// CRDs with additionalPrinterColumns list their own columns (usually including Age).
 fn default_age(rt: &ResourceType) -> bool {
-    !(rt.custom && !rt.printer_columns.is_empty())
+    !rt.custom || rt.printer_columns.is_empty()
 }
 
 pub fn column_definitions(rt: &ResourceType) -> Vec<Value> {
