@@ -103,6 +103,9 @@ pub struct Config {
     pub watch_history: usize,
     /// Maximum accepted request body in bytes (larger: 413).
     pub max_body_bytes: usize,
+    /// Extra subject alternative names (DNS names or IPs) for the server certificate, e.g. a
+    /// host name when binding 0.0.0.0. Always included: 127.0.0.1, ::1, localhost, bound IP.
+    pub tls_sans: Vec<String>,
 }
 
 impl Config {
@@ -118,6 +121,7 @@ impl Config {
             faults: Faults::default(),
             watch_history: 10_000,
             max_body_bytes: 3 * 1024 * 1024,
+            tls_sans: Vec::new(),
         }
     }
 }
@@ -151,10 +155,7 @@ impl Handle {
 
     /// `https://IP:PORT`.
     pub fn url(&self) -> String {
-        match self.addr {
-            SocketAddr::V4(a) => format!("https://{}:{}", a.ip(), a.port()),
-            SocketAddr::V6(a) => format!("https://[{}]:{}", a.ip(), a.port()),
-        }
+        server::url_for(self.addr)
     }
 
     /// The bearer token every request must carry.

@@ -143,6 +143,16 @@ fn seed(store: &Store, nodes: u32) {
     }
 }
 
+/// The URL clients use; an unspecified bind address (0.0.0.0, ::) is reached over loopback.
+pub fn url_for(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) if a.ip().is_unspecified() => format!("https://127.0.0.1:{}", a.port()),
+        SocketAddr::V4(a) => format!("https://{}:{}", a.ip(), a.port()),
+        SocketAddr::V6(a) if a.ip().is_unspecified() => format!("https://[::1]:{}", a.port()),
+        SocketAddr::V6(a) => format!("https://[{}]:{}", a.ip(), a.port()),
+    }
+}
+
 pub async fn start(config: Config) -> Result<Handle, Error> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| Error::io(&config.data_dir, e))?;
     let listener = TcpListener::bind(config.addr)
@@ -155,7 +165,7 @@ pub async fn start(config: Config) -> Result<Handle, Error> {
         addr: config.addr,
         source,
     })?;
-    let creds = tls::load_or_create(&config.data_dir, &[addr.ip()])?;
+    let creds = tls::load_or_create(&config.data_dir, &[addr.ip()], &config.tls_sans)?;
     let backend: Box<dyn Backend> = match &config.storage {
         Storage::Memory => Box::new(MemoryBackend),
         Storage::Sqlite { file_name } => {
@@ -165,10 +175,7 @@ pub async fn start(config: Config) -> Result<Handle, Error> {
     let store = Arc::new(Store::open(backend, config.watch_history)?);
     seed(&store, config.nodes);
 
-    let url = match addr {
-        SocketAddr::V4(a) => format!("https://{}:{}", a.ip(), a.port()),
-        SocketAddr::V6(a) => format!("https://[{}]:{}", a.ip(), a.port()),
-    };
+    let url = url_for(addr);
     let kubeconfig = tls::kubeconfig_yaml(&config.cluster_name, &url, &creds.ca_pem, &creds.token);
     tls::write_private(&config.data_dir.join("kubeconfig"), &kubeconfig)?;
 

@@ -64,7 +64,7 @@ pub fn write_private(path: &Path, contents: &str) -> Result<(), Error> {
 
 /// Load the CA and token from `dir` or create them; always issue a fresh server certificate
 /// for `ips` (plus 127.0.0.1, ::1, localhost).
-pub fn load_or_create(dir: &Path, ips: &[IpAddr]) -> Result<Credentials, Error> {
+pub fn load_or_create(dir: &Path, ips: &[IpAddr], extra: &[String]) -> Result<Credentials, Error> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let ca_crt_path = dir.join("ca.crt");
     let ca_key_path = dir.join("ca.key");
@@ -109,8 +109,17 @@ pub fn load_or_create(dir: &Path, ips: &[IpAddr]) -> Result<Credentials, Error> 
         SanType::IpAddress(IpAddr::from([127, 0, 0, 1])),
         SanType::IpAddress(IpAddr::from(std::net::Ipv6Addr::LOCALHOST)),
     ];
-    for ip in ips {
+    for ip in ips.iter().filter(|ip| !ip.is_unspecified()) {
         let san = SanType::IpAddress(*ip);
+        if !sans.contains(&san) {
+            sans.push(san);
+        }
+    }
+    for name in extra {
+        let san = match name.parse::<IpAddr>() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => SanType::DnsName(name.as_str().try_into()?),
+        };
         if !sans.contains(&san) {
             sans.push(san);
         }

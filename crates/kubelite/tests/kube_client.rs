@@ -816,3 +816,18 @@ async fn sqlite_data_survives_restart() {
     assert!(rv2 > rv, "resourceVersion counter continues ({rv2} > {rv})");
     tc.shutdown().await;
 }
+
+#[tokio::test]
+async fn unspecified_bind_address_is_reached_over_loopback() {
+    let tc = TestCluster::start_with(|c| {
+        c.addr = "0.0.0.0:0".parse().expect("addr");
+        c.tls_sans = vec!["kubelite.example".into(), "10.1.2.3".into()];
+    })
+    .await;
+    assert!(tc.handle.url().starts_with("https://127.0.0.1:"));
+    let api: Api<ConfigMap> = Api::namespaced(tc.client.clone(), "default");
+    api.list(&ListParams::default())
+        .await
+        .expect("list over loopback");
+    tc.shutdown().await;
+}
