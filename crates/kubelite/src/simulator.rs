@@ -555,7 +555,30 @@ impl Sim {
                 .into_iter()
                 .cloned()
                 .collect();
+            let claims: Vec<Value> = s
+                .pointer("/spec/volumeClaimTemplates")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             for i in 0..desired {
+                for c in &claims {
+                    let cn = format!("{}-{name}-{i}", name_of(c));
+                    if st.get("/persistentvolumeclaims", &ns, &cn).is_none() {
+                        let mut labels = tmpl
+                            .pointer("/metadata/labels")
+                            .cloned()
+                            .unwrap_or(json!({}));
+                        if !labels.is_object() {
+                            labels = json!({});
+                        }
+                        let pvc = json!({
+                            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                            "metadata": {"name": cn, "namespace": ns, "labels": labels},
+                            "spec": c.get("spec").cloned().unwrap_or(json!({}))
+                        });
+                        create_child(st, "", "persistentvolumeclaims", &ns, pvc);
+                    }
+                }
                 let pn = format!("{name}-{i}");
                 match pods.iter().find(|p| name_of(p) == pn) {
                     None => {

@@ -831,3 +831,46 @@ async fn unspecified_bind_address_is_reached_over_loopback() {
         .expect("list over loopback");
     tc.shutdown().await;
 }
+
+#[tokio::test]
+async fn statefulset_pods_and_claims() {
+    let tc = TestCluster::start().await;
+    let sts: Api<DynamicObject> = Api::namespaced_with(
+        tc.client.clone(),
+        "default",
+        &ApiResource::from_gvk(&GroupVersionKind::gvk("apps", "v1", "StatefulSet")),
+    );
+    let obj: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+        "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "pg", "image": "postgres:16"}]}},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}
+    }))
+    .expect("sts");
+    sts.create(&PostParams::default(), &obj)
+        .await
+        .expect("create");
+    wait_until("statefulset ready", || {
+        let sts = sts.clone();
+        async move {
+            sts.get("db")
+                .await
+                .ok()
+                .is_some_and(|o| o.data["status"]["readyReplicas"] == 2)
+        }
+    })
+    .await;
+    let pvcs: Api<DynamicObject> = Api::namespaced_with(
+        tc.client.clone(),
+        "default",
+        &ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "PersistentVolumeClaim")),
+    );
+    for n in ["data-db-0", "data-db-1"] {
+        let p = pvcs.get(n).await.expect("claim");
+        assert_eq!(p.data["status"]["phase"], "Bound");
+    }
+    let pods: Api<Pod> = Api::namespaced(tc.client.clone(), "default");
+    pods.get("db-0").await.expect("db-0");
+    pods.get("db-1").await.expect("db-1");
+    tc.shutdown().await;
+}
