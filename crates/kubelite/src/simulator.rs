@@ -307,6 +307,14 @@ impl Sim {
             .map(|p| uid_of(p).to_string())
             .collect();
         self.first_seen.retain(|k, _| live.contains(k));
+        if !self.progress.is_empty() {
+            let deps: std::collections::HashSet<String> = st
+                .list("apps/deployments", None)
+                .iter()
+                .map(|d| uid_of(d).to_string())
+                .collect();
+            self.progress.retain(|k, _| deps.contains(k));
+        }
         if self.emitted.len() > 10_000 {
             self.emitted.retain(|(u, _)| live.contains(u));
         }
