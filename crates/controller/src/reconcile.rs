@@ -223,6 +223,7 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
         } else {
             // The revision's workflow succeeded just now: what older revisions applied and this
             // one does not is garbage.
+            revision::mark_succeeded(&shared.client, &ns, &revision_name).await?;
             let report = tracker.collect_garbage(revision_num, &shared.fleet).await?;
             if !report.deleted.is_empty() {
                 tracing::info!(application = %format!("{ns}/{name}"), deleted = report.deleted.len(), "garbage collected");

@@ -125,3 +125,24 @@ pub async fn create(
         )(e)),
     }
 }
+
+/// Record on the ApplicationRevision that its workflow succeeded.
+pub async fn mark_succeeded(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<(), crate::Error> {
+    use kube::api::{Api, Patch, PatchParams};
+    let api: Api<oam::ApplicationRevision> = Api::namespaced(client.clone(), namespace);
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"status": {"succeeded": true}})),
+    )
+    .await
+    .map_err(crate::Error::hub(
+        "mark succeeded",
+        format!("applicationrevision {namespace}/{name}"),
+    ))?;
+    Ok(())
+}

@@ -5,6 +5,7 @@ mod cuecmd;
 mod error;
 mod hub;
 mod quickstart;
+mod revision;
 mod server;
 mod workflowcmd;
 
@@ -96,6 +97,9 @@ enum Command {
         #[arg(short = 'n', long)]
         namespace: Option<String>,
     },
+    /// An application's revisions.
+    #[command(subcommand)]
+    Revision(RevisionCommand),
     /// The CUE engine.
     #[command(subcommand)]
     Cue(CueCommand),
@@ -112,6 +116,22 @@ enum Command {
         simulate: bool,
         #[arg(long, default_value_t = 1)]
         nodes: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum RevisionCommand {
+    /// The revisions of an application, oldest first.
+    List {
+        app: String,
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+    },
+    /// The application as one revision recorded it.
+    Get {
+        name: String,
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
     },
 }
 
@@ -227,6 +247,19 @@ async fn run(cli: Cli) -> Result<(), Error> {
             let hub = hub::connect(kubeconfig).await?;
             let ns = namespace.unwrap_or_else(|| hub.default_namespace.clone());
             workflowcmd::run(&hub, &ns, &name, action).await
+        }
+        Command::Revision(r) => {
+            let hub = hub::connect(kubeconfig).await?;
+            match r {
+                RevisionCommand::List { app, namespace } => {
+                    let ns = namespace.unwrap_or_else(|| hub.default_namespace.clone());
+                    revision::list(&hub, &ns, &app).await
+                }
+                RevisionCommand::Get { name, namespace } => {
+                    let ns = namespace.unwrap_or_else(|| hub.default_namespace.clone());
+                    revision::get(&hub, &ns, &name).await
+                }
+            }
         }
         Command::Cue(c) => match c {
             CueCommand::Export {

@@ -73,6 +73,22 @@ fn quickstart_app_delivered_survives_restart_and_is_deleted() {
     assert_eq!(status["status"]["services"][0]["healthy"], true);
     assert_eq!(status["status"]["services"][0]["message"], "Ready:2/2");
     let generation = status["metadata"]["generation"].clone();
+    let revs = ok(
+        &hub.sail(&["revision", "list", "hello"]),
+        "sail revision list",
+    );
+    assert!(
+        revs.contains("hello-v1") && revs.contains("true"),
+        "revision 1 succeeded:\n{revs}"
+    );
+    let rev = ok(
+        &hub.sail(&["revision", "get", "hello-v1"]),
+        "sail revision get",
+    );
+    assert!(
+        rev.contains("image: nginx:1.27") && rev.contains("component/webservice"),
+        "{rev}"
+    );
 
     // A restart finds everything again.
     hub.stop();
