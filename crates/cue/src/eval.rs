@@ -187,6 +187,8 @@ pub struct Vertex<'a> {
     pub choice_pos: usize,
     pub choice_depth: usize,
     pub synthetic: bool,
+    /// Created for a struct/list expression in value position (not a field).
+    pub anon: bool,
 }
 
 impl<'a> Vertex<'a> {
@@ -216,6 +218,7 @@ impl<'a> Vertex<'a> {
             choice_pos: 0,
             choice_depth: 0,
             synthetic: false,
+            anon: false,
         }
     }
 }
@@ -1251,6 +1254,12 @@ impl<'a> Ev<'a> {
                     for (i, e) in self.v(w).elems.iter().enumerate() {
                         items.push((Val::Int(i as i64), *e));
                     }
+                    // ranging over a list with an erroneous element is an error
+                    for (_, e) in &items {
+                        if let Some(b) = self.has_fatal_inner(*e, 1) {
+                            return Err(b);
+                        }
+                    }
                 } else if self.v(w).is_struct {
                     for (k, a) in self.v(w).arcs.iter() {
                         if a.kind == FK::Regular && a.regular {
@@ -2198,6 +2207,7 @@ impl<'a> Ev<'a> {
 
     fn anon(&mut self, e: &'a Expr, env: &Env<'a>) -> Val {
         let nv = self.new_vertex();
+        self.vm(nv).anon = true;
         self.vm(nv).conjs.push(Conj {
             x: CX::Expr(e),
             env: env.clone(),
@@ -2443,6 +2453,11 @@ impl<'a> Ev<'a> {
                             format!("unresolved disjunction: cannot select field {name}"),
                             span,
                         );
+                    }
+                }
+                if self.v(w).anon {
+                    if let Some(b) = self.has_fatal_inner(w, 1) {
+                        return Val::Bottom(b);
                     }
                 }
                 let x = self.v(w);
