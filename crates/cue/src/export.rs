@@ -423,13 +423,15 @@ fn evaluate_here(
 }
 
 impl Value {
-    /// Looks up a dotted path of field names (regular, definition or hidden).
+    /// Looks up a dotted path of field names (regular, definition or hidden); a segment may be
+    /// quoted (`metadata.labels."app.oam.dev/name"`) and list elements are selected by index.
     pub fn lookup(&self, path: &str) -> Option<Value> {
         let mut cur = self.node.clone();
         if path.is_empty() {
             return Some(self.clone());
         }
-        for seg in path.split('.') {
+        for seg in split_path(path) {
+            let seg = seg.as_str();
             let next = match &*cur {
                 Node::WithDefs(_, fields) => fields
                     .iter()
@@ -563,6 +565,36 @@ impl Value {
             _ => None,
         }
     }
+}
+
+/// Splits `a."b.c".0` into `a`, `b.c`, `0`.
+fn split_path(path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = path.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                let mut q = String::from('"');
+                let mut esc = false;
+                for d in chars.by_ref() {
+                    q.push(d);
+                    if esc {
+                        esc = false;
+                    } else if d == '\\' {
+                        esc = true;
+                    } else if d == '"' {
+                        break;
+                    }
+                }
+                cur.push_str(&serde_json::from_str::<String>(&q).unwrap_or(q));
+            }
+            '.' => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
 }
 
 fn to_json(n: &Node) -> Result<serde_json::Value, Error> {

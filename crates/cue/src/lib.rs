@@ -372,6 +372,17 @@ mod tests {
         );
         assert!(v.lookup("context.missing").is_none());
         assert_eq!(v.lookup("context").map(|c| c.kind()), Some(Kind::Struct));
+        let p = Runtime::new()
+            .compile("t.cue", "l: \"app.oam.dev/name\": \"x\"\nxs: [{a: 1}]")
+            .expect("compile");
+        let v = p.eval().expect("eval");
+        assert_eq!(
+            v.lookup("l.\"app.oam.dev/name\"")
+                .and_then(|x| x.as_str())
+                .as_deref(),
+            Some("x")
+        );
+        assert_eq!(v.lookup("xs.0.a").and_then(|x| x.as_i64()), Some(1));
     }
 
     #[test]
