@@ -131,7 +131,7 @@ fn owner_ref(b: &[u8]) -> Result<Value, ApiError> {
                 m.insert("kind".into(), json!(string(x)?));
             }
             (3, Field::Bytes(x)) => {
-                m.insert("name".into(), json!(string(x)?));
+                set_str(&mut m, "name", x)?;
             }
             (4, Field::Bytes(x)) => {
                 m.insert("uid".into(), json!(string(x)?));
@@ -160,10 +160,10 @@ fn object_meta(b: &[u8]) -> Result<Value, ApiError> {
                 m.insert("name".into(), json!(string(x)?));
             }
             (2, Field::Bytes(x)) => {
-                m.insert("generateName".into(), json!(string(x)?));
+                set_str(&mut m, "generateName", x)?;
             }
             (3, Field::Bytes(x)) => {
-                m.insert("namespace".into(), json!(string(x)?));
+                set_str(&mut m, "namespace", x)?;
             }
             (6, Field::Bytes(x)) => {
                 let s = string(x)?;
@@ -190,6 +190,128 @@ fn name_ref(b: &[u8], field: u64) -> Result<Value, ApiError> {
         }
     }
     Ok(Value::Object(m))
+}
+
+fn msg<F>(b: &[u8], mut f: F) -> Result<Value, ApiError>
+where
+    F: FnMut(&mut Map<String, Value>, u64, Field<'_>) -> Result<(), ApiError>,
+{
+    let mut r = Reader::new(b);
+    let mut m = Map::new();
+    while let Some((n, fld)) = r.next()? {
+        f(&mut m, n, fld)?;
+    }
+    Ok(Value::Object(m))
+}
+
+/// Go strings are not pointers: "" means unset (omitted in JSON).
+fn set_str(m: &mut Map<String, Value>, k: &str, b: &[u8]) -> Result<(), ApiError> {
+    let s = string(b)?;
+    if !s.is_empty() {
+        m.insert(k.into(), json!(s));
+    }
+    Ok(())
+}
+
+fn int_or_string(b: &[u8]) -> Result<Value, ApiError> {
+    let v = msg(b, |m, n, f| {
+        match (n, f) {
+            (1, Field::Varint(t)) => {
+                m.insert("t".into(), json!(t));
+            }
+            (2, Field::Varint(i)) => {
+                m.insert("i".into(), json!(i as i32));
+            }
+            (3, Field::Bytes(s)) => set_str(m, "s", s)?,
+            _ => {}
+        }
+        Ok(())
+    })?;
+    Ok(if v.get("t") == Some(&json!(1)) {
+        v.get("s").cloned().unwrap_or(json!(""))
+    } else {
+        v.get("i").cloned().unwrap_or(json!(0))
+    })
+}
+
+fn label_selector(b: &[u8]) -> Result<Value, ApiError> {
+    msg(b, |m, n, f| {
+        if let (1, Field::Bytes(x)) = (n, f) {
+            insert_map(m, "matchLabels", x, false)?;
+        }
+        Ok(())
+    })
+}
+
+fn container(b: &[u8]) -> Result<Value, ApiError> {
+    msg(b, |m, n, f| {
+        match (n, f) {
+            (1, Field::Bytes(x)) => set_str(m, "name", x)?,
+            (2, Field::Bytes(x)) => set_str(m, "image", x)?,
+            (3, Field::Bytes(x)) => push(m, "command", json!(string(x)?)),
+            (4, Field::Bytes(x)) => push(m, "args", json!(string(x)?)),
+            (5, Field::Bytes(x)) => set_str(m, "workingDir", x)?,
+            (6, Field::Bytes(x)) => {
+                let p = msg(x, |pm, pn, pf| {
+                    match (pn, pf) {
+                        (1, Field::Bytes(y)) => set_str(pm, "name", y)?,
+                        (2, Field::Varint(v)) if v != 0 => {
+                            pm.insert("hostPort".into(), json!(v as i32));
+                        }
+                        (3, Field::Varint(v)) => {
+                            pm.insert("containerPort".into(), json!(v as i32));
+                        }
+                        (4, Field::Bytes(y)) => set_str(pm, "protocol", y)?,
+                        _ => {}
+                    }
+                    Ok(())
+                })?;
+                push(m, "ports", p);
+            }
+            (7, Field::Bytes(x)) => {
+                let e = msg(x, |em, en, ef| {
+                    match (en, ef) {
+                        (1, Field::Bytes(y)) => set_str(em, "name", y)?,
+                        (2, Field::Bytes(y)) => set_str(em, "value", y)?,
+                        _ => {}
+                    }
+                    Ok(())
+                })?;
+                push(m, "env", e);
+            }
+            (8, Field::Bytes(_)) => {
+                m.insert("resources".into(), json!({}));
+            }
+            (14, Field::Bytes(x)) => set_str(m, "imagePullPolicy", x)?,
+            _ => {}
+        }
+        Ok(())
+    })
+}
+
+fn pod_template(b: &[u8]) -> Result<Value, ApiError> {
+    msg(b, |m, n, f| {
+        match (n, f) {
+            (1, Field::Bytes(x)) => {
+                m.insert("metadata".into(), object_meta(x)?);
+            }
+            (2, Field::Bytes(x)) => {
+                let spec = msg(x, |sm, sn, sf| {
+                    match (sn, sf) {
+                        (2, Field::Bytes(y)) => push(sm, "containers", container(y)?),
+                        (3, Field::Bytes(y)) => set_str(sm, "restartPolicy", y)?,
+                        (8, Field::Bytes(y)) => set_str(sm, "serviceAccountName", y)?,
+                        (20, Field::Bytes(y)) => push(sm, "initContainers", container(y)?),
+                        _ => {}
+                    }
+                    Ok(())
+                })?;
+                m.insert("spec".into(), spec);
+            }
+            _ => {}
+        }
+        Ok(())
+    })
 }
 
 /// Decode a protobuf-encoded object into its JSON form.
@@ -271,6 +393,107 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
                     (3, Field::Bytes(x)) => push(&mut obj, "imagePullSecrets", name_ref(x, 1)?),
                     (4, Field::Varint(v)) => {
                         obj.insert("automountServiceAccountToken".into(), json!(v != 0));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        ("apps/v1", "Deployment") => {
+            while let Some((n, f)) = r.next()? {
+                match (n, f) {
+                    (1, Field::Bytes(x)) => {
+                        obj.insert("metadata".into(), object_meta(x)?);
+                    }
+                    (2, Field::Bytes(x)) => {
+                        let spec = msg(x, |m, sn, sf| {
+                            match (sn, sf) {
+                                (1, Field::Varint(v)) => {
+                                    m.insert("replicas".into(), json!(v as i32));
+                                }
+                                (2, Field::Bytes(y)) => {
+                                    m.insert("selector".into(), label_selector(y)?);
+                                }
+                                (3, Field::Bytes(y)) => {
+                                    m.insert("template".into(), pod_template(y)?);
+                                }
+                                _ => {}
+                            }
+                            Ok(())
+                        })?;
+                        obj.insert("spec".into(), spec);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        ("batch/v1", "Job") => {
+            while let Some((n, f)) = r.next()? {
+                match (n, f) {
+                    (1, Field::Bytes(x)) => {
+                        obj.insert("metadata".into(), object_meta(x)?);
+                    }
+                    (2, Field::Bytes(x)) => {
+                        let spec = msg(x, |m, sn, sf| {
+                            match (sn, sf) {
+                                (1, Field::Varint(v)) => {
+                                    m.insert("parallelism".into(), json!(v as i32));
+                                }
+                                (2, Field::Varint(v)) => {
+                                    m.insert("completions".into(), json!(v as i32));
+                                }
+                                (6, Field::Bytes(y)) => {
+                                    m.insert("template".into(), pod_template(y)?);
+                                }
+                                (7, Field::Varint(v)) => {
+                                    m.insert("backoffLimit".into(), json!(v as i32));
+                                }
+                                _ => {}
+                            }
+                            Ok(())
+                        })?;
+                        obj.insert("spec".into(), spec);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        ("v1", "Service") => {
+            while let Some((n, f)) = r.next()? {
+                match (n, f) {
+                    (1, Field::Bytes(x)) => {
+                        obj.insert("metadata".into(), object_meta(x)?);
+                    }
+                    (2, Field::Bytes(x)) => {
+                        let spec = msg(x, |m, sn, sf| {
+                            match (sn, sf) {
+                                (1, Field::Bytes(y)) => {
+                                    let p = msg(y, |pm, pn, pf| {
+                                        match (pn, pf) {
+                                            (1, Field::Bytes(z)) => set_str(pm, "name", z)?,
+                                            (2, Field::Bytes(z)) => set_str(pm, "protocol", z)?,
+                                            (3, Field::Varint(v)) => {
+                                                pm.insert("port".into(), json!(v as i32));
+                                            }
+                                            (4, Field::Bytes(z)) => {
+                                                pm.insert("targetPort".into(), int_or_string(z)?);
+                                            }
+                                            (5, Field::Varint(v)) if v != 0 => {
+                                                pm.insert("nodePort".into(), json!(v as i32));
+                                            }
+                                            _ => {}
+                                        }
+                                        Ok(())
+                                    })?;
+                                    push(m, "ports", p);
+                                }
+                                (2, Field::Bytes(y)) => insert_map(m, "selector", y, false)?,
+                                (3, Field::Bytes(y)) => set_str(m, "clusterIP", y)?,
+                                (4, Field::Bytes(y)) => set_str(m, "type", y)?,
+                                _ => {}
+                            }
+                            Ok(())
+                        })?;
+                        obj.insert("spec".into(), spec);
                     }
                     _ => {}
                 }

@@ -360,6 +360,49 @@ async fn kubectl_create_generators_send_protobuf() {
     assert_eq!(out, "b");
     let out = ok_stdout(&tc.kubectl(&["get", "secret", "sec", "-o", "jsonpath={.data.p}"]));
     assert_eq!(out, "cQ==");
+    ok_stdout(&tc.kubectl(&[
+        "create",
+        "deployment",
+        "gen",
+        "--image=nginx:1.25",
+        "--replicas=2",
+        "--port=80",
+    ]));
+    ok_stdout(&tc.kubectl(&["create", "service", "clusterip", "gen", "--tcp=80:8080"]));
+    ok_stdout(&tc.kubectl(&[
+        "create",
+        "job",
+        "once",
+        "--image=busybox",
+        "--",
+        "echo",
+        "hi",
+    ]));
+    ok_stdout(&tc.kubectl(&[
+        "wait",
+        "--for=condition=Available",
+        "deploy/gen",
+        "--timeout=20s",
+    ]));
+    ok_stdout(&tc.kubectl(&[
+        "wait",
+        "--for=condition=Complete",
+        "job/once",
+        "--timeout=20s",
+    ]));
+    let d = json_of(&ok_stdout(
+        &tc.kubectl(&["get", "deploy", "gen", "-o", "json"]),
+    ));
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["image"], "nginx:1.25");
+    assert_eq!(
+        c["ports"],
+        serde_json::json!([{"containerPort": 80, "protocol": "TCP"}])
+    );
+    let s = json_of(&ok_stdout(
+        &tc.kubectl(&["get", "svc", "gen", "-o", "json"]),
+    ));
+    assert_eq!(s["spec"]["ports"][0]["targetPort"], 8080);
     tc.shutdown().await;
 }
 
