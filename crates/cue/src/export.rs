@@ -408,14 +408,6 @@ fn evaluate_here(
     let mut path = Vec::new();
     let node = b.build(root, &mut path, 0);
     let hit = b.ev.depth_hit;
-    if std::env::var_os("CUE_STATS").is_some() {
-        eprintln!(
-            "cue stats: {} vertices, {} steps, depth hit {}",
-            b.ev.vs.len(),
-            b.ev.steps,
-            hit
-        );
-    }
     if let Some(f) = b.ev.fatal.take() {
         return (Err(f), hit);
     }
