@@ -874,3 +874,23 @@ async fn statefulset_pods_and_claims() {
     pods.get("db-1").await.expect("db-1");
     tc.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_stopped_cluster_refuses_then_comes_back() {
+    let tc = TestCluster::start_sqlite().await;
+    let api: Api<ConfigMap> = Api::namespaced(tc.client.clone(), "default");
+    api.create(&PostParams::default(), &cm("kept", json!({})))
+        .await
+        .expect("create");
+    let client = tc.client.clone();
+    let stopped = tc.stop().await;
+    let down: Api<ConfigMap> = Api::namespaced(client, "default");
+    assert!(
+        down.list(&ListParams::default()).await.is_err(),
+        "server is down"
+    );
+    let tc = stopped.start().await;
+    let api: Api<ConfigMap> = Api::namespaced(tc.client.clone(), "default");
+    api.get("kept").await.expect("kept across stop/start");
+    tc.shutdown().await;
+}

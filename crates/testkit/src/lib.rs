@@ -88,6 +88,12 @@ impl TestCluster {
 
     /// Stop and start again on the same data dir (and the same port when possible).
     pub async fn restart(self) -> TestCluster {
+        self.stop().await.start().await
+    }
+
+    /// Stop the server but keep its data dir (and remember its port), to simulate a cluster
+    /// that goes away; `StoppedCluster::start` brings it back on the same port when free.
+    pub async fn stop(self) -> StoppedCluster {
         let TestCluster {
             handle,
             client,
@@ -95,32 +101,12 @@ impl TestCluster {
             mut config,
         } = self;
         drop(client);
-        let addr = handle.addr();
+        config.addr = handle.addr();
         handle
             .shutdown()
             .await
             .unwrap_or_else(|e| panic!("testkit: kubelite shutdown failed: {e}"));
-        config.addr = addr;
-        // the port may be briefly unavailable; fall back to a fresh one
-        for _ in 0..20 {
-            match kubelite::start(config.clone()).await {
-                Ok(handle) => {
-                    let client = kube_client_for(&handle.kubeconfig_path()).await;
-                    return TestCluster {
-                        handle,
-                        client,
-                        dir,
-                        config,
-                    };
-                }
-                Err(kubelite::Error::Bind { .. }) => {
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("testkit: kubelite failed to restart: {e}"),
-            }
-        }
-        config.addr.set_port(0);
-        Self::launch(dir, config).await
+        StoppedCluster { dir, config }
     }
 
     /// Stop the server.
@@ -202,4 +188,50 @@ pub fn ok_stdout(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A stopped TestCluster (data dir kept).
+pub struct StoppedCluster {
+    pub dir: tempfile::TempDir,
+    config: kubelite::Config,
+}
+
+impl std::fmt::Debug for StoppedCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoppedCluster")
+            .field("addr", &self.config.addr)
+            .field("dir", &self.dir.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoppedCluster {
+    /// The kubeconfig path (still valid for the same port after `start`).
+    pub fn kubeconfig_path(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    /// Start again on the same data dir, on the same port if it can be bound.
+    pub async fn start(self) -> TestCluster {
+        let StoppedCluster { dir, mut config } = self;
+        for _ in 0..20 {
+            match kubelite::start(config.clone()).await {
+                Ok(handle) => {
+                    let client = kube_client_for(&handle.kubeconfig_path()).await;
+                    return TestCluster {
+                        handle,
+                        client,
+                        dir,
+                        config,
+                    };
+                }
+                Err(kubelite::Error::Bind { .. }) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("testkit: kubelite failed to start again: {e}"),
+            }
+        }
+        config.addr.set_port(0);
+        TestCluster::launch(dir, config).await
+    }
 }
