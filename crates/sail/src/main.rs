@@ -2,6 +2,7 @@
 
 mod apps;
 mod cuecmd;
+mod defs;
 mod error;
 mod hub;
 mod quickstart;
@@ -97,6 +98,30 @@ enum Command {
         #[arg(short = 'n', long)]
         namespace: Option<String>,
     },
+    /// Render applications without applying anything: the objects each component makes.
+    DryRun {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Definition files or folders, used over the hub's and the built-ins.
+        #[arg(short = 'd', long = "definitions")]
+        definitions: Vec<PathBuf>,
+        /// Use the built-in definitions (and -d) only; do not ask a hub.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// X-Definitions: list, render to an object, vet.
+    #[command(subcommand)]
+    Def(DefCommand),
+    /// Component types (ComponentDefinitions) available to applications.
+    Component {
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+    },
+    /// Trait types (TraitDefinitions) available to applications.
+    Trait {
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+    },
     /// An application's revisions.
     #[command(subcommand)]
     Revision(RevisionCommand),
@@ -117,6 +142,23 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         nodes: u32,
     },
+}
+
+#[derive(Subcommand)]
+enum DefCommand {
+    /// The definitions applications in a namespace can use (hub over built-ins).
+    List {
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+    },
+    /// The Kubernetes object (YAML) of a definition file.
+    Render {
+        file: PathBuf,
+        #[arg(short = 'n', long, default_value = "vela-system")]
+        namespace: String,
+    },
+    /// Check that definition files parse and compile.
+    Vet { files: Vec<PathBuf> },
 }
 
 #[derive(Subcommand)]
@@ -247,6 +289,30 @@ async fn run(cli: Cli) -> Result<(), Error> {
             let hub = hub::connect(kubeconfig).await?;
             let ns = namespace.unwrap_or_else(|| hub.default_namespace.clone());
             workflowcmd::run(&hub, &ns, &name, action).await
+        }
+        Command::DryRun {
+            file,
+            definitions,
+            offline,
+        } => defs::dry_run(&file, &definitions, offline, kubeconfig).await,
+        Command::Def(d) => match d {
+            DefCommand::List { namespace } => {
+                let hub = hub::connect(kubeconfig).await?;
+                let ns = namespace.unwrap_or_else(|| hub.default_namespace.clone());
+                defs::list(&hub, &ns, None).await
+            }
+            DefCommand::Render { file, namespace } => defs::render_file(&file, &namespace),
+            DefCommand::Vet { files } => defs::vet(&files),
+        },
+        Command::Component { namespace } => {
+            let hub = hub::connect(kubeconfig).await?;
+            let ns = namespace.unwrap_or_else(|| hub.default_namespace.clone());
+            defs::list(&hub, &ns, Some(render::DefinitionKind::Component)).await
+        }
+        Command::Trait { namespace } => {
+            let hub = hub::connect(kubeconfig).await?;
+            let ns = namespace.unwrap_or_else(|| hub.default_namespace.clone());
+            defs::list(&hub, &ns, Some(render::DefinitionKind::Trait)).await
         }
         Command::Revision(r) => {
             let hub = hub::connect(kubeconfig).await?;

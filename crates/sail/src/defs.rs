@@ -1,0 +1,184 @@
+//! `sail dry-run` and `sail def render | vet | list`: definitions and rendering without touching
+//! a cluster.
+
+use crate::Error;
+use comfy_table::{Table, presets::NOTHING};
+use render::catalog::CompileCache;
+use render::{Catalog, Definition, DefinitionKind};
+use std::path::{Path, PathBuf};
+
+/// Read definition files: a `.cue` file (KubeVela's definition format) or every `.cue` file of a
+/// folder.
+pub fn read_definitions(paths: &[PathBuf]) -> Result<Vec<Definition>, Error> {
+    let mut defs = Vec::new();
+    for p in paths {
+        let files: Vec<PathBuf> = if p.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| Error::File {
+                    path: p.display().to_string(),
+                    message: format!("cannot read the folder: {e}"),
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "cue"))
+                .collect();
+            v.sort();
+            v
+        } else {
+            vec![p.clone()]
+        };
+        for f in files {
+            defs.push(read_definition(&f)?);
+        }
+    }
+    Ok(defs)
+}
+
+fn read_definition(path: &Path) -> Result<Definition, Error> {
+    let src = std::fs::read_to_string(path).map_err(|e| Error::File {
+        path: path.display().to_string(),
+        message: format!("cannot read: {e}"),
+    })?;
+    Ok(Definition::from_cue_file(
+        &path.display().to_string(),
+        &src,
+    )?)
+}
+
+/// `sail dry-run`: render every component of the applications in FILE and print the objects.
+pub async fn dry_run(
+    file: &Path,
+    dirs: &[PathBuf],
+    offline: bool,
+    kubeconfig: Option<&Path>,
+) -> Result<(), Error> {
+    let apps = crate::apps::read_apps(file)?;
+    let extra = read_definitions(dirs)?;
+    let cache = CompileCache::default();
+    let mut out = String::new();
+    for app in &apps {
+        let ns = app.namespace().to_string();
+        let mut catalog = if offline {
+            let mut c = Catalog::new();
+            for d in render::builtin::definitions()? {
+                c.insert(cache.compile(d)?);
+            }
+            c
+        } else {
+            let hub = crate::hub::connect(kubeconfig).await.map_err(|e| {
+                Error::Failed(format!(
+                    "{e} (or render with the built-in definitions only: --offline)"
+                ))
+            })?;
+            let builtins = controller::definitions::builtins()?;
+            controller::definitions::load(&hub.client, &cache, &builtins, &ns)
+                .await?
+                .0
+        };
+        for d in &extra {
+            catalog.insert(cache.compile(d.clone())?);
+        }
+        if !app.spec.policies.is_empty() {
+            eprintln!(
+                "note: application {:?} has policies; dry-run does not apply policies yet and renders for the hub",
+                app.name()
+            );
+        }
+        let ctx = render::RenderContext {
+            app_name: app.name().to_string(),
+            namespace: ns.clone(),
+            app_revision: format!("{}-v1", app.name()),
+            app_revision_num: 1,
+            components: app.spec.components.iter().map(|c| c.name.clone()).collect(),
+            ..render::RenderContext::default()
+        };
+        for c in &app.spec.components {
+            let rendered =
+                render::render_component(c, &catalog, &ctx).map_err(|e| Error::File {
+                    path: file.display().to_string(),
+                    message: format!("application {:?}: {e}", app.name()),
+                })?;
+            for o in rendered.objects() {
+                out.push_str("---\n");
+                out.push_str(&format!(
+                    "# application {}/{}, component {} ({}){}\n",
+                    ns,
+                    app.name(),
+                    c.name,
+                    c.type_,
+                    o.trait_type
+                        .as_deref()
+                        .map(|t| format!(", trait {t}"))
+                        .unwrap_or_default()
+                ));
+                out.push_str(
+                    &serde_saphyr::to_string(&o.object)
+                        .map_err(|e| Error::Failed(e.to_string()))?,
+                );
+            }
+        }
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// `sail def render FILE`: the definition object (YAML) a definition file stands for.
+pub fn render_file(file: &Path, namespace: &str) -> Result<(), Error> {
+    let def = read_definition(file)?;
+    CompileCache::default().compile(def.clone())?;
+    let text = serde_saphyr::to_string(&def.to_object(namespace))
+        .map_err(|e| Error::Failed(e.to_string()))?;
+    print!("{text}");
+    Ok(())
+}
+
+/// `sail def vet FILE...`: every file parses and its template and status snippets compile.
+pub fn vet(files: &[PathBuf]) -> Result<(), Error> {
+    let cache = CompileCache::default();
+    for d in read_definitions(files)? {
+        let what = format!("{} {}", d.kind.short_name(), d.name);
+        cache.compile(d)?;
+        println!("{what}: ok");
+    }
+    Ok(())
+}
+
+/// `sail def list`: the definitions an application in `namespace` can use.
+pub async fn list(
+    hub: &crate::hub::Hub,
+    namespace: &str,
+    kind: Option<DefinitionKind>,
+) -> Result<(), Error> {
+    let cache = CompileCache::default();
+    let builtins = controller::definitions::builtins()?;
+    let (catalog, problems) =
+        controller::definitions::load(&hub.client, &cache, &builtins, namespace).await?;
+    let mut t = Table::new();
+    t.load_preset(NOTHING);
+    t.set_header(["NAME", "KIND", "SOURCE", "DESCRIPTION"]);
+    for c in catalog
+        .iter()
+        .filter(|c| kind.is_none_or(|k| c.definition.kind == k))
+    {
+        let d = &c.definition;
+        let mut description = d.description.clone();
+        if description.len() > 70 {
+            let cut = description
+                .char_indices()
+                .nth(67)
+                .map_or(description.len(), |(i, _)| i);
+            description.truncate(cut);
+            description.push('…');
+        }
+        t.add_row([
+            d.name.clone(),
+            d.kind.short_name().to_string(),
+            d.origin.clone(),
+            description,
+        ]);
+    }
+    println!("{t}");
+    for p in problems {
+        eprintln!("broken definition on the hub: {p}");
+    }
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! `sail dry-run` and `sail def`: rendering without a cluster.
+
+mod common;
+
+use common::{SAIL, ok, one_line_failure, repo_root};
+use std::process::Command;
+
+fn sail(args: &[&str]) -> std::process::Output {
+    Command::new(SAIL)
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("run sail")
+}
+
+#[test]
+fn dry_run_offline_renders_the_quickstart() {
+    let app = repo_root().join("examples/quickstart/app.yaml");
+    let out = ok(
+        &sail(&["dry-run", "--offline", "-f", app.to_str().expect("path")]),
+        "sail dry-run",
+    );
+    assert!(out.contains("kind: Deployment"), "{out}");
+    assert!(out.contains("replicas: 2"), "scaler applied:\n{out}");
+    assert!(out.contains("team: platform"), "labels applied:\n{out}");
+    assert!(out.contains("kind: Service"), "exposed port:\n{out}");
+    assert!(out.contains("app.oam.dev/appRevision: hello-v1"), "{out}");
+}
+
+#[test]
+fn dry_run_with_kubevela_definitions_from_a_folder() {
+    // KubeVela's own webservice definition, loaded with -d, renders the quick start too.
+    let defs =
+        repo_root().join("../shared/conformance/kubevela/definitions/component/webservice.cue");
+    assert!(
+        defs.exists(),
+        "conformance corpus missing at {}",
+        defs.display()
+    );
+    let app = repo_root().join("examples/quickstart/app.yaml");
+    let out = ok(
+        &sail(&[
+            "dry-run",
+            "--offline",
+            "-f",
+            app.to_str().expect("path"),
+            "-d",
+            defs.to_str().expect("path"),
+        ]),
+        "sail dry-run -d",
+    );
+    assert!(out.contains("containerPort: 80"), "{out}");
+}
+
+#[test]
+fn def_vet_and_render() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = repo_root().join("definitions/trait/scaler.cue");
+    let out = ok(
+        &sail(&["def", "vet", good.to_str().expect("path")]),
+        "sail def vet",
+    );
+    assert!(out.contains("trait scaler: ok"), "{out}");
+    let out = ok(
+        &sail(&["def", "render", good.to_str().expect("path")]),
+        "sail def render",
+    );
+    assert!(
+        out.contains("kind: TraitDefinition") && out.contains("name: scaler"),
+        "{out}"
+    );
+
+    let bad = dir.path().join("bad.cue");
+    std::fs::write(&bad, "bad: {\n\ttype: \"trait\"\n}\ntemplate: {\n\tpatch: spec: replicas: parameter.replicas +\n}\n").expect("write");
+    let line = one_line_failure(
+        &sail(&["def", "vet", bad.to_str().expect("path")]),
+        "vet of a broken file",
+    );
+    assert!(line.contains("bad.cue"), "names the file: {line}");
+}
