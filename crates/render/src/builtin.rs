@@ -3,20 +3,32 @@
 
 use crate::{Definition, Error};
 
+macro_rules! builtin_files {
+    ($($path:literal),* $(,)?) => {
+        &[$(($path, include_str!(concat!("../../../", $path)))),*]
+    };
+}
+
 /// `(file name, source)` of every built-in definition file.
-pub const FILES: &[(&str, &str)] = &[
-    (
-        "definitions/component/webservice.cue",
-        include_str!("../../../definitions/component/webservice.cue"),
-    ),
-    (
-        "definitions/trait/scaler.cue",
-        include_str!("../../../definitions/trait/scaler.cue"),
-    ),
-    (
-        "definitions/trait/labels.cue",
-        include_str!("../../../definitions/trait/labels.cue"),
-    ),
+pub const FILES: &[(&str, &str)] = builtin_files![
+    "definitions/component/webservice.cue",
+    "definitions/component/worker.cue",
+    "definitions/component/task.cue",
+    "definitions/component/cron-task.cue",
+    "definitions/component/daemon.cue",
+    "definitions/component/statefulset.cue",
+    "definitions/component/k8s-objects.cue",
+    "definitions/trait/scaler.cue",
+    "definitions/trait/labels.cue",
+    "definitions/trait/annotations.cue",
+    "definitions/trait/expose.cue",
+    "definitions/trait/env.cue",
+    "definitions/trait/sidecar.cue",
+    "definitions/trait/gateway.cue",
+    "definitions/trait/storage.cue",
+    "definitions/trait/resource.cue",
+    "definitions/trait/hpa.cue",
+    "definitions/trait/cpuscaler.cue",
 ];
 
 /// Parse every built-in definition.
