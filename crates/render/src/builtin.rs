@@ -29,6 +29,18 @@ pub const FILES: &[(&str, &str)] = builtin_files![
     "definitions/trait/resource.cue",
     "definitions/trait/hpa.cue",
     "definitions/trait/cpuscaler.cue",
+    "definitions/trait/init-container.cue",
+    "definitions/trait/hostalias.cue",
+    "definitions/trait/json-patch.cue",
+    "definitions/trait/json-merge-patch.cue",
+    "definitions/trait/command.cue",
+    "definitions/trait/container-image.cue",
+    "definitions/trait/k8s-update-strategy.cue",
+    "definitions/trait/lifecycle.cue",
+    "definitions/trait/podsecuritycontext.cue",
+    "definitions/trait/securitycontext.cue",
+    "definitions/trait/service-account.cue",
+    "definitions/trait/topologyspreadconstraints.cue",
 ];
 
 /// Parse every built-in definition.
