@@ -852,9 +852,11 @@ fn list(
     let mut cont = None;
     let mut remaining = 0usize;
     for o in st.list(&rt.key(), ns) {
-        let key = format!("{}/{}", meta_str(o, "namespace"), name_of(o));
-        if !start.is_empty() && key.as_str() <= start.as_str() {
-            continue;
+        if !start.is_empty() {
+            let key = format!("{}/{}", meta_str(o, "namespace"), name_of(o));
+            if key.as_str() <= start.as_str() {
+                continue;
+            }
         }
         if !(ls.matches(o) && fs.matches(o)) {
             continue;
@@ -1092,10 +1094,22 @@ fn watch(
                         Ok(ev) => {
                             if ev.rv <= start_rv { continue; }
                             last_rv = ev.rv;
-                            if let Some((ty, obj)) = filter.translate(&ev)
-                                && tx.send(render(ty, &obj)).await.is_err()
-                            {
-                                return;
+                            if let Some((ty, obj)) = filter.translate(&ev) {
+                                // the common case (same event type, stored version, plain JSON)
+                                // is serialized once per event, not once per watcher
+                                let shared = ty == ev.kind
+                                    && !meta_mode
+                                    && table_mode.is_none()
+                                    && obj.get("apiVersion").and_then(Value::as_str)
+                                        == Some(rt.api_version(&version).as_str());
+                                let bytes = if shared {
+                                    ev.line.get_or_init(|| line(ty.as_str(), &obj)).clone()
+                                } else {
+                                    render(ty, &obj)
+                                };
+                                if tx.send(bytes).await.is_err() {
+                                    return;
+                                }
                             }
                         }
                         // a slow watcher is closed; the client re-watches from its last resourceVersion

@@ -41,6 +41,8 @@ pub struct Event {
     pub object: Arc<Value>,
     /// the object before this change (for MODIFIED/DELETED)
     pub old: Option<Arc<Value>>,
+    /// The plain JSON watch line for this event, serialized once for all watchers.
+    pub line: std::sync::OnceLock<hyper::body::Bytes>,
 }
 
 /// What a backend loads: the last resourceVersion and (group/resource, namespace, name, object).
@@ -293,6 +295,7 @@ impl State {
             kind,
             object: Arc::new(obj.clone()),
             old: old.map(Arc::new),
+            line: std::sync::OnceLock::new(),
         });
         Ok(obj)
     }
@@ -321,6 +324,7 @@ impl State {
             kind: EventType::Deleted,
             object: Arc::new(obj.clone()),
             old: Some(Arc::new(old)),
+            line: std::sync::OnceLock::new(),
         });
         Ok(Some(obj))
     }
