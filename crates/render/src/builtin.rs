@@ -41,6 +41,12 @@ pub const FILES: &[(&str, &str)] = builtin_files![
     "definitions/trait/securitycontext.cue",
     "definitions/trait/service-account.cue",
     "definitions/trait/topologyspreadconstraints.cue",
+    "definitions/trait/affinity.cue",
+    "definitions/trait/startup-probe.cue",
+    "definitions/trait/container-ports.cue",
+    "definitions/trait/pure-ingress.cue",
+    "definitions/trait/service-binding.cue",
+    "definitions/trait/nocalhost.cue",
 ];
 
 /// Parse every built-in definition.
