@@ -22,7 +22,7 @@ use workflow::{Engine, Progress};
 pub const FINALIZER: &str = "app.oam.dev/resource-tracker-finalizer";
 
 /// The annotation that sets how often a healthy application is checked again.
-pub const RECONCILE_INTERVAL: &str = "app.oam.dev/reconcile-interval";
+pub use oam::labels::ANNOTATION_RECONCILE_INTERVAL as RECONCILE_INTERVAL;
 
 #[derive(Clone, Debug)]
 pub struct ControllerConfig {

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 /// The annotation that forces a new revision when its value changes.
-pub const PUBLISH_VERSION: &str = "app.oam.dev/publishVersion";
+pub use oam::labels::ANNOTATION_PUBLISH_VERSION as PUBLISH_VERSION;
 
 /// Digest of the application spec, its publish version and the revisions of the definitions it
 /// uses: equal digests render equal objects.
@@ -105,7 +105,7 @@ pub async fn create(
     let mut rev = oam::ApplicationRevision::new(name, spec);
     rev.metadata.namespace = Some(ns.clone());
     rev.metadata.labels = Some(std::collections::BTreeMap::from([
-        ("app.oam.dev/name".to_string(), app.name_any()),
+        (oam::labels::LABEL_APP_NAME.to_string(), app.name_any()),
         ("app.oam.dev/revision-hash".to_string(), hash.to_string()),
     ]));
     rev.metadata.annotations = Some(std::collections::BTreeMap::from([(

@@ -17,8 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// ResourceTrackers carry no finalizer of their own; the Application's finalizer guards them.
 pub const RESOURCE_TRACKER_FINALIZER: &str = "app.oam.dev/resource-tracker-finalizer";
 
-const LABEL_APP: &str = "app.oam.dev/name";
-const LABEL_APP_NS: &str = "app.oam.dev/namespace";
+use oam::labels::{LABEL_APP_NAME as LABEL_APP, LABEL_APP_NAMESPACE as LABEL_APP_NS};
 
 /// An object to record: where it is and what made it.
 #[derive(Clone, Debug)]

@@ -4,19 +4,8 @@ use crate::catalog::{Catalog, Compiled};
 use crate::definition::DefinitionKind;
 use crate::patch::{self, FieldStrategy, Strategies};
 use crate::{Error, RenderContext};
+use oam::labels;
 use serde_json::{Map, Value, json};
-
-/// Labels every rendered object carries.
-pub mod labels {
-    pub const APP_NAME: &str = "app.oam.dev/name";
-    pub const APP_NAMESPACE: &str = "app.oam.dev/namespace";
-    pub const COMPONENT: &str = "app.oam.dev/component";
-    pub const APP_REVISION: &str = "app.oam.dev/appRevision";
-    pub const RESOURCE_TYPE: &str = "oam.dev/resourceType";
-    pub const WORKLOAD_TYPE: &str = "workload.oam.dev/type";
-    pub const TRAIT_TYPE: &str = "trait.oam.dev/type";
-    pub const TRAIT_RESOURCE: &str = "trait.oam.dev/resource";
-}
 
 /// One object to apply.
 #[derive(Clone, Debug, PartialEq)]
@@ -278,21 +267,27 @@ pub fn render_component(
                 component: name.into(),
                 message: "metadata.labels must be an object".into(),
             })?;
-        labels.insert(labels::APP_NAME.into(), json!(ctx.app_name));
-        labels.insert(labels::APP_NAMESPACE.into(), json!(ctx.namespace));
-        labels.insert(labels::COMPONENT.into(), json!(name));
-        labels.insert(labels::APP_REVISION.into(), json!(ctx.app_revision));
+        labels.insert(labels::LABEL_APP_NAME.into(), json!(ctx.app_name));
+        labels.insert(labels::LABEL_APP_NAMESPACE.into(), json!(ctx.namespace));
+        labels.insert(labels::LABEL_APP_COMPONENT.into(), json!(name));
+        labels.insert(labels::LABEL_APP_REVISION.into(), json!(ctx.app_revision));
         match &trait_type {
             Some(t) => {
-                labels.insert(labels::RESOURCE_TYPE.into(), json!("TRAIT"));
-                labels.insert(labels::TRAIT_TYPE.into(), json!(t));
+                labels.insert(
+                    labels::LABEL_RESOURCE_TYPE.into(),
+                    json!(labels::RESOURCE_TYPE_TRAIT),
+                );
+                labels.insert(labels::LABEL_TRAIT_TYPE.into(), json!(t));
                 if let Some(o) = &output_name {
-                    labels.insert(labels::TRAIT_RESOURCE.into(), json!(o));
+                    labels.insert(labels::LABEL_TRAIT_RESOURCE.into(), json!(o));
                 }
             }
             None => {
-                labels.insert(labels::RESOURCE_TYPE.into(), json!("WORKLOAD"));
-                labels.insert(labels::WORKLOAD_TYPE.into(), json!(component.type_));
+                labels.insert(
+                    labels::LABEL_RESOURCE_TYPE.into(),
+                    json!(labels::RESOURCE_TYPE_WORKLOAD),
+                );
+                labels.insert(labels::LABEL_WORKLOAD_TYPE.into(), json!(component.type_));
             }
         }
         Ok(RenderedObject {

@@ -182,16 +182,18 @@ pub enum Output {
     Yaml,
 }
 
-/// `sail status NAME`.
-pub async fn status(hub: &Hub, ns: &str, name: &str, output: Output) -> Result<(), Error> {
+/// The application, or an error that says it does not exist.
+pub async fn get_app(hub: &Hub, ns: &str, name: &str) -> Result<Application, Error> {
     let api: Api<Application> = Api::namespaced(hub.client.clone(), ns);
-    let app = api
-        .get_opt(name)
+    api.get_opt(name)
         .await
         .map_err(Error::api(format!("read application {ns}/{name}")))?
-        .ok_or_else(|| {
-            Error::Failed(format!("application {name:?} not found in namespace {ns}"))
-        })?;
+        .ok_or_else(|| Error::Failed(format!("application {name:?} not found in namespace {ns}")))
+}
+
+/// `sail status NAME`.
+pub async fn status(hub: &Hub, ns: &str, name: &str, output: Output) -> Result<(), Error> {
+    let app = get_app(hub, ns, name).await?;
     match output {
         Output::Json => {
             let text =

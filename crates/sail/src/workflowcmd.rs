@@ -21,13 +21,7 @@ pub enum Action {
 
 pub async fn run(hub: &Hub, ns: &str, name: &str, action: Action) -> Result<(), Error> {
     let api: Api<Application> = Api::namespaced(hub.client.clone(), ns);
-    let app = api
-        .get_opt(name)
-        .await
-        .map_err(Error::api(format!("read application {ns}/{name}")))?
-        .ok_or_else(|| {
-            Error::Failed(format!("application {name:?} not found in namespace {ns}"))
-        })?;
+    let app = crate::apps::get_app(hub, ns, name).await?;
     let wf = app.status.as_ref().and_then(|s| s.workflow.as_ref());
     let patch = match action {
         Action::Suspend => {
