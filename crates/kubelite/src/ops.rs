@@ -612,6 +612,24 @@ fn after_remove(st: &mut State, rt: &ResourceType, obj: &Value) {
     }
 }
 
+/// No-op writes (equal but for managedFields timestamps) are not stored: no new
+/// resourceVersion, no watch event, like a real API server.
+fn unchanged(new: &Value, old: &Value) -> bool {
+    if new == old {
+        return true;
+    }
+    let strip = |v: &Value| -> Value {
+        let mut v = v.clone();
+        if let Some(Value::Array(entries)) = v.pointer_mut("/metadata/managedFields") {
+            for e in entries.iter_mut().filter_map(Value::as_object_mut) {
+                e.remove("time");
+            }
+        }
+        v
+    };
+    strip(new) == strip(old)
+}
+
 /// Write `new` over `old` (already validated as an update), handling finalization.
 fn commit(
     st: &mut State,
@@ -792,7 +810,7 @@ pub fn update(
             rules(rt, sub),
         );
     }
-    if new == old {
+    if unchanged(&new, &old) {
         return Ok(old);
     }
     commit(st, rt, ns, name, new, opts.dry_run)
@@ -906,7 +924,7 @@ pub fn patch(
                 if let Some(mf) = managed {
                     meta_mut(&mut new).insert("managedFields".into(), mf);
                 }
-                if new == old {
+                if unchanged(&new, &old) {
                     return Ok(old);
                 }
                 return commit(st, rt, ns, name, new, opts.dry_run);
@@ -962,7 +980,7 @@ pub fn patch(
             rules(rt, sub),
         );
     }
-    if new == old {
+    if unchanged(&new, &old) {
         return Ok(old);
     }
     commit(st, rt, ns, name, new, opts.dry_run)

@@ -396,6 +396,24 @@ async fn server_side_apply_managers_conflicts_and_removal() {
         .map(|s| s.containers.into_iter().map(|c| c.name).collect())
         .unwrap_or_default();
     assert_eq!(names, vec!["main", "sidecar"]);
+    // re-applying the same configuration is a no-op (no new resourceVersion)
+    let c1 = api
+        .patch(
+            "ssa",
+            &PatchParams::apply("sailplane").force(),
+            &Patch::Apply(&smaller),
+        )
+        .await
+        .expect("re-apply");
+    let c2 = api
+        .patch(
+            "ssa",
+            &PatchParams::apply("sailplane").force(),
+            &Patch::Apply(&smaller),
+        )
+        .await
+        .expect("re-apply");
+    assert_eq!(c1.metadata.resource_version, c2.metadata.resource_version);
     // dry run changes nothing
     let dr = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dry"}, "data": {"a": "1"}});
     let mut pp = PatchParams::apply("sailplane").force();
