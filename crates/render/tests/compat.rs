@@ -181,7 +181,6 @@ fn diff(
     }
 }
 
-
 /// Labels and names `render_component` adds to every object (the oracle renders the bare
 /// template, without them).
 const RENDER_LABELS: &[&str] = &[
@@ -205,7 +204,9 @@ fn strip_render_additions(ours: &Value, oracle: &Value) -> Value {
     let oracle_meta = oracle.get("metadata");
     if let Some(labels) = meta.get_mut("labels").and_then(Value::as_object_mut) {
         for l in RENDER_LABELS {
-            let theirs = oracle_meta.and_then(|m| m.get("labels")).and_then(|ls| ls.get(*l));
+            let theirs = oracle_meta
+                .and_then(|m| m.get("labels"))
+                .and_then(|ls| ls.get(*l));
             if theirs.is_none() {
                 labels.remove(*l);
             }
@@ -228,7 +229,12 @@ fn strip_render_additions(ours: &Value, oracle: &Value) -> Value {
 /// `expected.current.*` (current CUE, what KubeVela runs) over `expected.*` (CUE v0.4).
 fn oracle(dir: &str) -> Option<Result<Value, String>> {
     let d = shared().join("render").join(dir);
-    for f in ["expected.current.json", "expected.current.error", "expected.json", "expected.error"] {
+    for f in [
+        "expected.current.json",
+        "expected.current.error",
+        "expected.json",
+        "expected.error",
+    ] {
         if let Ok(text) = std::fs::read_to_string(d.join(f)) {
             return Some(if f.ends_with(".json") {
                 Ok(serde_json::from_str(&text).unwrap())
@@ -261,17 +267,23 @@ fn against_oracle(case: &Case, ours: &Result<Objects, String>) -> Vec<String> {
         if expr != "output" && expr != "outputs" {
             continue;
         }
-        let Some(expected) = oracle(dir) else { continue };
+        let Some(expected) = oracle(dir) else {
+            continue;
+        };
         match (&expected, ours) {
             (Err(_), Err(_)) => {}
             // KubeVela's storage reads the optional `parameter.configMap` and `parameter.secret`
             // unguarded in `outputs`, so a storage trait with only `pvc` fails there; ours renders.
             (Err(_), Ok(_)) if dir == "trait.storage.pvc-only.outputs" => {}
-            (Err(e), Ok(_)) => problems.push(format!("{dir}: the oracle fails ({}), ours renders", e.trim())),
+            (Err(e), Ok(_)) => problems.push(format!(
+                "{dir}: the oracle fails ({}), ours renders",
+                e.trim()
+            )),
             (Ok(_), Err(e)) => problems.push(format!("{dir}: ours fails: {e}")),
             (Ok(exp), Ok(objs)) => {
                 let pairs: Vec<(String, &Value, Option<&Value>)> = if expr == "output" {
-                    if exp.as_object().is_some_and(|m| m.is_empty()) && !objs.contains_key("output") {
+                    if exp.as_object().is_some_and(|m| m.is_empty()) && !objs.contains_key("output")
+                    {
                         continue;
                     }
                     vec![("output".into(), exp, objs.get("output"))]
@@ -444,7 +456,10 @@ fn builtins_render_like_kubevela() {
     assert!(ours_failed.is_empty(), "{ours_failed:?}");
     // helmchart imports `vela/helm`, a KubeVela-only package; it is not one of ours.
     for f in kv_parse_failed.iter().chain(&kv_compile_failed) {
-        assert!(f.contains("helmchart"), "KubeVela definition not usable: {f}");
+        assert!(
+            f.contains("helmchart"),
+            "KubeVela definition not usable: {f}"
+        );
     }
     let has = |kind, name: &str| ours.get(kind, name).is_some();
     let mut failures = Vec::new();
@@ -468,7 +483,10 @@ fn builtins_render_like_kubevela() {
                 let mut d = Vec::new();
                 diff(String::new(), Some(&json!(a)), Some(&json!(b)), &mut d);
                 if !d.is_empty() {
-                    failures.push(format!("{n}: differs: {}", serde_json::to_string(&d).unwrap()));
+                    failures.push(format!(
+                        "{n}: differs: {}",
+                        serde_json::to_string(&d).unwrap()
+                    ));
                 }
             }
             (Some(Expect::BothFail), Err(_), Err(_)) => {}
@@ -478,7 +496,11 @@ fn builtins_render_like_kubevela() {
                 let got: Vec<(String, String, String)> = d
                     .into_iter()
                     .map(|(p, t, o)| {
-                        let show = |v: Value| v.as_str().filter(|s| *s == "<absent>").map_or(v.to_string(), str::to_string);
+                        let show = |v: Value| {
+                            v.as_str()
+                                .filter(|s| *s == "<absent>")
+                                .map_or(v.to_string(), str::to_string)
+                        };
                         (p, show(t), show(o))
                     })
                     .collect();
@@ -513,5 +535,10 @@ fn builtins_render_like_kubevela() {
         }
     }
     assert!(compared >= 80, "only {compared} cases compared");
-    assert!(failures.is_empty(), "{} problems:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} problems:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -1,0 +1,1325 @@
+//! Every built-in definition rendered with a realistic example through `render_component`, and
+//! the objects it makes checked.
+
+use render::catalog::CompileCache;
+use render::{Catalog, DefinitionKind, LiveObjects, RenderContext, RenderedComponent};
+use serde_json::{Value, json};
+use std::sync::OnceLock;
+
+fn catalog() -> &'static Catalog {
+    static CATALOG: OnceLock<Catalog> = OnceLock::new();
+    CATALOG.get_or_init(|| {
+        let cache = CompileCache::default();
+        let mut cat = Catalog::new();
+        for d in render::builtin::definitions().expect("built-ins parse") {
+            cat.insert(cache.compile(d).expect("built-in compiles"));
+        }
+        cat
+    })
+}
+
+fn ctx() -> RenderContext {
+    RenderContext {
+        app_name: "shop".into(),
+        namespace: "prod".into(),
+        app_revision: "shop-v3".into(),
+        app_revision_num: 3,
+        components: vec!["api".into()],
+        ..Default::default()
+    }
+}
+
+/// A component of `type_` named `api`, with `traits` as `[(type, properties)]`.
+fn try_render(
+    type_: &str,
+    props: Value,
+    traits: &[(&str, Value)],
+) -> Result<RenderedComponent, render::Error> {
+    let component: oam::ApplicationComponent = serde_json::from_value(json!({
+        "name": "api",
+        "type": type_,
+        "properties": props,
+        "traits": traits.iter().map(|(t, p)| json!({"type": t, "properties": p})).collect::<Vec<_>>(),
+    }))
+    .unwrap();
+    render::render_component(&component, catalog(), &ctx())
+}
+
+fn render(type_: &str, props: Value, traits: &[(&str, Value)]) -> RenderedComponent {
+    try_render(type_, props, traits).unwrap_or_else(|e| panic!("{type_}: {e}"))
+}
+
+fn err(type_: &str, props: Value, traits: &[(&str, Value)]) -> String {
+    match try_render(type_, props, traits) {
+        Ok(r) => panic!("{type_} should fail, rendered {:#?}", r.workload),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn workload(r: &RenderedComponent) -> &Value {
+    &r.workload.as_ref().expect("a workload").object
+}
+
+fn aux<'a>(r: &'a RenderedComponent, name: &str) -> &'a Value {
+    &r.auxiliaries
+        .iter()
+        .find(|o| o.output_name.as_deref() == Some(name))
+        .unwrap_or_else(|| {
+            panic!(
+                "no output {name}: {:?}",
+                r.auxiliaries
+                    .iter()
+                    .map(|o| &o.output_name)
+                    .collect::<Vec<_>>()
+            )
+        })
+        .object
+}
+
+fn at<'a>(v: &'a Value, pointer: &str) -> &'a Value {
+    v.pointer(pointer).unwrap_or_else(|| {
+        panic!(
+            "no {pointer} in {}",
+            serde_json::to_string_pretty(v).unwrap()
+        )
+    })
+}
+
+fn container(r: &RenderedComponent, name: &str) -> Value {
+    at(workload(r), "/spec/template/spec/containers")
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no container {name}"))
+}
+
+fn health(type_: &str, params: Value, output: Value) -> render::HealthStatus {
+    let def = catalog().get(DefinitionKind::Component, type_).unwrap();
+    let live = LiveObjects {
+        output: Some(output),
+        outputs: Default::default(),
+    };
+    render::evaluate_health(def, "api", "shop", "shop-v3", &params, &live).unwrap()
+}
+
+// ---------------------------------------------------------------- components
+
+#[test]
+fn worker_is_a_deployment_without_service() {
+    let r = render(
+        "worker",
+        json!({
+            "image": "busybox",
+            "cmd": ["sleep", "1000"],
+            "cpu": "0.5",
+            "memory": "256Mi",
+            "env": [{"name": "MODE", "value": "batch"}],
+            "volumeMounts": {"emptyDir": [{"name": "scratch", "mountPath": "/tmp"}]},
+            "readinessProbe": {"exec": {"command": ["true"]}},
+        }),
+        &[],
+    );
+    let w = workload(&r);
+    assert_eq!(w["kind"], "Deployment");
+    assert_eq!(
+        at(w, "/spec/selector/matchLabels"),
+        &json!({"app.oam.dev/component": "api"})
+    );
+    let c = container(&r, "api");
+    assert_eq!(c["image"], "busybox");
+    assert_eq!(c["command"], json!(["sleep", "1000"]));
+    assert_eq!(
+        c["resources"],
+        json!({"requests": {"cpu": "0.5", "memory": "256Mi"}, "limits": {"cpu": "0.5", "memory": "256Mi"}})
+    );
+    assert_eq!(
+        c["volumeMounts"],
+        json!([{"name": "scratch", "mountPath": "/tmp"}])
+    );
+    assert_eq!(c["readinessProbe"]["periodSeconds"], 10);
+    assert_eq!(
+        at(w, "/spec/template/spec/volumes"),
+        &json!([{"name": "scratch", "emptyDir": {"medium": ""}}])
+    );
+    assert!(r.auxiliaries.is_empty());
+    // A wrong type is an error, not a dropped field.
+    assert!(err("worker", json!({"image": "busybox", "cmd": "sleep"}), &[]).contains("cmd"));
+
+    let healthy = health(
+        "worker",
+        json!({}),
+        json!({"metadata": {"generation": 2}, "spec": {"replicas": 2},
+        "status": {"replicas": 2, "readyReplicas": 2, "updatedReplicas": 2, "observedGeneration": 2}}),
+    );
+    assert!(healthy.healthy);
+    assert_eq!(healthy.message, "Ready:2/2");
+    let starting = health(
+        "worker",
+        json!({}),
+        json!({"metadata": {"generation": 1}, "spec": {"replicas": 2}, "status": {"replicas": 2, "readyReplicas": 1}}),
+    );
+    assert!(!starting.healthy);
+}
+
+#[test]
+fn task_is_a_job() {
+    let r = render(
+        "task",
+        json!({"image": "perl", "count": 3, "cmd": ["perl", "-e", "print 1"], "restart": "OnFailure", "backoffLimit": 2,
+               "labels": {"team": "data"}}),
+        &[],
+    );
+    let w = workload(&r);
+    assert_eq!(w["apiVersion"], "batch/v1");
+    assert_eq!(w["kind"], "Job");
+    assert_eq!(at(w, "/metadata/name"), "shop-api");
+    assert_eq!(at(w, "/spec/parallelism"), 3);
+    assert_eq!(at(w, "/spec/completions"), 3);
+    assert_eq!(at(w, "/spec/backoffLimit"), 2);
+    assert_eq!(at(w, "/spec/template/spec/restartPolicy"), "OnFailure");
+    assert_eq!(at(w, "/spec/template/metadata/labels/team"), "data");
+    assert_eq!(
+        container(&r, "api")["command"],
+        json!(["perl", "-e", "print 1"])
+    );
+    assert!(err("task", json!({"image": "perl", "count": "3"}), &[]).contains("parallelism"));
+
+    let done = health(
+        "task",
+        json!({}),
+        json!({"spec": {"completions": 3, "parallelism": 3}, "status": {"succeeded": 3}}),
+    );
+    assert!(done.healthy);
+    assert_eq!(done.message, "Active/Failed/Succeeded:0/0/3");
+    assert!(
+        !health(
+            "task",
+            json!({}),
+            json!({"spec": {"completions": 3}, "status": {"active": 3}})
+        )
+        .healthy
+    );
+}
+
+#[test]
+fn cron_task_is_a_cronjob() {
+    let r = render(
+        "cron-task",
+        json!({"image": "busybox", "schedule": "*/5 * * * *", "concurrencyPolicy": "Forbid",
+               "hostAliases": [{"ip": "10.0.0.1", "hostnames": ["db"]}], "ttlSecondsAfterFinished": 60}),
+        &[],
+    );
+    let w = workload(&r);
+    assert_eq!(w["apiVersion"], "batch/v1");
+    assert_eq!(w["kind"], "CronJob");
+    assert_eq!(at(w, "/spec/schedule"), "*/5 * * * *");
+    assert_eq!(at(w, "/spec/concurrencyPolicy"), "Forbid");
+    assert_eq!(at(w, "/spec/suspend"), false);
+    assert_eq!(at(w, "/spec/jobTemplate/spec/backoffLimit"), 6);
+    assert_eq!(at(w, "/spec/jobTemplate/spec/ttlSecondsAfterFinished"), 60);
+    let pod = at(w, "/spec/jobTemplate/spec/template/spec");
+    assert_eq!(pod["restartPolicy"], "Never");
+    assert_eq!(
+        pod["hostAliases"],
+        json!([{"ip": "10.0.0.1", "hostnames": ["db"]}])
+    );
+    assert_eq!(pod["containers"][0]["image"], "busybox");
+    assert!(
+        err(
+            "cron-task",
+            json!({"image": "busybox", "schedule": "* * * * *", "concurrencyPolicy": "Sometimes"}),
+            &[]
+        )
+        .contains("concurrencyPolicy")
+    );
+
+    // Before Kubernetes 1.25 CronJobs are batch/v1beta1.
+    let component: oam::ApplicationComponent =
+        serde_json::from_value(json!({"name": "api", "type": "cron-task", "properties": {"image": "busybox", "schedule": "@daily"}})).unwrap();
+    let mut old = ctx();
+    old.cluster_version.minor = "24+".into();
+    let r = render::render_component(&component, catalog(), &old).unwrap();
+    assert_eq!(workload(&r)["apiVersion"], "batch/v1beta1");
+
+    assert!(
+        health(
+            "cron-task",
+            json!({}),
+            json!({"spec": {}, "status": {"active": [{"name": "j"}]}})
+        )
+        .healthy
+    );
+}
+
+#[test]
+fn daemon_is_a_daemonset() {
+    let r = render(
+        "daemon",
+        json!({"image": "prom/node-exporter", "ports": [{"port": 9100, "expose": true}],
+               "volumeMounts": {"hostPath": [{"name": "proc", "mountPath": "/host/proc", "path": "/proc", "readOnly": true, "mountPropagation": "HostToContainer"}]}}),
+        &[],
+    );
+    let w = workload(&r);
+    assert_eq!(w["kind"], "DaemonSet");
+    let c = container(&r, "api");
+    assert_eq!(
+        c["ports"],
+        json!([{"containerPort": 9100, "protocol": "TCP", "name": "port-9100"}])
+    );
+    assert_eq!(
+        c["volumeMounts"],
+        json!([{"name": "proc", "mountPath": "/host/proc", "readOnly": true, "mountPropagation": "HostToContainer"}])
+    );
+    let svc = aux(&r, "webserviceExpose");
+    assert_eq!(svc["kind"], "Service");
+    assert_eq!(at(svc, "/spec/ports/0/port"), 9100);
+
+    let ok = health(
+        "daemon",
+        json!({}),
+        json!({"metadata": {"generation": 1}, "status": {"desiredNumberScheduled": 3, "numberReady": 3,
+        "currentNumberScheduled": 3, "updatedNumberScheduled": 3, "observedGeneration": 1}}),
+    );
+    assert!(ok.healthy);
+    assert_eq!(ok.message, "Ready:3/3");
+    assert!(
+        !health(
+            "daemon",
+            json!({}),
+            json!({"status": {"desiredNumberScheduled": 3, "numberReady": 1}})
+        )
+        .healthy
+    );
+}
+
+#[test]
+fn statefulset_is_a_statefulset_with_service() {
+    let r = render(
+        "statefulset",
+        json!({"image": "postgres:16", "ports": [{"port": 5432, "expose": true}], "cpu": "1", "limit": {"cpu": "2"}}),
+        &[("scaler", json!({"replicas": 3}))],
+    );
+    let w = workload(&r);
+    assert_eq!(w["kind"], "StatefulSet");
+    assert_eq!(at(w, "/spec/replicas"), 3);
+    assert_eq!(
+        container(&r, "api")["resources"],
+        json!({"requests": {"cpu": "1"}, "limits": {"cpu": "2"}})
+    );
+    let svc = aux(&r, "statefulsetsExpose");
+    assert_eq!(
+        at(svc, "/spec/selector"),
+        &json!({"app.oam.dev/component": "api"})
+    );
+    let ok = health(
+        "statefulset",
+        json!({}),
+        json!({"metadata": {"generation": 1}, "spec": {"replicas": 3},
+        "status": {"replicas": 3, "readyReplicas": 3, "updatedReplicas": 3, "observedGeneration": 1}}),
+    );
+    assert!(ok.healthy);
+}
+
+#[test]
+fn k8s_objects_first_is_the_workload() {
+    let r = render(
+        "k8s-objects",
+        json!({"objects": [
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"a": "1"}},
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sec"}, "stringData": {"b": "2"}},
+        ]}),
+        &[("labels", json!({"tier": "config"}))],
+    );
+    let w = workload(&r);
+    assert_eq!(w["kind"], "ConfigMap");
+    assert_eq!(at(w, "/metadata/labels/tier"), "config");
+    assert_eq!(aux(&r, "objects-1")["kind"], "Secret");
+    // No objects, no workload.
+    let empty = render("k8s-objects", json!({"objects": []}), &[]);
+    assert!(empty.workload.is_none() && empty.auxiliaries.is_empty());
+    assert!(
+        err(
+            "k8s-objects",
+            json!({"objects": [{"metadata": {"name": "x"}}]}),
+            &[]
+        )
+        .contains("apiVersion")
+    );
+}
+
+// ---------------------------------------------------------------- traits
+
+fn web() -> Value {
+    json!({"image": "nginx", "ports": [{"port": 80}], "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}], "args": ["--x"]})
+}
+
+#[test]
+fn expose_makes_a_service() {
+    let r = render(
+        "webservice",
+        web(),
+        &[(
+            "expose",
+            json!({"ports": [{"port": 80}, {"port": 53, "protocol": "UDP", "nodePort": 30053}], "type": "NodePort", "annotations": {"lb": "internal"}}),
+        )],
+    );
+    let svc = aux(&r, "service");
+    assert_eq!(at(svc, "/metadata/name"), "api");
+    assert_eq!(at(svc, "/metadata/annotations"), &json!({"lb": "internal"}));
+    assert_eq!(at(svc, "/metadata/labels/trait.oam.dev~1type"), "expose");
+    assert_eq!(at(svc, "/spec/type"), "NodePort");
+    assert_eq!(
+        at(svc, "/spec/selector"),
+        &json!({"app.oam.dev/component": "api"})
+    );
+    assert_eq!(
+        at(svc, "/spec/ports"),
+        &json!([
+            {"port": 80, "targetPort": 80, "name": "port-80", "protocol": "TCP"},
+            {"port": 53, "targetPort": 53, "name": "port-53-udp", "protocol": "UDP", "nodePort": 30053},
+        ])
+    );
+    // matchLabels replaces the selector; the legacy `port` list still works.
+    let r = render(
+        "webservice",
+        web(),
+        &[(
+            "expose",
+            json!({"port": [8080], "matchLabels": {"app": "x"}}),
+        )],
+    );
+    let svc = aux(&r, "service");
+    assert_eq!(at(svc, "/spec/selector"), &json!({"app": "x"}));
+    assert_eq!(
+        at(svc, "/spec/ports"),
+        &json!([{"port": 8080, "targetPort": 8080, "name": "port-8080"}])
+    );
+    assert!(
+        err(
+            "worker",
+            json!({"image": "x"}),
+            &[("expose", json!({"ports": [{"port": "80"}]}))]
+        )
+        .contains("port")
+    );
+}
+
+#[test]
+fn env_sets_replaces_and_unsets() {
+    let r = render(
+        "webservice",
+        web(),
+        &[(
+            "env",
+            json!({"env": {"B": "two", "C": "3"}, "unset": ["A"]}),
+        )],
+    );
+    assert_eq!(
+        container(&r, "api")["env"],
+        json!([{"name": "B", "value": "two"}, {"name": "C", "value": "3"}])
+    );
+    let r = render(
+        "webservice",
+        web(),
+        &[("env", json!({"env": {"Z": "26"}, "replace": true}))],
+    );
+    assert_eq!(
+        container(&r, "api")["env"],
+        json!([{"name": "Z", "value": "26"}])
+    );
+    // Several containers, one of them a sidecar.
+    let r = render(
+        "webservice",
+        web(),
+        &[
+            ("sidecar", json!({"name": "log", "image": "fluentbit"})),
+            (
+                "env",
+                json!({"containers": [{"containerName": "log", "env": {"LEVEL": "debug"}}, {"containerName": "api", "env": {"A": "9"}}]}),
+            ),
+        ],
+    );
+    assert_eq!(
+        container(&r, "log")["env"],
+        json!([{"name": "LEVEL", "value": "debug"}])
+    );
+    assert_eq!(
+        container(&r, "api")["env"][0],
+        json!({"name": "A", "value": "9"})
+    );
+    assert!(
+        err(
+            "webservice",
+            web(),
+            &[("env", json!({"containerName": "nope", "env": {"X": "1"}}))]
+        )
+        .contains("container nope not found")
+    );
+    assert!(err("webservice", web(), &[("env", json!({"env": {"X": 1}}))]).contains("env"));
+}
+
+#[test]
+fn annotations_reach_workload_and_pods() {
+    let r = render(
+        "webservice",
+        web(),
+        &[("annotations", json!({"owner": "team-a"}))],
+    );
+    let w = workload(&r);
+    assert_eq!(at(w, "/metadata/annotations/owner"), "team-a");
+    assert_eq!(at(w, "/spec/template/metadata/annotations/owner"), "team-a");
+    let r = render(
+        "cron-task",
+        json!({"image": "x", "schedule": "@daily"}),
+        &[("annotations", json!({"owner": "team-a"}))],
+    );
+    let w = workload(&r);
+    assert_eq!(
+        at(w, "/spec/jobTemplate/metadata/annotations/owner"),
+        "team-a"
+    );
+    assert_eq!(
+        at(
+            w,
+            "/spec/jobTemplate/spec/template/metadata/annotations/owner"
+        ),
+        "team-a"
+    );
+    // null removes an annotation.
+    let r = render(
+        "webservice",
+        json!({"image": "nginx", "annotations": {"x": "1"}}),
+        &[("annotations", json!({"x": null}))],
+    );
+    assert!(
+        workload(&r)
+            .pointer("/spec/template/metadata/annotations/x")
+            .is_none()
+    );
+}
+
+#[test]
+fn sidecar_adds_a_container() {
+    let r = render(
+        "worker",
+        json!({"image": "app"}),
+        &[(
+            "sidecar",
+            json!({"name": "proxy", "image": "envoy", "args": ["-c", "/etc/envoy.yaml"], "volumes": [{"name": "cfg", "path": "/etc/envoy"}]}),
+        )],
+    );
+    let cs = at(workload(&r), "/spec/template/spec/containers");
+    assert_eq!(cs.as_array().unwrap().len(), 2);
+    assert_eq!(
+        cs[1],
+        json!({"name": "proxy", "image": "envoy", "args": ["-c", "/etc/envoy.yaml"], "volumeMounts": [{"mountPath": "/etc/envoy", "name": "cfg"}]})
+    );
+    assert!(
+        err(
+            "worker",
+            json!({"image": "app"}),
+            &[("sidecar", json!({"name": "proxy"}))]
+        )
+        .contains("image")
+    );
+}
+
+#[test]
+fn gateway_makes_ingress_and_service() {
+    let r = render(
+        "webservice",
+        web(),
+        &[(
+            "gateway",
+            json!({"domain": "shop.example.com", "http": {"/": 80, "/api": 80, "/admin": 8080}, "secretName": "tls", "classInSpec": true}),
+        )],
+    );
+    let svc = aux(&r, "service");
+    assert_eq!(at(svc, "/metadata/name"), "api");
+    // One Service port per port, however many paths lead to it.
+    assert_eq!(
+        at(svc, "/spec/ports"),
+        &json!([{"name": "port-80", "port": 80, "targetPort": 80}, {"name": "port-8080", "port": 8080, "targetPort": 8080}])
+    );
+    let ing = aux(&r, "ingress");
+    assert_eq!(ing["apiVersion"], "networking.k8s.io/v1");
+    assert_eq!(at(ing, "/spec/ingressClassName"), "nginx");
+    assert_eq!(
+        at(ing, "/spec/tls"),
+        &json!([{"hosts": ["shop.example.com"], "secretName": "tls"}])
+    );
+    assert_eq!(at(ing, "/spec/rules/0/host"), "shop.example.com");
+    assert_eq!(
+        at(ing, "/spec/rules/0/http/paths/1"),
+        &json!({"path": "/api", "pathType": "ImplementationSpecific", "backend": {"service": {"name": "api", "port": {"number": 80}}}})
+    );
+    // A named gateway to an existing Service.
+    let r = render(
+        "webservice",
+        web(),
+        &[(
+            "gateway",
+            json!({"name": "internal", "http": {"/": 80}, "existingServiceName": "legacy"}),
+        )],
+    );
+    assert_eq!(r.auxiliaries.len(), 1);
+    let ing = aux(&r, "ingress-internal");
+    assert_eq!(at(ing, "/metadata/name"), "api-internal");
+    assert_eq!(
+        at(ing, "/metadata/annotations/kubernetes.io~1ingress.class"),
+        "nginx"
+    );
+    assert_eq!(
+        at(ing, "/spec/rules/0/http/paths/0/backend/service/name"),
+        "legacy"
+    );
+}
+
+#[test]
+fn storage_mounts_and_creates() {
+    let r = render(
+        "webservice",
+        web(),
+        &[(
+            "storage",
+            json!({
+                "pvc": [{"name": "data", "mountPath": "/data", "storageClassName": "fast", "resources": {"requests": {"storage": "20Gi"}}}],
+                "configMap": [{"name": "cfg", "mountPath": "/etc/cfg", "data": {"k": "v"}, "mountToEnv": {"envName": "K", "configMapKey": "k"}}],
+                "secret": [{"name": "creds", "mountOnly": true, "mountPath": "/creds"}],
+                "emptyDir": [{"name": "tmp", "mountPath": "/tmp", "medium": "Memory"}],
+            }),
+        )],
+    );
+    let c = container(&r, "api");
+    assert_eq!(
+        c["volumeMounts"],
+        json!([
+            {"name": "pvc-data", "mountPath": "/data"},
+            {"name": "configmap-cfg", "mountPath": "/etc/cfg"},
+            {"name": "secret-creds", "mountPath": "/creds"},
+            {"name": "emptydir-tmp", "mountPath": "/tmp"},
+        ])
+    );
+    assert_eq!(
+        c["env"][2],
+        json!({"name": "K", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "k"}}})
+    );
+    let vols = at(workload(&r), "/spec/template/spec/volumes");
+    assert_eq!(
+        vols[0],
+        json!({"name": "pvc-data", "persistentVolumeClaim": {"claimName": "data"}})
+    );
+    assert_eq!(
+        vols[3],
+        json!({"name": "emptydir-tmp", "emptyDir": {"medium": "Memory"}})
+    );
+    let pvc = aux(&r, "pvc-data");
+    assert_eq!(
+        at(pvc, "/spec"),
+        &json!({"accessModes": ["ReadWriteOnce"], "volumeMode": "Filesystem", "storageClassName": "fast", "resources": {"requests": {"storage": "20Gi"}}})
+    );
+    assert_eq!(aux(&r, "configmap-cfg")["data"], json!({"k": "v"}));
+    assert!(
+        r.auxiliaries
+            .iter()
+            .all(|o| o.output_name.as_deref() != Some("secret-creds"))
+    );
+    // A block-mode PVC is a device, not a mount.
+    let r = render(
+        "webservice",
+        web(),
+        &[(
+            "storage",
+            json!({"pvc": [{"name": "raw", "mountPath": "/dev/xvda", "volumeMode": "Block"}]}),
+        )],
+    );
+    assert_eq!(
+        container(&r, "api")["volumeDevices"],
+        json!([{"name": "pvc-raw", "devicePath": "/dev/xvda"}])
+    );
+    assert!(err("webservice", web(), &[("storage", json!({"pvc": [{"name": "d", "mountPath": "/d", "resources": {"requests": {"storage": "10GB"}}}]}))]).contains("storage"));
+}
+
+#[test]
+fn resource_sets_requests_and_limits() {
+    let r = render(
+        "webservice",
+        web(),
+        &[("resource", json!({"cpu": "500m", "memory": "1Gi"}))],
+    );
+    assert_eq!(
+        container(&r, "api")["resources"],
+        json!({"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "500m", "memory": "1Gi"}})
+    );
+    // Replaces what the component set.
+    let r = render(
+        "webservice",
+        json!({"image": "nginx", "cpu": "1", "memory": "1Gi"}),
+        &[(
+            "resource",
+            json!({"requests": {"cpu": 0.25, "memory": "128Mi"}, "limits": {"cpu": 1, "memory": "512Mi"}}),
+        )],
+    );
+    assert_eq!(
+        container(&r, "api")["resources"],
+        json!({"requests": {"cpu": 0.25, "memory": "128Mi"}, "limits": {"cpu": 1, "memory": "512Mi"}})
+    );
+    let r = render(
+        "cron-task",
+        json!({"image": "x", "schedule": "@daily"}),
+        &[("resource", json!({"cpu": 2, "memory": "2Gi"}))],
+    );
+    assert_eq!(
+        at(
+            workload(&r),
+            "/spec/jobTemplate/spec/template/spec/containers/0/resources/limits/cpu"
+        ),
+        2
+    );
+    assert!(
+        err(
+            "webservice",
+            web(),
+            &[("resource", json!({"memory": "2GB"}))]
+        )
+        .contains("memory")
+    );
+}
+
+#[test]
+fn hpa_and_cpuscaler_make_autoscalers() {
+    let r = render(
+        "webservice",
+        web(),
+        &[(
+            "hpa",
+            json!({"min": 2, "max": 8, "cpu": {"value": 70}, "mem": {"type": "AverageValue", "value": 500}, "podCustomMetrics": [{"name": "rps", "value": "100"}]}),
+        )],
+    );
+    let hpa = aux(&r, "hpa");
+    assert_eq!(hpa["apiVersion"], "autoscaling/v2");
+    assert_eq!(
+        at(hpa, "/spec/scaleTargetRef"),
+        &json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"})
+    );
+    assert_eq!(at(hpa, "/spec/minReplicas"), 2);
+    assert_eq!(
+        at(hpa, "/spec/metrics"),
+        &json!([
+            {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}},
+            {"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": 500}}},
+            {"type": "Pods", "pods": {"metric": {"name": "rps"}, "target": {"type": "AverageValue", "averageValue": "100"}}},
+        ])
+    );
+    let r = render(
+        "statefulset",
+        web(),
+        &[(
+            "cpuscaler",
+            json!({"min": 1, "max": 4, "cpuUtil": 80, "targetKind": "StatefulSet"}),
+        )],
+    );
+    let s = aux(&r, "cpuscaler");
+    assert_eq!(s["apiVersion"], "autoscaling/v1");
+    assert_eq!(at(s, "/spec/targetCPUUtilizationPercentage"), 80);
+    assert_eq!(at(s, "/spec/scaleTargetRef/kind"), "StatefulSet");
+    assert!(err("webservice", web(), &[("hpa", json!({"max": "10"}))]).contains("max"));
+}
+
+#[test]
+fn init_container_shares_a_volume() {
+    let r = render(
+        "webservice",
+        web(),
+        &[(
+            "init-container",
+            json!({"name": "fetch", "image": "busybox", "cmd": ["wget", "-O", "/work/index.html", "http://x"], "appMountPath": "/usr/share/nginx/html", "initMountPath": "/work"}),
+        )],
+    );
+    let spec = at(workload(&r), "/spec/template/spec");
+    assert_eq!(
+        spec["initContainers"][0]["volumeMounts"],
+        json!([{"name": "workdir", "mountPath": "/work"}])
+    );
+    assert_eq!(spec["initContainers"][0]["imagePullPolicy"], "IfNotPresent");
+    assert_eq!(
+        spec["volumes"],
+        json!([{"name": "workdir", "emptyDir": {}}])
+    );
+    assert_eq!(
+        container(&r, "api")["volumeMounts"],
+        json!([{"name": "workdir", "mountPath": "/usr/share/nginx/html"}])
+    );
+    assert!(
+        err(
+            "webservice",
+            web(),
+            &[("init-container", json!({"name": "i", "image": "b"}))]
+        )
+        .contains("mountPath")
+    );
+}
+
+#[test]
+fn hostalias_adds_hosts() {
+    let r = render(
+        "worker",
+        json!({"image": "x"}),
+        &[(
+            "hostalias",
+            json!({"hostAliases": [{"ip": "127.0.0.1", "hostnames": ["foo.local"]}]}),
+        )],
+    );
+    assert_eq!(
+        at(workload(&r), "/spec/template/spec/hostAliases"),
+        &json!([{"ip": "127.0.0.1", "hostnames": ["foo.local"]}])
+    );
+}
+
+#[test]
+fn json_patch_and_merge_patch() {
+    let r = render(
+        "webservice",
+        web(),
+        &[(
+            "json-patch",
+            json!({"operations": [
+                {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "nginx:1.27"},
+                {"op": "add", "path": "/spec/replicas", "value": 4},
+            ]}),
+        )],
+    );
+    assert_eq!(container(&r, "api")["image"], "nginx:1.27");
+    assert_eq!(at(workload(&r), "/spec/replicas"), 4);
+    assert!(
+        err(
+            "webservice",
+            web(),
+            &[(
+                "json-patch",
+                json!({"operations": [{"op": "frobnicate", "path": "/x"}]})
+            )]
+        )
+        .contains("op")
+    );
+
+    let r = render(
+        "webservice",
+        web(),
+        &[(
+            "json-merge-patch",
+            json!({"spec": {"replicas": 2, "selector": null}}),
+        )],
+    );
+    assert_eq!(at(workload(&r), "/spec/replicas"), 2);
+    assert!(workload(&r).pointer("/spec/selector").is_none());
+}
+
+#[test]
+fn command_sets_command_and_args() {
+    let r = render(
+        "webservice",
+        web(),
+        &[(
+            "command",
+            json!({"command": ["nginx"], "addArgs": ["-g", "--x"]}),
+        )],
+    );
+    let c = container(&r, "api");
+    assert_eq!(c["command"], json!(["nginx"]));
+    assert_eq!(c["args"], json!(["--x", "-g"]));
+    let r = render(
+        "webservice",
+        web(),
+        &[("command", json!({"args": ["--a"]}))],
+    );
+    assert_eq!(container(&r, "api")["args"], json!(["--a"]));
+    let r = render(
+        "webservice",
+        web(),
+        &[("command", json!({"delArgs": ["--x"]}))],
+    );
+    assert_eq!(container(&r, "api")["args"], json!([]));
+    assert!(
+        err(
+            "webservice",
+            web(),
+            &[("command", json!({"args": ["--a"], "addArgs": ["--b"]}))]
+        )
+        .contains("cannot set addArgs/delArgs and args")
+    );
+}
+
+#[test]
+fn container_image_replaces_the_image() {
+    let r = render(
+        "webservice",
+        web(),
+        &[
+            ("sidecar", json!({"name": "log", "image": "fluentbit:1"})),
+            (
+                "container-image",
+                json!({"containers": [{"containerName": "api", "image": "nginx:1.27", "imagePullPolicy": "Always"}, {"containerName": "log", "image": "fluentbit:2"}]}),
+            ),
+        ],
+    );
+    assert_eq!(container(&r, "api")["image"], "nginx:1.27");
+    assert_eq!(container(&r, "api")["imagePullPolicy"], "Always");
+    assert_eq!(container(&r, "log")["image"], "fluentbit:2");
+    assert!(
+        err(
+            "webservice",
+            web(),
+            &[(
+                "container-image",
+                json!({"containerName": "nope", "image": "x"})
+            )]
+        )
+        .contains("container nope not found")
+    );
+}
+
+#[test]
+fn k8s_update_strategy_by_kind() {
+    let r = render(
+        "webservice",
+        web(),
+        &[(
+            "k8s-update-strategy",
+            json!({"strategy": {"type": "RollingUpdate", "rollingStrategy": {"maxSurge": "50%"}}}),
+        )],
+    );
+    assert_eq!(
+        at(workload(&r), "/spec/strategy"),
+        &json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "50%", "maxUnavailable": "25%"}})
+    );
+    // The kind comes from the workload when not given.
+    let r = render(
+        "statefulset",
+        web(),
+        &[(
+            "k8s-update-strategy",
+            json!({"strategy": {"type": "RollingUpdate", "rollingStrategy": {"partition": 2}}}),
+        )],
+    );
+    assert_eq!(
+        at(workload(&r), "/spec/updateStrategy"),
+        &json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 2}})
+    );
+    let r = render(
+        "daemon",
+        web(),
+        &[(
+            "k8s-update-strategy",
+            json!({"strategy": {"type": "OnDelete"}}),
+        )],
+    );
+    assert_eq!(
+        at(workload(&r), "/spec/updateStrategy"),
+        &json!({"type": "OnDelete"})
+    );
+    assert!(
+        err(
+            "webservice",
+            web(),
+            &[(
+                "k8s-update-strategy",
+                json!({"strategy": {"type": "OnDelete"}})
+            )]
+        )
+        .contains("no OnDelete strategy")
+    );
+}
+
+#[test]
+fn lifecycle_hooks_on_every_container() {
+    let r = render(
+        "webservice",
+        web(),
+        &[
+            ("sidecar", json!({"name": "log", "image": "fluentbit"})),
+            (
+                "lifecycle",
+                json!({"preStop": {"exec": {"command": ["sleep", "5"]}}}),
+            ),
+        ],
+    );
+    for c in ["api", "log"] {
+        assert_eq!(
+            container(&r, c)["lifecycle"],
+            json!({"preStop": {"exec": {"command": ["sleep", "5"]}}})
+        );
+    }
+    assert!(
+        err(
+            "webservice",
+            web(),
+            &[(
+                "lifecycle",
+                json!({"postStart": {"tcpSocket": {"port": 70000}}})
+            )]
+        )
+        .contains("70000")
+    );
+}
+
+#[test]
+fn pod_and_container_security_contexts() {
+    let r = render(
+        "webservice",
+        web(),
+        &[(
+            "podsecuritycontext",
+            json!({"runAsUser": 1000, "fsGroup": 2000, "seccompProfile": {"type": "RuntimeDefault"}}),
+        )],
+    );
+    assert_eq!(
+        at(workload(&r), "/spec/template/spec/securityContext"),
+        &json!({"runAsUser": 1000, "fsGroup": 2000, "seccompProfile": {"type": "RuntimeDefault"}, "runAsNonRoot": true})
+    );
+    let r = render(
+        "webservice",
+        web(),
+        &[(
+            "securitycontext",
+            json!({"dropCapabilities": ["ALL"], "readOnlyRootFilesystem": true, "runAsUser": 1000}),
+        )],
+    );
+    assert_eq!(
+        container(&r, "api")["securityContext"],
+        json!({"capabilities": {"drop": ["ALL"]}, "runAsUser": 1000, "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "privileged": false, "runAsNonRoot": true})
+    );
+    assert!(
+        err(
+            "webservice",
+            web(),
+            &[("securitycontext", json!({"containerName": "nope"}))]
+        )
+        .contains("container nope not found")
+    );
+    assert!(
+        err(
+            "webservice",
+            web(),
+            &[(
+                "podsecuritycontext",
+                json!({"seccompProfile": {"type": "Strict"}})
+            )]
+        )
+        .contains("type")
+    );
+}
+
+#[test]
+fn service_account_with_privileges() {
+    let r = render(
+        "webservice",
+        web(),
+        &[(
+            "service-account",
+            json!({"name": "reader", "create": true, "privileges": [
+                {"verbs": ["get", "list"], "resources": ["pods"], "apiGroups": [""]},
+                {"verbs": ["get"], "resources": ["nodes"], "apiGroups": [""], "scope": "cluster"},
+            ]}),
+        )],
+    );
+    assert_eq!(
+        at(workload(&r), "/spec/template/spec/serviceAccountName"),
+        "reader"
+    );
+    assert_eq!(aux(&r, "service-account")["kind"], "ServiceAccount");
+    assert_eq!(
+        aux(&r, "role")["rules"],
+        json!([{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]}])
+    );
+    assert_eq!(at(aux(&r, "role-binding"), "/roleRef/name"), "reader");
+    assert_eq!(at(aux(&r, "cluster-role"), "/metadata/name"), "prod:reader");
+    assert_eq!(
+        at(aux(&r, "cluster-role-binding"), "/subjects/0"),
+        &json!({"kind": "ServiceAccount", "name": "reader", "namespace": "prod"})
+    );
+    let r = render(
+        "webservice",
+        web(),
+        &[("service-account", json!({"name": "existing"}))],
+    );
+    assert!(r.auxiliaries.is_empty());
+}
+
+#[test]
+fn topology_spread_constraints() {
+    let r = render(
+        "worker",
+        json!({"image": "x"}),
+        &[(
+            "topologyspreadconstraints",
+            json!({"constraints": [{"maxSkew": 1, "topologyKey": "zone", "labelSelector": {"matchLabels": {"app": "x"}}}]}),
+        )],
+    );
+    assert_eq!(
+        at(
+            workload(&r),
+            "/spec/template/spec/topologySpreadConstraints"
+        ),
+        &json!([{"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "x"}}}])
+    );
+}
+
+#[test]
+fn affinity_and_tolerations() {
+    let r = render(
+        "webservice",
+        web(),
+        &[(
+            "affinity",
+            json!({
+                "podAntiAffinity": {"preferred": [{"weight": 50, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "api"}}}}]},
+                "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "disk", "values": ["ssd"]}]}]}},
+                "tolerations": [{"key": "gpu", "effect": "NoSchedule"}],
+            }),
+        )],
+    );
+    let spec = at(workload(&r), "/spec/template/spec");
+    assert_eq!(
+        spec["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["weight"],
+        50
+    );
+    assert_eq!(
+        spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"],
+        json!([{"matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}]}])
+    );
+    assert_eq!(
+        spec["tolerations"],
+        json!([{"key": "gpu", "effect": "NoSchedule", "operator": "Equal"}])
+    );
+    assert!(err("webservice", web(), &[("affinity", json!({"podAffinity": {"preferred": [{"weight": 101, "podAffinityTerm": {"topologyKey": "z"}}]}}))]).contains("101"));
+}
+
+#[test]
+fn startup_probe_per_container() {
+    let r = render(
+        "webservice",
+        web(),
+        &[(
+            "startup-probe",
+            json!({"httpGet": {"path": "/healthz", "port": 80}, "failureThreshold": 30}),
+        )],
+    );
+    assert_eq!(
+        container(&r, "api")["startupProbe"],
+        json!({"httpGet": {"path": "/healthz", "port": 80}, "initialDelaySeconds": 0, "periodSeconds": 10, "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 30})
+    );
+    let r = render(
+        "webservice",
+        web(),
+        &[
+            ("sidecar", json!({"name": "log", "image": "f"})),
+            (
+                "startup-probe",
+                json!({"probes": [{"containerName": "log", "exec": {"command": ["true"]}}]}),
+            ),
+        ],
+    );
+    assert_eq!(
+        container(&r, "log")["startupProbe"]["exec"],
+        json!({"command": ["true"]})
+    );
+    assert!(container(&r, "api").get("startupProbe").is_none());
+    assert!(
+        err(
+            "webservice",
+            web(),
+            &[(
+                "startup-probe",
+                json!({"probes": [{"exec": {"command": ["true"]}}]})
+            )]
+        )
+        .contains("containerName must be set")
+    );
+}
+
+#[test]
+fn container_ports_add_and_bind() {
+    let r = render(
+        "webservice",
+        web(),
+        &[(
+            "container-ports",
+            json!({"ports": [{"containerPort": 80, "hostPort": 8080}, {"containerPort": 9090, "protocol": "UDP"}]}),
+        )],
+    );
+    assert_eq!(
+        container(&r, "api")["ports"],
+        json!([
+            {"containerPort": 80, "protocol": "TCP", "name": "port-80", "hostPort": 8080},
+            {"containerPort": 9090, "protocol": "UDP"},
+        ])
+    );
+    let r = render(
+        "worker",
+        json!({"image": "x"}),
+        &[(
+            "container-ports",
+            json!({"ports": [{"containerPort": 53, "protocol": "UDP"}]}),
+        )],
+    );
+    assert_eq!(
+        container(&r, "api")["ports"],
+        json!([{"containerPort": 53, "protocol": "UDP"}])
+    );
+}
+
+#[test]
+fn pure_ingress_routes_to_the_component_service() {
+    let r = render(
+        "webservice",
+        web(),
+        &[(
+            "pure-ingress",
+            json!({"domain": "a.example.com", "http": {"/": 80}}),
+        )],
+    );
+    let ing = aux(&r, "ingress");
+    assert_eq!(ing["apiVersion"], "networking.k8s.io/v1");
+    assert_eq!(
+        at(ing, "/spec/rules/0"),
+        &json!({"host": "a.example.com", "http": {"paths": [{"path": "/", "pathType": "ImplementationSpecific", "backend": {"service": {"name": "api", "port": {"number": 80}}}}]}})
+    );
+    assert!(
+        err(
+            "webservice",
+            web(),
+            &[("pure-ingress", json!({"http": {"/": 80}}))]
+        )
+        .contains("host")
+    );
+}
+
+#[test]
+fn service_binding_env_from_secrets() {
+    let r = render(
+        "webservice",
+        web(),
+        &[(
+            "service-binding",
+            json!({"envMappings": {"DB_PASSWORD": {"secret": "db", "key": "password"}, "DB_HOST": {"secret": "db"}}}),
+        )],
+    );
+    let env = container(&r, "api")["env"].clone();
+    assert_eq!(
+        env[2],
+        json!({"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}})
+    );
+    assert_eq!(
+        env[3],
+        json!({"name": "DB_HOST", "valueFrom": {"secretKeyRef": {"name": "db", "key": "DB_HOST"}}})
+    );
+}
+
+#[test]
+fn nocalhost_dev_config() {
+    let r = render(
+        "webservice",
+        web(),
+        &[(
+            "nocalhost",
+            json!({"port": 9080, "image": "go", "gitUrl": "https://example.com/app.git"}),
+        )],
+    );
+    let w = workload(&r);
+    assert_eq!(
+        at(w, "/metadata/annotations/dev.nocalhost~1application-name"),
+        "shop"
+    );
+    let cfg: Value = serde_json::from_str(
+        at(w, "/metadata/annotations/dev.nocalhost")
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cfg["name"], "api");
+    assert_eq!(cfg["serviceType"], "deployment");
+    let dev = &cfg["containers"][0]["dev"];
+    assert_eq!(
+        dev["image"],
+        "nocalhost-docker.pkg.coding.net/nocalhost/dev-images/golang:latest"
+    );
+    assert_eq!(dev["gitUrl"], "https://example.com/app.git");
+    assert_eq!(dev["portForward"], json!(["9080:9080"]));
+    assert_eq!(
+        dev["resources"]["limits"],
+        json!({"memory": "2Gi", "cpu": "2"})
+    );
+    assert_eq!(
+        at(aux(&r, "nocalhostService"), "/spec/ports"),
+        &json!([{"port": 9080, "targetPort": 9080}])
+    );
+}
+
+#[test]
+fn labels_and_scaler() {
+    let r = render(
+        "webservice",
+        web(),
+        &[
+            ("labels", json!({"tier": "web"})),
+            ("scaler", json!({"replicas": 5})),
+        ],
+    );
+    let w = workload(&r);
+    assert_eq!(at(w, "/metadata/labels/tier"), "web");
+    assert_eq!(at(w, "/spec/template/metadata/labels/tier"), "web");
+    assert_eq!(at(w, "/spec/replicas"), 5);
+}
+
+/// Every built-in is exercised above: this list must name them all.
+#[test]
+fn every_builtin_has_a_test() {
+    let tested = [
+        "webservice",
+        "worker",
+        "task",
+        "cron-task",
+        "daemon",
+        "statefulset",
+        "k8s-objects",
+        "scaler",
+        "labels",
+        "annotations",
+        "expose",
+        "env",
+        "sidecar",
+        "gateway",
+        "storage",
+        "resource",
+        "hpa",
+        "cpuscaler",
+        "init-container",
+        "hostalias",
+        "json-patch",
+        "json-merge-patch",
+        "command",
+        "container-image",
+        "k8s-update-strategy",
+        "lifecycle",
+        "podsecuritycontext",
+        "securitycontext",
+        "service-account",
+        "topologyspreadconstraints",
+        "affinity",
+        "startup-probe",
+        "container-ports",
+        "pure-ingress",
+        "service-binding",
+        "nocalhost",
+    ];
+    for d in render::builtin::definitions().unwrap() {
+        assert!(
+            tested.contains(&d.name.as_str()),
+            "built-in {} has no test",
+            d.name
+        );
+    }
+}
