@@ -8,6 +8,7 @@ mod hub;
 mod quickstart;
 mod revision;
 mod server;
+mod tree;
 mod workflowcmd;
 
 use clap::{Parser, Subcommand};
@@ -71,6 +72,9 @@ enum Command {
         namespace: Option<String>,
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: apps::Output,
+        /// Show application → component → cluster → resources → pods.
+        #[arg(long)]
+        tree: bool,
     },
     /// List applications.
     #[command(alias = "list")]
@@ -262,10 +266,16 @@ async fn run(cli: Cli) -> Result<(), Error> {
             name,
             namespace,
             output,
+            tree,
         } => {
             let hub = hub::connect(kubeconfig).await?;
             let ns = namespace.unwrap_or_else(|| hub.default_namespace.clone());
-            apps::status(&hub, &ns, &name, output).await
+            if tree {
+                let app = apps::get_app(&hub, &ns, &name).await?;
+                tree::print(&hub, &app).await
+            } else {
+                apps::status(&hub, &ns, &name, output).await
+            }
         }
         Command::Ls { namespace } => {
             let hub = hub::connect(kubeconfig).await?;
