@@ -73,6 +73,16 @@ fn quickstart_app_delivered_survives_restart_and_is_deleted() {
     assert_eq!(status["status"]["services"][0]["healthy"], true);
     assert_eq!(status["status"]["services"][0]["message"], "Ready:2/2");
     let generation = status["metadata"]["generation"].clone();
+    let tree = ok(
+        &hub.sail(&["status", "hello", "--tree"]),
+        "sail status --tree",
+    );
+    assert!(
+        tree.contains("Deployment default/hello-web  2/2 ready"),
+        "{tree}"
+    );
+    assert_eq!(tree.matches("Pod hello-web-").count(), 2, "{tree}");
+    assert!(tree.contains("Service default/hello-web"), "{tree}");
     let revs = ok(
         &hub.sail(&["revision", "list", "hello"]),
         "sail revision list",
