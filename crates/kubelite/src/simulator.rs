@@ -273,6 +273,53 @@ fn pod_ready(p: &Value) -> bool {
         })
 }
 
+/// Does a standard 5-field cron expression (or @hourly/@daily/…) match this minute?
+pub fn cron_matches(expr: &str, t: &chrono::DateTime<chrono::Utc>) -> bool {
+    use chrono::{Datelike, Timelike};
+    let expr = match expr.trim() {
+        "@yearly" | "@annually" => "0 0 1 1 *",
+        "@monthly" => "0 0 1 * *",
+        "@weekly" => "0 0 * * 0",
+        "@daily" | "@midnight" => "0 0 * * *",
+        "@hourly" => "0 * * * *",
+        other => other,
+    };
+    let f: Vec<&str> = expr.split_whitespace().collect();
+    if f.len() != 5 {
+        return false;
+    }
+    let field = |spec: &str, v: u32, min: u32, max: u32| -> bool {
+        spec.split(',').any(|part| {
+            let (range, step) = match part.split_once('/') {
+                Some((r, s)) => (r, s.parse::<u32>().ok().filter(|s| *s > 0)),
+                None => (part, Some(1)),
+            };
+            let Some(step) = step else { return false };
+            let (lo, hi) = if range == "*" {
+                (min, max)
+            } else if let Some((a, b)) = range.split_once('-') {
+                match (a.parse(), b.parse()) {
+                    (Ok(a), Ok(b)) => (a, b),
+                    _ => return false,
+                }
+            } else {
+                match range.parse() {
+                    Ok(a) if part.contains('/') => (a, max),
+                    Ok(a) => (a, a),
+                    Err(_) => return false,
+                }
+            };
+            v >= lo && v <= hi && (v - lo) % step == 0
+        })
+    };
+    let dow = t.weekday().num_days_from_sunday();
+    field(f[0], t.minute(), 0, 59)
+        && field(f[1], t.hour(), 0, 23)
+        && field(f[2], t.day(), 1, 31)
+        && field(f[3], t.month(), 1, 12)
+        && (field(f[4], dow, 0, 7) || (dow == 0 && field(f[4], 7, 0, 7)))
+}
+
 fn parse_delay(s: &str) -> Option<Duration> {
     let s = s.trim();
     if let Some(ms) = s.strip_suffix("ms") {
@@ -294,6 +341,7 @@ impl Sim {
         self.replicasets(st);
         self.statefulsets(st);
         self.daemonsets(st);
+        self.cronjobs(st);
         self.jobs(st);
         self.pods(st);
         self.services(st);
@@ -720,6 +768,83 @@ impl Sim {
             let ready = pods.iter().filter(|p| pod_ready(p)).count() as i64;
             let status = json!({"observedGeneration": i64_at(&s, "/metadata/generation"), "desiredNumberScheduled": nodes.len(), "currentNumberScheduled": pods.len(), "numberReady": ready, "numberAvailable": ready, "updatedNumberScheduled": pods.len(), "numberMisscheduled": 0});
             set_status(st, &rt.key(), &ns, &name, status);
+        }
+    }
+
+    /// CronJobs create a Job when their schedule matches the current minute (UTC).
+    fn cronjobs(&mut self, st: &mut State) {
+        let Some(rt) = st.registry.get("batch", "cronjobs").cloned() else {
+            return;
+        };
+        let items: Vec<Value> = st
+            .list(&rt.key(), None)
+            .into_iter()
+            .filter(|c| !is_deleting(c))
+            .cloned()
+            .collect();
+        if items.is_empty() {
+            return;
+        }
+        let now = chrono::Utc::now();
+        let minute = now.timestamp().div_euclid(60);
+        for cj in items {
+            if cj.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
+                continue;
+            }
+            let Some(schedule) = cj.pointer("/spec/schedule").and_then(Value::as_str) else {
+                continue;
+            };
+            if !cron_matches(schedule, &now) {
+                continue;
+            }
+            let ns = meta_str(&cj, "namespace").to_string();
+            let name = name_of(&cj).to_string();
+            let job_name = format!("{name}-{minute}");
+            if st.get("batch/jobs", &ns, &job_name).is_some() {
+                continue;
+            }
+            let tmpl = cj
+                .pointer("/spec/jobTemplate")
+                .cloned()
+                .unwrap_or(json!({}));
+            let mut md = tmpl
+                .get("metadata")
+                .cloned()
+                .filter(Value::is_object)
+                .unwrap_or(json!({}));
+            md["name"] = json!(job_name);
+            md["ownerReferences"] = json!([owner_ref(&cj, &rt)]);
+            let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": md, "spec": tmpl.get("spec").cloned().unwrap_or(json!({}))});
+            create_child(st, "batch", "jobs", &ns, job);
+            let mut status = cj
+                .get("status")
+                .cloned()
+                .filter(Value::is_object)
+                .unwrap_or(json!({}));
+            status["lastScheduleTime"] = json!(now.format("%Y-%m-%dT%H:%M:00Z").to_string());
+            set_status(st, &rt.key(), &ns, &name, status);
+            // keep successfulJobsHistoryLimit (default 3) finished jobs
+            let limit = cj
+                .pointer("/spec/successfulJobsHistoryLimit")
+                .and_then(Value::as_u64)
+                .unwrap_or(3) as usize;
+            let mut owned: Vec<(String, String)> =
+                controlled_by(st, "batch/jobs", &ns, uid_of(&cj))
+                    .into_iter()
+                    .filter(|j| j.pointer("/status/completionTime").is_some())
+                    .map(|j| {
+                        (
+                            meta_str(j, "creationTimestamp").to_string(),
+                            name_of(j).to_string(),
+                        )
+                    })
+                    .collect();
+            owned.sort();
+            if owned.len() > limit {
+                for (_, n) in owned[..owned.len() - limit].to_vec() {
+                    delete_child(st, "batch", "jobs", &ns, &n);
+                }
+            }
         }
     }
 
@@ -1257,6 +1382,32 @@ impl Sim {
                 &name,
                 json!({"phase": "Bound", "accessModes": modes, "capacity": cap}),
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cron_matches;
+
+    #[test]
+    fn cron_expressions() {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-11-25T10:30:00Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc);
+        for (e, want) in [
+            ("* * * * *", true),
+            ("*/5 * * * *", true),
+            ("*/7 * * * *", false),
+            ("30 10 * * *", true),
+            ("0 10 * * *", false),
+            ("30 10 25 11 3", true),
+            ("30 10 * * 1-5", true),
+            ("30 10 * * 0,6", false),
+            ("@hourly", false),
+            ("bad", false),
+        ] {
+            assert_eq!(cron_matches(e, &t), want, "{e}");
         }
     }
 }

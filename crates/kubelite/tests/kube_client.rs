@@ -912,3 +912,43 @@ async fn a_stopped_cluster_refuses_then_comes_back() {
     api.get("kept").await.expect("kept across stop/start");
     tc.shutdown().await;
 }
+
+#[tokio::test]
+async fn cronjobs_start_jobs_on_schedule() {
+    let tc = TestCluster::start().await;
+    let cjs: Api<DynamicObject> = Api::namespaced_with(
+        tc.client.clone(),
+        "default",
+        &ApiResource::from_gvk(&GroupVersionKind::gvk("batch", "v1", "CronJob")),
+    );
+    let cj: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "tick"},
+        "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": {
+            "restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}}
+    }))
+    .expect("cronjob");
+    cjs.create(&PostParams::default(), &cj)
+        .await
+        .expect("create");
+    let jobs: Api<Job> = Api::namespaced(tc.client.clone(), "default");
+    wait_until("a job from the cronjob", || {
+        let jobs = jobs.clone();
+        async move {
+            jobs.list(&ListParams::default())
+                .await
+                .ok()
+                .is_some_and(|l| {
+                    l.items.iter().any(|j| {
+                        j.metadata
+                            .name
+                            .as_deref()
+                            .is_some_and(|n| n.starts_with("tick-"))
+                    })
+                })
+        }
+    })
+    .await;
+    let c = cjs.get("tick").await.expect("get");
+    assert!(c.data["status"]["lastScheduleTime"].is_string());
+    tc.shutdown().await;
+}
