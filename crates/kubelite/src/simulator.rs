@@ -309,7 +309,7 @@ pub fn cron_matches(expr: &str, t: &chrono::DateTime<chrono::Utc>) -> bool {
                     Err(_) => return false,
                 }
             };
-            v >= lo && v <= hi && (v - lo) % step == 0
+            v >= lo && v <= hi && (v - lo).is_multiple_of(step)
         })
     };
     let dow = t.weekday().num_days_from_sunday();
@@ -841,8 +841,8 @@ impl Sim {
                     .collect();
             owned.sort();
             if owned.len() > limit {
-                for (_, n) in owned[..owned.len() - limit].to_vec() {
-                    delete_child(st, "batch", "jobs", &ns, &n);
+                for (_, n) in &owned[..owned.len() - limit] {
+                    delete_child(st, "batch", "jobs", &ns, n);
                 }
             }
         }
