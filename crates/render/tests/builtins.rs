@@ -1,6 +1,9 @@
 //! Every built-in definition rendered with a realistic example through `render_component`, and
 //! the objects it makes checked.
 
+// Test helpers panic on purpose: the panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use render::catalog::CompileCache;
 use render::{Catalog, DefinitionKind, LiveObjects, RenderContext, RenderedComponent};
 use serde_json::{Value, json};

@@ -7,6 +7,9 @@
 //! once with ours, and the objects are compared as JSON. Where ours differ on purpose the
 //! difference is listed in `DELIBERATE` with the reason, and asserted exactly.
 
+// Test helpers panic on purpose: the panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use render::catalog::CompileCache;
 use render::{Catalog, Definition, DefinitionKind, RenderContext};
 use serde_json::{Value, json};
