@@ -716,13 +716,11 @@ fn hpa_and_cpuscaler_make_autoscalers() {
             {"type": "Pods", "pods": {"metric": {"name": "rps"}, "target": {"type": "AverageValue", "averageValue": "100"}}},
         ])
     );
+    // The scaled workload is the component's own unless named.
     let r = render(
         "statefulset",
         web(),
-        &[(
-            "cpuscaler",
-            json!({"min": 1, "max": 4, "cpuUtil": 80, "targetKind": "StatefulSet"}),
-        )],
+        &[("cpuscaler", json!({"min": 1, "max": 4, "cpuUtil": 80}))],
     );
     let s = aux(&r, "cpuscaler");
     assert_eq!(s["apiVersion"], "autoscaling/v1");
