@@ -1324,3 +1324,50 @@ fn every_builtin_has_a_test() {
         );
     }
 }
+
+fn trait_health(type_: &str, params: Value, outputs: Value) -> render::HealthStatus {
+    let def = catalog().get(DefinitionKind::Trait, type_).unwrap();
+    let live = LiveObjects {
+        output: Some(json!({"apiVersion": "apps/v1", "kind": "Deployment"})),
+        outputs: outputs.as_object().unwrap().clone(),
+    };
+    render::evaluate_health(def, "api", "shop", "shop-v3", &params, &live).unwrap()
+}
+
+#[test]
+fn trait_health_policies() {
+    let lb = |ingress: Value| json!({"service": {"spec": {"type": "LoadBalancer"}, "status": {"loadBalancer": {"ingress": ingress}}}});
+    let pending = trait_health("expose", json!({"type": "LoadBalancer"}), lb(json!([])));
+    assert!(!pending.healthy);
+    assert_eq!(pending.message, "ExternalIP: Pending");
+    let ready = trait_health(
+        "expose",
+        json!({"type": "LoadBalancer"}),
+        lb(json!([{"ip": "1.2.3.4"}])),
+    );
+    assert!(ready.healthy);
+    assert_eq!(ready.message, "ExternalIP: 1.2.3.4");
+    let cluster_ip = trait_health(
+        "expose",
+        json!({}),
+        json!({"service": {"spec": {"type": "ClusterIP", "clusterIP": "10.0.0.7"}}}),
+    );
+    assert!(cluster_ip.healthy);
+    assert_eq!(cluster_ip.message, "ClusterIP: 10.0.0.7");
+
+    let ing = json!({"ingress": {"spec": {"rules": [{"host": "shop.example.com"}]},
+        "status": {"loadBalancer": {"ingress": [{"ip": "5.6.7.8"}]}}}});
+    let gw = trait_health("gateway", json!({"http": {"/": 80}}), ing);
+    assert!(gw.healthy);
+    assert_eq!(gw.message, "Visiting URL: shop.example.com, IP: 5.6.7.8");
+    assert!(!trait_health("gateway", json!({"http": {"/": 80}}), json!({})).healthy);
+
+    let pure = trait_health(
+        "pure-ingress",
+        json!({"domain": "a.example.com", "http": {"/": 80}}),
+        json!({"ingress": {"spec": {"rules": [{"host": "a.example.com"}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "9.9.9.9"}]}}}}),
+    );
+    assert!(pure.healthy);
+    assert_eq!(pure.message, "Visiting URL: a.example.com, IP: 9.9.9.9");
+}
