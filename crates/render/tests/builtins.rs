@@ -1371,3 +1371,21 @@ fn trait_health_policies() {
     assert!(pure.healthy);
     assert_eq!(pure.message, "Visiting URL: a.example.com, IP: 9.9.9.9");
 }
+
+/// The controller installs the built-ins as hub objects and reads them back from there.
+#[test]
+fn builtins_round_trip_as_hub_objects() {
+    let cache = CompileCache::default();
+    for d in render::builtin::definitions().unwrap() {
+        let object = d.to_object("vela-system");
+        let back =
+            render::Definition::from_object(&object).unwrap_or_else(|e| panic!("{}: {e}", d.name));
+        assert_eq!(back.name, d.name);
+        assert_eq!(back.kind, d.kind);
+        assert_eq!(back.template, d.template, "{}", d.name);
+        assert_eq!(back.health_policy(), d.health_policy(), "{}", d.name);
+        cache
+            .compile(back)
+            .unwrap_or_else(|e| panic!("{}: {e}", d.name));
+    }
+}
