@@ -120,7 +120,7 @@ pub fn render_component(
 
     for t in &component.traits {
         let tdef = catalog.require(DefinitionKind::Trait, &t.type_)?;
-        check_applies(def, tdef, name)?;
+        check_applies(def, tdef, name, workload.as_ref())?;
         let terr = |source: cue::Error| Error::Trait {
             component: name.into(),
             trait_type: t.type_.clone(),
@@ -313,37 +313,60 @@ pub fn render_component(
 }
 
 /// A trait applies to a component when its `appliesToWorkloads` is empty or `*`, or names the
-/// component type, the workload's resource type (`deployments.apps`) or its kind.
-fn check_applies(component: &Compiled, tr: &Compiled, name: &str) -> Result<(), Error> {
+/// component type, the declared workload's resource type (`deployments.apps`), or the resource
+/// type or kind of the workload the component actually rendered (so components whose workload is
+/// `autodetects.core.oam.dev` are judged by what they make).
+fn check_applies(
+    component: &Compiled,
+    tr: &Compiled,
+    name: &str,
+    rendered: Option<&Value>,
+) -> Result<(), Error> {
     let applies = tr.definition.applies_to_workloads();
     if applies.is_empty() || applies.iter().any(|a| a == "*") {
         return Ok(());
     }
-    let workload = component.definition.workload();
     let mut names = vec![component.definition.name.clone()];
-    if let Some(w) = &workload {
-        if let Some(t) = &w.type_name {
-            names.push(t.clone());
-        }
-        names.push(w.kind.clone());
-        let group = w.api_version.split_once('/').map_or("", |(g, _)| g);
-        names.push(format!("{}s.{group}", w.kind.to_lowercase()));
-        names.push(format!("{}.{}", w.api_version, w.kind));
-    } else {
-        // A component whose workload is not declared (k8s-objects, raw) can carry anything.
+    let mut add_kind = |api_version: &str, kind: &str| {
+        let group = api_version.split_once('/').map_or("", |(g, _)| g);
+        names.push(kind.to_string());
+        names.push(format!("{}s.{group}", kind.to_lowercase()));
+        names.push(format!("{api_version}.{kind}"));
+    };
+    let declared = component.definition.workload();
+    if let Some(w) = &declared {
+        add_kind(&w.api_version, &w.kind);
+    }
+    let actual = rendered.and_then(|o| {
+        Some((
+            o.get("apiVersion")?.as_str()?.to_string(),
+            o.get("kind")?.as_str()?.to_string(),
+        ))
+    });
+    if let Some((api_version, kind)) = &actual {
+        add_kind(api_version, kind);
+    }
+    if let Some(t) = declared.as_ref().and_then(|w| w.type_name.clone()) {
+        names.push(t);
+    }
+    if declared.is_none() && actual.is_none() {
+        // A component without a workload (k8s-objects, raw) can carry anything.
         return Ok(());
     }
     if applies.iter().any(|a| names.contains(a)) {
         return Ok(());
     }
+    let makes = actual
+        .map(|(_, k)| k)
+        .or_else(|| declared.map(|w| w.type_name.unwrap_or(w.kind)))
+        .unwrap_or_else(|| "no workload".into());
     Err(Error::Invalid {
         component: name.into(),
         message: format!(
-            "trait {:?} applies to {} but component type {:?} makes {}",
+            "trait {:?} applies to {} but component type {:?} makes {makes}",
             tr.definition.name,
             applies.join(", "),
             component.definition.name,
-            workload.map_or("no workload".into(), |w| w.type_name.unwrap_or(w.kind))
         ),
     })
 }

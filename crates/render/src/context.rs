@@ -44,6 +44,17 @@ impl Default for ClusterVersion {
     }
 }
 
+impl ClusterVersion {
+    /// `minor` as KubeVela puts it in the context: a number, without the `+` some providers
+    /// append (`"24+"`); the string itself when it is not a number.
+    pub fn minor_number(&self) -> Value {
+        match self.minor.trim_end_matches('+').parse::<i64>() {
+            Ok(n) => json!(n),
+            Err(_) => json!(self.minor),
+        }
+    }
+}
+
 impl RenderContext {
     /// The context of one component: KubeVela's keys, with `name` the component name and
     /// `revision` the component revision.
@@ -62,7 +73,7 @@ impl RenderContext {
             "cluster": self.cluster,
             "clusterVersion": {
                 "major": self.cluster_version.major,
-                "minor": self.cluster_version.minor,
+                "minor": self.cluster_version.minor_number(),
                 "gitVersion": self.cluster_version.git_version,
                 "platform": self.cluster_version.platform,
             },

@@ -130,32 +130,44 @@ pub fn apply(base: &mut Value, patch: &Value, strategies: &Strategies) -> Result
     merge(base, patch, strategies, "", None)
 }
 
-/// `inherited` carries a replace strategy down a chain of single-field structs: a comment on
-/// `patch: spec: replicas: x` (the shorthand of nested one-field structs) means the innermost
-/// field, not the whole chain.
+/// `inherited` carries an annotation down a chain of one-field structs: a comment above
+/// `spec: template: spec: containers: [...]` (the shorthand of nested one-field structs) is meant
+/// for the innermost field, `containers`, not for `spec`.
 fn merge(
     base: &mut Value,
     patch: &Value,
     s: &Strategies,
     path: &str,
-    inherited: Option<Strategy>,
+    inherited: Option<&FieldStrategy>,
 ) -> Result<(), PatchError> {
-    let field = s.get(path);
-    match field.and_then(|f| f.strategy).or(inherited) {
-        Some(st @ (Strategy::RetainKeys | Strategy::Replace)) => {
-            if let (Some(p), Some(b)) = (patch.as_object(), base.as_object_mut())
-                && p.len() == 1
-                && let Some((k, pv)) = p.iter().next()
-            {
-                let child = join(path, k);
-                return match b.get_mut(k) {
-                    Some(bv) => merge(bv, pv, s, &child, Some(st)),
-                    None => {
-                        b.insert(k.clone(), pv.clone());
-                        Ok(())
-                    }
-                };
+    let field = match (s.get(path), inherited) {
+        (Some(own), Some(up)) => Some(FieldStrategy {
+            patch_key: own.patch_key.clone().or_else(|| up.patch_key.clone()),
+            strategy: own.strategy.or(up.strategy),
+        }),
+        (Some(own), None) => Some(own.clone()),
+        (None, up) => up.cloned(),
+    };
+    let whole_value = matches!(
+        field.as_ref().and_then(|f| f.strategy),
+        Some(Strategy::JsonMergePatch | Strategy::JsonPatch)
+    );
+    if let Some(f) = field.as_ref().filter(|f| !f.is_empty() && !whole_value)
+        && let (Some(p), Some(b)) = (patch.as_object(), base.as_object_mut())
+        && p.len() == 1
+        && let Some((k, pv)) = p.iter().next()
+    {
+        let child = join(path, k);
+        return match b.get_mut(k) {
+            Some(bv) => merge(bv, pv, s, &child, Some(f)),
+            None => {
+                b.insert(k.clone(), pv.clone());
+                Ok(())
             }
+        };
+    }
+    match field.as_ref().and_then(|f| f.strategy) {
+        Some(Strategy::RetainKeys | Strategy::Replace) => {
             *base = patch.clone();
             return Ok(());
         }
@@ -181,7 +193,7 @@ fn merge(
     match (base, patch) {
         (Value::Object(b), Value::Object(p)) => merge_objects(b, p, s, path),
         (Value::Array(b), Value::Array(p)) => {
-            let key = field.and_then(|f| f.patch_key.as_deref());
+            let key = field.as_ref().and_then(|f| f.patch_key.as_deref());
             merge_lists(b, p, key, s, path)
         }
         (b @ Value::Null, p) => {
@@ -355,6 +367,19 @@ mod tests {
         assert_eq!(
             base,
             json!({"apiVersion": "apps/v1", "spec": {"replicas": 4, "y": 1}})
+        );
+    }
+
+    #[test]
+    fn patch_key_on_a_chain_reaches_the_list() {
+        // `// +patchKey=name` above `spec: template: spec: containers: [...]`
+        let mut base = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "x"}]}}}});
+        let s = key("spec", "name");
+        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "proxy", "image": "envoy"}]}}}});
+        apply(&mut base, &patch, &s).expect("merge");
+        assert_eq!(
+            base["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "app", "image": "x"}, {"name": "proxy", "image": "envoy"}])
         );
     }
 

@@ -330,8 +330,6 @@ enum Expect {
     KubevelaUnrenderable(&'static str),
 }
 
-const MINOR_IS_A_STRING: &str = "mismatched types string and int";
-const SHORTHAND_PATCH_KEY: &str = "conflicting values";
 const OPEN_LIST_PATCH: &str = "the workload's list has 1 elements and the patch's 0";
 
 fn expectation(case: &str) -> Option<Expect> {
@@ -346,39 +344,6 @@ fn expectation(case: &str) -> Option<Expect> {
         | "trait.json-patch.opt" => BothFail,
         // expose applies to Deployments and StatefulSets only, not to this daemon.
         "trait.k8s-update-strategy.doc2" => BothFail,
-
-        // KubeVela compares `context.clusterVersion.minor < 25`; render's context gives minor as
-        // a string ("30"), KubeVela's as an int. Ours accept both.
-        "component.cron-task.doc"
-        | "component.cron-task.legacy-k8s124"
-        | "component.cron-task.opt"
-        | "trait.annotations.cronjob-null"
-        | "trait.labels.cronjob-null"
-        | "trait.resource.cronjob"
-        | "trait.gateway.doc"
-        | "trait.gateway.legacy-k8s118"
-        | "trait.gateway.opt"
-        | "trait.hpa.defaults"
-        | "trait.hpa.doc"
-        | "trait.hpa.k8s122"
-        | "trait.hpa.registry.defaults"
-        | "trait.hpa.registry.opt" => KubevelaUnrenderable(MINOR_IS_A_STRING),
-
-        // KubeVela's sidecar writes `// +patchKey=name` above the shorthand
-        // `spec: template: spec: containers:`; render reads it as the key of `spec`, so the
-        // sidecar conflicts with the main container instead of being appended. Ours writes the
-        // comment on `containers` itself.
-        "trait.command.doc"
-        | "trait.container-image.doc"
-        | "trait.container-image.multi"
-        | "trait.env.doc"
-        | "trait.env.doc2"
-        | "trait.scaler.doc"
-        | "trait.securitycontext.opt"
-        | "trait.sidecar.doc"
-        | "trait.sidecar.opt"
-        | "trait.startup-probe.doc"
-        | "trait.startup-probe.doc2" => KubevelaUnrenderable(SHORTHAND_PATCH_KEY),
 
         // KubeVela's lifecycle patches `containers: [...{lifecycle: ...}]` (every element); as
         // JSON that open list is empty, which render cannot merge. Ours lists the containers
@@ -411,7 +376,7 @@ fn expectation(case: &str) -> Option<Expect> {
             ("/output/spec/template/spec/containers/0/ports/0/name", "<absent>", "\"port-8080\""),
             ("/output/spec/template/spec/containers/0/ports/0/protocol", "<absent>", "\"TCP\""),
         ]),
-        "trait.annotations.doc" | "trait.labels.doc" => Differ(&[
+        "trait.annotations.doc" | "trait.labels.doc" | "trait.gateway.doc" => Differ(&[
             ("/output/spec/template/spec/containers/0/ports/0/name", "<absent>", "\"port-8000\""),
             ("/output/spec/template/spec/containers/0/ports/0/protocol", "<absent>", "\"TCP\""),
         ]),
@@ -441,7 +406,7 @@ fn expectation(case: &str) -> Option<Expect> {
         ]),
         // resource: KubeVela's patch element has no `name`, so render appends it as a second,
         // nameless container; ours names the container it patches.
-        "trait.resource.cpu-memory" | "trait.resource.doc" => Differ(&[("/output/spec/template/spec/containers", "*", "*")]),
+        "trait.resource.cpu-memory" | "trait.resource.doc" | "trait.resource.cronjob" => Differ(&[("/output/spec/template/spec/containers", "*", "*")]),
         // storage: KubeVela's Block-mode PVC leaves an empty `{}` volume mount (its `if` inside
         // the `for` yields an empty struct); a ConfigMap's `readOnly: true` is dropped by
         // KubeVela and kept by ours.
