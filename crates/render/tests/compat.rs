@@ -406,7 +406,9 @@ fn expectation(case: &str) -> Option<Expect> {
         ]),
         // resource: KubeVela's patch element has no `name`, so render appends it as a second,
         // nameless container; ours names the container it patches.
-        "trait.resource.cpu-memory" | "trait.resource.doc" | "trait.resource.cronjob" => Differ(&[("/output/spec/template/spec/containers", "*", "*")]),
+        "trait.resource.cpu-memory" | "trait.resource.doc" => Differ(&[("/output/spec/template/spec/containers", "*", "*")]),
+        // The same for a CronJob, whose containers sit under the job template.
+        "trait.resource.cronjob" => Differ(&[("/output/spec/jobTemplate/spec/template/spec/containers", "*", "*")]),
         // storage: KubeVela's Block-mode PVC leaves an empty `{}` volume mount (its `if` inside
         // the `for` yields an empty struct); a ConfigMap's `readOnly: true` is dropped by
         // KubeVela and kept by ours.
