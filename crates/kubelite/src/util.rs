@@ -140,8 +140,13 @@ pub fn json_path<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
             } else if inner == "*" {
                 cur = cur.get(0)?;
             } else {
-                let key = inner.trim_matches('\'').trim_matches('"');
-                cur = cur.get(key)?;
+                // `['app\.oam\.dev\/name']`: kubectl's JSONPath escapes dots and slashes.
+                let key = inner
+                    .trim_matches('\'')
+                    .trim_matches('"')
+                    .replace("\\.", ".")
+                    .replace("\\/", "/");
+                cur = cur.get(key.as_str())?;
             }
         } else {
             let end = rest.find(['.', '[']).unwrap_or(rest.len());
@@ -166,4 +171,14 @@ pub fn valid_dns_subdomain(s: &str) -> bool {
 
 pub fn valid_dns_label(s: &str) -> bool {
     !s.is_empty() && s.len() <= 63 && !s.contains('.') && valid_dns_subdomain(s)
+}
+
+#[cfg(test)]
+mod json_path_tests {
+    #[test]
+    fn json_path_reads_escaped_label_keys() {
+        let obj = serde_json::json!({"metadata": {"labels": {"app.oam.dev/name": "hello"}}});
+        let got = super::json_path(&obj, ".metadata.labels['app\\.oam\\.dev\\/name']");
+        assert_eq!(got, Some(&serde_json::json!("hello")));
+    }
 }

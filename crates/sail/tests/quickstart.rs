@@ -222,6 +222,17 @@ fn bad_input_is_one_clear_line_and_writes_nothing() {
 #[test]
 fn quickstart_command_is_idempotent() {
     let home = tempfile::tempdir().expect("tempdir");
+    // Whatever happens below, the background hub does not outlive the test.
+    struct StopHub<'a>(&'a std::path::Path);
+    impl Drop for StopHub<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new(common::SAIL)
+                .args(["server", "--stop"])
+                .env("SAIL_HOME", self.0)
+                .output();
+        }
+    }
+    let _guard = StopHub(home.path());
     let run = || {
         std::process::Command::new(common::SAIL)
             .arg("quickstart")
