@@ -477,14 +477,14 @@ impl<'a> Ev<'a> {
             CX::Vertex(w) => self.add_vertex(v, w, group, c.closed),
             CX::Json(j) => {
                 let saved = std::mem::take(&mut self.cur_span);
-                self.add_json(v, j);
+                self.add_json(v, j, group);
                 self.cur_span = saved;
             }
             CX::Expr(e) => self.add_expr(v, e, c.env, c.closed, group),
             CX::JsonAt(path, j) => match path.split_first() {
                 None => {
                     let saved = std::mem::take(&mut self.cur_span);
-                    self.add_json(v, j);
+                    self.add_json(v, j, group);
                     self.cur_span = saved;
                 }
                 Some((first, rest)) => {
@@ -840,7 +840,9 @@ impl<'a> Ev<'a> {
         }
     }
 
-    fn add_json(&mut self, v: VId, j: &'a serde_json::Value) {
+    /// Add JSON data to `v`. `group` is the struct group of an embedding: data embedded in a
+    /// closed literal adds its field names to that literal's allowed set, as a literal would.
+    fn add_json(&mut self, v: VId, j: &'a serde_json::Value, group: Option<usize>) {
         use serde_json::Value as J;
         match j {
             J::Null => self.add_val(v, Val::Null, None, Closed::No),
@@ -857,7 +859,7 @@ impl<'a> Ev<'a> {
             J::Object(m) => {
                 self.vm(v).is_struct = true;
                 self.vm(v).saw_lit = true;
-                let g = self.group_for(v, None, Closed::No);
+                let g = self.group_for(v, group, Closed::No);
                 for (k, x) in m {
                     let kind = FK::Regular;
                     let k: &str = &regular_key(k, kind);

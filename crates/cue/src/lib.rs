@@ -277,6 +277,19 @@ mod tests {
         p.eval()?.to_json()
     }
 
+    /// Data unified in from outside (`eval_with`) is as open as the same data written in the
+    /// source: a definition that iterates over it must not call its fields "not allowed".
+    #[test]
+    fn input_data_is_not_closed_by_definitions() {
+        let src = "context: _\n_cs: context.output.spec.containers\n#A: { r: string, _found: [for c in _cs if c.name == r {c}], n: _found[0].name }\nout: #A & {r: \"a\"}\n";
+        let p = Runtime::new().compile("t.cue", src).expect("compile");
+        let ctx =
+            serde_json::json!({"output": {"spec": {"containers": [{"name": "a", "image": "x"}]}}});
+        let v = p.eval_with(&[("context", &ctx)]).expect("eval");
+        let out = v.lookup("out").expect("out").to_json().expect("export");
+        assert_eq!(out, serde_json::json!({"r": "a", "n": "a"}));
+    }
+
     #[test]
     fn basic_unification() {
         let v = export("a: int\na: 1\nb: a + 1\nc: \"x\\(b)\"").expect("ok");
