@@ -242,9 +242,13 @@ fn merge_lists(
     let elem_path = format!("{path}[]");
     match key {
         Some(key) => {
-            for pe in patch {
-                let k = pe.get(key);
-                let found = k.and_then(|k| base.iter().position(|be| be.get(key) == Some(k)));
+            for (i, pe) in patch.iter().enumerate() {
+                let found = match pe.get(key) {
+                    Some(k) => base.iter().position(|be| be.get(key) == Some(k)),
+                    // An element without the key is merged with the element at its position,
+                    // as plain unification would.
+                    None => (i < base.len()).then_some(i),
+                };
                 match found {
                     Some(i) => merge(&mut base[i], pe, s, &elem_path, None)?,
                     None => base.push(pe.clone()),
@@ -380,6 +384,17 @@ mod tests {
         assert_eq!(
             base["spec"]["template"]["spec"]["containers"],
             json!([{"name": "app", "image": "x"}, {"name": "proxy", "image": "envoy"}])
+        );
+    }
+
+    #[test]
+    fn patch_key_element_without_the_key_merges_by_position() {
+        let mut base = json!({"containers": [{"name": "a", "image": "x"}]});
+        let patch = json!({"containers": [{"resources": {"limits": {"cpu": "1"}}}]});
+        apply(&mut base, &patch, &key("containers", "name")).expect("merge");
+        assert_eq!(
+            base,
+            json!({"containers": [{"name": "a", "image": "x", "resources": {"limits": {"cpu": "1"}}}]})
         );
     }
 

@@ -404,11 +404,6 @@ fn expectation(case: &str) -> Option<Expect> {
             ("/ingress/spec/rules/0/http/paths/1/backend/servicePort", "8080", "<absent>"),
             ("/ingress/spec/rules/0/http/paths/1/pathType", "<absent>", "\"ImplementationSpecific\""),
         ]),
-        // resource: KubeVela's patch element has no `name`, so render appends it as a second,
-        // nameless container; ours names the container it patches.
-        "trait.resource.cpu-memory" | "trait.resource.doc" => Differ(&[("/output/spec/template/spec/containers", "*", "*")]),
-        // The same for a CronJob, whose containers sit under the job template.
-        "trait.resource.cronjob" => Differ(&[("/output/spec/jobTemplate/spec/template/spec/containers", "*", "*")]),
         // storage: KubeVela's Block-mode PVC leaves an empty `{}` volume mount (its `if` inside
         // the `for` yields an empty struct); a ConfigMap's `readOnly: true` is dropped by
         // KubeVela and kept by ours.
