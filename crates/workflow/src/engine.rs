@@ -71,6 +71,7 @@ impl Engine {
         now: impl Fn() -> Time,
     ) -> Progress {
         if status.terminated {
+            status.phase = Some(WorkflowRunPhase::Terminated);
             return Progress::Terminated;
         }
         if status.finished {
