@@ -240,3 +240,192 @@ fn step_id(name: &str) -> String {
 fn non_empty(s: String) -> Option<String> {
     if s.is_empty() { None } else { Some(s) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Plan, PlannedStep};
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    /// A runner whose outcomes are scripted per step; it records what ran.
+    struct Script {
+        outcomes: HashMap<&'static str, StepOutcome>,
+        ran: Mutex<Vec<String>>,
+    }
+
+    impl StepRunner for Script {
+        async fn run(&self, step: &PlannedStep) -> StepOutcome {
+            self.ran.lock().expect("lock").push(step.name.clone());
+            self.outcomes
+                .get(step.name.as_str())
+                .cloned()
+                .unwrap_or(StepOutcome::Succeeded {
+                    message: String::new(),
+                })
+        }
+    }
+
+    fn step(name: &str, deps: &[&str]) -> PlannedStep {
+        PlannedStep {
+            name: name.into(),
+            type_: "apply-component".into(),
+            properties: serde_json::json!({}),
+            depends_on: deps.iter().map(|d| d.to_string()).collect(),
+            timeout: None,
+        }
+    }
+
+    fn now() -> Time {
+        Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)
+    }
+
+    fn script(outcomes: &[(&'static str, StepOutcome)]) -> Script {
+        Script {
+            outcomes: outcomes.iter().cloned().collect(),
+            ran: Mutex::default(),
+        }
+    }
+
+    fn phase(st: &WorkflowStatus, name: &str) -> Option<WorkflowStepPhase> {
+        st.steps
+            .iter()
+            .find(|s| s.name.as_deref() == Some(name))
+            .and_then(|s| s.phase.clone())
+    }
+
+    #[tokio::test]
+    async fn step_by_step_runs_one_step_per_round() {
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![step("a", &[]), step("b", &[])],
+        };
+        let mut st = Engine::start(&plan, "app-v1", now());
+        let r = script(&[]);
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, now).await,
+            Progress::Running
+        );
+        assert_eq!(phase(&st, "a"), Some(WorkflowStepPhase::Succeeded));
+        assert_eq!(phase(&st, "b"), Some(WorkflowStepPhase::Pending));
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, now).await,
+            Progress::Succeeded
+        );
+        assert!(st.finished);
+        assert_eq!(*r.ran.lock().expect("lock"), vec!["a", "b"]);
+        // A finished workflow runs nothing more.
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, now).await,
+            Progress::Succeeded
+        );
+        assert_eq!(r.ran.lock().expect("lock").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn dag_runs_what_is_ready_and_waits_for_dependencies() {
+        let plan = Plan {
+            mode: WorkflowMode::Dag,
+            steps: vec![
+                step("db", &[]),
+                step("cache", &[]),
+                step("web", &["db", "cache"]),
+            ],
+        };
+        let mut st = Engine::start(&plan, "app-v1", now());
+        let r = script(&[(
+            "cache",
+            StepOutcome::Running {
+                message: "waiting".into(),
+            },
+        )]);
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, now).await,
+            Progress::Running
+        );
+        assert_eq!(*r.ran.lock().expect("lock"), vec!["db", "cache"]);
+        assert_eq!(phase(&st, "cache"), Some(WorkflowStepPhase::Running));
+        // web waits while cache is still running
+        Engine::advance(&plan, &mut st, &r, now).await;
+        assert!(!r.ran.lock().expect("lock").contains(&"web".to_string()));
+    }
+
+    #[tokio::test]
+    async fn suspend_waits_for_resume() {
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![
+                step("staging", &[]),
+                step("approve", &[]),
+                step("prod", &[]),
+            ],
+        };
+        let mut st = Engine::start(&plan, "app-v1", now());
+        let r = script(&[(
+            "approve",
+            StepOutcome::Suspended {
+                message: "approve?".into(),
+            },
+        )]);
+        Engine::advance(&plan, &mut st, &r, now).await;
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, now).await,
+            Progress::Suspended
+        );
+        assert!(st.suspend);
+        // still suspended: nothing runs
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, now).await,
+            Progress::Suspended
+        );
+        assert_eq!(r.ran.lock().expect("lock").len(), 2);
+        // resume: the suspend step counts as done, prod runs
+        st.suspend = false;
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, now).await,
+            Progress::Succeeded
+        );
+        assert_eq!(phase(&st, "approve"), Some(WorkflowStepPhase::Succeeded));
+        assert_eq!(phase(&st, "prod"), Some(WorkflowStepPhase::Succeeded));
+    }
+
+    #[tokio::test]
+    async fn a_failed_step_fails_the_workflow_with_its_message() {
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![step("a", &[]), step("b", &[])],
+        };
+        let mut st = Engine::start(&plan, "app-v1", now());
+        let r = script(&[(
+            "a",
+            StepOutcome::Failed {
+                reason: "RenderFailed".into(),
+                message: "bad parameter".into(),
+            },
+        )]);
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, now).await,
+            Progress::Failed
+        );
+        assert_eq!(st.message.as_deref(), Some("step a: bad parameter"));
+        assert_eq!(phase(&st, "b"), Some(WorkflowStepPhase::Pending));
+        assert!(st.finished);
+    }
+
+    #[tokio::test]
+    async fn terminate_stops_everything() {
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![step("a", &[])],
+        };
+        let mut st = Engine::start(&plan, "app-v1", now());
+        st.terminated = true;
+        let r = script(&[]);
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, now).await,
+            Progress::Terminated
+        );
+        assert_eq!(st.phase, Some(WorkflowRunPhase::Terminated));
+        assert!(r.ran.lock().expect("lock").is_empty());
+    }
+}

@@ -66,3 +66,39 @@ pub fn plan(app: &Application) -> Plan {
         .collect();
     Plan { mode, steps }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(yaml: &str) -> Application {
+        oam::parse_application_yaml("app.yaml", yaml)
+            .expect("parse")
+            .remove(0)
+    }
+
+    #[test]
+    fn without_steps_each_component_is_applied_as_a_dag() {
+        let a = app(
+            "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: x\nspec:\n  components:\n    - name: db\n      type: worker\n    - name: web\n      type: webservice\n      dependsOn: [db]\n",
+        );
+        let p = plan(&a);
+        assert_eq!(p.mode, WorkflowMode::Dag);
+        let names: Vec<&str> = p.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["db", "web"]);
+        assert_eq!(p.steps[1].type_, "apply-component");
+        assert_eq!(p.steps[1].depends_on, ["db"]);
+        assert_eq!(p.steps[1].properties["component"], "web");
+    }
+
+    #[test]
+    fn explicit_steps_run_step_by_step_unless_told() {
+        let a = app(
+            "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: x\nspec:\n  components:\n    - name: web\n      type: webservice\n  workflow:\n    steps:\n      - name: approve\n        type: suspend\n      - name: go\n        type: deploy\n",
+        );
+        let p = plan(&a);
+        assert_eq!(p.mode, WorkflowMode::StepByStep);
+        assert_eq!(p.steps.len(), 2);
+        assert_eq!(p.steps[0].type_, "suspend");
+    }
+}
