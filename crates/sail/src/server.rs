@@ -69,8 +69,10 @@ pub async fn start(args: &ServerArgs) -> Result<EmbeddedHub, Error> {
     })
 }
 
-/// `sail server` in the foreground until Ctrl-C or SIGTERM.
+/// `sail server` in the foreground until Ctrl-C or SIGTERM. The signal handlers are installed
+/// before anything starts, so a signal during start-up still ends in a clean stop.
 pub async fn run(args: ServerArgs) -> Result<(), Error> {
+    let stop = StopSignal::install()?;
     let hub = start(&args).await?;
     eprintln!("sailplane hub listening on {}", hub.url());
     eprintln!("kubeconfig: {}", hub.kubeconfig_path().display());
@@ -78,29 +80,43 @@ pub async fn run(args: ServerArgs) -> Result<(), Error> {
         "  kubectl --kubeconfig {} get applications -A",
         hub.kubeconfig_path().display()
     );
-    wait_for_signal().await;
+    stop.wait().await;
     eprintln!("stopping the hub");
     hub.shutdown().await
 }
 
-async fn wait_for_signal() {
+/// Ctrl-C or SIGTERM.
+struct StopSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    fn install() -> Result<StopSignal, Error> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let term = signal(SignalKind::terminate())
+                .map_err(Error::io("install the SIGTERM handler"))?;
+            let int =
+                signal(SignalKind::interrupt()).map_err(Error::io("install the SIGINT handler"))?;
+            Ok(StopSignal { term, int })
         }
+        #[cfg(not(unix))]
+        Ok(StopSignal {})
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -39,7 +39,8 @@ impl HubProcess {
         };
         let start = Instant::now();
         loop {
-            if kubeconfig.exists() && hub.sail(&["ls"]).status.success() {
+            // Ready once it says so: CRDs and built-in definitions installed, controller running.
+            if kubeconfig.exists() && hub.log().contains("sailplane hub listening") {
                 return hub;
             }
             assert!(
