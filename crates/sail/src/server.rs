@@ -30,9 +30,20 @@ impl EmbeddedHub {
     }
 
     /// Stop the controller, then the API server.
+    ///
+    /// Reconciles in flight get two seconds to finish; after that the controller is stopped
+    /// where it is, which is safe: every step's outcome is in the Application status and a
+    /// restart continues from there.
     pub async fn shutdown(self) -> Result<(), Error> {
         let _ = self.stop.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.controller).await;
+        let controller = self.controller;
+        let abort = controller.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(2), controller)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
         self.kubelite.shutdown().await?;
         Ok(())
     }
