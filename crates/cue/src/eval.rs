@@ -866,9 +866,7 @@ impl<'a> Ev<'a> {
                     let av = self.arc_for(v, k, kind);
                     let key: Rc<str> = Rc::from(k);
                     if self.v(v).groups[g].track {
-                        if self.v(v).groups[g].track {
-                            self.vm(v).groups[g].allowed.insert(key);
-                        }
+                        self.vm(v).groups[g].allowed.insert(key);
                     }
                     if let Some(ai) = self.vm(v).arcs.get_mut(k) {
                         ai.regular = true;

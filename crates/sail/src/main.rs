@@ -236,6 +236,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// The hub, and the namespace to work in: the one given, or the kubeconfig's default.
+async fn connect_in(
+    kubeconfig: Option<&std::path::Path>,
+    namespace: Option<String>,
+) -> Result<(hub::Hub, String), Error> {
+    let hub = hub::connect(kubeconfig).await?;
+    let ns = namespace.unwrap_or_else(|| hub.default_namespace.clone());
+    Ok((hub, ns))
+}
+
 async fn run(cli: Cli) -> Result<(), Error> {
     let kubeconfig = cli.kubeconfig.as_deref();
     match cli.command {
@@ -268,8 +278,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             output,
             tree,
         } => {
-            let hub = hub::connect(kubeconfig).await?;
-            let ns = namespace.unwrap_or_else(|| hub.default_namespace.clone());
+            let (hub, ns) = connect_in(kubeconfig, namespace).await?;
             if tree {
                 let app = apps::get_app(&hub, &ns, &name).await?;
                 tree::print(&hub, &app).await
@@ -287,8 +296,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             wait,
             timeout,
         } => {
-            let hub = hub::connect(kubeconfig).await?;
-            let ns = namespace.unwrap_or_else(|| hub.default_namespace.clone());
+            let (hub, ns) = connect_in(kubeconfig, namespace).await?;
             apps::delete(&hub, &ns, &name, wait, timeout).await
         }
         Command::Workflow {
@@ -296,8 +304,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             name,
             namespace,
         } => {
-            let hub = hub::connect(kubeconfig).await?;
-            let ns = namespace.unwrap_or_else(|| hub.default_namespace.clone());
+            let (hub, ns) = connect_in(kubeconfig, namespace).await?;
             workflowcmd::run(&hub, &ns, &name, action).await
         }
         Command::DryRun {
@@ -307,36 +314,30 @@ async fn run(cli: Cli) -> Result<(), Error> {
         } => defs::dry_run(&file, &definitions, offline, kubeconfig).await,
         Command::Def(d) => match d {
             DefCommand::List { namespace } => {
-                let hub = hub::connect(kubeconfig).await?;
-                let ns = namespace.unwrap_or_else(|| hub.default_namespace.clone());
+                let (hub, ns) = connect_in(kubeconfig, namespace).await?;
                 defs::list(&hub, &ns, None).await
             }
             DefCommand::Render { file, namespace } => defs::render_file(&file, &namespace),
             DefCommand::Vet { files } => defs::vet(&files),
         },
         Command::Component { namespace } => {
-            let hub = hub::connect(kubeconfig).await?;
-            let ns = namespace.unwrap_or_else(|| hub.default_namespace.clone());
+            let (hub, ns) = connect_in(kubeconfig, namespace).await?;
             defs::list(&hub, &ns, Some(render::DefinitionKind::Component)).await
         }
         Command::Trait { namespace } => {
-            let hub = hub::connect(kubeconfig).await?;
-            let ns = namespace.unwrap_or_else(|| hub.default_namespace.clone());
+            let (hub, ns) = connect_in(kubeconfig, namespace).await?;
             defs::list(&hub, &ns, Some(render::DefinitionKind::Trait)).await
         }
-        Command::Revision(r) => {
-            let hub = hub::connect(kubeconfig).await?;
-            match r {
-                RevisionCommand::List { app, namespace } => {
-                    let ns = namespace.unwrap_or_else(|| hub.default_namespace.clone());
-                    revision::list(&hub, &ns, &app).await
-                }
-                RevisionCommand::Get { name, namespace } => {
-                    let ns = namespace.unwrap_or_else(|| hub.default_namespace.clone());
-                    revision::get(&hub, &ns, &name).await
-                }
+        Command::Revision(r) => match r {
+            RevisionCommand::List { app, namespace } => {
+                let (hub, ns) = connect_in(kubeconfig, namespace).await?;
+                revision::list(&hub, &ns, &app).await
             }
-        }
+            RevisionCommand::Get { name, namespace } => {
+                let (hub, ns) = connect_in(kubeconfig, namespace).await?;
+                revision::get(&hub, &ns, &name).await
+            }
+        },
         Command::Cue(c) => match c {
             CueCommand::Export {
                 files,
