@@ -18,6 +18,8 @@ pub struct RenderContext {
     pub cluster: String,
     pub cluster_version: ClusterVersion,
     pub publish_version: String,
+    /// `context.replicaKey`: set only for a component a replication policy replicated; empty
+    /// leaves the key out of the context, as KubeVela does.
     pub replica_key: String,
     pub workflow_name: String,
     /// Names of all components of the application.
@@ -60,7 +62,7 @@ impl RenderContext {
     /// `revision` the component revision.
     pub fn for_component(&self, component: &str, parameter: &Value) -> Value {
         let components: Vec<Value> = self.components.iter().map(|c| json!({"name": c})).collect();
-        json!({
+        let mut context = json!({
             "name": component,
             "namespace": self.namespace,
             "appName": self.app_name,
@@ -81,6 +83,27 @@ impl RenderContext {
             "replicaKey": self.replica_key,
             "workflowName": self.workflow_name,
             "parameter": parameter,
-        })
+        });
+        if self.replica_key.is_empty()
+            && let Some(m) = context.as_object_mut()
+        {
+            m.remove("replicaKey");
+        }
+        context
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replica_key_only_when_replicated() {
+        let mut ctx = RenderContext::default();
+        let c = ctx.for_component("web", &json!({}));
+        assert!(c.get("replicaKey").is_none());
+        ctx.replica_key = "beijing".into();
+        let c = ctx.for_component("web", &json!({}));
+        assert_eq!(c["replicaKey"], json!("beijing"));
     }
 }

@@ -49,6 +49,9 @@ pub enum Error {
         message: String,
     },
 
+    #[error("policy {policy:?}: {message}")]
+    Policy { policy: String, message: String },
+
     #[error("health of component {component:?}: {source}")]
     Health {
         component: String,

@@ -9,6 +9,7 @@
 //! - [`context`]: the `context` value templates see.
 //! - [`component`]: a component and its traits rendered to objects.
 //! - [`patch`]: trait patch strategies applied to the workload.
+//! - [`policy`]: topology, override and replication: what a deploy step puts where.
 //! - [`health`]: `isHealth`, `customStatus` and `details` against live objects.
 //! - [`builtin`]: the built-in definitions embedded from `definitions/`.
 
@@ -20,6 +21,7 @@ pub mod definition;
 mod error;
 pub mod health;
 pub mod patch;
+pub mod policy;
 
 pub use catalog::Catalog;
 pub use component::{RenderedComponent, RenderedObject, render_component};
