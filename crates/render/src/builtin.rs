@@ -47,6 +47,15 @@ pub const FILES: &[(&str, &str)] = builtin_files![
     "definitions/trait/pure-ingress.cue",
     "definitions/trait/service-binding.cue",
     "definitions/trait/nocalhost.cue",
+    "definitions/policy/topology.cue",
+    "definitions/policy/override.cue",
+    "definitions/policy/replication.cue",
+    "definitions/policy/garbage-collect.cue",
+    "definitions/policy/apply-once.cue",
+    "definitions/policy/shared-resource.cue",
+    "definitions/policy/take-over.cue",
+    "definitions/policy/read-only.cue",
+    "definitions/policy/resource-update.cue",
 ];
 
 /// Parse every built-in definition.

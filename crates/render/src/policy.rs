@@ -641,6 +641,44 @@ pub fn replicate(
     Ok(out)
 }
 
+/// A policy's properties checked against its PolicyDefinition (built-in or from the hub): the
+/// template evaluated with `parameter` (the properties) and `context` (`name` the policy,
+/// `appName`, `namespace`), every constraint enforced. Returns the parameters with the
+/// definition's defaults filled in. An unknown policy type lists the closest names.
+pub fn validate_policy(
+    policy: &AppPolicy,
+    app: &Application,
+    catalog: &crate::Catalog,
+) -> Result<Value, Error> {
+    let def = catalog.require(crate::DefinitionKind::Policy, &policy.type_)?;
+    let parameter = match &policy.properties {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(v @ Value::Object(_)) => v.clone(),
+        Some(other) => {
+            return Err(perr(
+                policy,
+                format!("properties must be an object, found {}", json_kind(other)),
+            ));
+        }
+    };
+    let context = serde_json::json!({
+        "name": policy.name,
+        "appName": app.name(),
+        "namespace": app.namespace(),
+        "parameter": parameter,
+    });
+    let cerr = |e: cue::Error| perr(policy, format!("{} properties: {e}", policy.type_));
+    let value = def
+        .template
+        .eval_with(&[("parameter", &parameter), ("context", &context)])
+        .map_err(cerr)?;
+    value.validate().map_err(cerr)?;
+    match value.lookup("parameter") {
+        Some(p) => p.to_json().map_err(cerr),
+        None => Ok(parameter),
+    }
+}
+
 fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",

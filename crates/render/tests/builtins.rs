@@ -1315,6 +1315,15 @@ fn every_builtin_has_a_test() {
         "pure-ingress",
         "service-binding",
         "nocalhost",
+        "topology",
+        "override",
+        "replication",
+        "garbage-collect",
+        "apply-once",
+        "shared-resource",
+        "take-over",
+        "read-only",
+        "resource-update",
     ];
     for d in render::builtin::definitions().unwrap() {
         assert!(
@@ -1388,4 +1397,176 @@ fn builtins_round_trip_as_hub_objects() {
             .compile(back)
             .unwrap_or_else(|e| panic!("{}: {e}", d.name));
     }
+}
+
+// ---------------------------------------------------------------- policies
+
+fn policy_app(policies: Value) -> oam::Application {
+    serde_json::from_value(json!({
+        "apiVersion": "core.oam.dev/v1beta1",
+        "kind": "Application",
+        "metadata": {"name": "shop", "namespace": "prod"},
+        "spec": {"components": [], "policies": policies},
+    }))
+    .unwrap()
+}
+
+/// Validate the application's only policy against its built-in definition.
+fn try_policy(type_: &str, props: Value) -> Result<Value, render::Error> {
+    let app = policy_app(json!([{"name": "p", "type": type_, "properties": props}]));
+    render::policy::validate_policy(&app.spec.policies[0], &app, catalog())
+}
+
+fn policy(type_: &str, props: Value) -> Value {
+    try_policy(type_, props).unwrap_or_else(|e| panic!("{type_}: {e}"))
+}
+
+fn policy_err(type_: &str, props: Value) -> String {
+    match try_policy(type_, props) {
+        Ok(v) => panic!("{type_} should fail, validated to {v}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn every_kubevela_policy_type_is_built_in() {
+    let names: Vec<&str> = catalog().names(DefinitionKind::Policy).collect();
+    assert_eq!(
+        names,
+        vec![
+            "apply-once",
+            "garbage-collect",
+            "override",
+            "read-only",
+            "replication",
+            "resource-update",
+            "shared-resource",
+            "take-over",
+            "topology",
+        ]
+    );
+    for name in names {
+        let def = catalog().get(DefinitionKind::Policy, name).unwrap();
+        assert!(!def.definition.description.is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn topology_policy_parameters() {
+    let p = policy(
+        "topology",
+        json!({"clusterLabelSelector": {"region": "hangzhou"}, "namespace": "examples"}),
+    );
+    assert_eq!(p["clusterLabelSelector"]["region"], "hangzhou");
+    policy(
+        "topology",
+        json!({"clusters": ["local", "prod"], "allowEmpty": true}),
+    );
+    let e = policy_err("topology", json!({"clusters": "local"}));
+    assert!(e.contains("policy \"p\"") && e.contains("clusters"), "{e}");
+    let e = policy_err("topology", json!({"clusterLabelSelector": {"region": 1}}));
+    assert!(e.contains("region"), "{e}");
+}
+
+#[test]
+fn override_policy_parameters() {
+    let p = policy(
+        "override",
+        json!({"components": [{"type": "webservice",
+            "traits": [{"type": "scaler", "properties": {"replicas": 3}}, {"type": "labels"}]}],
+            "selector": ["api"]}),
+    );
+    // `disable` defaults to false.
+    assert_eq!(p["components"][0]["traits"][1]["disable"], false);
+    assert_eq!(p["components"][0]["traits"][0]["disable"], false);
+    let e = policy_err(
+        "override",
+        json!({"components": [{"traits": [{"disable": true}]}]}),
+    );
+    assert!(e.contains("type"), "{e}");
+    let e = policy_err("override", json!({"components": [{"name": 3}]}));
+    assert!(e.contains("name"), "{e}");
+}
+
+#[test]
+fn replication_policy_parameters() {
+    let p = policy(
+        "replication",
+        json!({"keys": ["beijing", "hangzhou"], "selector": ["hello-rep"]}),
+    );
+    assert_eq!(p["keys"], json!(["beijing", "hangzhou"]));
+    let e = policy_err("replication", json!({"keys": "beijing"}));
+    assert!(e.contains("keys"), "{e}");
+}
+
+#[test]
+fn garbage_collect_policy_parameters() {
+    let p = policy(
+        "garbage-collect",
+        json!({"rules": [{"selector": {"traitTypes": ["expose"]}, "strategy": "onAppDelete"},
+                         {"selector": {"resourceTypes": ["PersistentVolumeClaim"]}}]}),
+    );
+    assert_eq!(p["keepLegacyResource"], false);
+    assert_eq!(p["continueOnFailure"], false);
+    assert_eq!(p["rules"][1]["strategy"], "onAppUpdate");
+    let e = policy_err(
+        "garbage-collect",
+        json!({"rules": [{"selector": {}, "strategy": "sometimes"}]}),
+    );
+    assert!(e.contains("strategy"), "{e}");
+}
+
+#[test]
+fn apply_once_policy_parameters() {
+    let p = policy(
+        "apply-once",
+        json!({"enable": true, "rules": [{"selector": {"componentNames": ["api"], "resourceTypes": ["Deployment"]},
+            "strategy": {"path": ["spec.replicas"], "affect": "onStateKeep"}}]}),
+    );
+    assert_eq!(p["enable"], true);
+    assert_eq!(policy("apply-once", json!({}))["enable"], false);
+    let e = policy_err(
+        "apply-once",
+        json!({"rules": [{"strategy": {"path": "spec.replicas"}}]}),
+    );
+    assert!(e.contains("path"), "{e}");
+}
+
+#[test]
+fn resource_rule_policies_parameters() {
+    for t in ["shared-resource", "take-over", "read-only"] {
+        let p = policy(
+            t,
+            json!({"rules": [{"selector": {"resourceTypes": ["Namespace"], "componentNames": ["db"]}}]}),
+        );
+        assert_eq!(
+            p["rules"][0]["selector"]["resourceTypes"],
+            json!(["Namespace"])
+        );
+        let e = policy_err(
+            t,
+            json!({"rules": [{"selector": {"resourceTypes": "Namespace"}}]}),
+        );
+        assert!(e.contains("resourceTypes"), "{t}: {e}");
+    }
+}
+
+#[test]
+fn resource_update_policy_parameters() {
+    let p = policy(
+        "resource-update",
+        json!({"rules": [{"selector": {"resourceTypes": ["ConfigMap"]}, "strategy": {"recreateFields": ["data"]}}]}),
+    );
+    assert_eq!(p["rules"][0]["strategy"]["op"], "patch");
+    let e = policy_err(
+        "resource-update",
+        json!({"rules": [{"selector": {}, "strategy": {"op": "delete"}}]}),
+    );
+    assert!(e.contains("op"), "{e}");
+}
+
+#[test]
+fn unknown_policy_type_lists_the_closest() {
+    let e = policy_err("topolgy", json!({}));
+    assert!(e.contains("did you mean \"topology\""), "{e}");
 }
