@@ -18,6 +18,7 @@ pub const FILES: &[(&str, &str)] = builtin_files![
     "definitions/component/daemon.cue",
     "definitions/component/statefulset.cue",
     "definitions/component/k8s-objects.cue",
+    "definitions/component/ref-objects.cue",
     "definitions/trait/scaler.cue",
     "definitions/trait/labels.cue",
     "definitions/trait/annotations.cue",

@@ -10,6 +10,7 @@
 //! - [`component`]: a component and its traits rendered to objects.
 //! - [`patch`]: trait patch strategies applied to the workload.
 //! - [`policy`]: topology, override and replication: what a deploy step puts where.
+//! - [`refobjects`]: the `ref-objects` component, resolved by the caller before rendering.
 //! - [`health`]: `isHealth`, `customStatus` and `details` against live objects.
 //! - [`builtin`]: the built-in definitions embedded from `definitions/`.
 
@@ -22,6 +23,7 @@ mod error;
 pub mod health;
 pub mod patch;
 pub mod policy;
+pub mod refobjects;
 
 pub use catalog::Catalog;
 pub use component::{RenderedComponent, RenderedObject, render_component};

@@ -1315,6 +1315,7 @@ fn every_builtin_has_a_test() {
         "pure-ingress",
         "service-binding",
         "nocalhost",
+        "ref-objects",
         "topology",
         "override",
         "replication",
@@ -1569,4 +1570,89 @@ fn resource_update_policy_parameters() {
 fn unknown_policy_type_lists_the_closest() {
     let e = policy_err("topolgy", json!({}));
     assert!(e.contains("did you mean \"topology\""), "{e}");
+}
+
+// ---------------------------------------------------------------- ref-objects
+
+#[test]
+fn ref_objects_unresolved_render_as_selectors() {
+    let r = render(
+        "ref-objects",
+        json!({"objects": [
+            {"resource": "deployment"},
+            {"resource": "configmap", "labelSelector": {"app": "api"}, "cluster": "hz-1"},
+            {"apiVersion": "v1", "kind": "Secret", "name": "db-creds", "namespace": "vault"},
+        ]}),
+        &[],
+    );
+    let w = workload(&r);
+    assert!(render::refobjects::is_unresolved(w), "{w}");
+    assert_eq!(
+        at(w, "/spec"),
+        &json!({"resource": "deployment", "name": "api", "namespace": "prod", "cluster": "local"})
+    );
+    assert_eq!(at(w, "/metadata/name"), "api-ref-0");
+    let cm = aux(&r, "objects-1");
+    assert_eq!(
+        at(cm, "/spec"),
+        &json!({"resource": "configmap", "labelSelector": {"app": "api"}, "namespace": "prod", "cluster": "hz-1"})
+    );
+    let secret = aux(&r, "objects-2");
+    assert_eq!(at(secret, "/spec/kind"), "Secret");
+    assert_eq!(at(secret, "/spec/namespace"), "vault");
+    assert_eq!(at(secret, "/spec/name"), "db-creds");
+}
+
+#[test]
+fn ref_objects_resolved_render_the_objects_with_traits() {
+    let component: oam::ApplicationComponent = serde_json::from_value(json!({
+        "name": "api", "type": "ref-objects",
+        "properties": {"objects": [{"resource": "deployment"}, {"resource": "service"}]},
+        "traits": [{"type": "scaler", "properties": {"replicas": 3}}],
+    }))
+    .unwrap();
+    let read = vec![
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "api", "namespace": "prod", "uid": "1", "resourceVersion": "9"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "api"}},
+                     "template": {"metadata": {"labels": {"app": "api"}},
+                                  "spec": {"containers": [{"name": "api", "image": "shop/api:1"}]}}},
+            "status": {"readyReplicas": 1}}),
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": "prod"},
+            "spec": {"selector": {"app": "api"}, "ports": [{"port": 80}]}}),
+    ];
+    let resolved = render::refobjects::resolve(&component, read);
+    let r = render::render_component(&resolved, catalog(), &ctx()).unwrap();
+    let w = workload(&r);
+    assert_eq!(at(w, "/kind"), "Deployment");
+    assert_eq!(at(w, "/spec/replicas"), 3);
+    assert!(w.get("status").is_none());
+    assert!(w.pointer("/metadata/uid").is_none());
+    assert_eq!(at(w, "/metadata/labels/app.oam.dev~1component"), "api");
+    let svc = aux(&r, "objects-1");
+    assert_eq!(at(svc, "/kind"), "Service");
+    assert_eq!(at(svc, "/spec/ports/0/port"), 80);
+}
+
+#[test]
+fn ref_objects_health() {
+    let d = |ready: i64| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "api", "generation": 2},
+        "spec": {"replicas": 2},
+        "status": {"readyReplicas": ready, "updatedReplicas": 2, "replicas": 2, "observedGeneration": 2}})
+    };
+    let ok = health("ref-objects", json!({}), d(2));
+    assert!(ok.healthy);
+    assert_eq!(ok.message, "Ready:2/2");
+    let progressing = health("ref-objects", json!({}), d(1));
+    assert!(!progressing.healthy);
+    assert_eq!(progressing.message, "Ready:1/2");
+    let cm = health(
+        "ref-objects",
+        json!({}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
+    );
+    assert!(cm.healthy);
+    assert_eq!(cm.message, "");
 }
