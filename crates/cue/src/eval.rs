@@ -3118,7 +3118,7 @@ fn check_bound(b: &Bound, v: &Val) -> Result<bool, ()> {
             _ => x.as_f64()?.partial_cmp(&y.as_f64()?),
         }
     };
-    Ok(match b.op {
+    Ok(match &b.op {
         BoundOp::Lt => ord(v, &b.val).ok_or(())? == Less,
         BoundOp::Le => ord(v, &b.val).ok_or(())? != Greater,
         BoundOp::Gt => ord(v, &b.val).ok_or(())? == Greater,
@@ -3142,6 +3142,7 @@ fn check_bound(b: &Bound, v: &Val) -> Result<bool, ()> {
             let m = b.re.as_ref().map(|r| r.is_match(&s)).unwrap_or(false);
             m == matches!(b.op, BoundOp::Match)
         }
+        BoundOp::Call(args) => crate::builtins::check_validator(&b.val, v, &args[..])?,
     })
 }
 
@@ -3215,7 +3216,10 @@ pub fn unify_atoms(a: &Val, b: &Val) -> Val {
                     if l == h
                         && kinds & K_STRING != 0
                         && bounds.iter().all(|b| {
-                            !matches!(b.op, BoundOp::Ne | BoundOp::Match | BoundOp::NotMatch)
+                            !matches!(
+                                b.op,
+                                BoundOp::Ne | BoundOp::Match | BoundOp::NotMatch | BoundOp::Call(_)
+                            )
                         })
                     {
                         return Val::Str(Rc::from(l));
@@ -3235,7 +3239,10 @@ pub fn unify_atoms(a: &Val, b: &Val) -> Val {
                     if first == last
                         && first.abs() < 9.0e15
                         && bounds.iter().all(|b| {
-                            !matches!(b.op, BoundOp::Ne | BoundOp::Match | BoundOp::NotMatch)
+                            !matches!(
+                                b.op,
+                                BoundOp::Ne | BoundOp::Match | BoundOp::NotMatch | BoundOp::Call(_)
+                            )
                         })
                     {
                         return Val::Int(first as i64);
@@ -3243,9 +3250,12 @@ pub fn unify_atoms(a: &Val, b: &Val) -> Val {
                 }
                 if l == h
                     && kinds & K_NUMBER != 0
-                    && bounds
-                        .iter()
-                        .all(|b| !matches!(b.op, BoundOp::Ne | BoundOp::Match | BoundOp::NotMatch))
+                    && bounds.iter().all(|b| {
+                        !matches!(
+                            b.op,
+                            BoundOp::Ne | BoundOp::Match | BoundOp::NotMatch | BoundOp::Call(_)
+                        )
+                    })
                 {
                     let v = bounds.iter().find_map(|b| {
                         if b.val.as_f64() == Some(l) {
@@ -3276,8 +3286,13 @@ pub fn unify_atoms(a: &Val, b: &Val) -> Val {
                                 kinds: bound_kinds(bd),
                                 bounds: vec![bd.clone()],
                             }));
+                            let why = if matches!(bd.op, BoundOp::Call(_)) {
+                                "does not satisfy"
+                            } else {
+                                "out of bound"
+                            };
                             return Val::Bottom(Rc::new(Bot {
-                                msg: format!("invalid value {v} (out of bound {single})"),
+                                msg: format!("invalid value {v} ({why} {single})"),
                                 incomplete: false,
                                 spans: vec![],
                                 path: None,

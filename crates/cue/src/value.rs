@@ -75,6 +75,9 @@ pub enum BoundOp {
     Ne,
     Match,
     NotMatch,
+    /// A builtin validator (`strings.MinRunes(3)`): `val` is the `Val::Func`, these are the
+    /// arguments after the value being checked.
+    Call(Rc<[Val]>),
 }
 
 #[derive(Clone, Debug)]
@@ -203,6 +206,10 @@ impl fmt::Display for Val {
                     }
                 }
                 for b in &a.bounds {
+                    if let BoundOp::Call(args) = &b.op {
+                        parts.push(crate::builtins::validator_display(&b.val, args));
+                        continue;
+                    }
                     let op = match b.op {
                         BoundOp::Lt => "<",
                         BoundOp::Le => "<=",
@@ -210,7 +217,7 @@ impl fmt::Display for Val {
                         BoundOp::Ge => ">=",
                         BoundOp::Ne => "!=",
                         BoundOp::Match => "=~",
-                        BoundOp::NotMatch => "!~",
+                        BoundOp::NotMatch | BoundOp::Call(_) => "!~",
                     };
                     parts.push(format!("{op}{}", b.val));
                 }
@@ -237,6 +244,7 @@ pub fn bound_kinds(b: &Bound) -> u16 {
     match b.op {
         BoundOp::Match | BoundOp::NotMatch => K_STRING | K_BYTES,
         BoundOp::Ne => K_TOP,
+        BoundOp::Call(_) => crate::builtins::validator_kinds(&b.val),
         _ => match b.val {
             Val::Str(_) => K_STRING,
             Val::Bytes(_) => K_BYTES,

@@ -106,6 +106,16 @@ const FUNCS: &[(&str, &str)] = &[
     ("list", "Sort"),
     ("strings", "Runes"),
     ("strings", "ByteAt"),
+    ("math/bits", "And"),
+    ("math/bits", "Or"),
+    ("math/bits", "Xor"),
+    ("math/bits", "Clear"),
+    ("math/bits", "Lsh"),
+    ("math/bits", "Rsh"),
+    ("math/bits", "At"),
+    ("math/bits", "Set"),
+    ("math/bits", "OnesCount"),
+    ("math/bits", "Len"),
 ];
 
 /// Import paths this crate implements.
@@ -114,6 +124,7 @@ pub const PACKAGES: &[&str] = &[
     "strconv",
     "list",
     "math",
+    "math/bits",
     "regexp",
     "encoding/json",
     "encoding/yaml",
@@ -344,9 +355,92 @@ fn list_elems_raw(ev: &mut Ev<'_>, a: &Args<'_>, i: usize) -> R<Vec<Val>> {
     }
 }
 
-pub fn call(ev: &mut Ev<'_>, b: Builtin, args: Vec<Val>, span: Span) -> Val {
-    let args: Vec<Val> = args.into_iter().map(|v| ev.concrete(v)).collect();
-    let name = match b {
+/// Scalar validators: (function, arity including the checked value, kinds it applies to).
+/// Called with one argument fewer than the arity, such a function is a constraint
+/// (`strings.MinRunes(3)`) checked when the value becomes concrete.
+const VALIDATORS: &[(&str, &str, usize, u16)] = &[
+    ("strings", "Contains", 2, K_STRING),
+    ("strings", "ContainsAny", 2, K_STRING),
+    ("strings", "HasPrefix", 2, K_STRING),
+    ("strings", "HasSuffix", 2, K_STRING),
+    ("strings", "MinRunes", 2, K_STRING),
+    ("strings", "MaxRunes", 2, K_STRING),
+    ("math", "MultipleOf", 2, K_NUMBER),
+    ("encoding/json", "Valid", 1, K_STRING | K_BYTES),
+];
+
+fn validator(f: &Val) -> Option<(&'static str, &'static str, usize, u16)> {
+    let Val::Func(Builtin::Pkg(i)) = f else {
+        return None;
+    };
+    let (p, n) = FUNCS.get(*i as usize)?;
+    VALIDATORS
+        .iter()
+        .find(|(vp, vn, _, _)| vp == p && vn == n)
+        .copied()
+}
+
+/// The kinds of values a validator bound applies to.
+pub fn validator_kinds(f: &Val) -> u16 {
+    validator(f).map(|v| v.3).unwrap_or(K_TOP)
+}
+
+/// `strings.MinRunes(3)`: how a validator bound prints.
+pub fn validator_display(f: &Val, args: &[Val]) -> String {
+    let name = match f {
+        Val::Func(b) => builtin_name(&[], *b),
+        _ => "<func>".into(),
+    };
+    let a: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    format!("{name}({})", a.join(", "))
+}
+
+/// Checks a concrete scalar against a validator bound: `Err(())` when the value has the wrong
+/// type for it.
+pub fn check_validator(f: &Val, v: &Val, args: &[Val]) -> Result<bool, ()> {
+    let Some((pkg, name, _, _)) = validator(f) else {
+        return Err(());
+    };
+    let arg_str = |i: usize| match args.get(i) {
+        Some(Val::Str(s)) => Ok(s.clone()),
+        _ => Err(()),
+    };
+    let arg_int = |i: usize| match args.get(i) {
+        Some(Val::Int(n)) => Ok(*n),
+        _ => Err(()),
+    };
+    match (pkg, name, v) {
+        ("strings", "Contains", Val::Str(x)) => Ok(x.contains(&*arg_str(0)?)),
+        ("strings", "ContainsAny", Val::Str(x)) => {
+            let cs = arg_str(0)?;
+            Ok(x.chars().any(|c| cs.contains(c)))
+        }
+        ("strings", "HasPrefix", Val::Str(x)) => Ok(x.starts_with(&*arg_str(0)?)),
+        ("strings", "HasSuffix", Val::Str(x)) => Ok(x.ends_with(&*arg_str(0)?)),
+        ("strings", "MinRunes", Val::Str(x)) => Ok(x.chars().count() as i64 >= arg_int(0)?),
+        ("strings", "MaxRunes", Val::Str(x)) => Ok(x.chars().count() as i64 <= arg_int(0)?),
+        ("math", "MultipleOf", Val::Int(x)) => match args.first() {
+            Some(Val::Int(0)) => Ok(false),
+            Some(Val::Int(n)) => Ok(x.checked_rem(*n).is_some_and(|r| r == 0)),
+            Some(Val::Float(n)) if *n != 0.0 => Ok((*x as f64 / n).fract() == 0.0),
+            _ => Err(()),
+        },
+        ("math", "MultipleOf", Val::Float(x)) => match args.first().and_then(Val::as_f64) {
+            Some(n) if n != 0.0 => Ok((x / n).fract() == 0.0),
+            _ => Err(()),
+        },
+        ("encoding/json", "Valid", Val::Str(x)) => {
+            Ok(serde_json::from_str::<serde_json::Value>(x).is_ok())
+        }
+        ("encoding/json", "Valid", Val::Bytes(x)) => {
+            Ok(serde_json::from_slice::<serde_json::Value>(x).is_ok())
+        }
+        _ => Err(()),
+    }
+}
+
+fn builtin_name(hosts: &[crate::HostFunc], b: Builtin) -> String {
+    match b {
         Builtin::Len => "len".to_string(),
         Builtin::Close => "close".into(),
         Builtin::And => "and".into(),
@@ -355,8 +449,7 @@ pub fn call(ev: &mut Ev<'_>, b: Builtin, args: Vec<Val>, span: Span) -> Val {
         Builtin::Mod => "mod".into(),
         Builtin::Quo => "quo".into(),
         Builtin::Rem => "rem".into(),
-        Builtin::Host(i) => ev
-            .hosts
+        Builtin::Host(i) => hosts
             .get(i as usize)
             .map(|h| {
                 format!(
@@ -370,7 +463,33 @@ pub fn call(ev: &mut Ev<'_>, b: Builtin, args: Vec<Val>, span: Span) -> Val {
             .get(i as usize)
             .map(|(p, n)| format!("{}.{}", p.rsplit('/').next().unwrap_or(p), n))
             .unwrap_or_default(),
-    };
+    }
+}
+
+pub fn call(ev: &mut Ev<'_>, b: Builtin, args: Vec<Val>, span: Span) -> Val {
+    let args: Vec<Val> = args.into_iter().map(|v| ev.concrete(v)).collect();
+    if let Some((_, _, arity, kinds)) = validator(&Val::Func(b)) {
+        if args.len() + 1 == arity {
+            if let Some(bad) = args.iter().find(|a| !a.is_concrete_scalar()) {
+                return match bad {
+                    Val::Bottom(_) => bad.clone(),
+                    _ => Val::incomplete(
+                        format!("{}: non-concrete argument {bad}", builtin_name(ev.hosts, b)),
+                        span,
+                    ),
+                };
+            }
+            return Val::Atom(Rc::new(Atom {
+                kinds,
+                bounds: vec![Bound {
+                    op: BoundOp::Call(Rc::from(args)),
+                    val: Val::Func(b),
+                    re: None,
+                }],
+            }));
+        }
+    }
+    let name = builtin_name(ev.hosts, b);
     let a = Args {
         vals: &args,
         name,
@@ -891,6 +1010,50 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
             format!("unsupported: {} at builtin call", a.name),
             sp,
         )),
+        ("math/bits", "And") => Ok(Val::Int(a.int(0)? & a.int(1)?)),
+        ("math/bits", "Or") => Ok(Val::Int(a.int(0)? | a.int(1)?)),
+        ("math/bits", "Xor") => Ok(Val::Int(a.int(0)? ^ a.int(1)?)),
+        ("math/bits", "Clear") => Ok(Val::Int(a.int(0)? & !a.int(1)?)),
+        ("math/bits", "Lsh") | ("math/bits", "Rsh") => {
+            let x = a.int(0)?;
+            let n = a.int(1)?;
+            if !(0..64).contains(&n) {
+                return Err(bot_val(format!("{}: shift {n} out of range", a.name), sp));
+            }
+            let r = if name == "Lsh" {
+                x.checked_shl(n as u32).filter(|r| r >> n == x)
+            } else {
+                Some(x >> n)
+            };
+            r.map(Val::Int)
+                .ok_or_else(|| bot_val(format!("{}: integer overflow", a.name), sp))
+        }
+        ("math/bits", "At") => {
+            let x = a.int(0)?;
+            let i = a.int(1)?;
+            if !(0..64).contains(&i) || x < 0 {
+                return Err(bot_val(format!("{}: index {i} out of range", a.name), sp));
+            }
+            Ok(Val::Int((x >> i) & 1))
+        }
+        ("math/bits", "Set") => {
+            let x = a.int(0)?;
+            let i = a.int(1)?;
+            let bit = a.int(2)?;
+            if !(0..63).contains(&i) || x < 0 {
+                return Err(bot_val(format!("{}: index {i} out of range", a.name), sp));
+            }
+            Ok(Val::Int(if bit == 0 {
+                x & !(1 << i)
+            } else {
+                x | (1 << i)
+            }))
+        }
+        ("math/bits", "OnesCount") => Ok(Val::Int(a.int(0)?.count_ones() as i64)),
+        ("math/bits", "Len") => {
+            let x = a.int(0)?;
+            Ok(Val::Int(64 - x.unsigned_abs().leading_zeros() as i64))
+        }
         ("math", "Floor") => Ok(float_or_int(a.num(0)?.floor())),
         ("math", "Ceil") => Ok(float_or_int(a.num(0)?.ceil())),
         ("math", "Round") => Ok(float_or_int(a.num(0)?.round())),
