@@ -1893,7 +1893,11 @@ impl<'a> Ev<'a> {
         // kind conflicts
         let vx = self.v(v);
         let atom = vx.atom.clone();
-        let has_regular_arcs = vx.arcs.values().any(|a| a.kind == FK::Regular);
+        // Optional fields alone don't make a struct: `{bar?: int, _} & "x"` is "x".
+        let has_regular_arcs = vx
+            .arcs
+            .values()
+            .any(|a| a.kind == FK::Regular && (a.regular || a.required));
         let mut err: Option<String> = None;
         if vx.is_list && (vx.forced_struct || vx.is_struct && has_regular_arcs) {
             err = Some(
