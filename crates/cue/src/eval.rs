@@ -2261,6 +2261,8 @@ impl<'a> Ev<'a> {
                         format!("invalid index {other} (invalid type {})", type_name(&other)),
                         i.span,
                     ),
+                    // `_` as an index is a type error (CUE: "invalid type _"), not incomplete
+                    Val::Top => bot_val("invalid index _ (invalid type _)", i.span),
                     other => Val::incomplete(format!("invalid index {other}"), i.span),
                 }
             }
