@@ -254,6 +254,9 @@ pub struct Ev<'a> {
     /// Closedness ids derived for a definition referenced inside another definition.
     pub cid_parent: HashMap<u32, u32>,
     pub cid_map: HashMap<(u32, u32), u32>,
+    /// The next add_vertex copies a value selected out of an inline expression
+    /// (`(#D & {…}).x`): its conjuncts lose their closedness, as CUE's OpenInline does.
+    pub open_inline: bool,
 }
 
 const CYCLE: &str = "cycle detected";
@@ -295,6 +298,7 @@ impl<'a> Ev<'a> {
             predecl_cache: Vec::new(),
             cid_parent: HashMap::new(),
             cid_map: HashMap::new(),
+            open_inline: false,
         }
     }
 
@@ -599,7 +603,9 @@ impl<'a> Ev<'a> {
                     Some(Target::Val(val)) => self.add_val(v, val, group, closed),
                     None => {
                         let val = self.eval(e, &env);
-                        self.add_val(v, val, group, closed)
+                        self.open_inline = is_inline_selection(e);
+                        self.add_val(v, val, group, closed);
+                        self.open_inline = false;
                     }
                 }
             }
@@ -743,6 +749,7 @@ impl<'a> Ev<'a> {
 
     fn add_vertex(&mut self, v: VId, w: VId, group: Option<usize>, closed: Closed) {
         let replace = std::mem::take(&mut self.replace_cid);
+        let open = std::mem::take(&mut self.open_inline);
         if w == v || self.copy_stack.contains(&w) {
             // reference cycle: contributes nothing new
             return;
@@ -755,7 +762,14 @@ impl<'a> Ev<'a> {
                 let Some(mut c) = self.v(w).conjs.get(i).cloned() else {
                     break;
                 };
+                if open {
+                    c.closed = match closed {
+                        Closed::Deep(_) => closed,
+                        _ => Closed::No,
+                    };
+                }
                 match (closed, c.closed) {
+                    _ if open => {}
                     // A definition referenced inside another one keeps its own closedness, and
                     // its fields also count as declared by the enclosing definition.
                     (Closed::Deep(_), Closed::Deep(_)) if replace => c.closed = closed,
@@ -3168,6 +3182,23 @@ fn conflict(a: &Val, b: &Val) -> Val {
 }
 
 /// Unifies two scalar-ish values (no vertices).
+/// `(expr).x` or `(expr)[i]` where the innermost base is not a reference: a selection out of
+/// an inline value.
+fn is_inline_selection(e: &Expr) -> bool {
+    let mut x = e;
+    let mut selected = false;
+    loop {
+        match &x.kind {
+            ExprKind::Selector(b, _, _) | ExprKind::Index(b, _) => {
+                selected = true;
+                x = b;
+            }
+            ExprKind::Ident(_) => return false,
+            _ => return selected,
+        }
+    }
+}
+
 pub fn unify_atoms(a: &Val, b: &Val) -> Val {
     match (a, b) {
         (Val::Top, x) | (x, Val::Top) => x.clone(),
