@@ -148,7 +148,7 @@ fn content_type(headers: &HeaderMap) -> String {
         .to_ascii_lowercase()
 }
 
-async fn read_body(app: &App, body: Incoming) -> ApiResult<Bytes> {
+pub(crate) async fn read_body(app: &App, body: Incoming) -> ApiResult<Bytes> {
     match Limited::new(body, app.max_body).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) => {

@@ -29,6 +29,32 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::Error;
+pub use handlers::Body;
+
+/// Serves the paths under its prefix (e.g. `/clusters/`) beside the Kubernetes API, after the
+/// server has authenticated the caller with its token. The embedder's hook for things that are
+/// not Kubernetes objects, such as Sailplane's proxy to member clusters.
+pub trait Extension: Send + Sync + 'static {
+    /// Paths starting with this are the extension's.
+    fn prefix(&self) -> &str;
+    /// Answer one request (its body read in full, within the server's size limit).
+    fn call(
+        &self,
+        req: http::Request<hyper::body::Bytes>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = http::Response<Body>> + Send>>;
+}
+
+/// The extensions of a server, in the order they are asked.
+#[derive(Clone, Default)]
+pub struct Extensions(pub Vec<Arc<dyn Extension>>);
+
+impl std::fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|e| e.prefix()))
+            .finish()
+    }
+}
 
 /// Where objects live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +132,8 @@ pub struct Config {
     /// Extra subject alternative names (DNS names or IPs) for the server certificate, e.g. a
     /// host name when binding 0.0.0.0. Always included: 127.0.0.1, ::1, localhost, bound IP.
     pub tls_sans: Vec<String>,
+    /// Extra handlers for paths beside the Kubernetes API (authenticated like the rest).
+    pub extensions: Extensions,
 }
 
 impl Config {
@@ -122,6 +150,7 @@ impl Config {
             watch_history: 10_000,
             max_body_bytes: 3 * 1024 * 1024,
             tls_sans: Vec::new(),
+            extensions: Extensions::default(),
         }
     }
 }

@@ -27,6 +27,7 @@ pub struct App {
     pub max_body: usize,
     pub addr: String,
     pub bookmark_interval: Duration,
+    pub extensions: crate::Extensions,
 }
 
 impl App {
@@ -100,6 +101,20 @@ async fn handle(app: Arc<App>, req: http::Request<Incoming>) -> http::Response<B
         || req.uri().path().contains("/watch/");
     if faults.error_rate > 0.0 && !is_watch && rand::random::<f64>() < faults.error_rate {
         return error_response(&ApiError::internal("injected fault"));
+    }
+    let path = req.uri().path();
+    if let Some(ext) = app
+        .extensions
+        .0
+        .iter()
+        .find(|e| path.starts_with(e.prefix()))
+        .cloned()
+    {
+        let (parts, body) = req.into_parts();
+        return match handlers::read_body(&app, body).await {
+            Ok(bytes) => ext.call(http::Request::from_parts(parts, bytes)).await,
+            Err(e) => error_response(&e),
+        };
     }
     handlers::route(app, req).await
 }
@@ -189,6 +204,7 @@ pub async fn start(config: Config) -> Result<Handle, Error> {
         max_body: config.max_body_bytes,
         addr: addr.to_string(),
         bookmark_interval: Duration::from_secs(2),
+        extensions: config.extensions.clone(),
     });
 
     let mut tasks = vec![tokio::spawn(crate::gc::run(store.clone(), rx.clone()))];

@@ -41,6 +41,9 @@ pub enum Error {
     #[error("{0}")]
     Oam(#[from] oam::Error),
 
+    #[error("{0}")]
+    Fleet(#[from] fleet::Error),
+
     #[error("hub: {0}")]
     Kubelite(#[from] kubelite::Error),
 

@@ -1,6 +1,7 @@
 //! `sail`: Sailplane's command line. See `sail --help` and docs/cli.md.
 
 mod apps;
+mod cluster;
 mod cuecmd;
 mod defs;
 mod error;
@@ -129,6 +130,9 @@ enum Command {
     /// An application's revisions.
     #[command(subcommand)]
     Revision(RevisionCommand),
+    /// Member clusters: join, list, labels, rename, probe, detach, export-config.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// The CUE engine.
     #[command(subcommand)]
     Cue(CueCommand),
@@ -163,6 +167,59 @@ enum DefCommand {
     },
     /// Check that definition files parse and compile.
     Vet { files: Vec<PathBuf> },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Register a cluster from a kubeconfig (its token or client certificate is stored on the hub).
+    Join {
+        /// The member's kubeconfig.
+        #[arg(value_name = "KUBECONFIG")]
+        member: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// The kubeconfig context to use (default: its current context).
+        #[arg(long)]
+        context: Option<String>,
+        /// Labels for topology policies to select on: k=v[,k=v...].
+        #[arg(long)]
+        labels: Vec<String>,
+    },
+    /// Every cluster: endpoint, labels, whether it answers, version, nodes.
+    #[command(alias = "ls")]
+    List,
+    /// Add or remove a cluster's labels.
+    #[command(subcommand)]
+    Labels(LabelsCommand),
+    /// Give a cluster a new name (refused while applications use it).
+    Rename { old: String, new: String },
+    /// Check that a cluster answers with its registered credentials.
+    Probe { name: String },
+    /// Remove a cluster's registration (refused while applications use it, unless --force).
+    Detach {
+        name: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a kubeconfig that reaches the members through the hub (all, or those named).
+    ExportConfig { names: Vec<String> },
+}
+
+#[derive(Subcommand)]
+enum LabelsCommand {
+    /// sail cluster labels add NAME k=v...
+    Add {
+        name: String,
+        #[arg(required = true)]
+        labels: Vec<String>,
+    },
+    /// sail cluster labels del NAME key...
+    #[command(alias = "delete")]
+    Del {
+        name: String,
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -338,6 +395,30 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 revision::get(&hub, &ns, &name).await
             }
         },
+        Command::Cluster(c) => {
+            let hub = hub::connect(kubeconfig).await?;
+            match c {
+                ClusterCommand::Join {
+                    member,
+                    name,
+                    context,
+                    labels,
+                } => cluster::join(&hub, &member, &name, context.as_deref(), &labels).await,
+                ClusterCommand::List => cluster::list(&hub).await,
+                ClusterCommand::Labels(LabelsCommand::Add { name, labels }) => {
+                    cluster::labels_add(&hub, &name, &labels).await
+                }
+                ClusterCommand::Labels(LabelsCommand::Del { name, keys }) => {
+                    cluster::labels_del(&hub, &name, &keys).await
+                }
+                ClusterCommand::Rename { old, new } => cluster::rename(&hub, &old, &new).await,
+                ClusterCommand::Probe { name } => cluster::probe(&hub, &name).await,
+                ClusterCommand::Detach { name, force } => cluster::detach(&hub, &name, force).await,
+                ClusterCommand::ExportConfig { names } => {
+                    cluster::export_config(&hub, &hub::kubeconfig_path(kubeconfig), &names).await
+                }
+            }
+        }
         Command::Cue(c) => match c {
             CueCommand::Export {
                 files,

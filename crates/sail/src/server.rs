@@ -5,7 +5,41 @@ use crate::Error;
 use controller::{Controller, ControllerConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+/// How often the hub re-reads the cluster registry (a join is also noticed at first use).
+const REGISTRY_SYNC: Duration = Duration::from_secs(10);
+
+/// `/clusters/{name}/proxy/...` on the hub's API port, for authenticated callers. The fleet is
+/// set once the hub's own client exists (the server must be listening before that).
+struct ClusterProxy {
+    fleet: Arc<OnceLock<fleet::Fleet>>,
+}
+
+impl kubelite::Extension for ClusterProxy {
+    fn prefix(&self) -> &str {
+        fleet::proxy::PREFIX
+    }
+
+    fn call(
+        &self,
+        req: http::Request<bytes::Bytes>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = http::Response<kubelite::Body>> + Send>>
+    {
+        let fleet = self.fleet.get().cloned();
+        Box::pin(async move {
+            match fleet {
+                Some(f) => fleet::proxy::forward(&f, req).await,
+                None => {
+                    let mut r = http::Response::new(kubelite::Body::default());
+                    *r.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+                    r
+                }
+            }
+        })
+    }
+}
 
 pub struct ServerArgs {
     pub addr: SocketAddr,
@@ -17,6 +51,7 @@ pub struct ServerArgs {
 pub struct EmbeddedHub {
     kubelite: kubelite::Handle,
     controller: tokio::task::JoinHandle<()>,
+    registry: tokio::task::JoinHandle<()>,
     stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -36,6 +71,7 @@ impl EmbeddedHub {
     /// restart continues from there.
     pub async fn shutdown(self) -> Result<(), Error> {
         let _ = self.stop.send(());
+        self.registry.abort();
         let controller = self.controller;
         let abort = controller.abort_handle();
         if tokio::time::timeout(Duration::from_secs(2), controller)
@@ -65,9 +101,16 @@ pub async fn start(args: &ServerArgs) -> Result<EmbeddedHub, Error> {
             file_name: "hub.db".into(),
         }
     };
+    let proxy_fleet = Arc::new(OnceLock::new());
+    config.extensions.0.push(Arc::new(ClusterProxy {
+        fleet: proxy_fleet.clone(),
+    }));
     let handle = kubelite::start(config).await?;
     let hub = crate::hub::client_for(&handle.kubeconfig_path()).await?;
     controller::install(&hub.client).await?;
+    let fleet = fleet::Fleet::new(hub.client.clone());
+    let _ = proxy_fleet.set(fleet.clone());
+    let registry = tokio::spawn(fleet.keep_synced(REGISTRY_SYNC, std::future::pending()));
     let ctl = Controller::new(hub.client.clone(), ControllerConfig::default())?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(ctl.run(async move {
@@ -76,6 +119,7 @@ pub async fn start(args: &ServerArgs) -> Result<EmbeddedHub, Error> {
     Ok(EmbeddedHub {
         kubelite: handle,
         controller,
+        registry,
         stop,
     })
 }

@@ -146,3 +146,31 @@ pub fn one_line_failure(out: &Output, what: &str) -> String {
     );
     lines[0].to_string()
 }
+
+/// Member clusters: kubelite servers in the test process, each with its own CA and token.
+pub async fn start_members(names: &[&str]) -> Vec<testkit::TestCluster> {
+    let mut out = Vec::new();
+    for name in names {
+        let name = name.to_string();
+        out.push(testkit::TestCluster::start_with(move |c| c.cluster_name = name).await);
+    }
+    out
+}
+
+impl HubProcess {
+    /// `sail cluster join <member kubeconfig> --name NAME [--labels LABELS]`, which must succeed.
+    pub fn join(&self, member: &testkit::TestCluster, name: &str, labels: &str) -> String {
+        let kc = member.kubeconfig_path();
+        let mut args = vec![
+            "cluster",
+            "join",
+            kc.to_str().expect("utf-8 path"),
+            "--name",
+            name,
+        ];
+        if !labels.is_empty() {
+            args.extend(["--labels", labels]);
+        }
+        ok(&self.sail(&args), &format!("sail cluster join {name}"))
+    }
+}
