@@ -283,6 +283,110 @@ impl Cluster {
 
     /// Delete an object; its dependents go in the background.
     pub async fn delete(&self, r: &ObjectRef) -> Result<DeleteOutcome, Error> {
+        self.delete_with(r, PropagationPolicy::Background).await
+    }
+
+    /// Replace an object as a whole (PUT, as the `sailplane` field manager): fields that the
+    /// object does not list are cleared, whoever set them. Creates it when it does not exist.
+    pub async fn replace(&self, object: &Value, default_namespace: &str) -> Result<Value, Error> {
+        let r = self.object_ref(object, default_namespace).await?;
+        let (api, namespaced) = self
+            .api(&r.api_version, &r.kind, r.namespace.as_deref())
+            .await?;
+        let err = |verb: &'static str| {
+            let cluster = self.name.clone();
+            let what = r.to_string();
+            move |source: kube::Error| Error::Api {
+                cluster,
+                verb,
+                what,
+                source: Box::new(source),
+            }
+        };
+        let mut body = object.clone();
+        if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
+            if namespaced {
+                meta.insert(
+                    "namespace".into(),
+                    Value::String(r.namespace.clone().unwrap_or_default()),
+                );
+            } else {
+                meta.remove("namespace");
+            }
+            for k in ["uid", "creationTimestamp", "managedFields", "generation"] {
+                meta.remove(k);
+            }
+        }
+        let params = kube::api::PostParams {
+            field_manager: Some(FIELD_MANAGER.to_string()),
+            ..Default::default()
+        };
+        let live = api.get_opt(&r.name).await.map_err(err("get"))?;
+        let written = match live {
+            None => {
+                let obj: DynamicObject =
+                    serde_json::from_value(body).map_err(|_| Error::Invalid {
+                        cluster: self.name.clone(),
+                        field: "object",
+                    })?;
+                api.create(&params, &obj).await.map_err(err("create"))?
+            }
+            Some(live) => {
+                if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
+                    meta.insert(
+                        "resourceVersion".into(),
+                        Value::String(live.metadata.resource_version.clone().unwrap_or_default()),
+                    );
+                }
+                if let (Some(status), Some(obj)) = (live.data.get("status"), body.as_object_mut()) {
+                    obj.insert("status".into(), status.clone());
+                }
+                let obj: DynamicObject =
+                    serde_json::from_value(body).map_err(|_| Error::Invalid {
+                        cluster: self.name.clone(),
+                        field: "object",
+                    })?;
+                api.replace(&r.name, &params, &obj)
+                    .await
+                    .map_err(err("replace"))?
+            }
+        };
+        serde_json::to_value(written).map_err(|_| Error::Invalid {
+            cluster: self.name.clone(),
+            field: "serialisable body",
+        })
+    }
+
+    /// A JSON merge patch (RFC 7386) on an object, as the `sailplane` field manager.
+    pub async fn merge_patch(&self, r: &ObjectRef, patch: &Value) -> Result<Value, Error> {
+        let (api, _) = self
+            .api(&r.api_version, &r.kind, r.namespace.as_deref())
+            .await?;
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_string()),
+            ..PatchParams::default()
+        };
+        let patched = api
+            .patch(&r.name, &params, &Patch::Merge(patch))
+            .await
+            .map_err(|source| Error::Api {
+                cluster: self.name.clone(),
+                verb: "patch",
+                what: r.to_string(),
+                source: Box::new(source),
+            })?;
+        serde_json::to_value(patched).map_err(|_| Error::Invalid {
+            cluster: self.name.clone(),
+            field: "serialisable body",
+        })
+    }
+
+    /// Delete an object with the given propagation of its dependents (`Orphan` leaves them).
+    pub async fn delete_with(
+        &self,
+        r: &ObjectRef,
+        propagation: PropagationPolicy,
+    ) -> Result<DeleteOutcome, Error> {
         let (api, _) = match self
             .api(&r.api_version, &r.kind, r.namespace.as_deref())
             .await
@@ -293,7 +397,7 @@ impl Cluster {
             Err(e) => return Err(e),
         };
         let params = DeleteParams {
-            propagation_policy: Some(PropagationPolicy::Background),
+            propagation_policy: Some(propagation),
             ..DeleteParams::default()
         };
         match api.delete(&r.name, &params).await {
