@@ -9,6 +9,8 @@
 pub mod definitions;
 mod error;
 mod install;
+mod kept;
+mod policy;
 mod reconcile;
 mod revision;
 mod steps;
@@ -17,5 +19,8 @@ mod tracker;
 pub use definitions::SYSTEM_NAMESPACE;
 pub use error::Error;
 pub use install::{INSTALL_MANAGER, install};
+pub use kept::{ANNOTATION_KEPT, Kept, REASON_KEPT, kept_on_delete};
+pub use policy::DEFAULT_REVISION_LIMIT;
 pub use reconcile::{Controller, ControllerConfig, FINALIZER, preflight};
+pub use revision::{RevisionInfo, Rollback, list_revisions, rollback};
 pub use tracker::{GcReport, RESOURCE_TRACKER_FINALIZER};

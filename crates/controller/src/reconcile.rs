@@ -1,5 +1,6 @@
 //! The reconcile loop.
 
+use crate::policy::Policies;
 use crate::steps::Runner;
 use crate::tracker::Tracker;
 use crate::{Error, definitions, revision};
@@ -54,6 +55,25 @@ struct Shared {
     config: ControllerConfig,
     /// Last time each application was seen failing, to log a repeated error once.
     last_error: Mutex<BTreeMap<String, String>>,
+    /// The revision each application's garbage was last fully collected for.
+    gc_done: Mutex<BTreeMap<String, String>>,
+}
+
+impl Shared {
+    fn gc_done(&self, ns: &str, app: &str, revision: &str) -> bool {
+        let done = self.gc_done.lock().unwrap_or_else(|p| p.into_inner());
+        done.get(&format!("{ns}/{app}")).map(String::as_str) == Some(revision)
+    }
+
+    fn set_gc_done(&self, ns: &str, app: &str, revision: &str) {
+        let mut done = self.gc_done.lock().unwrap_or_else(|p| p.into_inner());
+        done.insert(format!("{ns}/{app}"), revision.to_string());
+    }
+
+    fn forget_gc(&self, ns: &str, app: &str) {
+        let mut done = self.gc_done.lock().unwrap_or_else(|p| p.into_inner());
+        done.remove(&format!("{ns}/{app}"));
+    }
 }
 
 impl Controller {
@@ -66,6 +86,7 @@ impl Controller {
                 builtins: definitions::builtins()?,
                 config,
                 last_error: Mutex::default(),
+                gc_done: Mutex::default(),
             }),
         })
     }
@@ -131,8 +152,12 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
 
     if app.metadata.deletion_timestamp.is_some() {
         if app.finalizers().iter().any(|f| f == FINALIZER) {
-            let report = tracker.delete_all(&shared.fleet).await?;
+            // A malformed policy must not keep an application from going: the defaults apply.
+            let policies = Policies::of(&app).unwrap_or_default();
+            let report = tracker.delete_all(&shared.fleet, &app, &policies).await?;
             tracing::info!(application = %format!("{ns}/{name}"), deleted = report.deleted.len(), kept = report.kept.len(), "application deleted");
+            crate::kept::record(&shared.client, &app, &report).await?;
+            shared.forget_gc(&ns, &name);
             let rest: Vec<&String> = app
                 .finalizers()
                 .iter()
@@ -176,6 +201,22 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
             return Ok(Action::requeue(Duration::from_secs(30)));
         }
     };
+
+    let policies = match Policies::of(&app) {
+        Ok(p) => p,
+        Err(e) => {
+            status.status = Some(ApplicationPhase::Rendering);
+            set_condition(
+                &mut status,
+                "Parsed",
+                false,
+                "InvalidPolicy",
+                &e.to_string(),
+            );
+            write_status(&api, &name, &old_status, &status).await?;
+            return Ok(Action::requeue(Duration::from_secs(30)));
+        }
+    };
     set_condition(&mut status, "Parsed", true, "Parsed", "");
 
     let hash = revision::hash(&app, &used);
@@ -185,9 +226,23 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
             (r.name.clone(), r.revision)
         }
         _ => {
-            let num = latest.as_ref().map_or(0, |r| r.revision) + 1;
-            let rev_name = format!("{name}-v{num}");
-            revision::create(&shared.client, &app, &rev_name, num, &hash, &used).await?;
+            let revisions = revision::list(&shared.client, &ns, &name).await?;
+            let (rev_name, num) = match revision::find_identical(&revisions, &app, &hash) {
+                // An identical application had this revision before: it is used again.
+                Some(found) => (found.name.clone(), found.number),
+                None => {
+                    let num = revisions
+                        .iter()
+                        .map(|(i, _)| i.number)
+                        .chain(latest.as_ref().map(|r| r.revision))
+                        .max()
+                        .unwrap_or(0)
+                        + 1;
+                    let rev_name = format!("{name}-v{num}");
+                    revision::create(&shared.client, &app, &rev_name, num, &hash, &used).await?;
+                    (rev_name, num)
+                }
+            };
             status.latest_revision = Some(Revision {
                 name: rev_name.clone(),
                 revision: num,
@@ -196,6 +251,26 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
             let plan = workflow::plan(&app);
             status.workflow = Some(Engine::start(&plan, &rev_name, now()));
             status.services.clear();
+            shared.forget_gc(&ns, &name);
+            // Keep at most the revision limit of unused revisions.
+            let infos: Vec<revision::RevisionInfo> = revision::list(&shared.client, &ns, &name)
+                .await?
+                .into_iter()
+                .map(|(i, _)| i)
+                .collect();
+            let in_use = tracker.revisions_in_use().await?;
+            let pruned = revision::enforce_limit(
+                &shared.client,
+                &ns,
+                &infos,
+                &in_use,
+                &rev_name,
+                policies.revision_limit(),
+            )
+            .await?;
+            if !pruned.is_empty() {
+                tracing::info!(application = %format!("{ns}/{name}"), revisions = ?pruned, "old revisions deleted");
+            }
             (rev_name, num)
         }
     };
@@ -207,6 +282,7 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
         catalog: &catalog,
         render_ctx: &render_ctx,
         tracker: &tracker,
+        policies: &policies,
         revision_num,
         services: Mutex::default(),
     };
@@ -217,16 +293,34 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
         .unwrap_or_else(|| Engine::start(&plan, &revision_name, now()));
     let was_finished = wf.finished;
     let progress = Engine::advance(&plan, &mut wf, &runner, now).await;
+    let mut gc_pending = false;
     if progress == Progress::Succeeded {
         if was_finished {
             runner.keep_state().await;
         } else {
-            // The revision's workflow succeeded just now: what older revisions applied and this
-            // one does not is garbage.
             revision::mark_succeeded(&shared.client, &ns, &revision_name).await?;
-            let report = tracker.collect_garbage(revision_num, &shared.fleet).await?;
-            if !report.deleted.is_empty() {
-                tracing::info!(application = %format!("{ns}/{name}"), deleted = report.deleted.len(), "garbage collected");
+        }
+        // The revision's workflow succeeded: what other revisions applied and this one does
+        // not is garbage. Swept once per revision; again while something could not be.
+        if !shared.gc_done(&ns, &name, &revision_name) {
+            let report = tracker
+                .collect_garbage(revision_num, &shared.fleet, &app, &policies)
+                .await?;
+            if !report.deleted.is_empty() || !report.released.is_empty() {
+                tracing::info!(application = %format!("{ns}/{name}"), deleted = report.deleted.len(), released = report.released.len(), "garbage collected");
+            }
+            if report.failed.is_empty() {
+                shared.set_gc_done(&ns, &name, &revision_name);
+                set_condition(&mut status, "GarbageCollected", true, "Collected", "");
+            } else {
+                gc_pending = true;
+                set_condition(
+                    &mut status,
+                    "GarbageCollected",
+                    false,
+                    "Pending",
+                    &format!("will retry: {}", report.failed.join("; ")),
+                );
             }
         }
     }
@@ -262,6 +356,9 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
         ),
         Progress::Failed => (ApplicationPhase::WorkflowFailed, shared.config.resync),
         Progress::Terminated => (ApplicationPhase::WorkflowTerminated, shared.config.resync),
+        Progress::Succeeded if all_healthy && gc_pending => {
+            (ApplicationPhase::Running, Duration::from_secs(2))
+        }
         Progress::Succeeded if all_healthy => (
             ApplicationPhase::Running,
             interval(&app, shared.config.resync),

@@ -106,12 +106,21 @@ pub async fn create(
     rev.metadata.namespace = Some(ns.clone());
     rev.metadata.labels = Some(std::collections::BTreeMap::from([
         (oam::labels::LABEL_APP_NAME.to_string(), app.name_any()),
-        ("app.oam.dev/revision-hash".to_string(), hash.to_string()),
+        (LABEL_REVISION_HASH.to_string(), hash.to_string()),
     ]));
-    rev.metadata.annotations = Some(std::collections::BTreeMap::from([(
-        "app.oam.dev/revision-number".to_string(),
+    let mut annotations = std::collections::BTreeMap::from([(
+        ANNOTATION_REVISION_NUMBER.to_string(),
         number.to_string(),
-    )]));
+    )]);
+    if let Some(v) = app
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(PUBLISH_VERSION))
+    {
+        annotations.insert(PUBLISH_VERSION.to_string(), v.clone());
+    }
+    rev.metadata.annotations = Some(annotations);
     if let Some(owner) = app.controller_owner_ref(&()) {
         rev.metadata.owner_references = Some(vec![owner]);
     }
@@ -145,4 +154,240 @@ pub async fn mark_succeeded(
         format!("applicationrevision {namespace}/{name}"),
     ))?;
     Ok(())
+}
+
+/// The label on an ApplicationRevision that holds its hash.
+pub const LABEL_REVISION_HASH: &str = "app.oam.dev/revision-hash";
+/// The annotation on an ApplicationRevision that holds its number.
+pub const ANNOTATION_REVISION_NUMBER: &str = "app.oam.dev/revision-number";
+
+/// One revision of an application, as `sail revision list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevisionInfo {
+    pub name: String,
+    pub number: i64,
+    pub hash: String,
+    pub publish_version: Option<String>,
+    pub succeeded: bool,
+    pub created: Option<String>,
+}
+
+fn info(rev: &oam::ApplicationRevision) -> RevisionInfo {
+    use kube::ResourceExt;
+    let name = rev.name_any();
+    let number = rev
+        .annotations()
+        .get(ANNOTATION_REVISION_NUMBER)
+        .and_then(|n| n.parse().ok())
+        .or_else(|| name.rsplit_once("-v").and_then(|(_, n)| n.parse().ok()))
+        .unwrap_or(0);
+    RevisionInfo {
+        name,
+        number,
+        hash: rev
+            .labels()
+            .get(LABEL_REVISION_HASH)
+            .cloned()
+            .unwrap_or_default(),
+        publish_version: rev
+            .spec
+            .application
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(PUBLISH_VERSION))
+            .cloned(),
+        succeeded: rev.status.as_ref().is_some_and(|s| s.succeeded),
+        created: rev
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0.to_string()),
+    }
+}
+
+/// The revisions of an application, oldest first.
+pub async fn list(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+) -> Result<Vec<(RevisionInfo, oam::ApplicationRevision)>, crate::Error> {
+    use kube::api::{Api, ListParams};
+    let api: Api<oam::ApplicationRevision> = Api::namespaced(client.clone(), namespace);
+    let items = api
+        .list(&ListParams::default().labels(&format!("{}={app}", oam::labels::LABEL_APP_NAME)))
+        .await
+        .map_err(crate::Error::hub(
+            "list",
+            format!("applicationrevisions of {namespace}/{app}"),
+        ))?
+        .items;
+    let mut out: Vec<(RevisionInfo, oam::ApplicationRevision)> =
+        items.into_iter().map(|r| (info(&r), r)).collect();
+    out.sort_by_key(|(i, _)| i.number);
+    Ok(out)
+}
+
+/// The revisions of an application, oldest first: name, number, hash, publish version and
+/// whether its workflow succeeded.
+pub async fn list_revisions(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+) -> Result<Vec<RevisionInfo>, crate::Error> {
+    Ok(list(client, namespace, app)
+        .await?
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect())
+}
+
+/// The revision an identical application already has (same spec, same definition revisions,
+/// same publish version: the same hash), which KubeVela reuses instead of making a new one.
+pub fn find_identical<'a>(
+    revisions: &'a [(RevisionInfo, oam::ApplicationRevision)],
+    app: &oam::Application,
+    hash: &str,
+) -> Option<&'a RevisionInfo> {
+    let publish = app
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(PUBLISH_VERSION));
+    revisions
+        .iter()
+        .rev()
+        .find(|(i, rev)| {
+            i.hash == hash
+                && i.publish_version.as_ref() == publish
+                && rev.spec.application.spec == app.spec
+        })
+        .map(|(i, _)| i)
+}
+
+/// Delete the oldest revisions beyond `limit` that are not in use (the latest one, and any whose
+/// resources a tracker still lists), as KubeVela's revision garbage collection does.
+pub async fn enforce_limit(
+    client: &kube::Client,
+    namespace: &str,
+    revisions: &[RevisionInfo],
+    in_use: &std::collections::BTreeSet<i64>,
+    latest: &str,
+    limit: usize,
+) -> Result<Vec<String>, crate::Error> {
+    use kube::api::{Api, DeleteParams};
+    let using = |r: &RevisionInfo| r.name == latest || in_use.contains(&r.number);
+    let used = revisions.iter().filter(|r| using(r)).count();
+    let mut kill = revisions.len().saturating_sub(limit + used);
+    let api: Api<oam::ApplicationRevision> = Api::namespaced(client.clone(), namespace);
+    let mut deleted = Vec::new();
+    for r in revisions {
+        if kill == 0 {
+            break;
+        }
+        if using(r) {
+            continue;
+        }
+        match api.delete(&r.name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => {
+                return Err(crate::Error::hub(
+                    "delete",
+                    format!("applicationrevision {namespace}/{}", r.name),
+                )(e));
+            }
+        }
+        deleted.push(r.name.clone());
+        kill -= 1;
+    }
+    Ok(deleted)
+}
+
+/// What a rollback did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rollback {
+    /// The revision the application's spec was set back to.
+    pub revision: String,
+    pub publish_version: Option<String>,
+}
+
+/// Roll an application back to one of its revisions: its spec (and publish version) become the
+/// revision's again, so the controller finds that revision identical, reuses it and runs its
+/// workflow again (KubeVela's `vela workflow rollback`, or `vela up --revision` for a named
+/// one). Without `to`, the latest revision whose workflow succeeded other than the current one.
+pub async fn rollback(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+    to: Option<&str>,
+) -> Result<Rollback, crate::Error> {
+    use kube::api::{Api, PostParams};
+    let apps: Api<oam::Application> = Api::namespaced(client.clone(), namespace);
+    let revisions = list(client, namespace, app).await?;
+    for _attempt in 0..5 {
+        let mut current = apps.get(app).await.map_err(crate::Error::hub(
+            "get",
+            format!("application {namespace}/{app}"),
+        ))?;
+        let latest = current
+            .status
+            .as_ref()
+            .and_then(|s| s.latest_revision.as_ref())
+            .map(|r| r.name.clone());
+        let target = match to {
+            Some(name) => revisions.iter().find(|(i, _)| i.name == name).ok_or_else(|| {
+                crate::Error::Invalid(format!(
+                    "application {namespace}/{app} has no revision {name:?} (it has: {})",
+                    revisions
+                        .iter()
+                        .map(|(i, _)| i.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?,
+            None => revisions
+                .iter()
+                .rev()
+                .find(|(i, _)| i.succeeded && Some(&i.name) != latest.as_ref())
+                .ok_or_else(|| {
+                    crate::Error::Invalid(format!(
+                        "application {namespace}/{app} has no earlier revision whose workflow succeeded to roll back to"
+                    ))
+                })?,
+        };
+        let (info, rev) = target;
+        current.spec = rev.spec.application.spec.clone();
+        let annotations = current
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default);
+        match &info.publish_version {
+            Some(v) => {
+                annotations.insert(PUBLISH_VERSION.to_string(), v.clone());
+            }
+            None => {
+                annotations.remove(PUBLISH_VERSION);
+            }
+        }
+        current.metadata.managed_fields = None;
+        match apps.replace(app, &PostParams::default(), &current).await {
+            Ok(_) => {
+                return Ok(Rollback {
+                    revision: info.name.clone(),
+                    publish_version: info.publish_version.clone(),
+                });
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            Err(e) => {
+                return Err(crate::Error::hub(
+                    "roll back",
+                    format!("application {namespace}/{app}"),
+                )(e));
+            }
+        }
+    }
+    Err(crate::Error::Invalid(format!(
+        "application {namespace}/{app}: too many conflicting writes while rolling back"
+    )))
 }

@@ -2,11 +2,15 @@
 //! them through the fleet and wait for them to be healthy.
 
 use crate::Error;
+use crate::policy::{Policies, get_path, set_path};
 use crate::tracker::{TrackedObject, Tracker};
 use fleet::{Fleet, ObjectRef};
+use oam::policy::ResourceLabels;
 use oam::{Application, ApplicationComponentStatus, WorkloadGvk};
 use render::catalog::Compiled;
-use render::{Catalog, DefinitionKind, LiveObjects, RenderContext, RenderedComponent};
+use render::{
+    Catalog, DefinitionKind, LiveObjects, RenderContext, RenderedComponent, RenderedObject,
+};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -19,6 +23,7 @@ pub(crate) struct Runner<'a> {
     pub catalog: &'a Catalog,
     pub render_ctx: &'a RenderContext,
     pub tracker: &'a Tracker,
+    pub policies: &'a Policies,
     pub revision_num: i64,
     /// Health of every component this round looked at, for `status.services`.
     pub services: Mutex<BTreeMap<String, ApplicationComponentStatus>>,
@@ -68,11 +73,48 @@ impl StepRunner for Runner<'_> {
     }
 }
 
+/// When an apply happens: in a workflow run, or in the periodic state keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stage {
+    Update,
+    StateKeep,
+}
+
+impl Stage {
+    /// The apply-once `affect` value of this stage.
+    fn affect(self) -> &'static str {
+        match self {
+            Stage::Update => "onUpdate",
+            Stage::StateKeep => "onStateKeep",
+        }
+    }
+}
+
+/// A rendered component with where each of its objects lives.
+struct Prepared {
+    def: std::sync::Arc<Compiled>,
+    rendered: RenderedComponent,
+    /// One per rendered object, in order.
+    tracked: Vec<TrackedObject>,
+    read_only: Vec<bool>,
+}
+
 impl Runner<'_> {
     async fn apply_components(&self, names: &[String]) -> StepOutcome {
+        let results = match self.run_components(names, Stage::Update).await {
+            Ok(r) => r,
+            Err(StepError::Fatal(reason, message)) => {
+                return StepOutcome::Failed { reason, message };
+            }
+            Err(StepError::Retry(message)) => {
+                return StepOutcome::Running {
+                    message: format!("waiting: {message}"),
+                };
+            }
+        };
         let mut waiting = Vec::new();
-        for name in names {
-            match self.apply_component(name).await {
+        for (name, result) in results {
+            match result {
                 Ok(status) => {
                     if !status.healthy {
                         waiting.push(format!(
@@ -106,13 +148,48 @@ impl Runner<'_> {
         self.services.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn apply_component(&self, name: &str) -> Result<ApplicationComponentStatus, StepError> {
+    /// Render the components, record every object they make in the tracker (one write for
+    /// all of them), then apply each and read its health.
+    #[allow(clippy::type_complexity)]
+    async fn run_components(
+        &self,
+        names: &[String],
+        stage: Stage,
+    ) -> Result<Vec<(String, Result<ApplicationComponentStatus, StepError>)>, StepError> {
+        let mut prepared = Vec::new();
+        for name in names {
+            prepared.push(self.prepare(name).await?);
+        }
+        // Intent first: every object is in the tracker before it is applied, so a crash in
+        // between never leaves an object nobody owns. Read-only objects are never ours.
+        let tracked: Vec<TrackedObject> = prepared
+            .iter()
+            .flat_map(|p| {
+                p.tracked
+                    .iter()
+                    .zip(&p.read_only)
+                    .filter(|(_, ro)| !**ro)
+                    .map(|(t, _)| t.clone())
+            })
+            .collect();
+        self.tracker
+            .record(self.revision_num, &tracked)
+            .await
+            .map_err(|e| StepError::Retry(format!("recording resources: {e}")))?;
+        let mut out = Vec::new();
+        for p in prepared {
+            let result = self.apply_prepared(&p, stage).await;
+            out.push((p.rendered.name.clone(), result));
+        }
+        Ok(out)
+    }
+
+    async fn prepare(&self, name: &str) -> Result<Prepared, StepError> {
         let (def, rendered) = self.render(name)?;
         let cluster = self.fleet.local();
         let ns = &self.render_ctx.namespace;
-        // Intent first: every object is in the tracker before it is applied, so a crash in
-        // between never leaves an object nobody owns.
         let mut tracked = Vec::new();
+        let mut read_only = Vec::new();
         for o in rendered.objects() {
             let r = cluster
                 .object_ref(&o.object, ns)
@@ -123,21 +200,145 @@ impl Runner<'_> {
                 reference: r,
                 component: name.to_string(),
                 trait_type: o.trait_type.clone(),
+                skip_gc: o
+                    .object
+                    .pointer("/metadata/annotations")
+                    .and_then(|a| a.get(oam::labels::ANNOTATION_SKIP_GC))
+                    .and_then(Value::as_str)
+                    == Some("true"),
             });
+            read_only.push(
+                self.policies
+                    .is_read_only(&ResourceLabels::from_manifest(&o.object)),
+            );
         }
-        self.tracker
-            .record(self.revision_num, &tracked)
-            .await
-            .map_err(|e| StepError::Retry(format!("recording resources: {e}")))?;
-        for o in rendered.objects() {
-            cluster
-                .apply(&o.object, ns, true)
-                .await
-                .map_err(StepError::from_fleet)?;
+        Ok(Prepared {
+            def,
+            rendered,
+            tracked,
+            read_only,
+        })
+    }
+
+    async fn apply_prepared(
+        &self,
+        p: &Prepared,
+        stage: Stage,
+    ) -> Result<ApplicationComponentStatus, StepError> {
+        let mut live = Vec::new();
+        for ((o, t), ro) in p.rendered.objects().zip(&p.tracked).zip(&p.read_only) {
+            live.push(self.apply_object(o, &t.reference, *ro, stage).await?);
         }
-        health(self.fleet, self.app, &def, &rendered, &tracked)
+        health(self.app, &p.def, &p.rendered, live).map_err(|e| StepError::Retry(e.to_string()))
+    }
+
+    /// Apply one object under the application's policies and return it as it is now.
+    async fn apply_object(
+        &self,
+        o: &RenderedObject,
+        r: &ObjectRef,
+        read_only: bool,
+        stage: Stage,
+    ) -> Result<Option<Value>, StepError> {
+        let cluster = self.fleet.local();
+        let ns = &self.render_ctx.namespace;
+        let labels = ResourceLabels::from_manifest(&o.object);
+        let live = cluster.get(r).await.map_err(StepError::from_fleet)?;
+        if read_only {
+            return match live {
+                Some(l) => Ok(Some(l)),
+                None => Err(StepError::Retry(format!(
+                    "{r} does not exist; a read-only policy selects it, so it is read, never created"
+                ))),
+            };
+        }
+        let me = app_key(self.app);
+        let shared = self.policies.is_shared(&labels);
+        let mut body = o.object.clone();
+        if let Some(live) = &live {
+            let owner = owner_of(live);
+            let sharers = shared_by(live);
+            if owner.as_deref() != Some(me.as_str()) {
+                if shared && !sharers.is_empty() {
+                    // Another application created it and shares it: join the sharers and leave
+                    // the content to the owner.
+                    if sharers.contains(&me) {
+                        return Ok(Some(live.clone()));
+                    }
+                    let mut all = sharers.clone();
+                    all.push(me);
+                    let patch = serde_json::json!({"metadata": {"annotations": {
+                        oam::labels::ANNOTATION_APP_SHARED_BY: all.join(",")}}});
+                    return cluster
+                        .merge_patch(r, &patch)
+                        .await
+                        .map(Some)
+                        .map_err(StepError::from_fleet);
+                }
+                if !self.policies.is_take_over(&labels) {
+                    let by = match owner {
+                        Some(o) => format!("it belongs to application {o}"),
+                        None => "it was not created by an application".to_string(),
+                    };
+                    let hint = if sharers.is_empty() {
+                        "add a take-over policy selecting it to adopt it"
+                    } else {
+                        "add a shared-resource policy selecting it to share it, or take-over to adopt it"
+                    };
+                    return Err(StepError::Fatal(
+                        "ResourceConflict".into(),
+                        format!("{r} exists and application {me} does not own it: {by}; {hint}"),
+                    ));
+                }
+            }
+            if stage == Stage::StateKeep && self.policies.skips_state_keep() {
+                return Ok(Some(live.clone()));
+            }
+            if let Some(paths) = self.policies.apply_once_paths(&labels, stage.affect()) {
+                if paths.iter().any(|p| p == "*") {
+                    return Ok(Some(live.clone()));
+                }
+                for p in &paths {
+                    if let Some(v) = get_path(live, p) {
+                        set_path(&mut body, p, v.clone());
+                    }
+                }
+            }
+            if shared {
+                // Keep the other sharers on record: the owner's apply carries the whole list.
+                let mut all = sharers;
+                if !all.contains(&me) {
+                    all.push(me.clone());
+                }
+                set_annotation(
+                    &mut body,
+                    oam::labels::ANNOTATION_APP_SHARED_BY,
+                    &all.join(","),
+                );
+            }
+            if let Some(strategy) = self.policies.update_strategy(&labels) {
+                let recreate = strategy
+                    .recreate_fields
+                    .iter()
+                    .any(|f| get_path(&body, f) != get_path(live, f));
+                if recreate {
+                    cluster.delete(r).await.map_err(StepError::from_fleet)?;
+                } else if strategy.op.as_deref() == Some("replace") {
+                    return cluster
+                        .replace(&body, ns)
+                        .await
+                        .map(Some)
+                        .map_err(StepError::from_fleet);
+                }
+            }
+        } else if shared {
+            set_annotation(&mut body, oam::labels::ANNOTATION_APP_SHARED_BY, &me);
+        }
+        cluster
+            .apply(&body, ns, true)
             .await
-            .map_err(|e| StepError::Retry(e.to_string()))
+            .map(Some)
+            .map_err(StepError::from_fleet)
     }
 
     fn render(
@@ -161,17 +362,81 @@ impl Runner<'_> {
     }
 
     /// Keep the live state what the revision wants: apply every component again (a no-op for
-    /// the server when nothing drifted; what someone changed or deleted by hand comes back) and
-    /// read its health. Runs on every reconcile after the revision's workflow succeeded.
+    /// the server when nothing drifted; what someone changed or deleted by hand comes back,
+    /// except what apply-once and read-only leave alone) and read its health. Runs on every
+    /// reconcile after the revision's workflow succeeded.
     pub async fn keep_state(&self) {
-        for c in &self.app.spec.components {
-            let status = match self.apply_component(&c.name).await {
+        let names: Vec<String> = self
+            .app
+            .spec
+            .components
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        let results = match self.run_components(&names, Stage::StateKeep).await {
+            Ok(r) => r,
+            Err(StepError::Fatal(_, m) | StepError::Retry(m)) => names
+                .iter()
+                .map(|n| (n.clone(), Err(StepError::Retry(m.clone()))))
+                .collect(),
+        };
+        for (name, result) in results {
+            let status = match result {
                 Ok(s) => s,
                 Err(StepError::Fatal(_, m) | StepError::Retry(m)) => {
-                    unhealthy(&c.name, &self.render_ctx.namespace, m)
+                    unhealthy(&name, &self.render_ctx.namespace, m)
                 }
             };
-            self.lock().insert(c.name.clone(), status);
+            self.lock().insert(name, status);
+        }
+    }
+}
+
+/// `namespace/name` of an application, as `app.oam.dev/shared-by` lists them.
+pub(crate) fn app_key(app: &Application) -> String {
+    format!(
+        "{}/{}",
+        app.metadata.namespace.as_deref().unwrap_or("default"),
+        app.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// The application (`namespace/name`) a live object's owner labels name, if any.
+pub(crate) fn owner_of(live: &Value) -> Option<String> {
+    let labels = live.pointer("/metadata/labels")?;
+    let name = labels.get(oam::labels::LABEL_APP_NAME)?.as_str()?;
+    let ns = labels
+        .get(oam::labels::LABEL_APP_NAMESPACE)
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    Some(format!("{ns}/{name}"))
+}
+
+/// The applications sharing a live object (`app.oam.dev/shared-by`, comma separated).
+pub(crate) fn shared_by(live: &Value) -> Vec<String> {
+    live.pointer("/metadata/annotations")
+        .and_then(|a| a.get(oam::labels::ANNOTATION_APP_SHARED_BY))
+        .and_then(Value::as_str)
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn set_annotation(obj: &mut Value, key: &str, value: &str) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        let ann = meta
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !ann.is_object() {
+            *ann = Value::Object(Map::new());
+        }
+        if let Some(a) = ann.as_object_mut() {
+            a.insert(key.to_string(), Value::String(value.to_string()));
         }
     }
 }
@@ -186,22 +451,15 @@ fn unhealthy(name: &str, namespace: &str, message: String) -> ApplicationCompone
     }
 }
 
-/// Read the live objects of a rendered component and evaluate its health policy on them.
-async fn health(
-    fleet: &Fleet,
+/// Evaluate a rendered component's health policy on its live objects (in render order).
+fn health(
     app: &Application,
     def: &Compiled,
     rendered: &RenderedComponent,
-    tracked: &[TrackedObject],
+    objects: Vec<Option<Value>>,
 ) -> Result<ApplicationComponentStatus, Error> {
-    let cluster = fleet.local();
     let mut live = LiveObjects::default();
-    let mut refs = tracked.iter().map(|t| &t.reference);
-    for o in rendered.objects() {
-        let Some(r): Option<&ObjectRef> = refs.next() else {
-            break;
-        };
-        let obj = cluster.get(r).await?;
+    for (o, obj) in rendered.objects().zip(objects) {
         match (&o.output_name, obj) {
             (None, obj) => live.output = obj,
             (Some(n), Some(obj)) if o.trait_type.is_none() => {

@@ -8,10 +8,13 @@
 //! next reconcile: an object that cannot be reached is never taken for one that is gone.
 
 use crate::Error;
+use crate::policy::{GcStrategy, Policies};
 use fleet::{DeleteOutcome, Fleet, ObjectRef};
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
-use oam::{ManagedResource, ResourceTracker, ResourceTrackerSpec, ResourceTrackerType};
+use kube::api::{Api, DeleteParams, ListParams, PostParams, PropagationPolicy};
+use oam::{
+    Application, ManagedResource, ResourceTracker, ResourceTrackerSpec, ResourceTrackerType,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// ResourceTrackers carry no finalizer of their own; the Application's finalizer guards them.
@@ -27,14 +30,20 @@ pub struct TrackedObject {
     pub reference: ObjectRef,
     pub component: String,
     pub trait_type: Option<String>,
+    /// `app.oam.dev/skipGC: "true"` on the rendered object.
+    pub skip_gc: bool,
 }
 
-/// What a sweep did.
-#[derive(Clone, Debug, Default)]
+/// What a sweep did; each entry is `Kind namespace/name (cluster)`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GcReport {
     pub deleted: Vec<String>,
-    /// Kept on purpose (PersistentVolumeClaims).
+    /// Kept on purpose: PersistentVolumeClaims and what a `never` rule keeps.
     pub kept: Vec<String>,
+    /// Left to other applications: shared ones handed on, ones another application took over.
+    pub released: Vec<String>,
+    /// Could not be read or deleted this time; tried again at the next reconcile.
+    pub failed: Vec<String>,
 }
 
 pub struct Tracker {
@@ -56,21 +65,37 @@ impl Tracker {
         format!("{}-v{revision}-{}", self.app, self.namespace)
     }
 
-    /// Add objects to revision `revision`'s tracker, in one write.
+    /// Add objects to revision `revision`'s tracker, in one write (none when it lists them all).
     pub async fn record(&self, revision: i64, objects: &[TrackedObject]) -> Result<(), Error> {
-        let name = self.name(revision);
+        let resources: Vec<ManagedResource> = objects.iter().map(managed).collect();
+        self.write(
+            &self.name(revision),
+            ResourceTrackerType::Versioned,
+            revision,
+            &resources,
+        )
+        .await
+    }
+
+    async fn write(
+        &self,
+        name: &str,
+        type_: ResourceTrackerType,
+        generation: i64,
+        resources: &[ManagedResource],
+    ) -> Result<(), Error> {
         for _attempt in 0..5 {
             let existing = self
                 .api
-                .get_opt(&name)
+                .get_opt(name)
                 .await
                 .map_err(Error::hub("read", format!("resourcetracker {name}")))?;
             let mut rt = existing.clone().unwrap_or_else(|| {
                 let mut rt = ResourceTracker::new(
-                    &name,
+                    name,
                     ResourceTrackerSpec {
-                        type_: Some(ResourceTrackerType::Versioned),
-                        application_generation: revision,
+                        type_: Some(type_.clone()),
+                        application_generation: generation,
                         ..ResourceTrackerSpec::default()
                     },
                 );
@@ -80,25 +105,32 @@ impl Tracker {
                 ]));
                 rt
             });
-            let before = rt.spec.managed_resources.len();
-            let mut keys: BTreeSet<String> = rt
-                .spec
-                .managed_resources
-                .iter()
-                .map(ManagedResource::key)
-                .collect();
-            for o in objects {
-                let m = managed(o);
-                if keys.insert(m.key()) {
-                    rt.spec.managed_resources.push(m);
+            let mut changed = existing.is_none();
+            for m in resources {
+                let key = m.key();
+                match rt
+                    .spec
+                    .managed_resources
+                    .iter_mut()
+                    .find(|x| x.key() == key)
+                {
+                    Some(x) if x.skip_gc != m.skip_gc => {
+                        x.skip_gc = m.skip_gc;
+                        changed = true;
+                    }
+                    Some(_) => {}
+                    None => {
+                        rt.spec.managed_resources.push(m.clone());
+                        changed = true;
+                    }
                 }
             }
-            if existing.is_some() && rt.spec.managed_resources.len() == before {
+            if !changed {
                 return Ok(());
             }
             let result = match existing {
                 None => self.api.create(&PostParams::default(), &rt).await,
-                Some(_) => self.api.replace(&name, &PostParams::default(), &rt).await,
+                Some(_) => self.api.replace(name, &PostParams::default(), &rt).await,
             };
             match result {
                 Ok(_) => return Ok(()),
@@ -127,46 +159,146 @@ impl Tracker {
         Ok(items)
     }
 
-    /// Delete what revisions older than `current` applied and `current` does not want.
-    pub async fn collect_garbage(&self, current: i64, fleet: &Fleet) -> Result<GcReport, Error> {
+    /// Delete what other revisions applied and the current one does not want: after the current
+    /// revision's workflow succeeded. Resources a garbage-collect rule keeps (`onAppDelete`,
+    /// `never`, and PersistentVolumeClaims no rule names) move to the root tracker instead. A resource that cannot be read or
+    /// deleted is skipped and its tracker kept, so the next reconcile tries again: an object
+    /// that cannot be reached is never taken for one that is gone.
+    pub async fn collect_garbage(
+        &self,
+        current: i64,
+        fleet: &Fleet,
+        app: &Application,
+        policies: &Policies,
+    ) -> Result<GcReport, Error> {
+        let mut report = GcReport::default();
+        if policies.gc.keep_legacy_resource {
+            return Ok(report);
+        }
         let trackers = self.list().await?;
+        let current_name = self.name(current);
+        let root_name = self.root_name();
         let wanted: BTreeSet<String> = trackers
             .iter()
-            .filter(|rt| rt.spec.application_generation == current)
+            .filter(|rt| rt.name_any() == current_name || rt.name_any() == root_name)
             .flat_map(|rt| rt.spec.managed_resources.iter().map(ManagedResource::key))
             .collect();
-        let mut report = GcReport::default();
-        for rt in trackers
+        let old: Vec<&ResourceTracker> = trackers
             .iter()
-            .filter(|rt| rt.spec.application_generation < current)
-        {
+            .filter(|rt| rt.name_any() != current_name && rt.name_any() != root_name)
+            .collect();
+        if old.is_empty() {
+            return Ok(report);
+        }
+        // Intent first: what stays (until the application is deleted, or for ever) goes into
+        // the root tracker before the trackers that list it go, so that the application's
+        // deletion still knows it and can say what it kept.
+        let mut to_root = Vec::new();
+        let mut seen = BTreeSet::new();
+        for rt in &old {
             for m in &rt.spec.managed_resources {
-                if wanted.contains(&m.key()) {
+                if !wanted.contains(&m.key())
+                    && policies.gc_for(m, app).0 != GcStrategy::OnAppUpdate
+                    && seen.insert(m.key())
+                {
+                    to_root.push(m.clone());
+                }
+            }
+        }
+        self.record_root(&to_root).await?;
+        let mut swept = BTreeSet::new();
+        for rt in old {
+            let mut complete = true;
+            for m in &rt.spec.managed_resources {
+                if wanted.contains(&m.key()) || !swept.insert(m.key()) {
                     continue;
                 }
-                sweep(m, fleet, &mut report).await?;
+                let (strategy, orphan) = policies.gc_for(m, app);
+                match strategy {
+                    GcStrategy::OnAppDelete => continue,
+                    GcStrategy::Never => {
+                        report.kept.push(label(m));
+                        continue;
+                    }
+                    GcStrategy::OnAppUpdate => {}
+                }
+                if let Err(e) = sweep(m, fleet, app, orphan, &mut report).await {
+                    report.failed.push(format!("{}: {e}", label(m)));
+                    swept.remove(&m.key());
+                    complete = false;
+                }
             }
-            self.delete_tracker(&rt.name_any()).await?;
+            if complete {
+                self.delete_tracker(&rt.name_any()).await?;
+            }
         }
         Ok(report)
     }
 
-    /// Delete everything every revision applied (the application is being deleted).
-    pub async fn delete_all(&self, fleet: &Fleet) -> Result<GcReport, Error> {
+    /// Delete everything every revision applied (the application is being deleted), except what
+    /// a `never` rule keeps and PersistentVolumeClaims. Any failure is an error: the
+    /// application's finalizer stays and the next reconcile tries again.
+    pub async fn delete_all(
+        &self,
+        fleet: &Fleet,
+        app: &Application,
+        policies: &Policies,
+    ) -> Result<GcReport, Error> {
         let trackers = self.list().await?;
         let mut seen = BTreeSet::new();
         let mut report = GcReport::default();
         for rt in trackers.iter().rev() {
             for m in &rt.spec.managed_resources {
-                if seen.insert(m.key()) {
-                    sweep(m, fleet, &mut report).await?;
+                if !seen.insert(m.key()) {
+                    continue;
+                }
+                let (strategy, orphan) = policies.gc_for(m, app);
+                if strategy == GcStrategy::Never {
+                    report.kept.push(label(m));
+                    continue;
+                }
+                if let Err(e) = sweep(m, fleet, app, orphan, &mut report).await {
+                    report.failed.push(format!("{}: {e}", label(m)));
                 }
             }
+        }
+        if let Some(first) = report.failed.first() {
+            return Err(Error::Invalid(format!(
+                "deleting what application {}/{} applied: {} resource(s) could not be deleted yet, first: {first}",
+                self.namespace,
+                self.app,
+                report.failed.len()
+            )));
         }
         for rt in &trackers {
             self.delete_tracker(&rt.name_any()).await?;
         }
         Ok(report)
+    }
+
+    /// Names of the revisions that still have a versioned tracker (their resources may be live).
+    pub async fn revisions_in_use(&self) -> Result<BTreeSet<i64>, Error> {
+        Ok(self
+            .list()
+            .await?
+            .iter()
+            .filter(|rt| rt.spec.type_ != Some(ResourceTrackerType::Root))
+            .map(|rt| rt.spec.application_generation)
+            .collect())
+    }
+
+    fn root_name(&self) -> String {
+        format!("{}-{}", self.app, self.namespace)
+    }
+
+    /// Add resources to the root tracker (kept until the application is deleted), in one write.
+    async fn record_root(&self, resources: &[ManagedResource]) -> Result<(), Error> {
+        if resources.is_empty() {
+            return Ok(());
+        }
+        let name = self.root_name();
+        self.write(&name, ResourceTrackerType::Root, 0, resources)
+            .await
     }
 
     async fn delete_tracker(&self, name: &str) -> Result<(), Error> {
@@ -175,6 +307,19 @@ impl Tracker {
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
             Err(e) => Err(Error::hub("delete", format!("resourcetracker {name}"))(e)),
         }
+    }
+}
+
+fn label(m: &ManagedResource) -> String {
+    format!("{} ({})", object_ref(m), m.cluster_name())
+}
+
+fn object_ref(m: &ManagedResource) -> ObjectRef {
+    ObjectRef {
+        api_version: m.api_version.clone().unwrap_or_default(),
+        kind: m.kind.clone().unwrap_or_default(),
+        namespace: m.namespace.clone(),
+        name: m.name.clone().unwrap_or_default(),
     }
 }
 
@@ -191,25 +336,60 @@ fn managed(o: &TrackedObject) -> ManagedResource {
         name: Some(o.reference.name.clone()),
         component: Some(o.component.clone()),
         trait_: o.trait_type.clone(),
+        skip_gc: o.skip_gc,
         ..ManagedResource::default()
     }
 }
 
-async fn sweep(m: &ManagedResource, fleet: &Fleet, report: &mut GcReport) -> Result<(), Error> {
-    let r = ObjectRef {
-        api_version: m.api_version.clone().unwrap_or_default(),
-        kind: m.kind.clone().unwrap_or_default(),
-        namespace: m.namespace.clone(),
-        name: m.name.clone().unwrap_or_default(),
+/// Delete one resource no revision wants, unless it is not ours to delete: a resource shared
+/// with other applications is handed on (this application leaves `app.oam.dev/shared-by`, and
+/// the next sharer becomes its owner), one another application owns now is left to it.
+async fn sweep(
+    m: &ManagedResource,
+    fleet: &Fleet,
+    app: &Application,
+    orphan: bool,
+    report: &mut GcReport,
+) -> Result<(), Error> {
+    let r = object_ref(m);
+    let cluster = fleet.cluster(m.cluster.as_deref().unwrap_or_default())?;
+    let live = match cluster.get(&r).await {
+        Ok(Some(live)) => live,
+        Ok(None) => return Ok(()),
+        // The kind is gone with its CRD, and so is every object of it.
+        Err(fleet::Error::UnknownKind { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
     };
-    let label = format!("{} ({})", r, m.cluster_name());
-    if r.kind == "PersistentVolumeClaim" || m.skip_gc {
-        report.kept.push(label);
+    let me = crate::steps::app_key(app);
+    let sharers = crate::steps::shared_by(&live);
+    let others: Vec<&String> = sharers.iter().filter(|s| **s != me).collect();
+    let owner = crate::steps::owner_of(&live);
+    if !others.is_empty() {
+        let mut patch = serde_json::json!({"metadata": {"annotations": {
+            oam::labels::ANNOTATION_APP_SHARED_BY: others.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
+        }}});
+        if owner.as_deref() == Some(me.as_str())
+            && let Some((ns, name)) = others[0].split_once('/')
+        {
+            patch["metadata"]["labels"] = serde_json::json!({LABEL_APP: name, LABEL_APP_NS: ns});
+        }
+        cluster.merge_patch(&r, &patch).await?;
+        report.released.push(label(m));
         return Ok(());
     }
-    let cluster = fleet.cluster(m.cluster.as_deref().unwrap_or_default())?;
-    if cluster.delete(&r).await? == DeleteOutcome::Deleted {
-        report.deleted.push(label);
+    if let Some(o) = owner
+        && o != me
+    {
+        report.released.push(label(m));
+        return Ok(());
+    }
+    let propagation = if orphan {
+        PropagationPolicy::Orphan
+    } else {
+        PropagationPolicy::Background
+    };
+    if cluster.delete_with(&r, propagation).await? == DeleteOutcome::Deleted {
+        report.deleted.push(label(m));
     }
     Ok(())
 }

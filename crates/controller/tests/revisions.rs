@@ -1,0 +1,184 @@
+//! Application revisions against kubelite: identical applications reuse their revision, the
+//! revision limit, rollback.
+
+mod common;
+
+use common::{Hub, app, web};
+use oam::{ApplicationPhase, ResourceTracker};
+use serde_json::json;
+
+async fn revision_names(hub: &Hub, app: &str) -> Vec<String> {
+    controller::list_revisions(&hub.client(), "default", app)
+        .await
+        .expect("list revisions")
+        .into_iter()
+        .map(|r| r.name)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identical_application_reuses_its_revision() {
+    let hub = Hub::start().await;
+    let a = app("rev", json!([web("frontend", "nginx:1")]), json!([]));
+    let b = app("rev", json!([web("frontend", "nginx:2")]), json!([]));
+
+    let g = hub.apply(&a).await;
+    hub.wait_running("rev", g, 1).await;
+    let g = hub.apply(&b).await;
+    hub.wait_running("rev", g, 2).await;
+    // A again: the same spec and definitions as v1, so v1 is used again (KubeVela reuses an
+    // existing revision of the same hash and publish version) and its workflow runs again.
+    let g = hub.apply(&a).await;
+    let back = hub.wait_running("rev", g, 1).await;
+    let latest = back.status.and_then(|s| s.latest_revision).expect("latest");
+    assert_eq!(latest.name, "rev-v1");
+    assert_eq!(revision_names(&hub, "rev").await, ["rev-v1", "rev-v2"]);
+    hub.eventually("the image of v1 to be back", || async {
+        let d = hub.deployments().get("frontend").await.expect("get");
+        d.data.pointer("/spec/template/spec/containers/0/image") == Some(&json!("nginx:1"))
+    })
+    .await;
+    // The revision applied last keeps its tracker; v2's is swept.
+    let trackers: kube::Api<ResourceTracker> = kube::Api::all(hub.client());
+    hub.eventually("v2's tracker to be swept", || async {
+        trackers
+            .get_opt("rev-v2-default")
+            .await
+            .expect("get")
+            .is_none()
+    })
+    .await;
+    assert!(
+        trackers
+            .get_opt("rev-v1-default")
+            .await
+            .expect("get")
+            .is_some()
+    );
+
+    // Something new takes the next number after the highest one.
+    let c = app("rev", json!([web("frontend", "nginx:3")]), json!([]));
+    let g = hub.apply(&c).await;
+    hub.wait_running("rev", g, 3).await;
+
+    // A new publish version makes a new revision even for the same spec.
+    let mut c2 = c.clone();
+    c2["metadata"]["annotations"]["app.oam.dev/publishVersion"] = json!("beta1");
+    hub.apply(&c2).await;
+    hub.wait_app("rev", |st| {
+        st.latest_revision.as_ref().map(|r| r.name.as_str()) == Some("rev-v4")
+            && st.status == Some(ApplicationPhase::Running)
+    })
+    .await;
+    let revs = controller::list_revisions(&hub.client(), "default", "rev")
+        .await
+        .expect("list");
+    let v4 = revs.iter().find(|r| r.name == "rev-v4").expect("v4");
+    assert_eq!(v4.publish_version.as_deref(), Some("beta1"));
+    assert!(v4.succeeded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_revision_limit_deletes_the_oldest_unused_revisions() {
+    let hub = Hub::start().await;
+    let gc = json!([{"name": "gc", "type": "garbage-collect",
+                     "properties": {"applicationRevisionLimit": 2}}]);
+    for i in 1..=5 {
+        let a = app(
+            "lim",
+            json!([web("frontend", &format!("nginx:{i}"))]),
+            gc.clone(),
+        );
+        let g = hub.apply(&a).await;
+        hub.wait_running("lim", g, i).await;
+    }
+    // When v5 was made, v5 (the latest) and v4 (its resources still tracked) were in use; of
+    // v1..v3 two are kept: v1, the oldest, went.
+    assert_eq!(
+        revision_names(&hub, "lim").await,
+        ["lim-v2", "lim-v3", "lim-v4", "lim-v5"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_returns_to_the_last_revision_that_succeeded() {
+    let hub = Hub::start().await;
+    let good = app(
+        "rb",
+        json!([web("frontend", "nginx:1"), web("backend", "api:1")]),
+        json!([]),
+    );
+    let g = hub.apply(&good).await;
+    hub.wait_running("rb", g, 1).await;
+
+    // v2 never becomes healthy: its workflow keeps waiting.
+    let bad = app(
+        "rb",
+        json!([{
+            "name": "frontend", "type": "webservice", "properties": {"image": "nginx:broken"},
+            "traits": [{"type": "annotations",
+                        "properties": {"kubelite.sailplane.dev/fail": "never-ready"}}]
+        }, web("extra", "x:1")]),
+        json!([]),
+    );
+    hub.apply(&bad).await;
+    hub.wait_app("rb", |st| {
+        st.latest_revision.as_ref().map(|r| r.revision) == Some(2)
+            && st.status == Some(ApplicationPhase::RunningWorkflow)
+    })
+    .await;
+    hub.eventually("v2's extra deployment", || async {
+        hub.exists(&hub.deployments(), "extra").await
+    })
+    .await;
+    // Nothing of v1 went while v2 was not done.
+    assert!(hub.exists(&hub.deployments(), "backend").await);
+
+    let unknown = controller::rollback(&hub.client(), "default", "rb", Some("rb-v9")).await;
+    assert!(
+        unknown
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("rb-v1")),
+        "{unknown:?}"
+    );
+    let done = controller::rollback(&hub.client(), "default", "rb", None)
+        .await
+        .expect("rollback");
+    assert_eq!(done.revision, "rb-v1");
+    hub.wait_app("rb", |st| {
+        st.latest_revision.as_ref().map(|r| r.name.as_str()) == Some("rb-v1")
+            && st.status == Some(ApplicationPhase::Running)
+    })
+    .await;
+    hub.eventually("v2's extra deployment to be collected", || async {
+        !hub.exists(&hub.deployments(), "extra").await
+    })
+    .await;
+    let d = hub.deployments().get("frontend").await.expect("frontend");
+    assert_eq!(
+        d.data.pointer("/spec/template/spec/containers/0/image"),
+        Some(&json!("nginx:1"))
+    );
+    assert!(hub.exists(&hub.deployments(), "backend").await);
+    assert_eq!(revision_names(&hub, "rb").await, ["rb-v1", "rb-v2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tracker_is_written_once_per_step() {
+    let hub = Hub::start().await;
+    let mut a = app(
+        "batch",
+        json!([web("a", "x:1"), web("b", "x:1"), web("c", "x:1")]),
+        json!([]),
+    );
+    a["spec"]["workflow"] = json!({"steps": [{"name": "all", "type": "deploy"}]});
+    let g = hub.apply(&a).await;
+    hub.wait_running("batch", g, 1).await;
+    // Several rounds of the step and of state keep later, the tracker was written once: by the
+    // step's first round, with the three components' objects.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let trackers: kube::Api<ResourceTracker> = kube::Api::all(hub.client());
+    let rt = trackers.get("batch-v1-default").await.expect("tracker");
+    assert_eq!(rt.spec.managed_resources.len(), 3);
+    assert_eq!(rt.metadata.generation, Some(1), "written once");
+}
