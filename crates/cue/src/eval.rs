@@ -189,6 +189,9 @@ pub struct Vertex<'a> {
     pub synthetic: bool,
     /// Created for a struct/list expression in value position (not a field).
     pub anon: bool,
+    /// An inline value that is selected into (`(#D & {b: 2}).b`): definitions referenced in it
+    /// don't close it (CUE's OpenInline).
+    pub open_all: bool,
 }
 
 impl<'a> Vertex<'a> {
@@ -219,6 +222,7 @@ impl<'a> Vertex<'a> {
             choice_depth: 0,
             synthetic: false,
             anon: false,
+            open_all: false,
         }
     }
 }
@@ -257,6 +261,13 @@ pub struct Ev<'a> {
     /// The next add_vertex copies a value selected out of an inline expression
     /// (`(#D & {…}).x`): its conjuncts lose their closedness, as CUE's OpenInline does.
     pub open_inline: bool,
+    /// Imported CUE packages (import path, file indices) and their root vertices once made.
+    pub packages: &'a [(String, Vec<usize>)],
+    pub package_roots: HashMap<String, VId>,
+    /// Files before this index belong to the main package.
+    pub main_files: usize,
+    /// The next anonymous vertex is an inline value being selected into.
+    pub anon_open: bool,
 }
 
 const CYCLE: &str = "cycle detected";
@@ -299,6 +310,10 @@ impl<'a> Ev<'a> {
             cid_parent: HashMap::new(),
             cid_map: HashMap::new(),
             open_inline: false,
+            packages: &[],
+            package_roots: HashMap::new(),
+            main_files: usize::MAX,
+            anon_open: false,
         }
     }
 
@@ -572,6 +587,8 @@ impl<'a> Ev<'a> {
                     ExprKind::Selector(_, n, _) => label_kind(n) == FK::Def,
                     _ => false,
                 };
+                let open_all = self.v(v).open_all;
+                let is_def = is_def && !open_all;
                 let replace = is_def && !matches!(closed, Closed::Deep(_));
                 let closed = if is_def && !matches!(closed, Closed::Deep(_)) {
                     // Definitions embedded in one struct literal share one closedness id, so
@@ -598,7 +615,9 @@ impl<'a> Ev<'a> {
                 match self.resolve_ref(e, &env) {
                     Some(Target::Vertex(w)) => {
                         self.replace_cid = replace;
-                        self.add_vertex(v, w, group, closed)
+                        self.open_inline = open_all;
+                        self.add_vertex(v, w, group, closed);
+                        self.open_inline = false;
                     }
                     Some(Target::Val(val)) => self.add_val(v, val, group, closed),
                     None => {
@@ -980,7 +999,11 @@ impl<'a> Ev<'a> {
                     Label::Ident(n, _) | Label::Str(n, _) => {
                         let quoted = matches!(f.label, Label::Str(..));
                         let kind = if quoted { FK::Regular } else { label_kind(n) };
-                        let key = regular_key(n, kind);
+                        let key = if kind == FK::Hidden {
+                            self.hidden_key(n, f.value.span.file)
+                        } else {
+                            regular_key(n, kind)
+                        };
                         let n: &str = &key;
                         let cc = if kind == FK::Def {
                             let arc = self.arc_for(v, n, kind);
@@ -2041,7 +2064,8 @@ impl<'a> Ev<'a> {
                 } => {
                     if lit.idents.contains(name) {
                         let done = self.v(*vid).state == St::Done;
-                        if let Some(a) = self.v(*vid).arcs.get(name) {
+                        let key = self.hidden_key(name, span.file);
+                        if let Some(a) = self.v(*vid).arcs.get(&*key) {
                             if done
                                 && a.kind == FK::Regular
                                 && !a.regular
@@ -2121,6 +2145,9 @@ impl<'a> Ev<'a> {
         if let Some(file) = self.files.get(span.file as usize) {
             for imp in &file.imports {
                 if imp.local_name_ref() == name {
+                    if let Some(r) = self.package_root(&imp.path) {
+                        return Ok(Target::Vertex(r));
+                    }
                     return Ok(Target::Val(Val::Pkg(Rc::from(imp.path.as_str()))));
                 }
             }
@@ -2133,6 +2160,43 @@ impl<'a> Ev<'a> {
             return Ok(Target::Val(v));
         }
         Err(bot_val(format!("reference \"{name}\" not found"), span))
+    }
+
+    /// The arc key of a label written in file `file`: hidden fields are private to their
+    /// package, so those of an imported package's files are qualified by its path.
+    pub fn hidden_key<'n>(&self, name: &'n str, file: u32) -> std::borrow::Cow<'n, str> {
+        if (file as usize) < self.main_files || label_kind(name) != FK::Hidden {
+            return std::borrow::Cow::Borrowed(name);
+        }
+        match self
+            .packages
+            .iter()
+            .find(|(_, idx)| idx.contains(&(file as usize)))
+        {
+            Some((p, _)) => std::borrow::Cow::Owned(format!("{name}\u{2}{p}")),
+            None => std::borrow::Cow::Borrowed(name),
+        }
+    }
+
+    /// The root vertex of an imported CUE package (its files unified), made on first use.
+    fn package_root(&mut self, path: &str) -> Option<VId> {
+        if let Some(r) = self.package_roots.get(path) {
+            return Some(*r);
+        }
+        let files = self.files;
+        let (_, idx) = self.packages.iter().find(|(p, _)| p == path)?;
+        let r = self.new_vertex();
+        for &i in idx {
+            if let Some(f) = files.get(i) {
+                self.vm(r).conjs.push(Conj {
+                    x: CX::Lit(&f.body),
+                    env: None,
+                    closed: Closed::No,
+                });
+            }
+        }
+        self.package_roots.insert(path.to_string(), r);
+        Some(r)
     }
 
     /// Resolves a reference expression to a vertex (or bound value) without evaluating it.
@@ -2151,7 +2215,8 @@ impl<'a> Ev<'a> {
                 if self.v(w).err.is_some() {
                     return None;
                 }
-                let a = self.v(w).arcs.get(name.as_str())?;
+                let key = self.hidden_key(name, e.span.file);
+                let a = self.v(w).arcs.get(&*key)?;
                 if !a.regular && !a.required && a.kind == FK::Regular {
                     return None;
                 }
@@ -2226,6 +2291,7 @@ impl<'a> Ev<'a> {
     fn anon(&mut self, e: &'a Expr, env: &Env<'a>) -> Val {
         let nv = self.new_vertex();
         self.vm(nv).anon = true;
+        self.vm(nv).open_all = std::mem::take(&mut self.anon_open);
         self.vm(nv).conjs.push(Conj {
             x: CX::Expr(e),
             env: env.clone(),
@@ -2260,8 +2326,18 @@ impl<'a> Ev<'a> {
                 Err(b) => b,
             },
             ExprKind::Selector(x, name, nspan) => {
+                let mut inner = &**x;
+                while let ExprKind::Paren(y) = &inner.kind {
+                    inner = y;
+                }
+                self.anon_open = matches!(
+                    inner.kind,
+                    ExprKind::Binary(BinOp::And, _, _) | ExprKind::Struct(_)
+                );
                 let base = self.eval(x, env);
-                self.select(base, name, *nspan)
+                self.anon_open = false;
+                let key = self.hidden_key(name, nspan.file);
+                self.select(base, &key, *nspan)
             }
             ExprKind::Index(x, i) => {
                 let base = self.eval(x, env);

@@ -389,9 +389,11 @@ fn evaluate_here(
 ) -> (Result<Value, Error>, bool) {
     let mut ev = Ev::new(&inner.files, limits);
     ev.hosts = &inner.hosts;
+    ev.packages = &inner.packages;
+    ev.main_files = inner.main_files;
     let mut b = Builder { ev, inner };
     let root = b.ev.new_vertex();
-    for f in &inner.files {
+    for f in inner.files.iter().take(inner.main_files) {
         b.ev.vs[root as usize].conjs.push(Conj {
             x: CX::Lit(&f.body),
             env: None,

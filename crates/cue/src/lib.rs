@@ -63,6 +63,8 @@ pub(crate) struct HostFunc {
 pub struct Runtime {
     limits: Limits,
     hosts: Vec<HostFunc>,
+    /// CUE packages importable by path: (import path, files (name, source)).
+    packages: Vec<(String, Vec<(String, String)>)>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -85,7 +87,11 @@ pub(crate) struct SourceFile {
 }
 
 pub(crate) struct ProgramInner {
+    /// The main package's files first (`main_files` of them), then imported CUE packages'.
     pub files: Vec<ast::File>,
+    pub main_files: usize,
+    /// Imported CUE packages: (import path, indices into `files`).
+    pub packages: Vec<(String, Vec<usize>)>,
     pub sources: Vec<SourceFile>,
     pub limits: Limits,
     pub hosts: Vec<HostFunc>,
@@ -169,7 +175,22 @@ impl Runtime {
         Runtime {
             limits,
             hosts: Vec::new(),
+            packages: Vec::new(),
         }
+    }
+
+    /// Registers a CUE package written in CUE (e.g. a module's `cue.mod/pkg/<path>` files),
+    /// so programs may `import "<path>"` and refer to its fields. Re-registering replaces.
+    pub fn register_package(&mut self, import_path: &str, files: &[(&str, &str)]) -> &mut Runtime {
+        self.packages.retain(|(p, _)| p != import_path);
+        self.packages.push((
+            import_path.to_string(),
+            files
+                .iter()
+                .map(|(n, s)| (n.to_string(), s.to_string()))
+                .collect(),
+        ));
+        self
     }
 
     /// Registers a function implemented in Rust under an import path (e.g. `vela/op`), so
@@ -207,13 +228,38 @@ impl Runtime {
     fn compile_here(&self, files: &[(&str, &str)]) -> Result<Program, Error> {
         let mut asts = Vec::new();
         let mut sources = Vec::new();
-        for (i, (name, src)) in files.iter().enumerate() {
+        let mut packages: Vec<(String, Vec<usize>)> = Vec::new();
+        // the main package's files, then the files of every CUE package imported (transitively)
+        let mut queue: Vec<(Option<usize>, &str, &str)> =
+            files.iter().map(|(n, s)| (None, *n, *s)).collect();
+        let mut i = 0;
+        while i < queue.len() {
+            let (pkg, name, src) = queue[i];
             let f = parse_indexed(name, src, i as u32)?;
             sources.push(SourceFile {
                 name: name.to_string(),
                 line_starts: line_starts(src),
             });
+            if let Some(p) = pkg {
+                if let Some(e) = packages.get_mut(p) {
+                    e.1.push(i);
+                }
+            }
+            i += 1;
             for imp in &f.imports {
+                if packages.iter().any(|(p, _)| *p == imp.path) {
+                    continue;
+                }
+                if let Some((path, pfiles)) = self.packages.iter().find(|(p, _)| *p == imp.path) {
+                    packages.push((path.clone(), Vec::new()));
+                    let k = packages.len() - 1;
+                    queue.extend(
+                        pfiles
+                            .iter()
+                            .map(|(n, s)| (Some(k), n.as_str(), s.as_str())),
+                    );
+                    continue;
+                }
                 if !builtins::is_known_package(&imp.path)
                     && !self.hosts.iter().any(|h| h.path == imp.path)
                 {
@@ -232,6 +278,8 @@ impl Runtime {
         Ok(Program {
             inner: Arc::new(ProgramInner {
                 files: asts,
+                main_files: files.len(),
+                packages,
                 sources,
                 limits: self.limits.clone(),
                 hosts: self.hosts.clone(),
@@ -465,6 +513,50 @@ mod tests {
         );
         let e = v.lookup("y").and_then(|y| y.error()).expect("error");
         assert!(e.message().contains("want a string"), "{e}");
+    }
+
+    #[test]
+    fn registered_cue_packages() {
+        let mut rt = Runtime::new();
+        rt.register_package(
+            "example.com/lib",
+            &[(
+                "lib.cue",
+                "package lib\n#Port: int & >0 & <65536\n_secret: 1\nname: \"lib\"\nn: _secret + 1\n",
+            )],
+        );
+        let src = "import \"example.com/lib\"\n_secret: 5\np: lib.#Port & 80\nn: lib.n + _secret\nbad: lib.#Port & 0\n";
+        let v = rt
+            .compile("t.cue", src)
+            .expect("compile")
+            .eval()
+            .expect("eval");
+        assert_eq!(v.lookup("p").and_then(|x| x.as_i64()), Some(80));
+        // hidden fields are private to their package: lib's _secret is not ours
+        assert_eq!(v.lookup("n").and_then(|x| x.as_i64()), Some(7));
+        assert!(v.lookup("bad").and_then(|x| x.error()).is_some());
+        assert!(Runtime::new().compile("t.cue", src).is_err());
+    }
+
+    #[test]
+    fn validators_and_bits() {
+        let v = export(
+            "import (\"strings\"\n\"math/bits\")\na: strings.MinRunes(3) & \"abc\"\nb: strings.HasPrefix(\"x\") & \"xy\"\nc: bits.Or(1, 4)\nd: bits.Lsh(1, 3)\n",
+        )
+        .expect("ok");
+        assert_eq!(
+            v,
+            serde_json::json!({"a": "abc", "b": "xy", "c": 5, "d": 8})
+        );
+        let e =
+            export("import \"strings\"\na: strings.MaxRunes(2)\na: \"abc\"").expect_err("too long");
+        assert!(
+            e.to_string()
+                .contains("does not satisfy strings.MaxRunes(2)"),
+            "{e}"
+        );
+        let e = export("import \"strings\"\na: strings.MaxRunes(2)").expect_err("incomplete");
+        assert!(e.is_incomplete(), "{e}");
     }
 
     #[test]

@@ -105,7 +105,9 @@ fn parse_eval(text: &str) -> Vec<(String, Leaf)> {
         } else {
             name.to_string()
         };
-        if name.starts_with("let ")
+        let other_pkg_hidden = name.starts_with('_') && name.ends_with(')');
+        if other_pkg_hidden // `_x(mod.test/pkg)`: private to another package, not addressable
+            || name.starts_with("let ")
             || name.contains(' ')
             || name.contains('?')
             || name.contains('!')
@@ -234,9 +236,15 @@ fn run_archive(path: &Path) -> Result<usize, String> {
         .map(|(n, s)| (n.as_str(), s.as_str()))
         .collect();
     let get = |name: &str| secs.iter().find(|(n, _)| n == name).map(|(_, s)| s.clone());
-    let value = cue::Runtime::new()
-        .compile_files(&files)
-        .and_then(|p| p.eval());
+    let mut rt = cue::Runtime::new();
+    for (path, pfiles) in archive_packages(&secs) {
+        let pf: Vec<(&str, &str)> = pfiles
+            .iter()
+            .map(|(n, s)| (n.as_str(), s.as_str()))
+            .collect();
+        rt.register_package(&path, &pf);
+    }
+    let value = rt.compile_files(&files).and_then(|p| p.eval());
     if let Some(js) = get("out/json").filter(|s| !s.trim().is_empty()) {
         let want: serde_json::Value =
             serde_json::from_str(&js).map_err(|e| format!("bad out/json: {e}"))?;
@@ -301,6 +309,42 @@ fn run_archive(path: &Path) -> Result<usize, String> {
     } else {
         Err(fails.join("\n    "))
     }
+}
+
+/// The CUE packages an archive's module provides, by import path: `cue.mod/pkg/<path>/*.cue`
+/// and `<dir>/*.cue` under the module path of `cue.mod/module.cue`.
+fn archive_packages(secs: &[(String, String)]) -> Vec<(String, Vec<(String, String)>)> {
+    let module = secs
+        .iter()
+        .find(|(n, _)| n == "cue.mod/module.cue")
+        .and_then(|(_, s)| {
+            let l = s.lines().find(|l| l.trim_start().starts_with("module:"))?;
+            let q = l.split('"').nth(1)?;
+            Some(q.split('@').next().unwrap_or(q).to_string())
+        });
+    let mut out: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for (name, src) in secs {
+        let Some((dir, _)) = name.rsplit_once('/') else {
+            continue;
+        };
+        if !name.ends_with(".cue") || dir == "cue.mod" {
+            continue;
+        }
+        let path = if let Some(p) = dir.strip_prefix("cue.mod/pkg/") {
+            p.to_string()
+        } else if dir.starts_with("cue.mod/") || dir.starts_with("out/") {
+            continue;
+        } else if let Some(m) = &module {
+            format!("{m}/{dir}")
+        } else {
+            continue;
+        };
+        match out.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, fs)) => fs.push((name.clone(), src.clone())),
+            None => out.push((path, vec![(name.clone(), src.clone())])),
+        }
+    }
+    out
 }
 
 fn known() -> BTreeSet<String> {
