@@ -560,6 +560,23 @@ mod tests {
     }
 
     #[test]
+    fn text_template_subset() {
+        let v = export(
+            "import \"text/template\"\nout: template.Execute(\"{{.x}} {{- .y.z -}} !\", {x: \"a \", y: z: 2})",
+        )
+        .expect("ok");
+        assert_eq!(v, serde_json::json!({"out": "a2!"}));
+        let e = export(
+            "import \"text/template\"\nout: template.Execute(\"{{range .x}}{{end}}\", {x: [1]})",
+        )
+        .expect_err("unsupported");
+        assert!(
+            e.to_string().contains("unsupported: text/template action"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn unknown_import_is_error() {
         let e = Runtime::new()
             .compile("t.cue", "import \"vela/op\"\na: 1")

@@ -116,6 +116,7 @@ const FUNCS: &[(&str, &str)] = &[
     ("math/bits", "Set"),
     ("math/bits", "OnesCount"),
     ("math/bits", "Len"),
+    ("text/template", "Execute"),
 ];
 
 /// Import paths this crate implements.
@@ -132,6 +133,7 @@ pub const PACKAGES: &[&str] = &[
     "encoding/hex",
     "struct",
     "time",
+    "text/template",
 ];
 
 pub fn is_known_package(p: &str) -> bool {
@@ -1216,6 +1218,12 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()))
         }
+        ("text/template", "Execute") => {
+            let t = a.str(0)?;
+            let data = a.get(1)?.clone();
+            let j = ev.json_of(&data, 0).map_err(Val::Bottom)?;
+            template_execute(&t, &j).map(s).map_err(|m| bot_val(m, sp))
+        }
         ("encoding/hex", "Decode") => {
             let x = a.str(0)?;
             let mut out = Vec::new();
@@ -1283,4 +1291,66 @@ mod tests {
             "\"\\u003ca\\u0026b\\u003e\""
         );
     }
+}
+
+/// A subset of Go's text/template: text and `{{.}}` / `{{.a.b}}` field actions (with `{{-`/`-}}`
+/// trimming). Anything else is an explicit `unsupported` error.
+fn template_execute(t: &str, data: &serde_json::Value) -> Result<String, String> {
+    use serde_json::Value as J;
+    let mut out = String::new();
+    let mut rest = t;
+    while let Some(i) = rest.find("{{") {
+        let mut text = &rest[..i];
+        let after = &rest[i + 2..];
+        let Some(j) = after.find("}}") else {
+            return Err("template: unclosed action".into());
+        };
+        let mut action = &after[..j];
+        let mut next = &after[j + 2..];
+        if let Some(a) = action.strip_prefix('-') {
+            if a.starts_with([' ', '\t', '\n', '\r']) {
+                text = text.trim_end();
+                action = a;
+            }
+        }
+        if let Some(a) = action.strip_suffix('-') {
+            if a.ends_with([' ', '\t', '\n', '\r']) {
+                next = next.trim_start();
+                action = a;
+            }
+        }
+        out.push_str(text);
+        let action = action.trim();
+        if !action.starts_with('.') || action.contains(char::is_whitespace) {
+            return Err(format!(
+                "unsupported: text/template action {{{{{action}}}}} (only {{{{.field}}}} is supported)"
+            ));
+        }
+        let mut cur = Some(data);
+        for seg in action[1..].split('.').filter(|s| !s.is_empty()) {
+            cur = match cur {
+                Some(J::Object(m)) => m.get(seg),
+                Some(J::Null) | None => None,
+                Some(_) => {
+                    return Err(format!(
+                        "template: can't evaluate field {seg} in a non-struct value"
+                    ));
+                }
+            };
+        }
+        match cur {
+            None | Some(J::Null) => out.push_str("<no value>"),
+            Some(J::String(x)) => out.push_str(x),
+            Some(J::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
+            Some(J::Number(n)) => out.push_str(&n.to_string()),
+            Some(_) => {
+                return Err(format!(
+                    "unsupported: text/template printing of a struct or list ({{{{{action}}}}})"
+                ));
+            }
+        }
+        rest = next;
+    }
+    out.push_str(rest);
+    Ok(out)
 }
