@@ -565,7 +565,7 @@ mod tests {
             "import \"text/template\"\nout: template.Execute(\"{{.x}} {{- .y.z -}} !\", {x: \"a \", y: z: 2})",
         )
         .expect("ok");
-        assert_eq!(v, serde_json::json!({"out": "a2!"}));
+        assert_eq!(v, serde_json::json!({"out": "a 2!"}));
         let e = export(
             "import \"text/template\"\nout: template.Execute(\"{{range .x}}{{end}}\", {x: [1]})",
         )
