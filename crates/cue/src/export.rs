@@ -427,10 +427,18 @@ impl Value {
         for seg in split_path(path) {
             let seg = seg.as_str();
             let next = match &*cur {
-                Node::WithDefs(_, fields) => fields
+                Node::WithDefs(base, fields) => fields
                     .iter()
                     .find(|f| f.name == seg)
-                    .map(|f| f.value.clone()),
+                    .map(|f| f.value.clone())
+                    .or_else(|| match &**base {
+                        // a list that also declares hidden fields or definitions
+                        Node::List(elems) => seg
+                            .parse::<usize>()
+                            .ok()
+                            .and_then(|i| elems.get(i).cloned()),
+                        _ => None,
+                    }),
                 Node::Struct(fields, _) => fields
                     .iter()
                     .find(|f| f.name == seg)
