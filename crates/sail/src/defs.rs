@@ -131,6 +131,168 @@ pub fn render_file(file: &Path, namespace: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Definitions from a file: a KubeVela-style CUE definition file, or YAML with one or more
+/// definition objects (ComponentDefinition, TraitDefinition, PolicyDefinition,
+/// WorkflowStepDefinition).
+fn definitions_in(file: &Path) -> Result<Vec<Definition>, Error> {
+    let is_yaml = file
+        .extension()
+        .is_some_and(|x| x == "yaml" || x == "yml" || x == "json");
+    if !is_yaml {
+        return Ok(vec![read_definition(file)?]);
+    }
+    let name = file.display().to_string();
+    let text = std::fs::read_to_string(file).map_err(|e| Error::File {
+        path: name.clone(),
+        message: format!("cannot read: {e}"),
+    })?;
+    let mut defs = Vec::new();
+    for doc in oam::parse::split_documents(&text) {
+        let value = oam::parse::document_value(&name, &doc)?;
+        if value.is_null() {
+            continue;
+        }
+        let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+        if DefinitionKind::from_kind_name(kind).is_none() {
+            return Err(Error::File {
+                path: name.clone(),
+                message: format!(
+                    "document at line {}: kind {kind:?} is not a definition (expected ComponentDefinition, TraitDefinition, PolicyDefinition or WorkflowStepDefinition)",
+                    doc.first_line
+                ),
+            });
+        }
+        defs.push(Definition::from_object(&value).map_err(|e| Error::File {
+            path: name.clone(),
+            message: format!("document at line {}: {e}", doc.first_line),
+        })?);
+    }
+    if defs.is_empty() {
+        return Err(Error::File {
+            path: name,
+            message: "no definition in the file".to_string(),
+        });
+    }
+    Ok(defs)
+}
+
+/// `sail def apply FILE [-n NAMESPACE] [--dry-run]`: check that every definition in the file
+/// compiles, then apply them to the hub (server-side apply). Nothing is written unless all of
+/// them compile.
+pub async fn apply(
+    hub: &crate::hub::Hub,
+    file: &Path,
+    namespace: &str,
+    dry_run: bool,
+) -> Result<(), Error> {
+    let defs = definitions_in(file)?;
+    let cache = CompileCache::default();
+    for d in &defs {
+        cache.compile(d.clone()).map_err(|e| Error::File {
+            path: file.display().to_string(),
+            message: e.to_string(),
+        })?;
+    }
+    let cluster = fleet::Cluster::new(fleet::LOCAL, hub.client.clone());
+    for d in &defs {
+        let object = d.to_object(namespace);
+        if dry_run {
+            print!(
+                "---\n{}",
+                serde_saphyr::to_string(&object).map_err(|e| Error::Failed(e.to_string()))?
+            );
+            continue;
+        }
+        cluster.apply(&object, namespace, true).await?;
+        println!(
+            "{} {} applied in {namespace} (revision {})",
+            d.kind.short_name(),
+            d.name,
+            d.revision_hash()
+        );
+    }
+    Ok(())
+}
+
+/// `sail def get NAME [--kind K] [-n NAMESPACE] [--template]`: the definition an application in
+/// the namespace gets under that name (the hub's over the built-in), as an object or its CUE
+/// template.
+pub async fn get(
+    hub: &crate::hub::Hub,
+    name: &str,
+    kind: Option<DefinitionKind>,
+    namespace: &str,
+    template: bool,
+) -> Result<(), Error> {
+    let cache = CompileCache::default();
+    let builtins = controller::definitions::builtins()?;
+    let (catalog, _) =
+        controller::definitions::load(&hub.client, &cache, &builtins, namespace).await?;
+    let found: Vec<_> = catalog
+        .iter()
+        .filter(|c| c.definition.name == name && kind.is_none_or(|k| c.definition.kind == k))
+        .collect();
+    let def = match found.as_slice() {
+        [one] => &one.definition,
+        [] => {
+            let names: Vec<&str> = catalog.iter().map(|c| c.definition.name.as_str()).collect();
+            let hint = closest(name, &names)
+                .map(|n| format!("; did you mean {n:?}?"))
+                .unwrap_or_default();
+            return Err(Error::Failed(format!(
+                "no definition {name:?} for namespace {namespace}{hint} (see `sail def list`)"
+            )));
+        }
+        many => {
+            let kinds: Vec<&str> = many
+                .iter()
+                .map(|c| c.definition.kind.short_name())
+                .collect();
+            return Err(Error::Usage(format!(
+                "{name:?} names a {}; say which with --kind",
+                kinds.join(" and a ")
+            )));
+        }
+    };
+    if template {
+        println!("{}", def.template.trim_end());
+    } else {
+        let mut object = def.to_object(namespace);
+        if def.origin.starts_with("definitions/") {
+            object["metadata"]["namespace"] = serde_json::Value::String("vela-system".into());
+        }
+        print!(
+            "# source: {}\n{}",
+            def.origin,
+            serde_saphyr::to_string(&object).map_err(|e| Error::Failed(e.to_string()))?
+        );
+    }
+    Ok(())
+}
+
+/// The closest name by edit distance, if it is close enough to be a likely typo.
+fn closest<'a>(want: &str, names: &[&'a str]) -> Option<&'a str> {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut prev: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut cur = vec![i + 1];
+            for (j, cb) in b.iter().enumerate() {
+                let cost = usize::from(ca != *cb);
+                cur.push((prev[j + 1] + 1).min(cur[j] + 1).min(prev[j] + cost));
+            }
+            prev = cur;
+        }
+        prev[b.len()]
+    }
+    names
+        .iter()
+        .map(|n| (distance(want, n), *n))
+        .filter(|(d, n)| *d <= 2.max(n.len() / 3))
+        .min()
+        .map(|(_, n)| n)
+}
+
 /// `sail def vet FILE...`: every file parses and its template and status snippets compile.
 pub fn vet(files: &[PathBuf]) -> Result<(), Error> {
     let cache = CompileCache::default();

@@ -167,6 +167,35 @@ enum DefCommand {
     },
     /// Check that definition files parse and compile.
     Vet { files: Vec<PathBuf> },
+    /// Show a definition (the hub's over the built-in of that name): its object, or --template.
+    Get {
+        name: String,
+        /// component, trait, policy or workflow-step, when the name is ambiguous.
+        #[arg(long, value_parser = parse_kind)]
+        kind: Option<render::DefinitionKind>,
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+        /// Print the CUE template only.
+        #[arg(long)]
+        template: bool,
+    },
+    /// Apply definitions from a CUE definition file or definition YAML to the hub.
+    Apply {
+        file: PathBuf,
+        #[arg(short = 'n', long, default_value = "vela-system")]
+        namespace: String,
+        /// Check and print the objects, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+fn parse_kind(s: &str) -> Result<render::DefinitionKind, String> {
+    render::DefinitionKind::ALL
+        .iter()
+        .copied()
+        .find(|k| k.short_name() == s)
+        .ok_or_else(|| "expected component, trait, policy or workflow-step".to_string())
 }
 
 #[derive(Subcommand)]
@@ -376,6 +405,23 @@ async fn run(cli: Cli) -> Result<(), Error> {
             }
             DefCommand::Render { file, namespace } => defs::render_file(&file, &namespace),
             DefCommand::Vet { files } => defs::vet(&files),
+            DefCommand::Get {
+                name,
+                kind,
+                namespace,
+                template,
+            } => {
+                let (hub, ns) = connect_in(kubeconfig, namespace).await?;
+                defs::get(&hub, &name, kind, &ns, template).await
+            }
+            DefCommand::Apply {
+                file,
+                namespace,
+                dry_run,
+            } => {
+                let hub = hub::connect(kubeconfig).await?;
+                defs::apply(&hub, &file, &namespace, dry_run).await
+            }
         },
         Command::Component { namespace } => {
             let (hub, ns) = connect_in(kubeconfig, namespace).await?;
