@@ -144,6 +144,9 @@ pub struct Group<'a> {
 pub enum Pending<'a> {
     Comp(&'a Comprehension, Env<'a>, Closed, usize, usize),
     Dyn(&'a Field, &'a Expr, Env<'a>, Closed, usize),
+    /// An embedded computation (`{#a + #b, #a: int}`): evaluated once the vertex has all its
+    /// conjuncts, so that it sees the fields unified in after the literal.
+    Embed(&'a Expr, Env<'a>, Closed, usize),
 }
 
 #[derive(Clone)]
@@ -1050,6 +1053,14 @@ impl<'a> Ev<'a> {
                         self.vm(v).groups[g].patterns.push(pc);
                     }
                 },
+                Decl::Embed(x)
+                    if matches!(&x.kind, ExprKind::Binary(op, _, _)
+                        if !matches!(op, BinOp::And | BinOp::Or)) =>
+                {
+                    self.vm(v)
+                        .pending
+                        .push(Pending::Embed(x, fenv.clone(), closed, g))
+                }
                 Decl::Embed(x) => {
                     // after the literal's own fields: an embedding may refer to them
                     embeds.push((x, self.v(v).arcs.len()));
@@ -1369,6 +1380,17 @@ impl<'a> Ev<'a> {
                             self.reorder_comp_arcs(v, pos, before);
                         }
                     }
+                }
+                Pending::Embed(x, env, closed, g) => {
+                    self.add_conj(
+                        v,
+                        Conj {
+                            x: CX::Expr(x),
+                            env,
+                            closed,
+                        },
+                        Some(g),
+                    );
                 }
                 Pending::Dyn(f, x, env, closed, g) => {
                     let l = self.eval(x, &env);
