@@ -1316,6 +1316,9 @@ fn every_builtin_has_a_test() {
         "service-binding",
         "nocalhost",
         "ref-objects",
+        "helm",
+        "kustomize",
+        "terraform",
         "topology",
         "override",
         "replication",
@@ -1655,4 +1658,405 @@ fn ref_objects_health() {
     );
     assert!(cm.healthy);
     assert_eq!(cm.message, "");
+}
+
+// ---------------------------------------------------------------- FluxCD and Terraform
+
+#[test]
+fn helm_from_a_helm_repository() {
+    let r = render(
+        "helm",
+        json!({
+            "repoType": "helm",
+            "url": "https://charts.bitnami.com/bitnami",
+            "chart": "redis-cluster",
+            "version": "6.2.7",
+            "targetNamespace": "cache",
+            "releaseName": "redis",
+            "values": {"cluster": {"nodes": 6}, "password": "s3cret"},
+            "valuesFrom": [{"kind": "ConfigMap", "name": "redis-values", "valuesKey": "prod.yaml"}],
+            "upgradeCRD": true,
+        }),
+        &[],
+    );
+    let w = workload(&r);
+    assert_eq!(at(w, "/apiVersion"), "helm.toolkit.fluxcd.io/v2beta1");
+    assert_eq!(at(w, "/kind"), "HelmRelease");
+    assert_eq!(at(w, "/metadata/name"), "api");
+    assert_eq!(
+        at(w, "/spec/chart/spec"),
+        &json!({"chart": "redis-cluster", "version": "6.2.7", "interval": "30s",
+                "sourceRef": {"kind": "HelmRepository", "name": "api"}})
+    );
+    assert_eq!(at(w, "/spec/interval"), "5m");
+    assert_eq!(at(w, "/spec/timeout"), "10m");
+    assert_eq!(at(w, "/spec/targetNamespace"), "cache");
+    assert_eq!(at(w, "/spec/releaseName"), "redis");
+    assert_eq!(at(w, "/spec/values/cluster/nodes"), 6);
+    assert_eq!(
+        at(w, "/spec/valuesFrom"),
+        &json!([{"kind": "ConfigMap", "name": "redis-values", "valuesKey": "prod.yaml"}])
+    );
+    assert_eq!(at(w, "/spec/install/remediation/retries"), 3);
+    assert_eq!(
+        at(w, "/spec/upgrade"),
+        &json!({"remediation": {"retries": 3}, "crds": "CreateReplace"})
+    );
+    let repo = aux(&r, "repo");
+    assert_eq!(at(repo, "/apiVersion"), "source.toolkit.fluxcd.io/v1beta2");
+    assert_eq!(at(repo, "/kind"), "HelmRepository");
+    assert_eq!(
+        at(repo, "/spec"),
+        &json!({"url": "https://charts.bitnami.com/bitnami", "interval": "5m"})
+    );
+}
+
+#[test]
+fn helm_from_git_oci_oss_and_existing_sources() {
+    let git = render(
+        "helm",
+        json!({"repoType": "git", "url": "https://github.com/stefanprodan/podinfo", "chart": "./charts/podinfo",
+               "git": {"tag": "6.3.0"}, "secretRef": "git-creds", "timeout": "60s"}),
+        &[],
+    );
+    let repo = aux(&git, "repo");
+    assert_eq!(at(repo, "/apiVersion"), "source.toolkit.fluxcd.io/v1");
+    assert_eq!(at(repo, "/kind"), "GitRepository");
+    // `git.branch` is optional: its default `main` does not make it appear (as in KubeVela).
+    assert_eq!(at(repo, "/spec/ref"), &json!({"tag": "6.3.0"}));
+    assert_eq!(at(repo, "/spec/secretRef/name"), "git-creds");
+    assert_eq!(at(repo, "/spec/timeout"), "60s");
+    assert_eq!(
+        at(workload(&git), "/spec/chart/spec/sourceRef/kind"),
+        "GitRepository"
+    );
+
+    let oci = render(
+        "helm",
+        json!({"repoType": "oci", "url": "oci://ghcr.io/stefanprodan/charts", "chart": "podinfo",
+               "helmrepository": {"provider": "aws"}}),
+        &[],
+    );
+    assert_eq!(
+        at(aux(&oci, "repo"), "/spec"),
+        &json!({"url": "oci://ghcr.io/stefanprodan/charts", "type": "oci", "provider": "aws", "interval": "5m"})
+    );
+
+    let oss = render(
+        "helm",
+        json!({"repoType": "oss", "url": "oss-cn-beijing.aliyuncs.com", "chart": "./chart",
+               "oss": {"bucketName": "charts", "region": "cn-beijing"}}),
+        &[],
+    );
+    let b = aux(&oss, "repo");
+    assert_eq!(at(b, "/kind"), "Bucket");
+    assert_eq!(
+        at(b, "/spec"),
+        &json!({"endpoint": "oss-cn-beijing.aliyuncs.com", "bucketName": "charts", "provider": "generic",
+                "region": "cn-beijing", "interval": "5m"})
+    );
+
+    let existing = render(
+        "helm",
+        json!({"url": "https://charts.example.com", "chart": "app", "sourceName": "shared-repo"}),
+        &[],
+    );
+    assert!(existing.auxiliaries.is_empty());
+    assert_eq!(
+        at(workload(&existing), "/spec/chart/spec/sourceRef"),
+        &json!({"kind": "HelmRepository", "name": "shared-repo"})
+    );
+
+    let e = err("helm", json!({"url": "https://charts.example.com"}), &[]);
+    assert!(e.contains("chart"), "{e}");
+    let e = err(
+        "helm",
+        json!({"url": "u", "chart": "c", "repoType": "svn"}),
+        &[],
+    );
+    assert!(e.contains("repoType"), "{e}");
+}
+
+#[test]
+fn helm_health_and_status() {
+    let release = |conditions: Value| {
+        json!({"apiVersion": "helm.toolkit.fluxcd.io/v2beta1", "kind": "HelmRelease",
+               "metadata": {"name": "api"}, "status": {"conditions": conditions}})
+    };
+    let def = catalog().get(DefinitionKind::Component, "helm").unwrap();
+    let live = |output: Value, repo: Option<Value>| LiveObjects {
+        output: Some(output),
+        outputs: repo.into_iter().map(|r| ("repo".to_string(), r)).collect(),
+    };
+    let ready_repo = json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}});
+    let h = render::evaluate_health(
+        def,
+        "api",
+        "shop",
+        "shop-v3",
+        &json!({}),
+        &live(
+            release(json!([{"type": "Ready", "status": "True", "message": "Release reconciliation succeeded"}])),
+            Some(ready_repo.clone()),
+        ),
+    )
+    .unwrap();
+    assert!(h.healthy);
+    assert_eq!(
+        h.message,
+        "Fetch repository successfully, Create helm release successfully"
+    );
+    let h = render::evaluate_health(
+        def,
+        "api",
+        "shop",
+        "shop-v3",
+        &json!({}),
+        &live(
+            release(
+                json!([{"type": "Ready", "status": "False", "message": "install retries exhausted"},
+                           {"type": "Released", "status": "False", "message": "timed out"}]),
+            ),
+            Some(json!({"status": {"conditions": [{"type": "Stalled", "status": "True"}]}})),
+        ),
+    )
+    .unwrap();
+    assert!(!h.healthy);
+    assert_eq!(
+        h.message,
+        "Fetch repository fail, Delivery helm release in progress, message: install retries exhausted, timed out"
+    );
+    let h = render::evaluate_health(
+        def,
+        "api",
+        "shop",
+        "shop-v3",
+        &json!({}),
+        &live(
+            json!({"kind": "HelmRelease", "metadata": {"name": "api"}}),
+            Some(json!({})),
+        ),
+    )
+    .unwrap();
+    assert!(!h.healthy);
+    assert_eq!(h.message, "Fetching repository, Creating helm release");
+    let h = render::evaluate_health(
+        def,
+        "api",
+        "shop",
+        "shop-v3",
+        &json!({}),
+        &live(release(json!([])), None),
+    )
+    .unwrap();
+    assert!(!h.healthy);
+    assert_eq!(h.message, "Use existed repository, Wating repository ready");
+}
+
+#[test]
+fn kustomize_from_git_with_image_automation() {
+    let r = render(
+        "kustomize",
+        json!({
+            "repoType": "git",
+            "url": "https://github.com/example/shop-config",
+            "secretRef": "git-token",
+            "git": {"branch": "main", "provider": "AzureDevOps"},
+            "path": "./overlays/prod",
+            "targetNamespace": "shop",
+            "imageRepository": {
+                "image": "ghcr.io/example/shop",
+                "policy": {"semver": {"range": ">=1.0.0"}},
+                "filterTags": {"pattern": "^v(?P<v>.*)$", "extract": "$v"},
+                "commitMessage": "Image: {{range .Updated.Images}}{{println .}}{{end}}",
+            },
+        }),
+        &[],
+    );
+    let w = workload(&r);
+    assert_eq!(at(w, "/apiVersion"), "kustomize.toolkit.fluxcd.io/v1beta2");
+    assert_eq!(at(w, "/kind"), "Kustomization");
+    assert_eq!(
+        at(w, "/spec"),
+        &json!({"interval": "5m", "path": "./overlays/prod", "prune": true, "suspend": false, "force": false,
+                "targetNamespace": "shop",
+                "sourceRef": {"kind": "GitRepository", "name": "api", "namespace": "prod"}})
+    );
+    let repo = aux(&r, "repo");
+    assert_eq!(at(repo, "/kind"), "GitRepository");
+    assert_eq!(
+        at(repo, "/spec"),
+        &json!({"url": "https://github.com/example/shop-config", "ref": {"branch": "main"},
+                "gitImplementation": "libgit2", "secretRef": {"name": "git-token"}, "interval": "5m"})
+    );
+    assert_eq!(
+        at(aux(&r, "imageRepo"), "/spec/image"),
+        "ghcr.io/example/shop"
+    );
+    assert_eq!(
+        at(aux(&r, "imagePolicy"), "/spec/policy/semver/range"),
+        ">=1.0.0"
+    );
+    assert_eq!(at(aux(&r, "imagePolicy"), "/spec/filterTags/extract"), "$v");
+    let up = aux(&r, "imageUpdate");
+    assert_eq!(at(up, "/spec/git/push/branch"), "main");
+    assert_eq!(
+        at(up, "/spec/git/commit/messageTemplate"),
+        "Update image automatically.\nImage: {{range .Updated.Images}}{{println .}}{{end}}"
+    );
+    assert_eq!(
+        at(up, "/spec/update"),
+        &json!({"path": "./overlays/prod", "strategy": "Setters"})
+    );
+}
+
+#[test]
+fn kustomize_from_oss_and_legacy_parameters() {
+    let r = render(
+        "kustomize",
+        json!({"repoType": "oss", "url": "oss-cn-hangzhou.aliyuncs.com", "path": "./",
+               "oss": {"bucketName": "manifests", "provider": "aws"}, "prune": false}),
+        &[],
+    );
+    assert_eq!(at(workload(&r), "/spec/sourceRef/kind"), "Bucket");
+    assert_eq!(at(workload(&r), "/spec/prune"), false);
+    assert_eq!(
+        at(aux(&r, "repo"), "/spec"),
+        &json!({"endpoint": "oss-cn-hangzhou.aliyuncs.com", "bucketName": "manifests", "provider": "aws",
+                "interval": "5m"})
+    );
+    assert_eq!(r.auxiliaries.len(), 1);
+    // The older registry parameters.
+    let r = render(
+        "kustomize",
+        json!({"repoUrl": "https://github.com/example/app", "branch": "release-1.2", "path": "./deploy"}),
+        &[],
+    );
+    assert_eq!(
+        at(aux(&r, "repo"), "/spec"),
+        &json!({"url": "https://github.com/example/app", "ref": {"branch": "release-1.2"},
+                "interval": "5m"})
+    );
+    let e = err(
+        "kustomize",
+        json!({"url": "https://github.com/example/app"}),
+        &[],
+    );
+    assert!(e.contains("path"), "{e}");
+}
+
+#[test]
+fn kustomize_health() {
+    let k = |conditions: Value| {
+        json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1beta2", "kind": "Kustomization",
+               "metadata": {"name": "api"}, "status": {"conditions": conditions}})
+    };
+    let ok = health(
+        "kustomize",
+        json!({}),
+        k(json!([{"type": "Ready", "status": "True", "message": "Applied revision: main/abc"}])),
+    );
+    assert!(ok.healthy);
+    assert_eq!(ok.message, "Applied revision: main/abc");
+    let failed = health(
+        "kustomize",
+        json!({}),
+        k(json!([{"type": "Ready", "status": "False", "message": "kustomization path not found"}])),
+    );
+    assert!(!failed.healthy);
+    assert_eq!(failed.message, "kustomization path not found");
+    let new = health(
+        "kustomize",
+        json!({}),
+        json!({"kind": "Kustomization", "metadata": {"name": "api"}}),
+    );
+    assert!(!new.healthy);
+    assert_eq!(new.message, "Kustomization is being reconciled");
+}
+
+#[test]
+fn terraform_module_as_configuration() {
+    let r = render(
+        "terraform",
+        json!({
+            "remote": "https://github.com/kubevela-contrib/terraform-modules.git",
+            "path": "alibaba/oss",
+            "bucket": "shop-assets",
+            "acl": "private",
+            "tags": {"team": "shop"},
+            "writeConnectionSecretToRef": {"name": "oss-conn"},
+            "providerRef": {"name": "alibaba", "namespace": "vela-system"},
+            "region": "cn-hangzhou",
+        }),
+        &[],
+    );
+    let w = workload(&r);
+    assert_eq!(at(w, "/apiVersion"), "terraform.core.oam.dev/v1beta2");
+    assert_eq!(at(w, "/kind"), "Configuration");
+    assert_eq!(at(w, "/metadata/namespace"), "prod");
+    assert_eq!(
+        at(w, "/spec"),
+        &json!({
+            "remote": "https://github.com/kubevela-contrib/terraform-modules.git",
+            "path": "alibaba/oss",
+            "variable": {"bucket": "shop-assets", "acl": "private", "tags": {"team": "shop"}},
+            "writeConnectionSecretToRef": {"name": "oss-conn", "namespace": "prod"},
+            "providerRef": {"name": "alibaba", "namespace": "vela-system"},
+            "region": "cn-hangzhou",
+            "deleteResource": true,
+        })
+    );
+    let hcl = render(
+        "terraform",
+        json!({"hcl": "variable \"name\" {}\nresource \"null_resource\" \"x\" {}", "name": "x", "deleteResource": false}),
+        &[],
+    );
+    assert_eq!(at(workload(&hcl), "/spec/variable"), &json!({"name": "x"}));
+    assert_eq!(at(workload(&hcl), "/spec/deleteResource"), false);
+    assert!(workload(&hcl).pointer("/spec/remote").is_none());
+
+    let e = err("terraform", json!({"bucket": "b"}), &[]);
+    assert!(
+        e.contains("neither parameter.hcl nor parameter.remote"),
+        "{e}"
+    );
+    let e = err("terraform", json!({"hcl": "x", "remote": "y"}), &[]);
+    assert!(e.contains("both set"), "{e}");
+    let e = err(
+        "terraform",
+        json!({"hcl": "x", "providerRef": {"namespace": "a"}}),
+        &[],
+    );
+    assert!(e.contains("providerRef"), "{e}");
+}
+
+#[test]
+fn terraform_health() {
+    let c = |state: &str, message: &str| {
+        json!({"apiVersion": "terraform.core.oam.dev/v1beta2", "kind": "Configuration",
+               "metadata": {"name": "api"}, "status": {"apply": {"state": state, "message": message}}})
+    };
+    let ok = health(
+        "terraform",
+        json!({}),
+        c("Available", "Cloud resources are deployed and ready to use"),
+    );
+    assert!(ok.healthy);
+    assert_eq!(ok.message, "Cloud resources are deployed and ready to use");
+    let busy = health(
+        "terraform",
+        json!({}),
+        c(
+            "ProvisioningAndChecking",
+            "Cloud resources are being provisioned",
+        ),
+    );
+    assert!(!busy.healthy);
+    let new = health(
+        "terraform",
+        json!({}),
+        json!({"kind": "Configuration", "metadata": {"name": "api"}}),
+    );
+    assert!(!new.healthy);
+    assert_eq!(new.message, "Provisioning");
 }
