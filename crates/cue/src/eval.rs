@@ -138,6 +138,8 @@ pub struct Group<'a> {
     pub open: bool,
     pub allowed: HashSet<Rc<str>, FnvBuild>,
     pub patterns: Vec<PatternC<'a>>,
+    /// The group of a package's top-level declarations (all its files).
+    pub root: bool,
 }
 
 #[derive(Clone)]
@@ -991,9 +993,18 @@ impl<'a> Ev<'a> {
                 vx.forced_struct = true;
             }
         }
-        self.track_next = lit.has_embed;
+        // The files of a package are one struct literal: their top-level declarations share a
+        // group, so an embedding in one file (`#Config & {…}`) allows the fields of the others.
+        let group = match group {
+            None if root && closed == Closed::No => self.v(v).groups.iter().position(|g| g.root),
+            g => g,
+        };
+        self.track_next = lit.has_embed || root;
         let g = self.group_for(v, group, closed);
         self.track_next = false;
+        if root && closed == Closed::No {
+            self.vm(v).groups[g].root = true;
+        }
         let child_closed = closed.child();
         let mut embeds: Vec<(&'a Expr, usize)> = Vec::new();
         for d in &lit.decls {
