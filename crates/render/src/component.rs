@@ -181,9 +181,18 @@ pub fn render_component(
                 .unwrap_or_default()
         };
         if let Some(p) = tv.lookup("patch").filter(cue::Value::exists) {
-            let strategies = Strategies::collect(&p, root_strategy("patch"));
-            let pj = p.to_json().map_err(terr)?;
+            let mut strategies = Strategies::collect(&p, root_strategy("patch"));
+            let mut pj = p.to_json().map_err(terr)?;
             let target = workload.get_or_insert_with(|| json!({}));
+            // `containers: [...{...}]` patches every element; as JSON the open list is empty.
+            let open = open_list_candidates(&pj, target);
+            if !open.is_empty()
+                && let Some(expanded) =
+                    expand_open_lists(&tdef.template, &tparam, &tctx, "patch", &open)
+            {
+                strategies = Strategies::collect(&expanded, root_strategy("patch"));
+                pj = expanded.to_json().map_err(terr)?;
+            }
             patch::apply(target, &pj, &strategies).map_err(perr)?;
         }
         if let Some(po) = tv.lookup("patchOutputs").filter(cue::Value::exists) {
@@ -316,6 +325,85 @@ pub fn render_component(
 /// component type, the declared workload's resource type (`deployments.apps`), or the resource
 /// type or kind of the workload the component actually rendered (so components whose workload is
 /// `autodetects.core.oam.dev` are judged by what they make).
+/// Where a patch has an empty list and the target a list that is not empty: `(dotted path,
+/// target length)`. Such a list may be an open list in CUE (`[...{env: ...}]`), which constrains
+/// every element of the list it is unified with but exports as `[]`. Only paths through structs
+/// whose keys can be written dotted are considered.
+fn open_list_candidates(patch: &Value, target: &Value) -> Vec<(String, usize)> {
+    fn walk(
+        patch: &Value,
+        target: &Value,
+        path: &str,
+        depth: usize,
+        out: &mut Vec<(String, usize)>,
+    ) {
+        if depth > 32 {
+            return;
+        }
+        match (patch, target) {
+            (Value::Array(p), Value::Array(t)) if p.is_empty() && !t.is_empty() => {
+                out.push((path.to_string(), t.len()));
+            }
+            (Value::Object(p), Value::Object(t)) => {
+                for (k, pv) in p {
+                    let simple = !k.is_empty()
+                        && k.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+                    if let (true, Some(tv)) = (simple, t.get(k)) {
+                        let child = if path.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{path}.{k}")
+                        };
+                        walk(pv, tv, &child, depth + 1, out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(patch, target, "", 0, &mut out);
+    out
+}
+
+/// The trait's `field` (`patch`) evaluated again with each candidate list given as many empty
+/// elements as the target has: an open list's element constraint then fills every element, as
+/// CUE unification with the workload's list would in KubeVela. A candidate that is not an open
+/// list (a closed `[]`, or elements that are not structs) fails to unify and is left empty.
+/// `None` when no candidate is an open list.
+fn expand_open_lists(
+    template: &cue::Program,
+    parameter: &Value,
+    context: &Value,
+    field: &str,
+    candidates: &[(String, usize)],
+) -> Option<cue::Value> {
+    let elements: Vec<(String, Value)> = candidates
+        .iter()
+        .map(|(path, n)| (format!("{field}.{path}"), Value::Array(vec![json!({}); *n])))
+        .collect();
+    let eval = |chosen: &[&(String, Value)]| -> Option<cue::Value> {
+        let mut inputs: Vec<(&str, &Value)> = vec![("parameter", parameter), ("context", context)];
+        inputs.extend(chosen.iter().map(|(p, v)| (p.as_str(), v)));
+        let v = template.eval_with(&inputs).ok()?;
+        v.validate().ok()?;
+        let f = v.lookup(field).filter(cue::Value::exists)?;
+        f.to_json().ok()?;
+        Some(f)
+    };
+    let all: Vec<&(String, Value)> = elements.iter().collect();
+    if let Some(v) = eval(&all) {
+        return Some(v);
+    }
+    // One of them is not an open list: keep those that are.
+    let open: Vec<&(String, Value)> = elements.iter().filter(|e| eval(&[*e]).is_some()).collect();
+    if open.is_empty() {
+        return None;
+    }
+    eval(&open)
+}
+
 fn check_applies(
     component: &Compiled,
     tr: &Compiled,

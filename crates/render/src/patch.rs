@@ -9,7 +9,10 @@
 //! - `// +patchStrategy=jsonMergePatch`: the value is an RFC 7386 merge patch (null deletes).
 //! - `// +patchStrategy=jsonPatch`: the value is `{operations: [...]}`, an RFC 6902 JSON patch.
 //!
-//! Lists without a patch key merge element by element and must have the same length.
+//! Lists without a patch key merge element by element and must have the same length. An open
+//! list in the patch (`containers: [...{env: ...}]`) patches every element of the workload's
+//! list: render gives it as many elements as the workload has before it gets here (see
+//! `component::expand_open_lists`).
 
 use serde_json::{Map, Value};
 use std::collections::HashMap;

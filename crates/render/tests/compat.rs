@@ -394,8 +394,6 @@ enum Expect {
     OtherDefinition,
 }
 
-const OPEN_LIST_PATCH: &str = "the workload's list has 1 elements and the patch's 0";
-
 fn expectation(case: &str) -> Option<Expect> {
     use Expect::*;
     Some(match case {
@@ -413,10 +411,6 @@ fn expectation(case: &str) -> Option<Expect> {
         // expose applies to Deployments and StatefulSets only, not to this daemon.
         "trait.k8s-update-strategy.doc2" => BothFail,
 
-        // KubeVela's lifecycle patches `containers: [...{lifecycle: ...}]` (every element); as
-        // JSON that open list is empty, which render cannot merge. Ours lists the containers
-        // by name.
-        "trait.lifecycle.doc" | "trait.lifecycle.opt" => KubevelaUnrenderable(OPEN_LIST_PATCH),
 
         // No objects: KubeVela's `output: {...}` is an empty struct, not an object; ours has no
         // workload at all.
