@@ -44,7 +44,66 @@ fn read_definition(path: &Path) -> Result<Definition, Error> {
     )?)
 }
 
-/// `sail dry-run`: render every component of the applications in FILE and print the objects.
+/// One deploy step of an application: its name, the policies it names and its inline ones.
+struct DeployStep {
+    name: String,
+    policies: Vec<String>,
+    inline: Vec<oam::AppPolicy>,
+}
+
+/// The deploy steps the application's workflow runs (explicit `deploy` steps, including those in
+/// step groups), or the ones KubeVela generates when it has no workflow. Empty: components go
+/// to the hub as written (one apply-component step each).
+fn deploy_steps(app: &oam::Application) -> Result<Vec<DeployStep>, Error> {
+    let Some(wf) = app.spec.workflow.as_ref().filter(|w| !w.steps.is_empty()) else {
+        return Ok(render::policy::default_deploy_steps(app)
+            .into_iter()
+            .map(|s| DeployStep {
+                name: s.name,
+                policies: s.policies,
+                inline: Vec::new(),
+            })
+            .collect());
+    };
+    let mut steps = Vec::new();
+    let mut add =
+        |name: &str, type_: &str, props: Option<&serde_json::Value>| -> Result<(), Error> {
+            if type_ != "deploy" {
+                return Ok(());
+            }
+            let field = |key: &str| props.and_then(|p| p.get(key)).cloned();
+            let policies: Vec<String> = match field("policies") {
+                Some(v) => serde_json::from_value(v).map_err(|e| {
+                    Error::Failed(format!(
+                        "step {name}: properties.policies must be a list of policy names: {e}"
+                    ))
+                })?,
+                None => Vec::new(),
+            };
+            let inline: Vec<oam::AppPolicy> = match field("inlinePolicies") {
+                Some(v) => serde_json::from_value(v).map_err(|e| {
+                    Error::Failed(format!("step {name}: properties.inlinePolicies: {e}"))
+                })?,
+                None => Vec::new(),
+            };
+            steps.push(DeployStep {
+                name: name.to_string(),
+                policies,
+                inline,
+            });
+            Ok(())
+        };
+    for step in &wf.steps {
+        add(&step.name, &step.type_, step.properties.as_ref())?;
+        for sub in &step.sub_steps {
+            add(&sub.name, &sub.type_, sub.properties.as_ref())?;
+        }
+    }
+    Ok(steps)
+}
+
+/// `sail dry-run`: render every component of the applications in FILE, per deploy step and
+/// placement (topology, override and replication policies applied), and print the objects.
 pub async fn dry_run(
     file: &Path,
     dirs: &[PathBuf],
@@ -54,71 +113,152 @@ pub async fn dry_run(
     let apps = crate::apps::read_apps(file)?;
     let extra = read_definitions(dirs)?;
     let cache = CompileCache::default();
+    let hub = if offline {
+        None
+    } else {
+        Some(crate::hub::connect(kubeconfig).await.map_err(|e| {
+            Error::Failed(format!(
+                "{e} (or render with the built-in definitions only: --offline)"
+            ))
+        })?)
+    };
+    let clusters = known_clusters(hub.as_ref(), &apps).await?;
+    let in_file = |e: String| Error::File {
+        path: file.display().to_string(),
+        message: e,
+    };
     let mut out = String::new();
     for app in &apps {
         let ns = app.namespace().to_string();
-        let mut catalog = if offline {
-            let mut c = Catalog::new();
-            for d in render::builtin::definitions()? {
-                c.insert(cache.compile(d)?);
+        let mut catalog = match &hub {
+            None => {
+                let mut c = Catalog::new();
+                for d in render::builtin::definitions()? {
+                    c.insert(cache.compile(d)?);
+                }
+                c
             }
-            c
-        } else {
-            let hub = crate::hub::connect(kubeconfig).await.map_err(|e| {
-                Error::Failed(format!(
-                    "{e} (or render with the built-in definitions only: --offline)"
-                ))
-            })?;
-            let builtins = controller::definitions::builtins()?;
-            controller::definitions::load(&hub.client, &cache, &builtins, &ns)
-                .await?
-                .0
+            Some(hub) => {
+                let builtins = controller::definitions::builtins()?;
+                controller::definitions::load(&hub.client, &cache, &builtins, &ns)
+                    .await?
+                    .0
+            }
         };
         for d in &extra {
             catalog.insert(cache.compile(d.clone())?);
         }
-        if !app.spec.policies.is_empty() {
-            eprintln!(
-                "note: application {:?} has policies; dry-run does not apply policies yet and renders for the hub",
-                app.name()
-            );
-        }
-        let ctx = render::RenderContext {
-            app_name: app.name().to_string(),
-            namespace: ns.clone(),
-            app_revision: format!("{}-v1", app.name()),
-            app_revision_num: 1,
-            components: app.spec.components.iter().map(|c| c.name.clone()).collect(),
-            ..render::RenderContext::default()
+        let steps = deploy_steps(app)?;
+        let plans: Vec<(String, Vec<render::policy::PlacementPlan>)> = if steps.is_empty() {
+            vec![(String::new(), render::policy::default_plan(app))]
+        } else {
+            steps
+                .iter()
+                .map(|s| {
+                    render::policy::deploy_plan_with_inline(app, &s.policies, &s.inline, &clusters)
+                        .map(|p| (s.name.clone(), p))
+                        .map_err(|e| {
+                            in_file(format!(
+                                "application {:?}, step {}: {e}",
+                                app.name(),
+                                s.name
+                            ))
+                        })
+                })
+                .collect::<Result<_, _>>()?
         };
-        for c in &app.spec.components {
-            let rendered =
-                render::render_component(c, &catalog, &ctx).map_err(|e| Error::File {
-                    path: file.display().to_string(),
-                    message: format!("application {:?}: {e}", app.name()),
-                })?;
-            for o in rendered.objects() {
-                out.push_str("---\n");
-                out.push_str(&format!(
-                    "# application {}/{}, component {} ({}){}\n",
-                    ns,
-                    app.name(),
-                    c.name,
-                    c.type_,
-                    o.trait_type
-                        .as_deref()
-                        .map(|t| format!(", trait {t}"))
-                        .unwrap_or_default()
-                ));
-                out.push_str(
-                    &serde_saphyr::to_string(&o.object)
-                        .map_err(|e| Error::Failed(e.to_string()))?,
-                );
+        for (step, placements) in &plans {
+            for placement in placements {
+                let target_ns = placement.namespace.clone().unwrap_or_else(|| ns.clone());
+                for planned in &placement.components {
+                    let c = &planned.component;
+                    let ctx = render::RenderContext {
+                        app_name: app.name().to_string(),
+                        namespace: target_ns.clone(),
+                        app_revision: format!("{}-v1", app.name()),
+                        app_revision_num: 1,
+                        cluster: if placement.cluster == fleet::LOCAL {
+                            String::new()
+                        } else {
+                            placement.cluster.clone()
+                        },
+                        replica_key: planned.replica_key.clone().unwrap_or_default(),
+                        components: app.spec.components.iter().map(|c| c.name.clone()).collect(),
+                        ..render::RenderContext::default()
+                    };
+                    let rendered = render::render_component(c, &catalog, &ctx)
+                        .map_err(|e| in_file(format!("application {:?}: {e}", app.name())))?;
+                    for o in rendered.objects() {
+                        out.push_str("---\n");
+                        let mut header = format!("# application {}/{}", ns, app.name());
+                        if !step.is_empty() {
+                            header.push_str(&format!(", step {step}"));
+                        }
+                        header.push_str(&format!(
+                            ", cluster {}, namespace {target_ns}",
+                            placement.cluster
+                        ));
+                        if let Some(k) = &planned.replica_key {
+                            header.push_str(&format!(", replica {k}"));
+                        }
+                        header.push_str(&format!(", component {} ({})", c.name, c.type_));
+                        if let Some(t) = &o.trait_type {
+                            header.push_str(&format!(", trait {t}"));
+                        }
+                        out.push_str(&header);
+                        out.push('\n');
+                        out.push_str(
+                            &serde_saphyr::to_string(&o.object)
+                                .map_err(|e| Error::Failed(e.to_string()))?,
+                        );
+                    }
+                }
             }
         }
     }
     print!("{out}");
     Ok(())
+}
+
+/// The clusters placements may use: the hub's registry when there is a hub; offline, `local`
+/// and every cluster a topology policy names (labels are unknown offline, so a label selector
+/// selects nothing there).
+async fn known_clusters(
+    hub: Option<&crate::hub::Hub>,
+    apps: &[oam::Application],
+) -> Result<Vec<render::policy::ClusterInfo>, Error> {
+    let mut clusters = vec![render::policy::ClusterInfo::new(fleet::LOCAL)];
+    match hub {
+        Some(hub) => {
+            let (records, _) = fleet::registry::list(&hub.client).await?;
+            for r in records {
+                clusters.push(render::policy::ClusterInfo {
+                    name: r.name,
+                    labels: r.labels,
+                });
+            }
+        }
+        None => {
+            for app in apps {
+                for p in app.spec.policies.iter().filter(|p| p.type_ == "topology") {
+                    let names = p
+                        .properties
+                        .as_ref()
+                        .and_then(|v| v.get("clusters"))
+                        .and_then(|v| v.as_array())
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|v| v.as_str());
+                    for n in names {
+                        if !clusters.iter().any(|c| c.name == n) {
+                            clusters.push(render::policy::ClusterInfo::new(n));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(clusters)
 }
 
 /// `sail def render FILE`: the definition object (YAML) a definition file stands for.

@@ -78,3 +78,59 @@ fn def_vet_and_render() {
     );
     assert!(line.contains("bad.cue"), "names the file: {line}");
 }
+
+#[test]
+fn dry_run_applies_topology_and_override_policies_per_cluster() {
+    let app = repo_root().join("examples/multi-env/app.yaml");
+    let out = ok(
+        &sail(&["dry-run", "--offline", "-f", app.to_str().expect("path")]),
+        "sail dry-run multi-env",
+    );
+    // One document per object; its header says where it goes.
+    let docs: Vec<&str> = out
+        .split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .collect();
+    let deployment = |cluster: &str| {
+        docs.iter()
+            .find(|d| d.contains(&format!("cluster {cluster},")) && d.contains("kind: Deployment"))
+            .unwrap_or_else(|| panic!("no Deployment for {cluster} in:\n{out}"))
+            .to_string()
+    };
+    let staging = deployment("staging");
+    assert!(staging.contains("step deploy-staging"), "{staging}");
+    assert!(
+        staging.contains("cluster staging, namespace shop-staging,"),
+        "{staging}"
+    );
+    assert!(staging.contains("image: nginx:1.27-rc"), "{staging}");
+    assert!(staging.contains("replicas: 1"), "{staging}");
+    let production = deployment("production");
+    assert!(
+        production.contains("cluster production, namespace shop,"),
+        "{production}"
+    );
+    assert!(production.contains("image: nginx:1.27\n"), "{production}");
+    assert!(production.contains("replicas: 3"), "{production}");
+    assert!(
+        !out.contains("cluster local"),
+        "nothing goes to the hub:\n{out}"
+    );
+}
+
+#[test]
+fn dry_run_names_the_policy_that_is_wrong() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = dir.path().join("app.yaml");
+    std::fs::write(
+        &app,
+        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: a\nspec:\n  components:\n  - name: web\n    type: webservice\n    properties:\n      image: nginx\n  workflow:\n    steps:\n    - name: go\n      type: deploy\n      properties:\n        policies: [\"everywhere\"]\n",
+    )
+    .expect("write");
+    let out = sail(&["dry-run", "--offline", "-f", app.to_str().expect("path")]);
+    let line = one_line_failure(&out, "dry-run with an undefined policy");
+    assert!(
+        line.contains("step go") && line.contains("everywhere"),
+        "{line}"
+    );
+}
