@@ -197,6 +197,8 @@ pub struct Vertex<'a> {
     /// An inline value that is selected into (`(#D & {b: 2}).b`): definitions referenced in it
     /// don't close it (CUE's OpenInline).
     pub open_all: bool,
+    /// `matchN(…)` / `matchIf(…)` calls unified here, checked once the vertex is complete.
+    pub validators: Vec<(&'a Expr, Env<'a>)>,
 }
 
 impl<'a> Vertex<'a> {
@@ -228,6 +230,7 @@ impl<'a> Vertex<'a> {
             synthetic: false,
             anon: false,
             open_all: false,
+            validators: Vec::new(),
         }
     }
 }
@@ -273,6 +276,9 @@ pub struct Ev<'a> {
     pub main_files: usize,
     /// The next anonymous vertex is an inline value being selected into.
     pub anon_open: bool,
+    /// Set while a schema validator (`matchN`) checks a copy of a value: validators met in
+    /// the copy are not checked again.
+    pub in_validator: bool,
 }
 
 const CYCLE: &str = "cycle detected";
@@ -319,6 +325,7 @@ impl<'a> Ev<'a> {
             package_roots: HashMap::new(),
             main_files: usize::MAX,
             anon_open: false,
+            in_validator: false,
         }
     }
 
@@ -418,9 +425,135 @@ impl<'a> Ev<'a> {
         }
         if self.v(id).forward.is_none() {
             self.finalize(id);
+            if !self.v(id).validators.is_empty() {
+                self.vm(id).state = St::Done;
+                self.run_validators(id);
+            }
         }
         self.vm(id).state = St::Done;
         self.depth -= 1;
+    }
+
+    /// Checks the `matchN` / `matchIf` constraints of a complete vertex.
+    fn run_validators(&mut self, v: VId) {
+        let vals = std::mem::take(&mut self.vm(v).validators);
+        for (e, env) in vals {
+            let ExprKind::Call(f, args) = &e.kind else {
+                continue;
+            };
+            let ExprKind::Ident(name) = &f.kind else {
+                continue;
+            };
+            let saved = std::mem::replace(&mut self.in_validator, true);
+            let r = self.check_schema_validator(v, name, args, &env, e.span);
+            self.in_validator = saved;
+            if let Err(b) = r {
+                self.set_err(v, b);
+            }
+        }
+    }
+
+    /// Whether `v & schema` has no fatal error.
+    fn matches_schema(&mut self, v: VId, schema: VId) -> bool {
+        let t = self.new_vertex();
+        self.vm(t).conjs.push(Conj {
+            x: CX::Vertex(v),
+            env: None,
+            closed: Closed::No,
+        });
+        self.vm(t).conjs.push(Conj {
+            x: CX::Vertex(schema),
+            env: None,
+            closed: Closed::No,
+        });
+        self.has_fatal_inner(t, 64).is_none()
+    }
+
+    fn schema_list(&mut self, x: &'a Expr, env: &Env<'a>) -> Result<Vec<VId>, Rc<Bot>> {
+        let l = self.eval(x, env);
+        let l = self.concrete(l);
+        match l {
+            Val::Vertex(w) => self.list_elems(w).ok_or_else(|| {
+                Rc::new(Bot {
+                    msg: "matchN: schemas must be a list".into(),
+                    incomplete: false,
+                    spans: vec![x.span],
+                    path: None,
+                })
+            }),
+            Val::Bottom(b) => Err(b),
+            _ => Err(Rc::new(Bot {
+                msg: "matchN: schemas must be a list".into(),
+                incomplete: false,
+                spans: vec![x.span],
+                path: None,
+            })),
+        }
+    }
+
+    fn schema_of(&mut self, x: &'a Expr, env: &Env<'a>) -> VId {
+        let nv = self.new_vertex();
+        self.vm(nv).conjs.push(Conj {
+            x: CX::Expr(x),
+            env: env.clone(),
+            closed: Closed::No,
+        });
+        nv
+    }
+
+    fn check_schema_validator(
+        &mut self,
+        v: VId,
+        name: &str,
+        args: &'a [Expr],
+        env: &Env<'a>,
+        span: Span,
+    ) -> Result<(), Rc<Bot>> {
+        let err = |msg: String, incomplete: bool| {
+            Rc::new(Bot {
+                msg,
+                incomplete,
+                spans: vec![span],
+                path: None,
+            })
+        };
+        if self.v(v).err.is_some() {
+            return Ok(());
+        }
+        let ok = match (name, args) {
+            ("matchN", [n, list]) => {
+                let nv = self.eval(n, env);
+                let nv = self.concrete(nv);
+                if let Val::Bottom(b) = nv {
+                    return Err(b);
+                }
+                let schemas = self.schema_list(list, env)?;
+                let mut count = 0;
+                for s in schemas {
+                    if self.matches_schema(v, s) {
+                        count += 1;
+                    }
+                }
+                !matches!(unify_atoms(&nv, &Val::Int(count)), Val::Bottom(_))
+            }
+            ("matchIf", [c, t, f]) => {
+                let cs = self.schema_of(c, env);
+                let branch = if self.matches_schema(v, cs) { t } else { f };
+                let bs = self.schema_of(branch, env);
+                self.matches_schema(v, bs)
+            }
+            _ => return Err(err(format!("invalid arguments in call to {name}"), false)),
+        };
+        if ok {
+            return Ok(());
+        }
+        // a value that is not concrete yet may still come to satisfy the constraint
+        let val = Val::Vertex(v);
+        let incomplete = matches!(self.json_of(&val, 0), Err(b) if b.incomplete);
+        Err(err(
+            format!("invalid value (does not satisfy {name})"),
+            incomplete,
+        ))
     }
 
     fn derive_cid(&mut self, inner: u32, outer: u32) -> u32 {
@@ -644,6 +777,19 @@ impl<'a> Ev<'a> {
                             Closed::Shallow(self.next_cid)
                         };
                         self.add_expr(v, &args[0], env, cl, group);
+                        return;
+                    }
+                    if (n == "matchN" || n == "matchIf") && self.is_predeclared(n, &env) {
+                        // a constraint: checked when the vertex is complete. Like other
+                        // validators taking schemas, it leaves the struct it is embedded in open.
+                        if !self.in_validator {
+                            self.vm(v).validators.push((e, env.clone()));
+                        }
+                        if let Some(g) = group {
+                            if let Some(gr) = self.vm(v).groups.get_mut(g) {
+                                gr.open = true;
+                            }
+                        }
                         return;
                     }
                     if n == "and" && args.len() == 1 && self.is_predeclared(n, &env) {
@@ -1021,7 +1167,12 @@ impl<'a> Ev<'a> {
                         let n: &str = &key;
                         let cc = if kind == FK::Def {
                             let arc = self.arc_for(v, n, kind);
-                            Closed::Deep(arc)
+                            // A definition field brought in by a definition is closed apart from
+                            // one declared in a plain struct: each restricts the other.
+                            match closed {
+                                Closed::Deep(c) => Closed::Deep(self.derive_cid(arc, c)),
+                                _ => Closed::Deep(arc),
+                            }
                         } else {
                             child_closed
                         };

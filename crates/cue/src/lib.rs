@@ -577,6 +577,38 @@ mod tests {
     }
 
     #[test]
+    fn match_n_and_match_if() {
+        let v = export("a: matchN(1, [int, string]) & 3\nb: matchIf(int, >0, string) & 2\n")
+            .expect("ok");
+        assert_eq!(v, serde_json::json!({"a": 3, "b": 2}));
+        let e = export("a: matchN(1, [int, >0]) & 3").expect_err("two match");
+        assert!(e.to_string().contains("does not satisfy matchN"), "{e}");
+        let e = export("b: matchIf(int, >0, string) & -2").expect_err("then fails");
+        assert!(e.to_string().contains("does not satisfy matchIf"), "{e}");
+        // in a definition the value is not concrete: not an error there
+        let v = export("#S: matchN(1, [{run!: _}])\nx: #S & {run: 1}").expect("ok");
+        assert_eq!(v, serde_json::json!({"x": {"run": 1}}));
+    }
+
+    #[test]
+    fn definition_fields_from_a_definition_stay_closed() {
+        let eval = |src: &str| {
+            Runtime::new()
+                .compile("t.cue", src)
+                .and_then(|p| p.eval())
+                .expect("eval")
+        };
+        let v = eval("#D: {#foo: a: int}\na: #D\na: {#foo: b: 1}\n");
+        let e = v
+            .lookup("a.#foo.b")
+            .and_then(|b| b.error())
+            .expect("b not allowed");
+        assert!(e.to_string().contains("not allowed"), "{e}");
+        let v = eval("#D: {}\na: #D\na: {#foo: b: 1}\n");
+        assert_eq!(v.lookup("a.#foo.b").and_then(|b| b.as_i64()), Some(1));
+    }
+
+    #[test]
     fn unknown_import_is_error() {
         let e = Runtime::new()
             .compile("t.cue", "import \"vela/op\"\na: 1")

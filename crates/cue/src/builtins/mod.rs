@@ -1273,26 +1273,6 @@ fn flatten(ev: &mut Ev<'_>, items: Vec<Val>, depth: i64) -> R<Vec<Val>> {
     Ok(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn format_int_bases() {
-        assert_eq!(format_int(255, 16), "ff");
-        assert_eq!(format_int(-5, 2), "-101");
-        assert_eq!(format_int(80, 10), "80");
-    }
-
-    #[test]
-    fn html_escape() {
-        assert_eq!(
-            go_json_escape("\"<a&b>\"".into()),
-            "\"\\u003ca\\u0026b\\u003e\""
-        );
-    }
-}
-
 /// A subset of Go's text/template: text and `{{.}}` / `{{.a.b}}` field actions (with `{{-`/`-}}`
 /// trimming). Anything else is an explicit `unsupported` error.
 fn template_execute(t: &str, data: &serde_json::Value) -> Result<String, String> {
@@ -1353,4 +1333,24 @@ fn template_execute(t: &str, data: &serde_json::Value) -> Result<String, String>
     }
     out.push_str(rest);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_int_bases() {
+        assert_eq!(format_int(255, 16), "ff");
+        assert_eq!(format_int(-5, 2), "-101");
+        assert_eq!(format_int(80, 10), "80");
+    }
+
+    #[test]
+    fn html_escape() {
+        assert_eq!(
+            go_json_escape("\"<a&b>\"".into()),
+            "\"\\u003ca\\u0026b\\u003e\""
+        );
+    }
 }
