@@ -342,6 +342,12 @@ pub async fn delete(
     timeout: Duration,
 ) -> Result<(), Error> {
     let api: Api<Application> = Api::namespaced(hub.client.clone(), ns);
+    // The uid tells this deletion's record of what it kept from an earlier one's.
+    let uid = api
+        .get_opt(name)
+        .await
+        .map_err(Error::api(format!("read application {ns}/{name}")))?
+        .and_then(|a| a.metadata.uid);
     match api.delete(name, &DeleteParams::default()).await {
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 404 => {
@@ -370,7 +376,30 @@ pub async fn delete(
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        println!("application {ns}/{name} deleted with every resource it created");
+        let kept = controller::kept_on_delete(&hub.client, ns, name, uid.as_deref()).await?;
+        match kept {
+            Some(k) if !k.kept.is_empty() || !k.released.is_empty() => {
+                println!("application {ns}/{name} deleted");
+                if !k.kept.is_empty() {
+                    println!("kept (delete them yourself when their data is no longer needed):");
+                    for r in &k.kept {
+                        println!("  {r}");
+                    }
+                }
+                if !k.released.is_empty() {
+                    println!("left to the other applications that share them:");
+                    for r in &k.released {
+                        println!("  {r}");
+                    }
+                }
+            }
+            _ => println!("application {ns}/{name} deleted with every resource it created"),
+        }
+    } else {
+        println!(
+            "(what the deletion keeps, such as PersistentVolumeClaims, is listed with --wait, and as a {} event on the application)",
+            controller::REASON_KEPT
+        );
     }
     Ok(())
 }

@@ -265,6 +265,16 @@ enum RevisionCommand {
         #[arg(short = 'n', long)]
         namespace: Option<String>,
     },
+    /// Set the application back to a revision (default: the last one whose workflow succeeded)
+    /// and run its workflow again.
+    Rollback {
+        app: String,
+        /// The revision, e.g. `myapp-v2` (see `sail revision list`).
+        #[arg(long = "to")]
+        to: Option<String>,
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -439,6 +449,10 @@ async fn run(cli: Cli) -> Result<(), Error> {
             RevisionCommand::Get { name, namespace } => {
                 let (hub, ns) = connect_in(kubeconfig, namespace).await?;
                 revision::get(&hub, &ns, &name).await
+            }
+            RevisionCommand::Rollback { app, to, namespace } => {
+                let (hub, ns) = connect_in(kubeconfig, namespace).await?;
+                revision::rollback(&hub, &ns, &app, to.as_deref()).await
             }
         },
         Command::Cluster(c) => {

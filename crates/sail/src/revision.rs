@@ -77,3 +77,17 @@ pub async fn get(hub: &Hub, ns: &str, name: &str) -> Result<(), Error> {
     println!("# definitions recorded: {}", defs.join(", "));
     Ok(())
 }
+
+/// `sail revision rollback APP [--to REV]` (also `sail workflow rollback APP`).
+pub async fn rollback(hub: &Hub, ns: &str, app: &str, to: Option<&str>) -> Result<(), Error> {
+    let done = controller::rollback(&hub.client, ns, app, to).await?;
+    println!(
+        "application {ns}/{app} rolled back to {}{}; its workflow runs again (follow it with `sail status {app} -n {ns}`)",
+        done.revision,
+        done.publish_version
+            .as_deref()
+            .map(|v| format!(" (publish version {v})"))
+            .unwrap_or_default()
+    );
+    Ok(())
+}

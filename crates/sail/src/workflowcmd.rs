@@ -1,4 +1,4 @@
-//! `sail workflow suspend | resume | terminate | restart NAME`: control a running workflow by
+//! `sail workflow suspend | resume | terminate | restart | rollback NAME`: control a running workflow by
 //! writing the Application's `status.workflow`, which the controller reads.
 
 use crate::Error;
@@ -17,6 +17,8 @@ pub enum Action {
     Terminate,
     /// Run the workflow again from its first step.
     Restart,
+    /// Set the application back to the last revision whose workflow succeeded, and run it.
+    Rollback,
 }
 
 pub async fn run(hub: &Hub, ns: &str, name: &str, action: Action) -> Result<(), Error> {
@@ -42,6 +44,8 @@ pub async fn run(hub: &Hub, ns: &str, name: &str, action: Action) -> Result<(), 
         }
         Action::Terminate => json!({"status": {"workflow": {"terminated": true}}}),
         Action::Restart => json!({"status": {"workflow": null}}),
+        // Not a status write: the application's spec goes back to a revision.
+        Action::Rollback => return crate::revision::rollback(hub, ns, name, None).await,
     };
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
@@ -50,7 +54,7 @@ pub async fn run(hub: &Hub, ns: &str, name: &str, action: Action) -> Result<(), 
         Action::Suspend => "suspended",
         Action::Resume => "resumed",
         Action::Terminate => "terminated",
-        Action::Restart => "restarted",
+        Action::Restart | Action::Rollback => "restarted",
     };
     println!("workflow of application {ns}/{name} {done}");
     Ok(())
