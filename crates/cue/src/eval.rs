@@ -1176,13 +1176,27 @@ impl<'a> Ev<'a> {
                         } else {
                             child_closed
                         };
+                        let x = if f.constraint != Constraint::Optional
+                            && self.self_reference(&f.value, &fenv)
+                        {
+                            // `#S: {s: #S}`: a regular field that embeds its own declaration
+                            // unrolls forever; CUE calls it a structural cycle.
+                            CX::Val(Val::Bottom(Rc::new(Bot {
+                                msg: format!("structural cycle: {n} refers to its own declaration"),
+                                incomplete: false,
+                                spans: vec![f.value.span],
+                                path: None,
+                            })))
+                        } else {
+                            CX::Expr(&f.value)
+                        };
                         self.add_field(
                             v,
                             n,
                             kind,
                             f,
                             Conj {
-                                x: CX::Expr(&f.value),
+                                x,
                                 env: fenv.clone(),
                                 closed: cc,
                             },
@@ -2360,6 +2374,61 @@ impl<'a> Ev<'a> {
             Some((p, _)) => std::borrow::Cow::Owned(format!("{name}\u{2}{p}")),
             None => std::borrow::Cow::Borrowed(name),
         }
+    }
+
+    /// Whether `e` (a field's value: references joined by `&`) refers to a declaration whose
+    /// struct literal encloses `e` itself.
+    fn self_reference(&mut self, e: &'a Expr, env: &Env<'a>) -> bool {
+        fn refs<'x>(e: &'x Expr, out: &mut Vec<(&'x str, Span)>) {
+            match &e.kind {
+                ExprKind::Ident(n) => out.push((n, e.span)),
+                ExprKind::Paren(x) => refs(x, out),
+                ExprKind::Binary(BinOp::And, a, b) => {
+                    refs(a, out);
+                    refs(b, out);
+                }
+                _ => {}
+            }
+        }
+        fn lits<'x>(e: &'x Expr, out: &mut Vec<*const StructLit>) {
+            match &e.kind {
+                ExprKind::Struct(l) => out.push(l as *const StructLit),
+                ExprKind::Paren(x) => lits(x, out),
+                ExprKind::Binary(BinOp::And, a, b) => {
+                    lits(a, out);
+                    lits(b, out);
+                }
+                _ => {}
+            }
+        }
+        let mut names = Vec::new();
+        refs(e, &mut names);
+        for (n, span) in names {
+            let Ok(Target::Vertex(w)) = self.lookup_ident(n, env, span) else {
+                continue;
+            };
+            let mut own = Vec::new();
+            for c in &self.v(w).conjs {
+                match &c.x {
+                    CX::Expr(x) => lits(x, &mut own),
+                    CX::Lit(l) => own.push(*l as *const StructLit),
+                    _ => {}
+                }
+            }
+            if own.is_empty() {
+                continue;
+            }
+            let mut fr = env.clone();
+            while let Some(f) = fr {
+                if let FrameKind::Struct { lit, .. } = &f.kind {
+                    if own.contains(&(*lit as *const StructLit)) {
+                        return true;
+                    }
+                }
+                fr = f.parent.clone();
+            }
+        }
+        false
     }
 
     /// The root vertex of an imported CUE package (its files unified), made on first use.

@@ -256,7 +256,93 @@ impl Gen {
 
     fn field(&mut self, i: usize) {
         let name = format!("f{i}");
-        let (text, ty) = match self.rng.below(11) {
+        let (text, ty) = match self.rng.below(19) {
+            11 => (
+                format!(
+                    "{} & {}",
+                    ["=~\"^[a-z]+$\"", "!~\"^x\"", "!=\"web\"", "=~\"p\""][self.rng.below(4)],
+                    self.str_expr(1)
+                ),
+                Ty::Str,
+            ),
+            12 => {
+                // hidden field and let
+                let h = self.int_expr(1);
+                self.out.push_str(&format!("_h{i}: {h}\n"));
+                let l = self.int_expr(1);
+                self.out.push_str(&format!("let L{i} = {l}\n"));
+                (format!("_h{i} * 2 + L{i}"), Ty::Int)
+            }
+            13 => match self.var(Ty::IntList) {
+                Some(l) => (format!("{l}[{}]", self.rng.below(3)), Ty::Int),
+                None => ("[7, 8][1]".into(), Ty::Int),
+            },
+            14 => (
+                format!(
+                    "{{[string]: int}} & {{a: {}, b: {}}}",
+                    self.int_expr(1),
+                    if self.rng.chance(80) {
+                        self.int_expr(1)
+                    } else {
+                        self.str_expr(1)
+                    }
+                ),
+                Ty::Struct,
+            ),
+            15 => (
+                format!(
+                    "close({{a: {}}}) & {{{}}}",
+                    self.int_expr(1),
+                    if self.rng.chance(70) {
+                        "a: int"
+                    } else {
+                        "b: 1"
+                    }
+                ),
+                Ty::Struct,
+            ),
+            16 => match self.var(Ty::Struct) {
+                Some(st) => (
+                    format!("{{for k, v in {st} if (v & int) != _|_ {{\"\\(k)_\": v}}}}"),
+                    Ty::Struct,
+                ),
+                None => ("{}".into(), Ty::Struct),
+            },
+            17 => {
+                let t = match self.rng.below(4) {
+                    0 => {
+                        self.import("strings");
+                        format!("len(strings.Split({}, \"-\"))", self.str_expr(1))
+                    }
+                    1 => {
+                        self.import("list");
+                        let l = self.var(Ty::IntList).unwrap_or_else(|| "[1]".into());
+                        let x = self.int_expr(1);
+                        return self.push_field(
+                            &name,
+                            format!("list.Contains({l}, {x})"),
+                            Ty::Bool,
+                        );
+                    }
+                    2 => format!("*{} | int & {}", self.int_expr(1), self.int_expr(1)),
+                    _ => match self.var(Ty::Struct) {
+                        Some(st) => format!("len({st})"),
+                        None => "0".into(),
+                    },
+                };
+                (t, Ty::Int)
+            }
+            18 if !self.defs.is_empty() => {
+                let d = self.defs[self.rng.below(self.defs.len())].clone();
+                (
+                    format!(
+                        "{{{d}, a: {}{}}}",
+                        self.int_expr(1),
+                        if self.rng.chance(20) { ", zz: 1" } else { "" }
+                    ),
+                    Ty::Struct,
+                )
+            }
             0 => (self.int_expr(0), Ty::Int),
             1 => (self.str_expr(0), Ty::Str),
             2 => (self.bool_expr(0), Ty::Bool),
@@ -307,9 +393,13 @@ impl Gen {
                 (b, Ty::Int)
             }
         };
+        self.push_field(&name, text, ty);
+    }
+
+    fn push_field(&mut self, name: &str, text: String, ty: Ty) {
         self.out.push_str(&format!("{name}: {text}\n"));
         if ty != Ty::Other {
-            self.vars.push((name, ty));
+            self.vars.push((name.to_string(), ty));
         }
     }
 }
@@ -467,4 +557,13 @@ fn generated_programs_evaluate() {
         }
     }
     assert!(ok > 50 && err > 10, "ok {ok}, err {err}");
+}
+
+#[test]
+#[ignore = "dev helper: prints generated programs and our results"]
+fn show_generated() {
+    for seed in 0..12 {
+        let src = program(seed);
+        println!("---- seed {seed}\n{src}=> {:?}\n", ours(&src));
+    }
 }

@@ -89,3 +89,128 @@ fn pathological_inputs_end_in_errors() {
     let r = p.eval().and_then(|v| v.to_json());
     assert!(r.is_err(), "step limit not enforced");
 }
+
+/// Fuzz finding (cargo fuzz, target `eval`, 2026-11-25): a mutated resource-update policy whose
+/// `#Strategy` has a regular field `strategy: #Strategy`. It unrolled until the limits stopped it,
+/// ~10 s per run with the fuzzer's 100,000-step limit and over a minute with the default limits.
+/// It must be reported as a structural cycle where it is declared.
+#[test]
+fn fuzz_self_embedding_definition_is_a_structural_cycle() {
+    const ARTIFACT: &str = r####""resource-update": {
+	annotations: {}
+	description: "Configure the update strategy for selected resources."
+	labels: {}
+	attributes: {}
+	type: "policy"
+}
+
+template: {
+	#PolicyRule: {
+		// +uLsage=Specify how to select the targets of the rule
+		selector: #RuleSelector
+		// +usage=The update strategy for the target resources
+		strategy: #Strategy
+	}
+
+	#Strategy: {
+		// +usage=Specify the op for updating target resources
+		op: *"patch" | "replace"
+		// +usage=The update strategy for the target resources
+		strategy: #Strategy
+	}
+
+	#Strategy: {
+		// +usage=Specify the op for updating 		oamTypes?: [...string]
+		// +usage=Select resources by trait types
+		traitTypes?: [...string]
+		// +usage=Select resources by resource types (like rule
+		selector: #RuleSelector
+		// +usage=The update strategy for the target resources
+		strategy: #Strategy
+	}
+
+	#Strategy: {
+		// +usage=Specify the op for updating target resources
+		op: *"patch" | "replace"
+		// +usage=Specify which fields would trigger recreation when updated
+		recreateFields?: [...string]
+	}
+
+	#RuleSelector: {
+		// +usage=Select resources by component names
+		componentNames?: [...string]
+		// +usage=Select resources by component types
+		componentTypes?: [...string]
+		// +usage=Select resources by oamTypes (COMPONENT or TRAIT)
+		oamTypes?: [...string]
+		// +usage=Select resources by trait types
+		traitTypes?: [...string]
+		// +usage=Select resources by resource types (like Deployment)
+		resourceTypes?: [...string]
+		// +usage=Select resources by their names
+		resourceNames?: [...string]
+	ames
+		resourceNames?: [...string]
+	}
+
+	parameter: {
+		// +usage=Specify the list of rules to control resource update strategy at resource level.
+		rules?: [...#PolicyRule]
+	}
+}
+"####;
+    for src in [
+        ARTIFACT,
+        "#S: {s: #S}\nx: #S",
+        "#S: {a: {b: #S & {}}}\nx: #S",
+        "x: {y: x}",
+    ] {
+        let rt = cue::Runtime::with_limits(cue::Limits {
+            max_depth: 200,
+            max_steps: 100_000,
+            max_bytes: 8 << 20,
+        });
+        let v = rt
+            .compile("fuzz.cue", src)
+            .and_then(|p| p.eval())
+            .expect("eval");
+        let errs: Vec<String> = v
+            .all_fields()
+            .iter()
+            .flat_map(|f| walk_errors(&f.value))
+            .collect();
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("structural cycle") && e.contains("own declaration")),
+            "{src}: {errs:?}"
+        );
+        assert!(
+            !errs.iter().any(|e| e.contains("limit exceeded")),
+            "{errs:?}"
+        );
+    }
+    // an optional self reference is not a cycle: the data decides how deep it goes
+    let v = cue::Runtime::new()
+        .compile(
+            "t.cue",
+            "#S: {next?: #S, v: int}\nx: #S & {v: 1, next: {v: 2, next: {v: 3}}}",
+        )
+        .and_then(|p| p.eval())
+        .and_then(|v| v.to_json())
+        .expect("optional recursion");
+    assert_eq!(
+        v,
+        serde_json::json!({"x": {"v": 1, "next": {"v": 2, "next": {"v": 3}}}})
+    );
+}
+
+fn walk_errors(v: &cue::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(e) = v.error() {
+        out.push(e.to_string());
+    }
+    for f in v.all_fields() {
+        out.extend(walk_errors(&f.value));
+    }
+    out
+}
