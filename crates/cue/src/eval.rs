@@ -2390,7 +2390,7 @@ impl<'a> Ev<'a> {
                 _ => {}
             }
         }
-        fn lits<'x>(e: &'x Expr, out: &mut Vec<*const StructLit>) {
+        fn lits(e: &Expr, out: &mut Vec<*const StructLit>) {
             match &e.kind {
                 ExprKind::Struct(l) => out.push(l as *const StructLit),
                 ExprKind::Paren(x) => lits(x, out),
