@@ -87,7 +87,8 @@ fn parse_eval(text: &str) -> Vec<(String, Leaf)> {
         let Some(colon) = find_label_end(line) else {
             // e.g. `let X#18 = (_|_){`: not a field; skip its block so that its closing brace
             // does not close the enclosing field.
-            if line.starts_with("let ") && line.ends_with('{') {
+            // (or the multi-line form of a validator, `matchN(1, (#list){`, inside a value)
+            if line.ends_with('{') && (line.starts_with("let ") || !blocks.is_empty()) {
                 skip_block(&lines, &mut i);
             }
             continue;
@@ -135,6 +136,17 @@ fn parse_eval(text: &str) -> Vec<(String, Leaf)> {
             }
             continue;
         }
+        if rest.starts_with("(_|_){//") && !rest.ends_with('}') {
+            // an error leaf whose message is on the same line: `a: (_|_){// msg`, then `}`
+            let leaf = if rest.contains("[incomplete]") || rest.contains("[cycle]") {
+                Leaf::Incomplete
+            } else {
+                Leaf::Error
+            };
+            out.push((path, leaf));
+            skip_block(&lines, &mut i);
+            continue;
+        }
         if rest.ends_with('{') && !rest.ends_with("}{") {
             let is_err = rest.starts_with("(_|_)");
             stack.push(path.clone());
@@ -167,7 +179,8 @@ fn skip_block(lines: &[&str], i: &mut usize) {
     let mut depth = 1;
     while *i < lines.len() && depth > 0 {
         let l = lines[*i].trim();
-        if l.ends_with('{') {
+        // a block opens at a line ending in `{`, or at `(_|_){// msg` (message inline)
+        if l.ends_with('{') || (l.contains("){//") && !l.starts_with("//")) {
             depth += 1;
         }
         if l == "}" || l.starts_with('}') {
