@@ -971,6 +971,9 @@ impl<'a> Ev<'a> {
                 x.list_closed,
             )
         };
+        // copying is work in proportion to the copied value: charge it, so that values that
+        // double at each level hit the step limit early
+        self.steps += (arcs.len() + elems.len()) as u64;
         if let Some(b) = err {
             self.set_err(v, b);
         }
@@ -2376,8 +2379,8 @@ impl<'a> Ev<'a> {
         }
     }
 
-    /// Whether `e` (a field's value: references joined by `&`) refers to a declaration whose
-    /// struct literal encloses `e` itself.
+    /// Whether `e` (a field's value: references joined by `&`) refers to a declaration that
+    /// encloses `e` itself (`#S: {s: #S}`, `env: [{key: env}]`).
     fn self_reference(&mut self, e: &'a Expr, env: &Env<'a>) -> bool {
         fn refs<'x>(e: &'x Expr, out: &mut Vec<(&'x str, Span)>) {
             match &e.kind {
@@ -2390,42 +2393,22 @@ impl<'a> Ev<'a> {
                 _ => {}
             }
         }
-        fn lits(e: &Expr, out: &mut Vec<*const StructLit>) {
-            match &e.kind {
-                ExprKind::Struct(l) => out.push(l as *const StructLit),
-                ExprKind::Paren(x) => lits(x, out),
-                ExprKind::Binary(BinOp::And, a, b) => {
-                    lits(a, out);
-                    lits(b, out);
-                }
-                _ => {}
-            }
-        }
         let mut names = Vec::new();
         refs(e, &mut names);
         for (n, span) in names {
             let Ok(Target::Vertex(w)) = self.lookup_ident(n, env, span) else {
                 continue;
             };
-            let mut own = Vec::new();
-            for c in &self.v(w).conjs {
-                match &c.x {
-                    CX::Expr(x) => lits(x, &mut own),
-                    CX::Lit(l) => own.push(*l as *const StructLit),
-                    _ => {}
-                }
-            }
-            if own.is_empty() {
-                continue;
-            }
-            let mut fr = env.clone();
-            while let Some(f) = fr {
-                if let FrameKind::Struct { lit, .. } = &f.kind {
-                    if own.contains(&(*lit as *const StructLit)) {
-                        return true;
-                    }
-                }
-                fr = f.parent.clone();
+            let encloses = |d: Span| {
+                d.file == span.file && d.start <= span.start && span.end <= d.end && d != span
+            };
+            let hit = self.v(w).conjs.iter().any(|c| match &c.x {
+                CX::Expr(x) => encloses(x.span),
+                CX::Lit(l) => encloses(l.span),
+                _ => false,
+            });
+            if hit {
+                return true;
             }
         }
         false
