@@ -27,7 +27,7 @@ pub async fn load(
     if namespace != SYSTEM_NAMESPACE {
         namespaces.push(namespace);
     }
-    for kind in [DefinitionKind::Component, DefinitionKind::Trait] {
+    for kind in DefinitionKind::ALL {
         let ar = crate::install::api_resource(kind);
         for ns in &namespaces {
             let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);

@@ -43,6 +43,21 @@ pub fn used_definitions(
             used.push(catalog.require(Trait, &t.type_)?.clone());
         }
     }
+    // Step types defined in CUE are part of the revision too, so that changing one makes a new
+    // revision. One that is not defined (yet) fails its step with a message naming it.
+    if let Some(wf) = &app.spec.workflow {
+        let types = wf
+            .steps
+            .iter()
+            .flat_map(|s| std::iter::once(&s.type_).chain(s.sub_steps.iter().map(|x| &x.type_)));
+        for t in types {
+            if let Some(def) = catalog.iter().find(|c| {
+                c.definition.kind == render::DefinitionKind::WorkflowStep && &c.definition.name == t
+            }) {
+                used.push(def.clone());
+            }
+        }
+    }
     used.sort_by(|a, b| {
         (a.definition.kind, &a.definition.name).cmp(&(b.definition.kind, &b.definition.name))
     });

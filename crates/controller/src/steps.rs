@@ -62,13 +62,8 @@ impl StepRunner for Runner<'_> {
                     .unwrap_or("waiting for approval: sail workflow resume")
                     .to_string(),
             },
-            other => StepOutcome::Failed {
-                reason: "UnsupportedStep".into(),
-                message: format!(
-                    "step {}: step type {other:?} is not supported yet (supported: apply-component, deploy, suspend)",
-                    step.name
-                ),
-            },
+            // Every other type is a WorkflowStepDefinition in CUE.
+            _ => crate::cuestep::run(self, step).await,
         }
     }
 }

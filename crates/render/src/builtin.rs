@@ -60,6 +60,12 @@ pub const FILES: &[(&str, &str)] = builtin_files![
     "definitions/policy/take-over.cue",
     "definitions/policy/read-only.cue",
     "definitions/policy/resource-update.cue",
+    "definitions/workflow-step/apply-object.cue",
+    "definitions/workflow-step/read-object.cue",
+    "definitions/workflow-step/print-message-in-status.cue",
+    "definitions/workflow-step/webhook.cue",
+    "definitions/workflow-step/request.cue",
+    "definitions/workflow-step/notification.cue",
 ];
 
 /// Parse every built-in definition.

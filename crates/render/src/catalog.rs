@@ -18,10 +18,16 @@ pub struct Compiled {
 
 /// Compiled definitions by revision hash, shared by every render: an unchanged definition is
 /// never compiled twice.
-#[derive(Default)]
 pub struct CompileCache {
     runtime: cue::Runtime,
     compiled: Mutex<HashMap<String, Arc<Compiled>>>,
+}
+
+impl Default for CompileCache {
+    /// A cache whose runtime knows the `vela/*` packages ([`crate::stdlib`]).
+    fn default() -> CompileCache {
+        CompileCache::with_runtime(crate::stdlib::runtime())
+    }
 }
 
 impl CompileCache {

@@ -53,7 +53,7 @@ impl Definition {
         // The header is plain CUE: evaluate it alone (the template refers to `context`, which
         // only exists at render time).
         let header_src = format!("{}\n{}", parts.imports, parts.header);
-        let runtime = cue::Runtime::new();
+        let runtime = crate::stdlib::runtime();
         let header = runtime
             .compile(file, &header_src)
             .and_then(|p| p.eval())

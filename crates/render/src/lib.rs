@@ -22,6 +22,7 @@ pub mod definition;
 mod error;
 pub mod health;
 pub mod patch;
+pub mod stdlib;
 pub mod policy;
 pub mod refobjects;
 

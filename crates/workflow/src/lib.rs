@@ -11,6 +11,7 @@
 
 mod engine;
 mod plan;
+pub mod task;
 
 pub use engine::{Engine, Progress, StepOutcome, StepRunner};
 pub use plan::{Plan, PlannedStep, plan};

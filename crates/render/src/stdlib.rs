@@ -1,0 +1,55 @@
+//! The CUE packages definitions import beside CUE's own: `vela/builtin`, `vela/kube`,
+//! `vela/http`, `vela/util` and the legacy `vela/op`, in which workflow steps declare their
+//! operations (`#do`/`#provider`). Sailplane's own text (definitions/packages/vela), with the
+//! names and parameters of KubeVela's; the workflow engine serves the operations.
+
+/// `(import path, file name, source)` of every package.
+pub const PACKAGES: &[(&str, &str, &str)] = &[
+    (
+        "vela/builtin",
+        "vela/builtin.cue",
+        include_str!("../../../definitions/packages/vela/builtin.cue"),
+    ),
+    (
+        "vela/kube",
+        "vela/kube.cue",
+        include_str!("../../../definitions/packages/vela/kube.cue"),
+    ),
+    (
+        "vela/http",
+        "vela/http.cue",
+        include_str!("../../../definitions/packages/vela/http.cue"),
+    ),
+    (
+        "vela/util",
+        "vela/util.cue",
+        include_str!("../../../definitions/packages/vela/util.cue"),
+    ),
+    (
+        "vela/op",
+        "vela/op.cue",
+        include_str!("../../../definitions/packages/vela/op.cue"),
+    ),
+];
+
+/// A CUE runtime that knows the packages.
+pub fn runtime() -> cue::Runtime {
+    let mut rt = cue::Runtime::new();
+    for (path, file, src) in PACKAGES {
+        rt.register_package(path, &[(file, src)]);
+    }
+    rt
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_package_compiles() {
+        let rt = super::runtime();
+        for (path, _, _) in super::PACKAGES {
+            let src = format!("import \"{path}\"\nx: 1\n");
+            rt.compile("t.cue", &src)
+                .unwrap_or_else(|e| panic!("{path}: {e}"));
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! Workflow steps defined in CUE (WorkflowStepDefinitions), run by the controller with its
+//! providers: webhooks and notifications to a server the test runs, objects applied to a
+//! member cluster, messages, failures, and a step definition applied while the hub runs.
+
+mod common;
+
+use common::{HubProcess, Receiver, ok, start_members, text};
+use std::time::{Duration, Instant};
+
+/// Wait until the application's workflow reaches `phase` (as `sail status -o json` shows it),
+/// returning the status.
+fn wait_phase(hub: &HubProcess, app: &str, phase: &str) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        let out = hub.sail(&["status", app, "-o", "json"]);
+        if out.status.success() {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+            if v["status"]["status"] == phase {
+                return v;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{app} never reached {phase}: {}\nhub log:\n{}",
+            text(&out.stdout),
+            hub.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn step<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    status["status"]["workflow"]["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == name))
+        .unwrap_or_else(|| panic!("no step {name} in {status}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cue_steps_call_webhooks_apply_to_members_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    let members = start_members(&["edge"]).await;
+    hub.join(&members[0], "edge", "");
+    let hook = Receiver::start(200);
+    let slack = Receiver::start(200);
+
+    let app = format!(
+        r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: release
+  namespace: default
+spec:
+  components:
+  - name: web
+    type: webservice
+    properties:
+      image: nginx
+  workflow:
+    steps:
+    - name: deploy
+      type: deploy
+    - name: config-on-edge
+      type: apply-object
+      properties:
+        cluster: edge
+        value:
+          apiVersion: v1
+          kind: ConfigMap
+          metadata:
+            name: release-info
+            namespace: default
+          data:
+            version: "1.0"
+    - name: say
+      type: print-message-in-status
+      properties:
+        message: deployed to the hub and edge
+    - name: tell-ci
+      type: webhook
+      properties:
+        url:
+          value: {hook}/deployed
+        data:
+          app: release
+          version: "1.0"
+    - name: tell-team
+      type: notification
+      properties:
+        slack:
+          url:
+            value: {slack}/services/T000
+          message:
+            text: release 1.0 is out
+"#,
+        hook = hook.url,
+        slack = slack.url
+    );
+    let file = dir.path().join("app.yaml");
+    std::fs::write(&file, app).unwrap();
+    ok(&hub.sail(&["up", "-f", file.to_str().unwrap()]), "sail up");
+    let status = wait_phase(&hub, "release", "running");
+
+    let got = hook.wait_for(1, Duration::from_secs(5));
+    assert_eq!(got[0].method, "POST");
+    assert_eq!(got[0].path, "/deployed");
+    let body: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"app": "release", "version": "1.0"})
+    );
+    assert!(
+        got[0]
+            .headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v == "application/json")
+    );
+    let note = slack.wait_for(1, Duration::from_secs(5));
+    assert_eq!(note[0].path, "/services/T000");
+    assert!(
+        note[0].body.contains("release 1.0 is out"),
+        "{}",
+        note[0].body
+    );
+
+    let cm = members[0].kubectl(&[
+        "get",
+        "configmap",
+        "release-info",
+        "-n",
+        "default",
+        "-o",
+        "jsonpath={.data.version}",
+    ]);
+    assert_eq!(testkit::ok_stdout(&cm), "1.0");
+    let say = step(&status, "say");
+    assert_eq!(say["phase"], "succeeded");
+    assert!(
+        say["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("deployed to the hub and edge"),
+        "{say}"
+    );
+    // Finished steps do not run again at the next reconcile: still one call each.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(hook.requests().len(), 1);
+    assert_eq!(slack.requests().len(), 1);
+    hub.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_webhook_and_a_custom_step_applied_at_run_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    let broken = Receiver::start(500);
+
+    // A step type nobody defined yet: the workflow fails naming it.
+    let custom_app = dir.path().join("custom.yaml");
+    std::fs::write(
+        &custom_app,
+        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: gated\n  namespace: default\nspec:\n  components: []\n  workflow:\n    steps:\n    - name: gate\n      type: wait-for-config\n      properties:\n        name: go-live\n",
+    )
+    .unwrap();
+    ok(
+        &hub.sail(&["up", "-f", custom_app.to_str().unwrap()]),
+        "up gated",
+    );
+    let st = wait_phase(&hub, "gated", "workflowFailed");
+    let gate = step(&st, "gate");
+    assert!(
+        gate["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no WorkflowStepDefinition \"wait-for-config\""),
+        "{gate}"
+    );
+
+    // Define it at run time: wait until a ConfigMap says go.
+    let def = dir.path().join("wait-for-config.cue");
+    std::fs::write(
+        &def,
+        r#"import ("vela/kube", "vela/builtin")
+
+"wait-for-config": {
+	type: "workflow-step"
+	description: "Wait until a ConfigMap's data.go is \"true\""
+}
+template: {
+	read: kube.#Read & {
+		$params: value: {
+			apiVersion: "v1"
+			kind:       "ConfigMap"
+			metadata: {name: parameter.name, namespace: context.namespace}
+		}
+	}
+	wait: builtin.#ConditionalWait & {
+		$params: {
+			continue: read.$returns.value.data.go == "true"
+			message:  "waiting for ConfigMap \(parameter.name) to say go"
+		}
+	}
+	parameter: name: string
+}
+"#,
+    )
+    .unwrap();
+    ok(
+        &hub.sail(&["def", "apply", def.to_str().unwrap()]),
+        "def apply",
+    );
+    ok(&hub.sail(&["workflow", "restart", "gated"]), "restart");
+    testkit::ok_stdout(&testkit::kubectl_stdin(
+        &hub.kubeconfig(),
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: go-live\n  namespace: default\ndata:\n  go: \"false\"\n",
+    ));
+    let start = Instant::now();
+    loop {
+        let out = hub.sail(&["status", "gated", "-o", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let msg = v["status"]["workflow"]["steps"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if msg.contains("waiting for ConfigMap go-live to say go") {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{v}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    testkit::ok_stdout(&hub.kubectl(&[
+        "patch",
+        "configmap",
+        "go-live",
+        "-n",
+        "default",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"go":"true"}}"#,
+    ]));
+    wait_phase(&hub, "gated", "running");
+
+    // A webhook that answers 500 fails its step with the status code.
+    let failing = dir.path().join("failing.yaml");
+    std::fs::write(
+        &failing,
+        format!(
+            "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: noisy\n  namespace: default\nspec:\n  components: []\n  workflow:\n    steps:\n    - name: hook\n      type: webhook\n      properties:\n        url:\n          value: {}/x\n        data:\n          a: b\n",
+            broken.url
+        ),
+    )
+    .unwrap();
+    ok(
+        &hub.sail(&["up", "-f", failing.to_str().unwrap()]),
+        "up noisy",
+    );
+    let st = wait_phase(&hub, "noisy", "workflowFailed");
+    let hook = step(&st, "hook");
+    assert!(
+        hook["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("webhook answered 500"),
+        "{hook}"
+    );
+    hub.stop();
+}
