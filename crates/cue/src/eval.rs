@@ -2613,7 +2613,9 @@ impl<'a> Ev<'a> {
             }
             ExprKind::Call(f, args) => {
                 if let ExprKind::Ident(n) = &f.kind {
-                    if (n == "close" || n == "and" || n == "or") && self.is_predeclared(n, env) {
+                    if matches!(n.as_str(), "close" | "and" | "or" | "matchN" | "matchIf")
+                        && self.is_predeclared(n, env)
+                    {
                         return self.anon(e, env);
                     }
                 }

@@ -585,6 +585,10 @@ mod tests {
         assert!(e.to_string().contains("does not satisfy matchN"), "{e}");
         let e = export("b: matchIf(int, >0, string) & -2").expect_err("then fails");
         assert!(e.to_string().contains("does not satisfy matchIf"), "{e}");
+        // as an operand, through a reference
+        let v = export("_m: matchN(1, [int, string])\na: [_m & 3][0]\n").expect("ok");
+        assert_eq!(v, serde_json::json!({"a": 3}));
+        assert!(export("_m: matchN(1, [int, string])\na: [_m & 3.5][0]\n").is_err());
         // in a definition the value is not concrete: not an error there
         let v = export("#S: matchN(1, [{run!: _}])\nx: #S & {run: 1}").expect("ok");
         assert_eq!(v, serde_json::json!({"x": {"run": 1}}));
