@@ -79,7 +79,11 @@ fn catalog(cache: &CompileCache, defs: &[Definition]) -> Catalog {
     cat
 }
 
-fn render_all(components: &[oam::ApplicationComponent], cat: &Catalog, ctx: &RenderContext) -> usize {
+fn render_all(
+    components: &[oam::ApplicationComponent],
+    cat: &Catalog,
+    ctx: &RenderContext,
+) -> usize {
     let mut objects = 0;
     for c in components {
         match render::render_component(c, cat, ctx) {

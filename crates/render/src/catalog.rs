@@ -16,6 +16,79 @@ pub struct Compiled {
     pub details: Option<cue::Program>,
 }
 
+impl Compiled {
+    /// The name the template was compiled under; error positions name it.
+    fn file_name(&self) -> String {
+        format!("{}.cue", self.definition.name)
+    }
+
+    /// An error of this definition's template made to point at what the user has to fix:
+    /// positions in the template become positions in the definition's file (for a definition
+    /// read from a file), and an error on a parameter that carries no position (an empty
+    /// disjunction, say) gets the line where the parameter is declared. Incomplete errors are
+    /// returned as they are.
+    pub fn locate(&self, e: cue::Error) -> cue::Error {
+        if e.is_incomplete() {
+            return e;
+        }
+        let file = self.file_name();
+        let mut positions: Vec<cue::Pos> = e.positions().to_vec();
+        if positions.is_empty()
+            && let Some(line) = self.declaration_line(e.path())
+        {
+            positions.push(cue::Pos {
+                file: file.clone(),
+                line: u32::try_from(line).unwrap_or(u32::MAX),
+                col: 1,
+            });
+        }
+        let mapped: Vec<cue::Pos> = positions
+            .into_iter()
+            .map(|p| match &self.definition.source_lines {
+                Some(lines) if p.file == file => match lines.file_line(p.line as usize) {
+                    Some(l) => cue::Pos {
+                        file: self.definition.origin.clone(),
+                        line: u32::try_from(l).unwrap_or(u32::MAX),
+                        col: p.col,
+                    },
+                    None => p,
+                },
+                _ => p,
+            })
+            .collect();
+        if mapped.as_slice() == e.positions() {
+            return e;
+        }
+        mapped.into_iter().fold(
+            cue::Error::new(e.message()).with_path(e.path()),
+            |acc, p| acc.with_pos(p),
+        )
+    }
+
+    /// The template's line (1-based) declaring `parameter.<a>.<b>…`: the declaration of each
+    /// segment is looked for after the line of the one before it, starting at `parameter:`.
+    fn declaration_line(&self, path: &str) -> Option<usize> {
+        let rest = path.strip_prefix("parameter.")?;
+        let lines: Vec<&str> = self.definition.template.lines().collect();
+        let declares = |line: &str, name: &str| {
+            let t = line.trim_start();
+            [format!("{name}:"), format!("{name}?:"), format!("{name}!:")]
+                .iter()
+                .chain([format!("\"{name}\":"), format!("\"{name}\"?:")].iter())
+                .any(|p| t.starts_with(p.as_str()))
+        };
+        let mut at = lines.iter().position(|l| declares(l, "parameter"))?;
+        for seg in rest.split('.') {
+            // List indexes (`ports.0.port`) are not declarations.
+            if seg.parse::<usize>().is_ok() {
+                continue;
+            }
+            at += lines[at..].iter().position(|l| declares(l, seg))?;
+        }
+        Some(at + 1)
+    }
+}
+
 /// Compiled definitions by revision hash, shared by every render: an unchanged definition is
 /// never compiled twice.
 pub struct CompileCache {

@@ -88,13 +88,17 @@ pub fn render_component(
     let cerr = |source: cue::Error| Error::Component {
         component: name.into(),
         definition: component.type_.clone(),
-        source: Box::new(source),
+        source: Box::new(def.locate(source)),
     };
     let context = ctx.for_component(name, &parameter);
     let value = def
         .template
         .eval_with(&[("parameter", &parameter), ("context", &context)])
         .map_err(cerr)?;
+    // A parameter of the wrong type fails wherever it is used; report it where it is declared.
+    if let Some(p) = value.lookup("parameter") {
+        p.validate().map_err(cerr)?;
+    }
     value.validate().map_err(cerr)?;
 
     // An output that cannot be exported because a parameter is missing is reported as the
@@ -124,7 +128,7 @@ pub fn render_component(
         let terr = |source: cue::Error| Error::Trait {
             component: name.into(),
             trait_type: t.type_.clone(),
-            source: Box::new(source),
+            source: Box::new(tdef.locate(source)),
         };
         let tparam = t
             .properties
@@ -147,6 +151,9 @@ pub fn render_component(
             .template
             .eval_with(&[("parameter", &tparam), ("context", &tctx)])
             .map_err(terr)?;
+        if let Some(p) = tv.lookup("parameter") {
+            p.validate().map_err(terr)?;
+        }
         tv.validate().map_err(terr)?;
 
         if let Some(errs) = tv.lookup("errs") {

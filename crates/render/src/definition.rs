@@ -37,6 +37,26 @@ pub struct Definition {
     pub annotations: Map<String, Value>,
     /// Where it came from, for error messages: a file name or `namespace/name` on the hub.
     pub origin: String,
+    /// For a definition read from a file: where the template's lines are in that file, so that
+    /// errors point at the file's lines. `None` for hub objects, whose template text is what
+    /// the user wrote.
+    pub source_lines: Option<SourceLines>,
+}
+
+/// How the lines of [`Definition::template`] map to the definition file: the first
+/// `import_lines` lines are the imports, then line `import_lines + 1` of the template is line
+/// `first_line` of the file, and so on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceLines {
+    pub import_lines: usize,
+    pub first_line: usize,
+}
+
+impl SourceLines {
+    /// The file's line of the template's line `line` (1-based); imports keep theirs unknown.
+    pub fn file_line(&self, line: usize) -> Option<usize> {
+        (line > self.import_lines).then(|| self.first_line + (line - self.import_lines - 1))
+    }
 }
 
 /// The annotation KubeVela keeps a definition's description in.
@@ -93,6 +113,11 @@ impl Definition {
         } else {
             format!("{}\n{}", parts.imports.trim_end(), dedent(&parts.template))
         };
+        let import_lines = if parts.imports.is_empty() {
+            0
+        } else {
+            parts.imports.trim_end().lines().count()
+        };
         Ok(Definition {
             kind,
             name: parts.name,
@@ -106,6 +131,10 @@ impl Definition {
             labels: object_map("labels"),
             annotations: object_map("annotations"),
             origin: file.to_string(),
+            source_lines: Some(SourceLines {
+                import_lines,
+                first_line: parts.template_first_line,
+            }),
         })
     }
 
@@ -170,6 +199,7 @@ impl Definition {
             labels: meta_map("labels"),
             annotations,
             origin,
+            source_lines: None,
         })
     }
 
@@ -291,6 +321,8 @@ struct FileParts {
     name: String,
     header: String,
     template: String,
+    /// Line (1-based) of the template's first line with content, in the file.
+    template_first_line: usize,
 }
 
 /// Find the header field and the `template` block of a definition file by its syntax tree, and
@@ -316,6 +348,7 @@ fn split_definition_file(file: &str, source: &str) -> Result<FileParts, Error> {
     }
     let mut header: Option<(String, String)> = None;
     let mut template = None;
+    let mut template_first_line = 1;
     for decl in &ast.body.decls {
         let Decl::Field(f) = decl else {
             return Err(bad(
@@ -336,6 +369,16 @@ fn split_definition_file(file: &str, source: &str) -> Result<FileParts, Error> {
                 .and_then(|b| b.strip_suffix('}'))
                 .ok_or_else(|| bad("`template` must be a struct `{ ... }`".into()))?;
             template = Some(inner.to_string());
+            // The first character with content after the opening brace.
+            let open = f.value.span.start as usize
+                + source[f.value.span.start as usize..].find('{').unwrap_or(0);
+            let content = source
+                .get(open + 1..)
+                .and_then(|rest| rest.find(|c: char| !c.is_whitespace()))
+                .map_or(open, |i| open + 1 + i);
+            template_first_line = source
+                .get(..content)
+                .map_or(1, |b| b.matches('\n').count() + 1);
         } else {
             if let Some((other, _)) = &header {
                 return Err(bad(format!(
@@ -354,6 +397,7 @@ fn split_definition_file(file: &str, source: &str) -> Result<FileParts, Error> {
         name,
         header,
         template,
+        template_first_line,
     })
 }
 

@@ -22,9 +22,9 @@ pub mod definition;
 mod error;
 pub mod health;
 pub mod patch;
-pub mod stdlib;
 pub mod policy;
 pub mod refobjects;
+pub mod stdlib;
 
 pub use catalog::Catalog;
 pub use component::{RenderedComponent, RenderedObject, render_component};

@@ -667,7 +667,12 @@ pub fn validate_policy(
         "namespace": app.namespace(),
         "parameter": parameter,
     });
-    let cerr = |e: cue::Error| perr(policy, format!("{} properties: {e}", policy.type_));
+    let cerr = |e: cue::Error| {
+        perr(
+            policy,
+            format!("{} properties: {}", policy.type_, def.locate(e)),
+        )
+    };
     let value = def
         .template
         .eval_with(&[("parameter", &parameter), ("context", &context)])
