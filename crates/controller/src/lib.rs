@@ -6,11 +6,11 @@
 //! ResourceTracker first), reads health back from the live objects, writes the status, and once
 //! a revision's workflow succeeded, deletes what older revisions applied and this one does not.
 
-mod cuestep;
 pub mod definitions;
 mod error;
 mod install;
 mod kept;
+mod metrics;
 mod policy;
 mod reconcile;
 mod revision;
@@ -21,6 +21,7 @@ pub use definitions::SYSTEM_NAMESPACE;
 pub use error::Error;
 pub use install::{INSTALL_MANAGER, install};
 pub use kept::{ANNOTATION_KEPT, Kept, REASON_KEPT, kept_on_delete};
+pub use metrics::Metrics;
 pub use policy::DEFAULT_REVISION_LIMIT;
 pub use reconcile::{Controller, ControllerConfig, FINALIZER, preflight};
 pub use revision::{RevisionInfo, Rollback, list_revisions, rollback};

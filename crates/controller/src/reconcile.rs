@@ -1,5 +1,6 @@
 //! The reconcile loop.
 
+use crate::metrics::Metrics;
 use crate::policy::Policies;
 use crate::steps::Runner;
 use crate::tracker::Tracker;
@@ -31,6 +32,8 @@ pub struct ControllerConfig {
     pub resync: Duration,
     /// How often an application whose workflow is running is looked at.
     pub poll: Duration,
+    /// How many applications are reconciled at once (KubeVela's `--concurrent-reconciles`).
+    pub concurrency: u16,
 }
 
 impl Default for ControllerConfig {
@@ -38,6 +41,7 @@ impl Default for ControllerConfig {
         ControllerConfig {
             resync: Duration::from_secs(300),
             poll: Duration::from_millis(500),
+            concurrency: 16,
         }
     }
 }
@@ -57,6 +61,9 @@ struct Shared {
     last_error: Mutex<BTreeMap<String, String>>,
     /// The revision each application's garbage was last fully collected for.
     gc_done: Mutex<BTreeMap<String, String>>,
+    metrics: Arc<Metrics>,
+    /// Watch caches of the hub's definitions, started by `run`.
+    definitions: std::sync::OnceLock<definitions::DefinitionWatch>,
 }
 
 impl Shared {
@@ -87,8 +94,15 @@ impl Controller {
                 config,
                 last_error: Mutex::default(),
                 gc_done: Mutex::default(),
+                metrics: Arc::default(),
+                definitions: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// The controller's reconcile counters and latencies (live while it runs).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
     }
 
     /// Watch Applications in every namespace and reconcile them until `shutdown` resolves.
@@ -96,6 +110,10 @@ impl Controller {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
     ) {
+        let _ = self
+            .shared
+            .definitions
+            .set(definitions::DefinitionWatch::start(&self.shared.client));
         let apps: Api<Application> = Api::all(self.shared.client.clone());
         let (reader, writer) = reflector::store();
         // Only what the user or a control command changes triggers a reconcile; the
@@ -105,9 +123,12 @@ impl Controller {
             .reflect(writer)
             .applied_objects()
             .predicate_filter(trigger_hash, PredicateConfig::default());
+        let config = kube::runtime::controller::Config::default()
+            .concurrency(self.shared.config.concurrency);
         KubeController::for_stream(triggers, reader)
+            .with_config(config)
             .graceful_shutdown_on(shutdown)
-            .run(reconcile, error_policy, self.shared.clone())
+            .run(timed_reconcile, error_policy, self.shared.clone())
             .for_each(|_| futures::future::ready(()))
             .await;
     }
@@ -142,6 +163,13 @@ fn error_policy(app: Arc<Application>, err: &Error, shared: Arc<Shared>) -> Acti
 
 fn now() -> Time {
     Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+async fn timed_reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action, Error> {
+    let start = std::time::Instant::now();
+    let result = reconcile(app, shared.clone()).await;
+    shared.metrics.record(start.elapsed(), result.is_ok());
+    result
 }
 
 async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action, Error> {
@@ -183,9 +211,18 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
     let mut status = old_status.clone();
     status.observed_generation = app.metadata.generation;
 
-    let (catalog, problems) =
-        definitions::load(&shared.client, &shared.cache, &shared.builtins, &ns).await?;
-    let used = match revision::used_definitions(&app, &catalog) {
+    let loaded = match shared.definitions.get() {
+        Some(watch) => {
+            watch
+                .catalog(&shared.client, &shared.cache, &shared.builtins, &ns)
+                .await?
+        }
+        None => {
+            Arc::new(definitions::load(&shared.client, &shared.cache, &shared.builtins, &ns).await?)
+        }
+    };
+    let (catalog, problems) = (&loaded.0, &loaded.1);
+    let used = match revision::used_definitions(&app, catalog) {
         Ok(u) => u,
         Err(e) => {
             let mut message = e.to_string();
@@ -279,7 +316,7 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
     let runner = Runner {
         fleet: &shared.fleet,
         app: &app,
-        catalog: &catalog,
+        catalog,
         render_ctx: &render_ctx,
         tracker: &tracker,
         policies: &policies,

@@ -25,6 +25,7 @@ impl Hub {
             ControllerConfig {
                 resync: Duration::from_secs(1),
                 poll: Duration::from_millis(200),
+                ..ControllerConfig::default()
             },
         )
         .expect("controller");
