@@ -6,6 +6,7 @@
 //! ResourceTracker first), reads health back from the live objects, writes the status, and once
 //! a revision's workflow succeeded, deletes what older revisions applied and this one does not.
 
+mod cuestep;
 pub mod definitions;
 mod error;
 mod install;
