@@ -204,9 +204,9 @@ pub fn render_component(
         }
         if let Some(po) = tv.lookup("patchOutputs").filter(cue::Value::exists) {
             for f in po.fields() {
-                let strategies =
+                let mut strategies =
                     Strategies::collect(&f.value, FieldStrategy::from_comments(&f.comments));
-                let pj = f.value.to_json().map_err(terr)?;
+                let mut pj = f.value.to_json().map_err(terr)?;
                 let target = auxiliaries
                     .iter_mut()
                     .find(|(k, _, _)| *k == f.name)
@@ -217,6 +217,25 @@ pub fn render_component(
                             t.type_, f.name
                         ),
                     })?;
+                let simple_name = f
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+                let open = open_list_candidates(&pj, &target.2);
+                if simple_name
+                    && !open.is_empty()
+                    && let Some(expanded) = expand_open_lists(
+                        &tdef.template,
+                        &tparam,
+                        &tctx,
+                        &format!("patchOutputs.{}", f.name),
+                        &open,
+                    )
+                {
+                    strategies =
+                        Strategies::collect(&expanded, FieldStrategy::from_comments(&f.comments));
+                    pj = expanded.to_json().map_err(terr)?;
+                }
                 patch::apply(&mut target.2, &pj, &strategies).map_err(perr)?;
             }
         }
@@ -374,7 +393,7 @@ fn open_list_candidates(patch: &Value, target: &Value) -> Vec<(String, usize)> {
     out
 }
 
-/// The trait's `field` (`patch`) evaluated again with each candidate list given as many empty
+/// The trait's `field` (`patch`, `patchOutputs.<name>`) evaluated again with each candidate list given as many empty
 /// elements as the target has: an open list's element constraint then fills every element, as
 /// CUE unification with the workload's list would in KubeVela. A candidate that is not an open
 /// list (a closed `[]`, or elements that are not structs) fails to unify and is left empty.

@@ -164,3 +164,62 @@ fn open_list_of_structs_and_a_closed_empty_list() {
             .to_string();
     assert!(e.contains("volumes"), "{e}");
 }
+
+const WITH_SERVICE: &str = r#"
+"with-service": {
+	type: "component"
+	attributes: workload: definition: {apiVersion: "apps/v1", kind: "Deployment"}
+}
+template: {
+	output: {
+		apiVersion: "apps/v1"
+		kind:       "Deployment"
+		spec: template: spec: containers: [{name: "app", image: "nginx"}]
+	}
+	outputs: svc: {
+		apiVersion: "v1"
+		kind:       "Service"
+		spec: ports: [{port: 80}, {port: 443}]
+	}
+}
+"#;
+
+const PORT_PROTOCOL: &str = r#"
+"udp-ports": {
+	type: "trait"
+	attributes: appliesToWorkloads: ["*"]
+}
+template: {
+	patchOutputs: svc: spec: ports: [...{protocol: "UDP"}]
+}
+"#;
+
+#[test]
+fn open_lists_in_patch_outputs() {
+    let cache = CompileCache::default();
+    let mut cat = Catalog::new();
+    for (f, src) in [
+        ("with-service.cue", WITH_SERVICE),
+        ("udp-ports.cue", PORT_PROTOCOL),
+    ] {
+        cat.insert(
+            cache
+                .compile(Definition::from_cue_file(f, src).unwrap())
+                .unwrap(),
+        );
+    }
+    let component: oam::ApplicationComponent = serde_json::from_value(json!({
+        "name": "api", "type": "with-service", "traits": [{"type": "udp-ports"}],
+    }))
+    .unwrap();
+    let r = render::render_component(&component, &cat, &RenderContext::default()).unwrap();
+    let svc = r
+        .auxiliaries
+        .iter()
+        .find(|o| o.output_name.as_deref() == Some("svc"))
+        .unwrap();
+    assert_eq!(
+        svc.object["spec"]["ports"],
+        json!([{"port": 80, "protocol": "UDP"}, {"port": 443, "protocol": "UDP"}])
+    );
+}
