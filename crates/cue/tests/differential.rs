@@ -14,9 +14,10 @@
 //!
 //! The generator avoids the constructs where v0.4 (the oracle) and v0.14 (our target) are known
 //! to differ (docs/conformance.md): erroring defaults, bare comprehension values as labels,
-//! field order inside marshalled strings, list `!=`, defaults inside list arguments of
-//! builtins (`strings.Join([x], "/")` with `x: *"a" | string`: v0.4 calls the element
-//! non-concrete, current CUE takes the default).
+//! field order inside marshalled strings, list `!=`. One known v0.4 difference that generated
+//! programs do meet is counted apart, not as a failure: defaults inside list arguments of
+//! builtins (`list.Sum([x])` with `x: *7 | int`: v0.4 calls the element non-concrete, current
+//! CUE takes the default).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -446,6 +447,18 @@ fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     }
 }
 
+/// The one known difference of the oracle (CUE v0.4) met by generated programs: it does not
+/// take the default of a list element passed to a builtin (`list.Sum([x])` with
+/// `x: *7 | int`: "non-concrete value *7 | 3 for element 0 of number list argument 0"); current
+/// CUE does, and so do we.
+fn v04_default_in_builtin_list(oracle_err: &str) -> bool {
+    oracle_err.lines().next().is_some_and(|l| {
+        l.contains("non-concrete value *")
+            && l.contains(" for element ")
+            && l.contains("list argument")
+    })
+}
+
 fn oracle_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/oracle.mjs")
 }
@@ -495,7 +508,7 @@ fn differential_against_official_cue() {
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
     assert_eq!(answers.len(), progs.len(), "one oracle answer per program");
-    let (mut agree_ok, mut agree_err, mut diffs) = (0, 0, Vec::new());
+    let (mut agree_ok, mut agree_err, mut known, mut diffs) = (0, 0, 0, Vec::new());
     for (i, (src, a)) in progs.iter().zip(&answers).enumerate() {
         let code = a.get("code").and_then(|c| c.as_i64()).unwrap_or(-1);
         let theirs: Result<serde_json::Value, String> = if code == 0 {
@@ -513,6 +526,7 @@ fn differential_against_official_cue() {
         match (&mine, &theirs) {
             (Ok(x), Ok(y)) if same(x, y) => agree_ok += 1,
             (Err(_), Err(_)) => agree_err += 1,
+            (Ok(_), Err(e)) if v04_default_in_builtin_list(e) => known += 1,
             _ => diffs.push(format!(
                 "--- program {i} (seed {}):\n{src}--- ours: {}\n--- official CUE: {}\n",
                 seed0.wrapping_add(i as u64),
@@ -532,7 +546,7 @@ fn differential_against_official_cue() {
         println!("{d}");
     }
     println!(
-        "differential: {n} programs, {agree_ok} same value, {agree_err} both errors, {} differences",
+        "differential: {n} programs, {agree_ok} same value, {agree_err} both errors, {known} known v0.4 differences, {} differences",
         diffs.len()
     );
     assert!(
