@@ -114,7 +114,21 @@ pub fn deploy_plan_with_inline(
     inline_policies: &[AppPolicy],
     clusters: &[ClusterInfo],
 ) -> Result<Vec<PlacementPlan>, Error> {
-    let mut policies = select_policies(app, policy_names)?;
+    deploy_plan_with_external(app, policy_names, inline_policies, &[], clusters)
+}
+
+/// [`deploy_plan_with_inline`] where a name the application does not define may also name one
+/// of `external` policies: the stand-alone `Policy` objects of the application's namespace
+/// (`oam::Policy`, as `AppPolicy { name, type, properties }`). As in KubeVela, the
+/// application's own policies come first.
+pub fn deploy_plan_with_external(
+    app: &Application,
+    policy_names: &[String],
+    inline_policies: &[AppPolicy],
+    external: &[AppPolicy],
+    clusters: &[ClusterInfo],
+) -> Result<Vec<PlacementPlan>, Error> {
+    let mut policies = select_policies_with_external(app, policy_names, external)?;
     for (i, p) in inline_policies.iter().enumerate() {
         let mut p = p.clone();
         if p.name.is_empty() {
@@ -193,16 +207,36 @@ pub fn default_deploy_steps(app: &Application) -> Vec<DefaultDeployStep> {
 /// define, or a policy a `deploy` step cannot use (anything but topology, override and
 /// replication), is an error naming it.
 pub fn select_policies(app: &Application, names: &[String]) -> Result<Vec<AppPolicy>, Error> {
+    select_policies_with_external(app, names, &[])
+}
+
+/// [`select_policies`], looking a name up in `external` (the namespace's `Policy` objects)
+/// when the application does not define it.
+pub fn select_policies_with_external(
+    app: &Application,
+    names: &[String],
+    external: &[AppPolicy],
+) -> Result<Vec<AppPolicy>, Error> {
     names
         .iter()
         .map(|name| {
-            let policy = app.policy(name).ok_or_else(|| Error::Policy {
-                policy: name.clone(),
-                message: format!(
-                    "not found in the application's policies{}",
-                    suggest(name, app.spec.policies.iter().map(|p| p.name.as_str()))
-                ),
-            })?;
+            let policy = app
+                .policy(name)
+                .or_else(|| external.iter().find(|p| &p.name == name))
+                .ok_or_else(|| Error::Policy {
+                    policy: name.clone(),
+                    message: format!(
+                        "not found in the application's policies{}",
+                        suggest(
+                            name,
+                            app.spec
+                                .policies
+                                .iter()
+                                .chain(external)
+                                .map(|p| p.name.as_str())
+                        )
+                    ),
+                })?;
             check_deploy_type(policy)?;
             Ok(policy.clone())
         })
@@ -1213,6 +1247,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("inline-apply-once-policy-1"), "{e}");
+    }
+
+    #[test]
+    fn external_policies_when_the_application_has_none_of_the_name() {
+        let a = app(json!({"components": nginx(), "policies": [
+            {"name": "where", "type": "topology", "properties": {"clusters": ["bj-1"]}},
+        ]}));
+        let external: Vec<AppPolicy> = serde_json::from_value(json!([
+            {"name": "where", "type": "topology", "properties": {"clusters": ["hz-1"]}},
+            {"name": "override-high-availability-webservice", "type": "override",
+             "properties": {"components": [{"type": "webservice",
+                 "traits": [{"type": "scaler", "properties": {"replicas": 3}}]}]}},
+        ]))
+        .unwrap();
+        let plans = deploy_plan_with_external(
+            &a,
+            &names(&["override-high-availability-webservice", "where"]),
+            &[],
+            &external,
+            &fleet(),
+        )
+        .unwrap();
+        // The application's own `where` wins over the external one.
+        assert_eq!(placed(&plans), vec![("bj-1".into(), None)]);
+        assert_eq!(plans[0].components[0].component.traits[0].type_, "scaler");
+        let e = deploy_plan_with_external(&a, &names(&["nowhere"]), &[], &external, &fleet())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"nowhere\"") && e.contains("not found"), "{e}");
     }
 
     #[test]
