@@ -47,7 +47,7 @@ impl Compiled {
             .map(|p| match &self.definition.source_lines {
                 Some(lines) if p.file == file => match lines.file_line(p.line as usize) {
                     Some(l) => cue::Pos {
-                        file: self.definition.origin.clone(),
+                        file: lines.file.clone(),
                         line: u32::try_from(l).unwrap_or(u32::MAX),
                         col: p.col,
                     },

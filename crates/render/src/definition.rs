@@ -43,13 +43,48 @@ pub struct Definition {
     pub source_lines: Option<SourceLines>,
 }
 
-/// How the lines of [`Definition::template`] map to the definition file: the first
+/// How the lines of [`Definition::template`] map to the definition file `file`: the first
 /// `import_lines` lines are the imports, then line `import_lines + 1` of the template is line
 /// `first_line` of the file, and so on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourceLines {
+    pub file: String,
     pub import_lines: usize,
     pub first_line: usize,
+}
+
+/// The annotation a definition object made from a file keeps [`SourceLines`] in
+/// (`<file>;imports=<n>;line=<n>;template=<digest>`); it is used again only while the template
+/// is the one it was made for.
+pub const SOURCE_ANNOTATION: &str = "definition.sailplane.dev/source";
+
+fn template_digest(template: &str) -> String {
+    hex::encode(&Sha256::digest(template.as_bytes())[..8])
+}
+
+impl SourceLines {
+    fn annotation(&self, template: &str) -> String {
+        format!(
+            "{};imports={};line={};template={}",
+            self.file,
+            self.import_lines,
+            self.first_line,
+            template_digest(template)
+        )
+    }
+
+    fn from_annotation(value: &str, template: &str) -> Option<SourceLines> {
+        let mut parts = value.rsplitn(4, ';');
+        let digest = parts.next()?.strip_prefix("template=")?;
+        let first_line = parts.next()?.strip_prefix("line=")?.parse().ok()?;
+        let import_lines = parts.next()?.strip_prefix("imports=")?.parse().ok()?;
+        let file = parts.next()?.to_string();
+        (digest == template_digest(template) && !file.is_empty()).then_some(SourceLines {
+            file,
+            import_lines,
+            first_line,
+        })
+    }
 }
 
 impl SourceLines {
@@ -132,6 +167,7 @@ impl Definition {
             annotations: object_map("annotations"),
             origin: file.to_string(),
             source_lines: Some(SourceLines {
+                file: file.to_string(),
                 import_lines,
                 first_line: parts.template_first_line,
             }),
@@ -186,6 +222,10 @@ impl Definition {
                 .unwrap_or_default()
         };
         let annotations = meta_map("annotations");
+        let source_lines = annotations
+            .get(SOURCE_ANNOTATION)
+            .and_then(Value::as_str)
+            .and_then(|a| SourceLines::from_annotation(a, &template));
         Ok(Definition {
             kind,
             description: annotations
@@ -199,13 +239,20 @@ impl Definition {
             labels: meta_map("labels"),
             annotations,
             origin,
-            source_lines: None,
+            source_lines,
         })
     }
 
     /// The definition object as KubeVela stores it.
     pub fn to_object(&self, namespace: &str) -> Value {
         let mut annotations = self.annotations.clone();
+        annotations.remove(SOURCE_ANNOTATION);
+        if let Some(lines) = &self.source_lines {
+            annotations.insert(
+                SOURCE_ANNOTATION.into(),
+                json!(lines.annotation(&self.template)),
+            );
+        }
         if !self.description.is_empty() {
             annotations.insert(DESCRIPTION_ANNOTATION.into(), json!(self.description));
         }
@@ -464,6 +511,29 @@ template: {
         let back = Definition::from_object(&d.to_object("vela-system")).expect("object");
         assert_eq!(back.template, d.template);
         assert_eq!(back.revision_hash(), d.revision_hash());
+    }
+
+    #[test]
+    fn source_lines_survive_the_object_form_while_the_template_is_the_same() {
+        let d = Definition::from_cue_file("defs/scaler.cue", SCALER).expect("parse");
+        let lines = d.source_lines.clone().expect("lines");
+        assert_eq!((lines.import_lines, lines.first_line), (1, 13));
+        // Template line 2 (after the import) is `parameter: replicas: ...`, line 13 of the file.
+        assert_eq!(lines.file_line(2), Some(13));
+        assert_eq!(lines.file_line(1), None);
+        let object = d.to_object("vela-system");
+        let back = Definition::from_object(&object).expect("object");
+        assert_eq!(back.source_lines, d.source_lines);
+        // An edited template on the hub no longer matches the file.
+        let mut edited = object.clone();
+        edited["spec"]["schematic"]["cue"]["template"] = json!("parameter: replicas: int\n");
+        let back = Definition::from_object(&edited).expect("object");
+        assert_eq!(back.source_lines, None);
+        assert!(
+            back.to_object("vela-system")
+                .pointer("/metadata/annotations/definition.sailplane.dev~1source")
+                .is_none()
+        );
     }
 
     #[test]

@@ -148,3 +148,26 @@ fn hub_definitions_point_at_their_template_lines() {
     );
     assert_eq!(cue_line(&e, "replicas.cue"), Some(2), "{e}");
 }
+
+#[test]
+fn builtins_installed_on_the_hub_still_point_at_their_files() {
+    // `sail install` puts the built-ins on the hub; the controller reads them back from there.
+    let cache = CompileCache::default();
+    let mut cat = Catalog::new();
+    for d in render::builtin::definitions().unwrap() {
+        let back = render::Definition::from_object(&d.to_object("vela-system")).unwrap();
+        cat.insert(cache.compile(back).unwrap());
+    }
+    let component: oam::ApplicationComponent = serde_json::from_value(json!({
+        "name": "api", "type": "webservice", "properties": {"image": 3},
+    }))
+    .unwrap();
+    let e = render::render_component(&component, &cat, &RenderContext::default())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        cue_line(&e, "definitions/component/webservice.cue"),
+        Some(line_of("component", "webservice", "\timage: string")),
+        "{e}"
+    );
+}
