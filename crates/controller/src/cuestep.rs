@@ -42,10 +42,28 @@ pub(crate) async fn run(runner: &Runner<'_>, step: &PlannedStep) -> StepOutcome 
         };
     };
     let app = runner.app;
-    let parameter = match &step.properties {
+    let mut parameter = match &step.properties {
         Value::Null => json!({}),
         p => p.clone(),
     };
+    // Inputs: outputs of earlier steps, put where the step asks for them.
+    let vars = runner.variables_snapshot();
+    let mut inputs = serde_json::Map::new();
+    for input in &step.inputs {
+        let Some(v) = vars.get(&input.from) else {
+            return StepOutcome::Running {
+                message: format!(
+                    "waiting for input {:?}: no earlier step has output it yet",
+                    input.from
+                ),
+            };
+        };
+        inputs.insert(input.from.clone(), v.clone());
+        if let Some(key) = input.parameter_key.as_deref().filter(|k| !k.is_empty()) {
+            set_dotted(&mut parameter, key, v.clone());
+        }
+    }
+    let inputs = Value::Object(inputs);
     let context = json!({
         "name": app.name(),
         "appName": app.name(),
@@ -59,16 +77,41 @@ pub(crate) async fn run(runner: &Runner<'_>, step: &PlannedStep) -> StepOutcome 
     let providers = Builtins {
         next: Remote { runner },
     };
-    let result = task::run(
-        &def.template,
-        &[("parameter", &parameter), ("context", &context)],
-        &providers,
-    )
-    .await;
+    let mut bindings: Vec<(&str, &Value)> = vec![("parameter", &parameter), ("context", &context)];
+    if !step.inputs.is_empty() {
+        bindings.push(("inputs", &inputs));
+    }
+    let result = task::run(&def.template, &bindings, &providers).await;
     match result {
-        Ok(TaskResult::Done { messages, .. }) => StepOutcome::Succeeded {
-            message: messages.join("; "),
-        },
+        Ok(TaskResult::Done { messages, value }) => {
+            let mut exported = serde_json::Map::new();
+            for out in &step.outputs {
+                match value_from(&value, &out.value_from) {
+                    Ok(v) => {
+                        exported.insert(out.name.clone(), v);
+                    }
+                    Err(e) => {
+                        return StepOutcome::Failed {
+                            reason: "Output".into(),
+                            message: format!(
+                                "step {}: output {:?} (valueFrom {:?}): {e}",
+                                step.name, out.name, out.value_from
+                            ),
+                        };
+                    }
+                }
+            }
+            if !exported.is_empty()
+                && let Err(e) = runner.export(exported).await
+            {
+                return StepOutcome::Running {
+                    message: format!("step {}: outputs not stored yet: {e}", step.name),
+                };
+            }
+            StepOutcome::Succeeded {
+                message: messages.join("; "),
+            }
+        }
         Ok(TaskResult::Wait { message }) => StepOutcome::Running { message },
         Ok(TaskResult::Suspend { message, .. }) => StepOutcome::Suspended {
             message: if message.is_empty() {
@@ -204,7 +247,7 @@ async fn http_do(params: &Value) -> Result<Outcome, ProviderError> {
     let timeout = request
         .and_then(|r| r.get("timeout"))
         .and_then(Value::as_str)
-        .and_then(humantime_duration)
+        .and_then(workflow::parse_duration)
         .unwrap_or(HTTP_TIMEOUT);
     let body = request
         .and_then(|r| r.get("body"))
@@ -272,17 +315,69 @@ async fn http_do(params: &Value) -> Result<Outcome, ProviderError> {
     }
 }
 
-fn humantime_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
-    let n: u64 = num.parse().ok()?;
-    match unit {
-        "ms" => Some(Duration::from_millis(n)),
-        "s" => Some(Duration::from_secs(n)),
-        "m" => Some(Duration::from_secs(n * 60)),
-        "h" => Some(Duration::from_secs(n * 3600)),
-        _ => None,
+/// Set `a.b.c` in a JSON object, creating the objects on the way.
+fn set_dotted(target: &mut Value, key: &str, v: Value) {
+    let mut cur = target;
+    let parts: Vec<&str> = key.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = json!({});
+        }
+        let Some(map) = cur.as_object_mut() else {
+            return;
+        };
+        if i + 1 == parts.len() {
+            map.insert((*part).to_string(), v);
+            return;
+        }
+        cur = map.entry((*part).to_string()).or_insert_with(|| json!({}));
     }
+}
+
+/// An output's `valueFrom`: a path into the step's evaluated template (`output.value.status`),
+/// or any CUE expression over its fields (`"\(output.value.spec.host):80"`).
+pub(crate) fn value_from(value: &Value, expr: &str) -> Result<Value, String> {
+    let is_path = !expr.is_empty()
+        && expr.split('.').all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '-')
+        });
+    if is_path {
+        let mut cur = value;
+        for seg in expr.split('.') {
+            cur = match cur {
+                Value::Object(m) => m.get(seg),
+                Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get(i)),
+                _ => None,
+            }
+            .ok_or_else(|| format!("{seg:?} is not in the step's result"))?;
+        }
+        return Ok(cur.clone());
+    }
+    let Value::Object(fields) = value else {
+        return Err("the step's result is not a struct".into());
+    };
+    let mut src = String::from("{\n");
+    for (k, v) in fields {
+        src.push_str(&format!(
+            "{}: {v}\n",
+            serde_json::to_string(k).unwrap_or_default()
+        ));
+    }
+    src.push_str(&format!("__sailplane_output: {expr}\n}}\n"));
+    let program = cue::Runtime::new()
+        .compile("valueFrom", &src)
+        .map_err(|e| e.to_string())?;
+    program
+        .eval()
+        .and_then(|v| {
+            v.lookup("__sailplane_output")
+                .ok_or_else(|| cue::Error::new("no value"))?
+                .to_json()
+        })
+        .map_err(|e| e.to_string())
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
@@ -293,14 +388,125 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
+/// The ConfigMap that keeps a workflow's outputs (KubeVela's workflow context).
+pub(crate) fn context_name(app: &str) -> String {
+    format!("workflow-{app}-context")
+}
+
+/// Whether the workflow passes values between steps (so the context is worth reading).
+pub(crate) fn uses_variables(app: &oam::Application) -> bool {
+    app.spec.workflow.as_ref().is_some_and(|w| {
+        w.steps.iter().any(|s| {
+            !s.inputs.is_empty()
+                || !s.outputs.is_empty()
+                || s.if_.as_deref().is_some_and(|c| c.contains("inputs"))
+                || s.sub_steps
+                    .iter()
+                    .any(|x| !x.inputs.is_empty() || !x.outputs.is_empty())
+        })
+    })
+}
+
+/// The outputs earlier steps of the application's workflow exported.
+pub(crate) async fn load_variables(
+    client: &kube::Client,
+    app: &oam::Application,
+) -> Result<serde_json::Map<String, Value>, crate::Error> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let ns = app.namespace();
+    let api: kube::Api<ConfigMap> = kube::Api::namespaced(client.clone(), ns);
+    let name = context_name(app.name());
+    let cm = api.get_opt(&name).await.map_err(crate::Error::hub(
+        "read",
+        format!("workflow context {ns}/{name}"),
+    ))?;
+    Ok(cm
+        .and_then(|c| c.data)
+        .and_then(|d| d.get("vars").cloned())
+        .and_then(|v| serde_json::from_str::<Value>(&v).ok())
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default())
+}
+
+/// Store the workflow's outputs (all of them, one write), owned by the application.
+pub(crate) async fn store_variables(
+    client: &kube::Client,
+    app: &oam::Application,
+    vars: &serde_json::Map<String, Value>,
+) -> Result<(), crate::Error> {
+    use kube::ResourceExt;
+    let ns = app.namespace();
+    let name = context_name(app.name());
+    let body = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "labels": {oam::labels::LABEL_APP_NAME: app.name()},
+            "ownerReferences": [{
+                "apiVersion": "core.oam.dev/v1beta1",
+                "kind": "Application",
+                "name": app.name(),
+                "uid": app.uid().unwrap_or_default(),
+                "controller": true,
+            }],
+        },
+        "data": {"vars": Value::Object(vars.clone()).to_string()},
+    });
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        client.clone(),
+        ns,
+        &kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
+    );
+    let obj: kube::api::DynamicObject = serde_json::from_value(body)
+        .map_err(|e| crate::Error::Invalid(format!("workflow context: {e}")))?;
+    api.patch(
+        &name,
+        &kube::api::PatchParams::apply(fleet::FIELD_MANAGER).force(),
+        &kube::api::Patch::Apply(&obj),
+    )
+    .await
+    .map_err(crate::Error::hub(
+        "write",
+        format!("workflow context {ns}/{name}"),
+    ))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    use super::{set_dotted, value_from};
+    use serde_json::json;
+
     #[test]
-    fn durations() {
-        use super::humantime_duration as d;
-        assert_eq!(d("30s"), Some(std::time::Duration::from_secs(30)));
-        assert_eq!(d("2m"), Some(std::time::Duration::from_secs(120)));
-        assert_eq!(d("500ms"), Some(std::time::Duration::from_millis(500)));
-        assert_eq!(d("soon"), None);
+    fn outputs_by_path_or_expression() {
+        let v = json!({"output": {"value": {"spec": {"host": "a.example", "port": 80}}, "list": [1, 2]}});
+        assert_eq!(
+            value_from(&v, "output.value.spec.host").unwrap(),
+            "a.example"
+        );
+        assert_eq!(value_from(&v, "output.list.1").unwrap(), 2);
+        assert_eq!(
+            value_from(
+                &v,
+                "\"\\(output.value.spec.host):\\(output.value.spec.port)\""
+            )
+            .unwrap(),
+            "a.example:80"
+        );
+        assert!(
+            value_from(&v, "output.value.nope")
+                .unwrap_err()
+                .contains("nope")
+        );
+    }
+
+    #[test]
+    fn inputs_land_at_their_parameter_key() {
+        let mut p = json!({"a": 1});
+        set_dotted(&mut p, "b.c", json!("x"));
+        set_dotted(&mut p, "a", json!(2));
+        assert_eq!(p, json!({"a": 2, "b": {"c": "x"}}));
     }
 }

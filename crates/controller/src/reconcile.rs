@@ -322,6 +322,11 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
         policies: &policies,
         revision_num,
         services: Mutex::default(),
+        variables: Mutex::new(if crate::cuestep::uses_variables(&app) {
+            crate::cuestep::load_variables(&shared.client, &app).await?
+        } else {
+            serde_json::Map::new()
+        }),
     };
     let plan = workflow::plan(&app);
     let mut wf = status

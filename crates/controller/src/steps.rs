@@ -27,9 +27,15 @@ pub(crate) struct Runner<'a> {
     pub revision_num: i64,
     /// Health of every component this round looked at, for `status.services`.
     pub services: Mutex<BTreeMap<String, ApplicationComponentStatus>>,
+    /// The workflow's outputs so far (its context ConfigMap), read once per reconcile.
+    pub variables: Mutex<Map<String, Value>>,
 }
 
 impl StepRunner for Runner<'_> {
+    fn variables(&self) -> Map<String, Value> {
+        self.variables_snapshot()
+    }
+
     async fn run(&self, step: &PlannedStep) -> StepOutcome {
         match step.type_.as_str() {
             "apply-component" => {
@@ -95,6 +101,23 @@ struct Prepared {
 }
 
 impl Runner<'_> {
+    pub(crate) fn variables_snapshot(&self) -> Map<String, Value> {
+        self.variables
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Add a step's outputs to the workflow context and store it (one write).
+    pub(crate) async fn export(&self, outputs: Map<String, Value>) -> Result<(), Error> {
+        let all = {
+            let mut vars = self.variables.lock().unwrap_or_else(|p| p.into_inner());
+            vars.extend(outputs);
+            vars.clone()
+        };
+        crate::cuestep::store_variables(self.fleet.local().client(), self.app, &all).await
+    }
+
     async fn apply_components(&self, names: &[String]) -> StepOutcome {
         let results = match self.run_components(names, Stage::Update).await {
             Ok(r) => r,

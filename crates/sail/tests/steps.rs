@@ -268,3 +268,108 @@ template: {
     );
     hub.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outputs_inputs_conditions_and_timeouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    let api = Receiver::start(200);
+
+    let never = dir.path().join("never.cue");
+    std::fs::write(
+        &never,
+        "import \"vela/builtin\"\n\n\"never\": {\n\ttype: \"workflow-step\"\n}\ntemplate: {\n\twait: builtin.#ConditionalWait & {$params: {continue: false, message: \"the sky is not falling\"}}\n}\n",
+    )
+    .unwrap();
+    ok(
+        &hub.sail(&["def", "apply", never.to_str().unwrap()]),
+        "def apply never",
+    );
+
+    let app = format!(
+        r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: flow
+  namespace: default
+spec:
+  components: []
+  workflow:
+    steps:
+    - name: ask
+      type: request
+      properties:
+        url: {url}/status
+      outputs:
+      - name: verdict
+        valueFrom: '"answer was \(response.ok)"'
+    - name: tell
+      type: print-message-in-status
+      inputs:
+      - from: verdict
+        parameterKey: message
+    - name: only-if-yes
+      type: print-message-in-status
+      if: inputs.verdict == "answer was true"
+      properties:
+        message: yes indeed
+    - name: only-if-no
+      type: print-message-in-status
+      if: inputs.verdict == "answer was false"
+      properties:
+        message: never shown
+    - name: hang
+      type: never
+      timeout: 2s
+    - name: after-failure
+      type: print-message-in-status
+      if: status.hang.phase == "failed"
+      properties:
+        message: hang failed, cleaning up
+"#,
+        url = api.url
+    );
+    let file = dir.path().join("flow.yaml");
+    std::fs::write(&file, app).unwrap();
+    ok(&hub.sail(&["up", "-f", file.to_str().unwrap()]), "up flow");
+    let st = wait_phase(&hub, "flow", "workflowFailed");
+    let msg = |name: &str| {
+        step(&st, name)["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let phase = |name: &str| step(&st, name)["phase"].as_str().unwrap_or("").to_string();
+    assert_eq!(phase("ask"), "succeeded");
+    assert_eq!(msg("tell"), "answer was true");
+    assert_eq!(phase("only-if-yes"), "succeeded");
+    assert_eq!(phase("only-if-no"), "skipped");
+    assert_eq!(phase("hang"), "failed");
+    assert!(
+        msg("hang").contains("timed out after 2s"),
+        "{}",
+        msg("hang")
+    );
+    assert!(
+        msg("hang").contains("the sky is not falling"),
+        "{}",
+        msg("hang")
+    );
+    assert_eq!(phase("after-failure"), "succeeded");
+    assert_eq!(api.requests().len(), 1, "the request step ran once");
+    // The outputs live in the workflow's context ConfigMap, owned by the application.
+    let vars = ok(
+        &hub.kubectl(&[
+            "get",
+            "configmap",
+            "workflow-flow-context",
+            "-n",
+            "default",
+            "-o",
+            "jsonpath={.data.vars}",
+        ]),
+        "read the context",
+    );
+    assert_eq!(vars, r#"{"verdict":"answer was true"}"#);
+    hub.stop();
+}

@@ -21,6 +21,11 @@ pub enum StepOutcome {
 /// What a step does. The controller implements it with render and fleet.
 pub trait StepRunner {
     fn run(&self, step: &PlannedStep) -> impl Future<Output = StepOutcome> + Send;
+
+    /// The outputs earlier steps exported, by name, for `if` conditions that read `inputs`.
+    fn variables(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::new()
+    }
 }
 
 /// Where the workflow stands after a round.
@@ -77,6 +82,10 @@ impl Engine {
         if status.finished {
             return finished_progress(status);
         }
+        // A `suspend` step with a duration resumes by itself once the duration has passed.
+        if status.suspend {
+            resume_elapsed_suspends(plan, status, &now);
+        }
         // Resume: a suspended step counts as done once the user cleared `suspend`.
         if !status.suspend {
             for s in status.steps.iter_mut() {
@@ -90,6 +99,9 @@ impl Engine {
             status.phase = Some(WorkflowRunPhase::Suspending);
             return Progress::Suspended;
         }
+        let variables = runner.variables();
+        time_out(plan, status, &now);
+        skip_gated(plan, status, &variables, &now);
         let ready = ready_steps(plan, status);
         if ready.is_empty() {
             return settle(status, &now);
@@ -133,49 +145,274 @@ impl Engine {
                 }
             }
         }
+        time_out(plan, status, &now);
         if status.suspend {
             status.phase = Some(WorkflowRunPhase::Suspending);
             return Progress::Suspended;
         }
+        skip_gated(plan, status, &variables, &now);
         settle(status, &now)
     }
 }
 
-fn settle(status: &mut WorkflowStatus, now: &impl Fn() -> Time) -> Progress {
-    let phases: Vec<Option<&WorkflowStepPhase>> =
-        status.steps.iter().map(|s| s.phase.as_ref()).collect();
-    if phases.contains(&Some(&WorkflowStepPhase::Failed)) {
-        status.phase = Some(WorkflowRunPhase::Failed);
-        status.finished = true;
-        status.end_time = Some(now());
-        status.message = status
+/// The reason of a step skipped because a step before it failed.
+const SKIPPED_AFTER_FAILURE: &str = "SkipAfterFailure";
+
+fn is_terminal(p: Option<&WorkflowStepPhase>) -> bool {
+    matches!(
+        p,
+        Some(WorkflowStepPhase::Succeeded | WorkflowStepPhase::Failed | WorkflowStepPhase::Skipped)
+    )
+}
+
+fn is_pending(p: Option<&WorkflowStepPhase>) -> bool {
+    matches!(
+        p,
+        None | Some(WorkflowStepPhase::Pending | WorkflowStepPhase::Running)
+    )
+}
+
+/// Decide the steps whose turn has come but that must not run: one whose `if` is false, or,
+/// without `if`, one after a failed or skipped step (StepByStep) or with a dependency that
+/// failed or was skipped (DAG). Repeats until nothing changes, since a skip can open the next.
+fn skip_gated(
+    plan: &Plan,
+    status: &mut WorkflowStatus,
+    variables: &serde_json::Map<String, serde_json::Value>,
+    now: &impl Fn() -> Time,
+) {
+    loop {
+        let mut changed = false;
+        for (i, step) in plan.steps.iter().enumerate() {
+            let phase = status.step(&step.name).and_then(|s| s.phase.clone());
+            // Only steps that have not started: a running step is not judged again.
+            if !matches!(phase, None | Some(WorkflowStepPhase::Pending)) {
+                continue;
+            }
+            let before: Vec<&PlannedStep> = match plan.mode {
+                WorkflowMode::StepByStep => plan.steps[..i].iter().collect(),
+                _ => plan
+                    .steps
+                    .iter()
+                    .filter(|s| step.depends_on.contains(&s.name))
+                    .collect(),
+            };
+            let phases: Vec<Option<WorkflowStepPhase>> = before
+                .iter()
+                .map(|b| status.step(&b.name).and_then(|s| s.phase.clone()))
+                .collect();
+            if !phases.iter().all(|p| is_terminal(p.as_ref())) {
+                continue;
+            }
+            // A step skipped by its own `if` is no failure; one skipped because of a failure
+            // carries it on (its reason says so).
+            let failed_before = before.iter().any(|b| {
+                status.step(&b.name).is_some_and(|s| {
+                    s.phase == Some(WorkflowStepPhase::Failed)
+                        || (s.phase == Some(WorkflowStepPhase::Skipped)
+                            && s.reason.as_deref() == Some(SKIPPED_AFTER_FAILURE))
+                })
+            });
+            let (run, why, reason) = match step.if_.as_deref().map(str::trim) {
+                None | Some("") => (
+                    !failed_before,
+                    "skipped: an earlier step failed".to_string(),
+                    SKIPPED_AFTER_FAILURE,
+                ),
+                Some("always") => (true, String::new(), "Skip"),
+                Some(expr) => match evaluate_if(expr, status, variables) {
+                    Ok(b) => (b, format!("skipped: if {expr:?} is false"), "Skip"),
+                    Err(e) => {
+                        if let Some(st) = status.step_mut(&step.name) {
+                            st.phase = Some(WorkflowStepPhase::Failed);
+                            st.reason = Some("InvalidIf".into());
+                            st.message = Some(format!("if {expr:?}: {e}"));
+                            st.last_execute_time = Some(now());
+                        }
+                        changed = true;
+                        continue;
+                    }
+                },
+            };
+            if !run && let Some(st) = status.step_mut(&step.name) {
+                st.phase = Some(WorkflowStepPhase::Skipped);
+                st.message = Some(why);
+                st.reason = Some(reason.into());
+                st.last_execute_time = Some(now());
+                changed = true;
+            }
+        }
+        if !changed {
+            return;
+        }
+    }
+}
+
+/// Evaluate a step's `if` with `status.<step>` (`phase`, `message`, `reason`) and `inputs`.
+pub fn evaluate_if(
+    expr: &str,
+    status: &WorkflowStatus,
+    variables: &serde_json::Map<String, serde_json::Value>,
+) -> Result<bool, String> {
+    let mut steps = serde_json::Map::new();
+    for s in &status.steps {
+        let Some(name) = &s.name else { continue };
+        let phase = match &s.phase {
+            Some(p) => serde_json::to_value(p).unwrap_or_default(),
+            None => serde_json::Value::String("pending".into()),
+        };
+        steps.insert(
+            name.clone(),
+            serde_json::json!({
+                "phase": phase,
+                "message": s.message.clone().unwrap_or_default(),
+                "reason": s.reason.clone().unwrap_or_default(),
+                "succeeded": s.phase == Some(WorkflowStepPhase::Succeeded),
+                "failed": s.phase == Some(WorkflowStepPhase::Failed),
+                "skipped": s.phase == Some(WorkflowStepPhase::Skipped),
+                "timeout": s.reason.as_deref() == Some("Timeout"),
+            }),
+        );
+    }
+    let src = format!("__sailplane_if: {expr}\nstatus: _\ninputs: _\n");
+    let program = cue::Runtime::new()
+        .compile("if", &src)
+        .map_err(|e| e.to_string())?;
+    let status_json = serde_json::Value::Object(steps);
+    let inputs_json = serde_json::Value::Object(variables.clone());
+    let v = program
+        .eval_with(&[("status", &status_json), ("inputs", &inputs_json)])
+        .map_err(|e| e.to_string())?;
+    let out = v
+        .lookup("__sailplane_if")
+        .ok_or_else(|| "no value".to_string())?;
+    match out.to_json() {
+        Ok(serde_json::Value::Bool(b)) => Ok(b),
+        Ok(other) => Err(format!("is {other}, not a bool")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Fail every running step that has been running longer than its `timeout`.
+fn time_out(plan: &Plan, status: &mut WorkflowStatus, now: &impl Fn() -> Time) {
+    let t = now();
+    for step in &plan.steps {
+        let Some(limit) = step.timeout.as_deref() else {
+            continue;
+        };
+        let Some(st) = status.step_mut(&step.name) else {
+            continue;
+        };
+        if !matches!(
+            st.phase,
+            Some(WorkflowStepPhase::Running | WorkflowStepPhase::Suspending)
+        ) {
+            continue;
+        }
+        let Some(started) = st.first_execute_time.as_ref() else {
+            continue;
+        };
+        let Some(d) = crate::parse_duration(limit) else {
+            st.phase = Some(WorkflowStepPhase::Failed);
+            st.reason = Some("InvalidTimeout".into());
+            st.message = Some(format!(
+                "timeout {limit:?} is not a duration (e.g. 30s, 10m, 1h30m)"
+            ));
+            continue;
+        };
+        let elapsed = t.0.duration_since(started.0);
+        if elapsed.as_secs() >= d.as_secs() as i64 {
+            let was = st.message.clone().unwrap_or_default();
+            let was_suspended = st.phase == Some(WorkflowStepPhase::Suspending);
+            st.phase = Some(WorkflowStepPhase::Failed);
+            st.reason = Some("Timeout".into());
+            st.message = Some(if was.is_empty() {
+                format!("timed out after {limit}")
+            } else {
+                format!("timed out after {limit} ({was})")
+            });
+            st.last_execute_time = Some(t.clone());
+            if was_suspended {
+                status.suspend = false;
+            }
+        }
+    }
+}
+
+/// Resume `suspend` steps whose `duration` has passed since they started.
+fn resume_elapsed_suspends(plan: &Plan, status: &mut WorkflowStatus, now: &impl Fn() -> Time) {
+    let t = now();
+    let mut resumed = false;
+    for step in &plan.steps {
+        let Some(d) = step
+            .properties
+            .get("duration")
+            .and_then(serde_json::Value::as_str)
+            .and_then(crate::parse_duration)
+        else {
+            continue;
+        };
+        let Some(st) = status.step_mut(&step.name) else {
+            continue;
+        };
+        if st.phase != Some(WorkflowStepPhase::Suspending) {
+            continue;
+        }
+        let Some(started) = st.first_execute_time.as_ref() else {
+            continue;
+        };
+        if t.0.duration_since(started.0).as_secs() >= d.as_secs() as i64 {
+            st.phase = Some(WorkflowStepPhase::Succeeded);
+            st.message = Some(format!("resumed after {}", humanize(d)));
+            st.last_execute_time = Some(t.clone());
+            resumed = true;
+        }
+    }
+    if resumed
+        && !status
             .steps
             .iter()
-            .find(|s| s.phase == Some(WorkflowStepPhase::Failed))
-            .map(|s| {
-                format!(
-                    "step {}: {}",
-                    s.name.as_deref().unwrap_or(""),
-                    s.message.as_deref().unwrap_or("failed")
-                )
-            });
+            .any(|s| s.phase == Some(WorkflowStepPhase::Suspending))
+    {
+        status.suspend = false;
+    }
+}
+
+fn humanize(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    if s.is_multiple_of(3600) && s > 0 {
+        format!("{}h", s / 3600)
+    } else if s.is_multiple_of(60) && s > 0 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn settle(status: &mut WorkflowStatus, now: &impl Fn() -> Time) -> Progress {
+    let all_terminal = status.steps.iter().all(|s| is_terminal(s.phase.as_ref()));
+    if !all_terminal {
+        status.phase = Some(WorkflowRunPhase::Executing);
+        return Progress::Running;
+    }
+    status.finished = true;
+    status.end_time = Some(now());
+    if let Some(failed) = status
+        .steps
+        .iter()
+        .find(|s| s.phase == Some(WorkflowStepPhase::Failed))
+    {
+        status.message = Some(format!(
+            "step {}: {}",
+            failed.name.as_deref().unwrap_or(""),
+            failed.message.as_deref().unwrap_or("failed")
+        ));
+        status.phase = Some(WorkflowRunPhase::Failed);
         return Progress::Failed;
     }
-    let done = phases.iter().all(|p| {
-        matches!(
-            p,
-            Some(WorkflowStepPhase::Succeeded | WorkflowStepPhase::Skipped)
-        )
-    });
-    if done {
-        status.phase = Some(WorkflowRunPhase::Succeeded);
-        status.finished = true;
-        status.message = None;
-        status.end_time = Some(now());
-        return Progress::Succeeded;
-    }
-    status.phase = Some(WorkflowRunPhase::Executing);
-    Progress::Running
+    status.phase = Some(WorkflowRunPhase::Succeeded);
+    status.message = None;
+    Progress::Succeeded
 }
 
 fn finished_progress(status: &WorkflowStatus) -> Progress {
@@ -186,41 +423,28 @@ fn finished_progress(status: &WorkflowStatus) -> Progress {
     }
 }
 
-/// The steps to run now.
+/// The steps to run now: in StepByStep mode the first step not finished, once every step before
+/// it is; in DAG mode every unfinished step whose dependencies are finished. (Steps that must
+/// not run were marked skipped by `skip_gated` already.)
 fn ready_steps(plan: &Plan, status: &WorkflowStatus) -> Vec<PlannedStep> {
-    let phase_of = |name: &str| {
-        status
-            .steps
-            .iter()
-            .find(|s| s.name.as_deref() == Some(name))
-            .and_then(|s| s.phase.clone())
-    };
-    let pending = |p: Option<WorkflowStepPhase>| {
-        matches!(
-            p,
-            None | Some(WorkflowStepPhase::Pending | WorkflowStepPhase::Running)
-        )
-    };
+    let phase_of = |name: &str| status.step(name).and_then(|s| s.phase.clone());
     match plan.mode {
         WorkflowMode::StepByStep => plan
             .steps
             .iter()
-            .find(|s| {
-                phase_of(&s.name) != Some(WorkflowStepPhase::Succeeded)
-                    && phase_of(&s.name) != Some(WorkflowStepPhase::Skipped)
-            })
-            .filter(|s| pending(phase_of(&s.name)))
+            .find(|s| !is_terminal(phase_of(&s.name).as_ref()))
+            .filter(|s| is_pending(phase_of(&s.name).as_ref()))
             .cloned()
             .into_iter()
             .collect(),
         _ => plan
             .steps
             .iter()
-            .filter(|s| pending(phase_of(&s.name)))
+            .filter(|s| is_pending(phase_of(&s.name).as_ref()))
             .filter(|s| {
                 s.depends_on
                     .iter()
-                    .all(|d| phase_of(d) == Some(WorkflowStepPhase::Succeeded))
+                    .all(|d| is_terminal(phase_of(d).as_ref()))
             })
             .cloned()
             .collect(),
@@ -273,6 +497,9 @@ mod tests {
             properties: serde_json::json!({}),
             depends_on: deps.iter().map(|d| d.to_string()).collect(),
             timeout: None,
+            if_: None,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
         }
     }
 
@@ -408,8 +635,215 @@ mod tests {
             Progress::Failed
         );
         assert_eq!(st.message.as_deref(), Some("step a: bad parameter"));
-        assert_eq!(phase(&st, "b"), Some(WorkflowStepPhase::Pending));
+        // As in KubeVela, the steps after a failed one are skipped, not left pending.
+        assert_eq!(phase(&st, "b"), Some(WorkflowStepPhase::Skipped));
         assert!(st.finished);
+    }
+
+    fn with_if(mut s: PlannedStep, cond: &str) -> PlannedStep {
+        s.if_ = Some(cond.into());
+        s
+    }
+
+    #[tokio::test]
+    async fn if_always_and_conditions_on_earlier_steps() {
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![
+                step("deploy", &[]),
+                step("skipped", &[]),
+                with_if(
+                    step("notify-failure", &[]),
+                    "status.deploy.phase == \"failed\"",
+                ),
+                with_if(
+                    step("notify-success", &[]),
+                    "status.deploy.phase == \"succeeded\"",
+                ),
+                with_if(step("cleanup", &[]), "always"),
+            ],
+        };
+        let mut st = Engine::start(&plan, "app-v1", now());
+        let r = script(&[(
+            "deploy",
+            StepOutcome::Failed {
+                reason: "Execute".into(),
+                message: "cluster gone".into(),
+            },
+        )]);
+        let mut progress = Progress::Running;
+        for _ in 0..6 {
+            progress = Engine::advance(&plan, &mut st, &r, now).await;
+            if progress != Progress::Running {
+                break;
+            }
+        }
+        assert_eq!(progress, Progress::Failed);
+        assert_eq!(phase(&st, "skipped"), Some(WorkflowStepPhase::Skipped));
+        assert_eq!(
+            phase(&st, "notify-failure"),
+            Some(WorkflowStepPhase::Succeeded)
+        );
+        assert_eq!(
+            phase(&st, "notify-success"),
+            Some(WorkflowStepPhase::Skipped)
+        );
+        assert_eq!(phase(&st, "cleanup"), Some(WorkflowStepPhase::Succeeded));
+        assert_eq!(
+            *r.ran.lock().unwrap(),
+            ["deploy", "notify-failure", "cleanup"]
+        );
+        assert_eq!(st.message.as_deref(), Some("step deploy: cluster gone"));
+    }
+
+    #[tokio::test]
+    async fn a_step_skipped_by_its_if_does_not_stop_the_next() {
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![
+                step("a", &[]),
+                with_if(step("on-failure", &[]), "status.a.failed"),
+                step("b", &[]),
+                with_if(step("on-success", &[]), "status.b.succeeded"),
+            ],
+        };
+        let mut st = Engine::start(&plan, "app-v1", now());
+        let r = script(&[]);
+        let mut progress = Progress::Running;
+        for _ in 0..6 {
+            progress = Engine::advance(&plan, &mut st, &r, now).await;
+            if progress != Progress::Running {
+                break;
+            }
+        }
+        assert_eq!(progress, Progress::Succeeded);
+        assert_eq!(phase(&st, "on-failure"), Some(WorkflowStepPhase::Skipped));
+        assert_eq!(phase(&st, "b"), Some(WorkflowStepPhase::Succeeded));
+        assert_eq!(phase(&st, "on-success"), Some(WorkflowStepPhase::Succeeded));
+    }
+
+    #[tokio::test]
+    async fn if_reads_inputs_and_a_broken_if_fails_its_step() {
+        struct WithVars(Script);
+        impl StepRunner for WithVars {
+            async fn run(&self, step: &PlannedStep) -> StepOutcome {
+                self.0.run(step).await
+            }
+            fn variables(&self) -> serde_json::Map<String, serde_json::Value> {
+                serde_json::json!({"score": 7})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default()
+            }
+        }
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![
+                with_if(step("good", &[]), "inputs.score > 5"),
+                with_if(step("bad", &[]), "inputs.score >"),
+            ],
+        };
+        let mut st = Engine::start(&plan, "app-v1", now());
+        let r = WithVars(script(&[]));
+        Engine::advance(&plan, &mut st, &r, now).await;
+        assert_eq!(phase(&st, "good"), Some(WorkflowStepPhase::Succeeded));
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, now).await,
+            Progress::Failed
+        );
+        let bad = st.step("bad").unwrap();
+        assert_eq!(bad.reason.as_deref(), Some("InvalidIf"));
+    }
+
+    #[tokio::test]
+    async fn dag_steps_after_a_failed_dependency_are_skipped_but_others_run() {
+        let plan = Plan {
+            mode: WorkflowMode::Dag,
+            steps: vec![step("a", &[]), step("b", &["a"]), step("c", &[])],
+        };
+        let mut st = Engine::start(&plan, "app-v1", now());
+        let r = script(&[(
+            "a",
+            StepOutcome::Failed {
+                reason: "x".into(),
+                message: "no".into(),
+            },
+        )]);
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, now).await,
+            Progress::Failed
+        );
+        assert_eq!(phase(&st, "b"), Some(WorkflowStepPhase::Skipped));
+        assert_eq!(phase(&st, "c"), Some(WorkflowStepPhase::Succeeded));
+    }
+
+    fn at(secs: i64) -> impl Fn() -> Time {
+        move || Time(k8s_openapi::jiff::Timestamp::from_second(secs).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_step_running_past_its_timeout_fails_saying_so() {
+        let mut slow = step("slow", &[]);
+        slow.timeout = Some("1m".into());
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![slow, step("after", &[])],
+        };
+        let mut st = Engine::start(&plan, "app-v1", at(0)());
+        let r = script(&[(
+            "slow",
+            StepOutcome::Running {
+                message: "waiting for web: 0/2 ready".into(),
+            },
+        )]);
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, at(0)).await,
+            Progress::Running
+        );
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, at(30)).await,
+            Progress::Running
+        );
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, at(61)).await,
+            Progress::Failed
+        );
+        let s = st.step("slow").unwrap();
+        assert_eq!(s.reason.as_deref(), Some("Timeout"));
+        assert_eq!(
+            s.message.as_deref(),
+            Some("timed out after 1m (waiting for web: 0/2 ready)")
+        );
+        assert_eq!(phase(&st, "after"), Some(WorkflowStepPhase::Skipped));
+    }
+
+    #[tokio::test]
+    async fn a_suspend_with_a_duration_resumes_by_itself() {
+        let mut wait = step("wait", &[]);
+        wait.type_ = "suspend".into();
+        wait.properties = serde_json::json!({"duration": "30s"});
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![wait, step("next", &[])],
+        };
+        let mut st = Engine::start(&plan, "app-v1", at(0)());
+        let r = script(&[(
+            "wait",
+            StepOutcome::Suspended {
+                message: "pausing".into(),
+            },
+        )]);
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, at(0)).await,
+            Progress::Suspended
+        );
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, at(10)).await,
+            Progress::Suspended
+        );
+        Engine::advance(&plan, &mut st, &r, at(31)).await;
+        assert_eq!(phase(&st, "wait"), Some(WorkflowStepPhase::Succeeded));
+        assert_eq!(phase(&st, "next"), Some(WorkflowStepPhase::Succeeded));
     }
 
     #[tokio::test]

@@ -13,5 +13,53 @@ mod engine;
 mod plan;
 pub mod task;
 
-pub use engine::{Engine, Progress, StepOutcome, StepRunner};
+pub use engine::{Engine, Progress, StepOutcome, StepRunner, evaluate_if};
 pub use plan::{Plan, PlannedStep, plan};
+
+/// A Go-style duration as workflows write them: `30s`, `10m`, `1h30m`, `500ms`, `2h`.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = std::time::Duration::ZERO;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        if digits == 0 {
+            return None;
+        }
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let part = match unit {
+            "ms" => std::time::Duration::from_millis(n),
+            "s" => std::time::Duration::from_secs(n),
+            "m" | "min" => std::time::Duration::from_secs(n.checked_mul(60)?),
+            "h" => std::time::Duration::from_secs(n.checked_mul(3600)?),
+            _ => return None,
+        };
+        total = total.checked_add(part)?;
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::parse_duration as d;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(d("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(d("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(d("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(d("2min"), Some(Duration::from_secs(120)));
+        for bad in ["", "soon", "10", "m5", "5x"] {
+            assert_eq!(d(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -9,7 +9,15 @@ pub struct PlannedStep {
     pub type_: String,
     pub properties: serde_json::Value,
     pub depends_on: Vec<String>,
+    /// How long the step may run (`30s`, `10m`, `1h30m`) before it fails with `Timeout`.
     pub timeout: Option<String>,
+    /// `if`: `always`, or a CUE expression over `status.<step>.phase` and `inputs`. A step
+    /// without one runs only when the steps before it (or its dependencies) succeeded.
+    pub if_: Option<String>,
+    /// Outputs of earlier steps this step reads into its properties.
+    pub inputs: Vec<oam::StepInput>,
+    /// Values this step exports for later steps.
+    pub outputs: Vec<oam::StepOutput>,
 }
 
 /// The steps of an application's workflow and how to run them.
@@ -36,6 +44,9 @@ pub fn plan(app: &Application) -> Plan {
                 properties: serde_json::json!({ "component": c.name }),
                 depends_on: c.depends_on.clone(),
                 timeout: None,
+                if_: None,
+                inputs: Vec::new(),
+                outputs: Vec::new(),
             })
             .collect();
         return Plan {
@@ -62,6 +73,9 @@ pub fn plan(app: &Application) -> Plan {
                 .unwrap_or_else(|| serde_json::json!({})),
             depends_on: s.depends_on.clone(),
             timeout: s.timeout.clone(),
+            if_: s.if_.clone(),
+            inputs: s.inputs.clone(),
+            outputs: s.outputs.clone(),
         })
         .collect();
     Plan { mode, steps }
