@@ -182,3 +182,67 @@ async fn the_tracker_is_written_once_per_step() {
     assert_eq!(rt.spec.managed_resources.len(), 3);
     assert_eq!(rt.metadata.generation, Some(1), "written once");
 }
+
+fn cm_definition(version: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "core.oam.dev/v1beta1", "kind": "ComponentDefinition",
+        "metadata": {"name": "versioned-cm", "namespace": "vela-system"},
+        "spec": {
+            "workload": {"definition": {"apiVersion": "v1", "kind": "ConfigMap"}},
+            "schematic": {"cue": {"template": format!(
+                "output: {{\n\tapiVersion: \"v1\"\n\tkind: \"ConfigMap\"\n\tdata: {{version: \"{version}\", p: parameter.p}}\n}}\nparameter: {{p: string}}\n"
+            )}}
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_definition_added_or_changed_on_the_hub_is_seen_and_makes_a_new_revision() {
+    let hub = Hub::start().await;
+    let defs = kube::Api::<kube::api::DynamicObject>::namespaced_with(
+        hub.client(),
+        "vela-system",
+        &kube::discovery::ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk("core.oam.dev", "v1beta1", "ComponentDefinition"),
+            "componentdefinitions",
+        ),
+    );
+    let put = |version: &'static str| {
+        let defs = defs.clone();
+        async move {
+            defs.patch(
+                "versioned-cm",
+                &kube::api::PatchParams::apply("test").force(),
+                &kube::api::Patch::Apply(&cm_definition(version)),
+            )
+            .await
+            .expect("apply definition");
+        }
+    };
+    // Added after the controller started (its definition cache learns it from the watch).
+    put("1").await;
+    let a = app(
+        "defs",
+        json!([{"name": "cfg", "type": "versioned-cm", "properties": {"p": "x"}}]),
+        json!([]),
+    );
+    let g = hub.apply(&a).await;
+    hub.wait_running("defs", g, 1).await;
+    let cm = hub.configmaps().get("cfg").await.expect("configmap");
+    assert_eq!(cm.data.pointer("/data/version"), Some(&json!("1")));
+
+    // Changed: the application's next reconcile makes a revision with the new definition.
+    put("2").await;
+    hub.wait_app("defs", |st| {
+        st.latest_revision.as_ref().map(|r| r.revision) == Some(2)
+            && st.status == Some(ApplicationPhase::Running)
+    })
+    .await;
+    let cm = hub.configmaps().get("cfg").await.expect("configmap");
+    assert_eq!(cm.data.pointer("/data/version"), Some(&json!("2")));
+    // v1 keeps the definition as it was.
+    let revs: kube::Api<oam::ApplicationRevision> = kube::Api::namespaced(hub.client(), "default");
+    let v1 = revs.get("defs-v1").await.expect("v1");
+    let snap = serde_json::to_string(&v1.spec.component_definitions).unwrap_or_default();
+    assert!(snap.contains(r#"version: \"1\""#), "{snap}");
+}
