@@ -3153,8 +3153,16 @@ impl<'a> Ev<'a> {
             },
             UnaryOp::Eq => v,
             _ => {
+                if let Some(r) = bound_of_bound(op, &v) {
+                    return r;
+                }
                 if !v.is_concrete_scalar() {
                     return Val::incomplete(format!("non-concrete value {v} in bound"), span);
+                }
+                if matches!(op, UnaryOp::Lt | UnaryOp::Le | UnaryOp::Gt | UnaryOp::Ge)
+                    && !matches!(v, Val::Int(_) | Val::Float(_) | Val::Str(_) | Val::Bytes(_))
+                {
+                    return bot_val(format!("invalid operand {v} for an ordering bound"), span);
                 }
                 let bop = match op {
                     UnaryOp::Lt => BoundOp::Lt,
@@ -3496,6 +3504,46 @@ fn conflict(a: &Val, b: &Val) -> Val {
 }
 
 /// Unifies two scalar-ish values (no vertices).
+/// A bound applied to a single bound (`<(<3)`, `!=(!=3)`, `!=(<3)`): CUE simplifies these.
+fn bound_of_bound(op: UnaryOp, v: &Val) -> Option<Val> {
+    let Val::Atom(a) = v else { return None };
+    let [inner] = a.bounds.as_slice() else {
+        return None;
+    };
+    let k = inner.val.clone();
+    if !matches!(k, Val::Int(_) | Val::Float(_)) {
+        return None;
+    }
+    let mk = |op: BoundOp| {
+        Val::Atom(Rc::new(Atom {
+            kinds: a.kinds,
+            bounds: vec![Bound {
+                op,
+                val: k.clone(),
+                re: None,
+            }],
+        }))
+    };
+    let any = Val::Atom(Rc::new(Atom {
+        kinds: a.kinds,
+        bounds: vec![],
+    }));
+    use BoundOp as B;
+    Some(match (op, &inner.op) {
+        (UnaryOp::Ne, B::Ne) => k,
+        (UnaryOp::Ne, B::Lt) => mk(B::Ge),
+        (UnaryOp::Ne, B::Le) => mk(B::Gt),
+        (UnaryOp::Ne, B::Gt) => mk(B::Le),
+        (UnaryOp::Ne, B::Ge) => mk(B::Lt),
+        (UnaryOp::Lt, B::Lt | B::Le) | (UnaryOp::Le, B::Lt) => mk(B::Lt),
+        (UnaryOp::Le, B::Le) => mk(B::Le),
+        (UnaryOp::Gt, B::Gt | B::Ge) | (UnaryOp::Ge, B::Gt) => mk(B::Gt),
+        (UnaryOp::Ge, B::Ge) => mk(B::Ge),
+        (UnaryOp::Lt | UnaryOp::Le | UnaryOp::Gt | UnaryOp::Ge, _) => any,
+        _ => return None,
+    })
+}
+
 /// `(expr).x` or `(expr)[i]` where the innermost base is not a reference: a selection out of
 /// an inline value.
 fn is_inline_selection(e: &Expr) -> bool {
@@ -3546,25 +3594,32 @@ pub fn unify_atoms(a: &Val, b: &Val) -> Val {
                 }
             }
             {
-                let mut slo: Option<(&str, bool)> = None;
-                let mut shi: Option<(&str, bool)> = None;
+                // string and byte-string ranges (compared bytewise)
+                let mut slo: Option<(&[u8], bool, bool)> = None;
+                let mut shi: Option<(&[u8], bool, bool)> = None;
                 for b in &bounds {
-                    let Val::Str(x) = &b.val else { continue };
+                    let (x, is_str): (&[u8], bool) = match &b.val {
+                        Val::Str(x) => (x.as_bytes(), true),
+                        Val::Bytes(x) => (x, false),
+                        _ => continue,
+                    };
                     match b.op {
-                        BoundOp::Ge | BoundOp::Gt if slo.is_none_or(|(l, _)| &**x > l) => {
-                            slo = Some((x, matches!(b.op, BoundOp::Gt)));
+                        BoundOp::Ge | BoundOp::Gt if slo.is_none_or(|(l, _, _)| x > l) => {
+                            slo = Some((x, matches!(b.op, BoundOp::Gt), is_str));
                         }
-                        BoundOp::Le | BoundOp::Lt if shi.is_none_or(|(h, _)| &**x < h) => {
-                            shi = Some((x, matches!(b.op, BoundOp::Lt)));
+                        BoundOp::Le | BoundOp::Lt if shi.is_none_or(|(h, _, _)| x < h) => {
+                            shi = Some((x, matches!(b.op, BoundOp::Lt), is_str));
                         }
                         _ => {}
                     }
                 }
-                if let (Some((l, ls)), Some((h, hs))) = (slo, shi) {
-                    if l > h || (l == h && (ls || hs)) {
+                if let (Some((l, ls, lstr)), Some((h, hs, hstr))) = (slo, shi) {
+                    if lstr == hstr && (l > h || (l == h && (ls || hs))) {
                         return conflict(a, b);
                     }
                     if l == h
+                        && lstr
+                        && hstr
                         && kinds & K_STRING != 0
                         && bounds.iter().all(|b| {
                             !matches!(
@@ -3573,7 +3628,7 @@ pub fn unify_atoms(a: &Val, b: &Val) -> Val {
                             )
                         })
                     {
-                        return Val::Str(Rc::from(l));
+                        return Val::Str(Rc::from(String::from_utf8_lossy(l).as_ref()));
                     }
                 }
             }

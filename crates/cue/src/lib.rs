@@ -613,6 +613,17 @@ mod tests {
     }
 
     #[test]
+    fn bounds_of_bounds_and_byte_ranges() {
+        let v = export("a: !=(!=3)\nb: !=(<3) & 3\nc: <(<=3) & 2\n").expect("ok");
+        assert_eq!(v, serde_json::json!({"a": 3, "b": 3, "c": 2}));
+        assert!(export("b: !=(<3) & 2").is_err());
+        let e = export("a: >(null)").expect_err("null is not ordered");
+        assert!(!e.is_incomplete(), "{e}");
+        let e = export("a: <'a' & >'b'").expect_err("empty byte range");
+        assert!(!e.is_incomplete(), "{e}");
+    }
+
+    #[test]
     fn unknown_import_is_error() {
         let e = Runtime::new()
             .compile("t.cue", "import \"vela/op\"\na: 1")
