@@ -334,3 +334,60 @@ async fn keep_legacy_resource_keeps_what_older_revisions_applied() {
     assert!(!hub.exists(&hub.deployments(), "old").await);
     assert!(!hub.exists(&hub.deployments(), "new").await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphan_propagation_leaves_the_dependents() {
+    let hub = Hub::start().await;
+    let gc = json!([{"name": "gc", "type": "garbage-collect", "properties": {"rules": [
+        {"selector": {"componentNames": ["orphaned"]}, "strategy": "onAppUpdate",
+         "propagation": "orphan"}]}}]);
+    let g = hub
+        .apply(&app(
+            "orph",
+            json!([web("orphaned", "nginx:1"), web("cascaded", "nginx:1")]),
+            gc.clone(),
+        ))
+        .await;
+    hub.wait_running("orph", g, 1).await;
+    let replicasets = hub.api("apps/v1", "ReplicaSet", "replicasets");
+    let owned_by = |d: &'static str| {
+        let replicasets = replicasets.clone();
+        async move {
+            replicasets
+                .list(&kube::api::ListParams::default())
+                .await
+                .expect("list")
+                .items
+                .into_iter()
+                .filter(|rs| {
+                    label(rs, "app.oam.dev/component").as_deref() == Some(d)
+                        || rs
+                            .metadata
+                            .name
+                            .as_deref()
+                            .is_some_and(|n| n.starts_with(&format!("{d}-")))
+                })
+                .count()
+        }
+    };
+    assert!(owned_by("orphaned").await > 0);
+    assert!(owned_by("cascaded").await > 0);
+
+    let g = hub
+        .apply(&app("orph", json!([web("other", "nginx:1")]), gc))
+        .await;
+    hub.wait_running("orph", g, 2).await;
+    hub.eventually("both deployments to go", || async {
+        !hub.exists(&hub.deployments(), "orphaned").await
+            && !hub.exists(&hub.deployments(), "cascaded").await
+    })
+    .await;
+    hub.eventually("the cascaded one's ReplicaSets to go", || async {
+        owned_by("cascaded").await == 0
+    })
+    .await;
+    assert!(
+        owned_by("orphaned").await > 0,
+        "the orphaned one's ReplicaSets stay"
+    );
+}
