@@ -369,7 +369,7 @@ async fn sweep(
             oam::labels::ANNOTATION_APP_SHARED_BY: others.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
         }}});
         if owner.as_deref() == Some(me.as_str())
-            && let Some((ns, name)) = others[0].split_once('/')
+            && let Some((ns, name)) = others.first().and_then(|o| o.split_once('/'))
         {
             patch["metadata"]["labels"] = serde_json::json!({LABEL_APP: name, LABEL_APP_NS: ns});
         }
