@@ -12,6 +12,7 @@ mod error;
 mod install;
 mod kept;
 mod metrics;
+mod placement;
 mod policy;
 mod reconcile;
 mod revision;

@@ -285,7 +285,7 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
                 revision: num,
                 revision_hash: Some(hash.clone()),
             });
-            let plan = workflow::plan(&app);
+            let plan = crate::placement::plan(&app);
             status.workflow = Some(Engine::start(&plan, &rev_name, now()));
             status.services.clear();
             shared.forget_gc(&ns, &name);
@@ -328,7 +328,7 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
             serde_json::Map::new()
         }),
     };
-    let plan = workflow::plan(&app);
+    let plan = crate::placement::plan(&app);
     let mut wf = status
         .workflow
         .clone()
@@ -371,8 +371,13 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
         .services
         .into_inner()
         .unwrap_or_else(|p| p.into_inner());
-    for (comp, s) in services {
-        match status.services.iter_mut().find(|x| x.name == comp) {
+    // One entry per component, cluster and namespace it was deployed to.
+    for (_, s) in services {
+        match status
+            .services
+            .iter_mut()
+            .find(|x| x.name == s.name && x.cluster == s.cluster && x.namespace == s.namespace)
+        {
             Some(x) => *x = s,
             None => status.services.push(s),
         }
@@ -388,7 +393,11 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
         .services
         .sort_by_key(|s| order.iter().position(|n| *n == s.name));
 
-    let all_healthy = status.services.len() == app.spec.components.len()
+    let all_healthy = app
+        .spec
+        .components
+        .iter()
+        .all(|c| status.services.iter().any(|s| s.name == c.name))
         && status.services.iter().all(|s| s.healthy);
     let (phase, after) = match progress {
         Progress::Running => (ApplicationPhase::RunningWorkflow, shared.config.poll),

@@ -48,18 +48,15 @@ impl StepRunner for Runner<'_> {
                         ),
                     };
                 };
-                self.apply_components(&[name.to_string()]).await
+                match self.local_targets(&[name.to_string()]) {
+                    Ok(targets) => self.apply_targets(&targets).await,
+                    Err(e) => e.into_outcome(),
+                }
             }
-            "deploy" => {
-                let names: Vec<String> = self
-                    .app
-                    .spec
-                    .components
-                    .iter()
-                    .map(|c| c.name.clone())
-                    .collect();
-                self.apply_components(&names).await
-            }
+            "deploy" => match self.deploy_targets(&step.properties).await {
+                Ok(targets) => self.apply_targets(&targets).await,
+                Err(e) => e.into_outcome(),
+            },
             "suspend" => StepOutcome::Suspended {
                 message: step
                     .properties
@@ -91,8 +88,44 @@ impl Stage {
     }
 }
 
+/// One component to put in one place: a cluster (`local` is the hub) and a namespace, with
+/// the overrides of the deploy step's policies applied.
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    pub cluster: String,
+    pub namespace: String,
+    pub component: oam::ApplicationComponent,
+    pub replica_key: Option<String>,
+}
+
+impl Target {
+    /// The key of its entry in `status.services`.
+    fn key(&self) -> String {
+        let mut k = format!(
+            "{}/{}/{}",
+            self.component.name, self.cluster, self.namespace
+        );
+        if let Some(r) = &self.replica_key {
+            k.push('/');
+            k.push_str(r);
+        }
+        k
+    }
+
+    /// The name steps and messages use: the component, and where when that is not the hub.
+    fn label(&self) -> String {
+        if self.cluster == fleet::LOCAL {
+            self.component.name.clone()
+        } else {
+            format!("{} on {}", self.component.name, self.cluster)
+        }
+    }
+}
+
 /// A rendered component with where each of its objects lives.
 struct Prepared {
+    target: Target,
+    cluster: std::sync::Arc<fleet::Cluster>,
     def: std::sync::Arc<Compiled>,
     rendered: RenderedComponent,
     /// One per rendered object, in order.
@@ -118,8 +151,105 @@ impl Runner<'_> {
         crate::cuestep::store_variables(self.fleet.local().client(), self.app, &all).await
     }
 
-    async fn apply_components(&self, names: &[String]) -> StepOutcome {
-        let results = match self.run_components(names, Stage::Update).await {
+    /// Every component of the application, as written, to the hub.
+    pub(crate) fn local_targets(&self, names: &[String]) -> Result<Vec<Target>, StepError> {
+        names
+            .iter()
+            .map(|name| {
+                let Some(comp) = self.app.component(name) else {
+                    return Err(StepError::Fatal(
+                        "InvalidStep".into(),
+                        format!("component {name:?} is not part of the application"),
+                    ));
+                };
+                Ok(Target {
+                    cluster: fleet::LOCAL.to_string(),
+                    namespace: self.render_ctx.namespace.clone(),
+                    component: comp.clone(),
+                    replica_key: None,
+                })
+            })
+            .collect()
+    }
+
+    /// What a `deploy` step puts where: its policies (topology, override, replication) over
+    /// the clusters the fleet knows, or every component to the hub without policies.
+    pub(crate) async fn deploy_targets(&self, props: &Value) -> Result<Vec<Target>, StepError> {
+        let policies: Vec<String> = match props.get("policies") {
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+                StepError::Fatal(
+                    "InvalidStep".into(),
+                    format!("deploy: properties.policies must be a list of policy names: {e}"),
+                )
+            })?,
+            None => Vec::new(),
+        };
+        let inline: Vec<oam::AppPolicy> = match props.get("inlinePolicies") {
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+                StepError::Fatal(
+                    "InvalidStep".into(),
+                    format!("deploy: properties.inlinePolicies: {e}"),
+                )
+            })?,
+            None => Vec::new(),
+        };
+        let plans = if policies.is_empty() && inline.is_empty() {
+            render::policy::default_plan(self.app)
+        } else {
+            // The registry may have changed since the last round (a cluster joined).
+            if let Err(e) = self.fleet.sync().await {
+                tracing::warn!("cluster registry not read: {e}");
+            }
+            let clusters: Vec<render::policy::ClusterInfo> = self
+                .fleet
+                .members()
+                .into_iter()
+                .map(|m| render::policy::ClusterInfo {
+                    name: m.name,
+                    labels: m.labels,
+                })
+                .collect();
+            render::policy::deploy_plan_with_inline(self.app, &policies, &inline, &clusters)
+                .map_err(|e| StepError::Fatal("InvalidPolicy".into(), e.to_string()))?
+        };
+        let mut targets = Vec::new();
+        for plan in plans {
+            for pc in plan.components {
+                targets.push(Target {
+                    cluster: plan.cluster.clone(),
+                    namespace: plan
+                        .namespace
+                        .clone()
+                        .unwrap_or_else(|| self.render_ctx.namespace.clone()),
+                    component: pc.component,
+                    replica_key: pc.replica_key,
+                });
+            }
+        }
+        Ok(targets)
+    }
+
+    /// Everything the workflow deploys, for the state keep: every deploy step's targets, and
+    /// the components apply-component steps (or the default workflow) put on the hub.
+    pub(crate) async fn all_targets(&self) -> Result<Vec<Target>, StepError> {
+        let plan = crate::placement::plan(self.app);
+        let mut targets = Vec::new();
+        for step in &plan.steps {
+            match step.type_.as_str() {
+                "deploy" => targets.extend(self.deploy_targets(&step.properties).await?),
+                "apply-component" => {
+                    if let Some(name) = step.properties.get("component").and_then(Value::as_str) {
+                        targets.extend(self.local_targets(&[name.to_string()])?);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(targets)
+    }
+
+    pub(crate) async fn apply_targets(&self, targets: &[Target]) -> StepOutcome {
+        let results = match self.run_targets(targets, Stage::Update).await {
             Ok(r) => r,
             Err(StepError::Fatal(reason, message)) => {
                 return StepOutcome::Failed { reason, message };
@@ -131,7 +261,8 @@ impl Runner<'_> {
             }
         };
         let mut waiting = Vec::new();
-        for (name, result) in results {
+        for (target, result) in results {
+            let name = target.label();
             match result {
                 Ok(status) => {
                     if !status.healthy {
@@ -143,7 +274,7 @@ impl Runner<'_> {
                                 .unwrap_or_else(|| "not healthy yet".into())
                         ));
                     }
-                    self.lock().insert(name.clone(), status);
+                    self.lock().insert(target.key(), status);
                 }
                 Err(StepError::Fatal(reason, message)) => {
                     return StepOutcome::Failed { reason, message };
@@ -166,17 +297,25 @@ impl Runner<'_> {
         self.services.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Render the components, record every object they make in the tracker (one write for
-    /// all of them), then apply each and read its health.
+    /// Render the targets, record every object they make in the tracker (one write for all of
+    /// them), then apply them, the clusters in parallel, and read their health. A cluster that
+    /// does not answer makes its targets wait; the others go on.
     #[allow(clippy::type_complexity)]
-    async fn run_components(
+    async fn run_targets(
         &self,
-        names: &[String],
+        targets: &[Target],
         stage: Stage,
-    ) -> Result<Vec<(String, Result<ApplicationComponentStatus, StepError>)>, StepError> {
+    ) -> Result<Vec<(Target, Result<ApplicationComponentStatus, StepError>)>, StepError> {
         let mut prepared = Vec::new();
-        for name in names {
-            prepared.push(self.prepare(name).await?);
+        let mut unreachable = Vec::new();
+        for target in targets {
+            match self.prepare(target).await {
+                Ok(p) => prepared.push(p),
+                Err(StepError::Retry(m)) => {
+                    unreachable.push((target.clone(), Err(StepError::Retry(m))))
+                }
+                Err(e) => return Err(e),
+            }
         }
         // Intent first: every object is in the tracker before it is applied, so a crash in
         // between never leaves an object nobody owns. Read-only objects are never ours.
@@ -194,18 +333,44 @@ impl Runner<'_> {
             .record(self.revision_num, &tracked)
             .await
             .map_err(|e| StepError::Retry(format!("recording resources: {e}")))?;
-        let mut out = Vec::new();
+        // One task per cluster, each applying its targets in order, at most PARALLELISM at once.
+        let mut by_cluster: BTreeMap<String, Vec<Prepared>> = BTreeMap::new();
         for p in prepared {
-            let result = self.apply_prepared(&p, stage).await;
-            out.push((p.rendered.name.clone(), result));
+            by_cluster
+                .entry(p.target.cluster.clone())
+                .or_default()
+                .push(p);
         }
+        let runs = by_cluster.into_values().map(|group| async move {
+            let mut out = Vec::new();
+            for p in group {
+                let result = self.apply_prepared(&p, stage).await;
+                out.push((p.target.clone(), result));
+            }
+            out
+        });
+        use futures::StreamExt;
+        let mut out: Vec<(Target, Result<ApplicationComponentStatus, StepError>)> =
+            futures::stream::iter(runs)
+                .buffer_unordered(PARALLELISM)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .flatten()
+                .collect();
+        out.extend(unreachable);
         Ok(out)
     }
 
-    async fn prepare(&self, name: &str) -> Result<Prepared, StepError> {
-        let (def, rendered) = self.render(name)?;
-        let cluster = self.fleet.local();
-        let ns = &self.render_ctx.namespace;
+    async fn prepare(&self, target: &Target) -> Result<Prepared, StepError> {
+        let name = target.component.name.as_str();
+        let (def, rendered) = self.render(target)?;
+        let cluster = self
+            .fleet
+            .cluster_synced(&target.cluster)
+            .await
+            .map_err(|e| StepError::Retry(e.to_string()))?;
+        let ns = &target.namespace;
         let mut tracked = Vec::new();
         let mut read_only = Vec::new();
         for o in rendered.objects() {
@@ -214,7 +379,11 @@ impl Runner<'_> {
                 .await
                 .map_err(StepError::from_fleet)?;
             tracked.push(TrackedObject {
-                cluster: String::new(),
+                cluster: if target.cluster == fleet::LOCAL {
+                    String::new()
+                } else {
+                    target.cluster.clone()
+                },
                 reference: r,
                 component: name.to_string(),
                 trait_type: o.trait_type.clone(),
@@ -231,6 +400,8 @@ impl Runner<'_> {
             );
         }
         Ok(Prepared {
+            target: target.clone(),
+            cluster,
             def,
             rendered,
             tracked,
@@ -243,23 +414,35 @@ impl Runner<'_> {
         p: &Prepared,
         stage: Stage,
     ) -> Result<ApplicationComponentStatus, StepError> {
+        if p.target.cluster != fleet::LOCAL || p.target.namespace != self.render_ctx.namespace {
+            ensure_namespace(&p.cluster, &p.target.namespace).await?;
+        }
         let mut live = Vec::new();
         for ((o, t), ro) in p.rendered.objects().zip(&p.tracked).zip(&p.read_only) {
-            live.push(self.apply_object(o, &t.reference, *ro, stage).await?);
+            live.push(
+                self.apply_object(&p.cluster, &p.target.namespace, o, &t.reference, *ro, stage)
+                    .await?,
+            );
         }
-        health(self.app, &p.def, &p.rendered, live).map_err(|e| StepError::Retry(e.to_string()))
+        let mut status = health(self.app, &p.def, &p.rendered, live)
+            .map_err(|e| StepError::Retry(e.to_string()))?;
+        status.namespace = Some(p.target.namespace.clone());
+        if p.target.cluster != fleet::LOCAL {
+            status.cluster = Some(p.target.cluster.clone());
+        }
+        Ok(status)
     }
 
     /// Apply one object under the application's policies and return it as it is now.
     async fn apply_object(
         &self,
+        cluster: &fleet::Cluster,
+        ns: &str,
         o: &RenderedObject,
         r: &ObjectRef,
         read_only: bool,
         stage: Stage,
     ) -> Result<Option<Value>, StepError> {
-        let cluster = self.fleet.local();
-        let ns = &self.render_ctx.namespace;
         let labels = ResourceLabels::from_manifest(&o.object);
         let live = cluster.get(r).await.map_err(StepError::from_fleet)?;
         if read_only {
@@ -361,20 +544,24 @@ impl Runner<'_> {
 
     fn render(
         &self,
-        name: &str,
+        target: &Target,
     ) -> Result<(std::sync::Arc<Compiled>, RenderedComponent), StepError> {
-        let Some(comp) = self.app.component(name) else {
-            return Err(StepError::Fatal(
-                "InvalidStep".into(),
-                format!("component {name:?} is not part of the application"),
-            ));
+        let comp = &target.component;
+        let mut ctx = self.render_ctx.clone();
+        ctx.app_namespace = self.render_ctx.namespace.clone();
+        ctx.namespace = target.namespace.clone();
+        ctx.cluster = if target.cluster == fleet::LOCAL {
+            String::new()
+        } else {
+            target.cluster.clone()
         };
+        ctx.replica_key = target.replica_key.clone().unwrap_or_default();
         let def = self
             .catalog
             .require(DefinitionKind::Component, &comp.type_)
             .map_err(|e| StepError::Fatal("RenderFailed".into(), e.to_string()))?
             .clone();
-        let rendered = render::render_component(comp, self.catalog, self.render_ctx)
+        let rendered = render::render_component(comp, self.catalog, &ctx)
             .map_err(|e| StepError::Fatal("RenderFailed".into(), e.to_string()))?;
         Ok((def, rendered))
     }
@@ -384,31 +571,64 @@ impl Runner<'_> {
     /// except what apply-once and read-only leave alone) and read its health. Runs on every
     /// reconcile after the revision's workflow succeeded.
     pub async fn keep_state(&self) {
-        let names: Vec<String> = self
-            .app
-            .spec
-            .components
-            .iter()
-            .map(|c| c.name.clone())
-            .collect();
-        let results = match self.run_components(&names, Stage::StateKeep).await {
+        let targets = match self.all_targets().await {
+            Ok(t) => t,
+            Err(StepError::Fatal(_, m) | StepError::Retry(m)) => {
+                tracing::warn!(app = %app_key(self.app), "state keep: {m}");
+                return;
+            }
+        };
+        let results = match self.run_targets(&targets, Stage::StateKeep).await {
             Ok(r) => r,
-            Err(StepError::Fatal(_, m) | StepError::Retry(m)) => names
+            Err(StepError::Fatal(_, m) | StepError::Retry(m)) => targets
                 .iter()
-                .map(|n| (n.clone(), Err(StepError::Retry(m.clone()))))
+                .map(|t| (t.clone(), Err(StepError::Retry(m.clone()))))
                 .collect(),
         };
-        for (name, result) in results {
+        for (target, result) in results {
             let status = match result {
                 Ok(s) => s,
                 Err(StepError::Fatal(_, m) | StepError::Retry(m)) => {
-                    unhealthy(&name, &self.render_ctx.namespace, m)
+                    let mut s = unhealthy(&target.component.name, &target.namespace, m);
+                    if target.cluster != fleet::LOCAL {
+                        s.cluster = Some(target.cluster.clone());
+                    }
+                    s
                 }
             };
-            self.lock().insert(name, status);
+            self.lock().insert(target.key(), status);
         }
     }
 }
+
+/// Create the namespace a placement deploys to when the cluster does not have it, as KubeVela
+/// does. It is not tracked: namespaces outlive the applications in them.
+async fn ensure_namespace(cluster: &fleet::Cluster, ns: &str) -> Result<(), StepError> {
+    let r = ObjectRef {
+        api_version: "v1".into(),
+        kind: "Namespace".into(),
+        namespace: None,
+        name: ns.to_string(),
+    };
+    if cluster
+        .get(&r)
+        .await
+        .map_err(StepError::from_fleet)?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let body =
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+    cluster
+        .apply(&body, "", false)
+        .await
+        .map(|_| ())
+        .map_err(StepError::from_fleet)
+}
+
+/// How many clusters a step applies to at once.
+const PARALLELISM: usize = 8;
 
 /// `namespace/name` of an application, as `app.oam.dev/shared-by` lists them.
 pub(crate) fn app_key(app: &Application) -> String {
@@ -527,7 +747,7 @@ fn to_string_map(m: Map<String, Value>) -> BTreeMap<String, String> {
         .collect()
 }
 
-enum StepError {
+pub(crate) enum StepError {
     /// The step cannot succeed as the application stands.
     Fatal(String, String),
     /// Something transient; the step runs again.
@@ -535,6 +755,15 @@ enum StepError {
 }
 
 impl StepError {
+    fn into_outcome(self) -> StepOutcome {
+        match self {
+            StepError::Fatal(reason, message) => StepOutcome::Failed { reason, message },
+            StepError::Retry(message) => StepOutcome::Running {
+                message: format!("waiting: {message}"),
+            },
+        }
+    }
+
     fn from_fleet(e: fleet::Error) -> StepError {
         match &e {
             fleet::Error::UnknownKind { .. } | fleet::Error::Invalid { .. } => {

@@ -303,7 +303,12 @@ pub fn render_component(
                 message: "metadata.labels must be an object".into(),
             })?;
         labels.insert(labels::LABEL_APP_NAME.into(), json!(ctx.app_name));
-        labels.insert(labels::LABEL_APP_NAMESPACE.into(), json!(ctx.namespace));
+        let app_ns = if ctx.app_namespace.is_empty() {
+            &ctx.namespace
+        } else {
+            &ctx.app_namespace
+        };
+        labels.insert(labels::LABEL_APP_NAMESPACE.into(), json!(app_ns));
         labels.insert(labels::LABEL_APP_COMPONENT.into(), json!(name));
         labels.insert(labels::LABEL_APP_REVISION.into(), json!(ctx.app_revision));
         match &trait_type {

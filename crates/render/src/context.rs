@@ -8,7 +8,11 @@ use serde_json::{Map, Value, json};
 #[derive(Clone, Debug, Default)]
 pub struct RenderContext {
     pub app_name: String,
+    /// `context.namespace`: where the objects go (a topology policy may choose another).
     pub namespace: String,
+    /// The application's own namespace, for the `app.oam.dev/namespace` label; empty means the
+    /// same as `namespace`.
+    pub app_namespace: String,
     /// Name of the application revision, `<app>-v<N>`.
     pub app_revision: String,
     pub app_revision_num: i64,

@@ -175,6 +175,7 @@ pub async fn dry_run(
                     let ctx = render::RenderContext {
                         app_name: app.name().to_string(),
                         namespace: target_ns.clone(),
+                        app_namespace: ns.clone(),
                         app_revision: format!("{}-v1", app.name()),
                         app_revision_num: 1,
                         cluster: if placement.cluster == fleet::LOCAL {

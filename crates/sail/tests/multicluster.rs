@@ -1,0 +1,227 @@
+//! Multi-cluster delivery through the `sail` CLI: a hub and three member kubelite clusters over
+//! HTTPS. Placement by labels, overrides per cluster, garbage collection across clusters, and a
+//! member that goes away in the middle of a rollout.
+
+mod common;
+
+use common::{HubProcess, ok, start_members, text};
+use std::time::{Duration, Instant};
+
+fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<String>) {
+    let start = Instant::now();
+    loop {
+        match check() {
+            None => return,
+            Some(state) => assert!(
+                start.elapsed() < timeout,
+                "{what} did not happen within {timeout:?}; last state: {state}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn replicas(member: &testkit::TestCluster, ns: &str, name: &str) -> Option<String> {
+    let out = member.kubectl(&[
+        "get",
+        "deployment",
+        name,
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.spec.replicas}",
+    ]);
+    out.status.success().then(|| text(&out.stdout))
+}
+
+const APP: &str = r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: shop
+  namespace: default
+spec:
+  components:
+  - name: web
+    type: webservice
+    properties:
+      image: nginx:1.27
+  policies:
+  - name: eu
+    type: topology
+    properties:
+      clusterLabelSelector:
+        region: eu
+      namespace: shop
+  - name: us
+    type: topology
+    properties:
+      clusters: ["us-1"]
+      namespace: shop
+  - name: big
+    type: override
+    properties:
+      components:
+      - name: web
+        traits:
+        - type: scaler
+          properties:
+            replicas: 3
+  workflow:
+    steps:
+    - name: deploy-eu
+      type: deploy
+      properties:
+        policies: ["eu"]
+    - name: deploy-us
+      type: deploy
+      properties:
+        policies: ["us", "big"]
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn placement_overrides_status_and_garbage_collection_across_clusters() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    let members = start_members(&["eu-1", "eu-2", "us-1"]).await;
+    hub.join(&members[0], "eu-1", "region=eu");
+    hub.join(&members[1], "eu-2", "region=eu");
+    hub.join(&members[2], "us-1", "region=us");
+
+    let file = dir.path().join("app.yaml");
+    std::fs::write(&file, APP).unwrap();
+    ok(
+        &hub.sail(&[
+            "up",
+            "-f",
+            file.to_str().unwrap(),
+            "--wait",
+            "--timeout",
+            "90s",
+        ]),
+        "sail up --wait",
+    );
+    // eu clusters by label, one replica; us-1 by name, overridden to three.
+    assert_eq!(replicas(&members[0], "shop", "web").as_deref(), Some("1"));
+    assert_eq!(replicas(&members[1], "shop", "web").as_deref(), Some("1"));
+    assert_eq!(replicas(&members[2], "shop", "web").as_deref(), Some("3"));
+    // Nothing on the hub itself.
+    let on_hub = hub.kubectl(&["get", "deployment", "web", "-n", "shop"]);
+    assert!(!on_hub.status.success());
+
+    // One status: a service entry per cluster.
+    let status = ok(&hub.sail(&["status", "shop", "-o", "json"]), "status");
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let services = v["status"]["services"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut clusters: Vec<String> = services
+        .iter()
+        .map(|s| s["cluster"].as_str().unwrap_or("local").to_string())
+        .collect();
+    clusters.sort();
+    assert_eq!(clusters, ["eu-1", "eu-2", "us-1"], "{status}");
+    assert!(services.iter().all(|s| s["healthy"] == true), "{status}");
+
+    // The tracker records the cluster of each resource.
+    let rts = ok(
+        &hub.kubectl(&["get", "resourcetrackers", "-o", "json"]),
+        "trackers",
+    );
+    assert!(
+        rts.contains("\"cluster\":\"us-1\"") || rts.contains("\"cluster\": \"us-1\""),
+        "{rts}"
+    );
+
+    // eu-2 leaves the eu region: the next revision no longer places web there, and once its
+    // workflow succeeds the Deployment on eu-2 is collected.
+    ok(
+        &hub.sail(&["cluster", "labels", "del", "eu-2", "region"]),
+        "labels del",
+    );
+    let changed = APP.replace("image: nginx:1.27", "image: nginx:1.28");
+    std::fs::write(&file, changed).unwrap();
+    ok(
+        &hub.sail(&[
+            "up",
+            "-f",
+            file.to_str().unwrap(),
+            "--wait",
+            "--timeout",
+            "90s",
+        ]),
+        "sail up v2",
+    );
+    wait_until("web removed from eu-2", Duration::from_secs(30), || {
+        replicas(&members[1], "shop", "web").map(|r| format!("still there with {r} replicas"))
+    });
+    assert!(replicas(&members[0], "shop", "web").is_some());
+    assert!(replicas(&members[2], "shop", "web").is_some());
+
+    // Deleting the application removes it from every cluster.
+    ok(
+        &hub.sail(&["delete", "shop", "--wait", "--timeout", "60s"]),
+        "delete",
+    );
+    for (i, m) in members.iter().enumerate() {
+        assert!(
+            replicas(m, "shop", "web").is_none(),
+            "member {i} still has web"
+        );
+    }
+    hub.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_down_during_rollout_waits_and_completes_when_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    let mut members = start_members(&["eu-1", "us-1"]).await;
+    hub.join(&members[0], "eu-1", "region=eu");
+    hub.join(&members[1], "us-1", "region=us");
+    let us = members.pop().unwrap();
+    let stopped = us.stop().await;
+
+    let app = APP.replace(
+        "clusterLabelSelector:\n        region: eu",
+        "clusters: [\"eu-1\"]",
+    );
+    let file = dir.path().join("app.yaml");
+    std::fs::write(&file, app).unwrap();
+    ok(&hub.sail(&["up", "-f", file.to_str().unwrap()]), "sail up");
+
+    // eu-1 gets its Deployment; the us step waits and says which cluster it waits for.
+    wait_until("web on eu-1", Duration::from_secs(30), || {
+        replicas(&members[0], "shop", "web")
+            .is_none()
+            .then(|| "absent".to_string())
+    });
+    let mut last = String::new();
+    wait_until(
+        "the step names the unreachable cluster",
+        Duration::from_secs(60),
+        || {
+            let out = hub.sail(&["status", "shop", "-o", "json"]);
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            let step = v["status"]["workflow"]["steps"]
+                .as_array()
+                .and_then(|s| s.iter().find(|s| s["name"] == "deploy-us").cloned())
+                .unwrap_or_default();
+            last = step.to_string();
+            let msg = step["message"].as_str().unwrap_or("");
+            (!(step["phase"] == "running" && msg.contains("us-1"))).then(|| last.clone())
+        },
+    );
+
+    // It comes back: the rollout completes without anyone touching the application.
+    let us = stopped.start().await;
+    wait_until("web on us-1", Duration::from_secs(60), || {
+        replicas(&us, "shop", "web").is_none().then(|| last.clone())
+    });
+    wait_until("the workflow succeeds", Duration::from_secs(60), || {
+        let out = hub.sail(&["status", "shop", "-o", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        (v["status"]["status"] != "running").then(|| v["status"]["status"].to_string())
+    });
+    hub.stop();
+}
