@@ -364,6 +364,7 @@ impl Runner<'_> {
 
     async fn prepare(&self, target: &Target) -> Result<Prepared, StepError> {
         let name = target.component.name.as_str();
+        let target = &self.resolve_ref_objects(target).await?;
         let (def, rendered) = self.render(target)?;
         let cluster = self
             .fleet
@@ -540,6 +541,104 @@ impl Runner<'_> {
             .await
             .map(Some)
             .map_err(StepError::from_fleet)
+    }
+
+    /// A `ref-objects` component with the objects it refers to read from their clusters, so
+    /// that it renders them. A selected object that is missing makes the step wait.
+    async fn resolve_ref_objects(&self, target: &Target) -> Result<Target, StepError> {
+        use render::refobjects;
+        if target.component.type_ != refobjects::COMPONENT_TYPE {
+            return Ok(target.clone());
+        }
+        let wanted = refobjects::selectors(&target.component, &self.render_ctx.namespace)
+            .map_err(|e| StepError::Fatal("RenderFailed".into(), e.to_string()))?;
+        if !wanted.urls.is_empty() {
+            return Err(StepError::Fatal(
+                "RenderFailed".into(),
+                format!(
+                    "component {}: ref-objects urls are not loaded by Sailplane yet; list the objects instead",
+                    target.component.name
+                ),
+            ));
+        }
+        // Objects written inline stay as they are; selectors are replaced by what they select.
+        let mut objects: Vec<Value> = target
+            .component
+            .properties
+            .as_ref()
+            .and_then(|p| p.get("objects"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter(|o| o.get("metadata").is_some())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for sel in &wanted.selectors {
+            let cluster = self
+                .fleet
+                .cluster_synced(&sel.cluster)
+                .await
+                .map_err(|e| StepError::Retry(e.to_string()))?;
+            let (api_version, kind) = match (&sel.api_version, &sel.kind, &sel.resource) {
+                (Some(a), Some(k), _) => (a.clone(), k.clone()),
+                (_, _, Some(resource)) => cluster
+                    .kind_of_resource(sel.group.as_deref().unwrap_or(""), resource)
+                    .await
+                    .map_err(StepError::from_fleet)?,
+                _ => {
+                    return Err(StepError::Fatal(
+                        "RenderFailed".into(),
+                        format!(
+                            "component {}: a ref-objects entry needs resource or apiVersion and kind",
+                            target.component.name
+                        ),
+                    ));
+                }
+            };
+            let namespaced = cluster
+                .is_namespaced(&api_version, &kind)
+                .await
+                .map_err(StepError::from_fleet)?;
+            let ns = namespaced.then_some(sel.namespace.as_str());
+            match &sel.name {
+                Some(n) => {
+                    let r = ObjectRef {
+                        api_version: api_version.clone(),
+                        kind: kind.clone(),
+                        namespace: ns.map(str::to_string),
+                        name: n.clone(),
+                    };
+                    match cluster.get(&r).await.map_err(StepError::from_fleet)? {
+                        Some(o) => objects.push(o),
+                        None => {
+                            return Err(StepError::Retry(format!(
+                                "component {} refers to {r} on {}, which does not exist",
+                                target.component.name, sel.cluster
+                            )));
+                        }
+                    }
+                }
+                None => {
+                    let selector = sel
+                        .label_selector
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    objects.extend(
+                        cluster
+                            .list(&api_version, &kind, ns, &selector)
+                            .await
+                            .map_err(StepError::from_fleet)?,
+                    );
+                }
+            }
+        }
+        let mut out = target.clone();
+        out.component = refobjects::resolve(&target.component, objects);
+        Ok(out)
     }
 
     fn render(

@@ -110,6 +110,48 @@ impl Cluster {
         Ok(found)
     }
 
+    /// The apiVersion and kind of a resource type as people write it (`deployment`,
+    /// `deployments`, `deploy`, `configmap`) in an API group (`""` is the core group), from the
+    /// cluster's discovery.
+    pub async fn kind_of_resource(
+        &self,
+        group: &str,
+        resource: &str,
+    ) -> Result<(String, String), Error> {
+        let want = resource.to_ascii_lowercase();
+        let found = kube::discovery::oneshot::group(&self.client, group)
+            .await
+            .map_err(|e| match e {
+                kube::Error::Api(s) if s.code == 404 => Error::UnknownKind {
+                    cluster: self.name.clone(),
+                    api_version: group.into(),
+                    kind: resource.into(),
+                },
+                source => Error::Api {
+                    cluster: self.name.clone(),
+                    verb: "discover",
+                    what: format!("API group {group:?}"),
+                    source: Box::new(source),
+                },
+            })?;
+        for (ar, caps) in found.recommended_resources() {
+            let _ = caps;
+            let names = [ar.plural.to_ascii_lowercase(), ar.kind.to_ascii_lowercase()];
+            if names.contains(&want) {
+                return Ok((ar.api_version.clone(), ar.kind.clone()));
+            }
+        }
+        Err(Error::UnknownKind {
+            cluster: self.name.clone(),
+            api_version: if group.is_empty() {
+                "v1".into()
+            } else {
+                group.into()
+            },
+            kind: resource.into(),
+        })
+    }
+
     /// Forget discovery results, after a CRD was installed or removed.
     pub fn forget_kinds(&self) {
         self.kinds.lock().unwrap_or_else(|p| p.into_inner()).clear();
@@ -274,10 +316,18 @@ impl Cluster {
                 what: format!("{api_version} {kind}"),
                 source: Box::new(source),
             })?;
+        // List items come without apiVersion and kind; put them back so each item stands alone.
         Ok(list
             .items
             .into_iter()
             .filter_map(|o| serde_json::to_value(o).ok())
+            .map(|mut v| {
+                if let Some(m) = v.as_object_mut() {
+                    m.insert("apiVersion".into(), Value::String(ar.api_version.clone()));
+                    m.insert("kind".into(), Value::String(ar.kind.clone()));
+                }
+                v
+            })
             .collect())
     }
 

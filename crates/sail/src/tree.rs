@@ -35,55 +35,92 @@ pub async fn print(hub: &Hub, app: &Application) -> Result<(), Error> {
         .map(|t| t.spec.managed_resources)
         .unwrap_or_default();
     let fleet = Fleet::new(hub.client.clone());
-    let pods: Api<Pod> = Api::namespaced(hub.client.clone(), ns);
+    // Members are reached with their registered credentials; a broken registry only costs the
+    // clusters it cannot name.
+    let _ = fleet.sync().await;
     let count = app.spec.components.len();
     for (i, c) in app.spec.components.iter().enumerate() {
         let last = i + 1 == count;
-        let s = status.services.iter().find(|s| s.name == c.name);
-        let health = match s {
-            Some(s) if s.healthy => "healthy",
-            Some(_) => "unhealthy",
-            None => "not deployed",
+        let entries: Vec<_> = status
+            .services
+            .iter()
+            .filter(|s| s.name == c.name)
+            .collect();
+        let health = if entries.is_empty() {
+            "not deployed"
+        } else if entries.iter().all(|s| s.healthy) {
+            "healthy"
+        } else {
+            "unhealthy"
         };
         println!(
-            "{} {} ({}) {health}{}",
+            "{} {} ({}) {health}",
             if last { "└─" } else { "├─" },
             c.name,
-            c.type_,
-            s.and_then(|s| s.message.as_deref())
-                .map(|m| format!(": {m}"))
-                .unwrap_or_default()
+            c.type_
         );
         let pad = if last { "   " } else { "│  " };
         let mine: Vec<_> = managed
             .iter()
             .filter(|m| m.component.as_deref() == Some(c.name.as_str()))
             .collect();
-        let cluster = mine
-            .first()
-            .map(|m| m.cluster_name().to_string())
-            .unwrap_or_else(|| "local".into());
-        println!("{pad}└─ cluster {cluster}");
-        let pad2 = format!("{pad}   ");
-        for (j, m) in mine.iter().enumerate() {
-            let r = ObjectRef {
-                api_version: m.api_version.clone().unwrap_or_default(),
-                kind: m.kind.clone().unwrap_or_default(),
-                namespace: m.namespace.clone(),
-                name: m.name.clone().unwrap_or_default(),
+        let mut clusters: Vec<String> = mine.iter().map(|m| m.cluster_name().to_string()).collect();
+        clusters.sort();
+        clusters.dedup();
+        if clusters.is_empty() {
+            clusters.push(fleet::LOCAL.to_string());
+        }
+        for (ci, cluster_name) in clusters.iter().enumerate() {
+            let clast = ci + 1 == clusters.len();
+            let entry = entries
+                .iter()
+                .find(|s| s.cluster.as_deref().unwrap_or(fleet::LOCAL) == cluster_name.as_str());
+            let state = match entry {
+                Some(s) if s.healthy => "healthy".to_string(),
+                Some(s) => format!(
+                    "unhealthy{}",
+                    s.message
+                        .as_deref()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
+                ),
+                None => "not deployed".to_string(),
             };
-            let live = match fleet.cluster(m.cluster.as_deref().unwrap_or_default()) {
-                Ok(cl) => cl.get(&r).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            let state = match &live {
-                Ok(Some(obj)) => describe(obj),
-                Ok(None) => "missing".into(),
-                Err(e) => format!("cannot read: {e}"),
-            };
-            let lastr = j + 1 == mine.len();
-            println!("{pad2}{} {r}  {state}", if lastr { "└─" } else { "├─" });
-            if r.kind == "Deployment" || r.kind == "StatefulSet" || r.kind == "DaemonSet" {
+            println!(
+                "{pad}{} cluster {cluster_name} ({state})",
+                if clast { "└─" } else { "├─" }
+            );
+            let pad2 = format!("{pad}{}", if clast { "   " } else { "│  " });
+            let here: Vec<_> = mine
+                .iter()
+                .filter(|m| m.cluster_name() == cluster_name.as_str())
+                .collect();
+            let cluster = fleet.cluster(cluster_name);
+            for (j, m) in here.iter().enumerate() {
+                let r = ObjectRef {
+                    api_version: m.api_version.clone().unwrap_or_default(),
+                    kind: m.kind.clone().unwrap_or_default(),
+                    namespace: m.namespace.clone(),
+                    name: m.name.clone().unwrap_or_default(),
+                };
+                let live = match &cluster {
+                    Ok(cl) => cl.get(&r).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                let state = match &live {
+                    Ok(Some(obj)) => describe(obj),
+                    Ok(None) => "missing".into(),
+                    Err(e) => format!("cannot read: {e}"),
+                };
+                let lastr = j + 1 == here.len();
+                println!("{pad2}{} {r}  {state}", if lastr { "└─" } else { "├─" });
+                let workload =
+                    matches!(r.kind.as_str(), "Deployment" | "StatefulSet" | "DaemonSet");
+                let (Ok(cl), true) = (&cluster, workload) else {
+                    continue;
+                };
+                let pods: Api<Pod> =
+                    Api::namespaced(cl.client().clone(), r.namespace.as_deref().unwrap_or(ns));
                 let selector = format!(
                     "{}={},{}={}",
                     oam::labels::LABEL_APP_NAME,
@@ -91,12 +128,15 @@ pub async fn print(hub: &Hub, app: &Application) -> Result<(), Error> {
                     oam::labels::LABEL_APP_COMPONENT,
                     c.name
                 );
-                let list = pods
-                    .list(&ListParams::default().labels(&selector))
-                    .await
-                    .map_err(Error::api(format!("list pods of {}", c.name)))?;
+                let list = match pods.list(&ListParams::default().labels(&selector)).await {
+                    Ok(l) => l.items,
+                    Err(e) => {
+                        println!("{pad2}   cannot list pods: {e}");
+                        continue;
+                    }
+                };
                 let pad3 = format!("{pad2}{}", if lastr { "   " } else { "│  " });
-                for (k, p) in list.items.iter().enumerate() {
+                for (k, p) in list.iter().enumerate() {
                     let phase = p
                         .status
                         .as_ref()
@@ -111,7 +151,7 @@ pub async fn print(hub: &Hub, app: &Application) -> Result<(), Error> {
                         });
                     println!(
                         "{pad3}{} Pod {}  {phase}{}",
-                        if k + 1 == list.items.len() {
+                        if k + 1 == list.len() {
                             "└─"
                         } else {
                             "├─"

@@ -123,6 +123,17 @@ async fn placement_overrides_status_and_garbage_collection_across_clusters() {
     assert_eq!(clusters, ["eu-1", "eu-2", "us-1"], "{status}");
     assert!(services.iter().all(|s| s["healthy"] == true), "{status}");
 
+    // The tree shows each cluster with its resources and pods, read from the members.
+    let tree = ok(&hub.sail(&["status", "shop", "--tree"]), "status --tree");
+    for cluster in ["eu-1", "eu-2", "us-1"] {
+        assert!(
+            tree.contains(&format!("cluster {cluster} (healthy)")),
+            "{tree}"
+        );
+    }
+    assert!(tree.contains("Deployment shop/web  3/3 ready"), "{tree}");
+    assert!(tree.contains("Pod web-"), "pods from the members:\n{tree}");
+
     // The tracker records the cluster of each resource.
     let rts = ok(
         &hub.kubectl(&["get", "resourcetrackers", "-o", "json"]),
@@ -223,5 +234,48 @@ async fn a_member_down_during_rollout_waits_and_completes_when_it_returns() {
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
         (v["status"]["status"] != "running").then(|| v["status"]["status"].to_string())
     });
+    hub.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ref_objects_distribute_existing_hub_objects_to_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    let members = start_members(&["edge-1", "edge-2"]).await;
+    hub.join(&members[0], "edge-1", "tier=edge");
+    hub.join(&members[1], "edge-2", "tier=edge");
+    testkit::ok_stdout(&testkit::kubectl_stdin(
+        &hub.kubeconfig(),
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n  namespace: default\n  labels:\n    share: \"yes\"\ndata:\n  mode: fast\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: app-token\n  namespace: default\n  labels:\n    share: \"yes\"\nstringData:\n  token: s3cr3t\n",
+    ));
+    let app = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: spread-config\n  namespace: default\nspec:\n  components:\n  - name: shared\n    type: ref-objects\n    properties:\n      objects:\n      - resource: configmap\n        name: app-config\n      - resource: secret\n        labelSelector:\n          share: \"yes\"\n  policies:\n  - name: edges\n    type: topology\n    properties:\n      clusterLabelSelector:\n        tier: edge\n";
+    let file = dir.path().join("app.yaml");
+    std::fs::write(&file, app).unwrap();
+    ok(
+        &hub.sail(&[
+            "up",
+            "-f",
+            file.to_str().unwrap(),
+            "--wait",
+            "--timeout",
+            "60s",
+        ]),
+        "sail up ref-objects",
+    );
+    for m in &members {
+        let cm = m.kubectl(&[
+            "get",
+            "configmap",
+            "app-config",
+            "-n",
+            "default",
+            "-o",
+            "jsonpath={.data.mode}",
+        ]);
+        assert_eq!(testkit::ok_stdout(&cm), "fast");
+        let secret = m.kubectl(&["get", "secret", "app-token", "-n", "default"]);
+        testkit::ok_stdout(&secret);
+    }
     hub.stop();
 }
