@@ -279,3 +279,87 @@ async fn ref_objects_distribute_existing_hub_objects_to_members() {
     }
     hub.stop();
 }
+
+/// Wait until the application's phase is `phase`.
+fn wait_phase(hub: &HubProcess, app: &str, phase: &str) {
+    wait_until(&format!("{app} {phase}"), Duration::from_secs(60), || {
+        let out = hub.sail(&["status", app, "-o", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        (v["status"]["status"] != phase).then(|| v["status"].to_string())
+    });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_multi_cluster_examples_run_on_three_clusters() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    let members = start_members(&["eu-1", "eu-2", "us-1"]).await;
+    hub.join(&members[0], "eu-1", "region=eu,zone=a");
+    hub.join(&members[1], "eu-2", "region=eu,zone=b");
+    hub.join(&members[2], "us-1", "region=us,zone=a");
+    let example = |f: &str| {
+        common::repo_root()
+            .join("examples/multi-cluster")
+            .join(f)
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+
+    // Canary: eu-1 only, until approved; then everywhere.
+    ok(
+        &hub.sail(&["up", "-f", &example("canary.yaml")]),
+        "up canary",
+    );
+    wait_phase(&hub, "canary-shop", "workflowSuspending");
+    assert!(replicas(&members[0], "default", "storefront").is_some());
+    assert!(replicas(&members[1], "default", "storefront").is_none());
+    assert!(replicas(&members[2], "default", "storefront").is_none());
+    ok(&hub.sail(&["workflow", "resume", "canary-shop"]), "approve");
+    wait_phase(&hub, "canary-shop", "running");
+    for m in &members {
+        assert!(replicas(m, "default", "storefront").is_some());
+    }
+
+    // Replica scheduling: 3 in each EU cluster, 1 in the US.
+    ok(
+        &hub.sail(&[
+            "up",
+            "-f",
+            &example("replica-scheduling.yaml"),
+            "--wait",
+            "--timeout",
+            "90s",
+        ]),
+        "up replica-scheduling",
+    );
+    assert_eq!(
+        replicas(&members[0], "default", "catalog-api").as_deref(),
+        Some("3")
+    );
+    assert_eq!(
+        replicas(&members[1], "default", "catalog-api").as_deref(),
+        Some("3")
+    );
+    assert_eq!(
+        replicas(&members[2], "default", "catalog-api").as_deref(),
+        Some("1")
+    );
+
+    // Disaster recovery: every cluster of both zones, in the payments namespace.
+    ok(
+        &hub.sail(&[
+            "up",
+            "-f",
+            &example("disaster-recovery.yaml"),
+            "--wait",
+            "--timeout",
+            "90s",
+        ]),
+        "up disaster-recovery",
+    );
+    for m in &members {
+        assert!(replicas(m, "payments", "payments-api").is_some());
+    }
+    hub.stop();
+}
