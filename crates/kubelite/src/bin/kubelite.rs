@@ -1,4 +1,4 @@
-//! `kubelite [--data-dir DIR] [--addr IP:PORT] [--memory] [--no-sim] [--nodes N]`
+//! `kubelite [--data-dir DIR] [--addr IP:PORT] [--memory] [--no-sim] [--nodes N] [--latency-ms MS]`
 //!
 //! Runs a kubelite server until Ctrl-C and prints the kubeconfig path.
 
@@ -21,6 +21,11 @@ async fn main() -> ExitCode {
             "--nodes" => match args.next().map(|s| s.parse()) {
                 Some(Ok(n)) => cfg.nodes = n,
                 _ => return usage("--nodes needs a number"),
+            },
+            "--latency-ms" => match args.next().map(|s| s.parse::<u64>()) {
+                // Every request waits this long first: a cluster far away.
+                Some(Ok(ms)) => cfg.faults.latency = std::time::Duration::from_millis(ms),
+                _ => return usage("--latency-ms needs a number"),
             },
             "--memory" => cfg.storage = kubelite::Storage::Memory,
             "--no-sim" => cfg.simulate = None,
@@ -51,7 +56,7 @@ fn usage(msg: &str) -> ExitCode {
         eprintln!("kubelite: {msg}");
     }
     eprintln!(
-        "usage: kubelite [--data-dir|--data DIR] [--addr IP:PORT] [--memory] [--simulate|--no-sim] [--nodes N]"
+        "usage: kubelite [--data-dir|--data DIR] [--addr IP:PORT] [--memory] [--simulate|--no-sim] [--nodes N] [--latency-ms MS]"
     );
     if msg.is_empty() {
         ExitCode::SUCCESS
