@@ -69,7 +69,14 @@ pub(crate) async fn run(runner: &Runner<'_>, step: &PlannedStep) -> StepOutcome 
         "appName": app.name(),
         "namespace": app.namespace(),
         "stepName": step.name,
-        "stepSessionID": step.name,
+        // The same for every attempt of this step in this revision, and only for it: the
+        // idempotency key of what the step sends.
+        "stepSessionID": format!(
+            "{}/{}/{}",
+            app.metadata.uid.as_deref().unwrap_or_default(),
+            runner.render_ctx.app_revision,
+            step.name
+        ),
         "appRevision": runner.render_ctx.app_revision,
         "appRevisionNum": runner.revision_num,
         "workflowName": app.name(),

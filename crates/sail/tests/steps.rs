@@ -373,3 +373,45 @@ spec:
     assert_eq!(vars, r#"{"verdict":"answer was true"}"#);
     hub.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hub_restart_mid_workflow_sends_each_webhook_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    let hooks = Receiver::start(200);
+    let app = format!(
+        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: restartable\n  namespace: default\nspec:\n  components: []\n  workflow:\n    steps:\n    - name: before\n      type: webhook\n      properties:\n        url:\n          value: {url}/before\n        data:\n          at: before\n    - name: approve\n      type: suspend\n    - name: after\n      type: webhook\n      properties:\n        url:\n          value: {url}/after\n        data:\n          at: after\n",
+        url = hooks.url
+    );
+    let file = dir.path().join("app.yaml");
+    std::fs::write(&file, app).unwrap();
+    ok(&hub.sail(&["up", "-f", file.to_str().unwrap()]), "up");
+    wait_phase(&hub, "restartable", "workflowSuspending");
+    let first = hooks.wait_for(1, Duration::from_secs(5));
+    let key = first[0]
+        .headers
+        .iter()
+        .find(|(k, _)| k == "idempotency-key")
+        .map(|(_, v)| v.clone())
+        .expect("an Idempotency-Key header");
+    assert!(key.ends_with("/restartable-v1/before"), "{key}");
+
+    // The hub (API server and controller) stops and starts again on the same data.
+    hub.stop();
+    let hub = HubProcess::start(dir.path());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        hooks.requests().len(),
+        1,
+        "nothing is sent again after the restart"
+    );
+    ok(&hub.sail(&["workflow", "resume", "restartable"]), "resume");
+    wait_phase(&hub, "restartable", "running");
+    let all = hooks.wait_for(2, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(2));
+    let all_now = hooks.requests();
+    assert_eq!(all_now.len(), 2, "{all_now:?}");
+    assert_eq!(all[0].path, "/before");
+    assert_eq!(all[1].path, "/after");
+    hub.stop();
+}
