@@ -184,7 +184,7 @@ async fn placement_overrides_status_and_garbage_collection_across_clusters() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_member_down_during_rollout_waits_and_completes_when_it_returns() {
+async fn a_member_down_and_a_hub_restart_during_rollout_and_it_completes() {
     let dir = tempfile::tempdir().unwrap();
     let hub = HubProcess::start(dir.path());
     let mut members = start_members(&["eu-1", "us-1"]).await;
@@ -224,7 +224,11 @@ async fn a_member_down_during_rollout_waits_and_completes_when_it_returns() {
         },
     );
 
-    // It comes back: the rollout completes without anyone touching the application.
+    // The hub itself restarts while the rollout waits; it picks up where the status says.
+    hub.stop();
+    let hub = HubProcess::start(dir.path());
+
+    // The member comes back: the rollout completes without anyone touching the application.
     let us = stopped.start().await;
     wait_until("web on us-1", Duration::from_secs(60), || {
         replicas(&us, "shop", "web").is_none().then(|| last.clone())
