@@ -32,6 +32,7 @@ pub(crate) fn plan(app: &oam::Application) -> Plan {
                 if_: None,
                 inputs: Vec::new(),
                 outputs: Vec::new(),
+                sub_steps: Vec::new(),
             })
             .collect(),
     }

@@ -415,3 +415,36 @@ async fn a_hub_restart_mid_workflow_sends_each_webhook_once() {
     assert_eq!(all[1].path, "/after");
     hub.stop();
 }
+
+#[test]
+fn a_step_group_runs_its_sub_steps_and_waits_for_approval_inside() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    let file = dir.path().join("group.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: grouped\n  namespace: default\nspec:\n  components:\n  - name: web\n    type: webservice\n    properties:\n      image: nginx\n  workflow:\n    steps:\n    - name: prepare\n      type: step-group\n      subSteps:\n      - name: deploy\n        type: deploy\n      - name: note\n        type: print-message-in-status\n        properties:\n          message: prepared\n      - name: approve\n        type: suspend\n        dependsOn: [deploy, note]\n    - name: done\n      type: print-message-in-status\n      properties:\n        message: all done\n",
+    )
+    .unwrap();
+    ok(
+        &hub.sail(&["up", "-f", file.to_str().unwrap()]),
+        "up grouped",
+    );
+    let st = wait_phase(&hub, "grouped", "workflowSuspending");
+    let group = step(&st, "prepare");
+    let subs = group["subSteps"].as_array().cloned().unwrap_or_default();
+    let phase_of = |n: &str| {
+        subs.iter()
+            .find(|s| s["name"] == n)
+            .map(|s| s["phase"].as_str().unwrap_or("").to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(phase_of("deploy"), "succeeded", "{group}");
+    assert_eq!(phase_of("note"), "succeeded", "{group}");
+    assert_eq!(phase_of("approve"), "suspending", "{group}");
+    ok(&hub.sail(&["workflow", "resume", "grouped"]), "resume");
+    let st = wait_phase(&hub, "grouped", "running");
+    assert_eq!(step(&st, "prepare")["phase"], "succeeded");
+    assert_eq!(step(&st, "done")["message"], "all done");
+    hub.stop();
+}

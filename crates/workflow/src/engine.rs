@@ -90,9 +90,24 @@ impl Engine {
         if !status.suspend {
             for s in status.steps.iter_mut() {
                 if s.phase == Some(WorkflowStepPhase::Suspending) {
-                    s.phase = Some(WorkflowStepPhase::Succeeded);
+                    let group = plan
+                        .steps
+                        .iter()
+                        .any(|p| Some(&p.name) == s.name.as_ref() && p.type_ == STEP_GROUP);
+                    // A group goes on with its other steps; its suspended sub-step is done.
+                    s.phase = Some(if group {
+                        WorkflowStepPhase::Running
+                    } else {
+                        WorkflowStepPhase::Succeeded
+                    });
                     s.message = Some("resumed".into());
                     s.last_execute_time = Some(now());
+                    for sub in s.sub_steps.iter_mut() {
+                        if sub.phase == Some(WorkflowStepPhase::Suspending) {
+                            sub.phase = Some(WorkflowStepPhase::Succeeded);
+                            sub.message = Some("resumed".into());
+                        }
+                    }
                 }
             }
         } else {
@@ -107,9 +122,23 @@ impl Engine {
             return settle(status, &now);
         }
         status.phase = Some(WorkflowRunPhase::Executing);
-        let runs = ready.iter().map(|s| runner.run(s));
+        let runs = ready.iter().map(|s| {
+            let subs = status
+                .step(&s.name)
+                .map(|x| x.sub_steps.clone())
+                .unwrap_or_default();
+            let now = &now;
+            async move {
+                if s.type_ == STEP_GROUP {
+                    let (outcome, subs) = run_group(s, subs, runner, now).await;
+                    (outcome, Some(subs))
+                } else {
+                    (runner.run(s).await, None)
+                }
+            }
+        });
         let outcomes = futures::future::join_all(runs).await;
-        for (step, outcome) in ready.iter().zip(outcomes) {
+        for (step, (outcome, subs)) in ready.iter().zip(outcomes) {
             let Some(st) = status
                 .steps
                 .iter_mut()
@@ -117,6 +146,9 @@ impl Engine {
             else {
                 continue;
             };
+            if let Some(subs) = subs {
+                st.sub_steps = subs;
+            }
             let t = now();
             if st.first_execute_time.is_none() {
                 st.first_execute_time = Some(t.clone());
@@ -153,6 +185,150 @@ impl Engine {
         skip_gated(plan, status, &variables, &now);
         settle(status, &now)
     }
+}
+
+/// The type of a step that runs its `subSteps` together.
+pub const STEP_GROUP: &str = "step-group";
+
+/// One round of a step group: every sub-step whose dependencies (within the group) are done
+/// runs; a sub-step after a failed one is skipped. The group fails with its first failed
+/// sub-step, suspends while one is suspended, and succeeds when all are done.
+async fn run_group<R: StepRunner>(
+    group: &PlannedStep,
+    mut subs: Vec<oam::StepStatus>,
+    runner: &R,
+    now: &impl Fn() -> Time,
+) -> (StepOutcome, Vec<oam::StepStatus>) {
+    if subs.is_empty() {
+        subs = group
+            .sub_steps
+            .iter()
+            .map(|s| oam::StepStatus {
+                id: step_id(&format!("{}/{}", group.name, s.name)),
+                name: Some(s.name.clone()),
+                type_: Some(s.type_.clone()),
+                phase: Some(WorkflowStepPhase::Pending),
+                ..oam::StepStatus::default()
+            })
+            .collect();
+    }
+    let phase_of = |subs: &[oam::StepStatus], name: &str| {
+        subs.iter()
+            .find(|x| x.name.as_deref() == Some(name))
+            .and_then(|x| x.phase.clone())
+    };
+    // Skip what follows a failure, then run what is ready.
+    for s in &group.sub_steps {
+        let failed_dep = s.depends_on.iter().any(|d| {
+            matches!(
+                phase_of(&subs, d),
+                Some(WorkflowStepPhase::Failed | WorkflowStepPhase::Skipped)
+            )
+        });
+        if failed_dep
+            && is_pending(phase_of(&subs, &s.name).as_ref())
+            && let Some(x) = subs.iter_mut().find(|x| x.name.as_deref() == Some(&s.name))
+        {
+            x.phase = Some(WorkflowStepPhase::Skipped);
+            x.reason = Some(SKIPPED_AFTER_FAILURE.into());
+            x.message = Some("skipped: a step it depends on failed".into());
+        }
+    }
+    let ready: Vec<&PlannedStep> = group
+        .sub_steps
+        .iter()
+        .filter(|s| is_pending(phase_of(&subs, &s.name).as_ref()))
+        .filter(|s| {
+            s.depends_on
+                .iter()
+                .all(|d| is_terminal(phase_of(&subs, d).as_ref()))
+        })
+        .collect();
+    let outcomes = futures::future::join_all(ready.iter().map(|s| runner.run(s))).await;
+    for (s, outcome) in ready.iter().zip(outcomes) {
+        let Some(x) = subs.iter_mut().find(|x| x.name.as_deref() == Some(&s.name)) else {
+            continue;
+        };
+        let t = now();
+        if x.first_execute_time.is_none() {
+            x.first_execute_time = Some(t.clone());
+        }
+        x.last_execute_time = Some(t);
+        let (phase, message, reason) = match outcome {
+            StepOutcome::Succeeded { message } => (WorkflowStepPhase::Succeeded, message, None),
+            StepOutcome::Running { message } => (
+                WorkflowStepPhase::Running,
+                message,
+                Some("Wait".to_string()),
+            ),
+            StepOutcome::Suspended { message } => (WorkflowStepPhase::Suspending, message, None),
+            StepOutcome::Failed { reason, message } => {
+                (WorkflowStepPhase::Failed, message, Some(reason))
+            }
+        };
+        x.phase = Some(phase);
+        x.message = non_empty(message);
+        x.reason = reason;
+    }
+    let name = |x: &oam::StepStatus| x.name.clone().unwrap_or_default();
+    if let Some(f) = subs
+        .iter()
+        .find(|x| x.phase == Some(WorkflowStepPhase::Failed))
+    {
+        let outcome = StepOutcome::Failed {
+            reason: f.reason.clone().unwrap_or_else(|| "Failed".into()),
+            message: format!(
+                "sub-step {}: {}",
+                name(f),
+                f.message.clone().unwrap_or_default()
+            ),
+        };
+        // Nothing else of the group runs after a failure.
+        for x in subs.iter_mut() {
+            if is_pending(x.phase.as_ref()) {
+                x.phase = Some(WorkflowStepPhase::Skipped);
+                x.reason = Some(SKIPPED_AFTER_FAILURE.into());
+            }
+        }
+        return (outcome, subs);
+    }
+    if let Some(s) = subs
+        .iter()
+        .find(|x| x.phase == Some(WorkflowStepPhase::Suspending))
+    {
+        return (
+            StepOutcome::Suspended {
+                message: format!(
+                    "sub-step {}: {}",
+                    name(s),
+                    s.message.clone().unwrap_or_else(|| "suspended".into())
+                ),
+            },
+            subs,
+        );
+    }
+    if subs.iter().all(|x| is_terminal(x.phase.as_ref())) {
+        return (
+            StepOutcome::Succeeded {
+                message: String::new(),
+            },
+            subs,
+        );
+    }
+    let waiting: Vec<String> = subs
+        .iter()
+        .filter(|x| !is_terminal(x.phase.as_ref()))
+        .map(|x| match &x.message {
+            Some(m) => format!("{}: {m}", name(x)),
+            None => name(x),
+        })
+        .collect();
+    (
+        StepOutcome::Running {
+            message: format!("waiting for {}", waiting.join("; ")),
+        },
+        subs,
+    )
 }
 
 /// The reason of a step skipped because a step before it failed.
@@ -500,6 +676,7 @@ mod tests {
             if_: None,
             inputs: Vec::new(),
             outputs: Vec::new(),
+            sub_steps: Vec::new(),
         }
     }
 
@@ -694,6 +871,82 @@ mod tests {
             ["deploy", "notify-failure", "cleanup"]
         );
         assert_eq!(st.message.as_deref(), Some("step deploy: cluster gone"));
+    }
+
+    #[tokio::test]
+    async fn step_groups_run_their_sub_steps_together_and_suspend_inside() {
+        let mut group = step("group", &[]);
+        group.type_ = STEP_GROUP.into();
+        let mut approve = step("approve", &["a"]);
+        approve.type_ = "suspend".into();
+        group.sub_steps = vec![
+            step("a", &[]),
+            step("b", &[]),
+            approve,
+            step("c", &["approve"]),
+        ];
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![group, step("after", &[])],
+        };
+        let mut st = Engine::start(&plan, "app-v1", now());
+        let r = script(&[(
+            "approve",
+            StepOutcome::Suspended {
+                message: "approve?".into(),
+            },
+        )]);
+        // Round 1: a and b together; round 2: approve suspends the group and the workflow.
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, now).await,
+            Progress::Running
+        );
+        assert_eq!(*r.ran.lock().unwrap(), ["a", "b"]);
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, now).await,
+            Progress::Suspended
+        );
+        let subs = &st.step("group").unwrap().sub_steps;
+        assert_eq!(subs.len(), 4);
+        assert_eq!(subs[2].phase, Some(WorkflowStepPhase::Suspending));
+        // Resume: c runs, the group succeeds, then the next step.
+        st.suspend = false;
+        let mut progress = Progress::Running;
+        for _ in 0..4 {
+            progress = Engine::advance(&plan, &mut st, &r, now).await;
+            if progress != Progress::Running {
+                break;
+            }
+        }
+        assert_eq!(progress, Progress::Succeeded);
+        assert_eq!(*r.ran.lock().unwrap(), ["a", "b", "approve", "c", "after"]);
+        assert_eq!(phase(&st, "group"), Some(WorkflowStepPhase::Succeeded));
+    }
+
+    #[tokio::test]
+    async fn a_failed_sub_step_fails_its_group_naming_it() {
+        let mut group = step("group", &[]);
+        group.type_ = STEP_GROUP.into();
+        group.sub_steps = vec![step("a", &[]), step("b", &["a"])];
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![group],
+        };
+        let mut st = Engine::start(&plan, "app-v1", now());
+        let r = script(&[(
+            "a",
+            StepOutcome::Failed {
+                reason: "Execute".into(),
+                message: "boom".into(),
+            },
+        )]);
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, now).await,
+            Progress::Failed
+        );
+        assert_eq!(st.message.as_deref(), Some("step group: sub-step a: boom"));
+        let subs = &st.step("group").unwrap().sub_steps;
+        assert_eq!(subs[1].phase, Some(WorkflowStepPhase::Skipped));
     }
 
     #[tokio::test]

@@ -18,6 +18,8 @@ pub struct PlannedStep {
     pub inputs: Vec<oam::StepInput>,
     /// Values this step exports for later steps.
     pub outputs: Vec<oam::StepOutput>,
+    /// The steps of a `step-group`, run together (as a DAG by their `dependsOn`).
+    pub sub_steps: Vec<PlannedStep>,
 }
 
 /// The steps of an application's workflow and how to run them.
@@ -47,6 +49,7 @@ pub fn plan(app: &Application) -> Plan {
                 if_: None,
                 inputs: Vec::new(),
                 outputs: Vec::new(),
+                sub_steps: Vec::new(),
             })
             .collect();
         return Plan {
@@ -76,6 +79,28 @@ pub fn plan(app: &Application) -> Plan {
             if_: s.if_.clone(),
             inputs: s.inputs.clone(),
             outputs: s.outputs.clone(),
+            sub_steps: s
+                .sub_steps
+                .iter()
+                .map(|x| PlannedStep {
+                    name: if x.name.is_empty() {
+                        x.type_.clone()
+                    } else {
+                        x.name.clone()
+                    },
+                    type_: x.type_.clone(),
+                    properties: x
+                        .properties
+                        .clone()
+                        .unwrap_or_else(|| serde_json::json!({})),
+                    depends_on: x.depends_on.clone(),
+                    timeout: x.timeout.clone(),
+                    if_: x.if_.clone(),
+                    inputs: x.inputs.clone(),
+                    outputs: x.outputs.clone(),
+                    sub_steps: Vec::new(),
+                })
+                .collect(),
         })
         .collect();
     Plan { mode, steps }
