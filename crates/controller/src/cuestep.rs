@@ -132,7 +132,12 @@ pub(crate) async fn run(runner: &Runner<'_>, step: &PlannedStep) -> StepOutcome 
             message: format!("step {} ({}): {message}", step.name, step.type_),
         },
         Err(e) => StepOutcome::Failed {
-            reason: "Execute".into(),
+            // Provider errors are retried with backoff by the engine; a template error is not.
+            reason: if e.from_provider {
+                workflow::RETRYABLE.into()
+            } else {
+                "Evaluate".into()
+            },
             message: format!("step {} ({}): {e}", step.name, step.type_),
         },
     }

@@ -448,3 +448,37 @@ fn a_step_group_runs_its_sub_steps_and_waits_for_approval_inside() {
     assert_eq!(step(&st, "done")["message"], "all done");
     hub.stop();
 }
+
+#[test]
+fn a_webhook_nobody_answers_is_retried_with_backoff_saying_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    // A port with nothing listening.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let file = dir.path().join("app.yaml");
+    std::fs::write(
+        &file,
+        format!("apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: lonely\n  namespace: default\nspec:\n  components: []\n  workflow:\n    steps:\n    - name: hook\n      type: webhook\n      properties:\n        url:\n          value: {url}/x\n        data:\n          a: b\n"),
+    )
+    .unwrap();
+    ok(&hub.sail(&["up", "-f", file.to_str().unwrap()]), "up");
+    let start = Instant::now();
+    loop {
+        let out = hub.sail(&["status", "lonely", "-o", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let msg = v["status"]["workflow"]["steps"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if msg.starts_with("retry 1/10 in 5s:") {
+            assert!(msg.contains("send (http.do)"), "{msg}");
+            assert_eq!(v["status"]["workflow"]["steps"][0]["phase"], "running");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{msg}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    hub.stop();
+}

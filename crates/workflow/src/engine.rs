@@ -117,7 +117,7 @@ impl Engine {
         let variables = runner.variables();
         time_out(plan, status, &now);
         skip_gated(plan, status, &variables, &now);
-        let ready = ready_steps(plan, status);
+        let ready = ready_steps(plan, status, &now());
         if ready.is_empty() {
             return settle(status, &now);
         }
@@ -171,9 +171,30 @@ impl Engine {
                     status.suspend = true;
                 }
                 StepOutcome::Failed { reason, message } => {
-                    st.phase = Some(WorkflowStepPhase::Failed);
-                    st.message = non_empty(message);
-                    st.reason = Some(reason);
+                    let tried = retries_of(st);
+                    if reason == RETRYABLE && tried < MAX_RETRIES {
+                        // A provider's error (a cluster or URL that did not answer): try again
+                        // later, waiting longer each time, and say so.
+                        let n = tried + 1;
+                        st.phase = Some(WorkflowStepPhase::Running);
+                        st.reason = Some(RETRY.into());
+                        st.message = Some(format!(
+                            "retry {n}/{MAX_RETRIES} in {}: {message}",
+                            humanize(backoff(n))
+                        ));
+                    } else {
+                        st.phase = Some(WorkflowStepPhase::Failed);
+                        st.message = non_empty(if reason == RETRYABLE {
+                            format!("failed after {MAX_RETRIES} retries: {message}")
+                        } else {
+                            message
+                        });
+                        st.reason = Some(if reason == RETRYABLE {
+                            "FailedAfterRetries".into()
+                        } else {
+                            reason
+                        });
+                    }
                 }
             }
         }
@@ -185,6 +206,44 @@ impl Engine {
         skip_gated(plan, status, &variables, &now);
         settle(status, &now)
     }
+}
+
+/// The reason of a failure worth retrying (a provider's error: something did not answer).
+pub const RETRYABLE: &str = "Execute";
+/// The reason of a step waiting to be retried.
+const RETRY: &str = "Retry";
+/// How often a step is retried before the workflow fails.
+pub const MAX_RETRIES: u32 = 10;
+
+/// The wait before retry `n` (1-based): 5 s doubling, at most 5 minutes.
+pub fn backoff(n: u32) -> std::time::Duration {
+    let secs = 5u64.saturating_mul(1u64 << n.saturating_sub(1).min(16));
+    std::time::Duration::from_secs(secs.min(300))
+}
+
+/// Retries so far, as the step's status says (`retry N/…`).
+fn retries_of(st: &WorkflowStepStatus) -> u32 {
+    if st.reason.as_deref() != Some(RETRY) {
+        return 0;
+    }
+    st.message
+        .as_deref()
+        .and_then(|m| m.strip_prefix("retry "))
+        .and_then(|m| m.split('/').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether a step waiting for a retry may run now.
+fn retry_due(st: &WorkflowStepStatus, now: &Time) -> bool {
+    let n = retries_of(st);
+    if n == 0 {
+        return true;
+    }
+    let Some(last) = st.last_execute_time.as_ref() else {
+        return true;
+    };
+    now.0.duration_since(last.0).as_secs() >= backoff(n).as_secs() as i64
 }
 
 /// The type of a step that runs its `subSteps` together.
@@ -602,21 +661,22 @@ fn finished_progress(status: &WorkflowStatus) -> Progress {
 /// The steps to run now: in StepByStep mode the first step not finished, once every step before
 /// it is; in DAG mode every unfinished step whose dependencies are finished. (Steps that must
 /// not run were marked skipped by `skip_gated` already.)
-fn ready_steps(plan: &Plan, status: &WorkflowStatus) -> Vec<PlannedStep> {
+fn ready_steps(plan: &Plan, status: &WorkflowStatus, now: &Time) -> Vec<PlannedStep> {
     let phase_of = |name: &str| status.step(name).and_then(|s| s.phase.clone());
+    let due = |name: &str| status.step(name).is_none_or(|s| retry_due(s, now));
     match plan.mode {
         WorkflowMode::StepByStep => plan
             .steps
             .iter()
             .find(|s| !is_terminal(phase_of(&s.name).as_ref()))
-            .filter(|s| is_pending(phase_of(&s.name).as_ref()))
+            .filter(|s| is_pending(phase_of(&s.name).as_ref()) && due(&s.name))
             .cloned()
             .into_iter()
             .collect(),
         _ => plan
             .steps
             .iter()
-            .filter(|s| is_pending(phase_of(&s.name).as_ref()))
+            .filter(|s| is_pending(phase_of(&s.name).as_ref()) && due(&s.name))
             .filter(|s| {
                 s.depends_on
                     .iter()
@@ -844,7 +904,7 @@ mod tests {
         let r = script(&[(
             "deploy",
             StepOutcome::Failed {
-                reason: "Execute".into(),
+                reason: "ApplyFailed".into(),
                 message: "cluster gone".into(),
             },
         )]);
@@ -936,7 +996,7 @@ mod tests {
         let r = script(&[(
             "a",
             StepOutcome::Failed {
-                reason: "Execute".into(),
+                reason: "ApplyFailed".into(),
                 message: "boom".into(),
             },
         )]);
@@ -947,6 +1007,48 @@ mod tests {
         assert_eq!(st.message.as_deref(), Some("step group: sub-step a: boom"));
         let subs = &st.step("group").unwrap().sub_steps;
         assert_eq!(subs[1].phase, Some(WorkflowStepPhase::Skipped));
+    }
+
+    #[tokio::test]
+    async fn provider_errors_are_retried_with_backoff_then_fail() {
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![step("hook", &[])],
+        };
+        let mut st = Engine::start(&plan, "app-v1", at(0)());
+        let r = script(&[(
+            "hook",
+            StepOutcome::Failed {
+                reason: RETRYABLE.into(),
+                message: "connection refused".into(),
+            },
+        )]);
+        let mut t = 0;
+        Engine::advance(&plan, &mut st, &r, at(t)).await;
+        let s = st.step("hook").unwrap();
+        assert_eq!(s.phase, Some(WorkflowStepPhase::Running));
+        assert_eq!(
+            s.message.as_deref(),
+            Some("retry 1/10 in 5s: connection refused")
+        );
+        // Not before the backoff has passed.
+        Engine::advance(&plan, &mut st, &r, at(t + 2)).await;
+        assert_eq!(r.ran.lock().unwrap().len(), 1);
+        for n in 1..=MAX_RETRIES {
+            t += backoff(n).as_secs() as i64;
+            Engine::advance(&plan, &mut st, &r, at(t)).await;
+        }
+        assert_eq!(r.ran.lock().unwrap().len(), 11);
+        let s = st.step("hook").unwrap();
+        assert_eq!(s.phase, Some(WorkflowStepPhase::Failed));
+        assert_eq!(s.reason.as_deref(), Some("FailedAfterRetries"));
+        assert_eq!(
+            s.message.as_deref(),
+            Some("failed after 10 retries: connection refused")
+        );
+        assert_eq!(backoff(1).as_secs(), 5);
+        assert_eq!(backoff(4).as_secs(), 40);
+        assert_eq!(backoff(10).as_secs(), 300);
     }
 
     #[tokio::test]

@@ -13,7 +13,9 @@ mod engine;
 mod plan;
 pub mod task;
 
-pub use engine::{Engine, Progress, StepOutcome, StepRunner, evaluate_if};
+pub use engine::{
+    Engine, MAX_RETRIES, Progress, RETRYABLE, StepOutcome, StepRunner, backoff, evaluate_if,
+};
 pub use plan::{Plan, PlannedStep, plan};
 
 /// A Go-style duration as workflows write them: `30s`, `10m`, `1h30m`, `500ms`, `2h`.

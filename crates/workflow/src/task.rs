@@ -162,6 +162,9 @@ pub enum TaskResult {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskError {
     pub message: String,
+    /// A provider's error (something did not answer), worth trying again; otherwise the
+    /// template itself is wrong.
+    pub from_provider: bool,
 }
 
 impl std::fmt::Display for TaskError {
@@ -187,6 +190,7 @@ pub async fn run(
         all.extend(fills.iter().map(|(p, v)| (p.as_str(), v)));
         let value = program.eval_with(&all).map_err(|e| TaskError {
             message: e.to_string(),
+            from_provider: false,
         })?;
         let mut found = Vec::new();
         collect(&value, "", &mut found);
@@ -218,6 +222,7 @@ pub async fn run(
         if done.len() >= MAX_OPERATIONS {
             return Err(TaskError {
                 message: format!("more than {MAX_OPERATIONS} operations in one step"),
+                from_provider: false,
             });
         }
         let op = Operation {
@@ -228,6 +233,7 @@ pub async fn run(
         };
         let outcome = providers.call(&op).await.map_err(|e| TaskError {
             message: format!("{} ({}.{}): {e}", op.path, op.provider, op.action),
+            from_provider: true,
         })?;
         done.insert(op.path.clone());
         match outcome {
