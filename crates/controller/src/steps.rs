@@ -49,14 +49,32 @@ impl StepRunner for Runner<'_> {
                     };
                 };
                 match self.local_targets(&[name.to_string()]) {
-                    Ok(targets) => self.apply_targets(&targets).await,
+                    Ok(targets) => self.apply_targets(&targets, PARALLELISM).await,
                     Err(e) => e.into_outcome(),
                 }
             }
-            "deploy" => match self.deploy_targets(&step.properties).await {
-                Ok(targets) => self.apply_targets(&targets).await,
-                Err(e) => e.into_outcome(),
-            },
+            "deploy" => {
+                // KubeVela's `parallelism`: how many clusters are worked on at once.
+                let parallelism = match step.properties.get("parallelism") {
+                    None | Some(Value::Null) => PARALLELISM,
+                    Some(v) => match v.as_u64() {
+                        Some(n) if n >= 1 => usize::try_from(n).unwrap_or(PARALLELISM),
+                        _ => {
+                            return StepOutcome::Failed {
+                                reason: "InvalidStep".into(),
+                                message: format!(
+                                    "step {}: properties.parallelism must be a whole number of at least 1, found {v}",
+                                    step.name
+                                ),
+                            };
+                        }
+                    },
+                };
+                match self.deploy_targets(&step.properties).await {
+                    Ok(targets) => self.apply_targets(&targets, parallelism).await,
+                    Err(e) => e.into_outcome(),
+                }
+            }
             "suspend" => StepOutcome::Suspended {
                 message: step
                     .properties
@@ -248,8 +266,12 @@ impl Runner<'_> {
         Ok(targets)
     }
 
-    pub(crate) async fn apply_targets(&self, targets: &[Target]) -> StepOutcome {
-        let results = match self.run_targets(targets, Stage::Update).await {
+    pub(crate) async fn apply_targets(
+        &self,
+        targets: &[Target],
+        parallelism: usize,
+    ) -> StepOutcome {
+        let results = match self.run_targets(targets, Stage::Update, parallelism).await {
             Ok(r) => r,
             Err(StepError::Fatal(reason, message)) => {
                 return StepOutcome::Failed { reason, message };
@@ -305,6 +327,7 @@ impl Runner<'_> {
         &self,
         targets: &[Target],
         stage: Stage,
+        parallelism: usize,
     ) -> Result<Vec<(Target, Result<ApplicationComponentStatus, StepError>)>, StepError> {
         let mut prepared = Vec::new();
         let mut unreachable = Vec::new();
@@ -333,7 +356,7 @@ impl Runner<'_> {
             .record(self.revision_num, &tracked)
             .await
             .map_err(|e| StepError::Retry(format!("recording resources: {e}")))?;
-        // One task per cluster, each applying its targets in order, at most PARALLELISM at once.
+        // One task per cluster, each applying its targets in order, `parallelism` at once.
         let mut by_cluster: BTreeMap<String, Vec<Prepared>> = BTreeMap::new();
         for p in prepared {
             by_cluster
@@ -352,7 +375,7 @@ impl Runner<'_> {
         use futures::StreamExt;
         let mut out: Vec<(Target, Result<ApplicationComponentStatus, StepError>)> =
             futures::stream::iter(runs)
-                .buffer_unordered(PARALLELISM)
+                .buffer_unordered(parallelism.max(1))
                 .collect::<Vec<_>>()
                 .await
                 .into_iter()
@@ -677,7 +700,10 @@ impl Runner<'_> {
                 return;
             }
         };
-        let results = match self.run_targets(&targets, Stage::StateKeep).await {
+        let results = match self
+            .run_targets(&targets, Stage::StateKeep, PARALLELISM)
+            .await
+        {
             Ok(r) => r,
             Err(StepError::Fatal(_, m) | StepError::Retry(m)) => targets
                 .iter()
@@ -726,7 +752,7 @@ async fn ensure_namespace(cluster: &fleet::Cluster, ns: &str) -> Result<(), Step
         .map_err(StepError::from_fleet)
 }
 
-/// How many clusters a step applies to at once.
+/// How many clusters a step applies to at once unless the deploy step says (`parallelism`).
 const PARALLELISM: usize = 8;
 
 /// `namespace/name` of an application, as `app.oam.dev/shared-by` lists them.
