@@ -12,7 +12,7 @@ mod error;
 mod install;
 mod kept;
 mod metrics;
-mod placement;
+pub mod placement;
 mod policy;
 mod reconcile;
 mod revision;

@@ -6,7 +6,7 @@
 use serde_json::json;
 use workflow::{Plan, PlannedStep};
 
-pub(crate) fn plan(app: &oam::Application) -> Plan {
+pub fn plan(app: &oam::Application) -> Plan {
     let explicit = app
         .spec
         .workflow
@@ -36,4 +36,21 @@ pub(crate) fn plan(app: &oam::Application) -> Plan {
             })
             .collect(),
     }
+}
+
+/// The policies a `deploy` step names (`policies`) and carries (`inlinePolicies`).
+pub fn deploy_policies(
+    properties: &serde_json::Value,
+) -> Result<(Vec<String>, Vec<oam::AppPolicy>), String> {
+    let policies = match properties.get("policies") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|e| format!("properties.policies must be a list of policy names: {e}"))?,
+    };
+    let inline = match properties.get("inlinePolicies") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|e| format!("properties.inlinePolicies: {e}"))?,
+    };
+    Ok((policies, inline))
 }

@@ -193,24 +193,8 @@ impl Runner<'_> {
     /// What a `deploy` step puts where: its policies (topology, override, replication) over
     /// the clusters the fleet knows, or every component to the hub without policies.
     pub(crate) async fn deploy_targets(&self, props: &Value) -> Result<Vec<Target>, StepError> {
-        let policies: Vec<String> = match props.get("policies") {
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-                StepError::Fatal(
-                    "InvalidStep".into(),
-                    format!("deploy: properties.policies must be a list of policy names: {e}"),
-                )
-            })?,
-            None => Vec::new(),
-        };
-        let inline: Vec<oam::AppPolicy> = match props.get("inlinePolicies") {
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-                StepError::Fatal(
-                    "InvalidStep".into(),
-                    format!("deploy: properties.inlinePolicies: {e}"),
-                )
-            })?,
-            None => Vec::new(),
-        };
+        let (policies, inline) = crate::placement::deploy_policies(props)
+            .map_err(|e| StepError::Fatal("InvalidStep".into(), format!("deploy: {e}")))?;
         let plans = if policies.is_empty() && inline.is_empty() {
             render::policy::default_plan(self.app)
         } else {

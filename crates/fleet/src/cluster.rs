@@ -85,24 +85,7 @@ impl Cluster {
         let gvk = GroupVersionKind::gvk(group, version, kind);
         let found = kube::discovery::pinned_kind(&self.client, &gvk)
             .await
-            .map_err(|e| match e {
-                kube::Error::Api(s) if s.code == 404 => Error::UnknownKind {
-                    cluster: self.name.clone(),
-                    api_version: api_version.into(),
-                    kind: kind.into(),
-                },
-                kube::Error::Discovery(_) => Error::UnknownKind {
-                    cluster: self.name.clone(),
-                    api_version: api_version.into(),
-                    kind: kind.into(),
-                },
-                source => Error::Api {
-                    cluster: self.name.clone(),
-                    verb: "discover",
-                    what: format!("{api_version} {kind}"),
-                    source: Box::new(source),
-                },
-            })?;
+            .map_err(|e| self.discovery_error(e, api_version, kind))?;
         self.kinds
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -121,21 +104,8 @@ impl Cluster {
         let want = resource.to_ascii_lowercase();
         let found = kube::discovery::oneshot::group(&self.client, group)
             .await
-            .map_err(|e| match e {
-                kube::Error::Api(s) if s.code == 404 => Error::UnknownKind {
-                    cluster: self.name.clone(),
-                    api_version: group.into(),
-                    kind: resource.into(),
-                },
-                source => Error::Api {
-                    cluster: self.name.clone(),
-                    verb: "discover",
-                    what: format!("API group {group:?}"),
-                    source: Box::new(source),
-                },
-            })?;
-        for (ar, caps) in found.recommended_resources() {
-            let _ = caps;
+            .map_err(|e| self.discovery_error(e, group, resource))?;
+        for (ar, _caps) in found.recommended_resources() {
             let names = [ar.plural.to_ascii_lowercase(), ar.kind.to_ascii_lowercase()];
             if names.contains(&want) {
                 return Ok((ar.api_version.clone(), ar.kind.clone()));
@@ -150,6 +120,29 @@ impl Cluster {
             },
             kind: resource.into(),
         })
+    }
+
+    /// A discovery failure: "not served" when the cluster does not know the kind or group, the
+    /// API error otherwise.
+    fn discovery_error(&self, e: kube::Error, api_version: &str, kind: &str) -> Error {
+        match e {
+            kube::Error::Api(s) if s.code == 404 => Error::UnknownKind {
+                cluster: self.name.clone(),
+                api_version: api_version.into(),
+                kind: kind.into(),
+            },
+            kube::Error::Discovery(_) => Error::UnknownKind {
+                cluster: self.name.clone(),
+                api_version: api_version.into(),
+                kind: kind.into(),
+            },
+            source => Error::Api {
+                cluster: self.name.clone(),
+                verb: "discover",
+                what: format!("{api_version} {kind}"),
+                source: Box::new(source),
+            },
+        }
     }
 
     /// Forget discovery results, after a CRD was installed or removed.

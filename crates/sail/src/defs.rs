@@ -51,55 +51,26 @@ struct DeployStep {
     inline: Vec<oam::AppPolicy>,
 }
 
-/// The deploy steps the application's workflow runs (explicit `deploy` steps, including those in
-/// step groups), or the ones KubeVela generates when it has no workflow. Empty: components go
-/// to the hub as written (one apply-component step each).
+/// The deploy steps the workflow runs, as the controller plans them (explicit `deploy` steps,
+/// including those in step groups, or KubeVela's generated ones). Empty: components go to the
+/// hub as written.
 fn deploy_steps(app: &oam::Application) -> Result<Vec<DeployStep>, Error> {
-    let Some(wf) = app.spec.workflow.as_ref().filter(|w| !w.steps.is_empty()) else {
-        return Ok(render::policy::default_deploy_steps(app)
-            .into_iter()
-            .map(|s| DeployStep {
-                name: s.name,
-                policies: s.policies,
-                inline: Vec::new(),
-            })
-            .collect());
-    };
-    let mut steps = Vec::new();
-    let mut add =
-        |name: &str, type_: &str, props: Option<&serde_json::Value>| -> Result<(), Error> {
-            if type_ != "deploy" {
-                return Ok(());
-            }
-            let field = |key: &str| props.and_then(|p| p.get(key)).cloned();
-            let policies: Vec<String> = match field("policies") {
-                Some(v) => serde_json::from_value(v).map_err(|e| {
-                    Error::Failed(format!(
-                        "step {name}: properties.policies must be a list of policy names: {e}"
-                    ))
-                })?,
-                None => Vec::new(),
-            };
-            let inline: Vec<oam::AppPolicy> = match field("inlinePolicies") {
-                Some(v) => serde_json::from_value(v).map_err(|e| {
-                    Error::Failed(format!("step {name}: properties.inlinePolicies: {e}"))
-                })?,
-                None => Vec::new(),
-            };
-            steps.push(DeployStep {
-                name: name.to_string(),
-                policies,
-                inline,
-            });
-            Ok(())
-        };
-    for step in &wf.steps {
-        add(&step.name, &step.type_, step.properties.as_ref())?;
-        for sub in &step.sub_steps {
-            add(&sub.name, &sub.type_, sub.properties.as_ref())?;
-        }
+    let plan = controller::placement::plan(app);
+    let mut out = Vec::new();
+    let steps = plan
+        .steps
+        .iter()
+        .flat_map(|s| std::iter::once(s).chain(s.sub_steps.iter()));
+    for step in steps.filter(|s| s.type_ == "deploy") {
+        let (policies, inline) = controller::placement::deploy_policies(&step.properties)
+            .map_err(|e| Error::Failed(format!("step {}: {e}", step.name)))?;
+        out.push(DeployStep {
+            name: step.name.clone(),
+            policies,
+            inline,
+        });
     }
-    Ok(steps)
+    Ok(out)
 }
 
 /// `sail dry-run`: render every component of the applications in FILE, per deploy step and

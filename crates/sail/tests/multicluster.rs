@@ -284,15 +284,6 @@ async fn ref_objects_distribute_existing_hub_objects_to_members() {
     hub.stop();
 }
 
-/// Wait until the application's phase is `phase`.
-fn wait_phase(hub: &HubProcess, app: &str, phase: &str) {
-    wait_until(&format!("{app} {phase}"), Duration::from_secs(60), || {
-        let out = hub.sail(&["status", app, "-o", "json"]);
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        (v["status"]["status"] != phase).then(|| v["status"].to_string())
-    });
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_multi_cluster_examples_run_on_three_clusters() {
     let dir = tempfile::tempdir().unwrap();
@@ -315,12 +306,12 @@ async fn the_multi_cluster_examples_run_on_three_clusters() {
         &hub.sail(&["up", "-f", &example("canary.yaml")]),
         "up canary",
     );
-    wait_phase(&hub, "canary-shop", "workflowSuspending");
+    hub.wait_phase("canary-shop", "workflowSuspending");
     assert!(replicas(&members[0], "default", "storefront").is_some());
     assert!(replicas(&members[1], "default", "storefront").is_none());
     assert!(replicas(&members[2], "default", "storefront").is_none());
     ok(&hub.sail(&["workflow", "resume", "canary-shop"]), "approve");
-    wait_phase(&hub, "canary-shop", "running");
+    hub.wait_phase("canary-shop", "running");
     for m in &members {
         assert!(replicas(m, "default", "storefront").is_some());
     }

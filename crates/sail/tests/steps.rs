@@ -4,30 +4,8 @@
 
 mod common;
 
-use common::{HubProcess, Receiver, ok, start_members, text};
+use common::{HubProcess, Receiver, ok, start_members};
 use std::time::{Duration, Instant};
-
-/// Wait until the application's workflow reaches `phase` (as `sail status -o json` shows it),
-/// returning the status.
-fn wait_phase(hub: &HubProcess, app: &str, phase: &str) -> serde_json::Value {
-    let start = Instant::now();
-    loop {
-        let out = hub.sail(&["status", app, "-o", "json"]);
-        if out.status.success() {
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-            if v["status"]["status"] == phase {
-                return v;
-            }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{app} never reached {phase}: {}\nhub log:\n{}",
-            text(&out.stdout),
-            hub.log()
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
 
 fn step<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     status["status"]["workflow"]["steps"]
@@ -100,7 +78,7 @@ spec:
     let file = dir.path().join("app.yaml");
     std::fs::write(&file, app).unwrap();
     ok(&hub.sail(&["up", "-f", file.to_str().unwrap()]), "sail up");
-    let status = wait_phase(&hub, "release", "running");
+    let status = hub.wait_phase("release", "running");
 
     let got = hook.wait_for(1, Duration::from_secs(5));
     assert_eq!(got[0].method, "POST");
@@ -167,7 +145,7 @@ async fn a_failing_webhook_and_a_custom_step_applied_at_run_time() {
         &hub.sail(&["up", "-f", custom_app.to_str().unwrap()]),
         "up gated",
     );
-    let st = wait_phase(&hub, "gated", "workflowFailed");
+    let st = hub.wait_phase("gated", "workflowFailed");
     let gate = step(&st, "gate");
     assert!(
         gate["message"]
@@ -241,7 +219,7 @@ template: {
         "-p",
         r#"{"data":{"go":"true"}}"#,
     ]));
-    wait_phase(&hub, "gated", "running");
+    hub.wait_phase("gated", "running");
 
     // A webhook that answers 500 fails its step with the status code.
     let failing = dir.path().join("failing.yaml");
@@ -257,7 +235,7 @@ template: {
         &hub.sail(&["up", "-f", failing.to_str().unwrap()]),
         "up noisy",
     );
-    let st = wait_phase(&hub, "noisy", "workflowFailed");
+    let st = hub.wait_phase("noisy", "workflowFailed");
     let hook = step(&st, "hook");
     assert!(
         hook["message"]
@@ -332,7 +310,7 @@ spec:
     let file = dir.path().join("flow.yaml");
     std::fs::write(&file, app).unwrap();
     ok(&hub.sail(&["up", "-f", file.to_str().unwrap()]), "up flow");
-    let st = wait_phase(&hub, "flow", "workflowFailed");
+    let st = hub.wait_phase("flow", "workflowFailed");
     let msg = |name: &str| {
         step(&st, name)["message"]
             .as_str()
@@ -386,7 +364,7 @@ async fn a_hub_restart_mid_workflow_sends_each_webhook_once() {
     let file = dir.path().join("app.yaml");
     std::fs::write(&file, app).unwrap();
     ok(&hub.sail(&["up", "-f", file.to_str().unwrap()]), "up");
-    wait_phase(&hub, "restartable", "workflowSuspending");
+    hub.wait_phase("restartable", "workflowSuspending");
     let first = hooks.wait_for(1, Duration::from_secs(5));
     let key = first[0]
         .headers
@@ -406,7 +384,7 @@ async fn a_hub_restart_mid_workflow_sends_each_webhook_once() {
         "nothing is sent again after the restart"
     );
     ok(&hub.sail(&["workflow", "resume", "restartable"]), "resume");
-    wait_phase(&hub, "restartable", "running");
+    hub.wait_phase("restartable", "running");
     let all = hooks.wait_for(2, Duration::from_secs(5));
     std::thread::sleep(Duration::from_secs(2));
     let all_now = hooks.requests();
@@ -430,7 +408,7 @@ fn a_step_group_runs_its_sub_steps_and_waits_for_approval_inside() {
         &hub.sail(&["up", "-f", file.to_str().unwrap()]),
         "up grouped",
     );
-    let st = wait_phase(&hub, "grouped", "workflowSuspending");
+    let st = hub.wait_phase("grouped", "workflowSuspending");
     let group = step(&st, "prepare");
     let subs = group["subSteps"].as_array().cloned().unwrap_or_default();
     let phase_of = |n: &str| {
@@ -443,7 +421,7 @@ fn a_step_group_runs_its_sub_steps_and_waits_for_approval_inside() {
     assert_eq!(phase_of("note"), "succeeded", "{group}");
     assert_eq!(phase_of("approve"), "suspending", "{group}");
     ok(&hub.sail(&["workflow", "resume", "grouped"]), "resume");
-    let st = wait_phase(&hub, "grouped", "running");
+    let st = hub.wait_phase("grouped", "running");
     assert_eq!(step(&st, "prepare")["phase"], "succeeded");
     assert_eq!(step(&st, "done")["message"], "all done");
     hub.stop();

@@ -262,3 +262,32 @@ impl Receiver {
         }
     }
 }
+
+impl HubProcess {
+    /// `sail status APP -o json`, once it parses.
+    pub fn status_json(&self, app: &str) -> Option<serde_json::Value> {
+        let out = self.sail(&["status", app, "-o", "json"]);
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// Wait (up to a minute) until the application's phase is `phase`; its status then.
+    pub fn wait_phase(&self, app: &str, phase: &str) -> serde_json::Value {
+        let start = Instant::now();
+        loop {
+            let v = self.status_json(app);
+            if let Some(v) = v.as_ref().filter(|v| v["status"]["status"] == phase) {
+                return v.clone();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{app} never reached {phase}: {}\nhub log:\n{}",
+                v.map(|v| v["status"].to_string()).unwrap_or_default(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
