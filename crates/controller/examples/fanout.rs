@@ -105,7 +105,13 @@ fn start(kubelite: &Path, name: &str, latency_ms: u64) -> Result<Server, String>
     let dir = std::env::temp_dir().join(format!("sailplane-fanout-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let mut child = Command::new(kubelite)
-        .args(["--memory", "--simulate", "--addr", "127.0.0.1:0", "--latency-ms"])
+        .args([
+            "--memory",
+            "--simulate",
+            "--addr",
+            "127.0.0.1:0",
+            "--latency-ms",
+        ])
         .arg(latency_ms.to_string())
         .arg("--data-dir")
         .arg(&dir)
@@ -182,9 +188,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         "policies": [{"name": "where", "type": "topology", "properties": topology}]
                     }
                 });
-                apps.patch(&name, &PatchParams::apply("fanout").force(), &Patch::Apply(&app))
-                    .await
-                    .map(|_| ())
+                apps.patch(
+                    &name,
+                    &PatchParams::apply("fanout").force(),
+                    &Patch::Apply(&app),
+                )
+                .await
+                .map(|_| ())
             }
         })
         .buffer_unordered(16)
@@ -199,7 +209,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .items
             .iter()
             .filter(|a| {
-                a.status.as_ref().and_then(|s| s.status.as_ref()) == Some(&ApplicationPhase::Running)
+                a.status.as_ref().and_then(|s| s.status.as_ref())
+                    == Some(&ApplicationPhase::Running)
             })
             .count();
         if done == n {
@@ -214,7 +225,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cpu = cpu_seconds() - cpu0;
     println!("all running after {:.2} s", wall.as_secs_f64());
     println!("controller CPU time in that phase: {cpu:.2} s");
-    println!("controller peak memory (VmHWM): {} MiB", proc_status("VmHWM:") / 1024);
+    println!(
+        "controller peak memory (VmHWM): {} MiB",
+        proc_status("VmHWM:") / 1024
+    );
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), running).await;
     Ok(())
