@@ -245,6 +245,17 @@ impl Tracker {
         policies: &Policies,
     ) -> Result<GcReport, Error> {
         let trackers = self.list().await?;
+        // Deletion acts on the clusters as registered now: one detached since is not reached
+        // with a client kept from before.
+        if trackers.iter().any(|t| {
+            t.spec
+                .managed_resources
+                .iter()
+                .any(|m| m.cluster_name() != fleet::LOCAL)
+        }) && let Err(e) = fleet.sync().await
+        {
+            tracing::warn!("cluster registry not read before deleting: {e}");
+        }
         let mut seen = BTreeSet::new();
         let mut report = GcReport::default();
         for rt in trackers.iter().rev() {
@@ -352,7 +363,21 @@ async fn sweep(
     report: &mut GcReport,
 ) -> Result<(), Error> {
     let r = object_ref(m);
-    let cluster = fleet.cluster(m.cluster.as_deref().unwrap_or_default())?;
+    let cluster = match fleet
+        .cluster_synced(m.cluster.as_deref().unwrap_or_default())
+        .await
+    {
+        Ok(c) => c,
+        // Detached (sail cluster detach --force): nothing can reach it any more, so what is
+        // there stays, and the deletion says so rather than waiting forever.
+        Err(fleet::Error::UnknownCluster { name, .. }) => {
+            report
+                .kept
+                .push(format!("{r} ({name}: the cluster is no longer registered)"));
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let live = match cluster.get(&r).await {
         Ok(Some(live)) => live,
         Ok(None) => return Ok(()),

@@ -358,3 +358,97 @@ async fn the_multi_cluster_examples_run_on_three_clusters() {
     }
     hub.stop();
 }
+
+fn image(member: &testkit::TestCluster, ns: &str, name: &str) -> Option<String> {
+    let out = member.kubectl(&[
+        "get",
+        "deployment",
+        name,
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    out.status.success().then(|| text(&out.stdout))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_environment_example_configures_staging_and_production_differently() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    let members = start_members(&["staging", "production"]).await;
+    hub.join(&members[0], "staging", "env=staging");
+    hub.join(&members[1], "production", "env=production");
+    let app = common::repo_root().join("examples/multi-env/app.yaml");
+    ok(
+        &hub.sail(&["up", "-f", app.to_str().unwrap()]),
+        "up multi-env",
+    );
+    hub.wait_phase("shop", "workflowSuspending");
+    assert_eq!(
+        image(&members[0], "shop-staging", "frontend").as_deref(),
+        Some("nginx:1.27-rc")
+    );
+    assert_eq!(
+        replicas(&members[0], "shop-staging", "frontend").as_deref(),
+        Some("1")
+    );
+    assert!(
+        image(&members[1], "shop", "frontend").is_none(),
+        "not before approval"
+    );
+    ok(
+        &hub.sail(&["workflow", "resume", "shop"]),
+        "approve production",
+    );
+    hub.wait_phase("shop", "running");
+    assert_eq!(
+        image(&members[1], "shop", "frontend").as_deref(),
+        Some("nginx:1.27")
+    );
+    assert_eq!(
+        replicas(&members[1], "shop", "frontend").as_deref(),
+        Some("3")
+    );
+    hub.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_an_application_on_a_detached_cluster_says_what_was_left_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    let members = start_members(&["far"]).await;
+    hub.join(&members[0], "far", "");
+    let file = dir.path().join("app.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: remote\n  namespace: default\nspec:\n  components:\n  - name: web\n    type: webservice\n    properties:\n      image: nginx\n  policies:\n  - name: there\n    type: topology\n    properties:\n      clusters: [\"far\"]\n",
+    )
+    .unwrap();
+    ok(
+        &hub.sail(&[
+            "up",
+            "-f",
+            file.to_str().unwrap(),
+            "--wait",
+            "--timeout",
+            "60s",
+        ]),
+        "up",
+    );
+    assert!(replicas(&members[0], "default", "web").is_some());
+    let refused = hub.sail(&["cluster", "detach", "far"]);
+    assert!(!refused.status.success(), "in use: refused");
+    ok(
+        &hub.sail(&["cluster", "detach", "far", "--force"]),
+        "detach --force",
+    );
+    let out = ok(
+        &hub.sail(&["delete", "remote", "--wait", "--timeout", "60s"]),
+        "delete",
+    );
+    assert!(out.contains("no longer registered"), "{out}");
+    // Nothing could reach it, so it is still there, as the deletion said.
+    assert!(replicas(&members[0], "default", "web").is_some());
+    hub.stop();
+}
