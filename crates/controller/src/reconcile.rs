@@ -334,7 +334,9 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
         .clone()
         .unwrap_or_else(|| Engine::start(&plan, &revision_name, now()));
     let was_finished = wf.finished;
+    let before = wf.clone();
     let progress = Engine::advance(&plan, &mut wf, &runner, now).await;
+    record_durations(&shared.metrics, &before, &wf);
     let mut gc_pending = false;
     if progress == Progress::Succeeded {
         if was_finished {
@@ -598,6 +600,53 @@ pub(crate) fn merge_diff(old: &Value, new: &Value) -> Value {
             Value::Object(patch)
         }
         (_, n) => n.clone(),
+    }
+}
+
+/// Observe the durations of the steps and the workflow this round finished.
+fn record_durations(metrics: &Metrics, before: &oam::WorkflowStatus, after: &oam::WorkflowStatus) {
+    use oam::WorkflowStepPhase as P;
+    let seconds =
+        |from: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+         to: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
+            match (from, to) {
+                (Some(a), Some(b)) => b.0.duration_since(a.0).as_secs_f64(),
+                _ => 0.0,
+            }
+        };
+    for st in &after.steps {
+        let ended = matches!(st.phase, Some(P::Succeeded | P::Failed | P::Skipped));
+        let was_ended = before
+            .steps
+            .iter()
+            .find(|b| b.name == st.name)
+            .is_some_and(|b| matches!(b.phase, Some(P::Succeeded | P::Failed | P::Skipped)));
+        if ended && !was_ended {
+            let phase = serde_json::to_value(&st.phase)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            metrics.step_finished(
+                st.type_.as_deref().unwrap_or(""),
+                &phase,
+                seconds(
+                    st.first_execute_time.as_ref(),
+                    st.last_execute_time.as_ref(),
+                ),
+            );
+        }
+    }
+    if after.finished && !before.finished {
+        let phase = after
+            .phase
+            .as_ref()
+            .and_then(|p| serde_json::to_value(p).ok())
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        metrics.workflow_finished(
+            &phase,
+            seconds(after.start_time.as_ref(), after.end_time.as_ref()),
+        );
     }
 }
 

@@ -11,6 +11,41 @@ use std::time::Duration;
 /// How often the hub re-reads the cluster registry (a join is also noticed at first use).
 const REGISTRY_SYNC: Duration = Duration::from_secs(10);
 
+/// `/metrics` on the hub's API port (Prometheus text), for callers with the hub's token: the
+/// controller's workflow and step durations.
+struct MetricsEndpoint {
+    metrics: Arc<OnceLock<Arc<controller::Metrics>>>,
+}
+
+impl kubelite::Extension for MetricsEndpoint {
+    fn prefix(&self) -> &str {
+        "/metrics"
+    }
+
+    fn call(
+        &self,
+        _req: http::Request<bytes::Bytes>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = http::Response<kubelite::Body>> + Send>>
+    {
+        use http_body_util::BodyExt;
+        let text = self
+            .metrics
+            .get()
+            .map(|m| m.prometheus_text())
+            .unwrap_or_default();
+        let mut resp = http::Response::new(
+            http_body_util::Full::new(bytes::Bytes::from(text))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        );
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; version=0.0.4"),
+        );
+        Box::pin(std::future::ready(resp))
+    }
+}
+
 /// `/clusters/{name}/proxy/...` on the hub's API port, for authenticated callers. The fleet is
 /// set once the hub's own client exists (the server must be listening before that).
 struct ClusterProxy {
@@ -105,6 +140,10 @@ pub async fn start(args: &ServerArgs) -> Result<EmbeddedHub, Error> {
     config.extensions.0.push(Arc::new(ClusterProxy {
         fleet: proxy_fleet.clone(),
     }));
+    let metrics = Arc::new(OnceLock::new());
+    config.extensions.0.push(Arc::new(MetricsEndpoint {
+        metrics: metrics.clone(),
+    }));
     let handle = kubelite::start(config).await?;
     let hub = crate::hub::client_for(&handle.kubeconfig_path()).await?;
     controller::install(&hub.client).await?;
@@ -112,6 +151,7 @@ pub async fn start(args: &ServerArgs) -> Result<EmbeddedHub, Error> {
     let _ = proxy_fleet.set(fleet.clone());
     let registry = tokio::spawn(fleet.keep_synced(REGISTRY_SYNC, std::future::pending()));
     let ctl = Controller::new(hub.client.clone(), ControllerConfig::default())?;
+    let _ = metrics.set(ctl.metrics());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(ctl.run(async move {
         let _ = stopped.await;

@@ -121,6 +121,19 @@ spec:
             .contains("deployed to the hub and edge"),
         "{say}"
     );
+    // Step and workflow durations, on the hub's /metrics for callers with its token.
+    let metrics = ok(&hub.kubectl(&["get", "--raw", "/metrics"]), "GET /metrics");
+    assert!(
+        metrics.contains(
+            "sailplane_workflow_step_duration_seconds_count{type=\"webhook\",phase=\"succeeded\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sailplane_workflow_duration_seconds_count{phase=\"succeeded\"} 1"),
+        "{metrics}"
+    );
+
     // Finished steps do not run again at the next reconcile: still one call each.
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(hook.requests().len(), 1);
