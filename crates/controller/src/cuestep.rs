@@ -283,15 +283,7 @@ async fn http_do(params: &Value) -> Result<Outcome, ProviderError> {
     let req = builder
         .body(Full::new(bytes::Bytes::from(body)))
         .map_err(|e| ProviderError(format!("http: bad request to {url}: {e}")))?;
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_native_roots()
-        .map_err(|e| ProviderError(format!("http: no TLS roots: {e}")))?
-        .https_or_http()
-        .enable_http1()
-        .build();
-    let client: hyper_util::client::legacy::Client<_, Full<bytes::Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build(connector);
+    let client = http_client()?;
     let exchange = async {
         let resp = client
             .request(req)
@@ -325,6 +317,29 @@ async fn http_do(params: &Value) -> Result<Outcome, ProviderError> {
             timeout.as_secs()
         ))),
     }
+}
+
+type HttpClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Full<bytes::Bytes>,
+>;
+
+/// One HTTP client for every step (connections are pooled), built at first use. The system's
+/// TLS roots are read then; if they cannot be, every request says so until they can.
+fn http_client() -> Result<&'static HttpClient, ProviderError> {
+    static CLIENT: std::sync::OnceLock<HttpClient> = std::sync::OnceLock::new();
+    if let Some(c) = CLIENT.get() {
+        return Ok(c);
+    }
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|e| ProviderError(format!("http: no TLS roots: {e}")))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(connector);
+    Ok(CLIENT.get_or_init(|| client))
 }
 
 /// Set `a.b.c` in a JSON object, creating the objects on the way.
