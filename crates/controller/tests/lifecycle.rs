@@ -1,109 +1,17 @@
 //! The controller against a real kubelite API server over HTTPS: revisions, garbage collection
 //! after an update, drift correction, deletion.
 
-use controller::{Controller, ControllerConfig};
+mod common;
+
+use common::Hub;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use oam::{Application, ApplicationPhase, ResourceTracker};
+use oam::ResourceTracker;
 use serde_json::json;
-use std::time::{Duration, Instant};
-use testkit::TestCluster;
 
-struct Hub {
-    cluster: TestCluster,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Hub {
-    async fn start() -> Hub {
-        let cluster = TestCluster::start().await;
-        controller::install(&cluster.client)
-            .await
-            .expect("install CRDs and definitions");
-        let ctl = Controller::new(
-            cluster.client.clone(),
-            ControllerConfig {
-                resync: Duration::from_secs(1),
-                poll: Duration::from_millis(200),
-                ..ControllerConfig::default()
-            },
-        )
-        .expect("controller");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(ctl.run(async move {
-            let _ = stopped.await;
-        }));
-        Hub {
-            cluster,
-            stop: Some(stop),
-        }
-    }
-
-    fn apps(&self) -> Api<Application> {
-        Api::namespaced(self.cluster.client.clone(), "default")
-    }
-
-    fn deployments(&self) -> Api<Deployment> {
-        Api::namespaced(self.cluster.client.clone(), "default")
-    }
-
-    async fn apply(&self, app: serde_json::Value) -> i64 {
-        let name = app["metadata"]["name"].as_str().expect("name").to_string();
-        let out = self
-            .apps()
-            .patch(
-                &name,
-                &PatchParams::apply("test").force(),
-                &Patch::Apply(&app),
-            )
-            .await
-            .expect("apply application");
-        out.metadata.generation.expect("generation")
-    }
-
-    /// Wait until the application runs at `generation` with revision `revision`.
-    async fn wait_running(&self, name: &str, generation: i64, revision: i64) -> Application {
-        let start = Instant::now();
-        loop {
-            let app = self.apps().get(name).await.expect("get application");
-            let st = app.status.clone().unwrap_or_default();
-            if st.observed_generation == Some(generation)
-                && st.status == Some(ApplicationPhase::Running)
-                && st.latest_revision.as_ref().map(|r| r.revision) == Some(revision)
-            {
-                return app;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "application {name} not running at generation {generation}: {}",
-                serde_json::to_string_pretty(&st).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn eventually<F, Fut>(&self, what: &str, mut f: F)
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
-        let start = Instant::now();
-        while !f().await {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "timed out waiting for {what}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
+/// Deployments of the default namespace, typed (the shared hub gives dynamic objects).
+fn deployments(hub: &Hub) -> Api<Deployment> {
+    Api::namespaced(hub.cluster.client.clone(), "default")
 }
 
 fn app(components: serde_json::Value) -> serde_json::Value {
@@ -124,7 +32,7 @@ fn web(name: &str, image: &str) -> serde_json::Value {
 async fn update_collects_garbage_only_after_success_and_delete_removes_everything() {
     let hub = Hub::start().await;
     let g1 = hub
-        .apply(app(json!([
+        .apply(&app(json!([
             web("frontend", "nginx:1"),
             web("backend", "api:1")
         ])))
@@ -132,7 +40,7 @@ async fn update_collects_garbage_only_after_success_and_delete_removes_everythin
     let v1 = hub.wait_running("shop", g1, 1).await;
     assert_eq!(v1.status.as_ref().map(|s| s.services.len()), Some(2));
     assert!(
-        hub.deployments()
+        deployments(&hub)
             .get_opt("backend")
             .await
             .expect("get")
@@ -146,18 +54,17 @@ async fn update_collects_garbage_only_after_success_and_delete_removes_everythin
     assert!(rev.spec.component_definitions.contains_key("webservice"));
 
     // v2 drops backend and changes frontend's image.
-    let g2 = hub.apply(app(json!([web("frontend", "nginx:2")]))).await;
+    let g2 = hub.apply(&app(json!([web("frontend", "nginx:2")]))).await;
     hub.wait_running("shop", g2, 2).await;
     hub.eventually("backend to be garbage collected", || async {
-        hub.deployments()
+        deployments(&hub)
             .get_opt("backend")
             .await
             .expect("get")
             .is_none()
     })
     .await;
-    let frontend = hub
-        .deployments()
+    let frontend = deployments(&hub)
         .get("frontend")
         .await
         .expect("frontend stays");
@@ -185,7 +92,7 @@ async fn update_collects_garbage_only_after_success_and_delete_removes_everythin
     );
 
     // Re-applying the same spec makes no new revision.
-    let g3 = hub.apply(app(json!([web("frontend", "nginx:2")]))).await;
+    let g3 = hub.apply(&app(json!([web("frontend", "nginx:2")]))).await;
     assert_eq!(g3, g2);
 
     // Delete: everything the application created goes, then the application.
@@ -198,7 +105,7 @@ async fn update_collects_garbage_only_after_success_and_delete_removes_everythin
     })
     .await;
     assert!(
-        hub.deployments()
+        deployments(&hub)
             .get_opt("frontend")
             .await
             .expect("get")
@@ -222,11 +129,11 @@ async fn drift_is_corrected() {
         "traits": [{"type": "scaler", "properties": {"replicas": 2}}]
     }]));
     a["metadata"]["name"] = json!("drift");
-    let g = hub.apply(a).await;
+    let g = hub.apply(&a).await;
     hub.wait_running("drift", g, 1).await;
 
     // Someone scales it by hand: the application's replicas come back.
-    hub.deployments()
+    deployments(&hub)
         .patch(
             "frontend",
             &PatchParams::default(),
@@ -235,18 +142,18 @@ async fn drift_is_corrected() {
         .await
         .expect("scale by hand");
     hub.eventually("replicas to be put back", || async {
-        let d = hub.deployments().get("frontend").await.expect("get");
+        let d = deployments(&hub).get("frontend").await.expect("get");
         d.spec.replicas == Some(2)
     })
     .await;
 
     // Someone deletes it: it comes back.
-    hub.deployments()
+    deployments(&hub)
         .delete("frontend", &DeleteParams::default())
         .await
         .expect("delete by hand");
     hub.eventually("the deployment to be recreated", || async {
-        hub.deployments()
+        deployments(&hub)
             .get_opt("frontend")
             .await
             .expect("get")

@@ -34,6 +34,26 @@ impl std::fmt::Display for ObjectRef {
     }
 }
 
+/// An object as Sailplane writes it: its namespace settled (the resolved one for namespaced
+/// kinds, none for cluster-scoped ones) and the fields only the server sets removed.
+fn write_body(object: &Value, r: &ObjectRef, namespaced: bool) -> Value {
+    let mut body = object.clone();
+    if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
+        if namespaced {
+            meta.insert(
+                "namespace".into(),
+                Value::String(r.namespace.clone().unwrap_or_default()),
+            );
+        } else {
+            meta.remove("namespace");
+        }
+        for k in ["uid", "creationTimestamp", "managedFields", "generation"] {
+            meta.remove(k);
+        }
+    }
+    body
+}
+
 /// What a delete did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeleteOutcome {
@@ -185,28 +205,12 @@ impl Cluster {
         let (api, namespaced) = self
             .api(&r.api_version, &r.kind, r.namespace.as_deref())
             .await?;
-        let mut body = object.clone();
-        if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
-            if namespaced {
-                meta.insert(
-                    "namespace".into(),
-                    Value::String(r.namespace.clone().unwrap_or_default()),
-                );
-            } else {
-                meta.remove("namespace");
-            }
-            // Server-managed fields never go into an apply configuration.
-            for k in [
-                "resourceVersion",
-                "uid",
-                "creationTimestamp",
-                "managedFields",
-                "generation",
-            ] {
-                meta.remove(k);
-            }
-        }
+        let mut body = write_body(object, &r, namespaced);
         if let Some(obj) = body.as_object_mut() {
+            // Neither the version nor the status goes into an apply configuration.
+            if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.remove("resourceVersion");
+            }
             obj.remove("status");
         }
         let mut params = PatchParams::apply(FIELD_MANAGER);
@@ -346,20 +350,7 @@ impl Cluster {
                 source: Box::new(source),
             }
         };
-        let mut body = object.clone();
-        if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
-            if namespaced {
-                meta.insert(
-                    "namespace".into(),
-                    Value::String(r.namespace.clone().unwrap_or_default()),
-                );
-            } else {
-                meta.remove("namespace");
-            }
-            for k in ["uid", "creationTimestamp", "managedFields", "generation"] {
-                meta.remove(k);
-            }
-        }
+        let mut body = write_body(object, &r, namespaced);
         let params = kube::api::PostParams {
             field_manager: Some(FIELD_MANAGER.to_string()),
             ..Default::default()
