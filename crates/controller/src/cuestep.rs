@@ -1,20 +1,13 @@
-//! Steps defined in CUE (WorkflowStepDefinitions): the template runs in `workflow::task` and its
-//! operations are served here: `kube` through the fleet (any registered cluster), `http` with a
-//! client that has timeouts, `builtin` and `util` by the workflow crate.
+//! Steps defined in CUE (WorkflowStepDefinitions): the template runs in `workflow::task`, its
+//! operations are served by `crate::providers` (`builtin` and `util` by the workflow crate).
+//! Here: finding the definition, the step's `parameter`, `context` and `inputs`, its outputs,
+//! and the workflow context ConfigMap that keeps outputs between steps.
 
 use crate::steps::Runner;
-use futures::future::BoxFuture;
-use http_body_util::{BodyExt, Full};
 use render::DefinitionKind;
 use serde_json::{Value, json};
-use std::time::Duration;
-use workflow::task::{self, Builtins, Operation, Outcome, ProviderError, TaskResult};
+use workflow::task::{self, Builtins, TaskResult};
 use workflow::{PlannedStep, StepOutcome};
-
-/// How long one HTTP request of a step may take unless the step says otherwise.
-const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
-/// The most of a response body a step reads.
-const HTTP_MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// Run a step whose type is a WorkflowStepDefinition.
 pub(crate) async fn run(runner: &Runner<'_>, step: &PlannedStep) -> StepOutcome {
@@ -82,7 +75,7 @@ pub(crate) async fn run(runner: &Runner<'_>, step: &PlannedStep) -> StepOutcome 
         "workflowName": app.name(),
     });
     let providers = Builtins {
-        next: Remote { runner },
+        next: crate::providers::Remote::new(runner),
     };
     let mut bindings: Vec<(&str, &Value)> = vec![("parameter", &parameter), ("context", &context)];
     if !step.inputs.is_empty() {
@@ -141,205 +134,6 @@ pub(crate) async fn run(runner: &Runner<'_>, step: &PlannedStep) -> StepOutcome 
             message: format!("step {} ({}): {e}", step.name, step.type_),
         },
     }
-}
-
-/// `kube` and `http` operations.
-struct Remote<'r, 'a> {
-    runner: &'r Runner<'a>,
-}
-
-impl task::Providers for Remote<'_, '_> {
-    fn call<'a>(&'a self, op: &'a Operation) -> BoxFuture<'a, Result<Outcome, ProviderError>> {
-        Box::pin(async move {
-            match (op.provider.as_str(), op.action.as_str()) {
-                ("kube", action) => self.kube(action, &op.params).await,
-                ("http", "do") => http_do(&op.params).await,
-                (p, a) => Err(ProviderError(format!(
-                    "provider {p:?} has no operation {a:?} in Sailplane yet"
-                ))),
-            }
-        })
-    }
-}
-
-impl Remote<'_, '_> {
-    async fn kube(&self, action: &str, params: &Value) -> Result<Outcome, ProviderError> {
-        let fleet = self.runner.fleet;
-        let cluster_name = params.get("cluster").and_then(Value::as_str).unwrap_or("");
-        let cluster = fleet
-            .cluster_synced(cluster_name)
-            .await
-            .map_err(|e| ProviderError(e.to_string()))?;
-        let ns = self.runner.app.namespace().to_string();
-        let err = |e: fleet::Error| ProviderError(e.to_string());
-        let value = params.get("value").cloned().unwrap_or(Value::Null);
-        match action {
-            "apply" => {
-                let mut object = value;
-                if let Some(patch) = params.get("patch").filter(|p| !p.is_null()) {
-                    json_patch::merge(&mut object, patch);
-                }
-                let applied = cluster.apply(&object, &ns, true).await.map_err(err)?;
-                Ok(Outcome::Returns(json!({ "value": applied })))
-            }
-            "read" => {
-                let r = cluster.object_ref(&value, &ns).await.map_err(err)?;
-                match cluster.get(&r).await.map_err(err)? {
-                    Some(live) => Ok(Outcome::Returns(json!({ "value": live }))),
-                    None => Ok(Outcome::Returns(
-                        json!({ "err": format!("{r} not found"), "value": value }),
-                    )),
-                }
-            }
-            "list" => {
-                let resource = params.get("resource").cloned().unwrap_or(Value::Null);
-                let api_version = resource
-                    .get("apiVersion")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                let kind = resource.get("kind").and_then(Value::as_str).unwrap_or("");
-                let filter = params.get("filter");
-                let namespace = filter
-                    .and_then(|f| f.get("namespace"))
-                    .and_then(Value::as_str)
-                    .filter(|n| !n.is_empty());
-                let selector = filter
-                    .and_then(|f| f.get("matchingLabels"))
-                    .and_then(Value::as_object)
-                    .map(|m| {
-                        m.iter()
-                            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    })
-                    .unwrap_or_default();
-                let items = cluster
-                    .list(api_version, kind, namespace, &selector)
-                    .await
-                    .map_err(err)?;
-                Ok(Outcome::Returns(json!({ "list": {"items": items} })))
-            }
-            "delete" => {
-                let r = cluster.object_ref(&value, &ns).await.map_err(err)?;
-                cluster.delete(&r).await.map_err(err)?;
-                Ok(Outcome::Returns(Value::Null))
-            }
-            "patch" => {
-                let r = cluster.object_ref(&value, &ns).await.map_err(err)?;
-                let Some(mut live) = cluster.get(&r).await.map_err(err)? else {
-                    return Err(ProviderError(format!("{r} not found, nothing to patch")));
-                };
-                if let Some(patch) = params.get("patch") {
-                    json_patch::merge(&mut live, patch);
-                }
-                if let Some(m) = live.get_mut("metadata").and_then(Value::as_object_mut) {
-                    m.remove("managedFields");
-                    m.remove("resourceVersion");
-                }
-                let applied = cluster.apply(&live, &ns, true).await.map_err(err)?;
-                Ok(Outcome::Returns(json!({ "result": applied })))
-            }
-            other => Err(ProviderError(format!("kube has no operation {other:?}"))),
-        }
-    }
-}
-
-/// `http.#HTTPDo`: one request, with a timeout (`request.timeout`, default 30 s) and a cap on
-/// the response body. TLS server certificates are checked against the system's roots.
-async fn http_do(params: &Value) -> Result<Outcome, ProviderError> {
-    let method = params
-        .get("method")
-        .and_then(Value::as_str)
-        .unwrap_or("GET");
-    let url = params
-        .get("url")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ProviderError("http: url is missing".into()))?;
-    let request = params.get("request");
-    let timeout = request
-        .and_then(|r| r.get("timeout"))
-        .and_then(Value::as_str)
-        .and_then(workflow::parse_duration)
-        .unwrap_or(HTTP_TIMEOUT);
-    let body = request
-        .and_then(|r| r.get("body"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let mut builder = http::Request::builder()
-        .method(method)
-        .uri(url)
-        .header(http::header::USER_AGENT, "sailplane");
-    if let Some(headers) = request
-        .and_then(|r| r.get("header"))
-        .and_then(Value::as_object)
-    {
-        for (k, v) in headers {
-            if let Some(v) = v.as_str() {
-                builder = builder.header(k, v);
-            }
-        }
-    }
-    let req = builder
-        .body(Full::new(bytes::Bytes::from(body)))
-        .map_err(|e| ProviderError(format!("http: bad request to {url}: {e}")))?;
-    let client = http_client()?;
-    let exchange = async {
-        let resp = client
-            .request(req)
-            .await
-            .map_err(|e| ProviderError(format!("http: {method} {url}: {}", root_cause(&e))))?;
-        let status = resp.status().as_u16();
-        let mut headers = serde_json::Map::new();
-        for (k, v) in resp.headers() {
-            let entry = headers
-                .entry(k.as_str().to_string())
-                .or_insert_with(|| Value::Array(Vec::new()));
-            if let (Value::Array(a), Ok(v)) = (entry, v.to_str()) {
-                a.push(Value::String(v.to_string()));
-            }
-        }
-        let body = http_body_util::Limited::new(resp.into_body(), HTTP_MAX_BODY)
-            .collect()
-            .await
-            .map_err(|e| ProviderError(format!("http: reading the answer of {url}: {e}")))?
-            .to_bytes();
-        Ok::<_, ProviderError>(json!({
-            "statusCode": status,
-            "body": String::from_utf8_lossy(&body),
-            "header": headers,
-        }))
-    };
-    match tokio::time::timeout(timeout, exchange).await {
-        Ok(r) => r.map(Outcome::Returns),
-        Err(_) => Err(ProviderError(format!(
-            "http: {method} {url}: no answer within {}s",
-            timeout.as_secs()
-        ))),
-    }
-}
-
-type HttpClient = hyper_util::client::legacy::Client<
-    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-    Full<bytes::Bytes>,
->;
-
-/// One HTTP client for every step (connections are pooled), built at first use. The system's
-/// TLS roots are read then; if they cannot be, every request says so until they can.
-fn http_client() -> Result<&'static HttpClient, ProviderError> {
-    static CLIENT: std::sync::OnceLock<HttpClient> = std::sync::OnceLock::new();
-    if let Some(c) = CLIENT.get() {
-        return Ok(c);
-    }
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_native_roots()
-        .map_err(|e| ProviderError(format!("http: no TLS roots: {e}")))?
-        .https_or_http()
-        .enable_http1()
-        .build();
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build(connector);
-    Ok(CLIENT.get_or_init(|| client))
 }
 
 /// Set `a.b.c` in a JSON object, creating the objects on the way.
@@ -405,14 +199,6 @@ pub(crate) fn value_from(value: &Value, expr: &str) -> Result<Value, String> {
                 .to_json()
         })
         .map_err(|e| e.to_string())
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur: &dyn std::error::Error = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
 }
 
 /// The ConfigMap that keeps a workflow's outputs (KubeVela's workflow context).

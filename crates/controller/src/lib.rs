@@ -14,6 +14,7 @@ mod kept;
 mod metrics;
 pub mod placement;
 mod policy;
+mod providers;
 mod reconcile;
 mod revision;
 mod steps;
