@@ -66,6 +66,10 @@ pub const FILES: &[(&str, &str)] = builtin_files![
     "definitions/workflow-step/webhook.cue",
     "definitions/workflow-step/request.cue",
     "definitions/workflow-step/notification.cue",
+    "definitions/workflow-step/create-config.cue",
+    "definitions/workflow-step/read-config.cue",
+    "definitions/workflow-step/list-config.cue",
+    "definitions/workflow-step/delete-config.cue",
 ];
 
 /// Parse every built-in definition.

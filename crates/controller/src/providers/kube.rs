@@ -86,6 +86,20 @@ pub(crate) async fn call(
             let applied = cluster.apply(&live, &ns, true).await.map_err(err)?;
             Ok(Outcome::Returns(json!({ "result": applied })))
         }
-        other => Err(ProviderError(format!("kube has no operation {other:?}"))),
+        "apply-in-parallel" => {
+            let Value::Array(objects) = value else {
+                return Err(ProviderError(
+                    "kube.apply-in-parallel: value must be a list of objects".into(),
+                ));
+            };
+            let applied =
+                futures::future::try_join_all(objects.iter().map(|o| cluster.apply(o, &ns, true)))
+                    .await
+                    .map_err(err)?;
+            Ok(Outcome::Returns(json!({ "value": applied })))
+        }
+        other => Err(ProviderError(format!(
+            "kube has no operation {other:?} (apply, apply-in-parallel, patch, read, list, delete)"
+        ))),
     }
 }

@@ -1,0 +1,284 @@
+//! The providers of CUE workflow steps, end to end through the real `sail` binary: the built-in
+//! step definitions that use them and KubeVela-style templates that import `vela/*` packages.
+
+mod common;
+
+use base64::Engine;
+use common::{HubProcess, ok};
+
+fn step<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    status["status"]["workflow"]["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == name))
+        .unwrap_or_else(|| panic!("no step {name} in {status}"))
+}
+
+fn message(status: &serde_json::Value, name: &str) -> String {
+    step(status, name)["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+fn up(hub: &HubProcess, dir: &std::path::Path, name: &str, yaml: &str) {
+    let file = dir.join(format!("{name}.yaml"));
+    std::fs::write(&file, yaml).unwrap();
+    ok(
+        &hub.sail(&["up", "-f", file.to_str().unwrap()]),
+        &format!("sail up {name}"),
+    );
+}
+
+/// A Secret on the hub as JSON, or None when it does not exist.
+fn secret(hub: &HubProcess, ns: &str, name: &str) -> Option<serde_json::Value> {
+    let out = hub.kubectl(&["get", "secret", name, "-n", ns, "-o", "json"]);
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+fn decode(v: &serde_json::Value) -> String {
+    let b = base64::engine::general_purpose::STANDARD
+        .decode(v.as_str().expect("base64 string"))
+        .expect("base64");
+    String::from_utf8(b).expect("utf-8")
+}
+
+#[test]
+fn config_steps_create_read_list_and_delete_kubevela_config_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+
+    // A config template, as `vela config-template apply` stores it.
+    let template = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: config-template-endpoint
+  namespace: vela-system
+  labels:
+    config.oam.dev/catalog: velacore-config
+    config.oam.dev/scope: system
+  annotations:
+    config.oam.dev/sensitive: "false"
+data:
+  template: |
+    metadata: {name: "endpoint", scope: "system"}
+    template: {
+      output: {
+        apiVersion: "v1"
+        kind:       "Secret"
+        type:       "sailplane.dev/endpoint"
+        stringData: url: "\(parameter.scheme)://\(parameter.host)"
+      }
+      parameter: {
+        host:   string
+        scheme: *"https" | "http"
+      }
+    }
+"#;
+    testkit::ok_stdout(&testkit::kubectl_stdin(
+        &hub.kubeconfig(),
+        &["apply", "-f", "-"],
+        template,
+    ));
+
+    up(
+        &hub,
+        dir.path(),
+        "configs",
+        r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: configs
+  namespace: default
+spec:
+  components: []
+  workflow:
+    steps:
+    - name: write
+      type: create-config
+      properties:
+        name: db
+        config:
+          user: app
+          port: 5432
+          tls: true
+    - name: write-endpoint
+      type: create-config
+      properties:
+        name: api
+        template: endpoint
+        config:
+          host: api.example.com
+    - name: write-endpoint-2
+      type: create-config
+      properties:
+        name: web
+        template: endpoint
+        config:
+          host: www.example.com
+          scheme: http
+    - name: read
+      type: read-config
+      properties:
+        name: db
+      outputs:
+      - name: user
+        valueFrom: '"user \(output.$returns.config.user) on port \(output.$returns.config.port)"'
+    - name: tell
+      type: print-message-in-status
+      inputs:
+      - from: user
+        parameterKey: message
+    - name: list
+      type: list-config
+      properties:
+        template: endpoint
+      outputs:
+      - name: names
+        valueFrom: '"\(output.$returns.configs[0].name)=\(output.$returns.configs[0].config.host),\(output.$returns.configs[1].name)=\(output.$returns.configs[1].config.host)"'
+    - name: tell-list
+      type: print-message-in-status
+      inputs:
+      - from: names
+        parameterKey: message
+    - name: drop
+      type: delete-config
+      properties:
+        name: web
+"#,
+    );
+    let st = hub.wait_phase("configs", "running");
+    assert_eq!(message(&st, "tell"), "user app on port 5432");
+    assert_eq!(
+        message(&st, "tell-list"),
+        "api=api.example.com,web=www.example.com"
+    );
+
+    // The Secrets are KubeVela's config format.
+    let db = secret(&hub, "default", "db").expect("config db is a Secret");
+    assert_eq!(
+        db["metadata"]["labels"]["config.oam.dev/catalog"],
+        "velacore-config"
+    );
+    assert_eq!(db["metadata"]["labels"]["config.oam.dev/type"], "");
+    let props: serde_json::Value =
+        serde_json::from_str(&decode(&db["data"]["input-properties"])).unwrap();
+    assert_eq!(
+        props,
+        serde_json::json!({"user": "app", "port": 5432, "tls": true})
+    );
+    let api = secret(&hub, "default", "api").expect("config api is a Secret");
+    assert_eq!(api["metadata"]["labels"]["config.oam.dev/type"], "endpoint");
+    assert_eq!(api["metadata"]["labels"]["config.oam.dev/scope"], "system");
+    assert_eq!(
+        api["metadata"]["annotations"]["config.oam.dev/template-namespace"],
+        "vela-system"
+    );
+    assert_eq!(api["type"], "sailplane.dev/endpoint");
+    assert_eq!(decode(&api["data"]["url"]), "https://api.example.com");
+    // delete-config removed web, and only it.
+    assert!(secret(&hub, "default", "web").is_none());
+    assert!(secret(&hub, "default", "db").is_some());
+
+    // Reading a config that does not exist fails the step, naming it; a config cannot change
+    // its template.
+    up(
+        &hub,
+        dir.path(),
+        "missing",
+        r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: missing
+  namespace: default
+spec:
+  components: []
+  workflow:
+    steps:
+    - name: retemplate
+      type: create-config
+      properties:
+        name: db
+        template: endpoint
+        config:
+          host: db.example.com
+"#,
+    );
+    let st = hub.wait_phase("missing", "workflowFailed");
+    let m = message(&st, "retemplate");
+    assert!(
+        m.contains("config.create default/db") && m.contains("cannot change to \"endpoint\""),
+        "{m}"
+    );
+    hub.stop();
+}
+
+#[test]
+fn time_and_util_operations_in_a_step_defined_at_run_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    let def = dir.path().join("clock.cue");
+    std::fs::write(
+        &def,
+        r#"import ("vela/time", "vela/util", "vela/op", "vela/builtin")
+
+"clock": {
+	type: "workflow-step"
+}
+template: {
+	ts: time.#DateToTimestamp & {$params: date: parameter.date}
+	day: time.#TimestampToDate & {$params: {timestamp: ts.$returns.timestamp + 86400, layout: "Jan 2, 2006 15:04 MST"}}
+	legacy: op.#DateToTimestamp & {date: "2021-11-07", layout: "2006-01-02"}
+	patched: util.#PatchK8sObject & {$params: {
+		value: {apiVersion: "v1", kind: "ConfigMap", metadata: name: "a", data: x: "1"}
+		patch: data: y: "2"
+	}}
+	say: builtin.#Message & {$params: message: "\(ts.$returns.timestamp) \(day.$returns.date) \(legacy.timestamp) \(patched.$returns.result.data.x)\(patched.$returns.result.data.y)"}
+	parameter: date: string
+}
+"#,
+    )
+    .unwrap();
+    ok(
+        &hub.sail(&["def", "apply", def.to_str().unwrap()]),
+        "def apply clock",
+    );
+    up(
+        &hub,
+        dir.path(),
+        "clock",
+        r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: clock
+  namespace: default
+spec:
+  components: []
+  workflow:
+    steps:
+    - name: tick
+      type: clock
+      properties:
+        date: "2021-11-07T09:47:51+08:00"
+    - name: bad
+      type: clock
+      properties:
+        date: yesterday
+"#,
+    );
+    let st = hub.wait_phase("clock", "workflowFailed");
+    assert_eq!(
+        message(&st, "tick"),
+        "1636249671 Nov 8, 2021 01:47 UTC 1636243200 12"
+    );
+    // Input that no retry can fix fails the step at once, naming the operation.
+    let m = message(&st, "bad");
+    assert!(
+        m.contains("ts (time.timestamp)") && m.contains("\"yesterday\" is not an RFC 3339 date"),
+        "{m}"
+    );
+    assert_eq!(step(&st, "bad")["phase"], "failed");
+    hub.stop();
+}
