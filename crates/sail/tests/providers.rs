@@ -22,9 +22,9 @@ fn message(status: &serde_json::Value, name: &str) -> String {
 
 fn up(hub: &HubProcess, dir: &std::path::Path, name: &str, yaml: &str) {
     let file = dir.join(format!("{name}.yaml"));
-    std::fs::write(&file, yaml).unwrap();
+    std::fs::write(&file, yaml).expect("write the application");
     ok(
-        &hub.sail(&["up", "-f", file.to_str().unwrap()]),
+        &hub.sail(&["up", "-f", file.to_str().expect("utf-8 path")]),
         &format!("sail up {name}"),
     );
 }
