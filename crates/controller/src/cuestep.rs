@@ -180,14 +180,16 @@ pub(crate) fn value_from(value: &Value, expr: &str) -> Result<Value, String> {
     let Value::Object(fields) = value else {
         return Err("the step's result is not a struct".into());
     };
-    let mut src = String::from("{\n");
+    // KubeVela lets a valueFrom start with imports (`import "strconv"`); they go first.
+    let (imports, body) = split_imports(expr);
+    let mut src = format!("{imports}\n");
     for (k, v) in fields {
         src.push_str(&format!(
             "{}: {v}\n",
             serde_json::to_string(k).unwrap_or_default()
         ));
     }
-    src.push_str(&format!("__sailplane_output: {expr}\n}}\n"));
+    src.push_str(&format!("__sailplane_output: {body}\n"));
     let program = cue::Runtime::new()
         .compile("valueFrom", &src)
         .map_err(|e| e.to_string())?;
@@ -201,23 +203,56 @@ pub(crate) fn value_from(value: &Value, expr: &str) -> Result<Value, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The leading `import` declarations of a CUE expression (single or parenthesised), and the
+/// expression after them.
+fn split_imports(expr: &str) -> (String, &str) {
+    let mut rest = expr.trim_start();
+    let mut imports = String::new();
+    while let Some(after) = rest.strip_prefix("import") {
+        if !after.starts_with([' ', '\t', '\n', '(', '"']) {
+            break; // an identifier such as `imports`
+        }
+        let after = after.trim_start();
+        let end = if after.starts_with('(') {
+            match after.find(')') {
+                Some(i) => i + 1,
+                None => break,
+            }
+        } else {
+            after.find('\n').unwrap_or(after.len())
+        };
+        imports.push_str("import ");
+        imports.push_str(&after[..end]);
+        imports.push('\n');
+        rest = after[end..].trim_start();
+    }
+    (imports, rest)
+}
+
 /// The ConfigMap that keeps a workflow's outputs (KubeVela's workflow context).
 pub(crate) fn context_name(app: &str) -> String {
     format!("workflow-{app}-context")
 }
 
-/// Whether the workflow passes values between steps (so the context is worth reading).
+/// Whether the workflow passes values between steps or components (so the context is worth
+/// reading).
 pub(crate) fn uses_variables(app: &oam::Application) -> bool {
-    app.spec.workflow.as_ref().is_some_and(|w| {
-        w.steps.iter().any(|s| {
-            !s.inputs.is_empty()
-                || !s.outputs.is_empty()
-                || s.if_.as_deref().is_some_and(|c| c.contains("inputs"))
-                || s.sub_steps
-                    .iter()
-                    .any(|x| !x.inputs.is_empty() || !x.outputs.is_empty())
+    let components = app
+        .spec
+        .components
+        .iter()
+        .any(|c| !c.inputs.is_empty() || !c.outputs.is_empty());
+    components
+        || app.spec.workflow.as_ref().is_some_and(|w| {
+            w.steps.iter().any(|s| {
+                !s.inputs.is_empty()
+                    || !s.outputs.is_empty()
+                    || s.if_.as_deref().is_some_and(|c| c.contains("inputs"))
+                    || s.sub_steps
+                        .iter()
+                        .any(|x| !x.inputs.is_empty() || !x.outputs.is_empty())
+            })
         })
-    })
 }
 
 /// The outputs earlier steps of the application's workflow exported.
@@ -291,6 +326,18 @@ pub(crate) async fn store_variables(
 mod tests {
     use super::{set_dotted, value_from};
     use serde_json::json;
+
+    #[test]
+    fn outputs_may_start_with_imports() {
+        let v = json!({"response": {"stargazers_count": 42}});
+        let got = value_from(
+            &v,
+            "import \"strconv\"\n\"stars: \" + strconv.FormatInt(response.stargazers_count, 10)",
+        );
+        assert_eq!(got, Ok(json!("stars: 42")));
+        let got = value_from(&v, "import (\n  \"strings\"\n)\nstrings.ToUpper(\"x\")");
+        assert_eq!(got, Ok(json!("X")));
+    }
 
     #[test]
     fn outputs_by_path_or_expression() {

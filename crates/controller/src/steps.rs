@@ -130,6 +130,16 @@ impl Target {
         k
     }
 
+    /// Where it goes, without the component. Components in one placement wait for each other's
+    /// `dependsOn` and pass each other their `outputs`, as KubeVela's deploy does.
+    fn placement(&self) -> Placement {
+        Placement {
+            cluster: self.cluster.clone(),
+            namespace: self.namespace.clone(),
+            replica_key: self.replica_key.clone(),
+        }
+    }
+
     /// The name steps and messages use: the component, and where when that is not the hub.
     fn label(&self) -> String {
         if self.cluster == fleet::LOCAL {
@@ -138,6 +148,21 @@ impl Target {
             format!("{} on {}", self.component.name, self.cluster)
         }
     }
+}
+
+/// A cluster, namespace and replica: one place a step puts components.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Placement {
+    cluster: String,
+    namespace: String,
+    replica_key: Option<String>,
+}
+
+/// What one run of a step's targets gives: each target's health (or why it is not applied),
+/// and the components' `outputs` per placement.
+struct RunResult {
+    statuses: Vec<(Target, Result<ApplicationComponentStatus, StepError>)>,
+    outputs: BTreeMap<(Placement, String), Value>,
 }
 
 /// A rendered component with where each of its objects lives.
@@ -255,7 +280,7 @@ impl Runner<'_> {
         targets: &[Target],
         parallelism: usize,
     ) -> StepOutcome {
-        let results = match self.run_targets(targets, Stage::Update, parallelism).await {
+        let run = match self.run_targets(targets, Stage::Update, parallelism).await {
             Ok(r) => r,
             Err(StepError::Fatal(reason, message)) => {
                 return StepOutcome::Failed { reason, message };
@@ -266,8 +291,29 @@ impl Runner<'_> {
                 };
             }
         };
+        // A component put in one place only has one value per output: it joins the workflow
+        // context, for later steps and components (KubeVela's apply-component does the same).
+        // Outputs of a component in many places stay with their placement.
+        let places: std::collections::BTreeSet<Placement> =
+            targets.iter().map(Target::placement).collect();
+        if places.len() == 1 && !run.outputs.is_empty() {
+            let known = self.variables_snapshot();
+            let fresh: Map<String, Value> = run
+                .outputs
+                .into_iter()
+                .map(|((_, name), v)| (name, v))
+                .filter(|(name, v)| known.get(name) != Some(v))
+                .collect();
+            if !fresh.is_empty()
+                && let Err(e) = self.export(fresh).await
+            {
+                return StepOutcome::Running {
+                    message: format!("waiting: component outputs not stored yet: {e}"),
+                };
+            }
+        }
         let mut waiting = Vec::new();
-        for (target, result) in results {
+        for (target, result) in run.statuses {
             let name = target.label();
             match result {
                 Ok(status) => {
@@ -303,16 +349,122 @@ impl Runner<'_> {
         self.services.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Render the targets, record every object they make in the tracker (one write for all of
-    /// them), then apply them, the clusters in parallel, and read their health. A cluster that
-    /// does not answer makes its targets wait; the others go on.
-    #[allow(clippy::type_complexity)]
+    /// Apply the targets in waves, as KubeVela's deploy does within each placement: a component
+    /// goes out once the components it `dependsOn` there are healthy (in the state keep: once
+    /// they are applied) and its `inputs` are there, filled from the `outputs` of the components
+    /// applied before it in the same placement or from the workflow context. What cannot go
+    /// out this round says what it waits for.
     async fn run_targets(
         &self,
         targets: &[Target],
         stage: Stage,
         parallelism: usize,
-    ) -> Result<Vec<(Target, Result<ApplicationComponentStatus, StepError>)>, StepError> {
+    ) -> Result<RunResult, StepError> {
+        let placed: std::collections::BTreeSet<(Placement, &str)> = targets
+            .iter()
+            .map(|t| (t.placement(), t.component.name.as_str()))
+            .collect();
+        let context = self.variables_snapshot();
+        let mut run = RunResult {
+            statuses: Vec::new(),
+            outputs: BTreeMap::new(),
+        };
+        // Per placement and component: whether its dependents may go (healthy, or applied in
+        // the state keep), and why not.
+        let mut ready_for_dependents: BTreeMap<(Placement, String), Result<(), String>> =
+            BTreeMap::new();
+        // Why an output could not be read, for the inputs that wait for it.
+        let mut output_errors: BTreeMap<(Placement, String), String> = BTreeMap::new();
+        let mut pending: Vec<Target> = targets.to_vec();
+        loop {
+            let mut wave = Vec::new();
+            let mut blocked = Vec::new();
+            for target in pending {
+                let place = target.placement();
+                let waits = wait_reason(&target, &place, &placed, targets, &ready_for_dependents);
+                let filled = match waits {
+                    Some(why) => Err(StepError::Retry(why)),
+                    None => fill_inputs(&target, &run.outputs, &output_errors, &context),
+                };
+                match filled {
+                    Ok(t) => wave.push(t),
+                    Err(StepError::Retry(why)) => blocked.push((target, why)),
+                    Err(fatal) => return Err(fatal),
+                }
+            }
+            if wave.is_empty() {
+                for (target, why) in blocked {
+                    run.statuses.push((target, Err(StepError::Retry(why))));
+                }
+                return Ok(run);
+            }
+            for (target, result) in self.run_wave(&wave, stage, parallelism).await? {
+                let place = target.placement();
+                let key = (place.clone(), target.component.name.clone());
+                let result = match result {
+                    Ok((status, live)) => {
+                        for out in &target.component.outputs {
+                            let k = (place.clone(), out.name.clone());
+                            match crate::cuestep::value_from(&live, &out.value_from) {
+                                Ok(v) => {
+                                    output_errors.remove(&k);
+                                    run.outputs.insert(k, v);
+                                }
+                                Err(e) => {
+                                    output_errors.insert(
+                                        k,
+                                        format!(
+                                            "output {} of {} ({}): {e}",
+                                            out.name,
+                                            target.label(),
+                                            out.value_from
+                                        ),
+                                    );
+                                }
+                            }
+                        }
+                        let go = if status.healthy || stage == Stage::StateKeep {
+                            Ok(())
+                        } else {
+                            Err(status
+                                .message
+                                .clone()
+                                .unwrap_or_else(|| "not healthy yet".into()))
+                        };
+                        ready_for_dependents.insert(key, go);
+                        Ok(status)
+                    }
+                    Err(e) => {
+                        let why = match &e {
+                            StepError::Fatal(_, m) | StepError::Retry(m) => m.clone(),
+                        };
+                        ready_for_dependents.insert(key, Err(why));
+                        Err(e)
+                    }
+                };
+                run.statuses.push((target, result));
+            }
+            pending = blocked.into_iter().map(|(t, _)| t).collect();
+        }
+    }
+
+    /// Render the targets, record every object they make in the tracker (one write for all of
+    /// them), then apply them, the clusters in parallel, and read their health and their live
+    /// objects (`output` and `outputs`, for the components' outputs). A cluster that does not
+    /// answer makes its targets wait; the others go on.
+    #[allow(clippy::type_complexity)]
+    async fn run_wave(
+        &self,
+        targets: &[Target],
+        stage: Stage,
+        parallelism: usize,
+    ) -> Result<
+        Vec<(
+            Target,
+            Result<(ApplicationComponentStatus, Value), StepError>,
+        )>,
+        StepError,
+    > {
         let mut prepared = Vec::new();
         let mut unreachable = Vec::new();
         for target in targets {
@@ -357,14 +509,13 @@ impl Runner<'_> {
             out
         });
         use futures::StreamExt;
-        let mut out: Vec<(Target, Result<ApplicationComponentStatus, StepError>)> =
-            futures::stream::iter(runs)
-                .buffer_unordered(parallelism.max(1))
-                .collect::<Vec<_>>()
-                .await
-                .into_iter()
-                .flatten()
-                .collect();
+        let mut out: Vec<_> = futures::stream::iter(runs)
+            .buffer_unordered(parallelism.max(1))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
         out.extend(unreachable);
         Ok(out)
     }
@@ -417,11 +568,13 @@ impl Runner<'_> {
         })
     }
 
+    /// Apply one rendered target; its health, and its live objects as a component's outputs
+    /// see them (`output`, `outputs.<name>`).
     async fn apply_prepared(
         &self,
         p: &Prepared,
         stage: Stage,
-    ) -> Result<ApplicationComponentStatus, StepError> {
+    ) -> Result<(ApplicationComponentStatus, Value), StepError> {
         if p.target.cluster != fleet::LOCAL || p.target.namespace != self.render_ctx.namespace {
             ensure_namespace(&p.cluster, &p.target.namespace).await?;
         }
@@ -432,13 +585,30 @@ impl Runner<'_> {
                     .await?,
             );
         }
-        let mut status = health(self.app, &p.def, &p.rendered, live)
+        // What the component's outputs read: the workload as `output`, every other object it
+        // made (its traits' too, as in KubeVela: `outputs.service` of `expose`) by its name.
+        let mut seen = Map::new();
+        let mut named = Map::new();
+        for (o, obj) in p.rendered.objects().zip(&live) {
+            match (&o.output_name, obj) {
+                (None, Some(obj)) => {
+                    seen.insert("output".into(), obj.clone());
+                }
+                (Some(n), Some(obj)) => {
+                    named.insert(n.clone(), obj.clone());
+                }
+                _ => {}
+            }
+        }
+        seen.insert("outputs".into(), Value::Object(named));
+        let live = live_objects(&p.rendered, live);
+        let mut status = health(self.app, &p.def, &p.rendered, &live)
             .map_err(|e| StepError::Retry(e.to_string()))?;
         status.namespace = Some(p.target.namespace.clone());
         if p.target.cluster != fleet::LOCAL {
             status.cluster = Some(p.target.cluster.clone());
         }
-        Ok(status)
+        Ok((status, Value::Object(seen)))
     }
 
     /// Apply one object under the application's policies and return it as it is now.
@@ -688,7 +858,7 @@ impl Runner<'_> {
             .run_targets(&targets, Stage::StateKeep, PARALLELISM)
             .await
         {
-            Ok(r) => r,
+            Ok(r) => r.statuses,
             Err(StepError::Fatal(_, m) | StepError::Retry(m)) => targets
                 .iter()
                 .map(|t| (t.clone(), Err(StepError::Retry(m.clone()))))
@@ -708,6 +878,113 @@ impl Runner<'_> {
             self.lock().insert(target.key(), status);
         }
     }
+}
+
+/// A component in a placement, as messages name it.
+fn placed_label(component: &str, place: &Placement) -> String {
+    if place.cluster == fleet::LOCAL {
+        component.to_string()
+    } else {
+        format!("{component} on {}", place.cluster)
+    }
+}
+
+/// Why a target cannot go out yet because of its `dependsOn`, or `None` when it can. A
+/// dependency the step puts in the same placement must be ready there; one it puts only
+/// elsewhere must be ready everywhere it puts it; one the step does not put at all is another
+/// step's business (the workflow orders the steps).
+fn wait_reason(
+    target: &Target,
+    place: &Placement,
+    placed: &std::collections::BTreeSet<(Placement, &str)>,
+    targets: &[Target],
+    ready: &BTreeMap<(Placement, String), Result<(), String>>,
+) -> Option<String> {
+    let mut waits = Vec::new();
+    for dep in &target.component.depends_on {
+        let places: Vec<Placement> = if placed.contains(&(place.clone(), dep.as_str())) {
+            vec![place.clone()]
+        } else {
+            targets
+                .iter()
+                .filter(|t| &t.component.name == dep)
+                .map(Target::placement)
+                .collect()
+        };
+        for p in places {
+            match ready.get(&(p.clone(), dep.clone())) {
+                Some(Ok(())) => {}
+                Some(Err(why)) => waits.push(format!("{} ({why})", placed_label(dep, &p))),
+                None => waits.push(format!("{} (not applied yet)", placed_label(dep, &p))),
+            }
+        }
+    }
+    if waits.is_empty() {
+        None
+    } else {
+        Some(format!("depends on {}", waits.join(", ")))
+    }
+}
+
+/// The target with its component's `inputs` filled in: each from the output of that name of a
+/// component in the same placement, else from the workflow context. A `parameterKey` is a path
+/// in the component's properties (`image`, `env[0].value`); one that starts with `properties`
+/// or `traits[` is a path in the whole component, as KubeVela reads it. An input with no
+/// `parameterKey` only waits for its value. An input not there yet makes the target wait.
+fn fill_inputs(
+    target: &Target,
+    outputs: &BTreeMap<(Placement, String), Value>,
+    output_errors: &BTreeMap<(Placement, String), String>,
+    context: &Map<String, Value>,
+) -> Result<Target, StepError> {
+    let comp = &target.component;
+    if comp.inputs.is_empty() {
+        return Ok(target.clone());
+    }
+    let place = target.placement();
+    let fatal = |m: String| StepError::Fatal("InvalidInput".into(), m);
+    let mut whole =
+        serde_json::to_value(comp).map_err(|e| fatal(format!("component {}: {e}", comp.name)))?;
+    for input in &comp.inputs {
+        let key = (place.clone(), input.from.clone());
+        let Some(value) = outputs.get(&key).or_else(|| context.get(&input.from)) else {
+            return Err(StepError::Retry(match output_errors.get(&key) {
+                Some(e) => format!("input {:?}: {e}", input.from),
+                None => format!(
+                    "input {:?}: no component or step has output it yet",
+                    input.from
+                ),
+            }));
+        };
+        let Some(pk) = input
+            .parameter_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+        else {
+            continue;
+        };
+        let path =
+            if pk == "properties" || pk.starts_with("properties.") || pk.starts_with("traits[") {
+                pk.to_string()
+            } else {
+                format!("properties.{pk}")
+            };
+        if !set_path(&mut whole, &path, value.clone()) {
+            return Err(fatal(format!(
+                "component {}: input {:?} has parameterKey {pk:?}, which is not a field path that can be set in the component (expected a path like `image` or `env[0].value`)",
+                comp.name, input.from
+            )));
+        }
+    }
+    let mut out = target.clone();
+    out.component = serde_json::from_value(whole).map_err(|e| {
+        fatal(format!(
+            "component {}: its inputs made it invalid: {e}",
+            comp.name
+        ))
+    })?;
+    Ok(out)
 }
 
 /// Create the namespace a placement deploys to when the cluster does not have it, as KubeVela
@@ -798,13 +1075,9 @@ fn unhealthy(name: &str, namespace: &str, message: String) -> ApplicationCompone
     }
 }
 
-/// Evaluate a rendered component's health policy on its live objects (in render order).
-fn health(
-    app: &Application,
-    def: &Compiled,
-    rendered: &RenderedComponent,
-    objects: Vec<Option<Value>>,
-) -> Result<ApplicationComponentStatus, Error> {
+/// A rendered component's live objects (in render order) by the names its template gives
+/// them: the workload is `output`, the component's other objects `outputs.<name>`.
+fn live_objects(rendered: &RenderedComponent, objects: Vec<Option<Value>>) -> LiveObjects {
     let mut live = LiveObjects::default();
     for (o, obj) in rendered.objects().zip(objects) {
         match (&o.output_name, obj) {
@@ -815,16 +1088,19 @@ fn health(
             _ => {}
         }
     }
+    live
+}
+
+/// Evaluate a rendered component's health policy on its live objects.
+fn health(
+    app: &Application,
+    def: &Compiled,
+    rendered: &RenderedComponent,
+    live: &LiveObjects,
+) -> Result<ApplicationComponentStatus, Error> {
     let app_name = app.metadata.name.as_deref().unwrap_or_default();
     let ns = app.metadata.namespace.as_deref().unwrap_or("default");
-    let h = render::evaluate_health(
-        def,
-        &rendered.name,
-        app_name,
-        "",
-        &rendered.parameter,
-        &live,
-    )?;
+    let h = render::evaluate_health(def, &rendered.name, app_name, "", &rendered.parameter, live)?;
     let workload = def.definition.workload().map(|w| WorkloadGvk {
         api_version: w.api_version,
         kind: w.kind,
@@ -883,5 +1159,122 @@ impl StepError {
             }
             _ => StepError::Retry(e.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn target(cluster: &str, component: Value) -> Target {
+        Target {
+            cluster: cluster.into(),
+            namespace: "demo".into(),
+            component: serde_json::from_value(component).unwrap(),
+            replica_key: None,
+        }
+    }
+
+    fn outputs(cluster: &str, pairs: &[(&str, Value)]) -> BTreeMap<(Placement, String), Value> {
+        let place = Placement {
+            cluster: cluster.into(),
+            namespace: "demo".into(),
+            replica_key: None,
+        };
+        pairs
+            .iter()
+            .map(|(k, v)| ((place.clone(), k.to_string()), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn inputs_land_in_properties_or_where_the_key_says() {
+        let t = target(
+            "east",
+            json!({"name": "cm", "type": "k8s-objects",
+                   "properties": {"objects": [{"data": {}}]},
+                   "traits": [{"type": "scaler", "properties": {"replicas": 1}}],
+                   "inputs": [
+                       {"from": "ip", "parameterKey": "objects[0].data.ip"},
+                       {"from": "host", "parameterKey": "properties.host"},
+                       {"from": "n", "parameterKey": "traits[0].properties.replicas"},
+                       {"from": "gate"}]}),
+        );
+        let outs = outputs(
+            "east",
+            &[("ip", json!("10.0.0.7")), ("host", json!("db.demo"))],
+        );
+        let mut context = Map::new();
+        context.insert("n".into(), json!(3));
+        context.insert("gate".into(), json!(true));
+        // A value of the same name on another cluster is not this placement's.
+        context.insert("ip".into(), json!("not this one"));
+        let filled = fill_inputs(&t, &outs, &BTreeMap::new(), &context)
+            .ok()
+            .unwrap();
+        let props = filled.component.properties.unwrap();
+        assert_eq!(props["objects"][0]["data"]["ip"], "10.0.0.7");
+        assert_eq!(props["host"], "db.demo");
+        assert_eq!(
+            filled.component.traits[0].properties.as_ref().unwrap()["replicas"],
+            3
+        );
+    }
+
+    #[test]
+    fn a_missing_input_waits_and_a_bad_key_fails() {
+        let t = target(
+            "west",
+            json!({"name": "cm", "type": "k8s-objects", "properties": {"objects": []},
+                   "inputs": [{"from": "ip", "parameterKey": "objects[0].data.ip"}]}),
+        );
+        // Only east has produced `ip`.
+        let outs = outputs("east", &[("ip", json!("10.0.0.7"))]);
+        match fill_inputs(&t, &outs, &BTreeMap::new(), &Map::new()) {
+            Err(StepError::Retry(m)) => assert!(m.contains("input \"ip\""), "{m}"),
+            _ => panic!("expected a wait"),
+        }
+        // On west it is there, but objects[0] does not exist: the key cannot be set.
+        let outs = outputs("west", &[("ip", json!("10.0.0.8"))]);
+        match fill_inputs(&t, &outs, &BTreeMap::new(), &Map::new()) {
+            Err(StepError::Fatal(reason, m)) => {
+                assert_eq!(reason, "InvalidInput");
+                assert!(m.contains("objects[0].data.ip"), "{m}");
+            }
+            _ => panic!("expected a failure"),
+        }
+    }
+
+    #[test]
+    fn dependencies_are_waited_for_in_the_same_placement_first() {
+        let db_east = target("east", json!({"name": "db", "type": "worker"}));
+        let db_west = target("west", json!({"name": "db", "type": "worker"}));
+        let api_east = target(
+            "east",
+            json!({"name": "api", "type": "worker", "dependsOn": ["db", "cache"]}),
+        );
+        let all = vec![db_east.clone(), db_west.clone(), api_east.clone()];
+        let placed = all
+            .iter()
+            .map(|t| (t.placement(), t.component.name.as_str()))
+            .collect();
+        let mut ready = BTreeMap::new();
+        // `cache` is not placed by this step: another step's business.
+        let why = wait_reason(&api_east, &api_east.placement(), &placed, &all, &ready);
+        assert_eq!(
+            why.as_deref(),
+            Some("depends on db on east (not applied yet)")
+        );
+        // db on west does not matter to api on east.
+        ready.insert(
+            (db_west.placement(), "db".to_string()),
+            Err("crashing".to_string()),
+        );
+        ready.insert((db_east.placement(), "db".to_string()), Ok(()));
+        assert_eq!(
+            wait_reason(&api_east, &api_east.placement(), &placed, &all, &ready),
+            None
+        );
     }
 }

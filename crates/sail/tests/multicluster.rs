@@ -452,3 +452,145 @@ async fn deleting_an_application_on_a_detached_cluster_says_what_was_left_there(
     assert!(replicas(&members[0], "default", "web").is_some());
     hub.stop();
 }
+
+/// KubeVela's "cm-with-message" scenario: within one deploy step, on every cluster, the
+/// ConfigMap waits for podinfo there to be healthy (`dependsOn`) and gets that cluster's own
+/// values of podinfo's outputs (`inputs`), not another cluster's.
+const ORCHESTRATED: &str = r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: cm-with-message
+  namespace: default
+spec:
+  components:
+  - name: podinfo
+    type: webservice
+    properties:
+      image: stefanprodan/podinfo:4.0.3
+    outputs:
+    - name: message
+      valueFrom: output.status.conditions[0].message
+    - name: ip
+      valueFrom: outputs.service.spec.clusterIP
+    traits:
+    - type: expose
+      properties:
+        port: [80]
+  - name: configmap
+    type: k8s-objects
+    dependsOn: [podinfo]
+    inputs:
+    - from: message
+      parameterKey: objects[0].data.msg
+    - from: ip
+      parameterKey: objects[0].data.ip
+    properties:
+      objects:
+      - apiVersion: v1
+        kind: ConfigMap
+        metadata:
+          name: deployment-msg
+        data:
+          origin: sailplane
+  policies:
+  - name: both
+    type: topology
+    properties:
+      clusters: ["east", "west"]
+      namespace: demo
+"#;
+
+fn jsonpath(member: &testkit::TestCluster, what: &[&str], path: &str) -> Option<String> {
+    let mut args = vec!["get"];
+    args.extend_from_slice(what);
+    let path = format!("jsonpath={path}");
+    args.extend_from_slice(&["-n", "demo", "-o", &path]);
+    let out = member.kubectl(&args);
+    out.status.success().then(|| text(&out.stdout))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn components_wait_for_their_dependencies_and_take_inputs_per_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    let members = start_members(&["east", "west"]).await;
+    hub.join(&members[0], "east", "");
+    hub.join(&members[1], "west", "");
+    // A Service already on west, so that its clusterIPs are not the ones east hands out: each
+    // ConfigMap must carry its own cluster's address.
+    ok(
+        &members[1].kubectl(&["create", "namespace", "demo"]),
+        "namespace on west",
+    );
+    ok(
+        &members[1].kubectl(&[
+            "create",
+            "service",
+            "clusterip",
+            "other",
+            "--tcp=80:80",
+            "-n",
+            "demo",
+        ]),
+        "a service on west",
+    );
+
+    let file = dir.path().join("app.yaml");
+    std::fs::write(&file, ORCHESTRATED).unwrap();
+    ok(&hub.sail(&["up", "-f", file.to_str().unwrap()]), "sail up");
+    // Until podinfo is healthy on a cluster, the ConfigMap is not there, and the step says why.
+    let start = Instant::now();
+    let mut saw_waiting = false;
+    loop {
+        let status = ok(
+            &hub.sail(&["status", "cm-with-message", "-o", "json"]),
+            "status",
+        );
+        let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+        if v["status"]["status"] == "running" {
+            break;
+        }
+        if status.contains("depends on podinfo on") {
+            saw_waiting = true;
+        }
+        for (m, name) in members.iter().zip(["east", "west"]) {
+            if jsonpath(m, &["configmap", "deployment-msg"], "{.metadata.name}").is_some() {
+                let ready = jsonpath(m, &["deployment", "podinfo"], "{.status.readyReplicas}");
+                assert_eq!(
+                    ready.as_deref(),
+                    Some("1"),
+                    "the ConfigMap went out before podinfo was ready on {name}"
+                );
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "not running within 90s: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        saw_waiting,
+        "the status never said the ConfigMap waits for podinfo"
+    );
+
+    let mut ips = Vec::new();
+    for (m, name) in members.iter().zip(["east", "west"]) {
+        let svc_ip = jsonpath(m, &["service", "podinfo"], "{.spec.clusterIP}").unwrap();
+        let cm_ip = jsonpath(m, &["configmap", "deployment-msg"], "{.data.ip}").unwrap();
+        let msg = jsonpath(m, &["configmap", "deployment-msg"], "{.data.msg}").unwrap();
+        let origin = jsonpath(m, &["configmap", "deployment-msg"], "{.data.origin}").unwrap();
+        assert_eq!(
+            cm_ip, svc_ip,
+            "{name}: the ConfigMap has another cluster's IP"
+        );
+        assert_eq!(msg, "Deployment has minimum availability.");
+        assert_eq!(origin, "sailplane");
+        ips.push(svc_ip);
+    }
+    assert_ne!(
+        ips[0], ips[1],
+        "both clusters gave the same address; the test shows nothing"
+    );
+    hub.stop();
+}
