@@ -280,6 +280,17 @@ impl Runner<'_> {
         targets: &[Target],
         parallelism: usize,
     ) -> StepOutcome {
+        self.apply_targets_with(targets, parallelism, true).await
+    }
+
+    /// [`Runner::apply_targets`], waiting for health only when `wait_healthy`
+    /// (`oam.#ApplyComponent` with `waitHealthy: false` does not).
+    pub(crate) async fn apply_targets_with(
+        &self,
+        targets: &[Target],
+        parallelism: usize,
+        wait_healthy: bool,
+    ) -> StepOutcome {
         let run = match self.run_targets(targets, Stage::Update, parallelism).await {
             Ok(r) => r,
             Err(StepError::Fatal(reason, message)) => {
@@ -317,7 +328,7 @@ impl Runner<'_> {
             let name = target.label();
             match result {
                 Ok(status) => {
-                    if !status.healthy {
+                    if wait_healthy && !status.healthy {
                         waiting.push(format!(
                             "{name}: {}",
                             status
@@ -816,6 +827,15 @@ impl Runner<'_> {
         let mut out = target.clone();
         out.component = refobjects::resolve(&target.component, objects);
         Ok(out)
+    }
+
+    /// What a target renders to (its `ref-objects` read first), without applying anything.
+    pub(crate) async fn render_target(
+        &self,
+        target: &Target,
+    ) -> Result<RenderedComponent, StepError> {
+        let target = self.resolve_ref_objects(target).await?;
+        self.render(&target).map(|(_, r)| r)
     }
 
     fn render(

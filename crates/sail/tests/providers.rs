@@ -4,7 +4,7 @@
 mod common;
 
 use base64::Engine;
-use common::{HubProcess, ok};
+use common::{HubProcess, ok, start_members};
 
 fn step<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     status["status"]["workflow"]["steps"]
@@ -280,5 +280,117 @@ spec:
         "{m}"
     );
     assert_eq!(step(&st, "bad")["phase"], "failed");
+    hub.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn multicluster_and_oam_operations_deploy_through_the_controller() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    let members = start_members(&["edge"]).await;
+    hub.join(&members[0], "edge", "");
+    let def = dir.path().join("ship.cue");
+    std::fs::write(
+        &def,
+        r#"import ("vela/multicluster", "vela/oam", "vela/op", "vela/builtin")
+
+"ship": {
+	type: "workflow-step"
+}
+template: {
+	clusters: multicluster.#ListClusters
+	load: oam.#LoadComponets
+	policies: oam.#LoadPolicies
+	apply: oam.#ApplyComponent & {$params: {value: load.$returns.value.settings, cluster: "edge", namespace: "side"}}
+	rendered: oam.#RenderComponent & {$params: value: load.$returns.value.settings}
+	placements: multicluster.#GetPlacementsFromTopologyPolicies & {$params: policies: ["to-edge"]}
+	deploy: multicluster.#Deploy & {$params: policies: ["to-edge"]}
+	legacy: op.#Load
+	hub: op.#ApplyComponent & {value: legacy.value.settings}
+	say: builtin.#Message & {$params: message: "clusters \(clusters.$returns.outputs.clusters[0]); policy \(policies.$returns.value["to-edge"].type); placed \(placements.$returns.placements[0].cluster)/\(placements.$returns.placements[0].namespace); applied \(apply.$returns.output.kind) \(apply.$returns.output.metadata.name), aux \(rendered.$returns.outputs["objects-1"].metadata.name); hub \(hub.output.kind)"}
+}
+"#,
+    )
+    .unwrap();
+    ok(
+        &hub.sail(&["def", "apply", def.to_str().unwrap()]),
+        "def apply ship",
+    );
+    up(
+        &hub,
+        dir.path(),
+        "ship",
+        r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: ship
+  namespace: default
+spec:
+  components:
+  - name: settings
+    type: k8s-objects
+    properties:
+      objects:
+      - apiVersion: v1
+        kind: ConfigMap
+        metadata:
+          name: ship-settings
+        data:
+          mode: fast
+      - apiVersion: v1
+        kind: ConfigMap
+        metadata:
+          name: ship-extra
+        data:
+          extra: "yes"
+  policies:
+  - name: to-edge
+    type: topology
+    properties:
+      clusters: ["edge"]
+      namespace: prod
+  workflow:
+    steps:
+    - name: go
+      type: ship
+"#,
+    );
+    let st = hub.wait_phase("ship", "running");
+    assert_eq!(
+        message(&st, "go"),
+        "clusters edge; policy topology; placed edge/prod; applied ConfigMap ship-settings, aux ship-extra; hub ConfigMap"
+    );
+    // oam.#ApplyComponent put it on edge in `side`, multicluster.#Deploy in `prod` (the
+    // policy's namespace), op.#ApplyComponent on the hub.
+    for ns in ["side", "prod"] {
+        let got = members[0].kubectl(&[
+            "get",
+            "configmap",
+            "ship-settings",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.data.mode}",
+        ]);
+        assert_eq!(testkit::ok_stdout(&got), "fast", "edge/{ns}");
+    }
+    let got = hub.kubectl(&[
+        "get",
+        "configmap",
+        "ship-extra",
+        "-n",
+        "default",
+        "-o",
+        "jsonpath={.data.extra}",
+    ]);
+    assert_eq!(testkit::ok_stdout(&got), "yes");
+    // Everything they applied is in the application's ResourceTracker, so it is collected.
+    let rt = ok(
+        &hub.kubectl(&["get", "resourcetrackers.core.oam.dev", "-o", "json"]),
+        "get resourcetrackers",
+    );
+    for want in ["\"side\"", "\"prod\"", "ship-extra"] {
+        assert!(rt.contains(want), "{want} not tracked: {rt}");
+    }
     hub.stop();
 }

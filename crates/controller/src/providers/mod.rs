@@ -6,6 +6,8 @@
 mod config;
 mod http;
 mod kube;
+mod multicluster;
+mod oam;
 mod time;
 mod util;
 
@@ -58,13 +60,28 @@ impl task::Providers for Remote<'_, '_> {
         Box::pin(async move {
             let params = &op.params;
             let answer: Answer = match (op.provider.as_str(), op.action.as_str()) {
-                ("kube", action) => Ok(kube::call(self.runner, action, params).await?),
                 ("http", "do") => Ok(http::http_do(params).await?),
                 ("config", action) => {
                     config::call(&self.runner.fleet.local(), action, params).await
                 }
                 ("time", action) => time::call(action, params),
+                ("multicluster", action) => multicluster::call(self.runner, action, params).await,
+                ("oam", action) => oam::call(self.runner, action, params).await,
+                // Legacy `vela/op` definitions name their provider `op` (read as `kube`).
+                (
+                    "kube",
+                    a @ ("deploy" | "list-clusters" | "get-placements-from-topology-policies"),
+                ) => multicluster::call(self.runner, a, params).await,
+                (
+                    "kube",
+                    a @ ("load"
+                    | "load-comps-in-order"
+                    | "load-policies"
+                    | "component-apply"
+                    | "component-render"),
+                ) => oam::call(self.runner, a, params).await,
                 ("util", "patch-k8s-object") => util::patch_k8s_object(params),
+                ("kube", action) => Ok(kube::call(self.runner, action, params).await?),
                 (p, a) => invalid(format!(
                     "provider {p:?} has no operation {a:?} in Sailplane"
                 )),
