@@ -8,6 +8,7 @@
 
 mod cuestep;
 pub mod definitions;
+mod effective;
 mod error;
 mod install;
 mod kept;

@@ -211,6 +211,24 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
     let mut status = old_status.clone();
     status.observed_generation = app.metadata.generation;
 
+    // The Workflow and Policy objects it refers to, written into it (crate::effective).
+    let app = match crate::effective::resolve(&shared.client, &app).await? {
+        Ok(Some(resolved)) => Arc::new(resolved),
+        Ok(None) => app,
+        Err(problem) => {
+            status.status = Some(ApplicationPhase::Rendering);
+            set_condition(
+                &mut status,
+                "Parsed",
+                false,
+                problem.reason,
+                &problem.message,
+            );
+            write_status(&api, &name, &old_status, &status).await?;
+            return Ok(Action::requeue(Duration::from_secs(30)));
+        }
+    };
+
     let loaded = match shared.definitions.get() {
         Some(watch) => {
             watch
