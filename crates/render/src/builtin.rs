@@ -70,6 +70,7 @@ pub const FILES: &[(&str, &str)] = builtin_files![
     "definitions/workflow-step/read-config.cue",
     "definitions/workflow-step/list-config.cue",
     "definitions/workflow-step/delete-config.cue",
+    "definitions/workflow-step/collect-service-endpoints.cue",
 ];
 
 /// Parse every built-in definition.

@@ -394,3 +394,76 @@ spec:
     }
     hub.stop();
 }
+
+#[test]
+fn query_operations_and_collect_service_endpoints_read_what_the_app_deployed() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    let def = dir.path().join("inventory.cue");
+    std::fs::write(
+        &def,
+        r#"import ("vela/query", "vela/ql", "vela/builtin")
+
+"inventory": {
+	type: "workflow-step"
+}
+template: {
+	resources: query.#ListResourcesInApp & {$params: app: {name: context.name, namespace: context.namespace}}
+	services: query.#ListResourcesInApp & {$params: app: {name: context.name, namespace: context.namespace, filter: kind: "Service"}}
+	pods: query.#CollectPods & {$params: app: {name: context.name, namespace: context.namespace}}
+	tree: query.#GetApplicationTree & {$params: app: {name: context.name, namespace: context.namespace}}
+	legacy: ql.#CollectServiceEndpoints & {app: {name: context.name, namespace: context.namespace}}
+	ready: builtin.#ConditionalWait & {$params: continue: len(pods.$returns.list) > 0}
+	say: builtin.#Message & {$params: message: "\(len(resources.$returns.list)) resources, service \(services.$returns.list[0].object.metadata.name), pod of \(pods.$returns.list[0].component), tracked \(tree.$returns.list[0].kind)/\(tree.$returns.list[1].kind), legacy \(legacy.list[0].endpoint.host)"}
+}
+"#,
+    )
+    .unwrap();
+    ok(
+        &hub.sail(&["def", "apply", def.to_str().unwrap()]),
+        "def apply inventory",
+    );
+    up(
+        &hub,
+        dir.path(),
+        "shop",
+        r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: shop
+  namespace: default
+spec:
+  components:
+  - name: web
+    type: webservice
+    properties:
+      image: nginx
+      ports:
+      - port: 80
+        expose: true
+  workflow:
+    steps:
+    - name: deploy
+      type: deploy
+    - name: endpoints
+      type: collect-service-endpoints
+      outputs:
+      - name: url
+        valueFrom: value.url
+    - name: show
+      type: print-message-in-status
+      inputs:
+      - from: url
+        parameterKey: message
+    - name: count
+      type: inventory
+"#,
+    );
+    let st = hub.wait_phase("shop", "running");
+    assert_eq!(message(&st, "show"), "http://web.default:80");
+    assert_eq!(
+        message(&st, "count"),
+        "2 resources, service web, pod of web, tracked Deployment/Service, legacy web.default"
+    );
+    hub.stop();
+}

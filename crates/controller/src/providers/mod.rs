@@ -8,6 +8,7 @@ mod http;
 mod kube;
 mod multicluster;
 mod oam;
+mod query;
 mod time;
 mod util;
 
@@ -67,6 +68,7 @@ impl task::Providers for Remote<'_, '_> {
                 ("time", action) => time::call(action, params),
                 ("multicluster", action) => multicluster::call(self.runner, action, params).await,
                 ("oam", action) => oam::call(self.runner, action, params).await,
+                ("query", action) => query::call(self.runner, action, params).await,
                 // Legacy `vela/op` definitions name their provider `op` (read as `kube`).
                 (
                     "kube",
