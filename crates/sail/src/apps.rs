@@ -10,26 +10,68 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Read, validate and render-check the applications in a file, without touching any hub.
-pub fn read_apps(path: &Path) -> Result<Vec<Application>, Error> {
+/// What `sail up -f FILE` applies: Applications, and the Workflow and Policy objects they may
+/// refer to (`spec.workflow.ref`, a deploy step's external policies).
+pub struct AppFile {
+    pub apps: Vec<Application>,
+    pub workflows: Vec<oam::Workflow>,
+    pub policies: Vec<oam::Policy>,
+}
+
+/// Read and validate the objects of a file, without touching any hub.
+pub fn read_file(path: &Path) -> Result<AppFile, Error> {
+    let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| Error::File {
-        path: path.display().to_string(),
+        path: file.clone(),
         message: format!("cannot read: {e}"),
     })?;
-    let apps = oam::parse_application_yaml(&path.display().to_string(), &text)?;
-    if apps.is_empty() {
+    let mut out = AppFile {
+        apps: Vec::new(),
+        workflows: Vec::new(),
+        policies: Vec::new(),
+    };
+    for (i, obj) in oam::parse_objects_yaml(&file, &text)?
+        .into_iter()
+        .enumerate()
+    {
+        match obj {
+            oam::OamObject::Application(a) => out.apps.push(a),
+            oam::OamObject::Workflow(w) => out.workflows.push(w),
+            oam::OamObject::Policy(p) => out.policies.push(p),
+            other => {
+                return Err(Error::File {
+                    path: file,
+                    message: format!(
+                        "document {} is a {}; this command takes Applications, and the Workflow and Policy objects they refer to (definitions go in with `sail def apply`)",
+                        i + 1,
+                        other.kind()
+                    ),
+                });
+            }
+        }
+    }
+    if out.apps.is_empty() {
         return Err(Error::File {
-            path: path.display().to_string(),
+            path: file,
             message: "no Application in the file".into(),
         });
     }
-    Ok(apps)
+    Ok(out)
+}
+
+/// Read and validate the applications in a file, without touching any hub.
+pub fn read_apps(path: &Path) -> Result<Vec<Application>, Error> {
+    read_file(path).map(|f| f.apps)
 }
 
 /// `sail up -f FILE`: check every application against the hub's definitions (a full render,
 /// so that a wrong type or parameter is reported before anything is written), then apply them.
 pub async fn up(hub: &Hub, path: &Path, wait: bool, timeout: Duration) -> Result<(), Error> {
-    let apps = read_apps(path)?;
+    let AppFile {
+        apps,
+        workflows,
+        policies,
+    } = read_file(path)?;
     for app in &apps {
         let ns = namespace_of(app, hub);
         controller::preflight(&hub.client, app, &ns)
@@ -38,6 +80,13 @@ pub async fn up(hub: &Hub, path: &Path, wait: bool, timeout: Duration) -> Result
                 path: path.display().to_string(),
                 message: format!("application {:?}: {e}", app.name_any()),
             })?;
+    }
+    // What the applications refer to goes first, so that their first reconcile finds it.
+    for w in &workflows {
+        put_referenced(hub, w, "workflow").await?;
+    }
+    for p in &policies {
+        put_referenced(hub, p, "policy").await?;
     }
     let mut applied = Vec::new();
     for app in &apps {
@@ -78,6 +127,38 @@ pub async fn up(hub: &Hub, path: &Path, wait: bool, timeout: Duration) -> Result
             .await?;
         }
     }
+    Ok(())
+}
+
+/// Server-side apply a Workflow or Policy object (its namespace defaulting as an
+/// application's does).
+async fn put_referenced<K>(hub: &Hub, obj: &K, what: &str) -> Result<(), Error>
+where
+    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let ns = obj
+        .meta()
+        .namespace
+        .clone()
+        .unwrap_or_else(|| hub.default_namespace.clone());
+    let mut body = obj.clone();
+    body.meta_mut().namespace = Some(ns.clone());
+    body.meta_mut().managed_fields = None;
+    body.meta_mut().resource_version = None;
+    let name = obj.name_any();
+    let api: Api<K> = Api::namespaced(hub.client.clone(), &ns);
+    api.patch(
+        &name,
+        &PatchParams::apply("sail").force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map_err(Error::api(format!("apply {what} {ns}/{name}")))?;
+    println!("{what} {ns}/{name} applied");
     Ok(())
 }
 

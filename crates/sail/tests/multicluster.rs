@@ -594,3 +594,110 @@ async fn components_wait_for_their_dependencies_and_take_inputs_per_cluster() {
     );
     hub.stop();
 }
+
+/// KubeVela's "use policies and workflow outside the application": the Workflow and two
+/// Policies are objects beside the application, in the same file.
+const EXTERNAL: &str = r#"apiVersion: core.oam.dev/v1alpha1
+kind: Policy
+metadata:
+  name: topology-hangzhou-clusters
+type: topology
+properties:
+  clusterLabelSelector:
+    region: hangzhou
+  namespace: examples
+---
+apiVersion: core.oam.dev/v1alpha1
+kind: Policy
+metadata:
+  name: override-high-availability-webservice
+type: override
+properties:
+  components:
+    - type: webservice
+      traits:
+        - type: scaler
+          properties:
+            replicas: 3
+---
+apiVersion: core.oam.dev/v1alpha1
+kind: Workflow
+metadata:
+  name: make-release-in-hangzhou
+steps:
+  - type: deploy
+    name: deploy-hangzhou
+    properties:
+      policies: ["override-high-availability-webservice", "topology-hangzhou-clusters"]
+---
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: external-policies-and-workflow
+spec:
+  components:
+    - name: nginx
+      type: webservice
+      properties:
+        image: nginx
+  workflow:
+    ref: make-release-in-hangzhou
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_application_runs_a_workflow_and_policies_defined_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    let members = start_members(&["hz-1", "hz-2", "sh-1"]).await;
+    hub.join(&members[0], "hz-1", "region=hangzhou");
+    hub.join(&members[1], "hz-2", "region=hangzhou");
+    hub.join(&members[2], "sh-1", "region=shanghai");
+
+    let file = dir.path().join("external.yaml");
+    std::fs::write(&file, EXTERNAL).unwrap();
+    let out = ok(
+        &hub.sail(&[
+            "up",
+            "-f",
+            file.to_str().unwrap(),
+            "--wait",
+            "--timeout",
+            "90s",
+        ]),
+        "sail up",
+    );
+    assert!(
+        out.contains("workflow default/make-release-in-hangzhou applied"),
+        "{out}"
+    );
+    assert_eq!(
+        replicas(&members[0], "examples", "nginx").as_deref(),
+        Some("3")
+    );
+    assert_eq!(
+        replicas(&members[1], "examples", "nginx").as_deref(),
+        Some("3")
+    );
+    assert_eq!(replicas(&members[2], "examples", "nginx"), None);
+    let status = ok(
+        &hub.sail(&["status", "external-policies-and-workflow", "-o", "json"]),
+        "status",
+    );
+    assert!(status.contains("deploy-hangzhou"), "{status}");
+
+    // A file with anything else in it is refused before the hub is touched.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        format!("{EXTERNAL}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n"),
+    )
+    .unwrap();
+    let refused = hub.sail(&["up", "-f", bad.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("document 5 is a ConfigMap"),
+        "{}",
+        text(&refused.stderr)
+    );
+    hub.stop();
+}
