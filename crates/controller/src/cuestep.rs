@@ -75,7 +75,13 @@ pub(crate) async fn run(runner: &Runner<'_>, step: &PlannedStep) -> StepOutcome 
         "workflowName": app.name(),
     });
     let providers = Builtins {
-        next: crate::providers::Remote::new(runner),
+        next: crate::providers::Remote::new(
+            runner,
+            context["stepSessionID"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        ),
     };
     let mut bindings: Vec<(&str, &Value)> = vec![("parameter", &parameter), ("context", &context)];
     if !step.inputs.is_empty() {

@@ -71,6 +71,7 @@ pub const FILES: &[(&str, &str)] = builtin_files![
     "definitions/workflow-step/list-config.cue",
     "definitions/workflow-step/delete-config.cue",
     "definitions/workflow-step/collect-service-endpoints.cue",
+    "definitions/workflow-step/check-metrics.cue",
 ];
 
 /// Parse every built-in definition.

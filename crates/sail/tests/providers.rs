@@ -467,3 +467,72 @@ spec:
     );
     hub.stop();
 }
+
+/// Prometheus' answer to an instant query that gives one sample.
+fn prometheus(value: &str) -> String {
+    format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[1700000000.0,"{value}"]}}]}}}}"#
+    )
+}
+
+#[test]
+fn check_metrics_passes_after_its_duration_and_fails_after_its_fail_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    let good = common::Receiver::start_with(200, &prometheus("0.97"));
+    let bad = common::Receiver::start_with(200, &prometheus("0.5"));
+    up(
+        &hub,
+        dir.path(),
+        "canary",
+        &format!(
+            r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: canary
+  namespace: default
+spec:
+  components: []
+  workflow:
+    steps:
+    - name: healthy-enough
+      type: check-metrics
+      properties:
+        query: sum(rate(http_requests_total{{code="200"}}[5m]))/sum(rate(http_requests_total[5m]))
+        metricEndpoint: {good}
+        condition: ">=0.95"
+        duration: 2s
+    - name: not-healthy
+      type: check-metrics
+      properties:
+        query: up
+        metricEndpoint: {bad}
+        condition: ">=0.95"
+        failDuration: 1s
+"#,
+            good = good.url,
+            bad = bad.url
+        ),
+    );
+    let st = hub.wait_phase("canary", "workflowFailed");
+    let ok_step = step(&st, "healthy-enough");
+    assert_eq!(ok_step["phase"], "succeeded", "{ok_step}");
+    let failed = step(&st, "not-healthy");
+    assert_eq!(failed["phase"], "failed", "{failed}");
+    let m = message(&st, "not-healthy");
+    assert!(
+        m.contains("the condition >=0.95 did not hold") && m.contains("the query gave 0.5"),
+        "{m}"
+    );
+    // The query went to Prometheus' HTTP API, encoded, more than once (the clock ran).
+    let asked = good.requests();
+    assert!(asked.len() >= 2, "{asked:?}");
+    assert!(
+        asked[0].path.starts_with(
+            "/api/v1/query?query=sum%28rate%28http_requests_total%7Bcode%3D%22200%22%7D"
+        ),
+        "{}",
+        asked[0].path
+    );
+    hub.stop();
+}

@@ -6,6 +6,7 @@
 mod config;
 mod http;
 mod kube;
+mod metrics;
 mod multicluster;
 mod oam;
 mod query;
@@ -48,11 +49,13 @@ pub(crate) fn invalid<T>(message: impl Into<String>) -> Result<T, Problem> {
 /// The controller's providers for one step of one application.
 pub(crate) struct Remote<'r, 'a> {
     runner: &'r Runner<'a>,
+    /// The step's `context.stepSessionID`: the same for every attempt of the step.
+    session: String,
 }
 
 impl<'r, 'a> Remote<'r, 'a> {
-    pub(crate) fn new(runner: &'r Runner<'a>) -> Self {
-        Remote { runner }
+    pub(crate) fn new(runner: &'r Runner<'a>, session: String) -> Self {
+        Remote { runner, session }
     }
 }
 
@@ -69,6 +72,9 @@ impl task::Providers for Remote<'_, '_> {
                 ("multicluster", action) => multicluster::call(self.runner, action, params).await,
                 ("oam", action) => oam::call(self.runner, action, params).await,
                 ("query", action) => query::call(self.runner, action, params).await,
+                ("metrics", action) => {
+                    metrics::call(self.runner, &self.session, action, params).await
+                }
                 // Legacy `vela/op` definitions name their provider `op` (read as `kube`).
                 (
                     "kube",

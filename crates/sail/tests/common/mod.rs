@@ -193,6 +193,12 @@ pub struct Receiver {
 
 impl Receiver {
     pub fn start(status: u16) -> Receiver {
+        Receiver::start_with(status, "{\"ok\":true}")
+    }
+
+    /// A receiver that answers every request with `status` and the JSON `body`.
+    pub fn start_with(status: u16, body: &str) -> Receiver {
+        let answer = body.to_string();
         use std::io::{BufRead, BufReader, Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
         let url = format!("http://{}", listener.local_addr().expect("address"));
@@ -233,7 +239,8 @@ impl Receiver {
                     body: String::from_utf8_lossy(&body).into_owned(),
                 });
                 let reply = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: 11\r\nconnection: close\r\n\r\n{{\"ok\":true}}"
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
                 );
                 let _ = stream.write_all(reply.as_bytes());
             }
