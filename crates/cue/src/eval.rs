@@ -1526,6 +1526,8 @@ impl<'a> Ev<'a> {
 
     fn run_pending(&mut self, v: VId) {
         let mut guard = 0;
+        // Comprehensions put back in the queue since the last one that made progress.
+        let mut stalled = 0;
         while !self.v(v).pending.is_empty() {
             guard += 1;
             if guard > 100_000 || !self.step() {
@@ -1536,7 +1538,16 @@ impl<'a> Ev<'a> {
                 Pending::Comp(c, env, closed, g, pos) => {
                     let before = self.v(v).arcs.len();
                     let mut out = Vec::new();
-                    match self.run_comp(&c.clauses, 0, env, &mut |_, e| out.push(e)) {
+                    match self.run_comp(&c.clauses, 0, env.clone(), &mut |_, e| out.push(e)) {
+                        // An incomplete clause may depend on fields that later comprehensions
+                        // of the same struct define (`if x.a == 1 {…}` before `if true {a: 1}`):
+                        // try again after them, until a whole round makes no progress.
+                        Err(b) if b.incomplete && stalled < self.v(v).pending.len() => {
+                            stalled += 1;
+                            self.vm(v)
+                                .pending
+                                .push(Pending::Comp(c, env, closed, g, pos));
+                        }
                         Err(b) if b.incomplete => {
                             if self.v(v).comp_err.is_none() {
                                 self.vm(v).comp_err = Some(b);
@@ -1545,6 +1556,11 @@ impl<'a> Ev<'a> {
                         }
                         Err(b) => self.set_err(v, b),
                         Ok(()) => {
+                            // Comprehensions nested in the body run before the ones that
+                            // follow this one in the literal: a later `if` may test a field
+                            // the nested one defines (`if true { if true { a: 1 } }`, then
+                            // `if x.a == 1 {…}`).
+                            let rest = std::mem::take(&mut self.vm(v).pending);
                             for e in out {
                                 self.add_conj(
                                     v,
@@ -1556,11 +1572,14 @@ impl<'a> Ev<'a> {
                                     Some(g),
                                 );
                             }
+                            self.vm(v).pending.extend(rest);
                             self.reorder_comp_arcs(v, pos, before);
+                            stalled = 0;
                         }
                     }
                 }
                 Pending::Embed(x, env, closed, g) => {
+                    stalled = 0;
                     self.add_conj(
                         v,
                         Conj {
@@ -1572,6 +1591,7 @@ impl<'a> Ev<'a> {
                     );
                 }
                 Pending::Dyn(f, x, env, closed, g) => {
+                    stalled = 0;
                     let l = self.eval(x, &env);
                     let l = self.concrete(l);
                     match l {
