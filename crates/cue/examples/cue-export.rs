@@ -1,5 +1,10 @@
 //! `cargo run -p cue --example cue-export -- FILE [EXPR]`: export FILE (or EXPR in it) as JSON,
 //! after validating the whole file. Exit status 1 on error.
+//!
+//! Like `cue export`, the process ends as soon as the output is written: the evaluated value is
+//! not freed piece by piece first (the operating system reclaims the memory at exit).
+
+use std::io::Write;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -15,22 +20,37 @@ fn main() {
         }
     };
     let expr = args.get(2).cloned().unwrap_or_default();
-    let r = (|| -> Result<serde_json::Value, cue::Error> {
-        let p = cue::Runtime::new().compile(file, &src)?;
-        let v = p.eval()?;
-        if std::env::var("NO_VALIDATE").is_err() {
-            v.validate()?;
-        }
-        let x = v
-            .lookup(&expr)
-            .ok_or_else(|| cue::Error::new(format!("{expr}: not found")))?;
-        x.to_json()
-    })();
-    match r {
-        Ok(j) => println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default()),
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(1);
+    let program = match cue::Runtime::new().compile(file, &src) {
+        Ok(p) => p,
+        Err(e) => fail(e),
+    };
+    let value = match program.eval() {
+        Ok(v) => v,
+        Err(e) => fail(e),
+    };
+    if std::env::var("NO_VALIDATE").is_err() {
+        if let Err(e) = value.validate() {
+            fail(e);
         }
     }
+    let Some(x) = value.lookup(&expr) else {
+        fail(cue::Error::new(format!("{expr}: not found")))
+    };
+    match x.to_json_string(true) {
+        Ok(j) => {
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = writeln!(out, "{j}").and_then(|()| out.flush()) {
+                eprintln!("write: {e}");
+                std::process::exit(1);
+            }
+            // exit without dropping `value` and `program`
+            std::process::exit(0);
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn fail(e: cue::Error) -> ! {
+    eprintln!("{e}");
+    std::process::exit(1);
 }

@@ -2455,6 +2455,35 @@ impl<'a> Ev<'a> {
         Some(r)
     }
 
+    /// The field `v` copies, when `v` is unevaluated and its only conjunct is an open reference
+    /// to a field (`x: a.b.c`, no definition on the way): then `v`'s value is that field's value,
+    /// and the exporter can share what it built for the field instead of evaluating `v` again.
+    pub fn plain_ref_target(&mut self, v: VId) -> Option<VId> {
+        let x = self.v(v);
+        if x.state != St::New
+            || x.forward.is_some()
+            || x.conjs.len() != 1
+            || x.anon
+            || x.synthetic
+            || x.open_all
+        {
+            return None;
+        }
+        let c = &x.conjs[0];
+        let (CX::Expr(e), Closed::No) = (&c.x, c.closed) else {
+            return None;
+        };
+        let e: &'a Expr = e;
+        if !is_plain_ref(e) {
+            return None;
+        }
+        let env = c.env.clone();
+        match self.resolve_ref(e, &env)? {
+            Target::Vertex(w) => Some(self.deref(w)),
+            Target::Val(_) => None,
+        }
+    }
+
     /// Resolves a reference expression to a vertex (or bound value) without evaluating it.
     fn resolve_ref(&mut self, e: &'a Expr, env: &Env<'a>) -> Option<Target> {
         match &e.kind {
@@ -3431,6 +3460,15 @@ impl<'a> Ev<'a> {
                 false
             }
         })
+    }
+}
+
+/// `a`, `a.b.c`: a reference by names, none of them a definition.
+fn is_plain_ref(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Ident(n) => label_kind(n) != FK::Def,
+        ExprKind::Selector(x, n, _) => label_kind(n) != FK::Def && is_plain_ref(x),
+        _ => false,
     }
 }
 

@@ -76,6 +76,11 @@ pub struct Field {
 struct Builder<'p, 'a> {
     ev: Ev<'a>,
     inner: &'p ProgramInner,
+    /// Error-free struct and list nodes already built, by vertex: a field that is a plain
+    /// reference to one of them shares its node (`all: [r0.output, …]`).
+    built: std::collections::HashMap<u32, Arc<Node>, crate::value::FnvBuild>,
+    /// Error and incomplete nodes built so far (a node built while it did not change is clean).
+    errors: u64,
 }
 
 pub(crate) enum Seg {
@@ -128,6 +133,28 @@ impl Builder<'_, '_> {
     }
 
     fn build(&mut self, vid: u32, path: &mut Vec<Seg>, depth: usize) -> Arc<Node> {
+        if let Some(w) = self.ev.plain_ref_target(vid) {
+            if let Some(n) = self.built.get(&w) {
+                return n.clone();
+            }
+        }
+        let before = self.errors;
+        let n = self.build_vertex(vid, path, depth);
+        match &*n {
+            Node::Err(_) | Node::Incomplete(_) | Node::Struct(_, Some(_)) => self.errors += 1,
+            Node::WithDefs(b, _) if matches!(**b, Node::Err(_) | Node::Incomplete(_)) => {
+                self.errors += 1
+            }
+            Node::Struct(..) | Node::List(_) if self.errors == before => {
+                let r = self.ev.deref(vid);
+                self.built.insert(r, n.clone());
+            }
+            _ => {}
+        }
+        n
+    }
+
+    fn build_vertex(&mut self, vid: u32, path: &mut Vec<Seg>, depth: usize) -> Arc<Node> {
         // Fast path: plain data nobody unified anything with.
         {
             let x = &self.ev.vs[vid as usize];
@@ -391,7 +418,12 @@ fn evaluate_here(
     ev.hosts = &inner.hosts;
     ev.packages = &inner.packages;
     ev.main_files = inner.main_files;
-    let mut b = Builder { ev, inner };
+    let mut b = Builder {
+        ev,
+        inner,
+        built: Default::default(),
+        errors: 0,
+    };
     let root = b.ev.new_vertex();
     for f in inner.files.iter().take(inner.main_files) {
         b.ev.vs[root as usize].conjs.push(Conj {
@@ -482,6 +514,19 @@ impl Value {
     /// `cue export`: fails naming the path of any incomplete or erroring field.
     pub fn to_json(&self) -> Result<serde_json::Value, Error> {
         to_json(&self.node)
+    }
+
+    /// `cue export` as JSON text (indented when `pretty`): the same result and errors as
+    /// serialising [`Value::to_json`], without building the intermediate `serde_json::Value`.
+    pub fn to_json_string(&self, pretty: bool) -> Result<String, Error> {
+        check_json(&self.node)?;
+        let ser = JsonNode(&self.node);
+        let r = if pretty {
+            serde_json::to_string_pretty(&ser)
+        } else {
+            serde_json::to_string(&ser)
+        };
+        r.map_err(|e| Error::new(format!("cannot encode JSON: {e}")))
     }
 
     /// Like KubeVela's `Validate()`: any non-incomplete error anywhere fails.
@@ -631,6 +676,67 @@ fn to_json(n: &Node) -> Result<serde_json::Value, Error> {
         Node::Err(e) | Node::Incomplete(e) => return Err(e.clone()),
         Node::WithDefs(..) => return Err(Error::new("internal error: nested scalar wrapper")),
     })
+}
+
+/// The first error `to_json` would return for `n`, in the same order, without building JSON.
+fn check_json(n: &Node) -> Result<(), Error> {
+    match n.base() {
+        Node::Float(f) if !f.is_finite() => Err(Error::new(format!("invalid float {f}"))),
+        Node::Struct(fields, ce) => {
+            if let Some(e) = ce {
+                return Err(e.clone());
+            }
+            for f in fields {
+                if f.kind == FK::Regular {
+                    check_json(&f.value)?;
+                }
+            }
+            Ok(())
+        }
+        Node::List(e) => e.iter().try_for_each(|x| check_json(x)),
+        Node::Err(e) | Node::Incomplete(e) => Err(e.clone()),
+        Node::WithDefs(..) => Err(Error::new("internal error: nested scalar wrapper")),
+        _ => Ok(()),
+    }
+}
+
+/// Serialises a node checked by [`check_json`] as `to_json` would build it.
+struct JsonNode<'n>(&'n Node);
+
+impl serde::Serialize for JsonNode<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeMap, SerializeSeq};
+        match self.0.base() {
+            Node::Null => s.serialize_unit(),
+            Node::Bool(b) => s.serialize_bool(*b),
+            Node::Int(i) => s.serialize_i64(*i),
+            Node::Float(f) => s.serialize_f64(*f),
+            Node::Str(x) => s.serialize_str(x),
+            Node::Bytes(b) => s.serialize_str(&base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                b,
+            )),
+            Node::Struct(fields, _) => {
+                let n = fields.iter().filter(|f| f.kind == FK::Regular).count();
+                let mut m = s.serialize_map(Some(n))?;
+                for f in fields {
+                    if f.kind == FK::Regular {
+                        m.serialize_entry(&f.name, &JsonNode(&f.value))?;
+                    }
+                }
+                m.end()
+            }
+            Node::List(e) => {
+                let mut q = s.serialize_seq(Some(e.len()))?;
+                for x in e {
+                    q.serialize_element(&JsonNode(x))?;
+                }
+                q.end()
+            }
+            Node::Err(e) | Node::Incomplete(e) => Err(S::Error::custom(e)),
+            Node::WithDefs(..) => Err(S::Error::custom("internal error: nested scalar wrapper")),
+        }
+    }
 }
 
 fn validate(n: &Node) -> Result<(), Error> {

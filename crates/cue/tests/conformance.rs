@@ -85,7 +85,18 @@ fn run_case(dir: &Path, validate_whole: bool) -> Result<(), String> {
         let x = v
             .lookup(&expr)
             .ok_or_else(|| format!("{expr}: field not found"))?;
-        x.to_json().map_err(|e| e.to_string())
+        let j = x.to_json().map_err(|e| e.to_string());
+        // the streaming export gives the same text, or the same error
+        let text = x.to_json_string(true).map_err(|e| e.to_string());
+        let via_value = j
+            .clone()
+            .map(|j| serde_json::to_string_pretty(&j).unwrap_or_default());
+        if text != via_value {
+            return Err(format!(
+                "to_json_string differs from to_json: {text:?} vs {via_value:?}"
+            ));
+        }
+        j
     })();
     match (expect, got) {
         (Expect::Error, Err(_)) => Ok(()),
