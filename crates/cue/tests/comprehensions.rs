@@ -16,8 +16,8 @@ fn export(src: &str, expr: &str) -> String {
 /// Equal as JSON values, in any field order (the oracle is CUE v0.4, whose order of fields
 /// yielded by comprehensions differs from current CUE's).
 fn same_fields(got: &str, want: &str) {
-    let g: serde_json::Value = serde_json::from_str(got).unwrap();
-    let w: serde_json::Value = serde_json::from_str(want).unwrap();
+    let g: serde_json::Value = serde_json::from_str(got).expect("JSON text");
+    let w: serde_json::Value = serde_json::from_str(want).expect("JSON text");
     assert_eq!(g, w, "got {got}, want {want}");
 }
 
@@ -75,9 +75,9 @@ x: {
 	if x.nope == 1 { b: 2 }
 }
 "#;
-    let p = cue::Runtime::new().compile("t.cue", src).unwrap();
-    let v = p.eval().unwrap();
-    let x = v.lookup("x").unwrap();
-    let e = x.to_json().unwrap_err();
+    let p = cue::Runtime::new().compile("t.cue", src).expect("compiles");
+    let v = p.eval().expect("evaluates");
+    let x = v.lookup("x").expect("field exists");
+    let e = x.to_json().expect_err("an error");
     assert!(e.to_string().contains("nope"), "{e}");
 }

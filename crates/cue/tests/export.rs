@@ -56,9 +56,17 @@ bad: {x: 1 & 2}
 ref: bad
 "#,
     );
-    let e = v.lookup("ref").unwrap().to_json_string(false).unwrap_err();
+    let e = v
+        .lookup("ref")
+        .expect("ok")
+        .to_json_string(false)
+        .expect_err("an error");
     assert!(e.to_string().starts_with("ref.x:"), "{e}");
-    let e = v.lookup("bad").unwrap().to_json().unwrap_err();
+    let e = v
+        .lookup("bad")
+        .expect("ok")
+        .to_json()
+        .expect_err("an error");
     assert!(e.to_string().starts_with("bad.x:"), "{e}");
 }
 
@@ -99,10 +107,10 @@ i: {a: int, b: 1}
 bytes: 'abc'
 "#,
     );
-    let x = v.lookup("i").unwrap();
+    let x = v.lookup("i").expect("field exists");
     assert_eq!(
-        x.to_json_string(true).unwrap_err().to_string(),
-        x.to_json().unwrap_err().to_string()
+        x.to_json_string(true).expect_err("an error").to_string(),
+        x.to_json().expect_err("an error").to_string()
     );
     assert_eq!(json(&v, "bytes"), r#""YWJj""#);
 }
