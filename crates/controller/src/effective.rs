@@ -14,93 +14,152 @@ use std::collections::BTreeSet;
 
 /// Why the application cannot be resolved as it stands: something the user has to fix.
 #[derive(Debug, PartialEq)]
-pub(crate) struct Problem {
+pub struct Problem {
     pub reason: &'static str,
     pub message: String,
 }
 
-/// The application with its referenced Workflow and Policies written in, or `None` when it
-/// refers to nothing outside itself.
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.reason, self.message)
+    }
+}
+
+/// The application with its referenced Workflow and Policies (read from the hub) written in,
+/// or `None` when it refers to nothing outside itself.
 pub(crate) async fn resolve(
     client: &kube::Client,
     app: &Application,
 ) -> Result<Result<Option<Application>, Problem>, Error> {
     let ns = app.metadata.namespace.as_deref().unwrap_or("default");
-    let app_name = app.metadata.name.as_deref().unwrap_or_default();
-    let mut out: Option<Application> = None;
-
-    if let Some(wf) = app.spec.workflow.as_ref()
-        && let Some(name) = wf.ref_.as_deref().filter(|n| !n.is_empty())
-    {
-        if !wf.steps.is_empty() {
-            return Ok(Err(Problem {
-                reason: "InvalidWorkflow",
-                message: format!("spec.workflow has both ref ({name}) and steps; give one of them"),
-            }));
-        }
-        let api: Api<oam::Workflow> = Api::namespaced(client.clone(), ns);
-        let found = api
+    let workflow = match workflow_ref(app) {
+        Some(name) => Api::<oam::Workflow>::namespaced(client.clone(), ns)
             .get_opt(name)
             .await
-            .map_err(Error::hub("read", format!("workflow {ns}/{name}")))?;
-        let Some(found) = found else {
-            return Ok(Err(Problem {
-                reason: "WorkflowNotFound",
-                message: format!(
-                    "spec.workflow.ref: there is no Workflow {name:?} in namespace {ns} (application {app_name}); create it or write the steps inline"
-                ),
-            }));
-        };
-        let mut resolved = app.clone();
-        if let Some(w) = resolved.spec.workflow.as_mut() {
-            w.steps = found.spec.steps.clone();
-            if w.mode.is_none() {
-                w.mode = found.spec.mode.clone();
-            }
-        }
-        out = Some(resolved);
-    }
-
-    let current = out.as_ref().unwrap_or(app);
-    let missing = external_policy_names(current);
-    if missing.is_empty() {
-        return Ok(Ok(out));
-    }
+            .map_err(Error::hub("read", format!("workflow {ns}/{name}")))?
+            .map(|w| w.spec),
+        None => None,
+    };
+    let with_steps = match with_workflow(app, workflow.as_ref()) {
+        Ok(w) => w,
+        Err(p) => return Ok(Err(p)),
+    };
+    let current = with_steps.as_ref().unwrap_or(app);
     let api: Api<oam::Policy> = Api::namespaced(client.clone(), ns);
-    let mut external = Vec::new();
-    for name in &missing {
-        let found = api
-            .get_opt(name)
+    let mut found = std::collections::BTreeMap::new();
+    for name in external_policy_names(current) {
+        let p = api
+            .get_opt(&name)
             .await
             .map_err(Error::hub("read", format!("policy {ns}/{name}")))?;
-        let Some(found) = found else {
-            return Ok(Err(Problem {
-                reason: "PolicyNotFound",
-                message: format!(
-                    "a deploy step names policy {name:?}, which application {app_name} does not define and namespace {ns} has no Policy object of that name"
-                ),
-            }));
-        };
-        external.push(AppPolicy {
-            name: name.clone(),
-            type_: found.spec.type_.clone(),
-            properties: found.spec.properties.clone(),
+        if let Some(p) = p {
+            found.insert(name, p.spec);
+        }
+    }
+    Ok(match with_policies(current, |n| found.get(n).cloned()) {
+        Ok(Some(resolved)) => Ok(Some(resolved)),
+        Ok(None) => Ok(with_steps),
+        Err(p) => Err(p),
+    })
+}
+
+/// The name of the Workflow the application runs (`spec.workflow.ref`), if any.
+pub fn workflow_ref(app: &Application) -> Option<&str> {
+    app.spec
+        .workflow
+        .as_ref()
+        .and_then(|w| w.ref_.as_deref())
+        .filter(|n| !n.is_empty())
+}
+
+/// The application running the steps (and mode) of `workflow`, the object its
+/// `spec.workflow.ref` names (`None`: there is no such object); `Ok(None)` when it has no ref.
+pub fn with_workflow(
+    app: &Application,
+    workflow: Option<&oam::WorkflowFields>,
+) -> Result<Option<Application>, Problem> {
+    let Some(name) = workflow_ref(app) else {
+        return Ok(None);
+    };
+    let ns = app.metadata.namespace.as_deref().unwrap_or("default");
+    let app_name = app.metadata.name.as_deref().unwrap_or_default();
+    if app
+        .spec
+        .workflow
+        .as_ref()
+        .is_some_and(|w| !w.steps.is_empty())
+    {
+        return Err(Problem {
+            reason: "InvalidWorkflow",
+            message: format!("spec.workflow has both ref ({name}) and steps; give one of them"),
         });
     }
-    let mut resolved = out.unwrap_or_else(|| app.clone());
-    resolved.spec.policies.extend(external);
-    Ok(Ok(Some(resolved)))
+    let Some(found) = workflow else {
+        return Err(Problem {
+            reason: "WorkflowNotFound",
+            message: format!(
+                "spec.workflow.ref: there is no Workflow {name:?} in namespace {ns} (application {app_name}); create it or write the steps inline"
+            ),
+        });
+    };
+    let mut resolved = app.clone();
+    if let Some(w) = resolved.spec.workflow.as_mut() {
+        w.steps = found.steps.clone();
+        if w.mode.is_none() {
+            w.mode = found.mode.clone();
+        }
+    }
+    Ok(Some(resolved))
+}
+
+/// The application with the stand-alone policies its deploy steps name (and it does not
+/// define) added to its policies, `find` giving them by name; `Ok(None)` when it names none.
+pub fn with_policies(
+    app: &Application,
+    find: impl Fn(&str) -> Option<oam::PolicyFields>,
+) -> Result<Option<Application>, Problem> {
+    let names = external_policy_refs(app);
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let ns = app.metadata.namespace.as_deref().unwrap_or("default");
+    let app_name = app.metadata.name.as_deref().unwrap_or_default();
+    let mut resolved = app.clone();
+    for (name, step) in names {
+        let Some(found) = find(&name) else {
+            return Err(Problem {
+                reason: "PolicyNotFound",
+                message: format!(
+                    "step {step}: policy {name:?} is neither defined by application {app_name} nor a Policy object in namespace {ns}"
+                ),
+            });
+        };
+        resolved.spec.policies.push(AppPolicy {
+            name,
+            type_: found.type_,
+            properties: found.properties,
+        });
+    }
+    Ok(Some(resolved))
 }
 
 /// The policies the deploy steps (and deploy sub-steps) name that the application does not
 /// define, in the order they are first named.
-fn external_policy_names(app: &Application) -> Vec<String> {
+pub fn external_policy_names(app: &Application) -> Vec<String> {
+    external_policy_refs(app)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// [`external_policy_names`], each with the first step that names it.
+fn external_policy_refs(app: &Application) -> Vec<(String, String)> {
     let own: BTreeSet<&str> = app.spec.policies.iter().map(|p| p.name.as_str()).collect();
     let Some(wf) = app.spec.workflow.as_ref() else {
         return Vec::new();
     };
-    let mut named: Vec<String> = Vec::new();
-    let mut take = |type_: &str, properties: Option<&Value>| {
+    let mut named: Vec<(String, String)> = Vec::new();
+    let mut take = |step: &str, type_: &str, properties: Option<&Value>| {
         if type_ != "deploy" {
             return;
         }
@@ -111,15 +170,15 @@ fn external_policy_names(app: &Application) -> Vec<String> {
             .flatten()
             .filter_map(Value::as_str);
         for n in names {
-            if !own.contains(n) && !named.iter().any(|x| x == n) {
-                named.push(n.to_string());
+            if !own.contains(n) && !named.iter().any(|(x, _)| x == n) {
+                named.push((n.to_string(), step.to_string()));
             }
         }
     };
     for step in &wf.steps {
-        take(&step.type_, step.properties.as_ref());
+        take(&step.name, &step.type_, step.properties.as_ref());
         for sub in &step.sub_steps {
-            take(&sub.type_, sub.properties.as_ref());
+            take(&sub.name, &sub.type_, sub.properties.as_ref());
         }
     }
     named

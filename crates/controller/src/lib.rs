@@ -8,7 +8,7 @@
 
 mod cuestep;
 pub mod definitions;
-mod effective;
+pub mod effective;
 mod error;
 mod install;
 mod kept;

@@ -3,8 +3,10 @@
 
 use crate::Error;
 use comfy_table::{Table, presets::NOTHING};
+use kube::Api;
 use render::catalog::CompileCache;
 use render::{Catalog, Definition, DefinitionKind};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Read definition files: a `.cue` file (KubeVela's definition format) or every `.cue` file of a
@@ -81,7 +83,7 @@ pub async fn dry_run(
     offline: bool,
     kubeconfig: Option<&Path>,
 ) -> Result<(), Error> {
-    let apps = crate::apps::read_apps(file)?;
+    let objects = crate::apps::read_file(file)?;
     let extra = read_definitions(dirs)?;
     let cache = CompileCache::default();
     let hub = if offline {
@@ -93,11 +95,18 @@ pub async fn dry_run(
             ))
         })?)
     };
-    let clusters = known_clusters(hub.as_ref(), &apps).await?;
     let in_file = |e: String| Error::File {
         path: file.display().to_string(),
         message: e,
     };
+    let mut apps = Vec::new();
+    for app in &objects.apps {
+        let resolved = referenced(app, &objects, hub.as_ref())
+            .await?
+            .map_err(|p| in_file(format!("application {:?}: {}", app.name(), p.message)))?;
+        apps.push(resolved);
+    }
+    let clusters = known_clusters(hub.as_ref(), &apps).await?;
     let mut out = String::new();
     for app in &apps {
         let ns = app.namespace().to_string();
@@ -190,6 +199,65 @@ pub async fn dry_run(
     }
     print!("{out}");
     Ok(())
+}
+
+/// The application with the Workflow and Policy objects it refers to written in, as the
+/// controller runs it: from the same file first, else from the hub when there is one.
+async fn referenced(
+    app: &oam::Application,
+    objects: &crate::apps::AppFile,
+    hub: Option<&crate::hub::Hub>,
+) -> Result<Result<oam::Application, controller::effective::Problem>, Error> {
+    use controller::effective;
+    let ns = app.namespace().to_string();
+    let same = |meta: &kube::api::ObjectMeta, name: &str| {
+        meta.name.as_deref() == Some(name) && meta.namespace.as_deref().is_none_or(|n| n == ns)
+    };
+    let mut workflow = None;
+    if let Some(name) = effective::workflow_ref(app) {
+        workflow = objects
+            .workflows
+            .iter()
+            .find(|w| same(&w.metadata, name))
+            .map(|w| w.spec.clone());
+        if workflow.is_none()
+            && let Some(hub) = hub
+        {
+            workflow = Api::<oam::Workflow>::namespaced(hub.client.clone(), &ns)
+                .get_opt(name)
+                .await
+                .map_err(Error::api(format!("read workflow {ns}/{name}")))?
+                .map(|w| w.spec);
+        }
+    }
+    let with_steps = match effective::with_workflow(app, workflow.as_ref()) {
+        Ok(w) => w.unwrap_or_else(|| app.clone()),
+        Err(p) => return Ok(Err(p)),
+    };
+    let mut found = BTreeMap::new();
+    for name in effective::external_policy_names(&with_steps) {
+        let mut p = objects
+            .policies
+            .iter()
+            .find(|p| same(&p.metadata, &name))
+            .map(|p| p.spec.clone());
+        if p.is_none()
+            && let Some(hub) = hub
+        {
+            p = Api::<oam::Policy>::namespaced(hub.client.clone(), &ns)
+                .get_opt(&name)
+                .await
+                .map_err(Error::api(format!("read policy {ns}/{name}")))?
+                .map(|p| p.spec);
+        }
+        if let Some(p) = p {
+            found.insert(name, p);
+        }
+    }
+    Ok(
+        effective::with_policies(&with_steps, |n| found.get(n).cloned())
+            .map(|p| p.unwrap_or(with_steps.clone())),
+    )
 }
 
 /// The clusters placements may use: the hub's registry when there is a hub; offline, `local`

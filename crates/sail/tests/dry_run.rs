@@ -134,3 +134,27 @@ fn dry_run_names_the_policy_that_is_wrong() {
         "{line}"
     );
 }
+
+#[test]
+fn dry_run_follows_a_workflow_ref_and_external_policies_in_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("app.yaml");
+    let objects = "apiVersion: core.oam.dev/v1alpha1\nkind: Policy\nmetadata:\n  name: prod\ntype: topology\nproperties:\n  clusters: [\"prod-1\"]\n  namespace: shop\n---\napiVersion: core.oam.dev/v1alpha1\nkind: Policy\nmetadata:\n  name: ha\ntype: override\nproperties:\n  components:\n  - type: webservice\n    traits:\n    - type: scaler\n      properties:\n        replicas: 3\n---\napiVersion: core.oam.dev/v1alpha1\nkind: Workflow\nmetadata:\n  name: release\nsteps:\n- name: deploy-prod\n  type: deploy\n  properties:\n    policies: [\"ha\", \"prod\"]\n";
+    let app = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: a\nspec:\n  components:\n  - name: web\n    type: webservice\n    properties:\n      image: nginx\n  workflow:\n    ref: release\n";
+    std::fs::write(&file, format!("{objects}---\n{app}")).expect("write");
+    let out = ok(
+        &sail(&["dry-run", "--offline", "-f", file.to_str().expect("path")]),
+        "dry-run with a workflow ref",
+    );
+    assert!(
+        out.contains("step deploy-prod, cluster prod-1, namespace shop,"),
+        "{out}"
+    );
+    assert!(out.contains("replicas: 3"), "{out}");
+
+    // Without the Workflow object the ref cannot be followed, and the message says so.
+    std::fs::write(&file, app).expect("write");
+    let out = sail(&["dry-run", "--offline", "-f", file.to_str().expect("path")]);
+    let line = one_line_failure(&out, "dry-run with a dangling ref");
+    assert!(line.contains("no Workflow \"release\""), "{line}");
+}
