@@ -279,6 +279,8 @@ pub struct Ev<'a> {
     /// Set while a schema validator (`matchN`) checks a copy of a value: validators met in
     /// the copy are not checked again.
     pub in_validator: bool,
+    /// Field names and string literals of this evaluation, shared instead of allocated again.
+    pub interned: HashSet<Rc<str>, FnvBuild>,
 }
 
 const CYCLE: &str = "cycle detected";
@@ -326,7 +328,18 @@ impl<'a> Ev<'a> {
             main_files: usize::MAX,
             anon_open: false,
             in_validator: false,
+            interned: HashSet::default(),
         }
+    }
+
+    /// The one shared copy of `s` in this evaluation.
+    pub fn intern(&mut self, s: &str) -> Rc<str> {
+        if let Some(k) = self.interned.get(s) {
+            return k.clone();
+        }
+        let k: Rc<str> = Rc::from(s);
+        self.interned.insert(k.clone());
+        k
     }
 
     pub fn new_vertex(&mut self) -> VId {
@@ -577,7 +590,7 @@ impl<'a> Ev<'a> {
             return a.vid;
         }
         let nv = self.new_vertex();
-        let key: Rc<str> = Rc::from(name);
+        let key = self.intern(name);
         self.vm(id).arcs.insert(
             key,
             ArcInfo {
@@ -651,7 +664,8 @@ impl<'a> Ev<'a> {
                     let k: &str = &regular_key(first, FK::Regular);
                     let av = self.arc_for(v, k, FK::Regular);
                     if self.v(v).groups[g].track {
-                        self.vm(v).groups[g].allowed.insert(Rc::from(k));
+                        let key = self.intern(k);
+                        self.vm(v).groups[g].allowed.insert(key);
                     }
                     if let Some(ai) = self.vm(v).arcs.get_mut(k) {
                         ai.regular = true;
@@ -1051,8 +1065,8 @@ impl<'a> Ev<'a> {
                     let kind = FK::Regular;
                     let k: &str = &regular_key(k, kind);
                     let av = self.arc_for(v, k, kind);
-                    let key: Rc<str> = Rc::from(k);
                     if self.v(v).groups[g].track {
+                        let key = self.intern(k);
                         self.vm(v).groups[g].allowed.insert(key);
                     }
                     if let Some(ai) = self.vm(v).arcs.get_mut(k) {
@@ -1272,7 +1286,7 @@ impl<'a> Ev<'a> {
     fn add_field(&mut self, v: VId, name: &str, kind: FK, f: &'a Field, c: Conj<'a>, g: usize) {
         let av = self.arc_for(v, name, kind);
         if self.v(v).groups[g].track {
-            let key: Rc<str> = Rc::from(name);
+            let key = self.intern(name);
             self.vm(v).groups[g].allowed.insert(key);
         }
         if let Some(ai) = self.vm(v).arcs.get_mut(name) {
@@ -2599,7 +2613,7 @@ impl<'a> Ev<'a> {
             ExprKind::Bool(b) => Val::Bool(*b),
             ExprKind::Int(i) => Val::Int(*i),
             ExprKind::Float(f) => Val::Float(*f),
-            ExprKind::Str(s) => Val::Str(Rc::from(s.as_str())),
+            ExprKind::Str(s) => Val::Str(self.intern(s)),
             ExprKind::Bytes(b) => Val::Bytes(Rc::from(b.as_slice())),
             ExprKind::Top => Val::Top,
             ExprKind::Bottom => bot_val("explicit error (_|_ literal) in source", e.span),
