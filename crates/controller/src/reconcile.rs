@@ -125,13 +125,39 @@ impl Controller {
             .predicate_filter(trigger_hash, PredicateConfig::default());
         let config = kube::runtime::controller::Config::default()
             .concurrency(self.shared.config.concurrency);
+        // A change the fleet's watch caches see on an object an application applied (a
+        // Deployment became ready, someone edited or deleted it) reconciles that application,
+        // so its status and the state keep follow without polling.
+        let (tx, changed) = futures::channel::mpsc::unbounded();
+        self.shared.fleet.on_change(Arc::new(
+            move |_cluster: &str, obj: &kube::api::DynamicObject| {
+                if let Some(app) = owning_application(obj) {
+                    let _ = tx.unbounded_send(app);
+                }
+            },
+        ));
         KubeController::for_stream(triggers, reader)
+            .reconcile_on(changed)
             .with_config(config)
             .graceful_shutdown_on(shutdown)
             .run(timed_reconcile, error_policy, self.shared.clone())
             .for_each(|_| futures::future::ready(()))
             .await;
     }
+}
+
+/// The application an applied object belongs to, from its `app.oam.dev/name` and
+/// `app.oam.dev/namespace` labels.
+fn owning_application(
+    obj: &kube::api::DynamicObject,
+) -> Option<kube::runtime::reflector::ObjectRef<Application>> {
+    let labels = obj.metadata.labels.as_ref()?;
+    let name = labels.get(oam::labels::LABEL_APP_NAME)?;
+    let ns = labels
+        .get(oam::labels::LABEL_APP_NAMESPACE)
+        .map(String::as_str)
+        .unwrap_or("default");
+    Some(kube::runtime::reflector::ObjectRef::new(name).within(ns))
 }
 
 /// What decides whether a change of an Application is worth a reconcile.
@@ -183,6 +209,11 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
             // A malformed policy must not keep an application from going: the defaults apply.
             let policies = Policies::of(&app).unwrap_or_default();
             let report = tracker.delete_all(&shared.fleet, &app, &policies).await?;
+            if !report.waiting.is_empty() {
+                // garbage-collect `order: dependency`: dependents first; come back for the rest.
+                tracing::info!(application = %format!("{ns}/{name}"), waiting = ?report.waiting, "deleting in dependency order");
+                return Ok(Action::requeue(Duration::from_secs(1)));
+            }
             tracing::info!(application = %format!("{ns}/{name}"), deleted = report.deleted.len(), kept = report.kept.len(), "application deleted");
             crate::kept::record(&shared.client, &app, &report).await?;
             shared.forget_gc(&ns, &name);
@@ -239,7 +270,12 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
             Arc::new(definitions::load(&shared.client, &shared.cache, &shared.builtins, &ns).await?)
         }
     };
-    let (catalog, problems) = (&loaded.0, &loaded.1);
+    let (mut catalog, problems) = (&loaded.0, &loaded.1);
+    // Rolled back to a revision: rendered with the definitions it snapshotted.
+    let snapshot = revision::rolled_back(&shared.client, &shared.cache, &app, catalog).await?;
+    if let Some((snap, _)) = &snapshot {
+        catalog = snap;
+    }
     let used = match revision::used_definitions(&app, catalog) {
         Ok(u) => u,
         Err(e) => {
@@ -274,7 +310,10 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
     };
     set_condition(&mut status, "Parsed", true, "Parsed", "");
 
-    let hash = revision::hash(&app, &used);
+    let hash = match &snapshot {
+        Some((_, h)) => h.clone(),
+        None => revision::hash(&app, &used),
+    };
     let latest = status.latest_revision.clone();
     let (revision_name, revision_num) = match &latest {
         Some(r) if r.revision_hash.as_deref() == Some(hash.as_str()) => {
@@ -371,7 +410,7 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
             if !report.deleted.is_empty() || !report.released.is_empty() {
                 tracing::info!(application = %format!("{ns}/{name}"), deleted = report.deleted.len(), released = report.released.len(), "garbage collected");
             }
-            if report.failed.is_empty() {
+            if report.failed.is_empty() && report.waiting.is_empty() {
                 shared.set_gc_done(&ns, &name, &revision_name);
                 set_condition(&mut status, "GarbageCollected", true, "Collected", "");
             } else {
@@ -381,7 +420,16 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
                     "GarbageCollected",
                     false,
                     "Pending",
-                    &format!("will retry: {}", report.failed.join("; ")),
+                    &format!(
+                        "will retry: {}",
+                        report
+                            .failed
+                            .iter()
+                            .chain(&report.waiting)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
                 );
             }
         }

@@ -633,7 +633,8 @@ impl Runner<'_> {
         stage: Stage,
     ) -> Result<Option<Value>, StepError> {
         let labels = ResourceLabels::from_manifest(&o.object);
-        let live = cluster.get(r).await.map_err(StepError::from_fleet)?;
+        // From the cluster's watch cache when it can say for sure, else from the server.
+        let live = cluster.get_cached(r).await.map_err(StepError::from_fleet)?;
         if read_only {
             return match live {
                 Some(l) => Ok(Some(l)),
@@ -713,6 +714,11 @@ impl Runner<'_> {
                     .any(|f| get_path(&body, f) != get_path(live, f));
                 if recreate {
                     cluster.delete(r).await.map_err(StepError::from_fleet)?;
+                    return cluster
+                        .apply(&body, ns, true)
+                        .await
+                        .map(Some)
+                        .map_err(StepError::from_fleet);
                 } else if strategy.op.as_deref() == Some("replace") {
                     return cluster
                         .replace(&body, ns)
@@ -720,6 +726,11 @@ impl Runner<'_> {
                         .map(Some)
                         .map_err(StepError::from_fleet);
                 }
+            }
+            // Nothing of ours drifted: no write (the drift check of the state keep, and the
+            // rounds of a workflow waiting for health).
+            if in_sync(&body, live) {
+                return Ok(Some(live.clone()));
             }
         } else if shared {
             set_annotation(&mut body, oam::labels::ANNOTATION_APP_SHARED_BY, &me);
@@ -1082,6 +1093,51 @@ fn set_annotation(obj: &mut Value, key: &str, value: &str) {
         if let Some(a) = ann.as_object_mut() {
             a.insert(key.to_string(), Value::String(value.to_string()));
         }
+    }
+}
+
+/// Whether the live object already is what an apply of `desired` would make it: `sailplane`
+/// applies it, and every field `desired` sets has that value live (lists item by item, so that
+/// what the server defaults inside list items does not count as drift). Fields others set are
+/// not ours to compare.
+pub(crate) fn in_sync(desired: &Value, live: &Value) -> bool {
+    let ours = live
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .is_some_and(|m| {
+            m.iter().any(|e| {
+                e.get("manager").and_then(Value::as_str) == Some(fleet::FIELD_MANAGER)
+                    && e.get("operation").and_then(Value::as_str) == Some("Apply")
+            })
+        });
+    if !ours {
+        return false;
+    }
+    let Some(d) = desired.as_object() else {
+        return false;
+    };
+    d.iter().all(|(k, v)| match k.as_str() {
+        // Not part of an apply (status), or settled by the fleet (metadata.namespace).
+        "status" => true,
+        "metadata" => v.as_object().is_some_and(|m| {
+            m.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "namespace" | "resourceVersion"))
+                .all(|(k, v)| contains(v, live.pointer(&format!("/metadata/{k}"))))
+        }),
+        _ => contains(v, live.get(k)),
+    })
+}
+
+fn contains(desired: &Value, live: Option<&Value>) -> bool {
+    match (desired, live) {
+        (Value::Null, None | Some(Value::Null)) => true,
+        (Value::Object(d), Some(Value::Object(l))) => d.iter().all(|(k, v)| contains(v, l.get(k))),
+        (Value::Array(d), Some(Value::Array(l))) => {
+            d.len() == l.len() && d.iter().zip(l).all(|(a, b)| contains(a, Some(b)))
+        }
+        (Value::Number(a), Some(Value::Number(b))) => a.as_f64() == b.as_f64(),
+        (d, Some(l)) => d == l,
+        (_, None) => false,
     }
 }
 

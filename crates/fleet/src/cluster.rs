@@ -1,6 +1,7 @@
 //! One cluster: a kube client and what discovery told us about its kinds.
 
 use crate::Error;
+use crate::cache::{ChangeSink, KindCache};
 use kube::api::{
     Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PropagationPolicy,
 };
@@ -8,7 +9,7 @@ use kube::core::GroupVersionKind;
 use kube::discovery::{ApiCapabilities, ApiResource, Scope};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The hub's name as a cluster.
 pub const LOCAL: &str = "local";
@@ -65,15 +66,90 @@ pub struct Cluster {
     name: String,
     client: kube::Client,
     kinds: Mutex<HashMap<(String, String), (ApiResource, ApiCapabilities)>>,
+    /// Watch caches by (apiVersion, kind), started on first use.
+    caches: Mutex<HashMap<(String, String), Arc<KindCache>>>,
+    /// The resourceVersion of each object as this process last wrote or read it.
+    seen: Mutex<HashMap<ObjectRef, String>>,
+    sink: ChangeSink,
 }
 
 impl Cluster {
     pub fn new(name: &str, client: kube::Client) -> Cluster {
+        Cluster::with_sink(name, client, ChangeSink::default())
+    }
+
+    pub(crate) fn with_sink(name: &str, client: kube::Client, sink: ChangeSink) -> Cluster {
         Cluster {
             name: name.to_string(),
             client,
             kinds: Mutex::default(),
+            caches: Mutex::default(),
+            seen: Mutex::default(),
+            sink,
         }
+    }
+
+    /// Remember the version of an object as this process last saw it (`None`: it is gone).
+    fn saw(&self, r: &ObjectRef, object: Option<&Value>) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        match object
+            .and_then(|o| o.pointer("/metadata/resourceVersion"))
+            .and_then(Value::as_str)
+        {
+            Some(rv) => {
+                seen.insert(r.clone(), rv.to_string());
+            }
+            None => {
+                seen.remove(r);
+            }
+        }
+    }
+
+    /// Read an object from this cluster's watch cache of its kind (started now if it is not
+    /// running yet), or from the API server when the cache cannot say for sure (see
+    /// [`Cluster::cached`]). `Ok(None)` only when the server says it does not exist.
+    pub async fn get_cached(&self, r: &ObjectRef) -> Result<Option<Value>, Error> {
+        match self.cached(r).await? {
+            Some(v) => Ok(Some(v)),
+            None => self.get(r).await,
+        }
+    }
+
+    /// The object as this cluster's watch cache of its kind holds it, starting the cache if it
+    /// is not running yet. `None` whenever the cache cannot say for sure: it has not listed the
+    /// kind yet, its watch failed and has not delivered since, it does not hold the object (one
+    /// without the `app.oam.dev/name` label, or one it has not seen yet), or it holds another
+    /// version than the one this process last wrote or read (the cache is behind). `None` never
+    /// means the object is gone.
+    pub async fn cached(&self, r: &ObjectRef) -> Result<Option<Value>, Error> {
+        let (ar, _) = self.resolve(&r.api_version, &r.kind).await?;
+        let cache = {
+            let mut caches = self.caches.lock().unwrap_or_else(|p| p.into_inner());
+            caches
+                .entry((r.api_version.clone(), r.kind.clone()))
+                .or_insert_with(|| {
+                    Arc::new(KindCache::start(&self.name, &self.client, &ar, &self.sink))
+                })
+                .clone()
+        };
+        let Some(v) = cache.get(r.namespace.as_deref(), &r.name) else {
+            return Ok(None);
+        };
+        let rv = v
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str);
+        let seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(r)
+            .cloned();
+        Ok((seen.is_none() || seen.as_deref() == rv).then_some(v))
+    }
+
+    /// How many watch caches this cluster runs.
+    pub fn cached_kinds(&self) -> usize {
+        self.caches.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     pub fn name(&self) -> &str {
@@ -224,10 +300,12 @@ impl Cluster {
                 what: r.to_string(),
                 source: Box::new(source),
             })?;
-        serde_json::to_value(applied).map_err(|_| Error::Invalid {
+        let applied = serde_json::to_value(applied).map_err(|_| Error::Invalid {
             cluster: self.name.clone(),
             field: "serialisable body",
-        })
+        })?;
+        self.saw(&r, Some(&applied));
+        Ok(applied)
     }
 
     /// Where `object` lives, with the namespace defaulted for namespaced kinds.
@@ -280,8 +358,15 @@ impl Cluster {
             .api(&r.api_version, &r.kind, r.namespace.as_deref())
             .await?;
         match api.get_opt(&r.name).await {
-            Ok(Some(o)) => Ok(serde_json::to_value(o).ok()),
-            Ok(None) => Ok(None),
+            Ok(Some(o)) => {
+                let v = serde_json::to_value(o).ok();
+                self.saw(r, v.as_ref());
+                Ok(v)
+            }
+            Ok(None) => {
+                self.saw(r, None);
+                Ok(None)
+            }
             Err(source) => Err(Error::Api {
                 cluster: self.name.clone(),
                 verb: "get",
@@ -385,10 +470,12 @@ impl Cluster {
                     .map_err(err("replace"))?
             }
         };
-        serde_json::to_value(written).map_err(|_| Error::Invalid {
+        let written = serde_json::to_value(written).map_err(|_| Error::Invalid {
             cluster: self.name.clone(),
             field: "serialisable body",
-        })
+        })?;
+        self.saw(&r, Some(&written));
+        Ok(written)
     }
 
     /// A JSON merge patch (RFC 7386) on an object, as the `sailplane` field manager.
@@ -409,10 +496,12 @@ impl Cluster {
                 what: r.to_string(),
                 source: Box::new(source),
             })?;
-        serde_json::to_value(patched).map_err(|_| Error::Invalid {
+        let patched = serde_json::to_value(patched).map_err(|_| Error::Invalid {
             cluster: self.name.clone(),
             field: "serialisable body",
-        })
+        })?;
+        self.saw(r, Some(&patched));
+        Ok(patched)
     }
 
     /// Delete an object with the given propagation of its dependents (`Orphan` leaves them).
@@ -434,6 +523,8 @@ impl Cluster {
             propagation_policy: Some(propagation),
             ..DeleteParams::default()
         };
+        // Whatever happens, the version seen before is no longer the one to trust.
+        self.saw(r, None);
         match api.delete(&r.name, &params).await {
             Ok(_) => Ok(DeleteOutcome::Deleted),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(DeleteOutcome::AlreadyGone),

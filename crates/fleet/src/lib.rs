@@ -5,11 +5,13 @@
 //! operations the controller needs: server-side apply under the `sailplane` field manager, read,
 //! list by label and delete. An object that cannot be read is an error, never "not found".
 
+mod cache;
 mod cluster;
 mod error;
 pub mod proxy;
 pub mod registry;
 
+pub use cache::{CACHE_SELECTOR, ChangeHandler};
 pub use cluster::{Cluster, DeleteOutcome, FIELD_MANAGER, LOCAL, ObjectRef};
 pub use error::Error;
 pub use registry::ClusterRecord;
@@ -23,6 +25,8 @@ use std::time::{Duration, Instant};
 pub struct Fleet {
     hub: kube::Client,
     members: Arc<RwLock<HashMap<String, Member>>>,
+    /// Where every cluster's watch caches report changes.
+    sink: cache::ChangeSink,
 }
 
 struct Member {
@@ -91,11 +95,12 @@ impl SyncReport {
 impl Fleet {
     /// A fleet of one: the hub, named `local`. [`Fleet::sync`] adds the registered members.
     pub fn new(hub: kube::Client) -> Fleet {
+        let sink = cache::ChangeSink::default();
         let mut map = HashMap::new();
         map.insert(
             LOCAL.to_string(),
             Member {
-                cluster: Arc::new(Cluster::new(LOCAL, hub.clone())),
+                cluster: Arc::new(Cluster::with_sink(LOCAL, hub.clone(), sink.clone())),
                 labels: BTreeMap::new(),
                 resource_version: None,
                 health: Health::default(),
@@ -104,7 +109,14 @@ impl Fleet {
         Fleet {
             hub,
             members: Arc::new(RwLock::new(map)),
+            sink,
         }
+    }
+
+    /// Be told of every change the clusters' watch caches see (see [`Cluster::get_cached`]),
+    /// on every cluster, including ones joined later. Set once; later calls are ignored.
+    pub fn on_change(&self, handler: ChangeHandler) {
+        let _ = self.sink.set(handler);
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Member>> {
@@ -186,7 +198,7 @@ impl Fleet {
         self.write().insert(
             name.to_string(),
             Member {
-                cluster: Arc::new(Cluster::new(name, client)),
+                cluster: Arc::new(Cluster::with_sink(name, client, self.sink.clone())),
                 labels: BTreeMap::new(),
                 resource_version: None,
                 health: Health::default(),
@@ -257,7 +269,7 @@ impl Fleet {
             map.insert(
                 record.name.clone(),
                 Member {
-                    cluster: Arc::new(Cluster::new(&record.name, client)),
+                    cluster: Arc::new(Cluster::with_sink(&record.name, client, self.sink.clone())),
                     labels: record.labels.clone(),
                     resource_version: record.resource_version.clone(),
                     health: Health::default(),
