@@ -35,6 +35,9 @@ pub struct GcPolicy {
     pub rules: Vec<GcRule>,
     #[serde(default)]
     pub application_revision_limit: Option<usize>,
+    /// `dependency`: delete in the reverse of the components' dependency order.
+    #[serde(default)]
+    pub order: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -86,6 +89,14 @@ impl Policies {
                         .unwrap_or_else(|| Value::Object(Default::default()));
                     p.gc = serde_json::from_value(v)
                         .map_err(|e| Error::Invalid(format!("{} properties: {e}", what())))?;
+                    if let Some(o) = &p.gc.order
+                        && o != "dependency"
+                    {
+                        return Err(Error::Invalid(format!(
+                            "{}: order {o:?} is not \"dependency\" (the only order garbage-collect knows)",
+                            what()
+                        )));
+                    }
                     for r in &p.gc.rules {
                         if let Some(s) = &r.strategy
                             && !matches!(s.as_str(), "onAppUpdate" | "onAppDelete" | "never")
@@ -118,6 +129,16 @@ impl Policies {
                     let spec: ResourceUpdatePolicySpec = pol
                         .typed_properties()
                         .map_err(|e| Error::Invalid(format!("{}: {e}", what())))?;
+                    for r in &spec.rules {
+                        if let Some(op) = &r.strategy.op
+                            && !matches!(op.as_str(), "patch" | "replace")
+                        {
+                            return Err(Error::Invalid(format!(
+                                "{}: strategy.op {op:?} is not one of patch, replace",
+                                what()
+                            )));
+                        }
+                    }
                     p.update.rules.extend(spec.rules);
                 }
                 _ => {}
@@ -167,6 +188,36 @@ impl Policies {
         } else {
             None
         }
+    }
+
+    /// With `order: dependency`, for each component the components that depend on it (by
+    /// `dependsOn`, or by taking one of its outputs as an input), as KubeVela finds them: they
+    /// must be gone before it is deleted. `None` without that order.
+    pub fn gc_dependents(
+        &self,
+        app: &Application,
+    ) -> Option<std::collections::BTreeMap<String, Vec<String>>> {
+        if self.gc.order.as_deref() != Some("dependency") {
+            return None;
+        }
+        let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for c in &app.spec.components {
+            let outputs: Vec<&str> = c.outputs.iter().map(|o| o.name.as_str()).collect();
+            let mut dependents: Vec<String> = app
+                .spec
+                .components
+                .iter()
+                .filter(|d| d.name != c.name)
+                .filter(|d| {
+                    d.depends_on.contains(&c.name)
+                        || d.inputs.iter().any(|i| outputs.contains(&i.from.as_str()))
+                })
+                .map(|d| d.name.clone())
+                .collect();
+            dependents.dedup();
+            out.insert(c.name.clone(), dependents);
+        }
+        Some(out)
     }
 
     /// The resource-update strategy of a resource.

@@ -171,6 +171,89 @@ pub async fn mark_succeeded(
     Ok(())
 }
 
+/// The annotation `rollback` puts on an application: the revision it was rolled back to. While
+/// the application's spec and publish version are still that revision's, the controller renders
+/// it with the definitions the revision snapshotted, not the hub's current ones.
+pub const ANNOTATION_ROLLBACK: &str = "app.oam.dev/rollback-revision";
+
+/// For an application rolled back to a revision (and unchanged since): the catalog with the
+/// definitions that revision snapshotted over `current`, and the revision's hash. `None` when the
+/// application was not rolled back, has changed since, or the revision is gone.
+pub async fn rolled_back(
+    client: &kube::Client,
+    cache: &render::catalog::CompileCache,
+    app: &oam::Application,
+    current: &render::Catalog,
+) -> Result<Option<(render::Catalog, String)>, crate::Error> {
+    use kube::ResourceExt;
+    use kube::api::Api;
+    let Some(name) = app
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_ROLLBACK))
+    else {
+        return Ok(None);
+    };
+    let ns = app.namespace().to_string();
+    let api: Api<oam::ApplicationRevision> = Api::namespaced(client.clone(), &ns);
+    let Some(rev) = api.get_opt(name).await.map_err(crate::Error::hub(
+        "get",
+        format!("applicationrevision {ns}/{name}"),
+    ))?
+    else {
+        return Ok(None);
+    };
+    let publish = |a: &oam::Application| {
+        a.metadata
+            .annotations
+            .as_ref()
+            .and_then(|x| x.get(PUBLISH_VERSION))
+            .cloned()
+    };
+    if rev.spec.application.spec != app.spec || publish(&rev.spec.application) != publish(app) {
+        return Ok(None);
+    }
+    let Some(hash) = rev.labels().get(LABEL_REVISION_HASH).cloned() else {
+        return Ok(None);
+    };
+    let mut catalog = current.clone();
+    let snapshots = rev
+        .spec
+        .component_definitions
+        .values()
+        .filter_map(|d| serde_json::to_value(d).ok())
+        .chain(
+            rev.spec
+                .trait_definitions
+                .values()
+                .filter_map(|d| serde_json::to_value(d).ok()),
+        )
+        .chain(
+            rev.spec
+                .policy_definitions
+                .values()
+                .filter_map(|d| serde_json::to_value(d).ok()),
+        )
+        .chain(
+            rev.spec
+                .workflow_step_definitions
+                .values()
+                .filter_map(|d| serde_json::to_value(d).ok()),
+        );
+    for obj in snapshots {
+        let compiled = render::Definition::from_object(&obj)
+            .and_then(|d| cache.compile(d))
+            .map_err(|e| {
+                crate::Error::Invalid(format!(
+                    "applicationrevision {ns}/{name}: a snapshotted definition does not compile: {e}"
+                ))
+            })?;
+        catalog.insert(compiled);
+    }
+    Ok(Some((catalog, hash)))
+}
+
 /// The label on an ApplicationRevision that holds its hash.
 pub const LABEL_REVISION_HASH: &str = "app.oam.dev/revision-hash";
 /// The annotation on an ApplicationRevision that holds its number.
@@ -385,6 +468,8 @@ pub async fn rollback(
                 annotations.remove(PUBLISH_VERSION);
             }
         }
+        // The revision as it was: its definitions, not the hub's current ones.
+        annotations.insert(ANNOTATION_ROLLBACK.to_string(), info.name.clone());
         current.metadata.managed_fields = None;
         match apps.replace(app, &PostParams::default(), &current).await {
             Ok(_) => {

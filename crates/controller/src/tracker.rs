@@ -44,6 +44,59 @@ pub struct GcReport {
     pub released: Vec<String>,
     /// Could not be read or deleted this time; tried again at the next reconcile.
     pub failed: Vec<String>,
+    /// Not deleted yet under `order: dependency`: what depends on them is not gone yet.
+    pub waiting: Vec<String>,
+}
+
+/// How far a component is from the components nothing depends on: those go first (depth 0),
+/// then what only they depend on, and so on. A component the application does not name (any
+/// more) has no known dependents.
+fn depth(dependents: &std::collections::BTreeMap<String, Vec<String>>, c: Option<&str>) -> usize {
+    fn go(
+        d: &std::collections::BTreeMap<String, Vec<String>>,
+        c: &str,
+        path: &mut Vec<String>,
+    ) -> usize {
+        if path.iter().any(|p| p == c) {
+            return 0; // a cycle (rejected by validation); do not loop
+        }
+        path.push(c.to_string());
+        let n = d
+            .get(c)
+            .map(|ds| ds.iter().map(|x| 1 + go(d, x, path)).max().unwrap_or(0))
+            .unwrap_or(0);
+        path.pop();
+        n
+    }
+    c.map(|c| go(dependents, c, &mut Vec::new())).unwrap_or(0)
+}
+
+/// The first resource of a component depending on `m`'s that this collection deletes and that
+/// is still there (or cannot be read: an unreadable object is never taken for a gone one).
+async fn blocked_by(
+    m: &ManagedResource,
+    doomed: &[&ManagedResource],
+    dependents: &std::collections::BTreeMap<String, Vec<String>>,
+    fleet: &Fleet,
+) -> Option<String> {
+    let deps = dependents.get(m.component.as_deref()?)?;
+    for other in doomed {
+        if !other.component.as_ref().is_some_and(|c| deps.contains(c)) {
+            continue;
+        }
+        let there = match fleet.cluster(other.cluster.as_deref().unwrap_or_default()) {
+            Ok(cluster) => match cluster.get(&object_ref(other)).await {
+                Ok(None) | Err(fleet::Error::UnknownKind { .. }) => false,
+                Ok(Some(_)) | Err(_) => true,
+            },
+            // Not registered any more: nothing can reach it, it will not go away by waiting.
+            Err(_) => false,
+        };
+        if there {
+            return Some(label(other));
+        }
+    }
+    None
 }
 
 pub struct Tracker {
@@ -206,11 +259,12 @@ impl Tracker {
             }
         }
         self.record_root(&to_root).await?;
-        let mut swept = BTreeSet::new();
-        for rt in old {
-            let mut complete = true;
+        // What this sweep deletes: each resource once, with the tracker it came from.
+        let mut seen = BTreeSet::new();
+        let mut candidates: Vec<(usize, &ManagedResource, bool)> = Vec::new();
+        for (i, rt) in old.iter().enumerate() {
             for m in &rt.spec.managed_resources {
-                if wanted.contains(&m.key()) || !swept.insert(m.key()) {
+                if wanted.contains(&m.key()) || !seen.insert(m.key()) {
                     continue;
                 }
                 let (strategy, orphan) = policies.gc_for(m, app);
@@ -220,15 +274,33 @@ impl Tracker {
                         report.kept.push(label(m));
                         continue;
                     }
-                    GcStrategy::OnAppUpdate => {}
-                }
-                if let Err(e) = sweep(m, fleet, app, orphan, &mut report).await {
-                    report.failed.push(format!("{}: {e}", label(m)));
-                    swept.remove(&m.key());
-                    complete = false;
+                    GcStrategy::OnAppUpdate => candidates.push((i, m, orphan)),
                 }
             }
-            if complete {
+        }
+        let dependents = policies.gc_dependents(app);
+        if let Some(d) = &dependents {
+            candidates.sort_by_key(|(_, m, _)| depth(d, m.component.as_deref()));
+        }
+        let doomed: Vec<&ManagedResource> = candidates.iter().map(|(_, m, _)| *m).collect();
+        let mut incomplete = BTreeSet::new();
+        for (i, m, orphan) in &candidates {
+            if let Some(d) = &dependents
+                && let Some(blocker) = blocked_by(m, &doomed, d, fleet).await
+            {
+                report
+                    .waiting
+                    .push(format!("{} (waits for {blocker})", label(m)));
+                incomplete.insert(*i);
+                continue;
+            }
+            if let Err(e) = sweep(m, fleet, app, *orphan, &mut report).await {
+                report.failed.push(format!("{}: {e}", label(m)));
+                incomplete.insert(*i);
+            }
+        }
+        for (i, rt) in old.iter().enumerate() {
+            if !incomplete.contains(&i) {
                 self.delete_tracker(&rt.name_any()).await?;
             }
         }
@@ -258,6 +330,7 @@ impl Tracker {
         }
         let mut seen = BTreeSet::new();
         let mut report = GcReport::default();
+        let mut candidates: Vec<(&ManagedResource, bool)> = Vec::new();
         for rt in trackers.iter().rev() {
             for m in &rt.spec.managed_resources {
                 if !seen.insert(m.key()) {
@@ -268,10 +341,30 @@ impl Tracker {
                     report.kept.push(label(m));
                     continue;
                 }
-                if let Err(e) = sweep(m, fleet, app, orphan, &mut report).await {
-                    report.failed.push(format!("{}: {e}", label(m)));
-                }
+                candidates.push((m, orphan));
             }
+        }
+        let dependents = policies.gc_dependents(app);
+        if let Some(d) = &dependents {
+            candidates.sort_by_key(|(m, _)| depth(d, m.component.as_deref()));
+        }
+        let doomed: Vec<&ManagedResource> = candidates.iter().map(|(m, _)| *m).collect();
+        for (m, orphan) in &candidates {
+            if let Some(d) = &dependents
+                && let Some(blocker) = blocked_by(m, &doomed, d, fleet).await
+            {
+                report
+                    .waiting
+                    .push(format!("{} (waits for {blocker})", label(m)));
+                continue;
+            }
+            if let Err(e) = sweep(m, fleet, app, *orphan, &mut report).await {
+                report.failed.push(format!("{}: {e}", label(m)));
+            }
+        }
+        if !report.waiting.is_empty() && report.failed.is_empty() {
+            // Dependents are still going: the caller comes back; the trackers stay.
+            return Ok(report);
         }
         if let Some(first) = report.failed.first() {
             return Err(Error::Invalid(format!(

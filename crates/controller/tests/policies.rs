@@ -391,3 +391,132 @@ async fn orphan_propagation_leaves_the_dependents() {
         "the orphaned one's ReplicaSets stay"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_collect_in_dependency_order_waits_for_dependents() {
+    let hub = Hub::start().await;
+    // top depends on middle (dependsOn), middle takes bottom's output as an input: deleted in
+    // the order top, middle, bottom. top's ConfigMap carries a finalizer, so its deletion hangs
+    // until the test lets it go.
+    let mut top = configmap("top", json!({}));
+    top["metadata"]["finalizers"] = json!(["test.sailplane.dev/hold"]);
+    let mut top = objects("top", top);
+    top["dependsOn"] = json!(["middle"]);
+    let mut middle = objects("middle", configmap("middle", json!({})));
+    middle["inputs"] = json!([{"from": "bottom-name", "parameterKey": "unused"}]);
+    let mut bottom = objects("bottom", configmap("bottom", json!({})));
+    bottom["outputs"] = json!([{"name": "bottom-name", "valueFrom": "output.metadata.name"}]);
+    let a = app(
+        "ordered",
+        json!([top, middle, bottom]),
+        json!([{"name": "gc", "type": "garbage-collect", "properties": {"order": "dependency"}}]),
+    );
+    let g = hub.apply(&a).await;
+    hub.wait_running("ordered", g, 1).await;
+
+    hub.apps()
+        .delete("ordered", &Default::default())
+        .await
+        .expect("delete application");
+    let cms = hub.configmaps();
+    hub.eventually("top to be deleted (held by its finalizer)", || async {
+        cms.get("top")
+            .await
+            .is_ok_and(|o| o.metadata.deletion_timestamp.is_some())
+    })
+    .await;
+    // While top is still there, what it depends on stays, and so does the application.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(hub.exists(&cms, "middle").await, "middle waits for top");
+    assert!(hub.exists(&cms, "bottom").await, "bottom waits for middle");
+    assert!(
+        hub.apps().get_opt("ordered").await.expect("get").is_some(),
+        "the application stays until everything is gone"
+    );
+
+    cms.patch(
+        "top",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .expect("release top");
+    hub.eventually("the application to be gone", || async {
+        hub.apps().get_opt("ordered").await.expect("get").is_none()
+    })
+    .await;
+    for name in ["top", "middle", "bottom"] {
+        assert!(!hub.exists(&cms, name).await, "{name} deleted");
+    }
+
+    // An order garbage-collect does not know is an error naming it.
+    let bad = app(
+        "badorder",
+        json!([objects("x", configmap("x", json!({})))]),
+        json!([{"name": "gc", "type": "garbage-collect", "properties": {"order": "alphabetical"}}]),
+    );
+    hub.apply(&bad).await;
+    hub.wait_app("badorder", |st| {
+        st.condition("Parsed").is_some_and(|c| {
+            c.message
+                .as_deref()
+                .is_some_and(|m| m.contains("alphabetical"))
+        })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_update_replace_clears_what_others_set_and_patch_keeps_it() {
+    let hub = Hub::start().await;
+    let replace = json!([{"name": "upd", "type": "resource-update", "properties": {"rules": [
+        {"selector": {"componentNames": ["replaced"]}, "strategy": {"op": "replace"}}]}}]);
+    let v = |n: &str| {
+        app(
+            "repl",
+            json!([
+                objects("replaced", configmap("replaced", json!({"mine": n}))),
+                objects("patched", configmap("patched", json!({"mine": n}))),
+            ]),
+            replace.clone(),
+        )
+    };
+    let g = hub.apply(&v("1")).await;
+    hub.wait_running("repl", g, 1).await;
+    // Someone else adds a field to both.
+    let cms = hub.configmaps();
+    for name in ["replaced", "patched"] {
+        cms.patch(
+            name,
+            &PatchParams::apply("someone-else"),
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": name}, "data": {"theirs": "x"}})),
+        )
+        .await
+        .expect("their apply");
+    }
+    let g = hub.apply(&v("2")).await;
+    hub.wait_running("repl", g, 2).await;
+    let data = |name: &'static str| {
+        let cms = cms.clone();
+        async move { cms.get(name).await.expect("get").data["data"].clone() }
+    };
+    // replace: the object as the application renders it, nothing else.
+    assert_eq!(data("replaced").await, json!({"mine": "2"}));
+    // patch (server-side apply): their field stays.
+    assert_eq!(data("patched").await, json!({"mine": "2", "theirs": "x"}));
+
+    // An op resource-update does not know is an error naming it.
+    let bad = app(
+        "badop",
+        json!([objects("x", configmap("x", json!({})))]),
+        json!([{"name": "upd", "type": "resource-update", "properties": {"rules": [
+            {"selector": {"resourceTypes": ["ConfigMap"]}, "strategy": {"op": "skip"}}]}}]),
+    );
+    hub.apply(&bad).await;
+    hub.wait_app("badop", |st| {
+        st.condition("Parsed")
+            .is_some_and(|c| c.message.as_deref().is_some_and(|m| m.contains("\"skip\"")))
+    })
+    .await;
+}

@@ -245,4 +245,38 @@ async fn a_definition_added_or_changed_on_the_hub_is_seen_and_makes_a_new_revisi
     let v1 = revs.get("defs-v1").await.expect("v1");
     let snap = serde_json::to_string(&v1.spec.component_definitions).unwrap_or_default();
     assert!(snap.contains(r#"version: \"1\""#), "{snap}");
+
+    // Rolled back to v1 (the same spec as v2): v1 is used again and rendered with the
+    // definition it snapshotted, not the hub's current one, which still says "2".
+    let done = controller::rollback(&hub.client(), "default", "defs", Some("defs-v1"))
+        .await
+        .expect("rollback");
+    assert_eq!(done.revision, "defs-v1");
+    hub.wait_app("defs", |st| {
+        st.latest_revision.as_ref().map(|r| r.name.as_str()) == Some("defs-v1")
+            && st.status == Some(ApplicationPhase::Running)
+    })
+    .await;
+    let version = || async {
+        hub.configmaps()
+            .get("cfg")
+            .await
+            .expect("configmap")
+            .data
+            .pointer("/data/version")
+            .cloned()
+    };
+    hub.eventually("v1's rendering to be back", || async {
+        version().await == Some(json!("1"))
+    })
+    .await;
+    // And it stays so: the state keep renders v1 the same way on every round.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(version().await, Some(json!("1")));
+    assert_eq!(revision_names(&hub, "defs").await, ["defs-v1", "defs-v2"]);
+    let st = hub.status("defs").await;
+    assert_eq!(
+        st.latest_revision.map(|r| r.name).as_deref(),
+        Some("defs-v1")
+    );
 }

@@ -45,6 +45,10 @@ struct Sim {
     first_seen: HashMap<String, Instant>,
     progress: HashMap<String, (i64, Instant)>,
     emitted: std::collections::HashSet<(String, String)>,
+    /// Per kind (store key), built once per step: (namespace, controller uid) -> names of the
+    /// objects it controls. Looking children up here instead of scanning every object of the
+    /// kind for every owner keeps a step linear in the number of objects.
+    owners: HashMap<String, HashMap<(String, String), Vec<String>>>,
 }
 
 /// Record a core/v1 Event about `obj` once per (uid, reason).
@@ -92,6 +96,7 @@ pub async fn run(
         first_seen: HashMap::new(),
         progress: HashMap::new(),
         emitted: std::collections::HashSet::new(),
+        owners: HashMap::new(),
     };
     let mut ticker = tokio::time::interval(cfg.tick.max(Duration::from_millis(5)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -128,20 +133,14 @@ fn owner_ref(owner: &Value, rt: &ResourceType) -> Value {
     })
 }
 
-fn controlled_by<'a>(st: &'a State, key: &str, ns: &str, owner_uid: &str) -> Vec<&'a Value> {
-    st.list(key, Some(ns))
-        .into_iter()
-        .filter(|o| {
-            o.pointer("/metadata/ownerReferences")
-                .and_then(Value::as_array)
-                .is_some_and(|rs| {
-                    rs.iter().any(|r| {
-                        r.get("uid").and_then(Value::as_str) == Some(owner_uid)
-                            && r.get("controller").and_then(Value::as_bool) == Some(true)
-                    })
-                })
-        })
-        .collect()
+/// The uid of the controller owner of an object.
+fn controller_uid(o: &Value) -> Option<&str> {
+    o.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+        .and_then(|r| r.get("uid"))
+        .and_then(Value::as_str)
 }
 
 fn annotation<'a>(o: &'a Value, k: &str) -> Option<&'a str> {
@@ -336,7 +335,50 @@ fn parse_delay(s: &str) -> Option<Duration> {
 }
 
 impl Sim {
+    /// The objects of kind `key` in `ns` whose controller is `owner_uid`.
+    fn controlled_by<'a>(
+        &mut self,
+        st: &'a State,
+        key: &str,
+        ns: &str,
+        owner_uid: &str,
+    ) -> Vec<&'a Value> {
+        let index = self.owners.entry(key.to_string()).or_insert_with(|| {
+            let mut m: HashMap<(String, String), Vec<String>> = HashMap::new();
+            for o in st.list(key, None) {
+                if let Some(uid) = controller_uid(o) {
+                    m.entry((meta_str(o, "namespace").to_string(), uid.to_string()))
+                        .or_default()
+                        .push(name_of(o).to_string());
+                }
+            }
+            m
+        });
+        index
+            .get(&(ns.to_string(), owner_uid.to_string()))
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(|n| st.get(key, ns, n))
+                    .filter(|o| controller_uid(o) == Some(owner_uid))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Create an object another one controls, and index it as its child.
+    fn create_owned(&mut self, st: &mut State, group: &str, resource: &str, ns: &str, obj: Value) {
+        let key = format!("{group}/{resource}");
+        let owner = controller_uid(&obj).map(str::to_string);
+        let name = name_of(&obj).to_string();
+        create_child(st, group, resource, ns, obj);
+        if let (Some(uid), Some(index)) = (owner, self.owners.get_mut(&key)) {
+            index.entry((ns.to_string(), uid)).or_default().push(name);
+        }
+    }
+
     fn step(&mut self, st: &mut State) {
+        self.owners.clear();
         self.deployments(st);
         self.replicasets(st);
         self.statefulsets(st);
@@ -391,7 +433,8 @@ impl Sim {
             let hash = hash_str(&tmpl.to_string());
             let rs_name = format!("{name}-{hash}");
             let fail = fail_of(&d);
-            let rses: Vec<Value> = controlled_by(st, "apps/replicasets", &ns, &uid)
+            let rses: Vec<Value> = self
+                .controlled_by(st, "apps/replicasets", &ns, &uid)
                 .into_iter()
                 .cloned()
                 .collect();
@@ -429,7 +472,7 @@ impl Sim {
                         "metadata": {"name": rs_name, "namespace": ns, "labels": labels, "annotations": ann, "ownerReferences": [owner_ref(&d, &rt)]},
                         "spec": {"replicas": desired, "selector": selector, "template": rs_tmpl}
                     });
-                    create_child(st, "apps", "replicasets", &ns, rs);
+                    self.create_owned(st, "apps", "replicasets", &ns, rs);
                 }
                 Some(rs) => {
                     let f2 = fail.clone();
@@ -466,7 +509,8 @@ impl Sim {
                 }
             }
             // status
-            let rses: Vec<Value> = controlled_by(st, "apps/replicasets", &ns, &uid)
+            let rses: Vec<Value> = self
+                .controlled_by(st, "apps/replicasets", &ns, &uid)
                 .into_iter()
                 .cloned()
                 .collect();
@@ -543,7 +587,8 @@ impl Sim {
             let Some(rs_rt) = st.registry.get("apps", "replicasets").cloned() else {
                 return;
             };
-            let pods: Vec<Value> = controlled_by(st, "/pods", &ns, &uid)
+            let pods: Vec<Value> = self
+                .controlled_by(st, "/pods", &ns, &uid)
                 .into_iter()
                 .filter(|p| !is_deleting(p))
                 .cloned()
@@ -559,7 +604,7 @@ impl Sim {
                         &[],
                         fail.as_deref(),
                     );
-                    create_child(st, "", "pods", &ns, pod);
+                    self.create_owned(st, "", "pods", &ns, pod);
                 }
             } else if pods.len() > desired {
                 let mut sorted = pods.clone();
@@ -570,7 +615,8 @@ impl Sim {
                     delete_child(st, "", "pods", &ns, name_of(p));
                 }
             }
-            let pods: Vec<Value> = controlled_by(st, "/pods", &ns, &uid)
+            let pods: Vec<Value> = self
+                .controlled_by(st, "/pods", &ns, &uid)
                 .into_iter()
                 .filter(|p| !is_deleting(p))
                 .cloned()
@@ -607,7 +653,8 @@ impl Sim {
             let tmpl = s.pointer("/spec/template").cloned().unwrap_or(json!({}));
             let rev = format!("{name}-{}", hash_str(&tmpl.to_string()));
             let fail = fail_of(&s);
-            let pods: Vec<Value> = controlled_by(st, "/pods", &ns, &uid)
+            let pods: Vec<Value> = self
+                .controlled_by(st, "/pods", &ns, &uid)
                 .into_iter()
                 .cloned()
                 .collect();
@@ -649,7 +696,7 @@ impl Sim {
                             ],
                             fail.as_deref(),
                         );
-                        create_child(st, "", "pods", &ns, pod);
+                        self.create_owned(st, "", "pods", &ns, pod);
                     }
                     Some(p) => {
                         let cur_rev = p
@@ -672,7 +719,8 @@ impl Sim {
                     delete_child(st, "", "pods", &ns, name_of(p));
                 }
             }
-            let pods: Vec<Value> = controlled_by(st, "/pods", &ns, &uid)
+            let pods: Vec<Value> = self
+                .controlled_by(st, "/pods", &ns, &uid)
                 .into_iter()
                 .filter(|p| !is_deleting(p))
                 .cloned()
@@ -724,7 +772,8 @@ impl Sim {
             let tmpl = s.pointer("/spec/template").cloned().unwrap_or(json!({}));
             let rev = hash_str(&tmpl.to_string());
             let fail = fail_of(&s);
-            let pods: Vec<Value> = controlled_by(st, "/pods", &ns, &uid)
+            let pods: Vec<Value> = self
+                .controlled_by(st, "/pods", &ns, &uid)
                 .into_iter()
                 .filter(|p| !is_deleting(p))
                 .cloned()
@@ -757,10 +806,11 @@ impl Sim {
                         fail.as_deref(),
                     );
                     pod["spec"]["nodeName"] = json!(node);
-                    create_child(st, "", "pods", &ns, pod);
+                    self.create_owned(st, "", "pods", &ns, pod);
                 }
             }
-            let pods: Vec<Value> = controlled_by(st, "/pods", &ns, &uid)
+            let pods: Vec<Value> = self
+                .controlled_by(st, "/pods", &ns, &uid)
                 .into_iter()
                 .filter(|p| !is_deleting(p))
                 .cloned()
@@ -815,7 +865,7 @@ impl Sim {
             md["name"] = json!(job_name);
             md["ownerReferences"] = json!([owner_ref(&cj, &rt)]);
             let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": md, "spec": tmpl.get("spec").cloned().unwrap_or(json!({}))});
-            create_child(st, "batch", "jobs", &ns, job);
+            self.create_owned(st, "batch", "jobs", &ns, job);
             let mut status = cj
                 .get("status")
                 .cloned()
@@ -828,17 +878,17 @@ impl Sim {
                 .pointer("/spec/successfulJobsHistoryLimit")
                 .and_then(Value::as_u64)
                 .unwrap_or(3) as usize;
-            let mut owned: Vec<(String, String)> =
-                controlled_by(st, "batch/jobs", &ns, uid_of(&cj))
-                    .into_iter()
-                    .filter(|j| j.pointer("/status/completionTime").is_some())
-                    .map(|j| {
-                        (
-                            meta_str(j, "creationTimestamp").to_string(),
-                            name_of(j).to_string(),
-                        )
-                    })
-                    .collect();
+            let mut owned: Vec<(String, String)> = self
+                .controlled_by(st, "batch/jobs", &ns, uid_of(&cj))
+                .into_iter()
+                .filter(|j| j.pointer("/status/completionTime").is_some())
+                .map(|j| {
+                    (
+                        meta_str(j, "creationTimestamp").to_string(),
+                        name_of(j).to_string(),
+                    )
+                })
+                .collect();
             owned.sort();
             if owned.len() > limit {
                 for (_, n) in &owned[..owned.len() - limit] {
@@ -889,7 +939,8 @@ impl Sim {
                 .and_then(Value::as_i64)
                 .unwrap_or(6);
             let fail = fail_of(&j);
-            let pods: Vec<Value> = controlled_by(st, "/pods", &ns, &uid)
+            let pods: Vec<Value> = self
+                .controlled_by(st, "/pods", &ns, &uid)
                 .into_iter()
                 .cloned()
                 .collect();
@@ -940,7 +991,7 @@ impl Sim {
                         ],
                         fail.as_deref(),
                     );
-                    create_child(st, "", "pods", &ns, pod);
+                    self.create_owned(st, "", "pods", &ns, pod);
                 }
             }
             set_status(st, &rt.key(), &ns, &name, status);
