@@ -39,8 +39,13 @@ fn select(value: &cue::Value, expr: Option<&str>) -> Result<cue::Value, Error> {
 pub fn export(files: &[PathBuf], expr: Option<&str>, out: Out) -> Result<(), Error> {
     let value = load(files)?;
     value.validate()?;
-    let json = select(&value, expr)?.to_json()?;
-    print_json(&json, out)
+    let selected = select(&value, expr)?;
+    if let Out::Json = out {
+        // Straight from the value to text, without an intermediate JSON tree.
+        println!("{}", selected.to_json_string(true)?);
+        return Ok(());
+    }
+    print_json(&selected.to_json()?, out)
 }
 
 /// `sail cue eval`: like export, but incomplete values are shown as far as they are known.
