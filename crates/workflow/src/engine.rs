@@ -82,6 +82,12 @@ impl Engine {
         if status.finished {
             return finished_progress(status);
         }
+        // The first round of a run only records it: its start time (which identifies the run
+        // to the steps' send records) is stored before any step runs.
+        if status.phase == Some(WorkflowRunPhase::Initializing) {
+            status.phase = Some(WorkflowRunPhase::Executing);
+            return Progress::Running;
+        }
         // A `suspend` step with a duration resumes by itself once the duration has passed.
         if status.suspend {
             resume_elapsed_suspends(plan, status, &now);
@@ -122,15 +128,17 @@ impl Engine {
             return settle(status, &now);
         }
         status.phase = Some(WorkflowRunPhase::Executing);
+        let context = status.clone();
         let runs = ready.iter().map(|s| {
             let subs = status
                 .step(&s.name)
                 .map(|x| x.sub_steps.clone())
                 .unwrap_or_default();
             let now = &now;
+            let context = &context;
             async move {
                 if s.type_ == STEP_GROUP {
-                    let (outcome, subs) = run_group(s, subs, runner, now).await;
+                    let (outcome, subs) = run_group(s, subs, context, runner, now).await;
                     (outcome, Some(subs))
                 } else {
                     (runner.run(s).await, None)
@@ -171,30 +179,12 @@ impl Engine {
                     status.suspend = true;
                 }
                 StepOutcome::Failed { reason, message } => {
-                    let tried = retries_of(st);
-                    if reason == RETRYABLE && tried < MAX_RETRIES {
-                        // A provider's error (a cluster or URL that did not answer): try again
-                        // later, waiting longer each time, and say so.
-                        let n = tried + 1;
-                        st.phase = Some(WorkflowStepPhase::Running);
-                        st.reason = Some(RETRY.into());
-                        st.message = Some(format!(
-                            "retry {n}/{MAX_RETRIES} in {}: {message}",
-                            humanize(backoff(n))
-                        ));
-                    } else {
-                        st.phase = Some(WorkflowStepPhase::Failed);
-                        st.message = non_empty(if reason == RETRYABLE {
-                            format!("failed after {MAX_RETRIES} retries: {message}")
-                        } else {
-                            message
-                        });
-                        st.reason = Some(if reason == RETRYABLE {
-                            "FailedAfterRetries".into()
-                        } else {
-                            reason
-                        });
-                    }
+                    // A provider's error (a cluster or URL that did not answer) is tried again
+                    // later, waiting longer each time, and the message says so.
+                    let (phase, reason, message) = failure(retries_of(st), reason, message);
+                    st.phase = Some(phase);
+                    st.reason = Some(reason);
+                    st.message = non_empty(message);
                 }
             }
         }
@@ -205,6 +195,121 @@ impl Engine {
         }
         skip_gated(plan, status, &variables, &now);
         settle(status, &now)
+    }
+}
+
+impl Engine {
+    /// Run the workflow again from `step` (a step, or a sub-step of a group), as
+    /// `sail workflow restart --step` asks: that step and every step after it (StepByStep) or
+    /// depending on it (DAG), and every step that failed or was skipped, start over; steps that
+    /// succeeded before it keep their outcome. Restarting a step group (or one of its
+    /// sub-steps) runs again the sub-steps that did not succeed, and the one named.
+    pub fn restart_from(
+        plan: &Plan,
+        status: &mut WorkflowStatus,
+        step: &str,
+        now: Time,
+    ) -> Result<(), String> {
+        let (top, sub) = match plan.steps.iter().position(|s| s.name == step) {
+            Some(i) => (i, None),
+            None => plan
+                .steps
+                .iter()
+                .enumerate()
+                .find_map(|(i, g)| {
+                    g.sub_steps
+                        .iter()
+                        .any(|x| x.name == step)
+                        .then(|| (i, Some(step.to_string())))
+                })
+                .ok_or_else(|| {
+                    let names: Vec<String> = plan
+                        .steps
+                        .iter()
+                        .flat_map(|s| {
+                            std::iter::once(s.name.clone())
+                                .chain(s.sub_steps.iter().map(|x| format!("{}/{}", s.name, x.name)))
+                        })
+                        .collect();
+                    format!(
+                        "the workflow has no step {step:?} (steps: {})",
+                        names.join(", ")
+                    )
+                })?,
+        };
+        // Which top-level steps start over.
+        let mut again: Vec<&str> = vec![plan.steps[top].name.as_str()];
+        match plan.mode {
+            WorkflowMode::StepByStep => {
+                again.extend(plan.steps[top + 1..].iter().map(|s| s.name.as_str()));
+            }
+            _ => loop {
+                let before = again.len();
+                for s in &plan.steps {
+                    if !again.contains(&s.name.as_str())
+                        && s.depends_on.iter().any(|d| again.contains(&d.as_str()))
+                    {
+                        again.push(s.name.as_str());
+                    }
+                }
+                if again.len() == before {
+                    break;
+                }
+            },
+        }
+        for st in status.steps.iter_mut() {
+            let name = st.name.clone().unwrap_or_default();
+            let failed = matches!(
+                st.phase,
+                Some(WorkflowStepPhase::Failed | WorkflowStepPhase::Skipped)
+            );
+            let is_target = name == plan.steps[top].name;
+            if !again.contains(&name.as_str()) && !failed {
+                continue;
+            }
+            st.phase = Some(WorkflowStepPhase::Pending);
+            st.message = None;
+            st.reason = None;
+            st.first_execute_time = None;
+            st.last_execute_time = None;
+            if is_target {
+                // The group's sub-steps that succeeded stay done, unless named.
+                st.sub_steps.retain_mut(|x| {
+                    x.phase == Some(WorkflowStepPhase::Succeeded)
+                        && sub.as_deref() != x.name.as_deref()
+                });
+                let kept: Vec<oam::StepStatus> = std::mem::take(&mut st.sub_steps);
+                if let Some(group) = plan.steps.get(top).filter(|g| g.type_ == STEP_GROUP) {
+                    st.sub_steps = group
+                        .sub_steps
+                        .iter()
+                        .map(|x| {
+                            kept.iter()
+                                .find(|k| k.name.as_deref() == Some(&x.name))
+                                .cloned()
+                                .unwrap_or_else(|| oam::StepStatus {
+                                    id: step_id(&format!("{}/{}", group.name, x.name)),
+                                    name: Some(x.name.clone()),
+                                    type_: Some(x.type_.clone()),
+                                    phase: Some(WorkflowStepPhase::Pending),
+                                    ..oam::StepStatus::default()
+                                })
+                        })
+                        .collect();
+                }
+            } else {
+                st.sub_steps.clear();
+            }
+        }
+        status.finished = false;
+        status.terminated = false;
+        status.suspend = false;
+        status.end_time = None;
+        status.message = None;
+        status.phase = Some(WorkflowRunPhase::Executing);
+        // A new run: what its steps send is new (their send records are of the old run).
+        status.start_time = Some(now);
+        Ok(())
     }
 }
 
@@ -221,40 +326,79 @@ pub fn backoff(n: u32) -> std::time::Duration {
     std::time::Duration::from_secs(secs.min(300))
 }
 
-/// Retries so far, as the step's status says (`retry N/…`).
-fn retries_of(st: &WorkflowStepStatus) -> u32 {
-    if st.reason.as_deref() != Some(RETRY) {
+/// Retries so far, as a step's status says (`retry N/…`).
+fn retries_in(reason: Option<&str>, message: Option<&str>) -> u32 {
+    if reason != Some(RETRY) {
         return 0;
     }
-    st.message
-        .as_deref()
+    message
         .and_then(|m| m.strip_prefix("retry "))
         .and_then(|m| m.split('/').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
 }
 
+fn retries_of(st: &WorkflowStepStatus) -> u32 {
+    retries_in(st.reason.as_deref(), st.message.as_deref())
+}
+
 /// Whether a step waiting for a retry may run now.
-fn retry_due(st: &WorkflowStepStatus, now: &Time) -> bool {
-    let n = retries_of(st);
+fn due(reason: Option<&str>, message: Option<&str>, last: Option<&Time>, now: &Time) -> bool {
+    let n = retries_in(reason, message);
     if n == 0 {
         return true;
     }
-    let Some(last) = st.last_execute_time.as_ref() else {
+    let Some(last) = last else {
         return true;
     };
     now.0.duration_since(last.0).as_secs() >= backoff(n).as_secs() as i64
 }
 
+fn retry_due(st: &WorkflowStepStatus, now: &Time) -> bool {
+    due(
+        st.reason.as_deref(),
+        st.message.as_deref(),
+        st.last_execute_time.as_ref(),
+        now,
+    )
+}
+
+/// The phase, reason and message a failure gives: a provider's error is retried (the step
+/// keeps running, its message says when) until [`MAX_RETRIES`], then it fails.
+fn failure(tried: u32, reason: String, message: String) -> (WorkflowStepPhase, String, String) {
+    if reason == RETRYABLE && tried < MAX_RETRIES {
+        let n = tried + 1;
+        (
+            WorkflowStepPhase::Running,
+            RETRY.into(),
+            format!(
+                "retry {n}/{MAX_RETRIES} in {}: {message}",
+                humanize(backoff(n))
+            ),
+        )
+    } else if reason == RETRYABLE {
+        (
+            WorkflowStepPhase::Failed,
+            "FailedAfterRetries".into(),
+            format!("failed after {MAX_RETRIES} retries: {message}"),
+        )
+    } else {
+        (WorkflowStepPhase::Failed, reason, message)
+    }
+}
+
 /// The type of a step that runs its `subSteps` together.
 pub const STEP_GROUP: &str = "step-group";
 
-/// One round of a step group: every sub-step whose dependencies (within the group) are done
-/// runs; a sub-step after a failed one is skipped. The group fails with its first failed
-/// sub-step, suspends while one is suspended, and succeeds when all are done.
+/// One round of a step group: sub-steps past their `timeout` fail; every sub-step whose
+/// dependencies (within the group) are done is judged by its `if` (without one, it is skipped
+/// when a sub-step failed) and runs; a provider's error is retried with backoff, as for any
+/// step. The group fails naming its first failed sub-step once every sub-step is done,
+/// suspends while one is suspended, and succeeds when all are done.
 async fn run_group<R: StepRunner>(
     group: &PlannedStep,
     mut subs: Vec<oam::StepStatus>,
+    context: &WorkflowStatus,
     runner: &R,
     now: &impl Fn() -> Time,
 ) -> (StepOutcome, Vec<oam::StepStatus>) {
@@ -271,32 +415,68 @@ async fn run_group<R: StepRunner>(
             })
             .collect();
     }
+    let t = now();
+    // Timeouts first: a sub-step still running or suspended past its own timeout fails.
+    for s in &group.sub_steps {
+        let Some(limit) = s.timeout.as_deref() else {
+            continue;
+        };
+        let Some(x) = subs.iter_mut().find(|x| x.name.as_deref() == Some(&s.name)) else {
+            continue;
+        };
+        if !matches!(
+            x.phase,
+            Some(WorkflowStepPhase::Running | WorkflowStepPhase::Suspending)
+        ) {
+            continue;
+        }
+        let Some(started) = x.first_execute_time.as_ref() else {
+            continue;
+        };
+        match crate::parse_duration(limit) {
+            None => {
+                x.phase = Some(WorkflowStepPhase::Failed);
+                x.reason = Some("InvalidTimeout".into());
+                x.message = Some(format!(
+                    "timeout {limit:?} is not a duration (e.g. 30s, 10m, 1h30m)"
+                ));
+            }
+            Some(d) if t.0.duration_since(started.0).as_secs() >= d.as_secs() as i64 => {
+                let was = x.message.clone().unwrap_or_default();
+                x.phase = Some(WorkflowStepPhase::Failed);
+                x.reason = Some("Timeout".into());
+                x.message = Some(if was.is_empty() {
+                    format!("timed out after {limit}")
+                } else {
+                    format!("timed out after {limit} ({was})")
+                });
+                x.last_execute_time = Some(t.clone());
+            }
+            Some(_) => {}
+        }
+    }
+    gate_sub_steps(group, &mut subs, context, runner, &t);
     let phase_of = |subs: &[oam::StepStatus], name: &str| {
         subs.iter()
             .find(|x| x.name.as_deref() == Some(name))
             .and_then(|x| x.phase.clone())
     };
-    // Skip what follows a failure, then run what is ready.
-    for s in &group.sub_steps {
-        let failed_dep = s.depends_on.iter().any(|d| {
-            matches!(
-                phase_of(&subs, d),
-                Some(WorkflowStepPhase::Failed | WorkflowStepPhase::Skipped)
-            )
-        });
-        if failed_dep
-            && is_pending(phase_of(&subs, &s.name).as_ref())
-            && let Some(x) = subs.iter_mut().find(|x| x.name.as_deref() == Some(&s.name))
-        {
-            x.phase = Some(WorkflowStepPhase::Skipped);
-            x.reason = Some(SKIPPED_AFTER_FAILURE.into());
-            x.message = Some("skipped: a step it depends on failed".into());
-        }
-    }
     let ready: Vec<&PlannedStep> = group
         .sub_steps
         .iter()
-        .filter(|s| is_pending(phase_of(&subs, &s.name).as_ref()))
+        .filter(|s| {
+            subs.iter()
+                .find(|x| x.name.as_deref() == Some(&s.name))
+                .is_some_and(|x| {
+                    is_pending(x.phase.as_ref())
+                        && due(
+                            x.reason.as_deref(),
+                            x.message.as_deref(),
+                            x.last_execute_time.as_ref(),
+                            &t,
+                        )
+                })
+        })
         .filter(|s| {
             s.depends_on
                 .iter()
@@ -322,35 +502,19 @@ async fn run_group<R: StepRunner>(
             ),
             StepOutcome::Suspended { message } => (WorkflowStepPhase::Suspending, message, None),
             StepOutcome::Failed { reason, message } => {
-                (WorkflowStepPhase::Failed, message, Some(reason))
+                let tried = retries_in(x.reason.as_deref(), x.message.as_deref());
+                let (phase, reason, message) = failure(tried, reason, message);
+                (phase, message, Some(reason))
             }
         };
         x.phase = Some(phase);
         x.message = non_empty(message);
         x.reason = reason;
     }
+    // What this round's outcomes decided (a failure skips what has no `if`; an `if` can now
+    // be judged).
+    gate_sub_steps(group, &mut subs, context, runner, &now());
     let name = |x: &oam::StepStatus| x.name.clone().unwrap_or_default();
-    if let Some(f) = subs
-        .iter()
-        .find(|x| x.phase == Some(WorkflowStepPhase::Failed))
-    {
-        let outcome = StepOutcome::Failed {
-            reason: f.reason.clone().unwrap_or_else(|| "Failed".into()),
-            message: format!(
-                "sub-step {}: {}",
-                name(f),
-                f.message.clone().unwrap_or_default()
-            ),
-        };
-        // Nothing else of the group runs after a failure.
-        for x in subs.iter_mut() {
-            if is_pending(x.phase.as_ref()) {
-                x.phase = Some(WorkflowStepPhase::Skipped);
-                x.reason = Some(SKIPPED_AFTER_FAILURE.into());
-            }
-        }
-        return (outcome, subs);
-    }
     if let Some(s) = subs
         .iter()
         .find(|x| x.phase == Some(WorkflowStepPhase::Suspending))
@@ -367,6 +531,28 @@ async fn run_group<R: StepRunner>(
         );
     }
     if subs.iter().all(|x| is_terminal(x.phase.as_ref())) {
+        if let Some(f) = subs
+            .iter()
+            .find(|x| x.phase == Some(WorkflowStepPhase::Failed))
+        {
+            // Retries were the sub-step's own; the group does not retry it again.
+            let reason = match f.reason.clone() {
+                Some(r) if r == RETRYABLE => "Failed".to_string(),
+                Some(r) => r,
+                None => "Failed".into(),
+            };
+            return (
+                StepOutcome::Failed {
+                    reason,
+                    message: format!(
+                        "sub-step {}: {}",
+                        name(f),
+                        f.message.clone().unwrap_or_default()
+                    ),
+                },
+                subs,
+            );
+        }
         return (
             StepOutcome::Succeeded {
                 message: String::new(),
@@ -388,6 +574,96 @@ async fn run_group<R: StepRunner>(
         },
         subs,
     )
+}
+
+/// Decide the sub-steps of a group whose dependencies are done but that must not run: one
+/// whose `if` is false, or, without `if`, one after a failure (of a dependency, or of any
+/// sub-step of the group: a failed group runs only what asks to with `if`). An `if` sees
+/// `status.<step>` of the workflow's steps and of the group's sub-steps, and `inputs`.
+fn gate_sub_steps<R: StepRunner>(
+    group: &PlannedStep,
+    subs: &mut [oam::StepStatus],
+    context: &WorkflowStatus,
+    runner: &R,
+    now: &Time,
+) {
+    let variables = runner.variables();
+    loop {
+        let mut changed = false;
+        let failed_in_group = subs.iter().any(|x| {
+            x.phase == Some(WorkflowStepPhase::Failed)
+                || (x.phase == Some(WorkflowStepPhase::Skipped)
+                    && x.reason.as_deref() == Some(SKIPPED_AFTER_FAILURE))
+        });
+        for s in &group.sub_steps {
+            let Some(i) = subs.iter().position(|x| x.name.as_deref() == Some(&s.name)) else {
+                continue;
+            };
+            let started = subs[i].first_execute_time.is_some();
+            let phase = subs[i].phase.clone();
+            let deps_done = s.depends_on.iter().all(|d| {
+                subs.iter()
+                    .find(|x| x.name.as_deref() == Some(d))
+                    .is_none_or(|x| is_terminal(x.phase.as_ref()))
+            });
+            let if_ = s.if_.as_deref().map(str::trim).filter(|c| !c.is_empty());
+            match if_ {
+                None => {
+                    // Without `if`, nothing more of a failed group runs: what waits to start
+                    // or is still running is skipped.
+                    if failed_in_group && is_pending(phase.as_ref()) {
+                        let x = &mut subs[i];
+                        x.phase = Some(WorkflowStepPhase::Skipped);
+                        x.reason = Some(SKIPPED_AFTER_FAILURE.into());
+                        x.message = Some("skipped: a sub-step of the group failed".into());
+                        x.last_execute_time = Some(now.clone());
+                        changed = true;
+                    }
+                }
+                Some("always") => {}
+                Some(expr) => {
+                    // Judged once, before it first runs, when its dependencies are done.
+                    if started
+                        || !deps_done
+                        || !matches!(phase, None | Some(WorkflowStepPhase::Pending))
+                    {
+                        continue;
+                    }
+                    let mut view = context.clone();
+                    view.steps.extend(subs.iter().map(|x| WorkflowStepStatus {
+                        id: x.id.clone(),
+                        name: x.name.clone(),
+                        type_: x.type_.clone(),
+                        phase: x.phase.clone(),
+                        message: x.message.clone(),
+                        reason: x.reason.clone(),
+                        ..WorkflowStepStatus::default()
+                    }));
+                    let x = &mut subs[i];
+                    match evaluate_if(expr, &view, &variables) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            x.phase = Some(WorkflowStepPhase::Skipped);
+                            x.reason = Some("Skip".into());
+                            x.message = Some(format!("skipped: if {expr:?} is false"));
+                            x.last_execute_time = Some(now.clone());
+                            changed = true;
+                        }
+                        Err(e) => {
+                            x.phase = Some(WorkflowStepPhase::Failed);
+                            x.reason = Some("InvalidIf".into());
+                            x.message = Some(format!("if {expr:?}: {e}"));
+                            x.last_execute_time = Some(now.clone());
+                            changed = true;
+                        }
+                    }
+                }
+            }
+        }
+        if !changed {
+            return;
+        }
+    }
 }
 
 /// The reason of a step skipped because a step before it failed.
@@ -740,6 +1016,38 @@ mod tests {
         }
     }
 
+    /// A run past its first round (which only records the run).
+    fn started(plan: &Plan, rev: &str, t: Time) -> WorkflowStatus {
+        let mut st = Engine::start(plan, rev, t);
+        assert_eq!(
+            st.phase,
+            Some(WorkflowRunPhase::Initializing),
+            "a run starts initializing"
+        );
+        st.phase = Some(WorkflowRunPhase::Executing);
+        st
+    }
+
+    #[tokio::test]
+    async fn the_first_round_records_the_run_and_runs_nothing() {
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![step("a", &[])],
+        };
+        let mut st = Engine::start(&plan, "app-v1", now());
+        let r = script(&[]);
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, now).await,
+            Progress::Running
+        );
+        assert!(r.ran.lock().unwrap().is_empty());
+        assert_eq!(st.phase, Some(WorkflowRunPhase::Executing));
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, now).await,
+            Progress::Succeeded
+        );
+    }
+
     fn now() -> Time {
         Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)
     }
@@ -764,7 +1072,7 @@ mod tests {
             mode: WorkflowMode::StepByStep,
             steps: vec![step("a", &[]), step("b", &[])],
         };
-        let mut st = Engine::start(&plan, "app-v1", now());
+        let mut st = started(&plan, "app-v1", now());
         let r = script(&[]);
         assert_eq!(
             Engine::advance(&plan, &mut st, &r, now).await,
@@ -796,7 +1104,7 @@ mod tests {
                 step("web", &["db", "cache"]),
             ],
         };
-        let mut st = Engine::start(&plan, "app-v1", now());
+        let mut st = started(&plan, "app-v1", now());
         let r = script(&[(
             "cache",
             StepOutcome::Running {
@@ -824,7 +1132,7 @@ mod tests {
                 step("prod", &[]),
             ],
         };
-        let mut st = Engine::start(&plan, "app-v1", now());
+        let mut st = started(&plan, "app-v1", now());
         let r = script(&[(
             "approve",
             StepOutcome::Suspended {
@@ -859,7 +1167,7 @@ mod tests {
             mode: WorkflowMode::StepByStep,
             steps: vec![step("a", &[]), step("b", &[])],
         };
-        let mut st = Engine::start(&plan, "app-v1", now());
+        let mut st = started(&plan, "app-v1", now());
         let r = script(&[(
             "a",
             StepOutcome::Failed {
@@ -900,7 +1208,7 @@ mod tests {
                 with_if(step("cleanup", &[]), "always"),
             ],
         };
-        let mut st = Engine::start(&plan, "app-v1", now());
+        let mut st = started(&plan, "app-v1", now());
         let r = script(&[(
             "deploy",
             StepOutcome::Failed {
@@ -949,7 +1257,7 @@ mod tests {
             mode: WorkflowMode::StepByStep,
             steps: vec![group, step("after", &[])],
         };
-        let mut st = Engine::start(&plan, "app-v1", now());
+        let mut st = started(&plan, "app-v1", now());
         let r = script(&[(
             "approve",
             StepOutcome::Suspended {
@@ -992,7 +1300,7 @@ mod tests {
             mode: WorkflowMode::StepByStep,
             steps: vec![group],
         };
-        let mut st = Engine::start(&plan, "app-v1", now());
+        let mut st = started(&plan, "app-v1", now());
         let r = script(&[(
             "a",
             StepOutcome::Failed {
@@ -1015,7 +1323,7 @@ mod tests {
             mode: WorkflowMode::StepByStep,
             steps: vec![step("hook", &[])],
         };
-        let mut st = Engine::start(&plan, "app-v1", at(0)());
+        let mut st = started(&plan, "app-v1", at(0)());
         let r = script(&[(
             "hook",
             StepOutcome::Failed {
@@ -1062,7 +1370,7 @@ mod tests {
                 with_if(step("on-success", &[]), "status.b.succeeded"),
             ],
         };
-        let mut st = Engine::start(&plan, "app-v1", now());
+        let mut st = started(&plan, "app-v1", now());
         let r = script(&[]);
         let mut progress = Progress::Running;
         for _ in 0..6 {
@@ -1098,7 +1406,7 @@ mod tests {
                 with_if(step("bad", &[]), "inputs.score >"),
             ],
         };
-        let mut st = Engine::start(&plan, "app-v1", now());
+        let mut st = started(&plan, "app-v1", now());
         let r = WithVars(script(&[]));
         Engine::advance(&plan, &mut st, &r, now).await;
         assert_eq!(phase(&st, "good"), Some(WorkflowStepPhase::Succeeded));
@@ -1116,7 +1424,7 @@ mod tests {
             mode: WorkflowMode::Dag,
             steps: vec![step("a", &[]), step("b", &["a"]), step("c", &[])],
         };
-        let mut st = Engine::start(&plan, "app-v1", now());
+        let mut st = started(&plan, "app-v1", now());
         let r = script(&[(
             "a",
             StepOutcome::Failed {
@@ -1144,7 +1452,7 @@ mod tests {
             mode: WorkflowMode::StepByStep,
             steps: vec![slow, step("after", &[])],
         };
-        let mut st = Engine::start(&plan, "app-v1", at(0)());
+        let mut st = started(&plan, "app-v1", at(0)());
         let r = script(&[(
             "slow",
             StepOutcome::Running {
@@ -1181,7 +1489,7 @@ mod tests {
             mode: WorkflowMode::StepByStep,
             steps: vec![wait, step("next", &[])],
         };
-        let mut st = Engine::start(&plan, "app-v1", at(0)());
+        let mut st = started(&plan, "app-v1", at(0)());
         let r = script(&[(
             "wait",
             StepOutcome::Suspended {
@@ -1207,7 +1515,7 @@ mod tests {
             mode: WorkflowMode::StepByStep,
             steps: vec![step("a", &[])],
         };
-        let mut st = Engine::start(&plan, "app-v1", now());
+        let mut st = started(&plan, "app-v1", now());
         st.terminated = true;
         let r = script(&[]);
         assert_eq!(
@@ -1216,5 +1524,347 @@ mod tests {
         );
         assert_eq!(st.phase, Some(WorkflowRunPhase::Terminated));
         assert!(r.ran.lock().expect("lock").is_empty());
+    }
+    fn group_of(name: &str, subs: Vec<PlannedStep>) -> PlannedStep {
+        let mut g = step(name, &[]);
+        g.type_ = STEP_GROUP.into();
+        g.sub_steps = subs;
+        g
+    }
+
+    fn sub_phase(st: &WorkflowStatus, group: &str, name: &str) -> Option<WorkflowStepPhase> {
+        st.step(group)?
+            .sub_steps
+            .iter()
+            .find(|x| x.name.as_deref() == Some(name))
+            .and_then(|x| x.phase.clone())
+    }
+
+    fn sub_of<'a>(st: &'a WorkflowStatus, group: &str, name: &str) -> &'a oam::StepStatus {
+        st.step(group)
+            .and_then(|g| g.sub_steps.iter().find(|x| x.name.as_deref() == Some(name)))
+            .expect("sub-step status")
+    }
+
+    async fn run_until_settled<R: StepRunner>(
+        plan: &Plan,
+        st: &mut WorkflowStatus,
+        r: &R,
+        at: impl Fn() -> Time + Copy,
+    ) -> Progress {
+        let mut progress = Progress::Running;
+        for _ in 0..10 {
+            progress = Engine::advance(plan, st, r, at).await;
+            if progress != Progress::Running {
+                break;
+            }
+        }
+        progress
+    }
+
+    #[tokio::test]
+    async fn sub_steps_follow_their_if() {
+        let group = group_of(
+            "group",
+            vec![
+                step("deploy", &[]),
+                with_if(step("on-failure", &["deploy"]), "status.deploy.failed"),
+                with_if(step("on-success", &["deploy"]), "status.deploy.succeeded"),
+                with_if(
+                    step("earlier-ok", &[]),
+                    "status.before.phase == \"succeeded\"",
+                ),
+                with_if(step("broken", &["deploy"]), "status.deploy.phase +"),
+            ],
+        );
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![step("before", &[]), group],
+        };
+        let mut st = started(&plan, "app-v1", now());
+        let r = script(&[]);
+        assert_eq!(
+            run_until_settled(&plan, &mut st, &r, now).await,
+            Progress::Failed
+        );
+        assert_eq!(
+            sub_phase(&st, "group", "on-failure"),
+            Some(WorkflowStepPhase::Skipped)
+        );
+        assert_eq!(
+            sub_of(&st, "group", "on-failure").message.as_deref(),
+            Some("skipped: if \"status.deploy.failed\" is false")
+        );
+        assert_eq!(
+            sub_phase(&st, "group", "on-success"),
+            Some(WorkflowStepPhase::Succeeded)
+        );
+        assert_eq!(
+            sub_phase(&st, "group", "earlier-ok"),
+            Some(WorkflowStepPhase::Succeeded)
+        );
+        let broken = sub_of(&st, "group", "broken");
+        assert_eq!(broken.reason.as_deref(), Some("InvalidIf"));
+        assert!(
+            st.message
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("step group: sub-step broken: if"),
+            "{:?}",
+            st.message
+        );
+        let ran = r.ran.lock().unwrap().clone();
+        assert!(!ran.contains(&"on-failure".to_string()), "{ran:?}");
+        assert!(!ran.contains(&"broken".to_string()), "{ran:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_sub_step_still_runs_the_sub_steps_whose_if_asks_for_it() {
+        let group = group_of(
+            "group",
+            vec![
+                step("deploy", &[]),
+                step("next", &["deploy"]),
+                with_if(step("rollback", &["deploy"]), "status.deploy.failed"),
+                with_if(step("report", &["next"]), "always"),
+            ],
+        );
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![group],
+        };
+        let mut st = started(&plan, "app-v1", now());
+        let r = script(&[(
+            "deploy",
+            StepOutcome::Failed {
+                reason: "ApplyFailed".into(),
+                message: "invalid".into(),
+            },
+        )]);
+        assert_eq!(
+            run_until_settled(&plan, &mut st, &r, now).await,
+            Progress::Failed
+        );
+        assert_eq!(
+            sub_phase(&st, "group", "next"),
+            Some(WorkflowStepPhase::Skipped)
+        );
+        assert_eq!(
+            sub_phase(&st, "group", "rollback"),
+            Some(WorkflowStepPhase::Succeeded)
+        );
+        assert_eq!(
+            sub_phase(&st, "group", "report"),
+            Some(WorkflowStepPhase::Succeeded)
+        );
+        assert_eq!(*r.ran.lock().unwrap(), ["deploy", "rollback", "report"]);
+        assert_eq!(
+            st.message.as_deref(),
+            Some("step group: sub-step deploy: invalid")
+        );
+        assert_eq!(
+            st.step("group").unwrap().reason.as_deref(),
+            Some("ApplyFailed")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sub_step_past_its_timeout_fails_the_group() {
+        let mut slow = step("slow", &[]);
+        slow.timeout = Some("30s".into());
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![group_of("group", vec![slow, step("other", &[])])],
+        };
+        let mut st = started(&plan, "app-v1", at(0)());
+        let r = script(&[(
+            "slow",
+            StepOutcome::Running {
+                message: "0/1 ready".into(),
+            },
+        )]);
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, at(0)).await,
+            Progress::Running
+        );
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, at(20)).await,
+            Progress::Running
+        );
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, at(31)).await,
+            Progress::Failed
+        );
+        let slow = sub_of(&st, "group", "slow");
+        assert_eq!(slow.reason.as_deref(), Some("Timeout"));
+        assert_eq!(
+            slow.message.as_deref(),
+            Some("timed out after 30s (0/1 ready)")
+        );
+        assert_eq!(
+            sub_phase(&st, "group", "other"),
+            Some(WorkflowStepPhase::Succeeded)
+        );
+        assert_eq!(st.step("group").unwrap().reason.as_deref(), Some("Timeout"));
+        // Ran at 0 and 20; at 31 it had timed out before it could run again.
+        assert_eq!(*r.ran.lock().unwrap(), ["slow", "other", "slow"]);
+    }
+
+    /// A runner whose step fails with a provider error the first `fail` times it runs.
+    struct Flaky {
+        fail: u32,
+        runs: Mutex<Vec<String>>,
+    }
+
+    impl StepRunner for Flaky {
+        async fn run(&self, step: &PlannedStep) -> StepOutcome {
+            let mut runs = self.runs.lock().expect("lock");
+            runs.push(step.name.clone());
+            let n = runs.iter().filter(|r| **r == step.name).count() as u32;
+            if step.name == "hook" && n <= self.fail {
+                StepOutcome::Failed {
+                    reason: RETRYABLE.into(),
+                    message: "connection refused".into(),
+                }
+            } else {
+                StepOutcome::Succeeded {
+                    message: String::new(),
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sub_step_is_retried_with_backoff_inside_its_group() {
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![group_of(
+                "group",
+                vec![step("hook", &[]), step("after", &["hook"])],
+            )],
+        };
+        let mut st = started(&plan, "app-v1", at(0)());
+        let r = Flaky {
+            fail: 2,
+            runs: Mutex::default(),
+        };
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, at(0)).await,
+            Progress::Running
+        );
+        let hook = sub_of(&st, "group", "hook");
+        assert_eq!(hook.phase, Some(WorkflowStepPhase::Running));
+        assert_eq!(
+            hook.message.as_deref(),
+            Some("retry 1/10 in 5s: connection refused")
+        );
+        assert_eq!(
+            st.step("group").unwrap().message.as_deref(),
+            Some("waiting for hook: retry 1/10 in 5s: connection refused; after")
+        );
+        // Not before the backoff.
+        Engine::advance(&plan, &mut st, &r, at(3)).await;
+        assert_eq!(r.runs.lock().unwrap().len(), 1);
+        Engine::advance(&plan, &mut st, &r, at(5)).await;
+        assert_eq!(
+            sub_of(&st, "group", "hook").message.as_deref(),
+            Some("retry 2/10 in 10s: connection refused")
+        );
+        Engine::advance(&plan, &mut st, &r, at(15)).await;
+        assert_eq!(
+            sub_phase(&st, "group", "hook"),
+            Some(WorkflowStepPhase::Succeeded)
+        );
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, at(15)).await,
+            Progress::Succeeded
+        );
+        assert_eq!(*r.runs.lock().unwrap(), ["hook", "hook", "hook", "after"]);
+    }
+
+    #[tokio::test]
+    async fn a_sub_step_out_of_retries_fails_the_group_once() {
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![group_of("group", vec![step("hook", &[])])],
+        };
+        let mut st = started(&plan, "app-v1", at(0)());
+        let r = Flaky {
+            fail: 100,
+            runs: Mutex::default(),
+        };
+        let mut t = 0;
+        Engine::advance(&plan, &mut st, &r, at(t)).await;
+        for n in 1..=MAX_RETRIES {
+            t += backoff(n).as_secs() as i64;
+            Engine::advance(&plan, &mut st, &r, at(t)).await;
+        }
+        assert_eq!(r.runs.lock().unwrap().len(), 11);
+        let hook = sub_of(&st, "group", "hook");
+        assert_eq!(hook.reason.as_deref(), Some("FailedAfterRetries"));
+        let g = st.step("group").unwrap();
+        assert_eq!(g.phase, Some(WorkflowStepPhase::Failed));
+        assert_eq!(g.reason.as_deref(), Some("FailedAfterRetries"));
+        // The group does not start the retries over.
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, at(t + 1000)).await,
+            Progress::Failed
+        );
+        assert_eq!(r.runs.lock().unwrap().len(), 11);
+    }
+
+    #[tokio::test]
+    async fn restarting_a_failed_group_runs_again_what_did_not_succeed() {
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![
+                step("first", &[]),
+                group_of(
+                    "group",
+                    vec![step("ok", &[]), step("bad", &[]), step("later", &["bad"])],
+                ),
+                step("last", &[]),
+            ],
+        };
+        let mut st = started(&plan, "app-v1", now());
+        let failing = script(&[(
+            "bad",
+            StepOutcome::Failed {
+                reason: "ApplyFailed".into(),
+                message: "quota".into(),
+            },
+        )]);
+        assert_eq!(
+            run_until_settled(&plan, &mut st, &failing, now).await,
+            Progress::Failed
+        );
+        assert_eq!(phase(&st, "last"), Some(WorkflowStepPhase::Skipped));
+        // Unknown steps are refused naming the ones there are.
+        let err = Engine::restart_from(&plan, &mut st.clone(), "nope", now()).unwrap_err();
+        assert!(err.contains("group/bad"), "{err}");
+        Engine::restart_from(&plan, &mut st, "group", now()).unwrap();
+        assert!(!st.finished);
+        assert_eq!(phase(&st, "first"), Some(WorkflowStepPhase::Succeeded));
+        assert_eq!(phase(&st, "group"), Some(WorkflowStepPhase::Pending));
+        assert_eq!(
+            sub_phase(&st, "group", "ok"),
+            Some(WorkflowStepPhase::Succeeded)
+        );
+        assert_eq!(
+            sub_phase(&st, "group", "bad"),
+            Some(WorkflowStepPhase::Pending)
+        );
+        assert_eq!(phase(&st, "last"), Some(WorkflowStepPhase::Pending));
+        let fixed = script(&[]);
+        assert_eq!(
+            run_until_settled(&plan, &mut st, &fixed, now).await,
+            Progress::Succeeded
+        );
+        assert_eq!(*fixed.ran.lock().unwrap(), ["bad", "later", "last"]);
+        // Naming a sub-step runs it again even though it succeeded.
+        Engine::restart_from(&plan, &mut st, "ok", now()).unwrap();
+        let again = script(&[]);
+        run_until_settled(&plan, &mut st, &again, now).await;
+        assert_eq!(*again.ran.lock().unwrap(), ["ok", "last"]);
     }
 }

@@ -64,6 +64,12 @@ pub trait Providers: Send + Sync {
     fn call<'a>(&'a self, op: &'a Operation) -> BoxFuture<'a, Result<Outcome, ProviderError>>;
 }
 
+impl<T: Providers + ?Sized> Providers for &T {
+    fn call<'a>(&'a self, op: &'a Operation) -> BoxFuture<'a, Result<Outcome, ProviderError>> {
+        (**self).call(op)
+    }
+}
+
 /// `builtin` (wait, suspend, break, fail, message) and `util` (string, log); anything else goes
 /// to `next`.
 pub struct Builtins<P> {
@@ -435,12 +441,6 @@ mod tests {
             &Builtins { next: fake },
         )
         .await
-    }
-
-    impl<T: Providers> Providers for &T {
-        fn call<'a>(&'a self, op: &'a Operation) -> BoxFuture<'a, Result<Outcome, ProviderError>> {
-            (**self).call(op)
-        }
     }
 
     #[tokio::test]
