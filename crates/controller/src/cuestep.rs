@@ -74,20 +74,28 @@ pub(crate) async fn run(runner: &Runner<'_>, step: &PlannedStep) -> StepOutcome 
         "appRevisionNum": runner.revision_num,
         "workflowName": app.name(),
     });
-    let providers = Builtins {
-        next: crate::providers::Remote::new(
-            runner,
-            context["stepSessionID"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-        ),
+    // Sends that change something are recorded before and after (crate::intent).
+    let session = context["stepSessionID"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let journal = crate::intent::Journal::new(runner.fleet.local().client(), app);
+    let guard = crate::intent::Guard {
+        inner: crate::providers::Remote::new(runner, session.clone()),
+        journal: &journal,
+        step: &step.name,
+        session: &session,
+        run: &runner.workflow_run,
+        notes: Default::default(),
     };
+    let providers = Builtins { next: &guard };
     let mut bindings: Vec<(&str, &Value)> = vec![("parameter", &parameter), ("context", &context)];
     if !step.inputs.is_empty() {
         bindings.push(("inputs", &inputs));
     }
     let result = task::run(&def.template, &bindings, &providers).await;
+    let notes = guard.take_notes();
+    let result = result.map(|r| with_notes(r, &notes));
     match result {
         Ok(TaskResult::Done { messages, value }) => {
             let mut exported = serde_json::Map::new();
@@ -138,6 +146,43 @@ pub(crate) async fn run(runner: &Runner<'_>, step: &PlannedStep) -> StepOutcome 
                 "Evaluate".into()
             },
             message: format!("step {} ({}): {e}", step.name, step.type_),
+        },
+    }
+}
+
+/// The step's result with the notes of its sends (a resend after a restart) in its message.
+fn with_notes(r: TaskResult, notes: &[String]) -> TaskResult {
+    if notes.is_empty() {
+        return r;
+    }
+    let join = |m: String| {
+        let mut all = notes.to_vec();
+        if !m.is_empty() {
+            all.push(m);
+        }
+        all.join("; ")
+    };
+    match r {
+        TaskResult::Done {
+            value,
+            mut messages,
+        } => {
+            let mut all = notes.to_vec();
+            all.append(&mut messages);
+            TaskResult::Done {
+                value,
+                messages: all,
+            }
+        }
+        TaskResult::Wait { message } => TaskResult::Wait {
+            message: join(message),
+        },
+        TaskResult::Suspend { duration, message } => TaskResult::Suspend {
+            duration,
+            message: join(message),
+        },
+        TaskResult::Fail { message } => TaskResult::Fail {
+            message: join(message),
         },
     }
 }

@@ -11,6 +11,7 @@ pub mod definitions;
 pub mod effective;
 mod error;
 mod install;
+pub mod intent;
 mod kept;
 mod metrics;
 pub mod placement;

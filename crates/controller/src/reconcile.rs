@@ -171,7 +171,8 @@ fn trigger_hash(app: &Application) -> Option<u64> {
     app.metadata.finalizers.hash(&mut h);
     app.metadata.deletion_timestamp.is_some().hash(&mut h);
     if let Some(wf) = app.status.as_ref().and_then(|s| s.workflow.as_ref()) {
-        (wf.suspend, wf.terminated).hash(&mut h);
+        // `finished` too: `sail workflow restart --step` reopens a finished workflow.
+        (wf.suspend, wf.terminated, wf.finished).hash(&mut h);
     }
     Some(h.finish())
 }
@@ -370,6 +371,11 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
     };
 
     let render_ctx = render_context(&app, &revision_name, revision_num);
+    let plan = crate::placement::plan(&app);
+    let mut wf = status
+        .workflow
+        .clone()
+        .unwrap_or_else(|| Engine::start(&plan, &revision_name, now()));
     let runner = Runner {
         fleet: &shared.fleet,
         app: &app,
@@ -384,12 +390,12 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
         } else {
             serde_json::Map::new()
         }),
+        workflow_run: wf
+            .start_time
+            .as_ref()
+            .map(|t| t.0.to_string())
+            .unwrap_or_default(),
     };
-    let plan = crate::placement::plan(&app);
-    let mut wf = status
-        .workflow
-        .clone()
-        .unwrap_or_else(|| Engine::start(&plan, &revision_name, now()));
     let was_finished = wf.finished;
     let before = wf.clone();
     let progress = Engine::advance(&plan, &mut wf, &runner, now).await;

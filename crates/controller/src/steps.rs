@@ -29,6 +29,8 @@ pub(crate) struct Runner<'a> {
     pub services: Mutex<BTreeMap<String, ApplicationComponentStatus>>,
     /// The workflow's outputs so far (its context ConfigMap), read once per reconcile.
     pub variables: Mutex<Map<String, Value>>,
+    /// The workflow run (its start time), for the send records of steps (`intent`).
+    pub workflow_run: String,
 }
 
 impl StepRunner for Runner<'_> {

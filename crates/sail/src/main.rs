@@ -95,13 +95,17 @@ enum Command {
         #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
         timeout: Duration,
     },
-    /// Control an application's workflow: suspend, resume (approve), terminate, restart.
+    /// Control an application's workflow: suspend, resume (approve), terminate, restart,
+    /// rollback; or show what its steps did (logs).
     Workflow {
         #[arg(value_enum)]
         action: workflowcmd::Action,
         name: String,
         #[arg(short = 'n', long)]
         namespace: Option<String>,
+        /// With restart: run again from this step (or sub-step). With logs: only this step.
+        #[arg(short = 's', long)]
+        step: Option<String>,
     },
     /// Render applications without applying anything: the objects each component makes.
     DryRun {
@@ -399,9 +403,10 @@ async fn run(cli: Cli) -> Result<(), Error> {
             action,
             name,
             namespace,
+            step,
         } => {
             let (hub, ns) = connect_in(kubeconfig, namespace).await?;
-            workflowcmd::run(&hub, &ns, &name, action).await
+            workflowcmd::run(&hub, &ns, &name, action, step.as_deref()).await
         }
         Command::DryRun {
             file,

@@ -107,6 +107,14 @@ impl HubProcess {
     }
 }
 
+impl HubProcess {
+    /// Kill the hub with SIGKILL, as a crash would: nothing is finished or written on the way.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for HubProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -193,13 +201,25 @@ pub struct Receiver {
 
 impl Receiver {
     pub fn start(status: u16) -> Receiver {
-        Receiver::start_with(status, "{\"ok\":true}")
+        Receiver::start_full(status, "{\"ok\":true}", Duration::ZERO)
     }
 
     /// A receiver that answers every request with `status` and the JSON `body`.
     pub fn start_with(status: u16, body: &str) -> Receiver {
-        let answer = body.to_string();
+        Receiver::start_full(status, body, Duration::ZERO)
+    }
+
+    /// Like [`Receiver::start`], but the first request's answer waits `delay` (the request is
+    /// recorded when it arrives): a request in flight, for tests that crash its sender.
+    pub fn start_delayed(status: u16, delay: Duration) -> Receiver {
+        Receiver::start_full(status, "{\"ok\":true}", delay)
+    }
+
+    /// Answers `status` and `body`; the first answer waits `delay`. Each connection is served
+    /// by a thread of its own, so a delayed answer holds up no other request.
+    pub fn start_full(status: u16, body: &str, delay: Duration) -> Receiver {
         use std::io::{BufRead, BufReader, Read, Write};
+        let answer = body.to_string();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -207,42 +227,53 @@ impl Receiver {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
-                let mut line = String::new();
-                if reader.read_line(&mut line).is_err() {
-                    continue;
-                }
-                let mut parts = line.split_whitespace();
-                let method = parts.next().unwrap_or_default().to_string();
-                let path = parts.next().unwrap_or_default().to_string();
-                let mut headers = Vec::new();
-                let mut length = 0usize;
-                loop {
-                    let mut h = String::new();
-                    if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
-                        break;
+                let seen = seen.clone();
+                let answer = answer.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).is_err() {
+                        return;
                     }
-                    if let Some((k, v)) = h.trim_end().split_once(':') {
-                        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
-                        if k == "content-length" {
-                            length = v.parse().unwrap_or(0);
+                    let mut parts = line.split_whitespace();
+                    let method = parts.next().unwrap_or_default().to_string();
+                    let path = parts.next().unwrap_or_default().to_string();
+                    let mut headers = Vec::new();
+                    let mut length = 0usize;
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                            break;
                         }
-                        headers.push((k, v));
+                        if let Some((k, v)) = h.trim_end().split_once(':') {
+                            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
+                            if k == "content-length" {
+                                length = v.parse().unwrap_or(0);
+                            }
+                            headers.push((k, v));
+                        }
                     }
-                }
-                let mut body = vec![0; length];
-                let _ = reader.read_exact(&mut body);
-                seen.lock().expect("lock").push(Received {
-                    method,
-                    path,
-                    headers,
-                    body: String::from_utf8_lossy(&body).into_owned(),
+                    let mut body = vec![0; length];
+                    let _ = reader.read_exact(&mut body);
+                    let first = {
+                        let mut seen = seen.lock().expect("lock");
+                        seen.push(Received {
+                            method,
+                            path,
+                            headers,
+                            body: String::from_utf8_lossy(&body).into_owned(),
+                        });
+                        seen.len() == 1
+                    };
+                    if first && !delay.is_zero() {
+                        std::thread::sleep(delay);
+                    }
+                    let reply = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    let _ = stream.write_all(reply.as_bytes());
                 });
-                let reply = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                    answer.len()
-                );
-                let _ = stream.write_all(reply.as_bytes());
             }
         });
         Receiver { url, requests }
