@@ -72,6 +72,13 @@ pub const FILES: &[(&str, &str)] = builtin_files![
     "definitions/workflow-step/delete-config.cue",
     "definitions/workflow-step/collect-service-endpoints.cue",
     "definitions/workflow-step/check-metrics.cue",
+    "definitions/workflow-step/export2config.cue",
+    "definitions/workflow-step/export2secret.cue",
+    "definitions/workflow-step/depends-on-app.cue",
+    "definitions/workflow-step/apply-deployment.cue",
+    "definitions/workflow-step/clean-jobs.cue",
+    "definitions/workflow-step/vela-cli.cue",
+    "definitions/workflow-step/build-push-image.cue",
 ];
 
 /// Parse every built-in definition.

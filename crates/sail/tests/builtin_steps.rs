@@ -1,0 +1,237 @@
+//! The built-in workflow steps written in CUE (definitions/workflow-step), each run by the real
+//! `sail` hub and its effect checked on the hub: export2config, export2secret, depends-on-app
+//! (waiting for another application, and creating one from its ConfigMap), apply-deployment,
+//! vela-cli and build-push-image (Jobs) and clean-jobs.
+
+mod common;
+
+use common::{HubProcess, ok};
+use std::time::{Duration, Instant};
+
+fn step<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    status["status"]["workflow"]["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == name))
+        .unwrap_or_else(|| panic!("no step {name} in {status}"))
+}
+
+fn up(hub: &HubProcess, dir: &std::path::Path, name: &str, yaml: &str) {
+    let file = dir.join(format!("{name}.yaml"));
+    std::fs::write(&file, yaml).expect("write app");
+    ok(
+        &hub.sail(&["up", "-f", file.to_str().expect("path")]),
+        &format!("sail up {name}"),
+    );
+}
+
+fn get(hub: &HubProcess, args: &[&str]) -> String {
+    let mut all = vec!["get"];
+    all.extend(args);
+    all.extend(["-n", "default"]);
+    ok(&hub.kubectl(&all), &format!("kubectl get {args:?}"))
+}
+
+const STEPS_APP: &str = r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: builtins
+  namespace: default
+spec:
+  components: []
+  workflow:
+    steps:
+    - name: wait-base
+      type: depends-on-app
+      properties:
+        name: base
+        namespace: default
+    - name: cfg
+      type: export2config
+      properties:
+        configName: exported
+        data:
+          color: blue
+          size: "3"
+    - name: sec
+      type: export2secret
+      properties:
+        secretName: creds
+        data:
+          token: abc
+    - name: reg
+      type: export2secret
+      properties:
+        secretName: regcred
+        kind: docker-registry
+        dockerRegistry:
+          username: u
+          password: p
+          server: registry.example
+    - name: web
+      type: apply-deployment
+      properties:
+        image: nginx:1.27
+        replicas: 2
+        cmd: ["nginx", "-g", "daemon off;"]
+    - name: cli
+      type: vela-cli
+      properties:
+        command: ["vela", "version"]
+        serviceAccountName: default
+    - name: build
+      type: build-push-image
+      properties:
+        context:
+          git: github.com/example/app
+          branch: main
+        image: registry.example/app:1
+        credentials:
+          image:
+            name: regcred
+    - name: clean
+      type: clean-jobs
+"#;
+
+const BASE_APP: &str = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: base\n  namespace: default\nspec:\n  components:\n  - name: base-web\n    type: webservice\n    properties:\n      image: nginx:1.27\n";
+
+#[test]
+fn builtin_steps_do_what_they_say() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = HubProcess::start(dir.path());
+    up(&hub, dir.path(), "builtins", STEPS_APP);
+
+    // depends-on-app waits while `base` does not exist (and has no ConfigMap to make it from).
+    let start = Instant::now();
+    loop {
+        let st = hub.status_json("builtins").unwrap_or_default();
+        let s = st["status"]["workflow"]["steps"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["name"] == "wait-base").cloned())
+            .unwrap_or_default();
+        if s["phase"] == "running" {
+            assert!(
+                s["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("cannot run yet"),
+                "{s}"
+            );
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{st}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let st = hub.status_json("builtins").unwrap_or_default();
+    assert_eq!(step(&st, "wait-base")["phase"], "running", "{st}");
+    assert_eq!(step(&st, "cfg")["phase"], "pending", "{st}");
+
+    // Once base runs, the rest goes.
+    up(&hub, dir.path(), "base", BASE_APP);
+    let st = hub.wait_phase("builtins", "running");
+    for s in st["status"]["workflow"]["steps"].as_array().unwrap() {
+        assert_eq!(s["phase"], "succeeded", "{s}");
+    }
+
+    // export2config
+    assert_eq!(
+        get(
+            &hub,
+            &[
+                "configmap",
+                "exported",
+                "-o",
+                "jsonpath={.data.color}/{.data.size}"
+            ]
+        ),
+        "blue/3"
+    );
+    // export2secret: generic, and a registry login
+    assert_eq!(
+        get(&hub, &["secret", "creds", "-o", "jsonpath={.data.token}"]),
+        "YWJj"
+    );
+    assert_eq!(
+        get(&hub, &["secret", "regcred", "-o", "jsonpath={.type}"]),
+        "kubernetes.io/dockerconfigjson"
+    );
+    let login = get(
+        &hub,
+        &[
+            "secret",
+            "regcred",
+            "-o",
+            "jsonpath={.data.\\.dockerconfigjson}",
+        ],
+    );
+    use base64::Engine;
+    let login = base64::engine::general_purpose::STANDARD
+        .decode(login.trim())
+        .unwrap_or_else(|e| panic!("not base64 ({e}): {login}"));
+    let login = String::from_utf8(login).expect("utf-8");
+    let login: serde_json::Value = serde_json::from_str(&login).expect("docker config JSON");
+    assert_eq!(login["auths"]["registry.example"]["username"], "u");
+    assert_eq!(login["auths"]["registry.example"]["auth"], "dTpw");
+    // apply-deployment: named after the step, ready before the step succeeded
+    assert_eq!(
+        get(
+            &hub,
+            &[
+                "deploy",
+                "web",
+                "-o",
+                "jsonpath={.spec.replicas}/{.status.readyReplicas}/{.spec.template.spec.containers[0].image}"
+            ]
+        ),
+        "2/2/nginx:1.27"
+    );
+    // vela-cli and build-push-image ran as Jobs that succeeded (their steps waited for that);
+    // clean-jobs then deleted the Jobs and Pods labelled with the application.
+    let jobs = get(
+        &hub,
+        &["jobs", "-l", "workflow.oam.dev/name=builtins", "-o", "name"],
+    );
+    assert_eq!(jobs.trim(), "", "jobs left: {jobs}");
+    let start = Instant::now();
+    loop {
+        let pods = get(
+            &hub,
+            &["pods", "-l", "workflow.oam.dev/name=builtins", "-o", "name"],
+        );
+        if pods.trim().is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "pods left: {pods}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let msg = |n: &str| step(&st, n)["message"].as_str().unwrap_or("").to_string();
+    assert!(!msg("cli").contains("failed"), "{}", msg("cli"));
+
+    // depends-on-app creates a missing application from the ConfigMap of its name.
+    let late = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: late\n  namespace: default\nspec:\n  components:\n  - name: late-web\n    type: webservice\n    properties:\n      image: nginx:1.27\n";
+    testkit::ok_stdout(&testkit::kubectl_stdin(
+        &hub.kubeconfig(),
+        &[
+            "create",
+            "configmap",
+            "late",
+            "-n",
+            "default",
+            "--from-file=application=/dev/stdin",
+        ],
+        late,
+    ));
+    up(
+        &hub,
+        dir.path(),
+        "needs-late",
+        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: needs-late\n  namespace: default\nspec:\n  components: []\n  workflow:\n    steps:\n    - name: wait-late\n      type: depends-on-app\n      properties:\n        name: late\n        namespace: default\n",
+    );
+    hub.wait_phase("needs-late", "running");
+    let late_st = hub.wait_phase("late", "running");
+    assert_eq!(late_st["spec"]["components"][0]["name"], "late-web");
+    hub.stop();
+}
