@@ -276,48 +276,6 @@ pub fn describe(r: &SendRecord) -> String {
     line
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_destinations_and_decisions() {
-        assert_eq!(record_key("tell ci", "send"), "send.tell-ci.send");
-        assert_eq!(
-            destination("https://user:pw@hooks.slack.com/services/T0/B0/secret?x=1"),
-            "https://hooks.slack.com"
-        );
-        assert_eq!(
-            destination("http://127.0.0.1:8080/x"),
-            "http://127.0.0.1:8080"
-        );
-        assert!(guarded("POST") && guarded("delete") && !guarded("GET"));
-        let mut r = SendRecord {
-            state: "sending".into(),
-            attempt: 1,
-            ..SendRecord::default()
-        };
-        assert_eq!(decide(None), Decision::Send);
-        assert_eq!(decide(Some(&r)), Decision::Resend);
-        r.attempt = 2;
-        assert_eq!(decide(Some(&r)), Decision::GiveUp);
-        r.state = "failed".into();
-        assert_eq!(decide(Some(&r)), Decision::Send);
-        r.state = "sent".into();
-        r.status_code = Some(204);
-        assert_eq!(
-            decide(Some(&r)),
-            Decision::Done {
-                status_code: 204,
-                body: String::new()
-            }
-        );
-        let big = "é".repeat(MAX_RECORDED_BODY);
-        let (b, cut) = recorded_body(&big);
-        assert!(cut && b.len() <= MAX_RECORDED_BODY);
-    }
-}
-
 /// Providers that guard the `http` sends of one step run: every request that changes
 /// something gets an `Idempotency-Key` (the step's session id unless the template set one),
 /// and its intent and outcome are recorded around the send by `inner`.
@@ -494,5 +452,47 @@ impl<P: workflow::task::Providers> Guard<'_, P> {
             tracing::warn!(step = self.step, "send outcome not recorded: {e}");
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_destinations_and_decisions() {
+        assert_eq!(record_key("tell ci", "send"), "send.tell-ci.send");
+        assert_eq!(
+            destination("https://user:pw@hooks.slack.com/services/T0/B0/secret?x=1"),
+            "https://hooks.slack.com"
+        );
+        assert_eq!(
+            destination("http://127.0.0.1:8080/x"),
+            "http://127.0.0.1:8080"
+        );
+        assert!(guarded("POST") && guarded("delete") && !guarded("GET"));
+        let mut r = SendRecord {
+            state: "sending".into(),
+            attempt: 1,
+            ..SendRecord::default()
+        };
+        assert_eq!(decide(None), Decision::Send);
+        assert_eq!(decide(Some(&r)), Decision::Resend);
+        r.attempt = 2;
+        assert_eq!(decide(Some(&r)), Decision::GiveUp);
+        r.state = "failed".into();
+        assert_eq!(decide(Some(&r)), Decision::Send);
+        r.state = "sent".into();
+        r.status_code = Some(204);
+        assert_eq!(
+            decide(Some(&r)),
+            Decision::Done {
+                status_code: 204,
+                body: String::new()
+            }
+        );
+        let big = "é".repeat(MAX_RECORDED_BODY);
+        let (b, cut) = recorded_body(&big);
+        assert!(cut && b.len() <= MAX_RECORDED_BODY);
     }
 }

@@ -171,8 +171,9 @@ fn trigger_hash(app: &Application) -> Option<u64> {
     app.metadata.finalizers.hash(&mut h);
     app.metadata.deletion_timestamp.is_some().hash(&mut h);
     if let Some(wf) = app.status.as_ref().and_then(|s| s.workflow.as_ref()) {
-        // `finished` too: `sail workflow restart --step` reopens a finished workflow.
-        (wf.suspend, wf.terminated, wf.finished).hash(&mut h);
+        // The run's start time too: `sail workflow restart --step` starts a new run.
+        (wf.suspend, wf.terminated).hash(&mut h);
+        wf.start_time.as_ref().map(|t| t.0.to_string()).hash(&mut h);
     }
     Some(h.finish())
 }

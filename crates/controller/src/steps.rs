@@ -51,7 +51,10 @@ impl StepRunner for Runner<'_> {
                     };
                 };
                 match self.local_targets(&[name.to_string()]) {
-                    Ok(targets) => self.apply_targets(&targets, PARALLELISM).await,
+                    Ok(targets) => {
+                        let outcome = self.apply_targets(&targets, PARALLELISM).await;
+                        self.with_outputs(step, &targets, outcome).await
+                    }
                     Err(e) => e.into_outcome(),
                 }
             }
@@ -73,7 +76,10 @@ impl StepRunner for Runner<'_> {
                     },
                 };
                 match self.deploy_targets(&step.properties).await {
-                    Ok(targets) => self.apply_targets(&targets, parallelism).await,
+                    Ok(targets) => {
+                        let outcome = self.apply_targets(&targets, parallelism).await;
+                        self.with_outputs(step, &targets, outcome).await
+                    }
                     Err(e) => e.into_outcome(),
                 }
             }
@@ -1018,6 +1024,99 @@ fn fill_inputs(
         ))
     })?;
     Ok(out)
+}
+
+impl Runner<'_> {
+    /// The `outputs` of a built-in apply-component or deploy step that succeeded, exported to
+    /// the workflow context. `valueFrom` reads the step's result: `output` (the component's
+    /// workload as it is live, status included) and `outputs.<name>` (its other objects), as
+    /// KubeVela's apply-component gives them; for `deploy`, `placements` lists them per
+    /// component and cluster (`[{component, cluster, namespace, output, outputs}]`), and
+    /// `output`/`outputs` are there too when it placed one component in one place.
+    async fn with_outputs(
+        &self,
+        step: &PlannedStep,
+        targets: &[Target],
+        outcome: StepOutcome,
+    ) -> StepOutcome {
+        if step.outputs.is_empty() || !matches!(outcome, StepOutcome::Succeeded { .. }) {
+            return outcome;
+        }
+        let mut placements = Vec::new();
+        let context = self.variables_snapshot();
+        for target in targets {
+            // Rendered as applied: its inputs from the workflow context where it has them.
+            let filled = fill_inputs(target, &BTreeMap::new(), &BTreeMap::new(), &context)
+                .unwrap_or_else(|_| target.clone());
+            let p = match self.prepare(&filled).await {
+                Ok(p) => p,
+                Err(StepError::Fatal(_, m) | StepError::Retry(m)) => {
+                    return StepOutcome::Failed {
+                        reason: "Output".into(),
+                        message: format!(
+                            "step {}: outputs: component {} not read back: {m}",
+                            step.name, target.component.name
+                        ),
+                    };
+                }
+            };
+            let mut output = Value::Null;
+            let mut outputs = Map::new();
+            for (o, t) in p.rendered.objects().zip(&p.tracked) {
+                if o.trait_type.is_some() && o.output_name.is_none() {
+                    continue;
+                }
+                let live = match p.cluster.get(&t.reference).await {
+                    Ok(l) => l.unwrap_or(Value::Null),
+                    Err(e) => return StepError::from_fleet(e).into_outcome(),
+                };
+                match &o.output_name {
+                    None => output = live,
+                    Some(n) => {
+                        outputs.insert(n.clone(), live);
+                    }
+                }
+            }
+            placements.push(serde_json::json!({
+                "component": target.component.name,
+                "cluster": target.cluster,
+                "namespace": target.namespace,
+                "output": output,
+                "outputs": outputs,
+            }));
+        }
+        let mut value = Map::new();
+        if let [only] = placements.as_slice() {
+            value.insert("output".into(), only["output"].clone());
+            value.insert("outputs".into(), only["outputs"].clone());
+        }
+        value.insert("placements".into(), Value::Array(placements));
+        value.insert("parameter".into(), step.properties.clone());
+        let value = Value::Object(value);
+        let mut exported = Map::new();
+        for out in &step.outputs {
+            match crate::cuestep::value_from(&value, &out.value_from) {
+                Ok(v) => {
+                    exported.insert(out.name.clone(), v);
+                }
+                Err(e) => {
+                    return StepOutcome::Failed {
+                        reason: "Output".into(),
+                        message: format!(
+                            "step {}: output {:?} (valueFrom {:?}): {e}",
+                            step.name, out.name, out.value_from
+                        ),
+                    };
+                }
+            }
+        }
+        if let Err(e) = self.export(exported).await {
+            return StepOutcome::Running {
+                message: format!("step {}: outputs not stored yet: {e}", step.name),
+            };
+        }
+        outcome
+    }
 }
 
 /// Create the namespace a placement deploys to when the cluster does not have it, as KubeVela

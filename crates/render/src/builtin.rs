@@ -79,6 +79,8 @@ pub const FILES: &[(&str, &str)] = builtin_files![
     "definitions/workflow-step/clean-jobs.cue",
     "definitions/workflow-step/vela-cli.cue",
     "definitions/workflow-step/build-push-image.cue",
+    "definitions/workflow-step/apply-terraform-config.cue",
+    "definitions/workflow-step/generate-jdbc-connection.cue",
 ];
 
 /// Parse every built-in definition.

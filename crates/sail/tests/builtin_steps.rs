@@ -235,3 +235,216 @@ fn builtin_steps_do_what_they_say() {
     assert_eq!(late_st["spec"]["components"][0]["name"], "late-web");
     hub.stop();
 }
+
+/// Outputs of the built-in apply-component and deploy steps read the applied component as it
+/// is live (`output`, `outputs`, and for deploy `placements`), and later steps take them in.
+#[test]
+fn apply_component_and_deploy_export_outputs_from_what_they_applied() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = HubProcess::start(dir.path());
+    up(
+        &hub,
+        dir.path(),
+        "outs",
+        r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: outs
+  namespace: default
+spec:
+  components:
+  - name: web
+    type: webservice
+    properties:
+      image: nginx:1.27
+      ports:
+      - port: 80
+        expose: true
+  workflow:
+    steps:
+    - name: apply-web
+      type: apply-component
+      properties:
+        component: web
+      outputs:
+      - name: ready
+        valueFrom: '"\(output.metadata.name) has \(output.status.readyReplicas) ready"'
+      - name: svc-port
+        valueFrom: outputs.webserviceExpose.spec.ports[0].port
+    - name: deploy-all
+      type: deploy
+      outputs:
+      - name: where
+        valueFrom: '"\(placements[0].component) on \(placements[0].cluster) in \(placements[0].namespace)"'
+    - name: say-ready
+      type: print-message-in-status
+      inputs:
+      - from: ready
+        parameterKey: message
+    - name: say-where
+      type: print-message-in-status
+      inputs:
+      - from: where
+        parameterKey: message
+    - name: bad-output
+      type: apply-component
+      properties:
+        component: web
+      outputs:
+      - name: nope
+        valueFrom: output.status.noSuchField
+"#,
+    );
+    let st = hub.wait_phase("outs", "workflowFailed");
+    assert_eq!(step(&st, "apply-web")["phase"], "succeeded", "{st}");
+    assert_eq!(step(&st, "say-ready")["message"], "web has 1 ready", "{st}");
+    assert_eq!(
+        step(&st, "say-where")["message"],
+        "web on local in default",
+        "{st}"
+    );
+    let bad = step(&st, "bad-output");
+    assert_eq!(bad["reason"], "Output", "{bad}");
+    assert!(
+        bad["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("noSuchField"),
+        "{bad}"
+    );
+    let vars = get(
+        &hub,
+        &[
+            "configmap",
+            "workflow-outs-context",
+            "-o",
+            "jsonpath={.data.vars}",
+        ],
+    );
+    let vars: serde_json::Value = serde_json::from_str(&vars).expect("vars JSON");
+    assert_eq!(vars["svc-port"], 80, "{vars}");
+    hub.stop();
+}
+
+const TERRAFORM_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: configurations.terraform.core.oam.dev
+spec:
+  group: terraform.core.oam.dev
+  scope: Namespaced
+  names:
+    kind: Configuration
+    plural: configurations
+    singular: configuration
+  versions:
+  - name: v1beta2
+    served: true
+    storage: true
+    subresources:
+      status: {}
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+"#;
+
+/// apply-terraform-config over the Terraform controller's Configuration (kubelite plays the
+/// controller: the Configuration becomes Available), and generate-jdbc-connection from a
+/// database's connection Secret.
+#[test]
+fn terraform_steps_apply_a_configuration_and_make_a_jdbc_connection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = HubProcess::start(dir.path());
+    testkit::ok_stdout(&testkit::kubectl_stdin(
+        &hub.kubeconfig(),
+        &["apply", "-f", "-"],
+        TERRAFORM_CRD,
+    ));
+    ok(
+        &hub.kubectl(&[
+            "create",
+            "secret",
+            "generic",
+            "db-conn",
+            "-n",
+            "default",
+            "--from-literal=DB_HOST=db.example",
+            "--from-literal=DB_PORT=3306",
+            "--from-literal=DB_NAME=shop",
+            "--from-literal=DB_USER=app",
+            "--from-literal=DB_PASSWORD=s3cret",
+        ]),
+        "create the connection secret",
+    );
+    up(
+        &hub,
+        dir.path(),
+        "cloud",
+        r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: cloud
+  namespace: default
+spec:
+  components: []
+  workflow:
+    steps:
+    - name: bucket
+      type: apply-terraform-config
+      properties:
+        source:
+          hcl: |
+            resource "null_resource" "x" {}
+        variable:
+          name: my-bucket
+        writeConnectionSecretToRef:
+          name: bucket-conn
+    - name: jdbc
+      type: generate-jdbc-connection
+      properties:
+        name: db-conn
+      outputs:
+      - name: url
+        valueFrom: env[0].value
+      - name: user
+        valueFrom: env[1].value
+    - name: show
+      type: print-message-in-status
+      inputs:
+      - from: url
+        parameterKey: message
+"#,
+    );
+    let st = hub.wait_phase("cloud", "running");
+    assert_eq!(step(&st, "bucket")["phase"], "succeeded", "{st}");
+    assert_eq!(
+        step(&st, "show")["message"],
+        "jdbc://db.example:3306/shop?characterEncoding=utf8&useSSL=false",
+        "{st}"
+    );
+    assert_eq!(
+        get(
+            &hub,
+            &[
+                "configuration",
+                "cloud-bucket",
+                "-o",
+                "jsonpath={.spec.variable.name}/{.spec.writeConnectionSecretToRef.name}/{.status.apply.state}"
+            ]
+        ),
+        "my-bucket/bucket-conn/Available"
+    );
+    let vars = get(
+        &hub,
+        &[
+            "configmap",
+            "workflow-cloud-context",
+            "-o",
+            "jsonpath={.data.vars}",
+        ],
+    );
+    let vars: serde_json::Value = serde_json::from_str(&vars).expect("vars JSON");
+    assert_eq!(vars["user"], "app", "{vars}");
+    hub.stop();
+}
