@@ -1,5 +1,5 @@
 //! The CUE packages definitions import beside CUE's own: `vela/builtin`, `vela/kube`,
-//! `vela/http`, `vela/util`, `vela/config`, `vela/time`, `vela/multicluster`, `vela/oam`, `vela/query`, `vela/metrics` and the legacy `vela/op` and `vela/ql`, in which workflow steps declare their
+//! `vela/http`, `vela/util`, `vela/config`, `vela/time`, `vela/multicluster`, `vela/oam`, `vela/query`, `vela/metrics`, `vela/email` and the legacy `vela/op` and `vela/ql`, in which workflow steps declare their
 //! operations (`#do`/`#provider`). Sailplane's own text (definitions/packages/vela), with the
 //! names and parameters of KubeVela's; the workflow engine serves the operations.
 
@@ -59,6 +59,11 @@ pub const PACKAGES: &[(&str, &str, &str)] = &[
         "vela/metrics",
         "vela/metrics.cue",
         include_str!("../../../definitions/packages/vela/metrics.cue"),
+    ),
+    (
+        "vela/email",
+        "vela/email.cue",
+        include_str!("../../../definitions/packages/vela/email.cue"),
     ),
     (
         "vela/op",

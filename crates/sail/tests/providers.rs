@@ -536,3 +536,130 @@ spec:
     );
     hub.stop();
 }
+
+#[test]
+fn notification_and_send_email_deliver_over_smtp() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    let smtp = common::SmtpReceiver::start();
+    // The password comes from a Secret: it is sent to the server, never shown.
+    testkit::ok_stdout(&hub.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "smtp",
+        "-n",
+        "default",
+        "--from-literal=password=s3cret-pw",
+    ]));
+    up(
+        &hub,
+        dir.path(),
+        "mailer",
+        &format!(
+            r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: mailer
+  namespace: default
+spec:
+  components: []
+  workflow:
+    steps:
+    - name: tell
+      type: notification
+      properties:
+        email:
+          from:
+            address: release@example.com
+            alias: Release Bot
+            password:
+              secretRef:
+                name: smtp
+                key: password
+            host: 127.0.0.1
+            port: {port}
+          to: [dev@example.com, ops@example.com]
+          content:
+            subject: release 1.0 is out
+            body: <p>shipped</p>
+"#,
+            port = smtp.port
+        ),
+    );
+    hub.wait_phase("mailer", "running");
+    let mails = smtp.wait_for(1, std::time::Duration::from_secs(5));
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let m = &mails[0];
+    assert_eq!(m.login, "\0release@example.com\0s3cret-pw");
+    assert_eq!(m.from, "<release@example.com>");
+    assert_eq!(m.to, ["<dev@example.com>", "<ops@example.com>"]);
+    assert!(m.data.contains("Subject: release 1.0 is out"), "{}", m.data);
+    assert!(
+        m.data
+            .contains("From: \"Release Bot\" <release@example.com>"),
+        "{}",
+        m.data
+    );
+    assert!(m.data.contains("<p>shipped</p>"), "{}", m.data);
+    assert!(m.data.contains("Message-ID: <"), "{}", m.data);
+    // The password is nowhere in the hub's log or the application's status.
+    let status = ok(&hub.sail(&["status", "mailer", "-o", "json"]), "status");
+    assert!(!status.contains("s3cret-pw"));
+    assert!(!hub.log().contains("s3cret-pw"));
+
+    // A server that is not there: the step retries, saying where it sent.
+    up(
+        &hub,
+        dir.path(),
+        "nomail",
+        r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: nomail
+  namespace: default
+spec:
+  components: []
+  workflow:
+    steps:
+    - name: tell
+      type: notification
+      properties:
+        email:
+          from:
+            address: release@example.com
+            password:
+              value: pw-that-must-not-show
+            host: 127.0.0.1
+            port: 1
+          to: [dev@example.com]
+          content:
+            subject: s
+            body: b
+"#,
+    );
+    let start = std::time::Instant::now();
+    loop {
+        let st = hub.status_json("nomail");
+        let m = st
+            .as_ref()
+            .and_then(|s| s["status"]["workflow"]["steps"].as_array().cloned())
+            .and_then(|steps| steps.into_iter().find(|s| s["name"] == "tell"))
+            .and_then(|s| s["message"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        if m.contains("retry 1/") {
+            assert!(
+                m.contains("through 127.0.0.1:1 as release@example.com"),
+                "{m}"
+            );
+            assert!(!m.contains("pw-that-must-not-show"), "{m}");
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "no retry: {m}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    hub.stop();
+}

@@ -4,6 +4,7 @@
 //! provider.
 
 mod config;
+mod email;
 mod http;
 mod kube;
 mod metrics;
@@ -72,6 +73,7 @@ impl task::Providers for Remote<'_, '_> {
                 ("multicluster", action) => multicluster::call(self.runner, action, params).await,
                 ("oam", action) => oam::call(self.runner, action, params).await,
                 ("query", action) => query::call(self.runner, action, params).await,
+                ("email", action) => email::call(&self.session, action, params).await,
                 ("metrics", action) => {
                     metrics::call(self.runner, &self.session, action, params).await
                 }

@@ -329,3 +329,118 @@ impl HubProcess {
         }
     }
 }
+
+/// One mail a [`SmtpReceiver`] took.
+#[derive(Clone, Debug, Default)]
+pub struct Mail {
+    /// The AUTH PLAIN credentials, decoded: `\0user\0password`.
+    pub login: String,
+    pub from: String,
+    pub to: Vec<String>,
+    /// The message as sent (headers and body).
+    pub data: String,
+}
+
+/// A plain SMTP server in the test (loopback, no TLS) that takes every mail: the far end of
+/// email steps. It offers AUTH PLAIN and records the login so tests can check it was sent.
+pub struct SmtpReceiver {
+    pub port: u16,
+    mails: std::sync::Arc<std::sync::Mutex<Vec<Mail>>>,
+}
+
+impl SmtpReceiver {
+    pub fn start() -> SmtpReceiver {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the SMTP receiver");
+        let port = listener.local_addr().expect("address").port();
+        let mails = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = mails.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+                    let mut say = |s: &str| {
+                        let _ = stream.write_all(format!("{s}\r\n").as_bytes());
+                    };
+                    say("220 test ESMTP");
+                    let mut mail = Mail::default();
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let cmd = line.trim_end().to_string();
+                        let upper = cmd.to_ascii_uppercase();
+                        if upper.starts_with("EHLO") {
+                            say("250-test");
+                            say("250-AUTH PLAIN");
+                            say("250 OK");
+                        } else if upper.starts_with("AUTH PLAIN") {
+                            let mut b64 = cmd[10..].trim().to_string();
+                            if b64.is_empty() {
+                                say("334 ");
+                                let mut l = String::new();
+                                let _ = reader.read_line(&mut l);
+                                b64 = l.trim().to_string();
+                            }
+                            use base64::Engine;
+                            let raw = base64::engine::general_purpose::STANDARD
+                                .decode(b64)
+                                .unwrap_or_default();
+                            mail.login = String::from_utf8_lossy(&raw).into_owned();
+                            say("235 2.7.0 accepted");
+                        } else if upper.starts_with("MAIL FROM:") {
+                            mail.from = cmd[10..].trim().to_string();
+                            say("250 OK");
+                        } else if upper.starts_with("RCPT TO:") {
+                            mail.to.push(cmd[8..].trim().to_string());
+                            say("250 OK");
+                        } else if upper == "DATA" {
+                            say("354 go on");
+                            let mut data = String::new();
+                            loop {
+                                let mut l = String::new();
+                                if reader.read_line(&mut l).unwrap_or(0) == 0 {
+                                    return;
+                                }
+                                if l.trim_end() == "." {
+                                    break;
+                                }
+                                data.push_str(&l);
+                            }
+                            mail.data = data;
+                            seen.lock().expect("lock").push(std::mem::take(&mut mail));
+                            say("250 queued");
+                        } else if upper == "QUIT" {
+                            say("221 bye");
+                            return;
+                        } else {
+                            say("250 OK");
+                        }
+                    }
+                });
+            }
+        });
+        SmtpReceiver { port, mails }
+    }
+
+    pub fn mails(&self) -> Vec<Mail> {
+        self.mails.lock().expect("lock").clone()
+    }
+
+    /// Wait until `n` mails arrived.
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Mail> {
+        let start = Instant::now();
+        loop {
+            let m = self.mails();
+            if m.len() >= n {
+                return m;
+            }
+            assert!(start.elapsed() < timeout, "expected {n} mails, got {m:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
