@@ -81,6 +81,8 @@ pub const FILES: &[(&str, &str)] = builtin_files![
     "definitions/workflow-step/build-push-image.cue",
     "definitions/workflow-step/apply-terraform-config.cue",
     "definitions/workflow-step/generate-jdbc-connection.cue",
+    "definitions/workflow-step/export-data.cue",
+    "definitions/workflow-step/export-service.cue",
 ];
 
 /// Parse every built-in definition.

@@ -448,3 +448,99 @@ spec:
     assert_eq!(vars["user"], "app", "{vars}");
     hub.stop();
 }
+
+/// export-data and export-service put a ConfigMap, and a Service with its Endpoints, on every
+/// cluster the named topology policy places the application in (here a member cluster).
+#[tokio::test(flavor = "multi_thread")]
+async fn export_data_and_service_reach_the_clusters_of_a_topology() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = HubProcess::start(dir.path());
+    let members = common::start_members(&["edge"]).await;
+    hub.join(&members[0], "edge", "");
+    up(
+        &hub,
+        dir.path(),
+        "exporter",
+        r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: exporter
+  namespace: default
+spec:
+  components:
+  - name: web
+    type: webservice
+    properties:
+      image: nginx:1.27
+  policies:
+  - name: on-edge
+    type: topology
+    properties:
+      clusters: [edge]
+  workflow:
+    steps:
+    - name: data
+      type: export-data
+      properties:
+        name: shared-settings
+        topology: on-edge
+        data:
+          region: eu
+    - name: db
+      type: export-service
+      properties:
+        name: legacy-db
+        topology: on-edge
+        ip: 10.0.0.7
+        port: 5432
+        targetPort: 5432
+"#,
+    );
+    // The component is never deployed (no deploy step): wait for the workflow, not for health.
+    let start = Instant::now();
+    loop {
+        let v = hub.status_json("exporter").unwrap_or_default();
+        if v["status"]["workflow"]["status"] == "succeeded" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{v}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let edge = |args: &[&str]| {
+        let mut all = vec!["get"];
+        all.extend(args);
+        all.extend(["-n", "default"]);
+        testkit::ok_stdout(&members[0].kubectl(&all))
+    };
+    assert_eq!(
+        edge(&[
+            "configmap",
+            "shared-settings",
+            "-o",
+            "jsonpath={.data.region}"
+        ]),
+        "eu"
+    );
+    assert_eq!(
+        edge(&[
+            "service",
+            "legacy-db",
+            "-o",
+            "jsonpath={.spec.ports[0].port}"
+        ]),
+        "5432"
+    );
+    assert_eq!(
+        edge(&[
+            "endpoints",
+            "legacy-db",
+            "-o",
+            "jsonpath={.subsets[0].addresses[0].ip}"
+        ]),
+        "10.0.0.7"
+    );
+    // Not on the hub: the topology names only edge.
+    let on_hub = hub.kubectl(&["get", "configmap", "shared-settings", "-n", "default"]);
+    assert!(!on_hub.status.success(), "exported to the hub too");
+    hub.stop();
+}
