@@ -468,7 +468,7 @@ impl Runner<'_> {
     }
 
     /// Render the targets, record every object they make in the tracker (one write for all of
-    /// them), then apply them, the clusters in parallel, and read their health and their live
+    /// them), then apply them, in parallel, and read their health and their live
     /// objects (`output` and `outputs`, for the components' outputs). A cluster that does not
     /// answer makes its targets wait; the others go on.
     #[allow(clippy::type_complexity)]
@@ -511,30 +511,17 @@ impl Runner<'_> {
             .record(self.revision_num, &tracked)
             .await
             .map_err(|e| StepError::Retry(format!("recording resources: {e}")))?;
-        // One task per cluster, each applying its targets in order, `parallelism` at once.
-        let mut by_cluster: BTreeMap<String, Vec<Prepared>> = BTreeMap::new();
-        for p in prepared {
-            by_cluster
-                .entry(p.target.cluster.clone())
-                .or_default()
-                .push(p);
-        }
-        let runs = by_cluster.into_values().map(|group| async move {
-            let mut out = Vec::new();
-            for p in group {
-                let result = self.apply_prepared(&p, stage).await;
-                out.push((p.target.clone(), result));
-            }
-            out
+        // Every component × placement of the wave at once, up to `parallelism` (KubeVela's
+        // deploy); the order that matters (dependsOn, inputs) is between waves.
+        let runs = prepared.into_iter().map(|p| async move {
+            let result = self.apply_prepared(&p, stage).await;
+            (p.target, result)
         });
         use futures::StreamExt;
         let mut out: Vec<_> = futures::stream::iter(runs)
             .buffer_unordered(parallelism.max(1))
             .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
+            .await;
         out.extend(unreachable);
         Ok(out)
     }
@@ -1145,7 +1132,8 @@ async fn ensure_namespace(cluster: &fleet::Cluster, ns: &str) -> Result<(), Step
         .map_err(StepError::from_fleet)
 }
 
-/// How many clusters a step applies to at once unless the deploy step says (`parallelism`).
+/// How many component placements a step applies at once unless the deploy step says
+/// (`parallelism`).
 const PARALLELISM: usize = 8;
 
 /// `namespace/name` of an application, as `app.oam.dev/shared-by` lists them.
