@@ -98,29 +98,8 @@ pub(crate) async fn run(runner: &Runner<'_>, step: &PlannedStep) -> StepOutcome 
     let result = result.map(|r| with_notes(r, &notes));
     match result {
         Ok(TaskResult::Done { messages, value }) => {
-            let mut exported = serde_json::Map::new();
-            for out in &step.outputs {
-                match value_from(&value, &out.value_from) {
-                    Ok(v) => {
-                        exported.insert(out.name.clone(), v);
-                    }
-                    Err(e) => {
-                        return StepOutcome::Failed {
-                            reason: "Output".into(),
-                            message: format!(
-                                "step {}: output {:?} (valueFrom {:?}): {e}",
-                                step.name, out.name, out.value_from
-                            ),
-                        };
-                    }
-                }
-            }
-            if !exported.is_empty()
-                && let Err(e) = runner.export(exported).await
-            {
-                return StepOutcome::Running {
-                    message: format!("step {}: outputs not stored yet: {e}", step.name),
-                };
+            if let Some(stop) = runner.export_step_outputs(step, &value).await {
+                return stop;
             }
             StepOutcome::Succeeded {
                 message: messages.join("; "),

@@ -185,6 +185,41 @@ struct Prepared {
 }
 
 impl Runner<'_> {
+    /// Evaluate a step's `outputs` over its result and add them to the workflow context. What
+    /// stops the step instead: a `valueFrom` that does not evaluate (it fails), or a context
+    /// that cannot be stored yet (it runs again).
+    pub(crate) async fn export_step_outputs(
+        &self,
+        step: &PlannedStep,
+        value: &Value,
+    ) -> Option<StepOutcome> {
+        let mut exported = Map::new();
+        for out in &step.outputs {
+            match crate::cuestep::value_from(value, &out.value_from) {
+                Ok(v) => {
+                    exported.insert(out.name.clone(), v);
+                }
+                Err(e) => {
+                    return Some(StepOutcome::Failed {
+                        reason: "Output".into(),
+                        message: format!(
+                            "step {}: output {:?} (valueFrom {:?}): {e}",
+                            step.name, out.name, out.value_from
+                        ),
+                    });
+                }
+            }
+        }
+        if !exported.is_empty()
+            && let Err(e) = self.export(exported).await
+        {
+            return Some(StepOutcome::Running {
+                message: format!("step {}: outputs not stored yet: {e}", step.name),
+            });
+        }
+        None
+    }
+
     pub(crate) fn variables_snapshot(&self) -> Map<String, Value> {
         self.variables
             .lock()
@@ -1080,27 +1115,8 @@ impl Runner<'_> {
         value.insert("placements".into(), Value::Array(placements));
         value.insert("parameter".into(), step.properties.clone());
         let value = Value::Object(value);
-        let mut exported = Map::new();
-        for out in &step.outputs {
-            match crate::cuestep::value_from(&value, &out.value_from) {
-                Ok(v) => {
-                    exported.insert(out.name.clone(), v);
-                }
-                Err(e) => {
-                    return StepOutcome::Failed {
-                        reason: "Output".into(),
-                        message: format!(
-                            "step {}: output {:?} (valueFrom {:?}): {e}",
-                            step.name, out.name, out.value_from
-                        ),
-                    };
-                }
-            }
-        }
-        if let Err(e) = self.export(exported).await {
-            return StepOutcome::Running {
-                message: format!("step {}: outputs not stored yet: {e}", step.name),
-            };
+        if let Some(stop) = self.export_step_outputs(step, &value).await {
+            return stop;
         }
         outcome
     }
