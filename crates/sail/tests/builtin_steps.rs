@@ -15,15 +15,6 @@ fn step<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value 
         .unwrap_or_else(|| panic!("no step {name} in {status}"))
 }
 
-fn up(hub: &HubProcess, dir: &std::path::Path, name: &str, yaml: &str) {
-    let file = dir.join(format!("{name}.yaml"));
-    std::fs::write(&file, yaml).expect("write app");
-    ok(
-        &hub.sail(&["up", "-f", file.to_str().expect("path")]),
-        &format!("sail up {name}"),
-    );
-}
-
 fn get(hub: &HubProcess, args: &[&str]) -> String {
     let mut all = vec!["get"];
     all.extend(args);
@@ -98,7 +89,7 @@ const BASE_APP: &str = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmet
 fn builtin_steps_do_what_they_say() {
     let dir = tempfile::tempdir().expect("tempdir");
     let hub = HubProcess::start(dir.path());
-    up(&hub, dir.path(), "builtins", STEPS_APP);
+    hub.up(dir.path(), "builtins", STEPS_APP);
 
     // depends-on-app waits while `base` does not exist (and has no ConfigMap to make it from).
     let start = Instant::now();
@@ -127,7 +118,7 @@ fn builtin_steps_do_what_they_say() {
     assert_eq!(step(&st, "cfg")["phase"], "pending", "{st}");
 
     // Once base runs, the rest goes.
-    up(&hub, dir.path(), "base", BASE_APP);
+    hub.up(dir.path(), "base", BASE_APP);
     let st = hub.wait_phase("builtins", "running");
     for s in st["status"]["workflow"]["steps"].as_array().unwrap() {
         assert_eq!(s["phase"], "succeeded", "{s}");
@@ -224,9 +215,7 @@ fn builtin_steps_do_what_they_say() {
         ],
         late,
     ));
-    up(
-        &hub,
-        dir.path(),
+    hub.up(dir.path(),
         "needs-late",
         "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: needs-late\n  namespace: default\nspec:\n  components: []\n  workflow:\n    steps:\n    - name: wait-late\n      type: depends-on-app\n      properties:\n        name: late\n        namespace: default\n",
     );
@@ -242,9 +231,7 @@ fn builtin_steps_do_what_they_say() {
 fn apply_component_and_deploy_export_outputs_from_what_they_applied() {
     let dir = tempfile::tempdir().expect("tempdir");
     let hub = HubProcess::start(dir.path());
-    up(
-        &hub,
-        dir.path(),
+    hub.up(dir.path(),
         "outs",
         r#"apiVersion: core.oam.dev/v1beta1
 kind: Application
@@ -377,8 +364,7 @@ fn terraform_steps_apply_a_configuration_and_make_a_jdbc_connection() {
         ]),
         "create the connection secret",
     );
-    up(
-        &hub,
+    hub.up(
         dir.path(),
         "cloud",
         r#"apiVersion: core.oam.dev/v1beta1
@@ -457,8 +443,7 @@ async fn export_data_and_service_reach_the_clusters_of_a_topology() {
     let hub = HubProcess::start(dir.path());
     let members = common::start_members(&["edge"]).await;
     hub.join(&members[0], "edge", "");
-    up(
-        &hub,
+    hub.up(
         dir.path(),
         "exporter",
         r#"apiVersion: core.oam.dev/v1beta1

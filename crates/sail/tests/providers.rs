@@ -20,15 +20,6 @@ fn message(status: &serde_json::Value, name: &str) -> String {
         .to_string()
 }
 
-fn up(hub: &HubProcess, dir: &std::path::Path, name: &str, yaml: &str) {
-    let file = dir.join(format!("{name}.yaml"));
-    std::fs::write(&file, yaml).expect("write the application");
-    ok(
-        &hub.sail(&["up", "-f", file.to_str().expect("utf-8 path")]),
-        &format!("sail up {name}"),
-    );
-}
-
 /// A Secret on the hub as JSON, or None when it does not exist.
 fn secret(hub: &HubProcess, ns: &str, name: &str) -> Option<serde_json::Value> {
     let out = hub.kubectl(&["get", "secret", name, "-n", ns, "-o", "json"]);
@@ -83,9 +74,7 @@ data:
         template,
     ));
 
-    up(
-        &hub,
-        dir.path(),
+    hub.up(dir.path(),
         "configs",
         r#"apiVersion: core.oam.dev/v1beta1
 kind: Application
@@ -184,8 +173,7 @@ spec:
 
     // Reading a config that does not exist fails the step, naming it; a config cannot change
     // its template.
-    up(
-        &hub,
+    hub.up(
         dir.path(),
         "missing",
         r#"apiVersion: core.oam.dev/v1beta1
@@ -245,8 +233,7 @@ template: {
         &hub.sail(&["def", "apply", def.to_str().unwrap()]),
         "def apply clock",
     );
-    up(
-        &hub,
+    hub.up(
         dir.path(),
         "clock",
         r#"apiVersion: core.oam.dev/v1beta1
@@ -316,8 +303,7 @@ template: {
         &hub.sail(&["def", "apply", def.to_str().unwrap()]),
         "def apply ship",
     );
-    up(
-        &hub,
+    hub.up(
         dir.path(),
         "ship",
         r#"apiVersion: core.oam.dev/v1beta1
@@ -423,8 +409,7 @@ template: {
         &hub.sail(&["def", "apply", def.to_str().unwrap()]),
         "def apply inventory",
     );
-    up(
-        &hub,
+    hub.up(
         dir.path(),
         "shop",
         r#"apiVersion: core.oam.dev/v1beta1
@@ -481,8 +466,7 @@ fn check_metrics_passes_after_its_duration_and_fails_after_its_fail_duration() {
     let hub = HubProcess::start(dir.path());
     let good = common::Receiver::start_with(200, &prometheus("0.97"));
     let bad = common::Receiver::start_with(200, &prometheus("0.5"));
-    up(
-        &hub,
+    hub.up(
         dir.path(),
         "canary",
         &format!(
@@ -552,8 +536,7 @@ fn notification_and_send_email_deliver_over_smtp() {
         "default",
         "--from-literal=password=s3cret-pw",
     ]));
-    up(
-        &hub,
+    hub.up(
         dir.path(),
         "mailer",
         &format!(
@@ -609,8 +592,7 @@ spec:
     assert!(!hub.log().contains("s3cret-pw"));
 
     // A server that is not there: the step retries, saying where it sent.
-    up(
-        &hub,
+    hub.up(
         dir.path(),
         "nomail",
         r#"apiVersion: core.oam.dev/v1beta1

@@ -60,6 +60,16 @@ impl HubProcess {
         std::fs::read_to_string(self.data.join("server.log")).unwrap_or_default()
     }
 
+    /// Write `yaml` to DIR/NAME.yaml and `sail up -f` it (without waiting).
+    pub fn up(&self, dir: &Path, name: &str, yaml: &str) {
+        let file = dir.join(format!("{name}.yaml"));
+        std::fs::write(&file, yaml).expect("write the application");
+        ok(
+            &self.sail(&["up", "-f", file.to_str().expect("utf-8 path")]),
+            &format!("sail up {name}"),
+        );
+    }
+
     /// Run `sail ARGS --kubeconfig <hub>`.
     pub fn sail(&self, args: &[&str]) -> Output {
         let kc = self.kubeconfig();
