@@ -5,15 +5,8 @@
 
 mod common;
 
-use common::{HubProcess, ok};
-use std::time::{Duration, Instant};
-
-fn step<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    status["status"]["workflow"]["steps"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["name"] == name))
-        .unwrap_or_else(|| panic!("no step {name} in {status}"))
-}
+use common::{HubProcess, ok, step, step_opt, wait_until};
+use std::time::Duration;
 
 fn get(hub: &HubProcess, args: &[&str]) -> String {
     let mut all = vec!["get"];
@@ -92,26 +85,20 @@ fn builtin_steps_do_what_they_say() {
     hub.up(dir.path(), "builtins", STEPS_APP);
 
     // depends-on-app waits while `base` does not exist (and has no ConfigMap to make it from).
-    let start = Instant::now();
-    loop {
-        let st = hub.status_json("builtins").unwrap_or_default();
-        let s = st["status"]["workflow"]["steps"]
-            .as_array()
-            .and_then(|a| a.iter().find(|s| s["name"] == "wait-base").cloned())
-            .unwrap_or_default();
-        if s["phase"] == "running" {
-            assert!(
-                s["message"]
-                    .as_str()
-                    .unwrap_or("")
-                    .contains("cannot run yet"),
-                "{s}"
-            );
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "{st}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let st = hub.wait_status(
+        "builtins",
+        "wait-base running",
+        Duration::from_secs(30),
+        |v| step_opt(v, "wait-base").is_some_and(|s| s["phase"] == "running"),
+    );
+    let s = step(&st, "wait-base");
+    assert!(
+        s["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("cannot run yet"),
+        "{s}"
+    );
     std::thread::sleep(Duration::from_secs(2));
     let st = hub.status_json("builtins").unwrap_or_default();
     assert_eq!(step(&st, "wait-base")["phase"], "running", "{st}");
@@ -183,21 +170,13 @@ fn builtin_steps_do_what_they_say() {
         &["jobs", "-l", "workflow.oam.dev/name=builtins", "-o", "name"],
     );
     assert_eq!(jobs.trim(), "", "jobs left: {jobs}");
-    let start = Instant::now();
-    loop {
+    wait_until("the jobs' pods to go", Duration::from_secs(20), || {
         let pods = get(
             &hub,
             &["pods", "-l", "workflow.oam.dev/name=builtins", "-o", "name"],
         );
-        if pods.trim().is_empty() {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "pods left: {pods}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+        (!pods.trim().is_empty()).then(|| format!("pods left: {pods}"))
+    });
     let msg = |n: &str| step(&st, n)["message"].as_str().unwrap_or("").to_string();
     assert!(!msg("cli").contains("failed"), "{}", msg("cli"));
 
@@ -482,15 +461,12 @@ spec:
 "#,
     );
     // The component is never deployed (no deploy step): wait for the workflow, not for health.
-    let start = Instant::now();
-    loop {
-        let v = hub.status_json("exporter").unwrap_or_default();
-        if v["status"]["workflow"]["status"] == "succeeded" {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "{v}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    hub.wait_status(
+        "exporter",
+        "workflow succeeded",
+        Duration::from_secs(60),
+        |v| v["status"]["workflow"]["status"] == "succeeded",
+    );
     let edge = |args: &[&str]| {
         let mut all = vec!["get"];
         all.extend(args);

@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{HubProcess, ok, one_line_failure, text};
-use std::time::{Duration, Instant};
+use common::{HubProcess, ok, one_line_failure, text, wait_until};
+use std::time::Duration;
 
 const TRAIT: &str = r#"// A trait written the KubeVela way.
 "team-label": {
@@ -119,26 +119,23 @@ fn apply_get_list_and_use_a_definition_at_run_time() {
         "read the label",
     );
     assert_eq!(label, "payments");
-    let start = Instant::now();
-    loop {
-        let cm = hub.kubectl(&[
-            "get",
-            "configmap",
-            "settings",
-            "-n",
-            "default",
-            "-o",
-            "jsonpath={.data.mode}",
-        ]);
-        if cm.status.success() && text(&cm.stdout) == "fast" {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "configmap not created"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until(
+        "the configmap with mode fast",
+        Duration::from_secs(30),
+        || {
+            let cm = hub.kubectl(&[
+                "get",
+                "configmap",
+                "settings",
+                "-n",
+                "default",
+                "-o",
+                "jsonpath={.data.mode}",
+            ]);
+            let mode = text(&cm.stdout);
+            (!cm.status.success() || mode != "fast").then(|| format!("mode {mode:?}"))
+        },
+    );
 
     // A definition that does not compile is refused with its line, and nothing is written.
     let broken = dir.path().join("broken.cue");

@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{HubProcess, ok, one_line_failure, text};
-use std::time::{Duration, Instant};
+use common::{HubProcess, ok, one_line_failure, text, wait_until};
+use std::time::Duration;
 
 fn app(image: &str) -> String {
     format!(
@@ -13,8 +13,7 @@ fn app(image: &str) -> String {
 }
 
 fn wait_for_image(hub: &HubProcess, want: &str) {
-    let start = Instant::now();
-    loop {
+    wait_until(&format!("image {want}"), Duration::from_secs(60), || {
         let out = hub.kubectl(&[
             "get",
             "deployment",
@@ -24,16 +23,9 @@ fn wait_for_image(hub: &HubProcess, want: &str) {
             "-o",
             "jsonpath={.spec.template.spec.containers[0].image}",
         ]);
-        if out.status.success() && text(&out.stdout) == want {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "image never became {want}: {}",
-            text(&out.stdout)
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+        let image = text(&out.stdout);
+        (!out.status.success() || image != want).then(|| format!("image {image:?}"))
+    });
 }
 
 #[test]

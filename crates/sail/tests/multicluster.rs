@@ -4,34 +4,11 @@
 
 mod common;
 
-use common::{HubProcess, ok, start_members, text};
+use common::{HubProcess, member_jsonpath, ok, start_members, text, wait_until};
 use std::time::{Duration, Instant};
 
-fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<String>) {
-    let start = Instant::now();
-    loop {
-        match check() {
-            None => return,
-            Some(state) => assert!(
-                start.elapsed() < timeout,
-                "{what} did not happen within {timeout:?}; last state: {state}"
-            ),
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
 fn replicas(member: &testkit::TestCluster, ns: &str, name: &str) -> Option<String> {
-    let out = member.kubectl(&[
-        "get",
-        "deployment",
-        name,
-        "-n",
-        ns,
-        "-o",
-        "jsonpath={.spec.replicas}",
-    ]);
-    out.status.success().then(|| text(&out.stdout))
+    member_jsonpath(member, ns, &["deployment", name], "{.spec.replicas}")
 }
 
 const APP: &str = r#"apiVersion: core.oam.dev/v1beta1
@@ -360,16 +337,12 @@ async fn the_multi_cluster_examples_run_on_three_clusters() {
 }
 
 fn image(member: &testkit::TestCluster, ns: &str, name: &str) -> Option<String> {
-    let out = member.kubectl(&[
-        "get",
-        "deployment",
-        name,
-        "-n",
+    member_jsonpath(
+        member,
         ns,
-        "-o",
-        "jsonpath={.spec.template.spec.containers[0].image}",
-    ]);
-    out.status.success().then(|| text(&out.stdout))
+        &["deployment", name],
+        "{.spec.template.spec.containers[0].image}",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -501,12 +474,7 @@ spec:
 "#;
 
 fn jsonpath(member: &testkit::TestCluster, what: &[&str], path: &str) -> Option<String> {
-    let mut args = vec!["get"];
-    args.extend_from_slice(what);
-    let path = format!("jsonpath={path}");
-    args.extend_from_slice(&["-n", "demo", "-o", &path]);
-    let out = member.kubectl(&args);
-    out.status.success().then(|| text(&out.stdout))
+    member_jsonpath(member, "demo", what, path)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,14 +4,7 @@
 mod common;
 
 use base64::Engine;
-use common::{HubProcess, ok, start_members};
-
-fn step<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    status["status"]["workflow"]["steps"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["name"] == name))
-        .unwrap_or_else(|| panic!("no step {name} in {status}"))
-}
+use common::{HubProcess, ok, start_members, step, step_opt};
 
 fn message(status: &serde_json::Value, name: &str) -> String {
     step(status, name)["message"]
@@ -620,28 +613,21 @@ spec:
             body: b
 "#,
     );
-    let start = std::time::Instant::now();
-    loop {
-        let st = hub.status_json("nomail");
-        let m = st
-            .as_ref()
-            .and_then(|s| s["status"]["workflow"]["steps"].as_array().cloned())
-            .and_then(|steps| steps.into_iter().find(|s| s["name"] == "tell"))
-            .and_then(|s| s["message"].as_str().map(str::to_string))
-            .unwrap_or_default();
-        if m.contains("retry 1/") {
-            assert!(
-                m.contains("through 127.0.0.1:1 as release@example.com"),
-                "{m}"
-            );
-            assert!(!m.contains("pw-that-must-not-show"), "{m}");
-            break;
-        }
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(60),
-            "no retry: {m}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(250));
-    }
+    let st = hub.wait_status(
+        "nomail",
+        "the first retry of tell",
+        std::time::Duration::from_secs(60),
+        |v| {
+            step_opt(v, "tell")
+                .and_then(|s| s["message"].as_str())
+                .is_some_and(|m| m.contains("retry 1/"))
+        },
+    );
+    let m = message(&st, "tell");
+    assert!(
+        m.contains("through 127.0.0.1:1 as release@example.com"),
+        "{m}"
+    );
+    assert!(!m.contains("pw-that-must-not-show"), "{m}");
     hub.stop();
 }

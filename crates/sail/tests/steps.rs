@@ -4,15 +4,8 @@
 
 mod common;
 
-use common::{HubProcess, Receiver, ok, start_members};
-use std::time::{Duration, Instant};
-
-fn step<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    status["status"]["workflow"]["steps"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["name"] == name))
-        .unwrap_or_else(|| panic!("no step {name} in {status}"))
-}
+use common::{HubProcess, Receiver, ok, start_members, step};
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cue_steps_call_webhooks_apply_to_members_and_report() {
@@ -207,20 +200,11 @@ template: {
         &["apply", "-f", "-"],
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: go-live\n  namespace: default\ndata:\n  go: \"false\"\n",
     ));
-    let start = Instant::now();
-    loop {
-        let out = hub.sail(&["status", "gated", "-o", "json"]);
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        let msg = v["status"]["workflow"]["steps"][0]["message"]
+    hub.wait_status("gated", "the wait message", Duration::from_secs(30), |v| {
+        v["status"]["workflow"]["steps"][0]["message"]
             .as_str()
-            .unwrap_or("")
-            .to_string();
-        if msg.contains("waiting for ConfigMap go-live to say go") {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "{v}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+            .is_some_and(|m| m.contains("waiting for ConfigMap go-live to say go"))
+    });
     testkit::ok_stdout(&hub.kubectl(&[
         "patch",
         "configmap",
@@ -455,21 +439,18 @@ fn a_webhook_nobody_answers_is_retried_with_backoff_saying_so() {
     )
     .unwrap();
     ok(&hub.sail(&["up", "-f", file.to_str().unwrap()]), "up");
-    let start = Instant::now();
-    loop {
-        let out = hub.sail(&["status", "lonely", "-o", "json"]);
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        let msg = v["status"]["workflow"]["steps"][0]["message"]
+    let v = hub.wait_status("lonely", "the first retry", Duration::from_secs(30), |v| {
+        v["status"]["workflow"]["steps"][0]["message"]
             .as_str()
-            .unwrap_or("")
-            .to_string();
-        if msg.starts_with("retry 1/10 in 5s:") {
-            assert!(msg.contains("send (http.do)"), "{msg}");
-            assert_eq!(v["status"]["workflow"]["steps"][0]["phase"], "running");
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "{msg}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+            .is_some_and(|m| m.starts_with("retry 1/10 in 5s:"))
+    });
+    let first = &v["status"]["workflow"]["steps"][0];
+    assert!(
+        first["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("send (http.do)")),
+        "{first}"
+    );
+    assert_eq!(first["phase"], "running");
     hub.stop();
 }

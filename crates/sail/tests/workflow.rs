@@ -5,7 +5,7 @@ mod common;
 
 use common::{HubProcess, ok};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const APP: &str = r#"
 apiVersion: core.oam.dev/v1beta1
@@ -82,19 +82,8 @@ fn approval_suspends_until_resumed() {
         &hub.sail(&["workflow", "resume", "staged"]),
         "sail workflow resume",
     );
-    let start = Instant::now();
-    loop {
-        let st = status(&hub);
-        if st["status"]["status"] == "running" {
-            assert_eq!(st["status"]["workflow"]["steps"][2]["phase"], "succeeded");
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "not running after resume: {st}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let st = hub.wait_phase("staged", "running");
+    assert_eq!(st["status"]["workflow"]["steps"][2]["phase"], "succeeded");
     ok(
         &hub.kubectl(&["get", "deploy", "production", "-n", "default"]),
         "production deployed after approval",
@@ -252,16 +241,10 @@ fn a_failed_step_group_is_retried_from_the_group_and_logged() {
     assert!(out.contains("restarted from step group"), "{out}");
     broken.wait_for(2, Duration::from_secs(30));
     // The new run (its own start time) fails again, the same way.
-    let start = Instant::now();
-    let st = loop {
-        let v = hub.status_json("grp").unwrap_or_default();
+    let st = hub.wait_status("grp", "a new run failing", Duration::from_secs(60), |v| {
         let wf = &v["status"]["workflow"];
-        if wf["startTime"] != first_start && wf["status"] == "failed" {
-            break v;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "{v}");
-        std::thread::sleep(Duration::from_millis(250));
-    };
+        wf["startTime"] != first_start && wf["status"] == "failed"
+    });
     let subs = st["status"]["workflow"]["steps"][0]["subSteps"]
         .as_array()
         .cloned()

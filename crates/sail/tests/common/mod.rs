@@ -323,15 +323,32 @@ impl HubProcess {
 
     /// Wait (up to a minute) until the application's phase is `phase`; its status then.
     pub fn wait_phase(&self, app: &str, phase: &str) -> serde_json::Value {
+        self.wait_status(
+            app,
+            &format!("phase {phase}"),
+            Duration::from_secs(60),
+            |v| v["status"]["status"] == phase,
+        )
+    }
+
+    /// Poll `sail status APP -o json` until `done` holds of it, and return it; fail after
+    /// `timeout` with the last status and the hub's log.
+    pub fn wait_status(
+        &self,
+        app: &str,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let start = Instant::now();
         loop {
             let v = self.status_json(app);
-            if let Some(v) = v.as_ref().filter(|v| v["status"]["status"] == phase) {
+            if let Some(v) = v.as_ref().filter(|v| done(v)) {
                 return v.clone();
             }
             assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "{app} never reached {phase}: {}\nhub log:\n{}",
+                start.elapsed() < timeout,
+                "{app}: {what} did not happen within {timeout:?}; status: {}\nhub log:\n{}",
                 v.map(|v| v["status"].to_string()).unwrap_or_default(),
                 self.log()
             );
@@ -453,4 +470,48 @@ impl SmtpReceiver {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// The entry of step `name` in an application's status (`sail status -o json` or the object).
+pub fn step<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    step_opt(status, name).unwrap_or_else(|| panic!("no step {name} in {status}"))
+}
+
+/// The entry of step `name`, if the status has one yet.
+pub fn step_opt<'a>(status: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    status["status"]["workflow"]["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == name))
+}
+
+/// Poll `check` every 250 ms until it returns None (done); fail with the last state it
+/// returned once `timeout` has passed.
+pub fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<String>) {
+    let start = Instant::now();
+    loop {
+        match check() {
+            None => return,
+            Some(state) => assert!(
+                start.elapsed() < timeout,
+                "{what} did not happen within {timeout:?}; last state: {state}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// `kubectl get WHAT -n NS -o jsonpath=PATH` on a member cluster; None when the object is not
+/// there (or kubectl failed).
+pub fn member_jsonpath(
+    member: &testkit::TestCluster,
+    ns: &str,
+    what: &[&str],
+    path: &str,
+) -> Option<String> {
+    let mut args = vec!["get"];
+    args.extend_from_slice(what);
+    let path = format!("jsonpath={path}");
+    args.extend_from_slice(&["-n", ns, "-o", &path]);
+    let out = member.kubectl(&args);
+    out.status.success().then(|| text(&out.stdout))
 }
