@@ -329,71 +329,36 @@ pub struct WorkflowStepDefinitionSpec {
     pub version: Option<String>,
 }
 
-impl Definition for ComponentDefinition {
-    fn definition_kind() -> DefinitionKind {
-        DefinitionKind::Component
-    }
-    fn schematic(&self) -> Option<&Schematic> {
-        self.spec.schematic.as_ref()
-    }
-    fn status_templates(&self) -> Option<&DefinitionStatusTemplates> {
-        self.spec.status.as_ref()
-    }
-    fn version(&self) -> Option<&str> {
-        self.spec.version.as_deref()
-    }
-    fn definition_status(&self) -> Option<&DefinitionStatus> {
-        self.status.as_ref()
-    }
+/// `Definition` for a kind whose spec has `schematic` and `version` (and, with `status`, the
+/// status templates).
+macro_rules! impl_definition {
+    ($ty:ty, $kind:ident $(, $status:ident)?) => {
+        impl Definition for $ty {
+            fn definition_kind() -> DefinitionKind {
+                DefinitionKind::$kind
+            }
+            fn schematic(&self) -> Option<&Schematic> {
+                self.spec.schematic.as_ref()
+            }
+            $(
+                fn status_templates(&self) -> Option<&DefinitionStatusTemplates> {
+                    self.spec.$status.as_ref()
+                }
+            )?
+            fn version(&self) -> Option<&str> {
+                self.spec.version.as_deref()
+            }
+            fn definition_status(&self) -> Option<&DefinitionStatus> {
+                self.status.as_ref()
+            }
+        }
+    };
 }
 
-impl Definition for TraitDefinition {
-    fn definition_kind() -> DefinitionKind {
-        DefinitionKind::Trait
-    }
-    fn schematic(&self) -> Option<&Schematic> {
-        self.spec.schematic.as_ref()
-    }
-    fn status_templates(&self) -> Option<&DefinitionStatusTemplates> {
-        self.spec.status.as_ref()
-    }
-    fn version(&self) -> Option<&str> {
-        self.spec.version.as_deref()
-    }
-    fn definition_status(&self) -> Option<&DefinitionStatus> {
-        self.status.as_ref()
-    }
-}
-
-impl Definition for PolicyDefinition {
-    fn definition_kind() -> DefinitionKind {
-        DefinitionKind::Policy
-    }
-    fn schematic(&self) -> Option<&Schematic> {
-        self.spec.schematic.as_ref()
-    }
-    fn version(&self) -> Option<&str> {
-        self.spec.version.as_deref()
-    }
-    fn definition_status(&self) -> Option<&DefinitionStatus> {
-        self.status.as_ref()
-    }
-}
-
-impl Definition for WorkflowStepDefinition {
-    fn definition_kind() -> DefinitionKind {
-        DefinitionKind::WorkflowStep
-    }
-    fn schematic(&self) -> Option<&Schematic> {
-        self.spec.schematic.as_ref()
-    }
-    fn version(&self) -> Option<&str> {
-        self.spec.version.as_deref()
-    }
-    fn definition_status(&self) -> Option<&DefinitionStatus> {
-        self.status.as_ref()
-    }
-}
+impl_definition!(ComponentDefinition, Component, status);
+impl_definition!(TraitDefinition, Trait, status);
+impl_definition!(PolicyDefinition, Policy);
+impl_definition!(WorkflowStepDefinition, WorkflowStep);
 
 impl TraitDefinition {
     /// Whether this trait applies to a component of type `component_type` whose workload has
