@@ -34,6 +34,9 @@ pub struct ControllerConfig {
     pub poll: Duration,
     /// How many applications are reconciled at once (KubeVela's `--concurrent-reconciles`).
     pub concurrency: u16,
+    /// How a step's provider errors are retried (KubeVela's
+    /// `--max-workflow-step-error-retry-times` and `--max-workflow-failed-backoff-time`).
+    pub retries: workflow::Retries,
 }
 
 impl Default for ControllerConfig {
@@ -42,6 +45,7 @@ impl Default for ControllerConfig {
             resync: Duration::from_secs(300),
             poll: Duration::from_millis(500),
             concurrency: 16,
+            retries: workflow::Retries::default(),
         }
     }
 }
@@ -385,6 +389,7 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
         tracker: &tracker,
         policies: &policies,
         revision_num,
+        retries: shared.config.retries,
         services: Mutex::default(),
         variables: Mutex::new(if crate::cuestep::uses_variables(&app) {
             crate::cuestep::load_variables(&shared.client, &app).await?

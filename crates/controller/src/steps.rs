@@ -25,6 +25,8 @@ pub(crate) struct Runner<'a> {
     pub tracker: &'a Tracker,
     pub policies: &'a Policies,
     pub revision_num: i64,
+    /// How provider errors are retried (the controller's settings).
+    pub retries: workflow::Retries,
     /// Health of every component this round looked at, for `status.services`.
     pub services: Mutex<BTreeMap<String, ApplicationComponentStatus>>,
     /// The workflow's outputs so far (its context ConfigMap), read once per reconcile.
@@ -36,6 +38,10 @@ pub(crate) struct Runner<'a> {
 impl StepRunner for Runner<'_> {
     fn variables(&self) -> Map<String, Value> {
         self.variables_snapshot()
+    }
+
+    fn retries(&self) -> workflow::Retries {
+        self.retries
     }
 
     async fn run(&self, step: &PlannedStep) -> StepOutcome {

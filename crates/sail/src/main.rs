@@ -50,6 +50,14 @@ enum Command {
         /// Stop the hub that `sail quickstart` started in the background, and exit.
         #[arg(long)]
         stop: bool,
+        /// How often a workflow step whose provider failed (a URL or cluster that did not
+        /// answer) is retried before the workflow fails with reason FailedAfterRetries.
+        #[arg(long, default_value_t = workflow::MAX_RETRIES)]
+        max_workflow_step_error_retry_times: u32,
+        /// The longest wait, in seconds, between two retries of a failed step (the wait starts
+        /// at 5 s and doubles).
+        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+        max_workflow_failed_backoff_time: u64,
     },
     /// Start the embedded hub if needed, deploy the example application and wait until it is healthy.
     Quickstart {
@@ -354,12 +362,23 @@ async fn run(cli: Cli) -> Result<(), Error> {
             data,
             memory,
             stop,
+            max_workflow_step_error_retry_times,
+            max_workflow_failed_backoff_time,
         } => {
             let data = data.unwrap_or_else(hub::sail_home);
             if stop {
                 return quickstart::stop_background(&data);
             }
-            server::run(server::ServerArgs { addr, data, memory }).await
+            server::run(server::ServerArgs {
+                addr,
+                data,
+                memory,
+                retries: workflow::Retries {
+                    limit: max_workflow_step_error_retry_times,
+                    max_backoff: Duration::from_secs(max_workflow_failed_backoff_time),
+                },
+            })
+            .await
         }
         Command::Quickstart { timeout } => quickstart::run(timeout).await,
         Command::Up {

@@ -80,6 +80,8 @@ pub struct ServerArgs {
     pub addr: SocketAddr,
     pub data: PathBuf,
     pub memory: bool,
+    /// How the controller retries a step's provider errors.
+    pub retries: workflow::Retries,
 }
 
 /// A running embedded hub.
@@ -150,7 +152,13 @@ pub async fn start(args: &ServerArgs) -> Result<EmbeddedHub, Error> {
     let fleet = fleet::Fleet::new(hub.client.clone());
     let _ = proxy_fleet.set(fleet.clone());
     let registry = tokio::spawn(fleet.keep_synced(REGISTRY_SYNC, std::future::pending()));
-    let ctl = Controller::new(hub.client.clone(), ControllerConfig::default())?;
+    let ctl = Controller::new(
+        hub.client.clone(),
+        ControllerConfig {
+            retries: args.retries,
+            ..ControllerConfig::default()
+        },
+    )?;
     let _ = metrics.set(ctl.metrics());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(ctl.run(async move {

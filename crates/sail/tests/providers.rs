@@ -631,3 +631,68 @@ spec:
     assert!(!m.contains("pw-that-must-not-show"), "{m}");
     hub.stop();
 }
+
+#[test]
+fn a_smaller_retry_limit_set_on_the_hub_stops_the_workflow_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start_with(
+        dir.path(),
+        &[
+            "--max-workflow-step-error-retry-times",
+            "2",
+            "--max-workflow-failed-backoff-time",
+            "1",
+        ],
+    );
+    // Nothing listens on port 1: every try is a provider error.
+    hub.up(
+        dir.path(),
+        "unanswered",
+        r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: unanswered
+  namespace: default
+spec:
+  components: []
+  workflow:
+    steps:
+    - name: hook
+      type: webhook
+      properties:
+        url:
+          value: http://127.0.0.1:1/deployed
+        data:
+          app: unanswered
+    - name: after
+      type: print-message-in-status
+      properties:
+        message: never
+"#,
+    );
+    let st = hub.wait_phase("unanswered", "workflowFailed");
+    let hook = step(&st, "hook");
+    assert_eq!(hook["phase"], "failed", "{hook}");
+    assert_eq!(hook["reason"], "FailedAfterRetries", "{hook}");
+    let m = message(&st, "hook");
+    assert!(m.starts_with("failed after 2 retries: "), "{m}");
+    assert!(m.contains("127.0.0.1:1"), "{m}");
+    assert_eq!(step(&st, "after")["phase"], "skipped", "{st}");
+    let wf = st["status"]["workflow"]["message"].as_str().unwrap_or("");
+    assert!(wf.starts_with("step hook: failed after 2 retries"), "{wf}");
+    // `sail workflow logs` tells the same.
+    let logs = ok(&hub.sail(&["workflow", "logs", "unanswered"]), "logs");
+    assert!(logs.contains("failed after 2 retries"), "{logs}");
+    // A flag out of range is refused by name.
+    let out = std::process::Command::new(common::SAIL)
+        .args(["server", "--max-workflow-failed-backoff-time", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        common::text(&out.stderr).contains("--max-workflow-failed-backoff-time"),
+        "{}",
+        common::text(&out.stderr)
+    );
+    hub.stop();
+}

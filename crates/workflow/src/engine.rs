@@ -26,6 +26,11 @@ pub trait StepRunner {
     fn variables(&self) -> serde_json::Map<String, serde_json::Value> {
         serde_json::Map::new()
     }
+
+    /// How provider errors are retried (the controller's settings).
+    fn retries(&self) -> Retries {
+        Retries::default()
+    }
 }
 
 /// Where the workflow stands after a round.
@@ -123,7 +128,8 @@ impl Engine {
         let variables = runner.variables();
         time_out(plan, status, &now);
         skip_gated(plan, status, &variables, &now);
-        let ready = ready_steps(plan, status, &now());
+        let retries = runner.retries();
+        let ready = ready_steps(plan, status, &retries, &now());
         if ready.is_empty() {
             return settle(status, &now);
         }
@@ -181,7 +187,8 @@ impl Engine {
                 StepOutcome::Failed { reason, message } => {
                     // A provider's error (a cluster or URL that did not answer) is tried again
                     // later, waiting longer each time, and the message says so.
-                    let (phase, reason, message) = failure(retries_of(st), reason, message);
+                    let (phase, reason, message) =
+                        failure(&retries, retries_of(st), reason, message);
                     st.phase = Some(phase);
                     st.reason = Some(reason);
                     st.message = non_empty(message);
@@ -317,13 +324,41 @@ impl Engine {
 pub const RETRYABLE: &str = "Execute";
 /// The reason of a step waiting to be retried.
 const RETRY: &str = "Retry";
-/// How often a step is retried before the workflow fails.
+/// How often a step is retried before the workflow fails, unless the controller says otherwise.
 pub const MAX_RETRIES: u32 = 10;
 
-/// The wait before retry `n` (1-based): 5 s doubling, at most 5 minutes.
+/// How a step's provider errors are retried: KubeVela's controller flags
+/// `--max-workflow-step-error-retry-times` (`limit`) and `--max-workflow-failed-backoff-time`
+/// (`max_backoff`). The wait before retry `n` is 5 s doubling, at most `max_backoff`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retries {
+    /// Retries after the first failure; once they are used up the step fails
+    /// (`FailedAfterRetries`). 0 fails at the first provider error.
+    pub limit: u32,
+    /// The longest wait between two tries.
+    pub max_backoff: std::time::Duration,
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Retries {
+            limit: MAX_RETRIES,
+            max_backoff: std::time::Duration::from_secs(300),
+        }
+    }
+}
+
+impl Retries {
+    /// The wait before retry `n` (1-based): 5 s doubling, at most `max_backoff`.
+    pub fn backoff(&self, n: u32) -> std::time::Duration {
+        let secs = 5u64.saturating_mul(1u64 << n.saturating_sub(1).min(16));
+        std::time::Duration::from_secs(secs).min(self.max_backoff)
+    }
+}
+
+/// The wait before retry `n` (1-based) by default: 5 s doubling, at most 5 minutes.
 pub fn backoff(n: u32) -> std::time::Duration {
-    let secs = 5u64.saturating_mul(1u64 << n.saturating_sub(1).min(16));
-    std::time::Duration::from_secs(secs.min(300))
+    Retries::default().backoff(n)
 }
 
 /// Retries so far, as a step's status says (`retry N/…`).
@@ -343,7 +378,13 @@ fn retries_of(st: &WorkflowStepStatus) -> u32 {
 }
 
 /// Whether a step waiting for a retry may run now.
-fn due(reason: Option<&str>, message: Option<&str>, last: Option<&Time>, now: &Time) -> bool {
+fn due(
+    retries: &Retries,
+    reason: Option<&str>,
+    message: Option<&str>,
+    last: Option<&Time>,
+    now: &Time,
+) -> bool {
     let n = retries_in(reason, message);
     if n == 0 {
         return true;
@@ -351,11 +392,13 @@ fn due(reason: Option<&str>, message: Option<&str>, last: Option<&Time>, now: &T
     let Some(last) = last else {
         return true;
     };
-    now.0.duration_since(last.0).as_secs() >= backoff(n).as_secs() as i64
+    now.0.duration_since(last.0).as_secs()
+        >= i64::try_from(retries.backoff(n).as_secs()).unwrap_or(i64::MAX)
 }
 
-fn retry_due(st: &WorkflowStepStatus, now: &Time) -> bool {
+fn retry_due(retries: &Retries, st: &WorkflowStepStatus, now: &Time) -> bool {
     due(
+        retries,
         st.reason.as_deref(),
         st.message.as_deref(),
         st.last_execute_time.as_ref(),
@@ -364,23 +407,32 @@ fn retry_due(st: &WorkflowStepStatus, now: &Time) -> bool {
 }
 
 /// The phase, reason and message a failure gives: a provider's error is retried (the step
-/// keeps running, its message says when) until [`MAX_RETRIES`], then it fails.
-fn failure(tried: u32, reason: String, message: String) -> (WorkflowStepPhase, String, String) {
-    if reason == RETRYABLE && tried < MAX_RETRIES {
+/// keeps running, its message says when) until the retry limit, then it fails.
+fn failure(
+    retries: &Retries,
+    tried: u32,
+    reason: String,
+    message: String,
+) -> (WorkflowStepPhase, String, String) {
+    let limit = retries.limit;
+    if reason == RETRYABLE && tried < limit {
         let n = tried + 1;
         (
             WorkflowStepPhase::Running,
             RETRY.into(),
             format!(
-                "retry {n}/{MAX_RETRIES} in {}: {message}",
-                humanize(backoff(n))
+                "retry {n}/{limit} in {}: {message}",
+                humanize(retries.backoff(n))
             ),
         )
     } else if reason == RETRYABLE {
         (
             WorkflowStepPhase::Failed,
             "FailedAfterRetries".into(),
-            format!("failed after {MAX_RETRIES} retries: {message}"),
+            format!(
+                "failed after {tried} {}: {message}",
+                if tried == 1 { "retry" } else { "retries" }
+            ),
         )
     } else {
         (WorkflowStepPhase::Failed, reason, message)
@@ -470,6 +522,7 @@ async fn run_group<R: StepRunner>(
                 .is_some_and(|x| {
                     is_pending(x.phase.as_ref())
                         && due(
+                            &runner.retries(),
                             x.reason.as_deref(),
                             x.message.as_deref(),
                             x.last_execute_time.as_ref(),
@@ -503,7 +556,7 @@ async fn run_group<R: StepRunner>(
             StepOutcome::Suspended { message } => (WorkflowStepPhase::Suspending, message, None),
             StepOutcome::Failed { reason, message } => {
                 let tried = retries_in(x.reason.as_deref(), x.message.as_deref());
-                let (phase, reason, message) = failure(tried, reason, message);
+                let (phase, reason, message) = failure(&runner.retries(), tried, reason, message);
                 (phase, message, Some(reason))
             }
         };
@@ -937,9 +990,14 @@ fn finished_progress(status: &WorkflowStatus) -> Progress {
 /// The steps to run now: in StepByStep mode the first step not finished, once every step before
 /// it is; in DAG mode every unfinished step whose dependencies are finished. (Steps that must
 /// not run were marked skipped by `skip_gated` already.)
-fn ready_steps(plan: &Plan, status: &WorkflowStatus, now: &Time) -> Vec<PlannedStep> {
+fn ready_steps(
+    plan: &Plan,
+    status: &WorkflowStatus,
+    retries: &Retries,
+    now: &Time,
+) -> Vec<PlannedStep> {
     let phase_of = |name: &str| status.step(name).and_then(|s| s.phase.clone());
-    let due = |name: &str| status.step(name).is_none_or(|s| retry_due(s, now));
+    let due = |name: &str| status.step(name).is_none_or(|s| retry_due(retries, s, now));
     match plan.mode {
         WorkflowMode::StepByStep => plan
             .steps
@@ -1357,6 +1415,95 @@ mod tests {
         assert_eq!(backoff(1).as_secs(), 5);
         assert_eq!(backoff(4).as_secs(), 40);
         assert_eq!(backoff(10).as_secs(), 300);
+    }
+
+    /// A runner whose provider errors are retried as the controller was told.
+    struct Limited(Script, Retries);
+
+    impl StepRunner for Limited {
+        async fn run(&self, step: &PlannedStep) -> StepOutcome {
+            self.0.run(step).await
+        }
+        fn retries(&self) -> Retries {
+            self.1
+        }
+    }
+
+    #[tokio::test]
+    async fn the_retry_limit_and_the_longest_backoff_are_the_controllers() {
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![step("hook", &[])],
+        };
+        let retries = Retries {
+            limit: 2,
+            max_backoff: std::time::Duration::from_secs(7),
+        };
+        assert_eq!(retries.backoff(1).as_secs(), 5);
+        assert_eq!(retries.backoff(2).as_secs(), 7);
+        let r = Limited(
+            script(&[(
+                "hook",
+                StepOutcome::Failed {
+                    reason: RETRYABLE.into(),
+                    message: "connection refused".into(),
+                },
+            )]),
+            retries,
+        );
+        let mut st = started(&plan, "app-v1", at(0)());
+        Engine::advance(&plan, &mut st, &r, at(0)).await;
+        assert_eq!(
+            st.step("hook").unwrap().message.as_deref(),
+            Some("retry 1/2 in 5s: connection refused")
+        );
+        Engine::advance(&plan, &mut st, &r, at(5)).await;
+        assert_eq!(
+            st.step("hook").unwrap().message.as_deref(),
+            Some("retry 2/2 in 7s: connection refused")
+        );
+        // The capped backoff: not after 6 s, after 7 s.
+        Engine::advance(&plan, &mut st, &r, at(11)).await;
+        assert_eq!(r.0.ran.lock().unwrap().len(), 2);
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, at(12)).await,
+            Progress::Failed
+        );
+        assert_eq!(r.0.ran.lock().unwrap().len(), 3);
+        let s = st.step("hook").unwrap();
+        assert_eq!(s.reason.as_deref(), Some("FailedAfterRetries"));
+        assert_eq!(
+            s.message.as_deref(),
+            Some("failed after 2 retries: connection refused")
+        );
+        assert_eq!(
+            st.message.as_deref(),
+            Some("step hook: failed after 2 retries: connection refused")
+        );
+
+        // No retries at all: the first provider error fails the step.
+        let r = Limited(
+            script(&[(
+                "hook",
+                StepOutcome::Failed {
+                    reason: RETRYABLE.into(),
+                    message: "connection refused".into(),
+                },
+            )]),
+            Retries {
+                limit: 0,
+                ..Retries::default()
+            },
+        );
+        let mut st = started(&plan, "app-v1", at(0)());
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, at(0)).await,
+            Progress::Failed
+        );
+        assert_eq!(
+            st.step("hook").unwrap().message.as_deref(),
+            Some("failed after 0 retries: connection refused")
+        );
     }
 
     #[tokio::test]

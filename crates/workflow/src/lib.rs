@@ -14,7 +14,8 @@ mod plan;
 pub mod task;
 
 pub use engine::{
-    Engine, MAX_RETRIES, Progress, RETRYABLE, StepOutcome, StepRunner, backoff, evaluate_if,
+    Engine, MAX_RETRIES, Progress, RETRYABLE, Retries, StepOutcome, StepRunner, backoff,
+    evaluate_if,
 };
 pub use plan::{Plan, PlannedStep, plan};
 

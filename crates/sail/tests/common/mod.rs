@@ -22,12 +22,19 @@ pub struct HubProcess {
 impl HubProcess {
     /// Start `sail server` on `data` and wait until it answers.
     pub fn start(data: &Path) -> HubProcess {
+        HubProcess::start_with(data, &[])
+    }
+
+    /// Start `sail server` on `data` with extra flags (`--max-workflow-step-error-retry-times`
+    /// …) and wait until it answers.
+    pub fn start_with(data: &Path, flags: &[&str]) -> HubProcess {
         let kubeconfig = data.join("kubeconfig");
         let _ = std::fs::remove_file(&kubeconfig);
         let log = std::fs::File::create(data.join("server.log")).expect("create server.log");
         let child = Command::new(SAIL)
             .args(["server", "--addr", "127.0.0.1:0", "--data"])
             .arg(data)
+            .args(flags)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
