@@ -255,11 +255,17 @@ pub fn describe(r: &SendRecord) -> String {
         r.operation, r.method, r.to, r.idempotency_key
     );
     match r.state.as_str() {
-        "sent" => line.push_str(&format!(
-            "answered {} at {}",
-            r.status_code.unwrap_or(0),
-            r.finished_at.as_deref().unwrap_or("?")
-        )),
+        "sent" => match r.status_code {
+            Some(code) => line.push_str(&format!(
+                "answered {code} at {}",
+                r.finished_at.as_deref().unwrap_or("?")
+            )),
+            // A mail: the server took it.
+            None => line.push_str(&format!(
+                "accepted at {}",
+                r.finished_at.as_deref().unwrap_or("?")
+            )),
+        },
         "failed" => line.push_str(&format!(
             "no answer ({}) at {}",
             r.error.as_deref().unwrap_or("error"),
@@ -300,10 +306,11 @@ impl<P: workflow::task::Providers> workflow::task::Providers for Guard<'_, P> {
         Result<workflow::task::Outcome, workflow::task::ProviderError>,
     > {
         Box::pin(async move {
-            if (op.provider.as_str(), op.action.as_str()) != ("http", "do") {
-                return self.inner.call(op).await;
+            match (op.provider.as_str(), op.action.as_str()) {
+                ("http", "do") => self.send(op).await,
+                ("email", "send") => self.send_email(op).await,
+                _ => self.inner.call(op).await,
             }
-            self.send(op).await
         })
     }
 }
@@ -317,7 +324,6 @@ impl<P: workflow::task::Providers> Guard<'_, P> {
         &self,
         op: &workflow::task::Operation,
     ) -> Result<workflow::task::Outcome, workflow::task::ProviderError> {
-        use workflow::task::{Outcome, ProviderError};
         let method = op
             .params
             .get("method")
@@ -362,23 +368,75 @@ impl<P: workflow::task::Providers> Guard<'_, P> {
                 }
             }
         }
+        let sent = workflow::task::Operation {
+            params,
+            ..op.clone()
+        };
+        self.guarded(
+            op,
+            &sent,
+            &idempotency_key,
+            &method,
+            destination(url),
+            |status_code, body| {
+                json!({
+                    "statusCode": status_code,
+                    "body": body,
+                    "header": {},
+                })
+            },
+        )
+        .await
+    }
+
+    /// `email.#SendEmail`, guarded like a request: the mail carries the step's session as
+    /// `X-Idempotency-Key` (and a `Message-ID` derived from it), its intent is recorded before
+    /// it goes to the SMTP server and its outcome after.
+    async fn send_email(
+        &self,
+        op: &workflow::task::Operation,
+    ) -> Result<workflow::task::Outcome, workflow::task::ProviderError> {
+        let from = op.params.get("from");
+        let part = |k: &str| {
+            from.and_then(|f| f.get(k))
+                .map(|v| match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .unwrap_or_default()
+        };
+        let to = format!("smtp://{}:{}", part("host"), part("port"));
+        self.guarded(op, op, self.session, "SMTP", to, |_, _| {
+            serde_json::Value::Null
+        })
+        .await
+    }
+
+    /// Send `sent` (the operation `op` with what the guard added) once: the intent is recorded
+    /// under `op`'s key before, the outcome after; a send recorded done is answered with
+    /// `replay(status code, body)` of the record.
+    async fn guarded(
+        &self,
+        op: &workflow::task::Operation,
+        sent: &workflow::task::Operation,
+        idempotency_key: &str,
+        method: &str,
+        to: String,
+        replay: impl Fn(u16, String) -> serde_json::Value,
+    ) -> Result<workflow::task::Outcome, workflow::task::ProviderError> {
+        use workflow::task::{Outcome, ProviderError};
         let key = record_key(self.step, &op.path);
         let hub_error = |e: Error| ProviderError(format!("recording the send: {e}"));
         let prior = self
             .journal
-            .read(&key, &idempotency_key)
+            .read(&key, idempotency_key)
             .await
             .map_err(hub_error)?
             .filter(|r| r.run == self.run);
-        let to = destination(url);
         let resend = match decide(prior.as_ref()) {
             Decision::Done { status_code, body } => {
                 // Sent and answered before: never again; this is what it answered.
-                return Ok(Outcome::Returns(json!({
-                    "statusCode": status_code,
-                    "body": body,
-                    "header": {},
-                })));
+                return Ok(Outcome::Returns(replay(status_code, body)));
             }
             Decision::GiveUp => {
                 return Ok(Outcome::Fail {
@@ -392,11 +450,11 @@ impl<P: workflow::task::Providers> Guard<'_, P> {
             Decision::Send => false,
         };
         let mut record = SendRecord {
-            idempotency_key: idempotency_key.clone(),
+            idempotency_key: idempotency_key.to_string(),
             run: self.run.to_string(),
             step: self.step.to_string(),
             operation: op.path.clone(),
-            method: method.clone(),
+            method: method.to_string(),
             to,
             state: "sending".into(),
             attempt: if resend { 2 } else { 1 },
@@ -414,11 +472,7 @@ impl<P: workflow::task::Providers> Guard<'_, P> {
                     "resending after restart, Idempotency-Key {idempotency_key} (the first send's outcome was never recorded)"
                 ));
         }
-        let sent = workflow::task::Operation {
-            params,
-            ..op.clone()
-        };
-        let result = self.inner.call(&sent).await;
+        let result = self.inner.call(sent).await;
         record.finished_at = Some(now());
         match &result {
             Ok(Outcome::Returns(v)) => {
@@ -435,6 +489,12 @@ impl<P: workflow::task::Providers> Guard<'_, P> {
                 );
                 record.body = Some(body);
                 record.body_truncated = cut;
+            }
+            // Refused (a 5xx of an SMTP server, a bad input): nothing was delivered.
+            Ok(Outcome::Fail { message }) => {
+                record.state = "failed".into();
+                record.attempt = 0;
+                record.error = Some(message.clone());
             }
             Ok(_) => {
                 record.state = "sent".into();

@@ -696,3 +696,143 @@ spec:
     );
     hub.stop();
 }
+
+/// A header of a mail as the SMTP server took it.
+fn mail_header(mail: &common::Mail, name: &str) -> String {
+    mail.data
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no {name} header in {}", mail.data))
+}
+
+/// The send records (`send.<step>.…`) of an application's workflow context.
+fn send_records(hub: &HubProcess, app: &str, step: &str) -> Vec<serde_json::Value> {
+    let out = hub.kubectl(&[
+        "get",
+        "configmap",
+        &format!("workflow-{app}-context"),
+        "-n",
+        "default",
+        "-o",
+        "json",
+    ]);
+    let cm: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    cm["data"]
+        .as_object()
+        .map(|d| {
+            d.iter()
+                .filter(|(k, _)| k.starts_with(&format!("send.{step}.")))
+                .filter_map(|(_, v)| serde_json::from_str(v.as_str()?).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_crash_while_a_mail_is_in_flight_resends_it_once_with_the_same_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    // The first mail is taken, but the server's answer waits two minutes: the hub dies first.
+    let smtp = common::SmtpReceiver::start_delayed(std::time::Duration::from_secs(120));
+    let app = format!(
+        r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: mailcrash
+  namespace: default
+spec:
+  components: []
+  workflow:
+    steps:
+    - name: tell
+      type: notification
+      properties:
+        email:
+          from:
+            address: release@example.com
+            password:
+              value: pw
+            host: 127.0.0.1
+            port: {port}
+          to: [dev@example.com]
+          content:
+            subject: release 2.0
+            body: <p>shipped</p>
+    - name: after
+      type: print-message-in-status
+      properties:
+        message: done
+"#,
+        port = smtp.port
+    );
+    hub.up(dir.path(), "mailcrash", &app);
+    let first = smtp.wait_for(1, std::time::Duration::from_secs(30));
+    let key = mail_header(&first[0], "X-Idempotency-Key");
+    assert!(
+        key.contains("/mailcrash-v1/") && key.ends_with("/tell"),
+        "{key}"
+    );
+    // The intent is on record before any outcome.
+    let records = send_records(&hub, "mailcrash", "tell");
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["state"], "sending", "{records:?}");
+    assert_eq!(records[0]["method"], "SMTP");
+    assert_eq!(
+        records[0]["to"],
+        format!("smtp://127.0.0.1:{}", smtp.port).as_str()
+    );
+    assert_eq!(records[0]["idempotencyKey"], key.as_str());
+
+    // Crash while the server has not answered.
+    hub.kill();
+    let hub = HubProcess::start(dir.path());
+    let st = hub.wait_phase("mailcrash", "running");
+    let m = message(&st, "tell");
+    assert!(
+        m.contains(&format!("resending after restart, Idempotency-Key {key}")),
+        "{m}"
+    );
+    assert_eq!(step(&st, "after")["phase"], "succeeded");
+    // Taken twice, the same mail both times, and not again later.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let all = smtp.mails();
+    assert_eq!(all.len(), 2, "{all:?}");
+    for h in ["X-Idempotency-Key", "Message-ID"] {
+        assert_eq!(mail_header(&all[0], h), mail_header(&all[1], h), "{h}");
+    }
+    let records = send_records(&hub, "mailcrash", "tell");
+    assert_eq!(records[0]["state"], "sent", "{records:?}");
+    assert_eq!(records[0]["resentAfterRestart"], true, "{records:?}");
+    let logs = ok(
+        &hub.sail(&["workflow", "logs", "mailcrash", "--step", "tell"]),
+        "logs",
+    );
+    assert!(
+        logs.contains(&format!(
+            "SMTP smtp://127.0.0.1:{} (Idempotency-Key {key}): accepted at",
+            smtp.port
+        )),
+        "{logs}"
+    );
+    assert!(logs.contains("resent after a restart"), "{logs}");
+
+    // Once recorded done, it is never sent again: a later reconcile (a change of the
+    // application that keeps its revision's workflow finished) sends nothing.
+    ok(
+        &hub.kubectl(&[
+            "annotate",
+            "application",
+            "mailcrash",
+            "-n",
+            "default",
+            "touched=yes",
+        ]),
+        "annotate",
+    );
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(smtp.mails().len(), 2);
+    hub.stop();
+}

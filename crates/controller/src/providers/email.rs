@@ -3,11 +3,12 @@
 //! server's certificate checked against the system's roots) and stays plain when it does not,
 //! as KubeVela's mailer does: production servers should offer TLS. The sender's password is
 //! used to log in and never written anywhere (not in messages, logs or the status). The
-//! message carries a Message-ID derived from the step's session, the same on every attempt,
-//! so a resend after a crash can be recognised as the same mail.
+//! message carries the step's session as `X-Idempotency-Key` and a Message-ID derived from it,
+//! the same on every attempt, so a resend after a crash can be recognised as the same mail;
+//! `crate::intent` records the intent before the mail goes out and the outcome after.
 
 use super::{Answer, Problem, invalid};
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
@@ -85,7 +86,13 @@ pub(crate) async fn call(session: &str, action: &str, params: &Value) -> Answer 
         .from(sender)
         .subject(subject)
         .header(ContentType::TEXT_HTML)
-        .message_id(Some(message_id(session, &host)));
+        .message_id(Some(message_id(session, &host)))
+        // SMTP has no Idempotency-Key: the step's session (the same for every attempt of the
+        // step in this run) goes in a header of its own, beside the Message-ID made from it.
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-Idempotency-Key"),
+            session.to_string(),
+        ));
     for t in &to {
         let mb: Mailbox = t
             .parse()

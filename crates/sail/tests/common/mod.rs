@@ -384,6 +384,13 @@ pub struct SmtpReceiver {
 
 impl SmtpReceiver {
     pub fn start() -> SmtpReceiver {
+        SmtpReceiver::start_delayed(Duration::ZERO)
+    }
+
+    /// Like [`SmtpReceiver::start`], but the answer to the first mail's data waits `delay`
+    /// (the mail is recorded when its data has arrived): a mail in flight, for tests that
+    /// crash its sender.
+    pub fn start_delayed(delay: Duration) -> SmtpReceiver {
         use std::io::{BufRead, BufReader, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the SMTP receiver");
         let port = listener.local_addr().expect("address").port();
@@ -446,7 +453,14 @@ impl SmtpReceiver {
                                 data.push_str(&l);
                             }
                             mail.data = data;
-                            seen.lock().expect("lock").push(std::mem::take(&mut mail));
+                            let first = {
+                                let mut seen = seen.lock().expect("lock");
+                                seen.push(std::mem::take(&mut mail));
+                                seen.len() == 1
+                            };
+                            if first && !delay.is_zero() {
+                                std::thread::sleep(delay);
+                            }
                             say("250 queued");
                         } else if upper == "QUIT" {
                             say("221 bye");
