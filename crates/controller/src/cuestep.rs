@@ -62,13 +62,14 @@ pub(crate) async fn run(runner: &Runner<'_>, step: &PlannedStep) -> StepOutcome 
         "appName": app.name(),
         "namespace": app.namespace(),
         "stepName": step.name,
-        // The same for every attempt of this step in this revision, and only for it: the
-        // idempotency key of what the step sends.
-        "stepSessionID": format!(
-            "{}/{}/{}",
+        // The same for every attempt of this step in this run of the workflow (a controller
+        // restart included), and only for it: the idempotency key of what the step sends.
+        // `sail workflow restart` starts a new run (a new start time), whose sends are new.
+        "stepSessionID": session_id(
             app.metadata.uid.as_deref().unwrap_or_default(),
-            runner.render_ctx.app_revision,
-            step.name
+            &runner.render_ctx.app_revision,
+            &runner.workflow_run,
+            &step.name,
         ),
         "appRevision": runner.render_ctx.app_revision,
         "appRevisionNum": runner.revision_num,
@@ -126,6 +127,16 @@ pub(crate) async fn run(runner: &Runner<'_>, step: &PlannedStep) -> StepOutcome 
             },
             message: format!("step {} ({}): {e}", step.name, step.type_),
         },
+    }
+}
+
+/// `<application uid>/<revision>/<run>/<step>`, the run being the workflow's start time (left
+/// out before a run has one).
+pub(crate) fn session_id(uid: &str, revision: &str, run: &str, step: &str) -> String {
+    if run.is_empty() {
+        format!("{uid}/{revision}/{step}")
+    } else {
+        format!("{uid}/{revision}/{run}/{step}")
     }
 }
 

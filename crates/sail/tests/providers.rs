@@ -836,3 +836,90 @@ spec:
     assert_eq!(smtp.mails().len(), 2);
     hub.stop();
 }
+
+#[test]
+fn a_restarted_workflow_sends_again_with_a_key_of_its_own_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    let hooks = common::Receiver::start(200);
+    let smtp = common::SmtpReceiver::start();
+    let app = format!(
+        r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: rerun
+  namespace: default
+spec:
+  components: []
+  workflow:
+    steps:
+    - name: hook
+      type: webhook
+      properties:
+        url:
+          value: {url}/deployed
+        data:
+          app: rerun
+    - name: mail
+      type: notification
+      properties:
+        email:
+          from:
+            address: release@example.com
+            password:
+              value: pw
+            host: 127.0.0.1
+            port: {port}
+          to: [dev@example.com]
+          content:
+            subject: rerun
+            body: again
+"#,
+        url = hooks.url,
+        port = smtp.port
+    );
+    hub.up(dir.path(), "rerun", &app);
+    hub.wait_phase("rerun", "running");
+    let first = hooks.wait_for(1, std::time::Duration::from_secs(10));
+    let key_of = |r: &common::Received| {
+        r.headers
+            .iter()
+            .find(|(k, _)| k == "idempotency-key")
+            .map(|(_, v)| v.clone())
+            .expect("an Idempotency-Key header")
+    };
+    let k1 = key_of(&first[0]);
+    assert!(k1.contains("/rerun-v1/") && k1.ends_with("/hook"), "{k1}");
+    let m1 = mail_header(
+        &smtp.wait_for(1, std::time::Duration::from_secs(10))[0],
+        "X-Idempotency-Key",
+    );
+
+    // The hub restarting within the run keeps the run's keys: nothing is sent again.
+    hub.stop();
+    let hub = HubProcess::start(dir.path());
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(hooks.requests().len(), 1);
+    assert_eq!(smtp.mails().len(), 1);
+
+    // A restart of the same revision is a new run: sent again, with new keys.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    ok(&hub.sail(&["workflow", "restart", "rerun"]), "restart");
+    let all = hooks.wait_for(2, std::time::Duration::from_secs(30));
+    let k2 = key_of(&all[1]);
+    assert_ne!(k1, k2, "a new run sends with a new key");
+    assert!(k2.contains("/rerun-v1/") && k2.ends_with("/hook"), "{k2}");
+    let mails = smtp.wait_for(2, std::time::Duration::from_secs(30));
+    let m2 = mail_header(&mails[1], "X-Idempotency-Key");
+    assert_ne!(m1, m2);
+    assert_ne!(
+        mail_header(&mails[0], "Message-ID"),
+        mail_header(&mails[1], "Message-ID")
+    );
+    let st = hub.wait_phase("rerun", "running");
+    assert!(!message(&st, "hook").contains("resending"), "{st}");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(hooks.requests().len(), 2);
+    assert_eq!(smtp.mails().len(), 2);
+    hub.stop();
+}
