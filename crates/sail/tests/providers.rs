@@ -697,17 +697,6 @@ spec:
     hub.stop();
 }
 
-/// A header of a mail as the SMTP server took it.
-fn mail_header(mail: &common::Mail, name: &str) -> String {
-    mail.data
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-        })
-        .unwrap_or_else(|| panic!("no {name} header in {}", mail.data))
-}
-
 /// The send records (`send.<step>.…`) of an application's workflow context.
 fn send_records(hub: &HubProcess, app: &str, step: &str) -> Vec<serde_json::Value> {
     let out = hub.kubectl(&[
@@ -770,7 +759,7 @@ spec:
     );
     hub.up(dir.path(), "mailcrash", &app);
     let first = smtp.wait_for(1, std::time::Duration::from_secs(30));
-    let key = mail_header(&first[0], "X-Idempotency-Key");
+    let key = first[0].header("X-Idempotency-Key");
     assert!(
         key.contains("/mailcrash-v1/") && key.ends_with("/tell"),
         "{key}"
@@ -801,7 +790,7 @@ spec:
     let all = smtp.mails();
     assert_eq!(all.len(), 2, "{all:?}");
     for h in ["X-Idempotency-Key", "Message-ID"] {
-        assert_eq!(mail_header(&all[0], h), mail_header(&all[1], h), "{h}");
+        assert_eq!(all[0].header(h), all[1].header(h), "{h}");
     }
     let records = send_records(&hub, "mailcrash", "tell");
     assert_eq!(records[0]["state"], "sent", "{records:?}");
@@ -881,19 +870,9 @@ spec:
     hub.up(dir.path(), "rerun", &app);
     hub.wait_phase("rerun", "running");
     let first = hooks.wait_for(1, std::time::Duration::from_secs(10));
-    let key_of = |r: &common::Received| {
-        r.headers
-            .iter()
-            .find(|(k, _)| k == "idempotency-key")
-            .map(|(_, v)| v.clone())
-            .expect("an Idempotency-Key header")
-    };
-    let k1 = key_of(&first[0]);
+    let k1 = first[0].idempotency_key();
     assert!(k1.contains("/rerun-v1/") && k1.ends_with("/hook"), "{k1}");
-    let m1 = mail_header(
-        &smtp.wait_for(1, std::time::Duration::from_secs(10))[0],
-        "X-Idempotency-Key",
-    );
+    let m1 = smtp.wait_for(1, std::time::Duration::from_secs(10))[0].header("X-Idempotency-Key");
 
     // The hub restarting within the run keeps the run's keys: nothing is sent again.
     hub.stop();
@@ -906,16 +885,13 @@ spec:
     std::thread::sleep(std::time::Duration::from_secs(1));
     ok(&hub.sail(&["workflow", "restart", "rerun"]), "restart");
     let all = hooks.wait_for(2, std::time::Duration::from_secs(30));
-    let k2 = key_of(&all[1]);
+    let k2 = all[1].idempotency_key();
     assert_ne!(k1, k2, "a new run sends with a new key");
     assert!(k2.contains("/rerun-v1/") && k2.ends_with("/hook"), "{k2}");
     let mails = smtp.wait_for(2, std::time::Duration::from_secs(30));
-    let m2 = mail_header(&mails[1], "X-Idempotency-Key");
+    let m2 = mails[1].header("X-Idempotency-Key");
     assert_ne!(m1, m2);
-    assert_ne!(
-        mail_header(&mails[0], "Message-ID"),
-        mail_header(&mails[1], "Message-ID")
-    );
+    assert_ne!(mails[0].header("Message-ID"), mails[1].header("Message-ID"));
     let st = hub.wait_phase("rerun", "running");
     assert!(!message(&st, "hook").contains("resending"), "{st}");
     std::thread::sleep(std::time::Duration::from_secs(2));

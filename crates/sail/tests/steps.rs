@@ -363,12 +363,7 @@ async fn a_hub_restart_mid_workflow_sends_each_webhook_once() {
     ok(&hub.sail(&["up", "-f", file.to_str().unwrap()]), "up");
     hub.wait_phase("restartable", "workflowSuspending");
     let first = hooks.wait_for(1, Duration::from_secs(5));
-    let key = first[0]
-        .headers
-        .iter()
-        .find(|(k, _)| k == "idempotency-key")
-        .map(|(_, v)| v.clone())
-        .expect("an Idempotency-Key header");
+    let key = first[0].idempotency_key();
     assert!(
         key.contains("/restartable-v1/") && key.ends_with("/before"),
         "{key}"

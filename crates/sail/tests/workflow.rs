@@ -117,14 +117,7 @@ fn a_crash_while_a_webhook_is_in_flight_resends_it_once_with_the_same_key() {
         "sail up",
     );
     let first = hook.wait_for(1, Duration::from_secs(30));
-    let key_of = |r: &common::Received| {
-        r.headers
-            .iter()
-            .find(|(k, _)| k == "idempotency-key")
-            .map(|(_, v)| v.clone())
-            .expect("an Idempotency-Key header")
-    };
-    let key = key_of(&first[0]);
+    let key = first[0].idempotency_key();
     assert!(
         key.contains("/crashy-v1/") && key.ends_with("/tell-ci"),
         "{key}"
@@ -162,7 +155,7 @@ fn a_crash_while_a_webhook_is_in_flight_resends_it_once_with_the_same_key() {
     std::thread::sleep(Duration::from_secs(3));
     let all = hook.requests();
     assert_eq!(all.len(), 2, "{all:?}");
-    assert!(all.iter().all(|r| key_of(r) == key), "{all:?}");
+    assert!(all.iter().all(|r| r.idempotency_key() == key), "{all:?}");
     assert_eq!(all[0].body, all[1].body);
     // The record now holds the outcome; the logs show it.
     let logs = ok(

@@ -209,6 +209,17 @@ pub struct Received {
     pub body: String,
 }
 
+impl Received {
+    /// The request's `Idempotency-Key` header (it must have one).
+    pub fn idempotency_key(&self) -> String {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == "idempotency-key")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no Idempotency-Key header in {self:?}"))
+    }
+}
+
 /// A plain HTTP server in the test that records every request and answers `status`: the far
 /// end of webhooks and notifications.
 pub struct Receiver {
@@ -373,6 +384,19 @@ pub struct Mail {
     pub to: Vec<String>,
     /// The message as sent (headers and body).
     pub data: String,
+}
+
+impl Mail {
+    /// A header of the mail as the server took it (it must have it).
+    pub fn header(&self, name: &str) -> String {
+        self.data
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            })
+            .unwrap_or_else(|| panic!("no {name} header in {}", self.data))
+    }
 }
 
 /// A plain SMTP server in the test (loopback, no TLS) that takes every mail: the far end of
