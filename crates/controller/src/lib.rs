@@ -18,6 +18,7 @@ pub mod placement;
 mod policy;
 mod providers;
 mod reconcile;
+mod restart;
 mod revision;
 mod steps;
 mod tracker;

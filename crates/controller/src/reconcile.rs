@@ -377,6 +377,9 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
 
     let render_ctx = render_context(&app, &revision_name, revision_num);
     let plan = crate::placement::plan(&app);
+    // A scheduled restart (app.oam.dev/restart-workflow) whose time has come starts a new run.
+    let restart_wait =
+        crate::restart::apply(&api, &app, &mut status, &plan, &revision_name, now()).await?;
     let mut wf = status
         .workflow
         .clone()
@@ -496,6 +499,7 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
         ),
         Progress::Succeeded => (ApplicationPhase::Unhealthy, Duration::from_secs(2)),
     };
+    let after = restart_wait.map_or(after, |wait| after.min(wait));
     status.status = Some(phase);
     write_status(&api, &name, &old_status, &status).await?;
     Ok(Action::requeue(after))
@@ -590,7 +594,7 @@ pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
 }
 
 /// Set a condition; its transition time changes only when the condition does.
-fn set_condition(
+pub(crate) fn set_condition(
     status: &mut ApplicationStatus,
     type_: &str,
     ok: bool,

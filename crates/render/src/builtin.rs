@@ -83,6 +83,10 @@ pub const FILES: &[(&str, &str)] = builtin_files![
     "definitions/workflow-step/generate-jdbc-connection.cue",
     "definitions/workflow-step/export-data.cue",
     "definitions/workflow-step/export-service.cue",
+    "definitions/workflow-step/restart-workflow.cue",
+    "definitions/workflow-step/apply-terraform-provider.cue",
+    "definitions/workflow-step/deploy-cloud-resource.cue",
+    "definitions/workflow-step/share-cloud-resource.cue",
 ];
 
 /// Parse every built-in definition.

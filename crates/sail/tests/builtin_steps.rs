@@ -505,3 +505,484 @@ spec:
     assert!(!on_hub.status.success(), "exported to the hub too");
     hub.stop();
 }
+
+fn restart_app(name: &str, props: &str) -> String {
+    format!(
+        r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: {name}
+  namespace: default
+spec:
+  components: []
+  workflow:
+    steps:
+    - name: hello
+      type: print-message-in-status
+      properties:
+        message: hi
+    - name: again
+      type: restart-workflow
+      properties:
+{props}
+"#
+    )
+}
+
+fn run_start(v: &serde_json::Value) -> String {
+    v["status"]["workflow"]["startTime"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn finished(v: &serde_json::Value) -> bool {
+    v["status"]["workflow"]["finished"] == true
+}
+
+/// restart-workflow schedules the workflow to run again through the
+/// `app.oam.dev/restart-workflow` annotation, which the controller honours once a run has
+/// finished: `every` after each run, `at` once at its time, `after` that long after the step
+/// ran; giving two of them fails the step.
+#[test]
+fn restart_workflow_runs_the_workflow_again_when_scheduled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = HubProcess::start(dir.path());
+    let at = k8s_openapi::jiff::Timestamp::from_second(
+        k8s_openapi::jiff::Timestamp::now().as_second() + 20,
+    )
+    .expect("a time")
+    .to_string();
+    hub.up(
+        dir.path(),
+        "every",
+        &restart_app("every", "        every: 2s"),
+    );
+    hub.up(
+        dir.path(),
+        "once",
+        &restart_app("once", &format!("        at: \"{at}\"")),
+    );
+    hub.up(
+        dir.path(),
+        "later",
+        &restart_app("later", "        after: 3s"),
+    );
+    hub.up(
+        dir.path(),
+        "both",
+        &restart_app("both", &format!("        at: \"{at}\"\n        every: 1m")),
+    );
+    let minute = Duration::from_secs(60);
+
+    // at: the time goes into the status and the annotation away; one restart at that time,
+    // and no more (the second run sets the same, now past, time again: spent).
+    let once = hub.wait_status("once", "scheduled its restart", minute, |v| {
+        v["status"]["workflowRestartScheduledAt"].is_string()
+    });
+    assert_eq!(
+        once["status"]["workflowRestartScheduledAt"],
+        at.as_str(),
+        "{once}"
+    );
+
+    // every: a run, then another, then another; the annotation stays.
+    let first = hub.wait_status("every", "finished a run", minute, finished);
+    let first = run_start(&first);
+    let second = hub.wait_status("every", "ran again", minute, |v| {
+        finished(v) && run_start(v) != first
+    });
+    let second = run_start(&second);
+    hub.wait_status("every", "ran a third time", minute, |v| {
+        finished(v) && run_start(v) != first && run_start(v) != second
+    });
+    assert_eq!(
+        get(
+            &hub,
+            &[
+                "application",
+                "every",
+                "-o",
+                "jsonpath={.metadata.annotations.app\\.oam\\.dev/restart-workflow}"
+            ]
+        ),
+        "2s"
+    );
+
+    // (at, continued) The restart comes at its time.
+    let first = run_start(&once);
+    let st = hub.wait_status("once", "ran again", minute, |v| {
+        finished(v) && run_start(v) != first
+    });
+    let again = run_start(&st);
+    let ts = |s: &str| -> k8s_openapi::jiff::Timestamp {
+        s.parse()
+            .unwrap_or_else(|e| panic!("not a time ({e}): {s}"))
+    };
+    assert!(ts(&again) >= ts(&at), "restarted at {again}, before {at}");
+    std::thread::sleep(Duration::from_secs(4));
+    let st = hub.status_json("once").expect("status");
+    assert_eq!(run_start(&st), again, "restarted more than once: {st}");
+    assert!(st["status"]["workflowRestartScheduledAt"].is_null(), "{st}");
+    let annotations = get(
+        &hub,
+        &[
+            "application",
+            "once",
+            "-o",
+            "jsonpath={.metadata.annotations}",
+        ],
+    );
+    assert!(!annotations.contains("restart-workflow"), "{annotations}");
+
+    // after: a time 3s after the step ran; it comes, and the workflow runs again.
+    let st = hub.wait_status("later", "scheduled its restart", minute, |v| {
+        v["status"]["workflowRestartScheduledAt"].is_string()
+    });
+    let when = st["status"]["workflowRestartScheduledAt"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let step_ran = step(&st, "again")["lastExecuteTime"]
+        .as_str()
+        .or(step(&st, "again")["firstExecuteTime"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        ts(&when) > ts(&step_ran),
+        "{when} not after {step_ran}: {st}"
+    );
+    let first = run_start(&st);
+    hub.wait_status("later", "ran again", minute, |v| {
+        finished(v) && run_start(v) != first
+    });
+
+    // both: the step fails and says why.
+    let st = hub.wait_phase("both", "workflowFailed");
+    let msg = step(&st, "again")["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("exactly one of at, after and every"), "{st}");
+    hub.stop();
+}
+
+const TERRAFORM_PROVIDER_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: providers.terraform.core.oam.dev
+spec:
+  group: terraform.core.oam.dev
+  scope: Namespaced
+  names:
+    kind: Provider
+    plural: providers
+    singular: provider
+  versions:
+  - name: v1beta1
+    served: true
+    storage: true
+    subresources:
+      status: {}
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+"#;
+
+/// apply-terraform-provider makes a Provider and its credentials Secret and waits until the
+/// Provider is ready; deploy-cloud-resource makes the Terraform component for an environment on
+/// the hub and copies its connection Secret to the clusters of the environment's topology;
+/// share-cloud-resource copies it to more places. The test plays the Terraform controller
+/// where kubelite does not (the Provider's state, the connection Secret).
+#[tokio::test(flavor = "multi_thread")]
+async fn terraform_provider_and_cloud_resources_reach_their_clusters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = HubProcess::start(dir.path());
+    let members = common::start_members(&["edge"]).await;
+    hub.join(&members[0], "edge", "");
+    for crd in [TERRAFORM_CRD, TERRAFORM_PROVIDER_CRD] {
+        testkit::ok_stdout(&testkit::kubectl_stdin(
+            &hub.kubeconfig(),
+            &["apply", "-f", "-"],
+            crd,
+        ));
+    }
+    ok(
+        &hub.kubectl(&["create", "namespace", "team-b"]),
+        "namespace",
+    );
+    testkit::ok_stdout(&members[0].kubectl(&["create", "namespace", "shared"]));
+    hub.up(
+        dir.path(),
+        "rds",
+        r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: rds
+  namespace: default
+spec:
+  components:
+  - name: db
+    type: terraform
+    properties:
+      hcl: |
+        resource "null_resource" "db" {}
+      instance_name: db
+      writeConnectionSecretToRef:
+        name: db-conn
+  - name: web
+    type: webservice
+    properties:
+      image: nginx:1.27
+  policies:
+  - name: prod
+    type: topology
+    properties:
+      clusters: [edge]
+  workflow:
+    steps:
+    - name: provider
+      type: apply-terraform-provider
+      properties:
+        type: aws
+        name: aws
+        accessKey: AKIA-TEST
+        secretKey: not-so-secret
+        region: eu-west-1
+    - name: deploy-db
+      type: deploy-cloud-resource
+      properties:
+        env: prod
+    - name: share-db
+      type: share-cloud-resource
+      properties:
+        env: prod
+        placements:
+        - namespace: team-b
+        - cluster: edge
+          namespace: shared
+"#,
+    );
+    let minute = Duration::from_secs(60);
+    let st = hub.wait_status("rds", "waited for the Provider", minute, |v| {
+        step_opt(v, "provider").is_some_and(|s| {
+            s["phase"] == "running"
+                && s["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("Provider aws to be ready")
+        })
+    });
+    assert_eq!(step(&st, "deploy-db")["phase"], "pending", "{st}");
+    assert_eq!(
+        get(
+            &hub,
+            &[
+                "provider.terraform.core.oam.dev",
+                "aws",
+                "-o",
+                "jsonpath={.spec.provider}/{.spec.region}/{.spec.credentials.secretRef.name}/{.spec.credentials.secretRef.key}"
+            ]
+        ),
+        "aws/eu-west-1/rds-provider/credentials"
+    );
+    use base64::Engine;
+    let decode = |b: &str| {
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .unwrap_or_else(|e| panic!("not base64 ({e}): {b}")),
+        )
+        .expect("utf-8")
+    };
+    let creds = decode(&get(
+        &hub,
+        &[
+            "secret",
+            "rds-provider",
+            "-o",
+            "jsonpath={.data.credentials}",
+        ],
+    ));
+    assert!(creds.contains("AWS_ACCESS_KEY_ID: AKIA-TEST"), "{creds}");
+    assert!(creds.contains("AWS_DEFAULT_REGION: eu-west-1"), "{creds}");
+
+    // The Terraform controller finds the Provider ready.
+    ok(
+        &hub.kubectl(&[
+            "patch",
+            "provider.terraform.core.oam.dev",
+            "aws",
+            "-n",
+            "default",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"state":"ready"}}"#,
+        ]),
+        "mark the Provider ready",
+    );
+    // deploy-cloud-resource makes db-prod on the hub and waits for its connection Secret.
+    hub.wait_status("rds", "waited for the connection Secret", minute, |v| {
+        step_opt(v, "deploy-db").is_some_and(|s| {
+            s["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("connection Secret default/db-conn-prod")
+        })
+    });
+    assert_eq!(
+        get(
+            &hub,
+            &[
+                "configuration",
+                "db-prod",
+                "-o",
+                "jsonpath={.spec.variable.instance_name}/{.spec.writeConnectionSecretToRef.name}/{.status.apply.state}"
+            ]
+        ),
+        "db/db-conn-prod/Available"
+    );
+    // The Terraform controller writes the connection Secret.
+    ok(
+        &hub.kubectl(&[
+            "create",
+            "secret",
+            "generic",
+            "db-conn-prod",
+            "-n",
+            "default",
+            "--from-literal=DB_HOST=db.prod.example",
+            "--from-literal=DB_PASSWORD=s3cret",
+        ]),
+        "create the connection secret",
+    );
+    hub.wait_status("rds", "the workflow succeeded", minute, |v| {
+        v["status"]["workflow"]["status"] == "succeeded"
+    });
+    let edge = |ns: &str| {
+        testkit::ok_stdout(&members[0].kubectl(&[
+            "get",
+            "secret",
+            "db-conn",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.data.DB_HOST}",
+        ]))
+    };
+    // deploy-cloud-resource: to the prod topology's cluster (edge, the app's namespace).
+    assert_eq!(decode(&edge("default")), "db.prod.example");
+    // share-cloud-resource: to the hub's team-b and edge's shared.
+    assert_eq!(decode(&edge("shared")), "db.prod.example");
+    let hub_copy = ok(
+        &hub.kubectl(&[
+            "get",
+            "secret",
+            "db-conn",
+            "-n",
+            "team-b",
+            "-o",
+            "jsonpath={.data.DB_PASSWORD}",
+        ]),
+        "the copy on the hub",
+    );
+    assert_eq!(decode(&hub_copy), "s3cret");
+    // Only the terraform component was made for the environment.
+    let web = hub.kubectl(&["get", "deploy", "web-prod", "-n", "default"]);
+    assert!(!web.status.success(), "web-prod made too");
+    hub.stop();
+}
+
+/// Step-level `inputs` of the built-in steps, as KubeVela reads them: on apply-component the
+/// `parameterKey` addresses the component's properties (joined to the component's own inputs);
+/// on deploy it addresses the step's properties (here its `policies`).
+#[test]
+fn inputs_fill_the_component_of_apply_component_and_the_properties_of_deploy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = HubProcess::start(dir.path());
+    ok(
+        &hub.kubectl(&["create", "namespace", "staging"]),
+        "namespace",
+    );
+    hub.up(
+        dir.path(),
+        "fed",
+        r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: fed
+  namespace: default
+spec:
+  components:
+  - name: web
+    type: webservice
+    properties:
+      image: nginx:1.27
+  - name: api
+    type: webservice
+    properties:
+      image: nginx:1.27
+  policies:
+  - name: to-staging
+    type: topology
+    properties:
+      clusters: [local]
+      namespace: staging
+  workflow:
+    steps:
+    - name: choose-image
+      type: print-message-in-status
+      properties:
+        message: nginx:1.28
+      outputs:
+      - name: image
+        valueFrom: msg.$params.message
+    - name: choose-place
+      type: print-message-in-status
+      properties:
+        message: to-staging
+      outputs:
+      - name: where
+        valueFrom: '[msg.$params.message]'
+    - name: apply-web
+      type: apply-component
+      properties:
+        component: web
+      inputs:
+      - from: image
+        parameterKey: image
+    - name: deploy-all
+      type: deploy
+      inputs:
+      - from: where
+        parameterKey: policies
+"#,
+    );
+    let st = hub.wait_status(
+        "fed",
+        "the workflow succeeded",
+        Duration::from_secs(60),
+        |v| v["status"]["workflow"]["status"] == "succeeded",
+    );
+    assert_eq!(step(&st, "deploy-all")["phase"], "succeeded", "{st}");
+    let image = |ns: &str, name: &str| {
+        ok(
+            &hub.kubectl(&[
+                "get",
+                "deploy",
+                name,
+                "-n",
+                ns,
+                "-o",
+                "jsonpath={.spec.template.spec.containers[0].image}",
+            ]),
+            &format!("deployment {ns}/{name}"),
+        )
+    };
+    // apply-component: the step's input went into the component's properties.image.
+    assert_eq!(image("default", "web"), "nginx:1.28");
+    // deploy: the input was its policies, so it deployed to the topology's namespace.
+    assert_eq!(image("staging", "api"), "nginx:1.27");
+    let api_default = hub.kubectl(&["get", "deploy", "api", "-n", "default"]);
+    assert!(!api_default.status.success(), "deploy ignored its input");
+    hub.stop();
+}

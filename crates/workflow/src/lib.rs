@@ -11,6 +11,7 @@
 
 mod engine;
 mod plan;
+pub mod schedule;
 pub mod task;
 
 pub use engine::{

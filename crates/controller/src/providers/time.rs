@@ -1,5 +1,5 @@
-//! The `time` provider: `time.#DateToTimestamp` (`timestamp`) and `time.#TimestampToDate`
-//! (`date`). Layouts are Go's, as KubeVela takes them (`2006-01-02T15:04:05Z07:00`, RFC 3339
+//! The `time` provider: `time.#DateToTimestamp` (`timestamp`), `time.#TimestampToDate`
+//! (`date`) and `time.#Now` (`now`, the time the step runs at). Layouts are Go's, as KubeVela takes them (`2006-01-02T15:04:05Z07:00`, RFC 3339
 //! when empty); dates are written in UTC.
 
 use super::{Answer, Problem};
@@ -36,8 +36,13 @@ pub(crate) fn call(action: &str, params: &Value) -> Answer {
             let date = to_date(ts, layout).map_err(Problem::Invalid)?;
             Ok(Outcome::Returns(json!({ "date": date })))
         }
+        "now" => {
+            let ts = Utc::now().timestamp();
+            let date = to_date(ts, layout).map_err(Problem::Invalid)?;
+            Ok(Outcome::Returns(json!({ "timestamp": ts, "date": date })))
+        }
         other => Err(Problem::Invalid(format!(
-            "time has no operation {other:?} (timestamp, date)"
+            "time has no operation {other:?} (timestamp, date, now)"
         ))),
     }
 }
@@ -166,6 +171,18 @@ fn chrono_format(layout: &str) -> Result<(String, bool), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn now_is_the_clock_in_both_forms() {
+        let before = Utc::now().timestamp();
+        let Ok(Outcome::Returns(v)) = call("now", &json!({})) else {
+            panic!("now did not return");
+        };
+        let after = Utc::now().timestamp();
+        let ts = v["timestamp"].as_i64().expect("timestamp");
+        assert!(before <= ts && ts <= after, "{v}");
+        assert_eq!(v["date"], to_date(ts, "").unwrap(), "{v}");
+    }
 
     #[test]
     fn rfc3339_both_ways() {
