@@ -89,7 +89,10 @@ pub(crate) async fn run(runner: &Runner<'_>, step: &PlannedStep) -> StepOutcome 
         run: &runner.workflow_run,
         notes: Default::default(),
     };
-    let providers = Builtins { next: &guard };
+    let providers = Builtins {
+        next: &guard,
+        resumed: step.resumed,
+    };
     let mut bindings: Vec<(&str, &Value)> = vec![("parameter", &parameter), ("context", &context)];
     if !step.inputs.is_empty() {
         bindings.push(("inputs", &inputs));

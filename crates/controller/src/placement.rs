@@ -33,6 +33,7 @@ pub fn plan(app: &oam::Application) -> Plan {
                 inputs: Vec::new(),
                 outputs: Vec::new(),
                 sub_steps: Vec::new(),
+                resumed: false,
             })
             .collect(),
     }

@@ -65,6 +65,29 @@ impl StepRunner for Runner<'_> {
                 }
             }
             "deploy" => {
+                // KubeVela's `auto: false`: the step suspends before it deploys, and deploys
+                // once the user resumes the workflow (the engine runs it again, `resumed`).
+                match step.properties.get("auto") {
+                    None | Some(Value::Null) | Some(Value::Bool(true)) => {}
+                    Some(Value::Bool(false)) if !step.resumed => {
+                        return StepOutcome::Suspended {
+                            message: format!(
+                                "waiting for approval before deploying: sail workflow resume {}",
+                                self.app.name()
+                            ),
+                        };
+                    }
+                    Some(Value::Bool(false)) => {}
+                    Some(v) => {
+                        return StepOutcome::Failed {
+                            reason: "InvalidStep".into(),
+                            message: format!(
+                                "step {}: properties.auto must be true or false, found {v}",
+                                step.name
+                            ),
+                        };
+                    }
+                }
                 // KubeVela's `parallelism`: how many clusters are worked on at once.
                 let parallelism = match step.properties.get("parallelism") {
                     None | Some(Value::Null) => PARALLELISM,

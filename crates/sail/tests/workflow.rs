@@ -255,3 +255,60 @@ fn a_failed_step_group_is_retried_from_the_group_and_logged() {
     assert_eq!(broken.requests().len(), 2);
     hub.stop();
 }
+
+/// `deploy` with `auto: false` suspends before it deploys (nothing is applied), and deploys once
+/// `sail workflow resume` approves it; `auto` that is not a bool fails the step saying so.
+#[test]
+fn deploy_with_auto_false_waits_for_approval_then_deploys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = HubProcess::start(dir.path());
+    hub.up(
+        dir.path(),
+        "gated",
+        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: gated\n  namespace: default\nspec:\n  components:\n  - name: gated-web\n    type: webservice\n    properties:\n      image: nginx:1.27\n  workflow:\n    steps:\n    - name: deploy-web\n      type: deploy\n      properties:\n        auto: false\n    - name: done\n      type: print-message-in-status\n      properties:\n        message: deployed\n",
+    );
+    let st = hub.wait_phase("gated", "workflowSuspending");
+    let deploy = &st["status"]["workflow"]["steps"][0];
+    assert_eq!(deploy["phase"], "suspending", "{st}");
+    assert!(
+        deploy["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("waiting for approval before deploying"),
+        "{st}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let web = hub.kubectl(&["get", "deploy", "gated-web", "-n", "default"]);
+    assert!(!web.status.success(), "deployed before approval");
+
+    ok(&hub.sail(&["workflow", "resume", "gated"]), "resume");
+    let st = hub.wait_phase("gated", "running");
+    assert_eq!(
+        st["status"]["workflow"]["steps"][0]["phase"], "succeeded",
+        "{st}"
+    );
+    assert_eq!(
+        st["status"]["workflow"]["steps"][1]["message"], "deployed",
+        "{st}"
+    );
+    ok(
+        &hub.kubectl(&["get", "deploy", "gated-web", "-n", "default"]),
+        "deployed after approval",
+    );
+
+    hub.up(
+        dir.path(),
+        "bad-auto",
+        "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: bad-auto\n  namespace: default\nspec:\n  components:\n  - name: bad-web\n    type: webservice\n    properties:\n      image: nginx:1.27\n  workflow:\n    steps:\n    - name: deploy-web\n      type: deploy\n      properties:\n        auto: \"no\"\n",
+    );
+    let st = hub.wait_phase("bad-auto", "workflowFailed");
+    let msg = st["status"]["workflow"]["steps"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        msg.contains("properties.auto must be true or false"),
+        "{msg}"
+    );
+    hub.stop();
+}

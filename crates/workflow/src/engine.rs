@@ -105,17 +105,27 @@ impl Engine {
                         .steps
                         .iter()
                         .any(|p| Some(&p.name) == s.name.as_ref() && p.type_ == STEP_GROUP);
-                    // A group goes on with its other steps; its suspended sub-step is done.
-                    s.phase = Some(if group {
+                    // A group goes on with its other steps; its suspended sub-step is done, or
+                    // runs again when it suspended before its work (see `runs_again`).
+                    let again = !group && runs_again(s.type_.as_deref());
+                    s.phase = Some(if group || again {
                         WorkflowStepPhase::Running
                     } else {
                         WorkflowStepPhase::Succeeded
                     });
+                    if again {
+                        s.reason = Some(RESUMED.into());
+                    }
                     s.message = Some("resumed".into());
                     s.last_execute_time = Some(now());
                     for sub in s.sub_steps.iter_mut() {
                         if sub.phase == Some(WorkflowStepPhase::Suspending) {
-                            sub.phase = Some(WorkflowStepPhase::Succeeded);
+                            if runs_again(sub.type_.as_deref()) {
+                                sub.phase = Some(WorkflowStepPhase::Running);
+                                sub.reason = Some(RESUMED.into());
+                            } else {
+                                sub.phase = Some(WorkflowStepPhase::Succeeded);
+                            }
                             sub.message = Some("resumed".into());
                         }
                     }
@@ -177,7 +187,8 @@ impl Engine {
                 StepOutcome::Running { message } => {
                     st.phase = Some(WorkflowStepPhase::Running);
                     st.message = non_empty(message);
-                    st.reason = Some("Wait".into());
+                    // A resumed step keeps saying so: it does not ask for approval again.
+                    st.reason = Some(waiting(st.reason.as_deref()).into());
                 }
                 StepOutcome::Suspended { message } => {
                     st.phase = Some(WorkflowStepPhase::Suspending);
@@ -536,6 +547,16 @@ async fn run_group<R: StepRunner>(
                 .all(|d| is_terminal(phase_of(&subs, d).as_ref()))
         })
         .collect();
+    let ready: Vec<PlannedStep> = ready
+        .into_iter()
+        .map(|s| {
+            let mut s = s.clone();
+            s.resumed = subs.iter().any(|x| {
+                x.name.as_deref() == Some(&s.name) && x.reason.as_deref() == Some(RESUMED)
+            });
+            s
+        })
+        .collect();
     let outcomes = futures::future::join_all(ready.iter().map(|s| runner.run(s))).await;
     for (s, outcome) in ready.iter().zip(outcomes) {
         let Some(x) = subs.iter_mut().find(|x| x.name.as_deref() == Some(&s.name)) else {
@@ -551,7 +572,7 @@ async fn run_group<R: StepRunner>(
             StepOutcome::Running { message } => (
                 WorkflowStepPhase::Running,
                 message,
-                Some("Wait".to_string()),
+                Some(waiting(x.reason.as_deref()).to_string()),
             ),
             StepOutcome::Suspended { message } => (WorkflowStepPhase::Suspending, message, None),
             StepOutcome::Failed { reason, message } => {
@@ -907,13 +928,58 @@ fn time_out(plan: &Plan, status: &mut WorkflowStatus, now: &impl Fn() -> Time) {
 fn resume_elapsed_suspends(plan: &Plan, status: &mut WorkflowStatus, now: &impl Fn() -> Time) {
     let t = now();
     let mut resumed = false;
-    for step in &plan.steps {
-        let Some(d) = step
-            .properties
+    let duration = |step: &PlannedStep| {
+        step.properties
             .get("duration")
             .and_then(serde_json::Value::as_str)
             .and_then(crate::parse_duration)
-        else {
+    };
+    for step in &plan.steps {
+        // A timed `suspend` inside a step group: the sub-step is done, and the group goes on
+        // with its other sub-steps once none of them is suspended any more.
+        if step.type_ == STEP_GROUP {
+            let Some(st) = status.step_mut(&step.name) else {
+                continue;
+            };
+            if st.phase != Some(WorkflowStepPhase::Suspending) {
+                continue;
+            }
+            for sub in &step.sub_steps {
+                let Some(d) = duration(sub) else {
+                    continue;
+                };
+                let Some(x) = st
+                    .sub_steps
+                    .iter_mut()
+                    .find(|x| x.name.as_deref() == Some(&sub.name))
+                else {
+                    continue;
+                };
+                if x.phase != Some(WorkflowStepPhase::Suspending) {
+                    continue;
+                }
+                let Some(started) = x.first_execute_time.as_ref() else {
+                    continue;
+                };
+                if t.0.duration_since(started.0).as_secs() >= d.as_secs() as i64 {
+                    x.phase = Some(WorkflowStepPhase::Succeeded);
+                    x.message = Some(format!("resumed after {}", humanize(d)));
+                    x.last_execute_time = Some(t.clone());
+                }
+            }
+            if !st
+                .sub_steps
+                .iter()
+                .any(|x| x.phase == Some(WorkflowStepPhase::Suspending))
+            {
+                st.phase = Some(WorkflowStepPhase::Running);
+                st.message = Some("resumed".into());
+                st.last_execute_time = Some(t.clone());
+                resumed = true;
+            }
+            continue;
+        }
+        let Some(d) = duration(step) else {
             continue;
         };
         let Some(st) = status.step_mut(&step.name) else {
@@ -996,6 +1062,21 @@ fn ready_steps(
     retries: &Retries,
     now: &Time,
 ) -> Vec<PlannedStep> {
+    let mut ready = ready_steps_of(plan, status, retries, now);
+    for s in ready.iter_mut() {
+        s.resumed = status
+            .step(&s.name)
+            .is_some_and(|x| x.reason.as_deref() == Some(RESUMED));
+    }
+    ready
+}
+
+fn ready_steps_of(
+    plan: &Plan,
+    status: &WorkflowStatus,
+    retries: &Retries,
+    now: &Time,
+) -> Vec<PlannedStep> {
     let phase_of = |name: &str| status.step(name).and_then(|s| s.phase.clone());
     let due = |name: &str| status.step(name).is_none_or(|s| retry_due(retries, s, now));
     match plan.mode {
@@ -1018,6 +1099,26 @@ fn ready_steps(
             })
             .cloned()
             .collect(),
+    }
+}
+
+/// The reason of a step that suspended itself before its work and was resumed: it runs again,
+/// knowing it was approved ([`PlannedStep::resumed`]), until it is done.
+pub const RESUMED: &str = "Resumed";
+
+/// Whether a step of this type that suspended runs again once resumed: every step but
+/// `suspend` itself (whose whole work is to wait) suspends *before* its work, as `deploy` with
+/// `auto: false` does, or in the middle of its CUE (`builtin.#Suspend`).
+fn runs_again(type_: Option<&str>) -> bool {
+    !matches!(type_, Some("suspend") | None)
+}
+
+/// The reason of a step still running: `Wait`, or still `Resumed`.
+fn waiting(reason: Option<&str>) -> &'static str {
+    if reason == Some(RESUMED) {
+        RESUMED
+    } else {
+        "Wait"
     }
 }
 
@@ -1071,6 +1172,7 @@ mod tests {
             inputs: Vec::new(),
             outputs: Vec::new(),
             sub_steps: Vec::new(),
+            resumed: false,
         }
     }
 
@@ -1182,13 +1284,11 @@ mod tests {
 
     #[tokio::test]
     async fn suspend_waits_for_resume() {
+        let mut approve = step("approve", &[]);
+        approve.type_ = "suspend".into();
         let plan = Plan {
             mode: WorkflowMode::StepByStep,
-            steps: vec![
-                step("staging", &[]),
-                step("approve", &[]),
-                step("prod", &[]),
-            ],
+            steps: vec![step("staging", &[]), approve, step("prod", &[])],
         };
         let mut st = started(&plan, "app-v1", now());
         let r = script(&[(
@@ -1654,6 +1754,182 @@ mod tests {
         Engine::advance(&plan, &mut st, &r, at(31)).await;
         assert_eq!(phase(&st, "wait"), Some(WorkflowStepPhase::Succeeded));
         assert_eq!(phase(&st, "next"), Some(WorkflowStepPhase::Succeeded));
+    }
+
+    /// Suspends before its work until resumed; then waits one round and succeeds.
+    struct ApprovalFirst {
+        ran: Mutex<Vec<(String, bool)>>,
+    }
+
+    impl StepRunner for ApprovalFirst {
+        async fn run(&self, step: &PlannedStep) -> StepOutcome {
+            let mut ran = self.ran.lock().expect("lock");
+            ran.push((step.name.clone(), step.resumed));
+            if step.name != "deploy-prod" {
+                return StepOutcome::Succeeded {
+                    message: String::new(),
+                };
+            }
+            if !step.resumed {
+                return StepOutcome::Suspended {
+                    message: "approve first".into(),
+                };
+            }
+            if ran.iter().filter(|(n, r)| n == "deploy-prod" && *r).count() == 1 {
+                StepOutcome::Running {
+                    message: "waiting for health".into(),
+                }
+            } else {
+                StepOutcome::Succeeded {
+                    message: "deployed".into(),
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_step_that_suspends_before_its_work_does_it_once_resumed() {
+        let mut prod = step("deploy-prod", &[]);
+        prod.type_ = "deploy".into();
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![prod, step("after", &[])],
+        };
+        let mut st = started(&plan, "app-v1", now());
+        let r = ApprovalFirst {
+            ran: Mutex::default(),
+        };
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, now).await,
+            Progress::Suspended
+        );
+        assert_eq!(
+            phase(&st, "deploy-prod"),
+            Some(WorkflowStepPhase::Suspending)
+        );
+        // Resumed: it runs again, told so; it still runs (and is still resumed) next round.
+        st.suspend = false;
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, now).await,
+            Progress::Running
+        );
+        assert_eq!(phase(&st, "deploy-prod"), Some(WorkflowStepPhase::Running));
+        assert_eq!(
+            st.step("deploy-prod").unwrap().reason.as_deref(),
+            Some(RESUMED)
+        );
+        let mut progress = Progress::Running;
+        for _ in 0..3 {
+            progress = Engine::advance(&plan, &mut st, &r, now).await;
+            if progress != Progress::Running {
+                break;
+            }
+        }
+        assert_eq!(progress, Progress::Succeeded);
+        assert!(!st.suspend);
+        assert_eq!(
+            *r.ran.lock().unwrap(),
+            [
+                ("deploy-prod".to_string(), false),
+                ("deploy-prod".to_string(), true),
+                ("deploy-prod".to_string(), true),
+                ("after".to_string(), false),
+            ]
+        );
+        assert_eq!(
+            st.step("deploy-prod").unwrap().message.as_deref(),
+            Some("deployed")
+        );
+    }
+
+    #[tokio::test]
+    async fn inside_a_group_too_a_resumed_sub_step_does_its_work() {
+        let mut prod = step("deploy-prod", &[]);
+        prod.type_ = "deploy".into();
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![group_of("g", vec![step("a", &[]), prod])],
+        };
+        let mut st = started(&plan, "app-v1", now());
+        let r = ApprovalFirst {
+            ran: Mutex::default(),
+        };
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, now).await,
+            Progress::Suspended
+        );
+        st.suspend = false;
+        let mut progress = Progress::Running;
+        for _ in 0..4 {
+            progress = Engine::advance(&plan, &mut st, &r, now).await;
+            if progress != Progress::Running {
+                break;
+            }
+        }
+        assert_eq!(progress, Progress::Succeeded);
+        let ran = r.ran.lock().unwrap().clone();
+        assert!(ran.contains(&("deploy-prod".to_string(), true)), "{ran:?}");
+        assert_eq!(
+            sub_phase(&st, "g", "deploy-prod"),
+            Some(WorkflowStepPhase::Succeeded)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_timed_suspend_inside_a_group_resumes_by_itself() {
+        let mut wait = step("wait", &[]);
+        wait.type_ = "suspend".into();
+        wait.properties = serde_json::json!({"duration": "30s"});
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![
+                group_of("g", vec![step("a", &[]), wait, step("b", &["wait"])]),
+                step("next", &[]),
+            ],
+        };
+        let mut st = started(&plan, "app-v1", at(0)());
+        let r = script(&[(
+            "wait",
+            StepOutcome::Suspended {
+                message: "pausing".into(),
+            },
+        )]);
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, at(0)).await,
+            Progress::Suspended
+        );
+        assert_eq!(
+            sub_phase(&st, "g", "wait"),
+            Some(WorkflowStepPhase::Suspending)
+        );
+        // Not yet.
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, at(10)).await,
+            Progress::Suspended
+        );
+        assert!(st.suspend);
+        // Past its duration: no one resumes it, and the group and the workflow go on.
+        let mut progress = Progress::Running;
+        for _ in 0..4 {
+            progress = Engine::advance(&plan, &mut st, &r, at(31)).await;
+            if progress != Progress::Running {
+                break;
+            }
+        }
+        assert_eq!(progress, Progress::Succeeded);
+        assert!(!st.suspend);
+        let wait = st
+            .step("g")
+            .unwrap()
+            .sub_steps
+            .iter()
+            .find(|x| x.name.as_deref() == Some("wait"))
+            .unwrap();
+        assert_eq!(wait.phase, Some(WorkflowStepPhase::Succeeded));
+        assert_eq!(wait.message.as_deref(), Some("resumed after 30s"));
+        assert_eq!(sub_phase(&st, "g", "b"), Some(WorkflowStepPhase::Succeeded));
+        assert_eq!(phase(&st, "next"), Some(WorkflowStepPhase::Succeeded));
+        assert_eq!(*r.ran.lock().unwrap(), ["a", "wait", "b", "next"]);
     }
 
     #[tokio::test]

@@ -20,6 +20,9 @@ pub struct PlannedStep {
     pub outputs: Vec<oam::StepOutput>,
     /// The steps of a `step-group`, run together (as a DAG by their `dependsOn`).
     pub sub_steps: Vec<PlannedStep>,
+    /// Set by the engine when the step suspended itself before its work (`deploy` with
+    /// `auto: false`, a CUE `builtin.#Suspend`) and the user resumed it: it does that work now.
+    pub resumed: bool,
 }
 
 /// The steps of an application's workflow and how to run them.
@@ -50,6 +53,7 @@ pub fn plan(app: &Application) -> Plan {
                 inputs: Vec::new(),
                 outputs: Vec::new(),
                 sub_steps: Vec::new(),
+                resumed: false,
             })
             .collect();
         return Plan {
@@ -99,8 +103,10 @@ pub fn plan(app: &Application) -> Plan {
                     inputs: x.inputs.clone(),
                     outputs: x.outputs.clone(),
                     sub_steps: Vec::new(),
+                    resumed: false,
                 })
                 .collect(),
+            resumed: false,
         })
         .collect();
     Plan { mode, steps }

@@ -74,6 +74,9 @@ impl<T: Providers + ?Sized> Providers for &T {
 /// to `next`.
 pub struct Builtins<P> {
     pub next: P,
+    /// The step was resumed after it suspended ([`crate::PlannedStep::resumed`]): its
+    /// `builtin.#Suspend` has been approved and passes, and the rest of the template runs.
+    pub resumed: bool,
 }
 
 impl<P: Providers> Providers for Builtins<P> {
@@ -100,6 +103,7 @@ impl<P: Providers> Providers for Builtins<P> {
                     })
                 }
             }
+            ("builtin", "suspend") if self.resumed => Ok(Outcome::Returns(Value::Null)),
             ("builtin", "suspend") => Ok(Outcome::Suspend {
                 duration: op
                     .params
@@ -438,7 +442,10 @@ mod tests {
         run(
             &compile(src),
             &[("parameter", &parameter), ("context", &ctx)],
-            &Builtins { next: fake },
+            &Builtins {
+                next: fake,
+                resumed: false,
+            },
         )
         .await
     }
@@ -579,7 +586,10 @@ parameter: {names: [...string], fail: bool}
         let err = run(
             &compile(src),
             &[("context", &ctx)],
-            &Builtins { next: NoProviders },
+            &Builtins {
+                next: NoProviders,
+                resumed: false,
+            },
         )
         .await
         .unwrap_err();
