@@ -56,7 +56,7 @@ impl StepRunner for Runner<'_> {
                         ),
                     };
                 };
-                match self.local_targets(&[name.to_string()]) {
+                match self.apply_component_targets(step, name) {
                     Ok(targets) => {
                         let outcome = self.apply_targets(&targets, PARALLELISM).await;
                         self.with_outputs(step, &targets, outcome).await
@@ -65,9 +65,13 @@ impl StepRunner for Runner<'_> {
                 }
             }
             "deploy" => {
+                let properties = match self.deploy_properties(step) {
+                    Ok(p) => p,
+                    Err(e) => return e.into_outcome(),
+                };
                 // KubeVela's `auto: false`: the step suspends before it deploys, and deploys
                 // once the user resumes the workflow (the engine runs it again, `resumed`).
-                match step.properties.get("auto") {
+                match properties.get("auto") {
                     None | Some(Value::Null) | Some(Value::Bool(true)) => {}
                     Some(Value::Bool(false)) if !step.resumed => {
                         return StepOutcome::Suspended {
@@ -89,7 +93,7 @@ impl StepRunner for Runner<'_> {
                     }
                 }
                 // KubeVela's `parallelism`: how many clusters are worked on at once.
-                let parallelism = match step.properties.get("parallelism") {
+                let parallelism = match properties.get("parallelism") {
                     None | Some(Value::Null) => PARALLELISM,
                     Some(v) => match v.as_u64() {
                         Some(n) if n >= 1 => usize::try_from(n).unwrap_or(PARALLELISM),
@@ -104,7 +108,7 @@ impl StepRunner for Runner<'_> {
                         }
                     },
                 };
-                match self.deploy_targets(&step.properties).await {
+                match self.deploy_targets(&properties).await {
                     Ok(targets) => {
                         let outcome = self.apply_targets(&targets, parallelism).await;
                         self.with_outputs(step, &targets, outcome).await
@@ -335,16 +339,75 @@ impl Runner<'_> {
         let mut targets = Vec::new();
         for step in &plan.steps {
             match step.type_.as_str() {
-                "deploy" => targets.extend(self.deploy_targets(&step.properties).await?),
+                "deploy" => {
+                    let properties = self.deploy_properties(step)?;
+                    targets.extend(self.deploy_targets(&properties).await?)
+                }
                 "apply-component" => {
                     if let Some(name) = step.properties.get("component").and_then(Value::as_str) {
-                        targets.extend(self.local_targets(&[name.to_string()])?);
+                        targets.extend(self.apply_component_targets(step, name)?);
                     }
                 }
                 _ => {}
             }
         }
         Ok(targets)
+    }
+
+    /// The component an apply-component step applies, with the step's `inputs` joined to the
+    /// component's own, as KubeVela joins them: a `parameterKey` addresses the component (a
+    /// path in its properties, or one starting with `properties` or `traits[`), and the value
+    /// comes from the workflow context (or a component's output in the same placement).
+    fn apply_component_targets(
+        &self,
+        step: &PlannedStep,
+        component: &str,
+    ) -> Result<Vec<Target>, StepError> {
+        let mut targets = self.local_targets(&[component.to_string()])?;
+        for t in targets.iter_mut() {
+            t.component.inputs.extend(step.inputs.iter().cloned());
+        }
+        Ok(targets)
+    }
+
+    /// A deploy step's properties with its `inputs` put in, as for a CUE step (KubeVela's
+    /// deploy is one): `parameterKey` is a path in the step's properties (`policies`,
+    /// `parallelism`). An input no earlier step has output yet makes the step wait.
+    fn deploy_properties(&self, step: &PlannedStep) -> Result<Value, StepError> {
+        if step.inputs.is_empty() {
+            return Ok(step.properties.clone());
+        }
+        let vars = self.variables_snapshot();
+        let mut properties = match &step.properties {
+            Value::Null => Value::Object(Map::new()),
+            p => p.clone(),
+        };
+        for input in &step.inputs {
+            let Some(value) = vars.get(&input.from) else {
+                return Err(StepError::Retry(format!(
+                    "input {:?}: no earlier step has output it yet",
+                    input.from
+                )));
+            };
+            let Some(key) = input
+                .parameter_key
+                .as_deref()
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+            else {
+                continue;
+            };
+            if !set_path(&mut properties, key, value.clone()) {
+                return Err(StepError::Fatal(
+                    "InvalidInput".into(),
+                    format!(
+                        "step {}: input {:?} has parameterKey {key:?}, which is not a field path that can be set in its properties",
+                        step.name, input.from
+                    ),
+                ));
+            }
+        }
+        Ok(properties)
     }
 
     pub(crate) async fn apply_targets(
