@@ -133,6 +133,13 @@ pub(crate) async fn run(runner: &Runner<'_>, step: &PlannedStep) -> StepOutcome 
     }
 }
 
+/// A workflow run's id: its start time in whole seconds, as the status stores it. The first
+/// reconcile of a run holds the start time with nanoseconds, the ones after read it back from
+/// the status: both must give the same id, or a resend after a crash would carry another key.
+pub(crate) fn run_id(start: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> String {
+    start.0.as_second().to_string()
+}
+
 /// `<application uid>/<revision>/<run>/<step>`, the run being the workflow's start time (left
 /// out before a run has one).
 pub(crate) fn session_id(uid: &str, revision: &str, run: &str, step: &str) -> String {
@@ -368,6 +375,20 @@ pub(crate) async fn store_variables(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_run_id_survives_the_round_trip_through_the_status() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        let start = Time(
+            "2026-11-26T05:40:00.123456789Z"
+                .parse()
+                .expect("a timestamp"),
+        );
+        let stored: Time = serde_json::from_value(serde_json::to_value(&start).expect("serialize"))
+            .expect("deserialize");
+        assert_ne!(start, stored, "the status keeps whole seconds only");
+        assert_eq!(super::run_id(&start), super::run_id(&stored));
+    }
+
     use super::{set_dotted, value_from};
     use serde_json::json;
 

@@ -402,7 +402,7 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
         workflow_run: wf
             .start_time
             .as_ref()
-            .map(|t| t.0.to_string())
+            .map(crate::cuestep::run_id)
             .unwrap_or_default(),
     };
     let was_finished = wf.finished;
