@@ -899,3 +899,96 @@ spec:
     assert_eq!(smtp.mails().len(), 2);
     hub.stop();
 }
+
+#[test]
+fn search_events_and_collect_logs_in_pod_read_a_pod_of_the_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    let def = dir.path().join("diagnose.cue");
+    std::fs::write(
+        &def,
+        r#"import ("vela/query", "vela/ql", "vela/builtin", "vela/util", "encoding/base64", "strings")
+
+"diagnose": {
+	type: "workflow-step"
+}
+template: {
+	pods: query.#CollectPods & {$params: app: {name: context.name, namespace: context.namespace}}
+	ready: builtin.#ConditionalWait & {$params: continue: len(pods.$returns.list) > 0}
+	_pod: pods.$returns.list[0]
+	events: query.#SearchEvents & {$params: {value: _pod.object, cluster: _pod.cluster}}
+	seen: builtin.#ConditionalWait & {$params: continue: len(events.$returns.list) > 0}
+	logs: query.#CollectLogsInPod & {$params: {
+		cluster:   _pod.cluster
+		namespace: _pod.object.metadata.namespace
+		pod:       _pod.object.metadata.name
+		options: {container: "web", tailLines: 10, sinceSeconds: 60}
+	}}
+	text: util.#ConvertString & {$params: bt: base64.Decode(null, logs.$returns.outputs.logs)}
+	missing: ql.#CollectLogsInPod & {namespace: context.namespace, pod: "no-such-pod", options: container: "web"}
+	say: builtin.#Message & {$params: message: "events \(strings.Join([for e in events.$returns.list {e.reason}], ",")) about \(strings.Join([for e in events.$returns.list {"\(e.involvedObject.kind) \(e.involvedObject.name)"}], ",")); log \(strings.TrimSpace(text.$returns.str)); from \(logs.$returns.outputs.info.fromDate); missing: \(missing.outputs.err)"}
+}
+"#,
+    )
+    .unwrap();
+    ok(
+        &hub.sail(&["def", "apply", def.to_str().unwrap()]),
+        "def apply diagnose",
+    );
+    hub.up(
+        dir.path(),
+        "clinic",
+        r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: clinic
+  namespace: default
+spec:
+  components:
+  - name: web
+    type: webservice
+    properties:
+      image: nginx
+  workflow:
+    steps:
+    - name: deploy
+      type: deploy
+    - name: look
+      type: diagnose
+"#,
+    );
+    let st = hub.wait_phase("clinic", "running");
+    let m = message(&st, "look");
+    // Every Event found is about that Pod, and the simulator's Scheduled is among them.
+    let events = m
+        .strip_prefix("events ")
+        .and_then(|r| r.split(';').next())
+        .unwrap_or_default();
+    let (reasons, about) = events.split_once(" about ").unwrap_or_default();
+    assert!(reasons.split(',').any(|r| r == "Scheduled"), "{m}");
+    let pods: Vec<&str> = about.split(',').collect();
+    assert!(
+        pods.iter()
+            .all(|p| p.starts_with("Pod web-") && *p == pods[0]),
+        "{m}"
+    );
+    assert!(
+        m.contains("; log kubelite: simulated container log for pod default/web-"),
+        "{m}"
+    );
+    // sinceSeconds: 60 makes the log's start a minute before now, an RFC 3339 time.
+    let from = m
+        .split("; from ")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .unwrap_or_default();
+    assert!(
+        from.len() >= 20 && from.contains('T') && from.ends_with('Z'),
+        "{m}"
+    );
+    assert!(
+        m.contains("missing: failed to get pod: pods \"no-such-pod\" not found"),
+        "{m}"
+    );
+    hub.stop();
+}

@@ -2,7 +2,8 @@
 //! latest revision's and the root one) and the live objects in each cluster.
 //! `#ListResourcesInApp`, `#ListAppliedResources`/`#GetApplicationTree` (the tracked objects,
 //! without a tree below them), `#CollectPods` (the Pods of tracked workloads, by their
-//! selector), `#CollectServices` and `#CollectServiceEndpoints` (Services and Ingresses).
+//! selector), `#CollectServices` and `#CollectServiceEndpoints` (Services and Ingresses),
+//! `#SearchEvents` (the Events about one object) and `#CollectLogsInPod` (a container's log).
 
 use super::{Answer, Problem, invalid};
 use crate::steps::Runner;
@@ -26,13 +27,15 @@ pub(crate) async fn call(runner: &Runner<'_>, action: &str, params: &Value) -> A
         .unwrap_or(runner.app.namespace());
     let filter = Filter::from(app.get("filter"));
     match action {
+        "searchEvents" => return search_events(runner, params).await,
+        "collectLogsInPod" => return collect_logs_in_pod(runner, params).await,
         "listResourcesInApp"
         | "collectResources"
         | "listAppliedResources"
         | "collectServiceEndpoints" => {}
         other => {
             return invalid(format!(
-                "query has no operation {other:?} (listResourcesInApp, listAppliedResources, collectResources, collectServiceEndpoints)"
+                "query has no operation {other:?} (listResourcesInApp, listAppliedResources, collectResources, collectServiceEndpoints, searchEvents, collectLogsInPod)"
             ));
         }
     }
@@ -375,4 +378,200 @@ fn app_protocol(port: i64) -> &'static str {
         6379 => "redis",
         _ => "",
     }
+}
+
+/// The cluster an operation names (`""` is the hub).
+async fn cluster_of_params(
+    runner: &Runner<'_>,
+    params: &Value,
+) -> Result<std::sync::Arc<fleet::Cluster>, Problem> {
+    let name = params.get("cluster").and_then(Value::as_str).unwrap_or("");
+    Ok(runner.fleet.cluster_synced(name).await?)
+}
+
+/// `#SearchEvents`: the core/v1 Events whose `involvedObject` is `value` (by kind, name,
+/// namespace and, when it has one, uid) on `cluster`. A list the cluster refuses is
+/// `$returns.err`, as in KubeVela.
+async fn search_events(runner: &Runner<'_>, params: &Value) -> Answer {
+    let value = params.get("value").unwrap_or(&Value::Null);
+    let text = |p: &str| {
+        value
+            .pointer(p)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let (Some(kind), Some(name)) = (text("/kind"), text("/metadata/name")) else {
+        return invalid("query.searchEvents: value must be an object with kind and metadata.name");
+    };
+    let namespace = text("/metadata/namespace").unwrap_or(runner.app.namespace());
+    let mut fields = vec![
+        format!("involvedObject.kind={kind}"),
+        format!("involvedObject.name={name}"),
+        format!("involvedObject.namespace={namespace}"),
+    ];
+    if let Some(uid) = text("/metadata/uid") {
+        fields.push(format!("involvedObject.uid={uid}"));
+    }
+    let cluster = cluster_of_params(runner, params).await?;
+    let api: kube::Api<k8s_openapi::api::core::v1::Event> =
+        kube::Api::namespaced(cluster.client().clone(), namespace);
+    match api
+        .list(&kube::api::ListParams::default().fields(&fields.join(",")))
+        .await
+    {
+        Ok(events) => {
+            let list: Vec<Value> = events
+                .items
+                .iter()
+                .filter_map(|e| serde_json::to_value(e).ok())
+                .collect();
+            Ok(Outcome::Returns(json!({ "list": list })))
+        }
+        Err(kube::Error::Api(e)) => Ok(Outcome::Returns(json!({
+            "list": [],
+            "err": format!("events of {kind} {namespace}/{name} on {}: {}", cluster.name(), e.message),
+        }))),
+        Err(e) => Err(Problem::Retry(format!(
+            "query.searchEvents: cluster {}: {e}",
+            cluster.name()
+        ))),
+    }
+}
+
+/// Percent-encode a query parameter's value.
+fn query_escape(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// `#CollectLogsInPod`: the log of a container (`options`: `container`, `previous`,
+/// `sinceSeconds`, `sinceTime`, `timestamps`, `tailLines`, `limitBytes`) as KubeVela gives it:
+/// `outputs.logs` base64-encoded, `outputs.info.fromDate` (`sinceTime`, now minus
+/// `sinceSeconds`, or the Pod's creation) and `toDate` (now); a Pod or log that cannot be read
+/// is `outputs.err`.
+async fn collect_logs_in_pod(runner: &Runner<'_>, params: &Value) -> Answer {
+    use base64::Engine;
+    let text = |k: &str| {
+        params
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let (Some(namespace), Some(pod)) = (text("namespace"), text("pod")) else {
+        return invalid("query.collectLogsInPod: namespace and pod must be given");
+    };
+    let options = params.get("options").unwrap_or(&Value::Null);
+    let mut query: Vec<String> = Vec::new();
+    for (key, param) in [("container", "container"), ("sinceTime", "sinceTime")] {
+        if let Some(v) = options
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
+            query.push(format!("{param}={}", query_escape(v)));
+        }
+    }
+    for key in ["sinceSeconds", "tailLines", "limitBytes"] {
+        match options.get(key) {
+            None | Some(Value::Null) => {}
+            Some(v) => match v.as_i64() {
+                Some(n) if n >= 0 => query.push(format!("{key}={n}")),
+                _ => {
+                    return invalid(format!(
+                        "query.collectLogsInPod: options.{key} must be a whole number of at least 0, found {v}"
+                    ));
+                }
+            },
+        }
+    }
+    for key in ["previous", "timestamps"] {
+        if options.get(key).and_then(Value::as_bool) == Some(true) {
+            query.push(format!("{key}=true"));
+        }
+    }
+    let since_time = options
+        .get("sinceTime")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
+    if let Some(t) = since_time
+        && t.parse::<k8s_openapi::jiff::Timestamp>().is_err()
+    {
+        return invalid(format!(
+            "query.collectLogsInPod: options.sinceTime {t:?} is not an RFC 3339 time"
+        ));
+    }
+    let cluster = cluster_of_params(runner, params).await?;
+    let client = cluster.client().clone();
+    let mut errors = String::new();
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(client.clone(), namespace);
+    let created = match pods.get(pod).await {
+        Ok(p) => p.metadata.creation_timestamp.map(|t| t.0.to_string()),
+        Err(kube::Error::Api(e)) => {
+            errors.push_str(&format!("failed to get pod: {}; ", e.message));
+            None
+        }
+        Err(e) => {
+            return Err(Problem::Retry(format!(
+                "query.collectLogsInPod: cluster {}: {e}",
+                cluster.name()
+            )));
+        }
+    };
+    let mut path = format!(
+        "/api/v1/namespaces/{}/pods/{}/log",
+        query_escape(namespace),
+        query_escape(pod)
+    );
+    if !query.is_empty() {
+        path = format!("{path}?{}", query.join("&"));
+    }
+    let request = http::Request::get(path)
+        .body(Vec::new())
+        .map_err(|e| Problem::Invalid(format!("query.collectLogsInPod: {e}")))?;
+    let logs = match client.request_text(request).await {
+        Ok(t) => Some(t),
+        Err(kube::Error::Api(e)) => {
+            errors.push_str(&format!("failed to get stream logs {}; ", e.message));
+            None
+        }
+        Err(e) => {
+            return Err(Problem::Retry(format!(
+                "query.collectLogsInPod: cluster {}: {e}",
+                cluster.name()
+            )));
+        }
+    };
+    let mut outputs = Map::new();
+    if let (Some(logs), Some(created)) = (logs, created) {
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let since_seconds = options.get("sinceSeconds").and_then(Value::as_i64);
+        let from = match (since_time, since_seconds) {
+            (Some(t), _) => t.to_string(),
+            (None, Some(secs)) => now
+                .checked_sub(k8s_openapi::jiff::SignedDuration::from_secs(secs))
+                .map(|t| t.to_string())
+                .unwrap_or(created),
+            (None, None) => created,
+        };
+        outputs.insert(
+            "logs".into(),
+            json!(base64::engine::general_purpose::STANDARD.encode(logs.as_bytes())),
+        );
+        outputs.insert(
+            "info".into(),
+            json!({"fromDate": from, "toDate": now.to_string()}),
+        );
+    }
+    if !errors.is_empty() {
+        outputs.insert("err".into(), json!(errors));
+    }
+    Ok(Outcome::Returns(json!({ "outputs": outputs })))
 }
