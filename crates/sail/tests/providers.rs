@@ -992,3 +992,142 @@ spec:
     );
     hub.stop();
 }
+
+#[test]
+fn legacy_op_apply_remaining_and_apply_application_in_parallel() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    // KubeVela's deprecated apply-remaining step, and a step over op's parallel apply.
+    let def = dir.path().join("remaining.cue");
+    std::fs::write(
+        &def,
+        r#"import ("vela/op")
+
+"apply-remaining": {
+	type: "workflow-step"
+}
+template: {
+	apply: op.#ApplyRemaining & {
+		parameter
+	}
+	parameter: {
+		exceptions?: [...string]
+	}
+}
+"#,
+    )
+    .unwrap();
+    ok(
+        &hub.sail(&["def", "apply", def.to_str().unwrap()]),
+        "def apply apply-remaining",
+    );
+    let def = dir.path().join("parallel.cue");
+    std::fs::write(
+        &def,
+        r#"import ("vela/op")
+
+"apply-all-now": {
+	type: "workflow-step"
+}
+template: {
+	apply: op.#ApplyApplicationInParallel
+	partial: op.#ApplyRemaining & {exceptions: "all-back": skipApplyWorkload: false}
+}
+"#,
+    )
+    .unwrap();
+    ok(
+        &hub.sail(&["def", "apply", def.to_str().unwrap()]),
+        "def apply apply-all-now",
+    );
+    let components = |p: &str| {
+        format!(
+            "  components:\n  - name: {p}front\n    type: webservice\n    properties:\n      image: nginx\n  - name: {p}back\n    type: webservice\n    properties:\n      image: nginx\n  - name: {p}batch\n    type: webservice\n    properties:\n      image: busybox\n"
+        )
+    };
+    hub.up(
+        dir.path(),
+        "rest",
+        &format!(
+            r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: rest
+  namespace: default
+spec:
+{}  workflow:
+    steps:
+    - name: most
+      type: apply-remaining
+      properties:
+        exceptions: [batch]
+"#,
+            components("")
+        ),
+    );
+    // The workflow succeeds; the application stays unhealthy, as batch was left out.
+    let st = hub.wait_status(
+        "rest",
+        "the workflow succeeding",
+        std::time::Duration::from_secs(60),
+        |v| v["status"]["workflow"]["status"] == "succeeded",
+    );
+    assert_eq!(step(&st, "most")["phase"], "succeeded", "{st}");
+    let deployments = ok(
+        &hub.kubectl(&[
+            "get",
+            "deployments",
+            "-n",
+            "default",
+            "-l",
+            "app.oam.dev/name=rest",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ]),
+        "list deployments",
+    );
+    let mut names: Vec<&str> = deployments.split_whitespace().collect();
+    names.sort();
+    assert_eq!(names, ["back", "front"], "{deployments}");
+
+    // All at once; a partial exception is refused, naming it.
+    hub.up(
+        dir.path(),
+        "all",
+        &format!(
+            r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: all
+  namespace: default
+spec:
+{}  workflow:
+    steps:
+    - name: now
+      type: apply-all-now
+"#,
+            components("all-")
+        ),
+    );
+    let st = hub.wait_phase("all", "workflowFailed");
+    let m = message(&st, "now");
+    assert!(
+        m.contains("exceptions.all-back.skipApplyWorkload: false is not supported"),
+        "{m}"
+    );
+    let deployments = ok(
+        &hub.kubectl(&[
+            "get",
+            "deployments",
+            "-n",
+            "default",
+            "-l",
+            "app.oam.dev/name=all",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ]),
+        "list deployments",
+    );
+    assert_eq!(deployments.split_whitespace().count(), 3, "{deployments}");
+    hub.stop();
+}
