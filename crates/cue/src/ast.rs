@@ -117,6 +117,62 @@ pub enum Constraint {
     Required,
 }
 
+/// Doc comment lines of a field, shared (not copied) by every value the field reaches.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Comments(Option<std::sync::Arc<[String]>>);
+
+impl Comments {
+    pub fn from_vec(lines: Vec<String>) -> Comments {
+        if lines.is_empty() {
+            Comments(None)
+        } else {
+            Comments(Some(lines.into()))
+        }
+    }
+
+    /// Adds the lines of `other` not already here, in order.
+    pub fn merge(&mut self, other: &Comments) {
+        let Some(o) = &other.0 else {
+            return;
+        };
+        match &self.0 {
+            None => self.0 = Some(o.clone()),
+            Some(s) if std::sync::Arc::ptr_eq(s, o) => {}
+            Some(s) => {
+                if o.iter().all(|c| s.contains(c)) {
+                    return;
+                }
+                let mut v: Vec<String> = s.to_vec();
+                for c in o.iter() {
+                    if !v.contains(c) {
+                        v.push(c.clone());
+                    }
+                }
+                self.0 = Some(v.into());
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Comments {
+    type Target = [String];
+    fn deref(&self) -> &[String] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+}
+
+impl std::fmt::Debug for Comments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq<Vec<String>> for Comments {
+    fn eq(&self, other: &Vec<String>) -> bool {
+        **self == other[..]
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Field {
     pub label: Label,
@@ -126,7 +182,7 @@ pub struct Field {
     pub value: Expr,
     pub attrs: Vec<Attr>,
     /// Doc comment lines (without `//`, trimmed).
-    pub comments: Vec<String>,
+    pub comments: Comments,
     pub span: Span,
 }
 

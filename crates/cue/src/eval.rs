@@ -119,7 +119,7 @@ pub struct ArcInfo {
     pub regular: bool,
     pub optional: bool,
     pub required: bool,
-    pub comments: Vec<String>,
+    pub comments: Comments,
 }
 
 #[derive(Clone)]
@@ -240,8 +240,51 @@ pub enum Target {
     Val(Val),
 }
 
+/// log2 of the number of vertices per chunk of [`Vertices`].
+const CHUNK_BITS: u32 = 10;
+const CHUNK: usize = 1 << CHUNK_BITS;
+
+#[allow(clippy::len_without_is_empty)]
+/// The vertex arena: fixed-size chunks, so that growing it never moves (copies) the vertices
+/// already made, and never holds two copies of the arena while it grows.
+#[derive(Default)]
+pub struct Vertices<'a> {
+    chunks: Vec<Vec<Vertex<'a>>>,
+    len: usize,
+}
+
+impl<'a> Vertices<'a> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn push(&mut self, v: Vertex<'a>) {
+        if self.len.is_multiple_of(CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        if let Some(c) = self.chunks.last_mut() {
+            c.push(v);
+        }
+        self.len += 1;
+    }
+}
+
+impl<'a> std::ops::Index<usize> for Vertices<'a> {
+    type Output = Vertex<'a>;
+    #[inline]
+    fn index(&self, i: usize) -> &Vertex<'a> {
+        &self.chunks[i >> CHUNK_BITS][i & (CHUNK - 1)]
+    }
+}
+
+impl<'a> std::ops::IndexMut<usize> for Vertices<'a> {
+    #[inline]
+    fn index_mut(&mut self, i: usize) -> &mut Vertex<'a> {
+        &mut self.chunks[i >> CHUNK_BITS][i & (CHUNK - 1)]
+    }
+}
+
 pub struct Ev<'a> {
-    pub vs: Vec<Vertex<'a>>,
+    pub vs: Vertices<'a>,
     pub files: &'a [File],
     pub hosts: &'a [crate::HostFunc],
     pub limits: Limits,
@@ -305,7 +348,7 @@ fn merge_bot(a: &Option<Rc<Bot>>, b: Rc<Bot>) -> Rc<Bot> {
 impl<'a> Ev<'a> {
     pub fn new(files: &'a [File], limits: Limits) -> Ev<'a> {
         Ev {
-            vs: Vec::with_capacity(256),
+            vs: Vertices::default(),
             hosts: &[],
             files,
             limits,
@@ -599,7 +642,7 @@ impl<'a> Ev<'a> {
                 regular: false,
                 optional: false,
                 required: false,
-                comments: Vec::new(),
+                comments: Comments::default(),
             },
         );
         nv
@@ -1007,11 +1050,7 @@ impl<'a> Ev<'a> {
                     ai.regular |= a.regular;
                     ai.optional |= a.optional;
                     ai.required |= a.required;
-                    for cm in &a.comments {
-                        if !ai.comments.contains(cm) {
-                            ai.comments.push(cm.clone());
-                        }
-                    }
+                    ai.comments.merge(&a.comments);
                 }
                 self.push_arc_conj(
                     av,
@@ -1295,11 +1334,7 @@ impl<'a> Ev<'a> {
                 Constraint::Optional => ai.optional = true,
                 Constraint::Required => ai.required = true,
             }
-            for cm in &f.comments {
-                if !ai.comments.contains(cm) {
-                    ai.comments.push(cm.clone());
-                }
-            }
+            ai.comments.merge(&f.comments);
         }
         self.push_arc_conj(av, c);
     }
@@ -3025,7 +3060,7 @@ impl<'a> Ev<'a> {
                     regular: true,
                     optional: false,
                     required: false,
-                    comments: vec![],
+                    comments: Comments::default(),
                 },
             );
         }

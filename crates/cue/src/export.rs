@@ -4,6 +4,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::ast::Comments;
 use crate::eval::{CX, Closed, Conj, Ev, FK};
 use crate::value::{Bot, Val, type_name};
 use crate::{Error, ProgramInner, pos_of};
@@ -30,7 +31,7 @@ pub(crate) struct NField {
     name: String,
     kind: FK,
     value: Arc<Node>,
-    comments: Vec<String>,
+    comments: Comments,
 }
 
 #[derive(Debug)]
@@ -70,7 +71,7 @@ pub struct Field {
     pub name: String,
     pub value: Value,
     /// Doc comment lines attached to this field in any conjunct.
-    pub comments: Vec<String>,
+    pub comments: Comments,
 }
 
 struct Builder<'p, 'a> {
@@ -372,7 +373,7 @@ fn json_node(j: &serde_json::Value) -> Arc<Node> {
                     name: k.clone(),
                     kind: FK::Regular,
                     value: json_node(v),
-                    comments: Vec::new(),
+                    comments: Comments::default(),
                 })
                 .collect(),
             None,

@@ -20,6 +20,7 @@ mod value;
 
 use std::sync::Arc;
 
+pub use ast::Comments;
 pub use error::{Error, Pos};
 pub use export::{Field, Kind, Value};
 

@@ -427,7 +427,7 @@ impl<'s> Parser<'s> {
             constraint,
             value,
             attrs,
-            comments,
+            comments: Comments::from_vec(comments),
             span: self.span(start, self.prev_end()),
         }))
     }
