@@ -1,14 +1,15 @@
 //! The scanner: turns source text into tokens, inserting commas at line ends as CUE's grammar
 //! requires, and collecting `//` comments for doc-comment attachment.
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Tok {
-    Ident(String),
-    Int(String),
-    Float(String),
+/// A token; text-carrying tokens borrow their text from the source.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Tok<'s> {
+    Ident(&'s str),
+    Int(&'s str),
+    Float(&'s str),
     /// A string or bytes literal: the full raw source slice including quotes and `#`s.
-    Str(String),
-    Attr(String),
+    Str(&'s str),
+    Attr(&'s str),
     Bottom,
     LBrace,
     RBrace,
@@ -44,9 +45,9 @@ pub enum Tok {
     Eof,
 }
 
-#[derive(Debug, Clone)]
-pub struct Token {
-    pub tok: Tok,
+#[derive(Debug, Clone, Copy)]
+pub struct Token<'s> {
+    pub tok: Tok<'s>,
     pub start: usize,
     pub end: usize,
 }
@@ -101,7 +102,7 @@ impl<'s> Lexer<'s> {
         self.b.get(self.pos + off).copied().unwrap_or(0)
     }
 
-    pub fn next(&mut self) -> LexResult<Token> {
+    pub fn next(&mut self) -> LexResult<Token<'s>> {
         // skip whitespace and comments
         loop {
             let c = self.peek(0);
@@ -169,20 +170,20 @@ impl<'s> Lexer<'s> {
         {
             ins = true;
             self.scan_string()?;
-            Tok::Str(self.src[start..self.pos].to_string())
+            Tok::Str(&self.src[start..self.pos])
         } else if is_ident_start(c) {
             while self.pos < self.b.len() && is_ident_char(self.b[self.pos]) {
                 self.pos += 1;
             }
             ins = true;
-            Tok::Ident(self.src[start..self.pos].to_string())
+            Tok::Ident(&self.src[start..self.pos])
         } else if c.is_ascii_digit() || (c == b'.' && self.peek(1).is_ascii_digit()) {
             ins = true;
             self.scan_number()?
         } else if c == b'"' || c == b'\'' {
             ins = true;
             self.scan_string()?;
-            Tok::Str(self.src[start..self.pos].to_string())
+            Tok::Str(&self.src[start..self.pos])
         } else if c == b'@' {
             // attribute: @name(balanced)
             self.pos += 1;
@@ -211,7 +212,7 @@ impl<'s> Lexer<'s> {
                 }
             }
             ins = true;
-            Tok::Attr(self.src[start..self.pos].to_string())
+            Tok::Attr(&self.src[start..self.pos])
         } else {
             let two = [c, self.peek(1)];
             let (t, n) = match &two {
@@ -266,7 +267,7 @@ impl<'s> Lexer<'s> {
         })
     }
 
-    fn scan_number(&mut self) -> LexResult<Tok> {
+    fn scan_number(&mut self) -> LexResult<Tok<'s>> {
         let start = self.pos;
         let mut is_float = false;
         if self.peek(0) == b'0' && matches!(self.peek(1), b'x' | b'X' | b'o' | b'O' | b'b' | b'B') {
@@ -274,7 +275,7 @@ impl<'s> Lexer<'s> {
             while self.peek(0).is_ascii_hexdigit() || self.peek(0) == b'_' {
                 self.pos += 1;
             }
-            return Ok(Tok::Int(self.src[start..self.pos].to_string()));
+            return Ok(Tok::Int(&self.src[start..self.pos]));
         }
         while self.peek(0).is_ascii_digit() || self.peek(0) == b'_' {
             self.pos += 1;
@@ -310,9 +311,9 @@ impl<'s> Lexer<'s> {
             if self.peek(0) == b'i' {
                 self.pos += 1;
             }
-            return Ok(Tok::Int(self.src[start..self.pos].to_string()));
+            return Ok(Tok::Int(&self.src[start..self.pos]));
         }
-        let text = self.src[start..self.pos].to_string();
+        let text = &self.src[start..self.pos];
         Ok(if is_float {
             Tok::Float(text)
         } else {
@@ -422,7 +423,7 @@ impl<'s> Lexer<'s> {
 mod tests {
     use super::*;
 
-    fn toks(s: &str) -> Vec<Tok> {
+    fn toks(s: &str) -> Vec<Tok<'_>> {
         let mut l = Lexer::new(s, 0, s.len());
         let mut out = vec![];
         loop {
@@ -441,13 +442,13 @@ mod tests {
         assert_eq!(
             t,
             vec![
-                Tok::Ident("a".into()),
+                Tok::Ident("a"),
                 Tok::Colon,
-                Tok::Int("1".into()),
+                Tok::Int("1"),
                 Tok::Newline,
-                Tok::Ident("b".into()),
+                Tok::Ident("b"),
                 Tok::Colon,
-                Tok::Str("\"x\\(y)\"".into()),
+                Tok::Str("\"x\\(y)\""),
                 Tok::Newline
             ]
         );
@@ -459,9 +460,9 @@ mod tests {
             toks("_|_ 1Ki 1.5 0x10"),
             vec![
                 Tok::Bottom,
-                Tok::Int("1Ki".into()),
-                Tok::Float("1.5".into()),
-                Tok::Int("0x10".into()),
+                Tok::Int("1Ki"),
+                Tok::Float("1.5"),
+                Tok::Int("0x10"),
                 Tok::Newline
             ]
         );

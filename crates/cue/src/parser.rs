@@ -22,7 +22,7 @@ const MAX_NEST: usize = 1000;
 
 pub struct Parser<'s> {
     src: &'s str,
-    toks: Vec<Token>,
+    toks: Vec<Token<'s>>,
     comments: Vec<Comment>,
     i: usize,
     file: u32,
@@ -51,17 +51,17 @@ impl<'s> Parser<'s> {
         })
     }
 
-    fn peek(&self) -> &Tok {
+    fn peek(&self) -> &Tok<'s> {
         self.toks.get(self.i).map(|t| &t.tok).unwrap_or(&Tok::Eof)
     }
-    fn peek_at(&self, k: usize) -> &Tok {
+    fn peek_at(&self, k: usize) -> &Tok<'s> {
         self.toks
             .get(self.i + k)
             .map(|t| &t.tok)
             .unwrap_or(&Tok::Eof)
     }
-    fn cur(&self) -> Token {
-        self.toks.get(self.i).cloned().unwrap_or(Token {
+    fn cur(&self) -> Token<'s> {
+        self.toks.get(self.i).copied().unwrap_or(Token {
             tok: Tok::Eof,
             start: self.src.len(),
             end: self.src.len(),
@@ -80,41 +80,13 @@ impl<'s> Parser<'s> {
             self.toks.get(self.i - 1).map(|t| t.end).unwrap_or(0)
         }
     }
-    /// Consumes the current token, moving its payload out (the parser never rewinds).
-    fn bump(&mut self) -> Token {
-        match self.toks.get_mut(self.i) {
-            Some(t) if t.tok != Tok::Eof => {
-                let tok = std::mem::replace(&mut t.tok, Tok::Newline);
-                let r = Token {
-                    tok,
-                    start: t.start,
-                    end: t.end,
-                };
-                self.i += 1;
-                r
-            }
-            _ => self.cur(),
+    /// Consumes the current token.
+    fn bump(&mut self) -> Token<'s> {
+        let t = self.cur();
+        if t.tok != Tok::Eof {
+            self.i += 1;
         }
-    }
-
-    /// The current token, with its payload moved out when it has one (the caller bumps next).
-    fn take_cur(&mut self) -> Token {
-        match self.toks.get_mut(self.i) {
-            Some(t)
-                if matches!(
-                    t.tok,
-                    Tok::Ident(_) | Tok::Str(_) | Tok::Int(_) | Tok::Float(_)
-                ) =>
-            {
-                let tok = std::mem::replace(&mut t.tok, Tok::Newline);
-                Token {
-                    tok,
-                    start: t.start,
-                    end: t.end,
-                }
-            }
-            _ => self.cur(),
-        }
+        t
     }
     fn span(&self, start: usize, end: usize) -> Span {
         Span {
@@ -131,7 +103,7 @@ impl<'s> Parser<'s> {
             self.i += 1;
         }
     }
-    fn expect(&mut self, t: Tok, what: &str) -> PResult<Token> {
+    fn expect(&mut self, t: Tok<'s>, what: &str) -> PResult<Token<'s>> {
         if *self.peek() == t {
             Ok(self.bump())
         } else {
@@ -167,15 +139,14 @@ impl<'s> Parser<'s> {
             self.bump();
             self.skip_seps();
         }
-        if *self.peek() == Tok::Ident("package".into()) && matches!(self.peek_at(1), Tok::Ident(_))
-        {
+        if *self.peek() == Tok::Ident("package") && matches!(self.peek_at(1), Tok::Ident(_)) {
             self.bump();
             if let Tok::Ident(n) = self.bump().tok {
-                package = Some(n);
+                package = Some(n.to_string());
             }
             self.skip_seps();
         }
-        while *self.peek() == Tok::Ident("import".into())
+        while *self.peek() == Tok::Ident("import")
             && matches!(self.peek_at(1), Tok::Str(_) | Tok::LParen | Tok::Ident(_))
         {
             self.bump();
@@ -206,15 +177,15 @@ impl<'s> Parser<'s> {
     fn parse_import_spec(&mut self) -> PResult<Import> {
         let start = self.off();
         let mut name = None;
-        if let Tok::Ident(n) = self.peek().clone() {
+        if let Tok::Ident(n) = *self.peek() {
             self.bump();
-            name = Some(n);
+            name = Some(n.to_string());
         }
         let t = self.bump();
         let Tok::Str(raw) = t.tok else {
             return perr("expected import path string", t.start);
         };
-        let path = match decode_string(&raw, t.start)? {
+        let path = match decode_string(raw, t.start)? {
             (parts, false) if parts.len() <= 1 => match parts.into_iter().next() {
                 Some(Seg::Lit(s)) => s,
                 None => String::new(),
@@ -317,7 +288,7 @@ impl<'s> Parser<'s> {
 
     fn parse_decl(&mut self) -> PResult<Decl> {
         let start = self.off();
-        match self.peek().clone() {
+        match *self.peek() {
             Tok::Ellipsis => {
                 self.bump();
                 if self.is_sep() || matches!(self.peek(), Tok::RBrace | Tok::RBrack | Tok::Eof) {
@@ -338,7 +309,7 @@ impl<'s> Parser<'s> {
                 self.bump();
                 let value = self.parse_expr()?;
                 return Ok(Decl::Let(LetDecl {
-                    name,
+                    name: name.to_string(),
                     value,
                     span: self.span(start, self.prev_end()),
                 }));
@@ -403,7 +374,7 @@ impl<'s> Parser<'s> {
         let value = self.parse_value_or_field(vstart)?;
         self.depth -= 1;
         let mut attrs = Vec::new();
-        while let Tok::Attr(a) = self.peek().clone() {
+        while let Tok::Attr(a) = *self.peek() {
             let t = self.bump();
             let name = a
                 .trim_start_matches('@')
@@ -487,7 +458,7 @@ impl<'s> Parser<'s> {
         loop {
             if !clauses.is_empty() && matches!(self.peek(), Tok::Newline | Tok::Comma) {
                 let next_is_clause = match self.peek_at(1) {
-                    Tok::Ident(k) => k == "for" || k == "if" || k == "let",
+                    Tok::Ident(k) => *k == "for" || *k == "if" || *k == "let",
                     Tok::LBrace => true,
                     _ => false,
                 };
@@ -496,8 +467,8 @@ impl<'s> Parser<'s> {
                 }
             }
             let cs = self.off();
-            match self.peek().clone() {
-                Tok::Ident(k) if k == "for" => {
+            match *self.peek() {
+                Tok::Ident("for") => {
                     self.bump();
                     let Tok::Ident(a) = self.bump().tok else {
                         return perr("expected identifier after 'for'", cs);
@@ -507,11 +478,11 @@ impl<'s> Parser<'s> {
                         let Tok::Ident(b) = self.bump().tok else {
                             return perr("expected identifier", cs);
                         };
-                        (Some(a), b)
+                        (Some(a.to_string()), b.to_string())
                     } else {
-                        (None, a)
+                        (None, a.to_string())
                     };
-                    if *self.peek() != Tok::Ident("in".into()) {
+                    if *self.peek() != Tok::Ident("in") {
                         return perr("expected 'in'", self.off());
                     }
                     self.bump();
@@ -523,7 +494,7 @@ impl<'s> Parser<'s> {
                         span: self.span(cs, self.prev_end()),
                     });
                 }
-                Tok::Ident(k) if k == "if" => {
+                Tok::Ident("if") => {
                     self.bump();
                     clauses.push(Clause::If(self.parse_expr()?));
                 }
@@ -535,7 +506,7 @@ impl<'s> Parser<'s> {
                     self.expect(Tok::Assign, "'='")?;
                     let value = self.parse_expr()?;
                     clauses.push(Clause::Let {
-                        name,
+                        name: name.to_string(),
                         value,
                         span: self.span(cs, self.prev_end()),
                     });
@@ -583,10 +554,10 @@ impl<'s> Parser<'s> {
             Tok::Sub => (BinOp::Sub, 6),
             Tok::Mul => (BinOp::Mul, 7),
             Tok::Div => (BinOp::Div, 7),
-            Tok::Ident(k) if k == "div" => (BinOp::IntDiv, 7),
-            Tok::Ident(k) if k == "mod" => (BinOp::IntMod, 7),
-            Tok::Ident(k) if k == "quo" => (BinOp::IntQuo, 7),
-            Tok::Ident(k) if k == "rem" => (BinOp::IntRem, 7),
+            Tok::Ident(k) if *k == "div" => (BinOp::IntDiv, 7),
+            Tok::Ident(k) if *k == "mod" => (BinOp::IntMod, 7),
+            Tok::Ident(k) if *k == "quo" => (BinOp::IntQuo, 7),
+            Tok::Ident(k) if *k == "rem" => (BinOp::IntRem, 7),
             _ => return None,
         })
     }
@@ -651,8 +622,8 @@ impl<'s> Parser<'s> {
                     self.bump();
                     let t = self.bump();
                     let name = match t.tok {
-                        Tok::Ident(n) => n,
-                        Tok::Str(raw) => match decode_string(&raw, t.start)? {
+                        Tok::Ident(n) => n.to_string(),
+                        Tok::Str(raw) => match decode_string(raw, t.start)? {
                             (mut parts, false) if parts.len() <= 1 => match parts.pop() {
                                 Some(Seg::Lit(s)) => s,
                                 None => String::new(),
@@ -731,18 +702,18 @@ impl<'s> Parser<'s> {
     }
 
     fn parse_operand(&mut self) -> PResult<Expr> {
-        let t = self.take_cur();
+        let t = self.cur();
         let sp = self.span(t.start, t.end);
         let mk = |kind| Expr { kind, span: sp };
         match t.tok {
             Tok::Ident(n) => {
                 self.bump();
-                Ok(match n.as_str() {
+                Ok(match n {
                     "true" => mk(ExprKind::Bool(true)),
                     "false" => mk(ExprKind::Bool(false)),
                     "null" => mk(ExprKind::Null),
                     "_" => mk(ExprKind::Top),
-                    _ => mk(ExprKind::Ident(n)),
+                    _ => mk(ExprKind::Ident(n.to_string())),
                 })
             }
             Tok::Bottom => {
@@ -751,7 +722,7 @@ impl<'s> Parser<'s> {
             }
             Tok::Int(s) => {
                 self.bump();
-                parse_int_lit(&s).map(&mk).ok_or(PErr {
+                parse_int_lit(s).map(&mk).ok_or(PErr {
                     msg: format!("invalid number {s}"),
                     offset: t.start,
                 })
@@ -769,7 +740,10 @@ impl<'s> Parser<'s> {
             }
             Tok::Str(raw) => {
                 self.bump();
-                let (segs, bytes) = decode_string(&raw, t.start)?;
+                if is_plain_string(raw) {
+                    return Ok(mk(ExprKind::Str(raw[1..raw.len() - 1].to_string())));
+                }
+                let (segs, bytes) = decode_string(raw, t.start)?;
                 let has_expr = segs.iter().any(|s| matches!(s, Seg::Expr(..)));
                 if !has_expr {
                     let mut s = String::new();
@@ -842,7 +816,7 @@ impl<'s> Parser<'s> {
                 let mut elems = Vec::new();
                 loop {
                     self.skip_seps();
-                    match self.peek().clone() {
+                    match *self.peek() {
                         Tok::RBrack => break,
                         Tok::Ellipsis => {
                             let s = self.bump();
@@ -966,6 +940,18 @@ pub enum Seg {
     Byte(u8),
     /// Source byte range of an interpolated expression.
     Expr(usize, usize),
+}
+
+/// Whether a raw string token is a one-line `"…"` literal without escapes or interpolations,
+/// whose value is its text between the quotes.
+fn is_plain_string(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    b.len() >= 2
+        && b[0] == b'"'
+        && b[b.len() - 1] == b'"'
+        && !b[1..b.len() - 1]
+            .iter()
+            .any(|&c| c == b'"' || c == b'\\' || c == b'\n' || c == b'\r')
 }
 
 /// Decodes a raw string token (with quotes and hashes) starting at source offset `base`.
