@@ -80,6 +80,44 @@ pub struct Conj<'a> {
     pub closed: Closed,
 }
 
+/// The conjuncts of a vertex. Most vertices have exactly one: it is kept inline, so a vertex
+/// with one conjunct allocates nothing for it.
+#[derive(Clone, Default)]
+pub struct Conjs<'a> {
+    first: Option<Conj<'a>>,
+    rest: Vec<Conj<'a>>,
+}
+
+impl<'a> Conjs<'a> {
+    pub fn len(&self) -> usize {
+        if self.first.is_some() {
+            1 + self.rest.len()
+        } else {
+            0
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+    pub fn push(&mut self, c: Conj<'a>) {
+        if self.first.is_none() {
+            self.first = Some(c);
+        } else {
+            self.rest.push(c);
+        }
+    }
+    pub fn get(&self, i: usize) -> Option<&Conj<'a>> {
+        if i == 0 {
+            self.first.as_ref()
+        } else {
+            self.rest.get(i - 1)
+        }
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &Conj<'a>> {
+        self.first.iter().chain(self.rest.iter())
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum FK {
     Regular,
@@ -164,7 +202,7 @@ pub enum St {
 }
 
 pub struct Vertex<'a> {
-    pub conjs: Vec<Conj<'a>>,
+    pub conjs: Conjs<'a>,
     pub state: St,
     pub forward: Option<VId>,
     pub atom: Val,
@@ -204,7 +242,7 @@ pub struct Vertex<'a> {
 impl<'a> Vertex<'a> {
     fn new() -> Vertex<'a> {
         Vertex {
-            conjs: Vec::new(),
+            conjs: Conjs::default(),
             state: St::New,
             forward: None,
             atom: Val::Top,
@@ -472,7 +510,9 @@ impl<'a> Ev<'a> {
         self.vm(id).state = St::Expanding;
         let n = self.v(id).conjs.len();
         for i in 0..n {
-            let c = self.v(id).conjs[i].clone();
+            let Some(c) = self.v(id).conjs.get(i).cloned() else {
+                break;
+            };
             self.add_conj(id, c, None);
         }
         self.run_pending(id);
@@ -2518,7 +2558,7 @@ impl<'a> Ev<'a> {
         {
             return None;
         }
-        let c = &x.conjs[0];
+        let c = x.conjs.get(0)?;
         let (CX::Expr(e), Closed::No) = (&c.x, c.closed) else {
             return None;
         };

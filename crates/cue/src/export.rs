@@ -160,9 +160,9 @@ impl Builder<'_, '_> {
         {
             let x = &self.ev.vs[vid as usize];
             if x.state == crate::eval::St::New && x.forward.is_none() && x.conjs.len() == 1 {
-                match x.conjs[0].x {
-                    CX::Json(j) => return json_node(j),
-                    CX::JsonAt([], j) => return json_node(j),
+                match x.conjs.get(0).map(|c| &c.x) {
+                    Some(CX::Json(j)) => return json_node(j),
+                    Some(CX::JsonAt([], j)) => return json_node(j),
                     _ => {}
                 }
             }
