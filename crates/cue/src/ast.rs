@@ -2,25 +2,26 @@
 
 use std::collections::HashSet;
 
-/// FNV-1a hasher for label sets (labels are short; no untrusted-key DoS concern here).
+/// Hasher for label sets (labels are short; no untrusted-key DoS concern here): the same
+/// word-at-a-time hash as [`crate::value`]'s label maps.
 #[derive(Default, Clone, Copy)]
 pub struct LabelHasher(u64);
 
 impl std::hash::Hasher for LabelHasher {
+    #[inline]
     fn finish(&self) -> u64 {
-        self.0
+        self.0.rotate_left(26)
     }
+    #[inline]
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf29ce484222325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h ^= *b as u64;
-            h = h.wrapping_mul(0x100000001b3);
-        }
-        self.0 = h;
+        self.0 = crate::value::word_hash(self.0, bytes);
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.0 = self
+            .0
+            .wrapping_add(i as u64)
+            .wrapping_mul(crate::value::HASH_K);
     }
 }
 

@@ -1225,6 +1225,10 @@ impl<'a> Ev<'a> {
         });
         let fenv = Some(frame);
         let has_field = lit.decls.iter().any(|d| matches!(d, Decl::Field(_)));
+        if has_field && self.v(v).arcs.is_empty() {
+            // one allocation of the right size instead of growing (and rehashing) per field
+            self.vm(v).arcs.reserve(lit.decls.len());
+        }
         {
             let vx = self.vm(v);
             vx.saw_lit = true;
