@@ -2950,7 +2950,7 @@ impl<'a> Ev<'a> {
                     }
                     None => {
                         if !x.is_struct && !x.is_list && matches!(x.atom, Val::Top | Val::Atom(_)) {
-                            return Val::incomplete(format!("undefined field: {name}"), span);
+                            return Val::incomplete(undefined_field(name), span);
                         }
                         if x.is_list {
                             return bot_val(format!("invalid selector {name} for list"), span);
@@ -2965,9 +2965,9 @@ impl<'a> Ev<'a> {
                             .iter()
                             .any(|g| g.closed && !g.open && g.patterns.is_empty())
                         {
-                            return bot_val(format!("undefined field: {name}"), span);
+                            return bot_val(undefined_field(name), span);
                         }
-                        Val::incomplete(format!("undefined field: {name}"), span)
+                        Val::incomplete(undefined_field(name), span)
                     }
                 }
             }
@@ -2983,9 +2983,7 @@ impl<'a> Ev<'a> {
                     .unwrap_or_else(|| bot_val(format!("undefined: {p}.{name}"), span))
             }
             Val::Bottom(b) => Val::Bottom(b),
-            Val::Top | Val::Atom(_) | Val::Disj(_) => {
-                Val::incomplete(format!("undefined field: {name}"), span)
-            }
+            Val::Top | Val::Atom(_) | Val::Disj(_) => Val::incomplete(undefined_field(name), span),
             other => bot_val(format!("invalid selector {name} for value {other}"), span),
         }
     }
@@ -3188,7 +3186,7 @@ impl<'a> Ev<'a> {
             Val::Float(f) => serde_json::Number::from_f64(f)
                 .map(J::Number)
                 .unwrap_or(J::Null),
-            Val::Str(s) => J::String(s.to_string()),
+            Val::Str(s) => J::String(String::from(&*s)),
             Val::Bytes(b) => J::String(base64::Engine::encode(
                 &base64::engine::general_purpose::STANDARD,
                 &b,
@@ -3557,6 +3555,15 @@ impl<'a> Ev<'a> {
 }
 
 /// `a`, `a.b.c`: a reference by names, none of them a definition.
+/// `undefined field: NAME`, built without the formatter: selecting a missing field is common
+/// (every `x.y != _|_` test of an absent `y`) and its message is usually thrown away.
+fn undefined_field(name: &str) -> String {
+    let mut m = String::with_capacity(17 + name.len());
+    m.push_str("undefined field: ");
+    m.push_str(name);
+    m
+}
+
 fn is_plain_ref(e: &Expr) -> bool {
     match &e.kind {
         ExprKind::Ident(n) => label_kind(n) != FK::Def,

@@ -337,7 +337,8 @@ impl Builder<'_, '_> {
             Val::Bool(b) => Node::Bool(b),
             Val::Int(i) => Node::Int(i),
             Val::Float(f) => Node::Float(f),
-            Val::Str(s) => Node::Str(s.to_string()),
+            // `String::from(&str)`: `Rc<str>::to_string` goes through `Display` and the formatter.
+            Val::Str(s) => Node::Str(String::from(&*s)),
             Val::Bytes(b) => Node::Bytes(b.to_vec()),
             Val::Bottom(b) => Node::Err(self.err(&b, path)),
             other => {
