@@ -118,6 +118,54 @@ impl<'a> Conjs<'a> {
     }
 }
 
+/// A vector that keeps its first element inline: most vertices have at most one closedness
+/// group, which then costs no allocation. Reads go through the slice it derefs to.
+#[derive(Clone)]
+pub enum Inline1<T> {
+    One(Option<T>),
+    Many(Vec<T>),
+}
+
+impl<T> Default for Inline1<T> {
+    fn default() -> Self {
+        Inline1::One(None)
+    }
+}
+
+impl<T> Inline1<T> {
+    pub fn push(&mut self, x: T) {
+        match self {
+            Inline1::One(slot @ None) => *slot = Some(x),
+            Inline1::One(first @ Some(_)) => {
+                let mut v = Vec::with_capacity(2);
+                v.extend(first.take());
+                v.push(x);
+                *self = Inline1::Many(v);
+            }
+            Inline1::Many(v) => v.push(x),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Inline1<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        match self {
+            Inline1::One(x) => x.as_slice(),
+            Inline1::Many(v) => v,
+        }
+    }
+}
+
+impl<T> std::ops::DerefMut for Inline1<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        match self {
+            Inline1::One(x) => x.as_mut_slice(),
+            Inline1::Many(v) => v,
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum FK {
     Regular,
@@ -222,7 +270,7 @@ pub struct Vertex<'a> {
     pub elems: Vec<VId>,
     pub list_closed: Option<usize>,
     pub tails: Vec<(usize, Conj<'a>)>,
-    pub groups: Vec<Group<'a>>,
+    pub groups: Inline1<Group<'a>>,
     pub pending: Vec<Pending<'a>>,
     pub disjs: Vec<PendingDisj<'a>>,
     pub disj_result: Option<Rc<Vec<(VId, bool)>>>,
@@ -258,7 +306,7 @@ impl<'a> Vertex<'a> {
             elems: Vec::new(),
             list_closed: None,
             tails: Vec::new(),
-            groups: Vec::new(),
+            groups: Inline1::default(),
             pending: Vec::new(),
             disjs: Vec::new(),
             disj_result: None,
@@ -2139,7 +2187,7 @@ impl<'a> Ev<'a> {
             .collect();
         let mut pattern_cache: Vec<Vec<Val>> = Vec::new();
         if has_patterns {
-            for g in &groups {
+            for g in groups.iter() {
                 let mut pv = Vec::new();
                 for p in &g.patterns {
                     let val = self.eval(p.label, &p.env);
