@@ -99,6 +99,29 @@ pub struct StructLit {
     pub has_embed: bool,
     /// Names bound by `let` declarations and aliases declared directly here.
     pub binds: LabelSet,
+    /// One bit per name of `idents` ([`label_bloom`]): a lookup skips, without hashing the name
+    /// again, the literals that certainly do not declare it.
+    pub ident_bloom: u64,
+}
+
+impl StructLit {
+    /// Records a field name declared here (keeps `ident_bloom` in step with `idents`).
+    pub fn add_ident(&mut self, name: String) {
+        self.ident_bloom |= label_bloom(&name);
+        self.idents.insert(name);
+    }
+
+    /// Whether this literal declares the field `name`, whose [`label_bloom`] bit is `bit`.
+    #[inline]
+    pub fn declares(&self, name: &str, bit: u64) -> bool {
+        self.ident_bloom & bit != 0 && self.idents.contains(name)
+    }
+}
+
+/// The bloom bit of a name: one of 64, from the top bits of its hash.
+#[inline]
+pub fn label_bloom(name: &str) -> u64 {
+    1u64 << (crate::value::word_hash(0, name.as_bytes()) >> 58)
 }
 
 #[derive(Debug, Clone)]

@@ -2394,11 +2394,12 @@ impl<'a> Ev<'a> {
     // ---------------------------------------------------------------- references
 
     pub fn is_predeclared(&self, name: &str, env: &Env<'a>) -> bool {
+        let bit = label_bloom(name);
         let mut e = env.clone();
         while let Some(f) = e {
             match &f.kind {
                 FrameKind::Struct { lit, .. } => {
-                    if lit.idents.contains(name) {
+                    if lit.declares(name, bit) {
                         return false;
                     }
                 }
@@ -2414,6 +2415,7 @@ impl<'a> Ev<'a> {
     }
 
     fn lookup_ident(&mut self, name: &str, env: &Env<'a>, span: Span) -> Result<Target, Val> {
+        let bit = label_bloom(name);
         let mut e = env.clone();
         let mut last_root: Option<VId> = None;
         while let Some(f) = e {
@@ -2424,7 +2426,7 @@ impl<'a> Ev<'a> {
                     lets,
                     root,
                 } => {
-                    if lit.idents.contains(name) {
+                    if lit.declares(name, bit) {
                         let done = self.v(*vid).state == St::Done;
                         let key = self.hidden_key(name, span.file);
                         if let Some(a) = self.v(*vid).arcs.get(&*key) {

@@ -249,7 +249,7 @@ impl<'s> Parser<'s> {
                 Decl::Field(f) => {
                     // quoted labels are not referable by identifiers
                     if let Label::Ident(n, _) = &f.label {
-                        lit.idents.insert(n.clone());
+                        lit.add_ident(n.clone());
                     }
                 }
                 Decl::Embed(_) | Decl::Comprehension(_) => lit.has_embed = true,
@@ -424,7 +424,7 @@ impl<'s> Parser<'s> {
         };
         if let Decl::Field(f) = &d {
             if let Label::Ident(n, _) = &f.label {
-                lit.idents.insert(n.clone());
+                lit.add_ident(n.clone());
             }
             if let Some(a) = &f.alias {
                 lit.binds.insert(a.clone());
