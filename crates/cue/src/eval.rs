@@ -257,10 +257,6 @@ pub struct Vertex<'a> {
     /// Where the current atom came from.
     pub atom_span: Option<Span>,
     pub err: Option<Rc<Bot>>,
-    /// An incomplete error from a comprehension clause: the struct can't be exported but its
-    /// other fields stay accessible.
-    pub comp_err: Option<Rc<Bot>>,
-    pub comp_inserts: Vec<(usize, usize)>,
     pub is_struct: bool,
     pub saw_lit: bool,
     /// A struct literal without embeddings was unified here: the value must be a struct.
@@ -269,25 +265,62 @@ pub struct Vertex<'a> {
     pub arcs: IndexMap<Rc<str>, ArcInfo, FnvBuild>,
     pub elems: Vec<VId>,
     pub list_closed: Option<usize>,
-    pub tails: Vec<(usize, Conj<'a>)>,
     pub groups: Inline1<Group<'a>>,
     pub pending: Vec<Pending<'a>>,
-    pub disjs: Vec<PendingDisj<'a>>,
-    pub disj_result: Option<Rc<Vec<(VId, bool)>>>,
-    pub choices: Option<Rc<Vec<usize>>>,
-    pub choice_pos: usize,
-    pub choice_depth: usize,
     pub synthetic: bool,
     /// Created for a struct/list expression in value position (not a field).
     pub anon: bool,
     /// An inline value that is selected into (`(#D & {b: 2}).b`): definitions referenced in it
     /// don't close it (CUE's OpenInline).
     pub open_all: bool,
+    /// The state few vertices need (disjunctions, list tails, comprehension bookkeeping,
+    /// validators), boxed so that every other vertex is smaller.
+    pub rare: Option<Box<Rare<'a>>>,
+}
+
+#[derive(Default)]
+pub struct Rare<'a> {
+    /// An incomplete error from a comprehension clause: the struct can't be exported but its
+    /// other fields stay accessible.
+    pub comp_err: Option<Rc<Bot>>,
+    pub comp_inserts: Vec<(usize, usize)>,
+    pub tails: Vec<(usize, Conj<'a>)>,
+    pub disjs: Vec<PendingDisj<'a>>,
+    pub disj_result: Option<Rc<Vec<(VId, bool)>>>,
+    pub choices: Option<Rc<Vec<usize>>>,
+    pub choice_pos: usize,
+    pub choice_depth: usize,
     /// `matchN(…)` / `matchIf(…)` calls unified here, checked once the vertex is complete.
     pub validators: Vec<(&'a Expr, Env<'a>)>,
 }
 
 impl<'a> Vertex<'a> {
+    /// The rare state, made on first write.
+    fn rm(&mut self) -> &mut Rare<'a> {
+        self.rare.get_or_insert_with(Box::default)
+    }
+    pub fn comp_err(&self) -> Option<&Rc<Bot>> {
+        self.rare.as_ref().and_then(|r| r.comp_err.as_ref())
+    }
+    pub fn comp_inserts(&self) -> &[(usize, usize)] {
+        self.rare.as_ref().map_or(&[], |r| &r.comp_inserts)
+    }
+    pub fn tails(&self) -> &[(usize, Conj<'a>)] {
+        self.rare.as_ref().map_or(&[], |r| &r.tails)
+    }
+    pub fn disjs(&self) -> &[PendingDisj<'a>] {
+        self.rare.as_ref().map_or(&[], |r| &r.disjs)
+    }
+    pub fn disj_result(&self) -> Option<&Rc<Vec<(VId, bool)>>> {
+        self.rare.as_ref().and_then(|r| r.disj_result.as_ref())
+    }
+    pub fn choices(&self) -> Option<&Rc<Vec<usize>>> {
+        self.rare.as_ref().and_then(|r| r.choices.as_ref())
+    }
+    pub fn validators(&self) -> &[(&'a Expr, Env<'a>)] {
+        self.rare.as_ref().map_or(&[], |r| &r.validators)
+    }
+
     fn new() -> Vertex<'a> {
         Vertex {
             conjs: Conjs::default(),
@@ -296,8 +329,6 @@ impl<'a> Vertex<'a> {
             atom: Val::Top,
             atom_span: None,
             err: None,
-            comp_err: None,
-            comp_inserts: Vec::new(),
             is_struct: false,
             saw_lit: false,
             forced_struct: false,
@@ -305,18 +336,12 @@ impl<'a> Vertex<'a> {
             arcs: IndexMap::default(),
             elems: Vec::new(),
             list_closed: None,
-            tails: Vec::new(),
             groups: Inline1::default(),
             pending: Vec::new(),
-            disjs: Vec::new(),
-            disj_result: None,
-            choices: None,
-            choice_pos: 0,
-            choice_depth: 0,
             synthetic: false,
             anon: false,
             open_all: false,
-            validators: Vec::new(),
+            rare: None,
         }
     }
 }
@@ -564,12 +589,12 @@ impl<'a> Ev<'a> {
             self.add_conj(id, c, None);
         }
         self.run_pending(id);
-        if !self.v(id).disjs.is_empty() {
+        if !self.v(id).disjs().is_empty() {
             self.resolve_disj(id);
         }
         if self.v(id).forward.is_none() {
             self.finalize(id);
-            if !self.v(id).validators.is_empty() {
+            if !self.v(id).validators().is_empty() {
                 self.vm(id).state = St::Done;
                 self.run_validators(id);
             }
@@ -580,7 +605,7 @@ impl<'a> Ev<'a> {
 
     /// Checks the `matchN` / `matchIf` constraints of a complete vertex.
     fn run_validators(&mut self, v: VId) {
-        let vals = std::mem::take(&mut self.vm(v).validators);
+        let vals = std::mem::take(&mut self.vm(v).rm().validators);
         for (e, env) in vals {
             let ExprKind::Call(f, args) = &e.kind else {
                 continue;
@@ -748,8 +773,8 @@ impl<'a> Ev<'a> {
             }
             self.add_conj(t, c, None);
             self.run_pending(t);
-            if !self.v(t).disjs.is_empty() && self.v(t).state == St::Done {
-                self.vm(t).disjs.clear();
+            if !self.v(t).disjs().is_empty() && self.v(t).state == St::Done {
+                self.vm(t).rm().disjs.clear();
             }
         }
     }
@@ -928,7 +953,7 @@ impl<'a> Ev<'a> {
                         // a constraint: checked when the vertex is complete. Like other
                         // validators taking schemas, it leaves the struct it is embedded in open.
                         if !self.in_validator {
-                            self.vm(v).validators.push((e, env.clone()));
+                            self.vm(v).rm().validators.push((e, env.clone()));
                         }
                         if let Some(g) = group {
                             if let Some(gr) = self.vm(v).groups.get_mut(g) {
@@ -996,21 +1021,21 @@ impl<'a> Ev<'a> {
     fn add_disj(&mut self, v: VId, alts: Vec<(Conj<'a>, bool)>, group: Option<usize>) {
         let vx = self.v(v);
         {
-            if let Some(ch) = vx.choices.clone() {
-                let pos = vx.choice_pos;
+            if let Some(ch) = vx.choices().cloned() {
+                let pos = vx.rare.as_ref().map_or(0, |r| r.choice_pos);
                 if pos < ch.len() {
                     let k = ch[pos];
-                    self.vm(v).choice_pos += 1;
+                    self.vm(v).rm().choice_pos += 1;
                     if let Some((c, _)) = alts.into_iter().nth(k) {
-                        self.vm(v).choice_depth += 1;
+                        self.vm(v).rm().choice_depth += 1;
                         self.add_conj(v, c, group);
-                        self.vm(v).choice_depth -= 1;
+                        self.vm(v).rm().choice_depth -= 1;
                     }
                     return;
                 }
             }
         }
-        self.vm(v).disjs.push(PendingDisj { alts });
+        self.vm(v).rm().disjs.push(PendingDisj { alts });
     }
 
     fn add_val(&mut self, v: VId, val: Val, group: Option<usize>, closed: Closed) {
@@ -1524,7 +1549,7 @@ impl<'a> Ev<'a> {
             self.push_arc_conj(ev, c);
         }
         if let Some(t) = tail {
-            self.vm(v).tails.push((n, t));
+            self.vm(v).rm().tails.push((n, t));
         }
     }
 
@@ -1690,8 +1715,8 @@ impl<'a> Ev<'a> {
                                 .push(Pending::Comp(c, env, closed, g, pos));
                         }
                         Err(b) if b.incomplete => {
-                            if self.v(v).comp_err.is_none() {
-                                self.vm(v).comp_err = Some(b);
+                            if self.v(v).comp_err().is_none() {
+                                self.vm(v).rm().comp_err = Some(b);
                             }
                             self.vm(v).saw_lit = true;
                         }
@@ -1773,7 +1798,7 @@ impl<'a> Ev<'a> {
         }
         let shift: usize = self
             .v(v)
-            .comp_inserts
+            .comp_inserts()
             .iter()
             .filter(|(p, _)| *p <= pos)
             .map(|(_, n)| *n)
@@ -1785,7 +1810,7 @@ impl<'a> Ev<'a> {
                 vx.arcs.move_index(before + i, target + i);
             }
         }
-        self.vm(v).comp_inserts.push((pos, after - before));
+        self.vm(v).rm().comp_inserts.push((pos, after - before));
     }
 
     /// Fast path: one disjunction of plain scalars/types on a scalar vertex
@@ -1793,19 +1818,19 @@ impl<'a> Ev<'a> {
     fn try_scalar_disj(&mut self, v: VId) -> bool {
         {
             let x = self.v(v);
-            if x.disjs.len() != 1
+            if x.disjs().len() != 1
                 || !x.arcs.is_empty()
                 || x.is_struct
                 || x.is_list
                 || x.saw_lit
                 || !x.pending.is_empty()
                 || x.err.is_some()
-                || x.choices.is_some()
+                || x.choices().is_some()
             {
                 return false;
             }
         }
-        let alts = self.v(v).disjs[0].alts.clone();
+        let alts = self.v(v).disjs()[0].alts.clone();
         let mut vals: Vec<(Val, bool)> = Vec::with_capacity(alts.len());
         for (c, d) in &alts {
             let val = match &c.x {
@@ -1858,7 +1883,9 @@ impl<'a> Ev<'a> {
                 }
             }
         }
-        self.vm(v).disjs.clear();
+        if let Some(r) = self.vm(v).rare.as_mut() {
+            r.disjs.clear();
+        }
         let has_default = alts.iter().any(|(_, d)| *d);
         match survivors.len() {
             0 => {
@@ -1891,7 +1918,7 @@ impl<'a> Ev<'a> {
                 if defaults.len() == 1 {
                     self.vm(v).forward = Some(defaults[0]);
                 }
-                self.vm(v).disj_result = Some(Rc::new(leaves));
+                self.vm(v).rm().disj_result = Some(Rc::new(leaves));
             }
         }
         true
@@ -1901,14 +1928,9 @@ impl<'a> Ev<'a> {
         if self.try_scalar_disj(v) {
             return;
         }
-        let disjs = std::mem::take(&mut self.vm(v).disjs);
+        let disjs = std::mem::take(&mut self.vm(v).rm().disjs);
         // combos
-        let prefix: Vec<usize> = self
-            .v(v)
-            .choices
-            .as_ref()
-            .map(|c| c.to_vec())
-            .unwrap_or_default();
+        let prefix: Vec<usize> = self.v(v).choices().map(|c| c.to_vec()).unwrap_or_default();
         let mut combos: Vec<Vec<usize>> = vec![prefix.clone()];
         for d in &disjs {
             let mut next = Vec::new();
@@ -1980,7 +2002,7 @@ impl<'a> Ev<'a> {
             {
                 let ux = self.vm(u);
                 ux.conjs = conjs.clone();
-                ux.choices = Some(Rc::new(combo));
+                ux.rm().choices = Some(Rc::new(combo));
             }
             self.expand(u);
             let ud = self.deref(u);
@@ -1988,7 +2010,7 @@ impl<'a> Ev<'a> {
                 errs.push(e);
                 continue;
             }
-            if self.v(u).disj_result.is_some() && self.v(u).forward.is_none() {
+            if self.v(u).disj_result().is_some() && self.v(u).forward.is_none() {
                 // nested ambiguous disjunction: keep as alternative
             }
             survivors.push((u, is_default));
@@ -2056,7 +2078,7 @@ impl<'a> Ev<'a> {
         if defaults.len() == 1 {
             self.vm(v).forward = Some(defaults[0]);
         }
-        self.vm(v).disj_result = Some(Rc::new(uniq));
+        self.vm(v).rm().disj_result = Some(Rc::new(uniq));
     }
 
     fn has_fatal(&mut self, u: VId, depth: usize) -> Option<Rc<Bot>> {
@@ -2111,7 +2133,7 @@ impl<'a> Ev<'a> {
         if xa.is_struct != xb.is_struct || xa.is_list != xb.is_list {
             return false;
         }
-        if xa.disj_result.is_some() || xb.disj_result.is_some() {
+        if xa.disj_result().is_some() || xb.disj_result().is_some() {
             return false;
         }
         if !atoms_equal(&xa.atom, &xb.atom) {
@@ -2164,7 +2186,7 @@ impl<'a> Ev<'a> {
     fn finalize(&mut self, v: VId) {
         let needs = {
             let x = self.v(v);
-            !x.tails.is_empty()
+            !x.tails().is_empty()
                 || x.groups
                     .iter()
                     .any(|g| !g.patterns.is_empty() || (g.closed && !g.open))
@@ -2277,7 +2299,7 @@ impl<'a> Ev<'a> {
             }
         }
         // list tails
-        let tails = self.v(v).tails.clone();
+        let tails = self.v(v).tails().to_vec();
         if !tails.is_empty() {
             let elems = self.v(v).elems.clone();
             for (start, t) in tails {
@@ -2375,7 +2397,7 @@ impl<'a> Ev<'a> {
                 let w = *w;
                 self.expand(w);
                 let w = self.deref(w);
-                if let Some(dr) = self.v(w).disj_result.clone() {
+                if let Some(dr) = self.v(w).disj_result().cloned() {
                     return dr.iter().any(|(u, _)| {
                         let val = self.value_of(*u);
                         self.label_matches(&val, name)
@@ -2673,7 +2695,7 @@ impl<'a> Ev<'a> {
         {
             return Val::incomplete(CYCLE, Span::default());
         }
-        if let Some(dr) = x.disj_result.clone() {
+        if let Some(dr) = x.disj_result().cloned() {
             if x.forward.is_none() {
                 let alts: Vec<(Val, bool)> =
                     dr.iter().map(|(u, d)| (self.value_of(*u), *d)).collect();
@@ -2972,7 +2994,7 @@ impl<'a> Ev<'a> {
                 if let Some(e) = self.v(w).err.clone() {
                     return Val::Bottom(e);
                 }
-                if let Some(dr) = self.v(w).disj_result.clone() {
+                if let Some(dr) = self.v(w).disj_result().cloned() {
                     if self.v(w).forward.is_none() {
                         let _ = dr;
                         return Val::incomplete(
@@ -3248,7 +3270,7 @@ impl<'a> Ev<'a> {
                 if let Some(e) = self.v(w).err.clone() {
                     return Err(e);
                 }
-                if self.v(w).disj_result.is_some() && self.v(w).forward.is_none() {
+                if self.v(w).disj_result().is_some() && self.v(w).forward.is_none() {
                     return Err(Rc::new(Bot {
                         msg: "incomplete value: unresolved disjunction".into(),
                         incomplete: true,
@@ -3256,7 +3278,7 @@ impl<'a> Ev<'a> {
                         path: None,
                     }));
                 }
-                if let Some(e) = self.v(w).comp_err.clone() {
+                if let Some(e) = self.v(w).comp_err().cloned() {
                     return Err(e);
                 }
                 if self.v(w).is_list {

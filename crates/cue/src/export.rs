@@ -193,7 +193,7 @@ impl Builder<'_, '_> {
             let x = &self.ev.vs[r as usize];
             let orig = &self.ev.vs[vid as usize];
             let disj = if orig.forward.is_none() {
-                orig.disj_result.clone()
+                orig.disj_result().cloned()
             } else {
                 None
             };
@@ -203,7 +203,7 @@ impl Builder<'_, '_> {
                 x.is_list,
                 x.is_struct,
                 x.atom.clone(),
-                x.comp_err.clone(),
+                x.comp_err().cloned(),
             )
         };
         if let Some(b) = err {
