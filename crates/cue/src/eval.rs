@@ -2459,7 +2459,7 @@ impl<'a> Ev<'a> {
                                 && a.optional
                             {
                                 return Err(Val::incomplete(
-                                    format!("cannot reference optional field: {name}"),
+                                    concat_msg("cannot reference optional field: ", name),
                                     span,
                                 ));
                             }
@@ -2998,7 +2998,7 @@ impl<'a> Ev<'a> {
                     if self.v(w).forward.is_none() {
                         let _ = dr;
                         return Val::incomplete(
-                            format!("unresolved disjunction: cannot select field {name}"),
+                            concat_msg("unresolved disjunction: cannot select field ", name),
                             span,
                         );
                     }
@@ -3013,7 +3013,7 @@ impl<'a> Ev<'a> {
                     Some(a) => {
                         if !a.regular && !a.required {
                             return Val::incomplete(
-                                format!("cannot reference optional field: {name}"),
+                                concat_msg("cannot reference optional field: ", name),
                                 span,
                             );
                         }
@@ -3630,8 +3630,14 @@ impl<'a> Ev<'a> {
 /// `undefined field: NAME`, built without the formatter: selecting a missing field is common
 /// (every `x.y != _|_` test of an absent `y`) and its message is usually thrown away.
 fn undefined_field(name: &str) -> String {
-    let mut m = String::with_capacity(17 + name.len());
-    m.push_str("undefined field: ");
+    concat_msg("undefined field: ", name)
+}
+
+/// `prefix` followed by `name`, without the formatter (messages of the incomplete values that
+/// existence tests such as `x.y != _|_` make and discard).
+fn concat_msg(prefix: &str, name: &str) -> String {
+    let mut m = String::with_capacity(prefix.len() + name.len());
+    m.push_str(prefix);
     m.push_str(name);
     m
 }
