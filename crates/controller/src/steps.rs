@@ -58,8 +58,9 @@ impl StepRunner for Runner<'_> {
                 };
                 match self.apply_component_targets(step, name) {
                     Ok(targets) => {
-                        let outcome = self.apply_targets(&targets, PARALLELISM).await;
-                        self.with_outputs(step, &targets, outcome).await
+                        let (outcome, live) =
+                            self.apply_targets_live(&targets, PARALLELISM, true).await;
+                        self.with_outputs(step, &targets, outcome, &live).await
                     }
                     Err(e) => e.into_outcome(),
                 }
@@ -110,8 +111,9 @@ impl StepRunner for Runner<'_> {
                 };
                 match self.deploy_targets(&properties).await {
                     Ok(targets) => {
-                        let outcome = self.apply_targets(&targets, parallelism).await;
-                        self.with_outputs(step, &targets, outcome).await
+                        let (outcome, live) =
+                            self.apply_targets_live(&targets, parallelism, true).await;
+                        self.with_outputs(step, &targets, outcome, &live).await
                     }
                     Err(e) => e.into_outcome(),
                 }
@@ -204,7 +206,13 @@ struct Placement {
 struct RunResult {
     statuses: Vec<(Target, Result<ApplicationComponentStatus, StepError>)>,
     outputs: BTreeMap<(Placement, String), Value>,
+    /// Per placement and component applied this round: its live objects as they came back
+    /// from the apply (`output`, `outputs.<name>`), for the step's own `outputs`.
+    live: Live,
 }
+
+/// A component's live objects per placement and component name (`{output, outputs}`).
+type Live = BTreeMap<(Placement, String), Value>;
 
 /// A rendered component with where each of its objects lives.
 struct Prepared {
@@ -426,17 +434,45 @@ impl Runner<'_> {
         parallelism: usize,
         wait_healthy: bool,
     ) -> StepOutcome {
-        let run = match self.run_targets(targets, Stage::Update, parallelism).await {
+        self.apply_targets_live(targets, parallelism, wait_healthy)
+            .await
+            .0
+    }
+
+    /// [`Runner::apply_targets_with`], also giving the live objects of what it applied, as the
+    /// apply returned them (for the step's `outputs`: no second render or read).
+    async fn apply_targets_live(
+        &self,
+        targets: &[Target],
+        parallelism: usize,
+        wait_healthy: bool,
+    ) -> (StepOutcome, Live) {
+        let mut run = match self.run_targets(targets, Stage::Update, parallelism).await {
             Ok(r) => r,
             Err(StepError::Fatal(reason, message)) => {
-                return StepOutcome::Failed { reason, message };
+                return (StepOutcome::Failed { reason, message }, Live::new());
             }
             Err(StepError::Retry(message)) => {
-                return StepOutcome::Running {
-                    message: format!("waiting: {message}"),
-                };
+                return (
+                    StepOutcome::Running {
+                        message: format!("waiting: {message}"),
+                    },
+                    Live::new(),
+                );
             }
         };
+        let live = std::mem::take(&mut run.live);
+        (self.settle_run(targets, run, wait_healthy).await, live)
+    }
+
+    /// What a run of targets means for the step: component outputs into the workflow context,
+    /// statuses recorded, and done, waiting (for health when `wait_healthy`) or failed.
+    async fn settle_run(
+        &self,
+        targets: &[Target],
+        run: RunResult,
+        wait_healthy: bool,
+    ) -> StepOutcome {
         // A component put in one place only has one value per output: it joins the workflow
         // context, for later steps and components (KubeVela's apply-component does the same).
         // Outputs of a component in many places stay with their placement.
@@ -514,6 +550,7 @@ impl Runner<'_> {
         let mut run = RunResult {
             statuses: Vec::new(),
             outputs: BTreeMap::new(),
+            live: BTreeMap::new(),
         };
         // Per placement and component: whether its dependents may go (healthy, or applied in
         // the state keep), and why not.
@@ -577,7 +614,8 @@ impl Runner<'_> {
                                 .clone()
                                 .unwrap_or_else(|| "not healthy yet".into()))
                         };
-                        ready_for_dependents.insert(key, go);
+                        ready_for_dependents.insert(key.clone(), go);
+                        run.live.insert(key, live);
                         Ok(status)
                     }
                     Err(e) => {
@@ -724,7 +762,7 @@ impl Runner<'_> {
         let mut named = Map::new();
         for (o, obj) in p.rendered.objects().zip(&live) {
             match (&o.output_name, obj) {
-                (None, Some(obj)) => {
+                (None, Some(obj)) if o.trait_type.is_none() => {
                     seen.insert("output".into(), obj.clone());
                 }
                 (Some(n), Some(obj)) => {
@@ -1152,51 +1190,30 @@ impl Runner<'_> {
         step: &PlannedStep,
         targets: &[Target],
         outcome: StepOutcome,
+        live: &Live,
     ) -> StepOutcome {
         if step.outputs.is_empty() || !matches!(outcome, StepOutcome::Succeeded { .. }) {
             return outcome;
         }
         let mut placements = Vec::new();
-        let context = self.variables_snapshot();
         for target in targets {
-            // Rendered as applied: its inputs from the workflow context where it has them.
-            let filled = fill_inputs(target, &BTreeMap::new(), &BTreeMap::new(), &context)
-                .unwrap_or_else(|_| target.clone());
-            let p = match self.prepare(&filled).await {
-                Ok(p) => p,
-                Err(StepError::Fatal(_, m) | StepError::Retry(m)) => {
-                    return StepOutcome::Failed {
-                        reason: "Output".into(),
-                        message: format!(
-                            "step {}: outputs: component {} not read back: {m}",
-                            step.name, target.component.name
-                        ),
-                    };
-                }
-            };
-            let mut output = Value::Null;
-            let mut outputs = Map::new();
-            for (o, t) in p.rendered.objects().zip(&p.tracked) {
-                if o.trait_type.is_some() && o.output_name.is_none() {
-                    continue;
-                }
-                let live = match p.cluster.get(&t.reference).await {
-                    Ok(l) => l.unwrap_or(Value::Null),
-                    Err(e) => return StepError::from_fleet(e).into_outcome(),
+            // As the apply of this round returned it (status included).
+            let Some(seen) = live.get(&(target.placement(), target.component.name.clone())) else {
+                return StepOutcome::Failed {
+                    reason: "Output".into(),
+                    message: format!(
+                        "step {}: outputs: component {} was not applied this round",
+                        step.name,
+                        target.label()
+                    ),
                 };
-                match &o.output_name {
-                    None => output = live,
-                    Some(n) => {
-                        outputs.insert(n.clone(), live);
-                    }
-                }
-            }
+            };
             placements.push(serde_json::json!({
                 "component": target.component.name,
                 "cluster": target.cluster,
                 "namespace": target.namespace,
-                "output": output,
-                "outputs": outputs,
+                "output": seen.get("output").cloned().unwrap_or(Value::Null),
+                "outputs": seen.get("outputs").cloned().unwrap_or_else(|| Value::Object(Map::new())),
             }));
         }
         let mut value = Map::new();
