@@ -2417,7 +2417,7 @@ impl<'a> Ev<'a> {
 
     pub fn is_predeclared(&self, name: &str, env: &Env<'a>) -> bool {
         let bit = label_bloom(name);
-        let mut e = env.clone();
+        let mut e = env.as_ref();
         while let Some(f) = e {
             match &f.kind {
                 FrameKind::Struct { lit, .. } => {
@@ -2431,14 +2431,15 @@ impl<'a> Ev<'a> {
                     }
                 }
             }
-            e = f.parent.clone();
+            e = f.parent.as_ref();
         }
         true
     }
 
     fn lookup_ident(&mut self, name: &str, env: &Env<'a>, span: Span) -> Result<Target, Val> {
         let bit = label_bloom(name);
-        let mut e = env.clone();
+        // walk the frames by reference: no reference count traffic per frame
+        let mut e = env.as_ref();
         let mut last_root: Option<VId> = None;
         while let Some(f) = e {
             match &f.kind {
@@ -2517,7 +2518,7 @@ impl<'a> Ev<'a> {
                     }
                 }
             }
-            e = f.parent.clone();
+            e = f.parent.as_ref();
         }
         // package scope (other files)
         if let Some(r) = last_root {
