@@ -1131,3 +1131,106 @@ spec:
     assert_eq!(deployments.split_whitespace().count(), 3, "{deployments}");
     hub.stop();
 }
+
+#[test]
+fn legacy_op_chat_messages_and_apply_in_parallel() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    let chat = common::Receiver::start(200);
+    let def = dir.path().join("legacy-chat.cue");
+    std::fs::write(
+        &def,
+        r#"import ("vela/op")
+
+"legacy-chat": {
+	type: "workflow-step"
+}
+template: {
+	objects: op.#ApplyInParallel & {
+		value: [ for n in ["left", "right"] {
+			apiVersion: "v1"
+			kind:       "ConfigMap"
+			metadata: {name: n, namespace: context.namespace}
+			data: side: n
+		}]
+	}
+	slack: op.#Slack & {message: text: "to slack", slackUrl: parameter.url + "/slack"}
+	ding: op.#DingTalk & {message: {msgtype: "text", text: content: "to ding"}, dingUrl: parameter.url + "/ding"}
+	lark: op.#Lark & {message: {msg_type: "text", content: text: "to lark"}, larkUrl: parameter.url + "/lark"}
+	parameter: url: string
+}
+"#,
+    )
+    .unwrap();
+    ok(
+        &hub.sail(&["def", "apply", def.to_str().unwrap()]),
+        "def apply legacy-chat",
+    );
+    hub.up(
+        dir.path(),
+        "chatty",
+        &format!(
+            r#"apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: chatty
+  namespace: default
+spec:
+  components: []
+  workflow:
+    steps:
+    - name: tell
+      type: legacy-chat
+      properties:
+        url: {}
+"#,
+            chat.url
+        ),
+    );
+    hub.wait_phase("chatty", "running");
+    let mut got: Vec<(String, String, String)> = chat
+        .wait_for(3, std::time::Duration::from_secs(10))
+        .iter()
+        .map(|r| {
+            assert!(r.idempotency_key().ends_with("/tell"), "{r:?}");
+            (r.method.clone(), r.path.clone(), r.body.clone())
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (
+                "POST".to_string(),
+                "/ding".to_string(),
+                r#"{"msgtype":"text","text":{"content":"to ding"}}"#.to_string()
+            ),
+            (
+                "POST".to_string(),
+                "/lark".to_string(),
+                r#"{"msg_type":"text","content":{"text":"to lark"}}"#.to_string()
+            ),
+            (
+                "POST".to_string(),
+                "/slack".to_string(),
+                r#"{"text":"to slack"}"#.to_string()
+            ),
+        ]
+    );
+    for side in ["left", "right"] {
+        let data = ok(
+            &hub.kubectl(&[
+                "get",
+                "configmap",
+                side,
+                "-n",
+                "default",
+                "-o",
+                "jsonpath={.data.side}",
+            ]),
+            "read configmap",
+        );
+        assert_eq!(data, side);
+    }
+    hub.stop();
+}
