@@ -661,6 +661,38 @@ fn restart_workflow_runs_the_workflow_again_when_scheduled() {
     let st = hub.wait_phase("both", "workflowFailed");
     let msg = step(&st, "again")["message"].as_str().unwrap_or_default();
     assert!(msg.contains("exactly one of at, after and every"), "{st}");
+
+    // An annotation that is no time, interval or `true` is reported, not acted on.
+    ok(
+        &hub.kubectl(&[
+            "annotate",
+            "application",
+            "both",
+            "-n",
+            "default",
+            "app.oam.dev/restart-workflow=soon",
+        ]),
+        "annotate",
+    );
+    let st = hub.wait_status("both", "reported the bad annotation", minute, |v| {
+        v["status"]["conditions"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["type"] == "WorkflowRestart"))
+    });
+    let cond = st["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "WorkflowRestart"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(cond["status"], "False", "{cond}");
+    assert!(
+        cond["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("\"soon\""),
+        "{cond}"
+    );
+    assert!(st["status"]["workflowRestartScheduledAt"].is_null(), "{st}");
     hub.stop();
 }
 
