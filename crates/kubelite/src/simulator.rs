@@ -5,7 +5,7 @@
 //! `kubelite.sailplane.dev/fail: image-pull | crash-loop | never-ready | job-fail`.
 //! `kubelite.sailplane.dev/ready-delay: 2s` (or `500ms`) overrides the pod ready delay.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use crate::SimConfig;
 use crate::ops::{self, DeleteOpts, Propagation, WriteOpts};
 use crate::registry::ResourceType;
 use crate::selector::LabelSelector;
-use crate::store::{State, Store};
+use crate::store::{Event, EventType, State, Store};
 use crate::util::*;
 
 pub const FAIL_ANNOTATION: &str = "kubelite.sailplane.dev/fail";
@@ -39,21 +39,99 @@ pub fn node_status(i: u32) -> Value {
     })
 }
 
+/// (namespace, name)
+type Key = (String, String);
+
+/// The kinds whose objects are looked up by their controller's uid.
+const INDEXED: [&str; 3] = ["apps/replicasets", "/pods", "batch/jobs"];
+
+/// The simulator's state between steps.
+///
+/// A step does not look at every object: it reads the store's event history since the last
+/// step and looks only at what changed, at the owners of what changed (a Pod's ReplicaSet, a
+/// ReplicaSet's Deployment), at the Services selecting a changed Pod, and at objects whose status
+/// moves with time alone (a Pod waiting for its ready delay, a Deployment before its progress
+/// deadline) once their time is due. When the history no longer reaches back to the last step
+/// (more changes than it keeps), the step looks at everything, as the first step does.
 struct Sim {
     cfg: SimConfig,
     nodes: u32,
     first_seen: HashMap<String, Instant>,
     progress: HashMap<String, (i64, Instant)>,
-    emitted: std::collections::HashSet<(String, String)>,
-    /// Per kind (store key), built once per step: (namespace, controller uid) -> names of the
-    /// objects it controls. Looking children up here instead of scanning every object of the
-    /// kind for every owner keeps a step linear in the number of objects.
-    owners: HashMap<String, HashMap<(String, String), Vec<String>>>,
+    emitted: HashSet<(String, String)>,
+    /// Per indexed kind: (namespace, controller uid) -> names of the objects it controls, kept
+    /// up to date from the store's events.
+    owners: HashMap<&'static str, HashMap<Key, BTreeSet<String>>>,
+    /// The resourceVersion up to which the store's events have been read.
+    synced_rv: u64,
+    /// False until the first full look at the store.
+    synced: bool,
+    /// Objects to look at in the next pass over their kind.
+    dirty_deployments: HashSet<Key>,
+    dirty_replicasets: HashSet<Key>,
+    dirty_pods: HashSet<Key>,
+    dirty_services: HashSet<Key>,
+    /// Objects whose status changes with time alone, and when to look at them again.
+    due_deployments: HashMap<Key, Instant>,
+    due_pods: HashMap<Key, Instant>,
+    /// Look for managed Endpoints whose Service is gone (after a full look).
+    orphan_check: bool,
+    /// The node the next scheduled Pod goes to (round robin).
+    next_node: u32,
+}
+
+/// The keys to look at now: the dirty ones and those whose time is due, in (namespace, name)
+/// order.
+fn take(dirty: &mut HashSet<Key>, due: Option<&HashMap<Key, Instant>>) -> Vec<Key> {
+    let now = Instant::now();
+    let mut keys: Vec<Key> = dirty.drain().collect();
+    if let Some(due) = due {
+        keys.extend(
+            due.iter()
+                .filter(|(_, t)| **t <= now)
+                .map(|(k, _)| k.clone()),
+        );
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The name of an object's controller of kind `kind`.
+fn controller_of<'a>(o: &'a Value, kind: &str) -> Option<&'a str> {
+    o.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+        .filter(|r| r.get("kind").and_then(Value::as_str) == Some(kind))
+        .and_then(|r| r.get("name"))
+        .and_then(Value::as_str)
+}
+
+/// Does a Service's selector (`spec.selector`, a map of labels) select this Pod?
+fn selects(svc: &Value, pod: &Value) -> bool {
+    let Some(sel) = svc
+        .pointer("/spec/selector")
+        .and_then(Value::as_object)
+        .filter(|m| !m.is_empty())
+    else {
+        return false;
+    };
+    let labels = pod.pointer("/metadata/labels").and_then(Value::as_object);
+    sel.iter()
+        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+}
+
+fn keys_of(st: &State, key: &str) -> HashSet<Key> {
+    st.list(key, None)
+        .into_iter()
+        .map(|o| (meta_str(o, "namespace").to_string(), name_of(o).to_string()))
+        .collect()
 }
 
 /// Record a core/v1 Event about `obj` once per (uid, reason).
 fn event(
-    sim_emitted: &mut std::collections::HashSet<(String, String)>,
+    sim_emitted: &mut HashSet<(String, String)>,
     st: &mut State,
     obj: &Value,
     type_: &str,
@@ -95,8 +173,18 @@ pub async fn run(
         nodes: nodes.max(1),
         first_seen: HashMap::new(),
         progress: HashMap::new(),
-        emitted: std::collections::HashSet::new(),
+        emitted: HashSet::new(),
         owners: HashMap::new(),
+        synced_rv: 0,
+        synced: false,
+        dirty_deployments: HashSet::new(),
+        dirty_replicasets: HashSet::new(),
+        dirty_pods: HashSet::new(),
+        dirty_services: HashSet::new(),
+        due_deployments: HashMap::new(),
+        due_pods: HashMap::new(),
+        orphan_check: false,
+        next_node: 0,
     };
     let mut ticker = tokio::time::interval(cfg.tick.max(Duration::from_millis(5)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -335,27 +423,144 @@ fn parse_delay(s: &str) -> Option<Duration> {
 }
 
 impl Sim {
+    /// Read the store's events since the last sync: keep the owner index current and mark what
+    /// must be looked at. Without the events (first call, or the history no longer reaches
+    /// back), look at everything.
+    fn sync(&mut self, st: &State) {
+        if self.synced && st.rv == self.synced_rv {
+            return;
+        }
+        match st.events_after(self.synced_rv).filter(|_| self.synced) {
+            Some(events) => {
+                for ev in events {
+                    self.note(st, ev);
+                }
+            }
+            None => self.rebuild(st),
+        }
+        self.synced_rv = st.rv;
+        self.synced = true;
+    }
+
+    fn rebuild(&mut self, st: &State) {
+        self.owners.clear();
+        for key in INDEXED {
+            let index = self.owners.entry(key).or_default();
+            for o in st.list(key, None) {
+                if let Some(uid) = controller_uid(o) {
+                    index
+                        .entry((meta_str(o, "namespace").to_string(), uid.to_string()))
+                        .or_default()
+                        .insert(name_of(o).to_string());
+                }
+            }
+        }
+        self.dirty_deployments = keys_of(st, "apps/deployments");
+        self.dirty_replicasets = keys_of(st, "apps/replicasets");
+        self.dirty_pods = keys_of(st, "/pods");
+        self.dirty_services = keys_of(st, "/services");
+        self.orphan_check = true;
+        // forget what is gone
+        let live: HashSet<&str> = st.list("/pods", None).into_iter().map(uid_of).collect();
+        self.first_seen.retain(|k, _| live.contains(k.as_str()));
+        self.emitted.retain(|(u, _)| live.contains(u.as_str()));
+        let deps: HashSet<&str> = st
+            .list("apps/deployments", None)
+            .into_iter()
+            .map(uid_of)
+            .collect();
+        self.progress.retain(|k, _| deps.contains(k.as_str()));
+    }
+
+    /// Take one store event into account.
+    fn note(&mut self, st: &State, ev: &Event) {
+        let gone = ev.kind == EventType::Deleted;
+        let key = || (ev.ns.clone(), ev.name.clone());
+        if let Some(kind) = INDEXED.iter().find(|k| **k == ev.key) {
+            let index = self.owners.entry(kind).or_default();
+            if let Some(uid) = ev.old.as_deref().and_then(controller_uid) {
+                let k = (ev.ns.clone(), uid.to_string());
+                if let Some(names) = index.get_mut(&k) {
+                    names.remove(&ev.name);
+                    if names.is_empty() {
+                        index.remove(&k);
+                    }
+                }
+            }
+            if !gone && let Some(uid) = controller_uid(&ev.object) {
+                index
+                    .entry((ev.ns.clone(), uid.to_string()))
+                    .or_default()
+                    .insert(ev.name.clone());
+            }
+        }
+        let now_and_before = [Some(&*ev.object), ev.old.as_deref()];
+        match ev.key.as_str() {
+            "apps/deployments" => {
+                if gone {
+                    self.due_deployments.remove(&key());
+                    self.progress.remove(uid_of(&ev.object));
+                } else {
+                    self.dirty_deployments.insert(key());
+                }
+            }
+            "apps/replicasets" => {
+                for o in now_and_before.into_iter().flatten() {
+                    if let Some(owner) = controller_of(o, "Deployment") {
+                        self.dirty_deployments
+                            .insert((ev.ns.clone(), owner.to_string()));
+                    }
+                }
+                if !gone {
+                    self.dirty_replicasets.insert(key());
+                }
+            }
+            "/pods" => {
+                for o in now_and_before.into_iter().flatten() {
+                    if let Some(owner) = controller_of(o, "ReplicaSet") {
+                        self.dirty_replicasets
+                            .insert((ev.ns.clone(), owner.to_string()));
+                    }
+                }
+                if gone {
+                    self.due_pods.remove(&key());
+                    let uid = uid_of(&ev.object);
+                    self.first_seen.remove(uid);
+                } else {
+                    self.dirty_pods.insert(key());
+                }
+                // the Services selecting it, before or after the change
+                for svc in st.list("/services", Some(&ev.ns)) {
+                    if now_and_before
+                        .into_iter()
+                        .flatten()
+                        .any(|o| selects(svc, o))
+                    {
+                        self.dirty_services
+                            .insert((ev.ns.clone(), name_of(svc).to_string()));
+                    }
+                }
+            }
+            // a Service that is gone has its managed Endpoints removed; Endpoints changed or
+            // removed by someone else are put back
+            "/services" | "/endpoints" => {
+                self.dirty_services.insert(key());
+            }
+            _ => {}
+        }
+    }
+
     /// The objects of kind `key` in `ns` whose controller is `owner_uid`.
     fn controlled_by<'a>(
-        &mut self,
+        &self,
         st: &'a State,
         key: &str,
         ns: &str,
         owner_uid: &str,
     ) -> Vec<&'a Value> {
-        let index = self.owners.entry(key.to_string()).or_insert_with(|| {
-            let mut m: HashMap<(String, String), Vec<String>> = HashMap::new();
-            for o in st.list(key, None) {
-                if let Some(uid) = controller_uid(o) {
-                    m.entry((meta_str(o, "namespace").to_string(), uid.to_string()))
-                        .or_default()
-                        .push(name_of(o).to_string());
-                }
-            }
-            m
-        });
-        index
-            .get(&(ns.to_string(), owner_uid.to_string()))
+        self.owners
+            .get(key)
+            .and_then(|index| index.get(&(ns.to_string(), owner_uid.to_string())))
             .map(|names| {
                 names
                     .iter()
@@ -372,41 +577,34 @@ impl Sim {
         let owner = controller_uid(&obj).map(str::to_string);
         let name = name_of(&obj).to_string();
         create_child(st, group, resource, ns, obj);
-        if let (Some(uid), Some(index)) = (owner, self.owners.get_mut(&key)) {
-            index.entry((ns.to_string(), uid)).or_default().push(name);
+        if let (Some(uid), Some(index)) = (owner, self.owners.get_mut(key.as_str())) {
+            index.entry((ns.to_string(), uid)).or_default().insert(name);
         }
     }
 
     fn step(&mut self, st: &mut State) {
-        self.owners.clear();
+        self.sync(st);
         self.deployments(st);
+        self.sync(st);
         self.replicasets(st);
+        self.sync(st);
         self.statefulsets(st);
+        self.sync(st);
         self.daemonsets(st);
+        self.sync(st);
         self.cronjobs(st);
+        self.sync(st);
         self.jobs(st);
+        self.sync(st);
         self.pods(st);
+        self.sync(st);
         self.services(st);
         self.pvcs(st);
         self.ingresses(st);
         self.addon_controllers(st);
-        // forget pods that are gone
-        let live: std::collections::HashSet<String> = st
-            .list("/pods", None)
-            .iter()
-            .map(|p| uid_of(p).to_string())
-            .collect();
-        self.first_seen.retain(|k, _| live.contains(k));
-        if !self.progress.is_empty() {
-            let deps: std::collections::HashSet<String> = st
-                .list("apps/deployments", None)
-                .iter()
-                .map(|d| uid_of(d).to_string())
-                .collect();
-            self.progress.retain(|k, _| deps.contains(k));
-        }
         if self.emitted.len() > 10_000 {
-            self.emitted.retain(|(u, _)| live.contains(u));
+            let live: HashSet<&str> = st.list("/pods", None).into_iter().map(uid_of).collect();
+            self.emitted.retain(|(u, _)| live.contains(u.as_str()));
         }
     }
 
@@ -414,15 +612,17 @@ impl Sim {
         let Some(rt) = st.registry.get("apps", "deployments").cloned() else {
             return;
         };
-        let deps: Vec<Value> = st
-            .list(&rt.key(), None)
-            .into_iter()
-            .filter(|d| !is_deleting(d))
-            .cloned()
-            .collect();
-        for d in deps {
-            let ns = meta_str(&d, "namespace").to_string();
-            let name = name_of(&d).to_string();
+        let kind = rt.key();
+        for key in take(&mut self.dirty_deployments, Some(&self.due_deployments)) {
+            let Some(d) = st
+                .get(&kind, &key.0, &key.1)
+                .filter(|d| !is_deleting(d))
+                .cloned()
+            else {
+                self.due_deployments.remove(&key);
+                continue;
+            };
+            let (ns, name) = key.clone();
             let uid = uid_of(&d).to_string();
             let desired = d
                 .pointer("/spec/replicas")
@@ -531,16 +731,24 @@ impl Sim {
             if entry.0 != generation {
                 *entry = (generation, Instant::now());
             }
+            let progress_since = entry.1;
             let deadline = Duration::from_secs(
                 d.pointer("/spec/progressDeadlineSeconds")
                     .and_then(Value::as_u64)
                     .unwrap_or(600),
             );
             let complete = updated == desired && available == desired && replicas == desired;
+            // Until it is complete, the progress deadline alone can change its status.
+            if complete || progress_since.elapsed() > deadline {
+                self.due_deployments.remove(&key);
+            } else {
+                self.due_deployments
+                    .insert(key, progress_since + deadline + Duration::from_millis(1));
+            }
             let is_available = available >= desired;
             let progressing = if complete {
                 json!({"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable", "message": format!("ReplicaSet \"{rs_name}\" has successfully progressed."), "lastUpdateTime": now, "lastTransitionTime": now})
-            } else if entry.1.elapsed() > deadline {
+            } else if progress_since.elapsed() > deadline {
                 json!({"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": format!("ReplicaSet \"{rs_name}\" has timed out progressing."), "lastUpdateTime": now, "lastTransitionTime": now})
             } else {
                 json!({"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated", "message": format!("ReplicaSet \"{rs_name}\" is progressing."), "lastUpdateTime": now, "lastTransitionTime": now})
@@ -569,15 +777,14 @@ impl Sim {
     }
 
     fn replicasets(&mut self, st: &mut State) {
-        let rss: Vec<Value> = st
-            .list("apps/replicasets", None)
-            .into_iter()
-            .filter(|d| !is_deleting(d))
-            .cloned()
-            .collect();
-        for rs in rss {
-            let ns = meta_str(&rs, "namespace").to_string();
-            let name = name_of(&rs).to_string();
+        for (ns, name) in take(&mut self.dirty_replicasets, None) {
+            let Some(rs) = st
+                .get("apps/replicasets", &ns, &name)
+                .filter(|d| !is_deleting(d))
+                .cloned()
+            else {
+                continue;
+            };
             let uid = uid_of(&rs).to_string();
             let desired = rs
                 .pointer("/spec/replicas")
@@ -999,23 +1206,20 @@ impl Sim {
     }
 
     fn pods(&mut self, st: &mut State) {
-        let pods: Vec<Value> = st
-            .list("/pods", None)
-            .into_iter()
-            .filter(|p| !is_deleting(p))
-            .cloned()
-            .collect();
-        for (idx, p) in pods.iter().enumerate() {
-            let ns = meta_str(p, "namespace").to_string();
-            let name = name_of(p).to_string();
-            let uid = uid_of(p).to_string();
+        for key in take(&mut self.dirty_pods, Some(&self.due_pods)) {
+            let Some(p) = st.get("/pods", &key.0, &key.1).filter(|p| !is_deleting(p)) else {
+                self.due_pods.remove(&key);
+                continue;
+            };
             let phase = p
                 .pointer("/status/phase")
                 .and_then(Value::as_str)
                 .unwrap_or("");
             if phase == "Succeeded" || phase == "Failed" {
+                self.due_pods.remove(&key);
                 continue;
             }
+            let uid = uid_of(p).to_string();
             let seen = *self
                 .first_seen
                 .entry(uid.clone())
@@ -1033,15 +1237,38 @@ impl Sim {
                         .any(|x| x.get("kind").and_then(Value::as_str) == Some("Job"))
                 });
             let created = meta_str(p, "creationTimestamp").to_string();
-            if elapsed < self.cfg.pod_start_delay {
+            let start_delay = self.cfg.pod_start_delay;
+            // When the status can next change with time alone: at the start delay, the ready
+            // delay, a Job's completion; every step while a failure mode counts restarts or
+            // alternates its reason.
+            let mut thresholds = vec![start_delay, start_delay + ready_delay];
+            if is_job {
+                thresholds.push(start_delay + self.cfg.job_complete_delay);
+            }
+            let next = match fail.as_deref() {
+                Some("image-pull") | Some("crash-loop") => Some(Instant::now()),
+                _ => thresholds
+                    .into_iter()
+                    .filter(|t| *t > elapsed)
+                    .min()
+                    .map(|t| seen + t),
+            };
+            match next {
+                Some(t) => self.due_pods.insert(key.clone(), t),
+                None => self.due_pods.remove(&key),
+            };
+            if elapsed < start_delay {
                 continue;
             }
-            // schedule
-            if p.pointer("/spec/nodeName")
+            let needs_node = p
+                .pointer("/spec/nodeName")
                 .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
-            {
-                let node = format!("kubelite-node-{}", (idx as u32) % self.nodes);
+                .is_none_or(str::is_empty);
+            let (ns, name) = key;
+            // schedule
+            if needs_node {
+                let node = format!("kubelite-node-{}", self.next_node % self.nodes);
+                self.next_node = self.next_node.wrapping_add(1);
                 patch_spec(st, "/pods", &ns, &name, |o| {
                     o["spec"]["nodeName"] = json!(node)
                 });
@@ -1224,10 +1451,18 @@ impl Sim {
     }
 
     fn services(&mut self, st: &mut State) {
-        let svcs: Vec<Value> = st.list("/services", None).into_iter().cloned().collect();
-        for s in &svcs {
-            let ns = meta_str(s, "namespace").to_string();
-            let name = name_of(s).to_string();
+        for (ns, name) in take(&mut self.dirty_services, None) {
+            let Some(s) = st.get("/services", &ns, &name).cloned() else {
+                // a Service that is gone leaves no managed Endpoints behind
+                if st
+                    .get("/endpoints", &ns, &name)
+                    .is_some_and(|e| annotation(e, MANAGED) == Some("true"))
+                {
+                    let _ = st.remove("/endpoints", &ns, &name);
+                }
+                continue;
+            };
+            let s = &s;
             if s.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer")
                 && s.pointer("/status/loadBalancer/ingress").is_none()
             {
@@ -1296,7 +1531,10 @@ impl Sim {
                 }
             }
         }
-        // endpoints of deleted services
+        // endpoints of deleted services, after a full look (the events name them otherwise)
+        if !std::mem::take(&mut self.orphan_check) {
+            return;
+        }
         let orphans: Vec<(String, String)> = st
             .list("/endpoints", None)
             .into_iter()
@@ -1409,13 +1647,13 @@ impl Sim {
         let pvcs: Vec<Value> = st
             .list("/persistentvolumeclaims", None)
             .into_iter()
-            .filter(|p| !is_deleting(p))
+            .filter(|p| {
+                !is_deleting(p)
+                    && p.pointer("/status/phase").and_then(Value::as_str) != Some("Bound")
+            })
             .cloned()
             .collect();
         for p in pvcs {
-            if p.pointer("/status/phase").and_then(Value::as_str) == Some("Bound") {
-                continue;
-            }
             let ns = meta_str(&p, "namespace").to_string();
             let name = name_of(&p).to_string();
             let cap = p

@@ -35,7 +35,6 @@ pub struct Event {
     /// "group/resource"
     pub key: String,
     pub ns: String,
-    #[allow(dead_code)]
     pub name: String,
     pub kind: EventType,
     pub object: Arc<Value>,
@@ -253,11 +252,13 @@ impl State {
     }
 
     pub fn list(&self, key: &str, ns: Option<&str>) -> Vec<&Value> {
-        match self.objects.get(key) {
-            None => Vec::new(),
-            Some(m) => m
-                .iter()
-                .filter(|((n, _), _)| ns.is_none_or(|ns| ns == n))
+        match (self.objects.get(key), ns) {
+            (None, _) => Vec::new(),
+            (Some(m), None) => m.values().collect(),
+            // Objects are ordered by (namespace, name): one namespace is one range.
+            (Some(m), Some(ns)) => m
+                .range((ns.to_string(), String::new())..)
+                .take_while(|((n, _), _)| n == ns)
                 .map(|(_, v)| v)
                 .collect(),
         }
@@ -342,10 +343,18 @@ impl State {
 
     /// Events after `rv`, or None when `rv` is older than the kept history.
     pub fn events_since(&self, rv: u64) -> Option<Vec<Arc<Event>>> {
+        Some(self.events_after(rv)?.cloned().collect())
+    }
+
+    /// The kept events after `rv`, oldest first, without copying them; None when `rv` is older
+    /// than the kept history (some changes after it are no longer known).
+    pub fn events_after(&self, rv: u64) -> Option<impl Iterator<Item = &Arc<Event>>> {
         if rv < self.oldest_rv {
             return None;
         }
-        Some(self.history.iter().filter(|e| e.rv > rv).cloned().collect())
+        // The history is in resourceVersion order.
+        let first = self.history.partition_point(|e| e.rv <= rv);
+        Some(self.history.range(first..))
     }
 
     /// Drop history up to and including `rv` (for tests of 410 Gone).
