@@ -1,7 +1,7 @@
 //! Garbage collection: ownerReferences (background, foreground, orphan), finalizer-driven
 //! deletion bookkeeping, and namespace termination.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +23,9 @@ fn relevant(ev: &crate::store::Event) -> bool {
                 .and_then(Value::as_array)
                 .is_some_and(|a| !a.is_empty()))
 }
+
+/// The shortest time between two passes.
+const MIN_GAP: Duration = Duration::from_millis(200);
 
 pub async fn run(store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
     use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -50,6 +53,13 @@ pub async fn run(store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
         if !dirty && last_full.elapsed() < Duration::from_secs(2) {
             continue;
         }
+        // At most one pass per MIN_GAP: under a steady stream of creates (every Pod and
+        // ReplicaSet has owners) a pass per event burst would hold the store most of the time.
+        let since = last_full.elapsed();
+        if since < MIN_GAP {
+            tokio::time::sleep(MIN_GAP - since).await;
+            while rx.try_recv().is_ok() {}
+        }
         last_full = tokio::time::Instant::now();
         for _ in 0..20 {
             let changed = {
@@ -62,14 +72,6 @@ pub async fn run(store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
             while rx.try_recv().is_ok() {}
         }
     }
-}
-
-struct Info {
-    key: String,
-    ns: String,
-    name: String,
-    deleting: bool,
-    finalizers: Vec<String>,
 }
 
 fn set_finalizers_patch(
@@ -119,104 +121,121 @@ fn delete_obj(st: &mut State, key: &str, ns: &str, name: &str, prop: Propagation
     r.is_ok() && st.get(key, ns, name) != before.as_ref()
 }
 
+/// What a pass found to do for one dependent.
+enum Action {
+    Delete(Propagation),
+    /// Keep the object with only these ownerReferences (its absent owners dropped).
+    SetOwners(Vec<Value>),
+}
+
+fn has_finalizer(o: &Value, f: &str) -> bool {
+    o.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(f)))
+}
+
 /// One pass; returns true when something changed.
+///
+/// The pass first reads the store without copying anything (an index of owners by uid that
+/// borrows the objects) and collects what is to be done; only then does it write. Most passes
+/// find nothing to do and allocate little.
 pub fn sweep(st: &mut State) -> bool {
     let mut changed = false;
-    let mut by_uid: HashMap<String, Info> = HashMap::new();
-    let mut dependents: Vec<(String, String, String, Vec<Value>)> = Vec::new();
-    let mut referenced: HashSet<String> = HashSet::new();
-    for (key, objs) in &st.objects {
-        for ((ns, name), o) in objs {
-            let uid = uid_of(o).to_string();
-            by_uid.insert(
-                uid,
-                Info {
-                    key: key.clone(),
-                    ns: ns.clone(),
-                    name: name.clone(),
-                    deleting: is_deleting(o),
-                    finalizers: finalizers(o),
-                },
-            );
-            if let Some(refs) = o
-                .pointer("/metadata/ownerReferences")
-                .and_then(Value::as_array)
-                && !refs.is_empty()
-            {
+    let mut actions: Vec<(String, String, String, Action)> = Vec::new();
+    // owners being deleted that wait for their dependents: (uid, key, namespace, name, finalizers)
+    let mut waiting: Vec<(String, String, String, String, Vec<String>)> = Vec::new();
+    {
+        let mut by_uid: HashMap<&str, &Value> = HashMap::new();
+        for objs in st.objects.values() {
+            for o in objs.values() {
+                by_uid.insert(uid_of(o), o);
+            }
+        }
+        for (key, objs) in &st.objects {
+            for ((ns, name), o) in objs {
+                if is_deleting(o)
+                    && (has_finalizer(o, "foregroundDeletion") || has_finalizer(o, "orphan"))
+                {
+                    waiting.push((
+                        uid_of(o).to_string(),
+                        key.clone(),
+                        ns.clone(),
+                        name.clone(),
+                        finalizers(o),
+                    ));
+                }
+                let Some(refs) = o
+                    .pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .filter(|r| !r.is_empty())
+                else {
+                    continue;
+                };
+                let mut keep = Vec::new();
+                let mut any_absent = false;
+                let mut delete_foreground = false;
+                let mut orphaned_by_owner = false;
                 for r in refs {
-                    if let Some(u) = r.get("uid").and_then(Value::as_str) {
-                        referenced.insert(u.to_string());
+                    let uid = r.get("uid").and_then(Value::as_str).unwrap_or("");
+                    match by_uid.get(uid) {
+                        None => any_absent = true,
+                        Some(owner) => {
+                            let deleting = is_deleting(owner);
+                            if deleting && has_finalizer(owner, "orphan") {
+                                // drop this reference, keep the object
+                                any_absent = true;
+                                orphaned_by_owner = true;
+                                continue;
+                            }
+                            if deleting && has_finalizer(owner, "foregroundDeletion") {
+                                delete_foreground = true;
+                            }
+                            keep.push(r);
+                        }
                     }
                 }
-                dependents.push((key.clone(), ns.clone(), name.clone(), refs.clone()));
+                let action = if delete_foreground {
+                    Action::Delete(Propagation::Foreground)
+                } else if keep.is_empty() && !orphaned_by_owner {
+                    Action::Delete(Propagation::Background)
+                } else if any_absent {
+                    Action::SetOwners(keep.into_iter().cloned().collect())
+                } else {
+                    continue;
+                };
+                actions.push((key.clone(), ns.clone(), name.clone(), action));
             }
         }
     }
-    for (key, ns, name, refs) in dependents {
-        let mut keep = Vec::new();
-        let mut any_absent = false;
-        let mut delete_foreground = false;
-        for r in &refs {
-            let uid = r.get("uid").and_then(Value::as_str).unwrap_or("");
-            match by_uid.get(uid) {
-                None => any_absent = true,
-                Some(owner) => {
-                    if owner.deleting && owner.finalizers.iter().any(|f| f == "orphan") {
-                        any_absent = true; // drop this reference, keep the object
-                        continue;
-                    }
-                    if owner.deleting && owner.finalizers.iter().any(|f| f == "foregroundDeletion")
-                    {
-                        delete_foreground = true;
-                    }
-                    keep.push(r.clone());
-                }
+    for (key, ns, name, action) in actions {
+        match action {
+            Action::Delete(prop) => changed |= delete_obj(st, &key, &ns, &name, prop),
+            Action::SetOwners(keep) => {
+                let Some(rt) = st.registry.types.get(&key).cloned() else {
+                    continue;
+                };
+                let patch = if keep.is_empty() {
+                    json!({"metadata": {"ownerReferences": null}})
+                } else {
+                    json!({"metadata": {"ownerReferences": keep}})
+                };
+                changed |= ops::patch(
+                    st,
+                    &rt,
+                    &ns,
+                    &name,
+                    PatchType::Merge,
+                    &patch,
+                    Sub::Main,
+                    false,
+                    &WriteOpts::default(),
+                )
+                .is_ok();
             }
-        }
-        let orphaned_by_owner = refs.iter().any(|r| {
-            let uid = r.get("uid").and_then(Value::as_str).unwrap_or("");
-            by_uid
-                .get(uid)
-                .is_some_and(|o| o.deleting && o.finalizers.iter().any(|f| f == "orphan"))
-        });
-        if delete_foreground {
-            changed |= delete_obj(st, &key, &ns, &name, Propagation::Foreground);
-        } else if keep.is_empty() && !orphaned_by_owner {
-            changed |= delete_obj(st, &key, &ns, &name, Propagation::Background);
-        } else if any_absent {
-            let Some(rt) = st.registry.types.get(&key).cloned() else {
-                continue;
-            };
-            let patch = if keep.is_empty() {
-                json!({"metadata": {"ownerReferences": null}})
-            } else {
-                json!({"metadata": {"ownerReferences": keep}})
-            };
-            changed |= ops::patch(
-                st,
-                &rt,
-                &ns,
-                &name,
-                PatchType::Merge,
-                &patch,
-                Sub::Main,
-                false,
-                &WriteOpts::default(),
-            )
-            .is_ok();
         }
     }
     // owners waiting on dependents
-    let waiting: Vec<(String, Info)> = by_uid
-        .into_iter()
-        .filter(|(_, i)| {
-            i.deleting
-                && i.finalizers
-                    .iter()
-                    .any(|f| f == "foregroundDeletion" || f == "orphan")
-        })
-        .collect();
-    for (uid, info) in waiting {
+    for (uid, key, ns, name, fins) in waiting {
         let still: bool = st.objects.values().any(|m| {
             m.values().any(|o| {
                 o.pointer("/metadata/ownerReferences")
@@ -228,16 +247,13 @@ pub fn sweep(st: &mut State) -> bool {
             })
         });
         if !still {
-            let fins: Vec<String> = info
-                .finalizers
-                .iter()
-                .filter(|f| *f != "foregroundDeletion" && *f != "orphan")
-                .cloned()
+            let fins: Vec<String> = fins
+                .into_iter()
+                .filter(|f| f != "foregroundDeletion" && f != "orphan")
                 .collect();
-            changed |= set_finalizers_patch(st, &info.key, &info.ns, &info.name, fins);
+            changed |= set_finalizers_patch(st, &key, &ns, &name, fins);
         }
     }
-    let _ = referenced;
     // terminating namespaces
     let terminating: Vec<String> = st
         .list(NS_KEY, None)
