@@ -278,7 +278,27 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
     };
     let (mut catalog, problems) = (&loaded.0, &loaded.1);
     // Rolled back to a revision: rendered with the definitions it snapshotted.
-    let snapshot = revision::rolled_back(&shared.client, &shared.cache, &app, catalog).await?;
+    let mut snapshot = revision::rolled_back(&shared.client, &shared.cache, &app, catalog).await?;
+    // The publish version of the latest revision: run as that revision has it, whatever
+    // changed since (KubeVela: only a new publish version makes a new revision).
+    let mut app = app;
+    if snapshot.is_none()
+        && let Some(published) = revision::published(
+            &shared.client,
+            &shared.cache,
+            &app,
+            status.latest_revision.as_ref(),
+            catalog,
+        )
+        .await?
+    {
+        if published.spec != app.spec {
+            let mut pinned = (*app).clone();
+            pinned.spec = published.spec;
+            app = Arc::new(pinned);
+        }
+        snapshot = Some((published.catalog, published.hash));
+    }
     if let Some((snap, _)) = &snapshot {
         catalog = snap;
     }

@@ -217,6 +217,16 @@ pub async fn rolled_back(
     let Some(hash) = rev.labels().get(LABEL_REVISION_HASH).cloned() else {
         return Ok(None);
     };
+    Ok(Some((snapshot_catalog(cache, &rev, current)?, hash)))
+}
+
+/// `current` with the definitions an ApplicationRevision snapshotted put over it.
+fn snapshot_catalog(
+    cache: &render::catalog::CompileCache,
+    rev: &oam::ApplicationRevision,
+    current: &render::Catalog,
+) -> Result<render::Catalog, crate::Error> {
+    use kube::ResourceExt;
     let mut catalog = current.clone();
     let snapshots = rev
         .spec
@@ -246,12 +256,68 @@ pub async fn rolled_back(
             .and_then(|d| cache.compile(d))
             .map_err(|e| {
                 crate::Error::Invalid(format!(
-                    "applicationrevision {ns}/{name}: a snapshotted definition does not compile: {e}"
+                    "applicationrevision {}/{}: a snapshotted definition does not compile: {e}",
+                    rev.namespace().unwrap_or_default(),
+                    rev.name_any()
                 ))
             })?;
         catalog.insert(compiled);
     }
-    Ok(Some((catalog, hash)))
+    Ok(catalog)
+}
+
+/// What an application runs as while its publish version is the one its latest revision was
+/// made with: that revision's spec, its definitions and its hash.
+pub struct Published {
+    pub spec: oam::ApplicationSpec,
+    pub catalog: render::Catalog,
+    pub hash: String,
+}
+
+/// KubeVela's rule for `app.oam.dev/publishVersion`: while the application carries the same
+/// publish version as its latest revision, it runs as that revision has it (spec and
+/// definitions), whatever changed since in the application or on the hub; only a new publish
+/// version makes a new revision. `None` when the application has no publish version, has no
+/// revision yet, the latest revision has another (or no) publish version, or is gone.
+pub async fn published(
+    client: &kube::Client,
+    cache: &render::catalog::CompileCache,
+    app: &oam::Application,
+    latest: Option<&oam::Revision>,
+    current: &render::Catalog,
+) -> Result<Option<Published>, crate::Error> {
+    use kube::ResourceExt;
+    use kube::api::Api;
+    let publish = |a: &oam::Application| {
+        a.metadata
+            .annotations
+            .as_ref()
+            .and_then(|x| x.get(PUBLISH_VERSION))
+            .cloned()
+    };
+    let (Some(version), Some(latest)) = (publish(app), latest) else {
+        return Ok(None);
+    };
+    let ns = app.namespace().to_string();
+    let api: Api<oam::ApplicationRevision> = Api::namespaced(client.clone(), &ns);
+    let Some(rev) = api.get_opt(&latest.name).await.map_err(crate::Error::hub(
+        "get",
+        format!("applicationrevision {ns}/{}", latest.name),
+    ))?
+    else {
+        return Ok(None);
+    };
+    if publish(&rev.spec.application).as_ref() != Some(&version) {
+        return Ok(None);
+    }
+    let Some(hash) = rev.labels().get(LABEL_REVISION_HASH).cloned() else {
+        return Ok(None);
+    };
+    Ok(Some(Published {
+        catalog: snapshot_catalog(cache, &rev, current)?,
+        spec: rev.spec.application.spec.clone(),
+        hash,
+    }))
 }
 
 /// The label on an ApplicationRevision that holds its hash.

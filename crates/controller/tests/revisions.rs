@@ -280,3 +280,86 @@ async fn a_definition_added_or_changed_on_the_hub_is_seen_and_makes_a_new_revisi
         Some("defs-v1")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_publish_version_only_a_new_publish_version_makes_a_new_revision() {
+    let hub = Hub::start().await;
+    let defs = kube::Api::<kube::api::DynamicObject>::namespaced_with(
+        hub.client(),
+        "vela-system",
+        &kube::discovery::ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk("core.oam.dev", "v1beta1", "ComponentDefinition"),
+            "componentdefinitions",
+        ),
+    );
+    let put = |version: &'static str| {
+        let defs = defs.clone();
+        async move {
+            defs.patch(
+                "versioned-cm",
+                &kube::api::PatchParams::apply("test").force(),
+                &kube::api::Patch::Apply(&cm_definition(version)),
+            )
+            .await
+            .expect("apply definition");
+        }
+    };
+    let published = |p: &str, version: &str| {
+        let mut a = app(
+            "pub",
+            json!([{"name": "cfg", "type": "versioned-cm", "properties": {"p": p}}]),
+            json!([]),
+        );
+        a["metadata"]["annotations"]["app.oam.dev/publishVersion"] = json!(version);
+        a
+    };
+    let data = || async {
+        let cm = hub.configmaps().get("cfg").await.expect("configmap");
+        (
+            cm.data.pointer("/data/version").cloned(),
+            cm.data.pointer("/data/p").cloned(),
+        )
+    };
+    put("1").await;
+    let g = hub.apply(&published("x", "alpha1")).await;
+    hub.wait_running("pub", g, 1).await;
+    assert_eq!(data().await, (Some(json!("1")), Some(json!("x"))));
+
+    // The definition changes on the hub: with the same publish version, nothing new is made and
+    // the application keeps being rendered with the definition its revision snapshotted (the
+    // test application is kept every second, so a few seconds see several rounds).
+    put("2").await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(revision_names(&hub, "pub").await, ["pub-v1"]);
+    assert_eq!(data().await, (Some(json!("1")), Some(json!("x"))));
+
+    // The spec changes, still with the same publish version: the new generation is seen, and the
+    // application stays at v1 as v1 has it.
+    let g = hub.apply(&published("y", "alpha1")).await;
+    hub.wait_running("pub", g, 1).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(revision_names(&hub, "pub").await, ["pub-v1"]);
+    assert_eq!(data().await, (Some(json!("1")), Some(json!("x"))));
+
+    // A new publish version: a new revision, with the spec and the definition as they are now.
+    let g = hub.apply(&published("y", "alpha2")).await;
+    hub.wait_running("pub", g, 2).await;
+    hub.eventually("v2's rendering", || async {
+        data().await == (Some(json!("2")), Some(json!("y")))
+    })
+    .await;
+    let revs = controller::list_revisions(&hub.client(), "default", "pub")
+        .await
+        .expect("list");
+    let versions: Vec<(String, Option<String>)> = revs
+        .into_iter()
+        .map(|r| (r.name, r.publish_version))
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            ("pub-v1".to_string(), Some("alpha1".to_string())),
+            ("pub-v2".to_string(), Some("alpha2".to_string()))
+        ]
+    );
+}
