@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo build -p kubelite --bin kubelite
-//! cargo run -p controller --example load -- [--apps 1000] [--kubelite PATH]
+//! cargo run -p controller --example load -- [--apps 1000] [--kubelite PATH] [--timeout SECS]
 //! ```
 //!
 //! kubelite runs as a separate process (the `kubelite` binary, next to this example in the
@@ -15,6 +15,9 @@
 //!   reconcile renders every component again and keeps its state; the time until every
 //!   application was reconciled, and the latencies;
 //! - the peak resident memory of this process (VmHWM).
+//!
+//! The whole run has a time limit (`--timeout`, one hour unless told): past it the harness stops
+//! kubelite and says which phase it was in and how far it got.
 
 use controller::{Controller, ControllerConfig};
 use futures::StreamExt;
@@ -24,11 +27,20 @@ use serde_json::json;
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 struct Args {
     apps: usize,
     kubelite: PathBuf,
+    timeout: Duration,
+}
+
+/// Where the run is, for the message when it hits its time limit.
+type Progress = Arc<Mutex<String>>;
+
+fn note(progress: &Progress, what: String) {
+    *progress.lock().unwrap_or_else(|e| e.into_inner()) = what;
 }
 
 fn args() -> Result<Args, String> {
@@ -38,6 +50,7 @@ fn args() -> Result<Args, String> {
             .ok()
             .and_then(|p| Some(p.parent()?.parent()?.join("kubelite")))
             .unwrap_or_else(|| PathBuf::from("kubelite")),
+        timeout: Duration::from_secs(3600),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -49,6 +62,13 @@ fn args() -> Result<Args, String> {
                     .ok_or("--apps needs a number")?
             }
             "--kubelite" => out.kubelite = it.next().ok_or("--kubelite needs a path")?.into(),
+            "--timeout" => {
+                out.timeout = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .map(Duration::from_secs)
+                    .ok_or("--timeout needs a number of seconds")?
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -67,6 +87,14 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// The machine's 1, 5 and 15 minute load averages.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 fn ms(d: Option<Duration>) -> String {
     d.map(|d| format!("{:.1} ms", d.as_secs_f64() * 1000.0))
         .unwrap_or_else(|| "-".into())
@@ -83,7 +111,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", args.kubelite.display()))?;
-    let result = run(&args, &mut child).await;
+    let progress: Progress = Arc::new(Mutex::new("starting kubelite".into()));
+    let result = match tokio::time::timeout(args.timeout, run(&args, &mut child, &progress)).await
+    {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "the load run hit its time limit of {} s (--timeout) while {}; controller peak memory so far {:.1} MiB",
+            args.timeout.as_secs(),
+            progress.lock().unwrap_or_else(|e| e.into_inner()),
+            peak_rss_kib() as f64 / 1024.0
+        )
+        .into()),
+    };
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
@@ -93,16 +132,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 async fn run(
     args: &Args,
     child: &mut std::process::Child,
+    progress: &Progress,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let stdout = child.stdout.take().ok_or("kubelite: no stdout")?;
-    let mut kubeconfig = None;
-    for line in std::io::BufReader::new(stdout).lines() {
-        let line = line?;
-        if let Some(p) = line.strip_prefix("kubeconfig: ") {
-            kubeconfig = Some(PathBuf::from(p));
-            break;
+    // Read off the runtime, so that the time limit still applies if kubelite says nothing.
+    let kubeconfig = tokio::task::spawn_blocking(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if let Some(p) = line.ok()?.strip_prefix("kubeconfig: ") {
+                return Some(PathBuf::from(p));
+            }
         }
-    }
+        None
+    })
+    .await?;
     let kubeconfig = kubeconfig.ok_or("kubelite did not say where its kubeconfig is")?;
     let client = testkit::kube_client_for(&kubeconfig).await;
     controller::install(&client).await?;
@@ -115,7 +157,16 @@ async fn run(
 
     let n = args.apps;
     let apps: Api<Application> = Api::namespaced(client.clone(), "default");
-    println!("{n} applications, one webservice with a scaler trait each");
+    println!(
+        "{n} applications, one webservice with a scaler trait each; {} build; load average {}",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+        load_average()
+    );
+    note(progress, format!("creating {n} applications"));
     let start = Instant::now();
     futures::stream::iter(0..n)
         .map(|i| {
@@ -158,24 +209,34 @@ async fn run(
         if ok == n {
             break;
         }
-        if start.elapsed() > Duration::from_secs(3600) {
-            return Err(format!("only {ok} of {n} running after an hour").into());
-        }
+        note(
+            progress,
+            format!(
+                "waiting for all to run: {ok} of {n} running after {:.0} s ({} reconciles)",
+                start.elapsed().as_secs_f64(),
+                metrics.reconciles()
+            ),
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let all_healthy = start.elapsed();
     println!(
-        "all running after {:.1} s; {} reconciles ({} errors); latency p50 {} p99 {} max {}",
+        "all running after {:.1} s; {} reconciles ({} errors); latency p50 {} p99 {} max {}; load average {}",
         all_healthy.as_secs_f64(),
         metrics.reconciles(),
         metrics.errors(),
         ms(metrics.latency_quantile(0.5)),
         ms(metrics.latency_quantile(0.99)),
         ms(metrics.latency_quantile(1.0)),
+        load_average(),
     );
 
     // A full resync with rendering forced.
     metrics.reset();
+    note(
+        progress,
+        format!("touching {n} applications for the resync"),
+    );
     let start = Instant::now();
     futures::stream::iter(0..n)
         .map(|i| {
@@ -196,9 +257,14 @@ async fn run(
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
     while metrics.reconciles() < n as u64 {
-        if start.elapsed() > Duration::from_secs(3600) {
-            return Err("resync did not finish in an hour".into());
-        }
+        note(
+            progress,
+            format!(
+                "resyncing: {} of {n} reconciles after {:.0} s",
+                metrics.reconciles(),
+                start.elapsed().as_secs_f64()
+            ),
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let resync = start.elapsed();
@@ -212,8 +278,9 @@ async fn run(
         ms(metrics.latency_quantile(1.0)),
     );
     println!(
-        "controller process peak memory (VmHWM): {:.1} MiB",
-        peak_rss_kib() as f64 / 1024.0
+        "controller process peak memory (VmHWM): {:.1} MiB; load average {}",
+        peak_rss_kib() as f64 / 1024.0,
+        load_average()
     );
     let _ = stop.send(());
     let _ = running.await;
