@@ -6,6 +6,10 @@
 
 use std::io::Write;
 
+// The allocator `sail` uses, so this measures what `sail cue export` does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(file) = args.get(1) else {

@@ -19,6 +19,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+// mimalloc instead of glibc's malloc: CUE evaluation allocates many small short-lived objects;
+// with mimalloc a 400-render export takes a third less CPU, almost all of it page faults saved
+// (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "sail",
