@@ -74,7 +74,10 @@ pub(crate) async fn apply(
     match workflow::schedule::due(&at, status.workflow.as_ref(), now.0) {
         Due::Now => {
             tracing::info!(application = %name, at = %at.0, "scheduled workflow restart");
-            status.workflow = Some(Engine::start(plan, revision, now));
+            let previous = status.workflow.as_ref().and_then(|w| w.start_time.clone());
+            let mut run = Engine::start(plan, revision, now.clone());
+            run.start_time = Some(workflow::run_start(previous.as_ref(), now));
+            status.workflow = Some(run);
             status.services.clear();
             status.workflow_restart_scheduled_at = None;
             Ok(None)

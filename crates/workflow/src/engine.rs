@@ -68,7 +68,7 @@ impl Engine {
                     ..WorkflowStepStatus::default()
                 })
                 .collect(),
-            start_time: Some(now),
+            start_time: Some(run_start(None, now)),
             ..WorkflowStatus::default()
         }
     }
@@ -326,9 +326,23 @@ impl Engine {
         status.message = None;
         status.phase = Some(WorkflowRunPhase::Executing);
         // A new run: what its steps send is new (their send records are of the old run).
-        status.start_time = Some(now);
+        status.start_time = Some(run_start(status.start_time.as_ref(), now));
         Ok(())
     }
+}
+
+/// The start time of a new run: `now` in whole seconds (all the status keeps of a time), and
+/// later than the start of the run it replaces, if any. The start time names the run in the
+/// idempotency keys of what its steps send, so a run restarted within the second of the one
+/// before must still get a start time of its own, and the name must read the same before and
+/// after the status is written.
+pub fn run_start(previous: Option<&Time>, now: Time) -> Time {
+    let secs = now.0.as_second();
+    let secs = match previous.map(|p| p.0.as_second()) {
+        Some(p) if p >= secs => p + 1,
+        _ => secs,
+    };
+    Time(k8s_openapi::jiff::Timestamp::from_second(secs).unwrap_or(now.0))
 }
 
 /// The reason of a failure worth retrying (a provider's error: something did not answer).
@@ -1138,6 +1152,27 @@ fn non_empty(s: String) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_run_has_a_start_time_of_its_own_in_whole_seconds() {
+        let at = |s: &str| Time(s.parse().expect("a timestamp"));
+        let now = at("2026-11-26T06:30:00.750Z");
+        assert_eq!(run_start(None, now.clone()), at("2026-11-26T06:30:00Z"));
+        // A restart within the second of the run before, or with a clock behind it.
+        let prev = at("2026-11-26T06:30:00Z");
+        assert_eq!(
+            run_start(Some(&prev), now.clone()),
+            at("2026-11-26T06:30:01Z")
+        );
+        assert_eq!(
+            run_start(Some(&at("2026-11-26T06:30:05Z")), now.clone()),
+            at("2026-11-26T06:30:06Z")
+        );
+        assert_eq!(
+            run_start(Some(&at("2026-11-26T06:29:59Z")), now),
+            at("2026-11-26T06:30:00Z")
+        );
+    }
+
     use super::*;
     use crate::plan::{Plan, PlannedStep};
     use std::collections::HashMap;
