@@ -319,6 +319,15 @@ enum CueCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `sail cue` runs like `cue`, one short process that needs neither the log nor the
+    // runtime, whose worker threads cost about as much as exporting a small file.
+    let cli = match cli {
+        Cli {
+            command: Command::Cue(c),
+            ..
+        } => return exit_code(cue_command(c)),
+        cli => cli,
+    };
     // Long-running commands log; the others report their one error themselves (a library's own
     // log line would only repeat it). SAIL_LOG overrides either.
     let default_filter = match cli.command {
@@ -341,7 +350,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    exit_code(runtime.block_on(run(cli)))
+}
+
+fn exit_code(result: Result<(), Error>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -358,6 +371,23 @@ async fn connect_in(
     let hub = hub::connect(kubeconfig).await?;
     let ns = namespace.unwrap_or_else(|| hub.default_namespace.clone());
     Ok((hub, ns))
+}
+
+/// `sail cue …`: pure evaluation, no hub and no async runtime.
+fn cue_command(c: CueCommand) -> Result<(), Error> {
+    match c {
+        CueCommand::Export {
+            files,
+            expression,
+            out,
+        } => cuecmd::export(&files, expression.as_deref(), out),
+        CueCommand::Eval {
+            files,
+            expression,
+            out,
+        } => cuecmd::eval(&files, expression.as_deref(), out),
+        CueCommand::Vet { files } => cuecmd::vet(&files),
+    }
 }
 
 async fn run(cli: Cli) -> Result<(), Error> {
@@ -509,19 +539,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 }
             }
         }
-        Command::Cue(c) => match c {
-            CueCommand::Export {
-                files,
-                expression,
-                out,
-            } => cuecmd::export(&files, expression.as_deref(), out),
-            CueCommand::Eval {
-                files,
-                expression,
-                out,
-            } => cuecmd::eval(&files, expression.as_deref(), out),
-            CueCommand::Vet { files } => cuecmd::vet(&files),
-        },
+        Command::Cue(c) => cue_command(c),
         Command::Kubelite {
             addr,
             data,
