@@ -121,6 +121,9 @@ async fn apply_get_patch_wait() {
         out.contains("cfg") && out.contains("web") && out.contains("READY"),
         "{out}"
     );
+    // The patch above rolled out a new ReplicaSet: once the rollout is done, the old one's Pods
+    // are gone (the simulator scales it down when the new one is available).
+    ok_stdout(&tc.kubectl(&["rollout", "status", "deploy/web", "--timeout=20s"]));
     let out = ok_stdout(&tc.kubectl(&["get", "pods", "-l", "app=web", "-o", "name"]));
     assert_eq!(out.lines().count(), 2, "{out}");
     // scale subresource
