@@ -5,7 +5,7 @@ mod common;
 
 use common::{Hub, app, web};
 use futures::StreamExt;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,6 +13,13 @@ use testkit::kubelite::Faults;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_requests_never_delete_what_is_wanted_and_garbage_is_collected_later() {
+    // A hang is a failure, not a CI run that never ends.
+    tokio::time::timeout(Duration::from_secs(180), faults_scenario())
+        .await
+        .expect("the scenario finished within 3 minutes");
+}
+
+async fn faults_scenario() {
     let hub = Hub::start().await;
     let g = hub
         .apply(&app(
@@ -29,7 +36,11 @@ async fn failing_requests_never_delete_what_is_wanted_and_garbage_is_collected_l
         let deleted = deleted.clone();
         let api = hub.deployments();
         tokio::spawn(async move {
-            let mut s = watcher::watcher(api, watcher::Config::default()).boxed();
+            // With backoff, as every watcher of ours: its list requests fail too, and without
+            // it the retries spin a worker thread of this two-thread runtime.
+            let mut s = watcher::watcher(api, watcher::Config::default())
+                .default_backoff()
+                .boxed();
             while let Some(ev) = s.next().await {
                 if let Ok(watcher::Event::Delete(o)) = ev {
                     deleted
