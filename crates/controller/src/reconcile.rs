@@ -37,6 +37,9 @@ pub struct ControllerConfig {
     /// How a step's provider errors are retried (KubeVela's
     /// `--max-workflow-step-error-retry-times` and `--max-workflow-failed-backoff-time`).
     pub retries: workflow::Retries,
+    /// How far the re-check of a waiting step backs off (KubeVela's
+    /// `--max-workflow-wait-backoff-time`); see `workflow::wait_backoff`.
+    pub max_wait_backoff: Duration,
 }
 
 impl Default for ControllerConfig {
@@ -46,6 +49,7 @@ impl Default for ControllerConfig {
             poll: Duration::from_millis(500),
             concurrency: 16,
             retries: workflow::Retries::default(),
+            max_wait_backoff: Duration::from_secs(60),
         }
     }
 }
@@ -503,7 +507,17 @@ async fn reconcile(app: Arc<Application>, shared: Arc<Shared>) -> Result<Action,
         .all(|c| status.services.iter().any(|s| s.name == c.name))
         && status.services.iter().all(|s| s.healthy);
     let (phase, after) = match progress {
-        Progress::Running => (ApplicationPhase::RunningWorkflow, shared.config.poll),
+        Progress::Running => (
+            ApplicationPhase::RunningWorkflow,
+            status.workflow.as_ref().map_or(shared.config.poll, |wf| {
+                workflow::wait_backoff(
+                    wf,
+                    &now(),
+                    shared.config.poll,
+                    shared.config.max_wait_backoff,
+                )
+            }),
+        ),
         Progress::Suspended => (
             ApplicationPhase::WorkflowSuspending,
             Duration::from_secs(30),

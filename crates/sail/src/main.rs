@@ -64,6 +64,11 @@ enum Command {
         /// at 5 s and doubles).
         #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
         max_workflow_failed_backoff_time: u64,
+        /// The longest wait, in seconds, between two checks of a waiting step (a step that has
+        /// waited w is checked again after w/4, at least every 0.5 s; changes to the objects
+        /// an application deployed are seen at once regardless).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+        max_workflow_wait_backoff_time: u64,
     },
     /// Start the embedded hub if needed, deploy the example application and wait until it is healthy.
     Quickstart {
@@ -400,6 +405,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             stop,
             max_workflow_step_error_retry_times,
             max_workflow_failed_backoff_time,
+            max_workflow_wait_backoff_time,
         } => {
             let data = data.unwrap_or_else(hub::sail_home);
             if stop {
@@ -413,6 +419,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     limit: max_workflow_step_error_retry_times,
                     max_backoff: Duration::from_secs(max_workflow_failed_backoff_time),
                 },
+                max_wait_backoff: Duration::from_secs(max_workflow_wait_backoff_time),
             })
             .await
         }

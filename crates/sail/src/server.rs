@@ -82,6 +82,8 @@ pub struct ServerArgs {
     pub memory: bool,
     /// How the controller retries a step's provider errors.
     pub retries: workflow::Retries,
+    /// How far the re-check of a waiting step backs off.
+    pub max_wait_backoff: std::time::Duration,
 }
 
 /// A running embedded hub.
@@ -156,6 +158,7 @@ pub async fn start(args: &ServerArgs) -> Result<EmbeddedHub, Error> {
         hub.client.clone(),
         ControllerConfig {
             retries: args.retries,
+            max_wait_backoff: args.max_wait_backoff,
             ..ControllerConfig::default()
         },
     )?;

@@ -642,6 +642,8 @@ fn a_smaller_retry_limit_set_on_the_hub_stops_the_workflow_with_the_reason() {
             "2",
             "--max-workflow-failed-backoff-time",
             "1",
+            "--max-workflow-wait-backoff-time",
+            "1",
         ],
     );
     // Nothing listens on port 1: every try is a provider error.

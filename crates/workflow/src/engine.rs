@@ -345,6 +345,47 @@ pub fn run_start(previous: Option<&Time>, now: Time) -> Time {
     Time(k8s_openapi::jiff::Timestamp::from_second(secs).unwrap_or(now.0))
 }
 
+/// How soon to look again at a workflow whose steps are running: the re-check of a *waiting*
+/// step backs off. A step that has waited `w` is looked at again after `w / 4` (so the checks
+/// come at exponentially growing times, and a step's timeout is noticed at most a quarter of
+/// its wait late), never sooner than `poll` and never later than `cap` (KubeVela's
+/// `--max-workflow-wait-backoff-time`). The step that started waiting last decides; a step
+/// waiting for a retry keeps `poll`, its own backoff decides when it runs.
+pub fn wait_backoff(
+    status: &WorkflowStatus,
+    now: &Time,
+    poll: std::time::Duration,
+    cap: std::time::Duration,
+) -> std::time::Duration {
+    let waited =
+        |phase: &Option<WorkflowStepPhase>, reason: &Option<String>, first: &Option<Time>| {
+            if *phase != Some(WorkflowStepPhase::Running) {
+                return None;
+            }
+            if reason.as_deref() == Some(RETRY) {
+                return Some(std::time::Duration::ZERO);
+            }
+            let since = now.0.duration_since(first.as_ref()?.0);
+            Some(std::time::Duration::try_from(since).unwrap_or_default())
+        };
+    let shortest = status
+        .steps
+        .iter()
+        .flat_map(|s| {
+            std::iter::once(waited(&s.phase, &s.reason, &s.first_execute_time)).chain(
+                s.sub_steps
+                    .iter()
+                    .map(|x| waited(&x.phase, &x.reason, &x.first_execute_time)),
+            )
+        })
+        .flatten()
+        .min();
+    match shortest {
+        Some(w) => (w / 4).clamp(poll, cap.max(poll)),
+        None => poll,
+    }
+}
+
 /// The reason of a failure worth retrying (a provider's error: something did not answer).
 pub const RETRYABLE: &str = "Execute";
 /// The reason of a step waiting to be retried.
@@ -1152,6 +1193,62 @@ fn non_empty(s: String) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_recheck_of_a_waiting_step_backs_off_up_to_the_cap() {
+        use std::time::Duration;
+        let at = |s: &str| Time(s.parse().expect("a timestamp"));
+        let step = |phase, reason: Option<&str>, first: &str| WorkflowStepStatus {
+            phase: Some(phase),
+            reason: reason.map(str::to_string),
+            first_execute_time: Some(at(first)),
+            ..WorkflowStepStatus::default()
+        };
+        let poll = Duration::from_millis(500);
+        let cap = Duration::from_secs(60);
+        let now = at("2026-11-26T07:00:00Z");
+        let with = |steps: Vec<WorkflowStepStatus>| WorkflowStatus {
+            steps,
+            ..WorkflowStatus::default()
+        };
+        // Just started: the poll interval.
+        let s = with(vec![step(
+            WorkflowStepPhase::Running,
+            None,
+            "2026-11-26T07:00:00Z",
+        )]);
+        assert_eq!(wait_backoff(&s, &now, poll, cap), poll);
+        // Waiting 40 s: 10 s; 10 minutes: the cap.
+        let s = with(vec![step(
+            WorkflowStepPhase::Running,
+            None,
+            "2026-11-26T06:59:20Z",
+        )]);
+        assert_eq!(wait_backoff(&s, &now, poll, cap), Duration::from_secs(10));
+        let s = with(vec![step(
+            WorkflowStepPhase::Running,
+            None,
+            "2026-11-26T06:50:00Z",
+        )]);
+        assert_eq!(wait_backoff(&s, &now, poll, cap), cap);
+        // The step that waits least decides; a retrying one keeps the poll interval; finished
+        // steps do not count.
+        let s = with(vec![
+            step(WorkflowStepPhase::Running, None, "2026-11-26T06:50:00Z"),
+            step(WorkflowStepPhase::Running, None, "2026-11-26T06:59:52Z"),
+            step(WorkflowStepPhase::Succeeded, None, "2026-11-26T07:00:00Z"),
+        ]);
+        assert_eq!(wait_backoff(&s, &now, poll, cap), Duration::from_secs(2));
+        let s = with(vec![
+            step(WorkflowStepPhase::Running, None, "2026-11-26T06:50:00Z"),
+            step(
+                WorkflowStepPhase::Running,
+                Some(RETRY),
+                "2026-11-26T06:50:00Z",
+            ),
+        ]);
+        assert_eq!(wait_backoff(&s, &now, poll, cap), poll);
+    }
+
     #[test]
     fn every_run_has_a_start_time_of_its_own_in_whole_seconds() {
         let at = |s: &str| Time(s.parse().expect("a timestamp"));

@@ -16,7 +16,7 @@ pub mod task;
 
 pub use engine::{
     Engine, MAX_RETRIES, Progress, RETRYABLE, Retries, StepOutcome, StepRunner, backoff,
-    evaluate_if, run_start,
+    evaluate_if, run_start, wait_backoff,
 };
 pub use plan::{Plan, PlannedStep, plan};
 
