@@ -292,28 +292,35 @@ spec:
     hub.stop();
 }
 
-const TERRAFORM_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+/// A CustomResourceDefinition of the Terraform controller's (`terraform.core.oam.dev`), open
+/// schema, with a status subresource: enough for the steps that write and read its objects.
+fn terraform_crd(kind: &str, version: &str) -> String {
+    let singular = kind.to_lowercase();
+    format!(
+        "apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
-  name: configurations.terraform.core.oam.dev
+  name: {singular}s.terraform.core.oam.dev
 spec:
   group: terraform.core.oam.dev
   scope: Namespaced
   names:
-    kind: Configuration
-    plural: configurations
-    singular: configuration
+    kind: {kind}
+    plural: {singular}s
+    singular: {singular}
   versions:
-  - name: v1beta2
+  - name: {version}
     served: true
     storage: true
     subresources:
-      status: {}
+      status: {{}}
     schema:
       openAPIV3Schema:
         type: object
         x-kubernetes-preserve-unknown-fields: true
-"#;
+"
+    )
+}
 
 /// apply-terraform-config over the Terraform controller's Configuration (kubelite plays the
 /// controller: the Configuration becomes Available), and generate-jdbc-connection from a
@@ -325,7 +332,7 @@ fn terraform_steps_apply_a_configuration_and_make_a_jdbc_connection() {
     testkit::ok_stdout(&testkit::kubectl_stdin(
         &hub.kubeconfig(),
         &["apply", "-f", "-"],
-        TERRAFORM_CRD,
+        &terraform_crd("Configuration", "v1beta2"),
     ));
     ok(
         &hub.kubectl(&[
@@ -696,29 +703,6 @@ fn restart_workflow_runs_the_workflow_again_when_scheduled() {
     hub.stop();
 }
 
-const TERRAFORM_PROVIDER_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: providers.terraform.core.oam.dev
-spec:
-  group: terraform.core.oam.dev
-  scope: Namespaced
-  names:
-    kind: Provider
-    plural: providers
-    singular: provider
-  versions:
-  - name: v1beta1
-    served: true
-    storage: true
-    subresources:
-      status: {}
-    schema:
-      openAPIV3Schema:
-        type: object
-        x-kubernetes-preserve-unknown-fields: true
-"#;
-
 /// apply-terraform-provider makes a Provider and its credentials Secret and waits until the
 /// Provider is ready; deploy-cloud-resource makes the Terraform component for an environment on
 /// the hub and copies its connection Secret to the clusters of the environment's topology;
@@ -730,11 +714,14 @@ async fn terraform_provider_and_cloud_resources_reach_their_clusters() {
     let hub = HubProcess::start(dir.path());
     let members = common::start_members(&["edge"]).await;
     hub.join(&members[0], "edge", "");
-    for crd in [TERRAFORM_CRD, TERRAFORM_PROVIDER_CRD] {
+    for crd in [
+        terraform_crd("Configuration", "v1beta2"),
+        terraform_crd("Provider", "v1beta1"),
+    ] {
         testkit::ok_stdout(&testkit::kubectl_stdin(
             &hub.kubeconfig(),
             &["apply", "-f", "-"],
-            crd,
+            &crd,
         ));
     }
     ok(
