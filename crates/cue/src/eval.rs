@@ -8,8 +8,6 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use indexmap::IndexMap;
-
 use crate::Limits;
 use crate::ast::*;
 use crate::builtins;
@@ -208,6 +206,102 @@ pub struct ArcInfo {
     pub comments: Comments,
 }
 
+/// Most structs have a few fields: below this many arcs a lookup is a linear scan (no hashing,
+/// no table to allocate); above it a hash index is built.
+const ARCS_SCAN: usize = 8;
+
+/// The arcs (fields) of a vertex in insertion order, looked up by name.
+#[derive(Clone, Default)]
+pub struct Arcs {
+    entries: Vec<(Rc<str>, ArcInfo)>,
+    /// Name → position, only once there are more than [`ARCS_SCAN`] arcs. Boxed: most
+    /// vertices never have one, and a pointer keeps every vertex 24 bytes smaller.
+    #[allow(clippy::box_collection)]
+    index: Option<Box<HashMap<Rc<str>, u32, FnvBuild>>>,
+}
+
+impl Arcs {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    #[inline]
+    pub fn get_index_of(&self, name: &str) -> Option<usize> {
+        match &self.index {
+            Some(ix) => ix.get(name).map(|&i| i as usize),
+            None => self.entries.iter().position(|(k, _)| **k == *name),
+        }
+    }
+    #[inline]
+    pub fn get(&self, name: &str) -> Option<&ArcInfo> {
+        let i = self.get_index_of(name)?;
+        Some(&self.entries[i].1)
+    }
+    #[inline]
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut ArcInfo> {
+        let i = self.get_index_of(name)?;
+        Some(&mut self.entries[i].1)
+    }
+    pub fn get_index_mut(&mut self, i: usize) -> Option<&mut ArcInfo> {
+        self.entries.get_mut(i).map(|(_, a)| a)
+    }
+    /// Adds an arc at the end, or replaces the value of an existing one in place. Returns its
+    /// position.
+    pub fn insert(&mut self, key: Rc<str>, info: ArcInfo) -> usize {
+        if let Some(i) = self.get_index_of(&key) {
+            self.entries[i].1 = info;
+            return i;
+        }
+        self.push_new(key, info)
+    }
+    /// Adds an arc known not to be here yet.
+    fn push_new(&mut self, key: Rc<str>, info: ArcInfo) -> usize {
+        let i = self.entries.len();
+        match &mut self.index {
+            Some(ix) => {
+                ix.insert(key.clone(), i as u32);
+            }
+            None if i >= ARCS_SCAN => self.index = Some(Box::new(self.build_index(Some(&key)))),
+            None => {}
+        }
+        self.entries.push((key, info));
+        i
+    }
+    fn build_index(&self, extra: Option<&Rc<str>>) -> HashMap<Rc<str>, u32, FnvBuild> {
+        let n = self.entries.len() + usize::from(extra.is_some());
+        let mut ix = HashMap::with_capacity_and_hasher(n, FnvBuild::default());
+        for (i, (k, _)) in self.entries.iter().enumerate() {
+            ix.insert(k.clone(), i as u32);
+        }
+        if let Some(k) = extra {
+            ix.insert(k.clone(), self.entries.len() as u32);
+        }
+        ix
+    }
+    pub fn reserve(&mut self, n: usize) {
+        self.entries.reserve(n);
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&Rc<str>, &ArcInfo)> {
+        self.entries.iter().map(|(k, a)| (k, a))
+    }
+    pub fn values(&self) -> impl Iterator<Item = &ArcInfo> {
+        self.entries.iter().map(|(_, a)| a)
+    }
+    /// Moves the arc at `from` to `to`, shifting the ones between (as `IndexMap::move_index`).
+    pub fn move_index(&mut self, from: usize, to: usize) {
+        if from < to {
+            self.entries[from..=to].rotate_left(1);
+        } else if to < from {
+            self.entries[to..=from].rotate_right(1);
+        }
+        if self.index.is_some() {
+            self.index = Some(Box::new(self.build_index(None)));
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct PatternC<'a> {
     pub label: &'a Expr,
@@ -262,7 +356,7 @@ pub struct Vertex<'a> {
     /// A struct literal without embeddings was unified here: the value must be a struct.
     pub forced_struct: bool,
     pub is_list: bool,
-    pub arcs: IndexMap<Rc<str>, ArcInfo, FnvBuild>,
+    pub arcs: Arcs,
     pub elems: Vec<VId>,
     pub list_closed: Option<usize>,
     pub groups: Inline1<Group<'a>>,
@@ -321,6 +415,7 @@ impl<'a> Vertex<'a> {
         self.rare.as_ref().map_or(&[], |r| &r.validators)
     }
 
+    #[inline(always)]
     fn new() -> Vertex<'a> {
         Vertex {
             conjs: Conjs::default(),
@@ -333,7 +428,7 @@ impl<'a> Vertex<'a> {
             saw_lit: false,
             forced_struct: false,
             is_list: false,
-            arcs: IndexMap::default(),
+            arcs: Arcs::default(),
             elems: Vec::new(),
             list_closed: None,
             groups: Inline1::default(),
@@ -368,12 +463,14 @@ impl<'a> Vertices<'a> {
     pub fn len(&self) -> usize {
         self.len
     }
-    pub fn push(&mut self, v: Vertex<'a>) {
+    /// Adds a new empty vertex, written straight into its slot (no temporary to copy).
+    #[inline(always)]
+    fn push_new(&mut self) {
         if self.len.is_multiple_of(CHUNK) {
             self.chunks.push(Vec::with_capacity(CHUNK));
         }
         if let Some(c) = self.chunks.last_mut() {
-            c.push(v);
+            c.push(Vertex::new());
         }
         self.len += 1;
     }
@@ -506,7 +603,7 @@ impl<'a> Ev<'a> {
             }
             // reuse vertex 0 in a degraded way: still return a fresh one to keep invariants
         }
-        self.vs.push(Vertex::new());
+        self.vs.push_new();
         (self.vs.len() - 1) as VId
     }
 
@@ -529,38 +626,50 @@ impl<'a> Ev<'a> {
         id
     }
 
+    #[inline]
     fn step(&mut self) -> bool {
         self.steps += 1;
         if self.steps > self.limits.max_steps {
-            if self.fatal.is_none() {
-                self.fatal = Some(crate::Error::new(format!(
-                    "limit exceeded: more than {} evaluation steps",
-                    self.limits.max_steps
-                )));
-            }
-            return false;
+            return self.steps_exceeded();
         }
         self.fatal.is_none()
     }
 
+    #[cold]
+    fn steps_exceeded(&mut self) -> bool {
+        if self.fatal.is_none() {
+            self.fatal = Some(crate::Error::new(format!(
+                "limit exceeded: more than {} evaluation steps",
+                self.limits.max_steps
+            )));
+        }
+        false
+    }
+
+    #[inline]
     fn enter(&mut self, span: Span) -> Result<(), Val> {
         self.depth += 1;
-        if self.depth > self.limits.max_depth {
-            self.depth -= 1;
+        if self.depth > self.limits.max_depth || !self.step() {
+            return Err(self.enter_failed(span));
+        }
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn enter_failed(&mut self, span: Span) -> Val {
+        self.depth -= 1;
+        if self.depth + 1 > self.limits.max_depth {
             self.depth_hit = true;
-            return Err(bot_val(
+            return bot_val(
                 format!(
                     "structural cycle (evaluation deeper than {})",
                     self.limits.max_depth
                 ),
                 span,
-            ));
+            );
         }
-        if !self.step() {
-            self.depth -= 1;
-            return Err(bot_val("evaluation limit exceeded", span));
-        }
-        Ok(())
+        bot_val("evaluation limit exceeded", span)
     }
 
     // ---------------------------------------------------------------- expansion
@@ -742,12 +851,17 @@ impl<'a> Ev<'a> {
     }
 
     fn arc_for(&mut self, id: VId, name: &str, kind: FK) -> VId {
-        if let Some(a) = self.v(id).arcs.get(name) {
-            return a.vid;
+        self.arc_at(id, name, kind).1
+    }
+
+    /// The position and vertex of arc `name` of `id`, made if missing.
+    fn arc_at(&mut self, id: VId, name: &str, kind: FK) -> (usize, VId) {
+        if let Some(i) = self.v(id).arcs.get_index_of(name) {
+            return (i, self.v(id).arcs.entries[i].1.vid);
         }
         let nv = self.new_vertex();
         let key = self.intern(name);
-        self.vm(id).arcs.insert(
+        let i = self.vm(id).arcs.push_new(
             key,
             ArcInfo {
                 vid: nv,
@@ -758,7 +872,7 @@ impl<'a> Ev<'a> {
                 comments: Comments::default(),
             },
         );
-        nv
+        (i, nv)
     }
 
     fn push_arc_conj(&mut self, arc: VId, c: Conj<'a>) {
@@ -818,12 +932,12 @@ impl<'a> Ev<'a> {
                     self.vm(v).saw_lit = true;
                     let g = self.group_for(v, None, Closed::No);
                     let k: &str = &regular_key(first, FK::Regular);
-                    let av = self.arc_for(v, k, FK::Regular);
+                    let (i, av) = self.arc_at(v, k, FK::Regular);
                     if self.v(v).groups[g].track {
-                        let key = self.intern(k);
+                        let key = self.v(v).arcs.entries[i].0.clone();
                         self.vm(v).groups[g].allowed.insert(key);
                     }
-                    if let Some(ai) = self.vm(v).arcs.get_mut(k) {
+                    if let Some(ai) = self.vm(v).arcs.get_index_mut(i) {
                         ai.regular = true;
                     }
                     self.push_arc_conj(
@@ -1155,11 +1269,11 @@ impl<'a> Ev<'a> {
             self.vm(v).saw_lit = true;
             let g = self.group_for(v, group, closed);
             for (k, a) in arcs.iter() {
-                let av = self.arc_for(v, k, a.kind);
+                let (i, av) = self.arc_at(v, k, a.kind);
                 if self.v(v).groups[g].track {
                     self.vm(v).groups[g].allowed.insert(k.clone());
                 }
-                if let Some(ai) = self.vm(v).arcs.get_mut(k) {
+                if let Some(ai) = self.vm(v).arcs.get_index_mut(i) {
                     ai.regular |= a.regular;
                     ai.optional |= a.optional;
                     ai.required |= a.required;
@@ -1440,12 +1554,12 @@ impl<'a> Ev<'a> {
     }
 
     fn add_field(&mut self, v: VId, name: &str, kind: FK, f: &'a Field, c: Conj<'a>, g: usize) {
-        let av = self.arc_for(v, name, kind);
+        let (i, av) = self.arc_at(v, name, kind);
         if self.v(v).groups[g].track {
-            let key = self.intern(name);
+            let key = self.v(v).arcs.entries[i].0.clone();
             self.vm(v).groups[g].allowed.insert(key);
         }
-        if let Some(ai) = self.vm(v).arcs.get_mut(name) {
+        if let Some(ai) = self.vm(v).arcs.get_index_mut(i) {
             match f.constraint {
                 Constraint::None => ai.regular = true,
                 Constraint::Optional => ai.optional = true,
@@ -2452,7 +2566,7 @@ impl<'a> Ev<'a> {
                     if lit.declares(name, bit) {
                         let done = self.v(*vid).state == St::Done;
                         let key = self.hidden_key(name, span.file);
-                        if let Some(a) = self.v(*vid).arcs.get(&*key) {
+                        if let Some(a) = self.v(*vid).arcs.get(&key) {
                             if done
                                 && a.kind == FK::Regular
                                 && !a.regular
@@ -2667,7 +2781,7 @@ impl<'a> Ev<'a> {
                     return None;
                 }
                 let key = self.hidden_key(name, e.span.file);
-                let a = self.v(w).arcs.get(&*key)?;
+                let a = self.v(w).arcs.get(&key)?;
                 if !a.regular && !a.required && a.kind == FK::Regular {
                     return None;
                 }
@@ -3164,7 +3278,7 @@ impl<'a> Ev<'a> {
 
     pub fn make_struct(&mut self, fields: Vec<(String, Val)>) -> Val {
         let nv = self.new_vertex();
-        let mut arcs: IndexMap<Rc<str>, ArcInfo, FnvBuild> = IndexMap::default();
+        let mut arcs = Arcs::default();
         for (k, v) in fields {
             let leaf = self.make_leaf(v);
             arcs.insert(
