@@ -93,28 +93,90 @@ impl Import {
 pub struct StructLit {
     pub decls: Vec<Decl>,
     pub span: Span,
-    /// Names of the fields with identifier-like static labels declared directly here.
-    pub idents: LabelSet,
     /// True when the literal has embedded expressions or comprehensions.
     pub has_embed: bool,
-    /// Names bound by `let` declarations and aliases declared directly here.
-    pub binds: LabelSet,
-    /// One bit per name of `idents` ([`label_bloom`]): a lookup skips, without hashing the name
-    /// again, the literals that certainly do not declare it.
+    /// One bit per name of a field with an identifier label declared directly here
+    /// ([`label_bloom`]): a lookup skips, without comparing names, the literals that certainly
+    /// do not declare it.
     pub ident_bloom: u64,
+    /// The same for the names bound by `let` declarations and aliases declared directly here.
+    pub bind_bloom: u64,
+    /// The identifier-labelled field names, only for literals with many of them (a small
+    /// literal's declarations are scanned instead: no allocation per literal and name).
+    idents: Option<Box<LabelSet>>,
 }
 
+/// Literals with at least this many identifier-labelled fields keep a set of their names.
+const IDENT_SET_MIN: usize = 16;
+
 impl StructLit {
-    /// Records a field name declared here (keeps `ident_bloom` in step with `idents`).
-    pub fn add_ident(&mut self, name: String) {
-        self.ident_bloom |= label_bloom(&name);
-        self.idents.insert(name);
+    /// A literal of the declarations `decls`, with its name filters set.
+    pub fn new(decls: Vec<Decl>, span: Span) -> StructLit {
+        let mut lit = StructLit {
+            decls,
+            span,
+            ..StructLit::default()
+        };
+        let mut n = 0usize;
+        for d in &lit.decls {
+            match d {
+                Decl::Field(f) => {
+                    // quoted labels are not referable by identifiers
+                    if let Label::Ident(name, _) = &f.label {
+                        lit.ident_bloom |= label_bloom(name);
+                        n += 1;
+                    }
+                    if let Some(a) = &f.alias {
+                        lit.bind_bloom |= label_bloom(a);
+                    }
+                }
+                Decl::Embed(e) => {
+                    lit.has_embed = true;
+                    if let ExprKind::Alias(a, _) = &e.kind {
+                        lit.bind_bloom |= label_bloom(a);
+                    }
+                }
+                Decl::Comprehension(_) => lit.has_embed = true,
+                Decl::Let(l) => lit.bind_bloom |= label_bloom(&l.name),
+                Decl::Ellipsis(..) => {}
+            }
+        }
+        if n >= IDENT_SET_MIN {
+            let mut set = LabelSet::with_capacity_and_hasher(n, Default::default());
+            for d in &lit.decls {
+                if let Decl::Field(Field {
+                    label: Label::Ident(name, _),
+                    ..
+                }) = d
+                {
+                    set.insert(name.clone());
+                }
+            }
+            lit.idents = Some(Box::new(set));
+        }
+        lit
     }
 
-    /// Whether this literal declares the field `name`, whose [`label_bloom`] bit is `bit`.
+    /// Whether this literal declares the field `name` (with an identifier label), whose
+    /// [`label_bloom`] bit is `bit`.
     #[inline]
     pub fn declares(&self, name: &str, bit: u64) -> bool {
-        self.ident_bloom & bit != 0 && self.idents.contains(name)
+        if self.ident_bloom & bit == 0 {
+            return false;
+        }
+        match &self.idents {
+            Some(set) => set.contains(name),
+            None => self.decls.iter().any(
+                |d| matches!(d, Decl::Field(Field { label: Label::Ident(n, _), .. }) if n == name),
+            ),
+        }
+    }
+
+    /// Whether a `let` declaration or an alias declared directly here may bind the name whose
+    /// [`label_bloom`] bit is `bit` (false: certainly not; true: scan the declarations).
+    #[inline]
+    pub fn may_bind(&self, bit: u64) -> bool {
+        self.bind_bloom & bit != 0
     }
 }
 
@@ -224,9 +286,9 @@ pub enum Label {
     /// A quoted label without interpolation.
     Str(String, Span),
     /// A quoted label with interpolation, or `(expr)`.
-    Dynamic(Expr),
+    Dynamic(Box<Expr>),
     /// `[expr]: value`
-    Pattern(Expr),
+    Pattern(Box<Expr>),
 }
 
 impl Label {
@@ -370,7 +432,7 @@ pub enum ExprKind {
     },
     Top,
     Bottom,
-    Struct(StructLit),
+    Struct(Box<StructLit>),
     List(Vec<ListElem>),
     Unary(UnaryOp, Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),

@@ -2581,11 +2581,7 @@ impl<'a> Ev<'a> {
                             return Ok(Target::Vertex(a.vid));
                         }
                     }
-                    let decls: &[Decl] = if lit.binds.contains(name) {
-                        &lit.decls
-                    } else {
-                        &[]
-                    };
+                    let decls: &[Decl] = if lit.may_bind(bit) { &lit.decls } else { &[] };
                     for (i, d) in decls.iter().enumerate() {
                         match d {
                             Decl::Let(l) if l.name == name => {

@@ -27,13 +27,19 @@ pub struct Parser<'s> {
     i: usize,
     file: u32,
     depth: usize,
+    /// Declarations of the struct literals being parsed (innermost last): each literal's
+    /// vector is allocated once, at its final size.
+    decl_stack: Vec<Decl>,
+    /// The same for list elements.
+    elem_stack: Vec<ListElem>,
 }
 
 impl<'s> Parser<'s> {
     pub fn new(src: &'s str, start: usize, end: usize, file: u32) -> PResult<Parser<'s>> {
         let mut lx = Lexer::new(src, start, end);
-        // about one token per 6 source bytes: grow the token vector once or twice, not 20 times
-        let mut toks = Vec::with_capacity(end.saturating_sub(start) / 6 + 16);
+        // usually fewer than one token per 3 source bytes: the token vector is not reallocated
+        // (and copied) as it grows
+        let mut toks = Vec::with_capacity(end.saturating_sub(start) / 3 + 16);
         loop {
             let t = lx.next().map_err(|(msg, offset)| PErr { msg, offset })?;
             let eof = t.tok == Tok::Eof;
@@ -49,6 +55,8 @@ impl<'s> Parser<'s> {
             i: 0,
             file,
             depth: 0,
+            decl_stack: Vec::new(),
+            elem_stack: Vec::new(),
         })
     }
 
@@ -231,7 +239,14 @@ impl<'s> Parser<'s> {
     /// Declarations up to `}` (or EOF when `top`).
     fn parse_decls(&mut self, top: bool) -> PResult<StructLit> {
         let start = self.off();
-        let mut lit = StructLit::default();
+        let base = self.decl_stack.len();
+        let r = self.parse_decls_onto_stack(top);
+        let decls: Vec<Decl> = self.decl_stack.drain(base..).collect();
+        r?;
+        Ok(StructLit::new(decls, self.span(start, self.off())))
+    }
+
+    fn parse_decls_onto_stack(&mut self, top: bool) -> PResult<()> {
         loop {
             self.skip_seps();
             match self.peek() {
@@ -245,32 +260,7 @@ impl<'s> Parser<'s> {
                 _ => {}
             }
             let d = self.parse_decl()?;
-            match &d {
-                Decl::Field(f) => {
-                    // quoted labels are not referable by identifiers
-                    if let Label::Ident(n, _) = &f.label {
-                        lit.add_ident(n.clone());
-                    }
-                }
-                Decl::Embed(_) | Decl::Comprehension(_) => lit.has_embed = true,
-                _ => {}
-            }
-            match &d {
-                Decl::Let(l) => {
-                    lit.binds.insert(l.name.clone());
-                }
-                Decl::Field(Field { alias: Some(a), .. }) => {
-                    lit.binds.insert(a.clone());
-                }
-                Decl::Embed(Expr {
-                    kind: ExprKind::Alias(a, _),
-                    ..
-                }) => {
-                    lit.binds.insert(a.clone());
-                }
-                _ => {}
-            }
-            lit.decls.push(d);
+            self.decl_stack.push(d);
             match self.peek() {
                 Tok::Comma | Tok::Newline => {}
                 Tok::RBrace if !top => {}
@@ -283,8 +273,7 @@ impl<'s> Parser<'s> {
                 }
             }
         }
-        lit.span = self.span(start, self.off());
-        Ok(lit)
+        Ok(())
     }
 
     fn parse_decl(&mut self) -> PResult<Decl> {
@@ -418,21 +407,8 @@ impl<'s> Parser<'s> {
         }
         let d = self.parse_field_rest(vstart, Vec::new(), e)?;
         let span = self.span(vstart, self.prev_end());
-        let mut lit = StructLit {
-            span,
-            ..Default::default()
-        };
-        if let Decl::Field(f) = &d {
-            if let Label::Ident(n, _) = &f.label {
-                lit.add_ident(n.clone());
-            }
-            if let Some(a) = &f.alias {
-                lit.binds.insert(a.clone());
-            }
-        }
-        lit.decls.push(d);
         Ok(Expr {
-            kind: ExprKind::Struct(lit),
+            kind: ExprKind::Struct(Box::new(StructLit::new(vec![d], span))),
             span,
         })
     }
@@ -441,10 +417,10 @@ impl<'s> Parser<'s> {
         match e.kind {
             ExprKind::Ident(n) => Ok(Label::Ident(n, e.span)),
             ExprKind::Str(s) => Ok(Label::Str(s, e.span)),
-            ExprKind::Interp { bytes: false, .. } => Ok(Label::Dynamic(e)),
-            ExprKind::Paren(inner) => Ok(Label::Dynamic(*inner)),
+            ExprKind::Interp { bytes: false, .. } => Ok(Label::Dynamic(Box::new(e))),
+            ExprKind::Paren(inner) => Ok(Label::Dynamic(inner)),
             ExprKind::List(mut elems) if elems.len() == 1 => match elems.pop() {
-                Some(ListElem::Expr(x)) => Ok(Label::Pattern(x)),
+                Some(ListElem::Expr(x)) => Ok(Label::Pattern(Box::new(x))),
                 _ => perr("invalid label", e.span.start as usize),
             },
             ExprKind::Null => Ok(Label::Ident("null".into(), e.span)),
@@ -807,45 +783,17 @@ impl<'s> Parser<'s> {
                 let span = self.span(t.start, end.end);
                 lit.span = span;
                 Ok(Expr {
-                    kind: ExprKind::Struct(lit),
+                    kind: ExprKind::Struct(Box::new(lit)),
                     span,
                 })
             }
             Tok::LBrack => {
                 self.bump();
                 self.enter()?;
-                let mut elems = Vec::new();
-                loop {
-                    self.skip_seps();
-                    match *self.peek() {
-                        Tok::RBrack => break,
-                        Tok::Ellipsis => {
-                            let s = self.bump();
-                            let e =
-                                if matches!(self.peek(), Tok::RBrack | Tok::Comma | Tok::Newline) {
-                                    None
-                                } else {
-                                    Some(self.parse_expr()?)
-                                };
-                            elems.push(ListElem::Ellipsis(e, self.span(s.start, self.prev_end())));
-                        }
-                        Tok::Ident(k)
-                            if (k == "for" || k == "if") && !self.is_field_label_ahead() =>
-                        {
-                            elems.push(ListElem::Comprehension(self.parse_comprehension()?));
-                        }
-                        _ => elems.push(ListElem::Expr(self.parse_expr()?)),
-                    }
-                    if self.is_sep() {
-                        continue;
-                    }
-                    if *self.peek() != Tok::RBrack {
-                        return perr(
-                            format!("missing ',' in list literal, found {}", self.describe()),
-                            self.off(),
-                        );
-                    }
-                }
+                let base = self.elem_stack.len();
+                let r = self.parse_elems_onto_stack();
+                let elems: Vec<ListElem> = self.elem_stack.drain(base..).collect();
+                r?;
                 self.depth -= 1;
                 let end = self.bump();
                 Ok(Expr {
@@ -856,6 +804,40 @@ impl<'s> Parser<'s> {
             Tok::Eof => perr("unexpected EOF", t.start),
             _ => perr(format!("unexpected {}", self.describe()), t.start),
         }
+    }
+
+    /// List elements up to (not including) `]`.
+    fn parse_elems_onto_stack(&mut self) -> PResult<()> {
+        loop {
+            self.skip_seps();
+            let e = match *self.peek() {
+                Tok::RBrack => break,
+                Tok::Ellipsis => {
+                    let s = self.bump();
+                    let e = if matches!(self.peek(), Tok::RBrack | Tok::Comma | Tok::Newline) {
+                        None
+                    } else {
+                        Some(self.parse_expr()?)
+                    };
+                    ListElem::Ellipsis(e, self.span(s.start, self.prev_end()))
+                }
+                Tok::Ident(k) if (k == "for" || k == "if") && !self.is_field_label_ahead() => {
+                    ListElem::Comprehension(self.parse_comprehension()?)
+                }
+                _ => ListElem::Expr(self.parse_expr()?),
+            };
+            self.elem_stack.push(e);
+            if self.is_sep() {
+                continue;
+            }
+            if *self.peek() != Tok::RBrack {
+                return perr(
+                    format!("missing ',' in list literal, found {}", self.describe()),
+                    self.off(),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// `if: x`, `for?: x`: the keyword is used as a field label.
