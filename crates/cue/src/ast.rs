@@ -444,3 +444,30 @@ pub enum ExprKind {
     /// `X=expr` as a value alias.
     Alias(String, Box<Expr>),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The AST's node sizes: every expression, declaration and list element is moved and stored
+    /// by value, so a variant that grows them all (an inline struct literal did, to 128 bytes)
+    /// costs time and memory per node.
+    #[test]
+    fn node_sizes() {
+        use std::mem::size_of;
+        eprintln!(
+            "Expr {} ExprKind {} Decl {} Field {} Label {} ListElem {} StructLit {} LetDecl {} Comprehension {}",
+            size_of::<Expr>(),
+            size_of::<ExprKind>(),
+            size_of::<Decl>(),
+            size_of::<Field>(),
+            size_of::<Label>(),
+            size_of::<ListElem>(),
+            size_of::<StructLit>(),
+            size_of::<LetDecl>(),
+            size_of::<Comprehension>()
+        );
+        assert!(size_of::<Expr>() <= 64, "Expr: {}", size_of::<Expr>());
+        assert!(size_of::<Decl>() <= 184, "Decl: {}", size_of::<Decl>());
+    }
+}

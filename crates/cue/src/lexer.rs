@@ -71,11 +71,21 @@ pub struct Lexer<'s> {
 
 pub type LexResult<T> = Result<T, (String, usize)>;
 
-fn is_ident_start(c: u8) -> bool {
-    c.is_ascii_alphabetic() || c == b'_' || c == b'$' || c == b'#'
-}
+/// Identifier characters, one table lookup instead of several comparisons per byte.
+const IDENT_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b == b'#';
+        c += 1;
+    }
+    t
+};
+
+#[inline]
 fn is_ident_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c == b'#'
+    IDENT_CHAR[c as usize]
 }
 
 impl<'s> Lexer<'s> {
@@ -98,15 +108,33 @@ impl<'s> Lexer<'s> {
         }
     }
 
+    #[inline]
     fn peek(&self, off: usize) -> u8 {
         self.b.get(self.pos + off).copied().unwrap_or(0)
     }
 
+    /// Advances over identifier characters.
+    #[inline]
+    fn skip_ident_chars(&mut self) {
+        let rest = self.b.get(self.pos..).unwrap_or(&[]);
+        self.pos += rest
+            .iter()
+            .position(|&c| !is_ident_char(c))
+            .unwrap_or(rest.len());
+    }
+
+    #[inline]
     pub fn next(&mut self) -> LexResult<Token<'s>> {
         // skip whitespace and comments
         loop {
             let c = self.peek(0);
-            if c == b'\n' {
+            if c == b' ' || c == b'\t' {
+                self.pos += 1;
+                // indentation: a run of the same byte
+                while self.b.get(self.pos) == Some(&c) {
+                    self.pos += 1;
+                }
+            } else if c == b'\n' {
                 if self.insert_comma {
                     self.insert_comma = false;
                     let t = Token {
@@ -160,72 +188,68 @@ impl<'s> Lexer<'s> {
             });
         }
         let c = self.peek(0);
+        let c1 = self.peek(1);
         let ins;
-        let tok = if c == b'_' && self.peek(1) == b'|' && self.peek(2) == b'_' {
-            self.pos += 3;
-            ins = true;
-            Tok::Bottom
-        } else if c == b'#'
-            && (self.peek(1) == b'"' || self.peek(1) == b'#' || self.peek(1) == b'\'')
-        {
-            ins = true;
-            self.scan_string()?;
-            Tok::Str(&self.src[start..self.pos])
-        } else if is_ident_start(c) {
-            while self.pos < self.b.len() && is_ident_char(self.b[self.pos]) {
-                self.pos += 1;
+        let tok = match c {
+            b'_' if c1 == b'|' && self.peek(2) == b'_' => {
+                self.pos += 3;
+                ins = true;
+                Tok::Bottom
             }
-            ins = true;
-            Tok::Ident(&self.src[start..self.pos])
-        } else if c.is_ascii_digit() || (c == b'.' && self.peek(1).is_ascii_digit()) {
-            ins = true;
-            self.scan_number()?
-        } else if c == b'"' || c == b'\'' {
-            ins = true;
-            self.scan_string()?;
-            Tok::Str(&self.src[start..self.pos])
-        } else if c == b'@' {
-            // attribute: @name(balanced)
-            self.pos += 1;
-            while self.pos < self.b.len() && is_ident_char(self.b[self.pos]) {
-                self.pos += 1;
+            b'#' if c1 == b'"' || c1 == b'#' || c1 == b'\'' => {
+                ins = true;
+                self.scan_string()?;
+                Tok::Str(&self.src[start..self.pos])
             }
-            if self.peek(0) == b'(' {
-                let mut depth = 0usize;
-                while self.pos < self.b.len() {
-                    let ch = self.b[self.pos];
-                    if ch == b'(' {
-                        depth += 1;
-                    } else if ch == b')' {
-                        depth = depth.saturating_sub(1);
-                        if depth == 0 {
-                            self.pos += 1;
-                            break;
+            b'a'..=b'z' | b'A'..=b'Z' | b'_' | b'$' | b'#' => {
+                self.pos += 1;
+                self.skip_ident_chars();
+                ins = true;
+                Tok::Ident(&self.src[start..self.pos])
+            }
+            b'0'..=b'9' => {
+                ins = true;
+                self.scan_number()?
+            }
+            b'.' if c1.is_ascii_digit() => {
+                ins = true;
+                self.scan_number()?
+            }
+            b'"' | b'\'' => {
+                ins = true;
+                self.scan_string()?;
+                Tok::Str(&self.src[start..self.pos])
+            }
+            b'@' => {
+                // attribute: @name(balanced)
+                self.pos += 1;
+                self.skip_ident_chars();
+                if self.peek(0) == b'(' {
+                    let mut depth = 0usize;
+                    while self.pos < self.b.len() {
+                        let ch = self.b[self.pos];
+                        if ch == b'(' {
+                            depth += 1;
+                        } else if ch == b')' {
+                            depth = depth.saturating_sub(1);
+                            if depth == 0 {
+                                self.pos += 1;
+                                break;
+                            }
+                        } else if ch == b'"' {
+                            self.scan_string()?;
+                            continue;
+                        } else if ch == b'\n' {
+                            self.line += 1;
                         }
-                    } else if ch == b'"' {
-                        self.scan_string()?;
-                        continue;
-                    } else if ch == b'\n' {
-                        self.line += 1;
+                        self.pos += 1;
                     }
-                    self.pos += 1;
                 }
+                ins = true;
+                Tok::Attr(&self.src[start..self.pos])
             }
-            ins = true;
-            Tok::Attr(&self.src[start..self.pos])
-        } else {
-            let two = [c, self.peek(1)];
-            let (t, n) = match &two {
-                b"||" => (Tok::LOr, 2),
-                b"&&" => (Tok::LAnd, 2),
-                b"==" => (Tok::Eq, 2),
-                b"!=" => (Tok::Ne, 2),
-                b"<=" => (Tok::Le, 2),
-                b">=" => (Tok::Ge, 2),
-                b"=~" => (Tok::Match, 2),
-                b"!~" => (Tok::NotMatch, 2),
-                _ => match c {
-                    b'.' if self.peek(1) == b'.' && self.peek(2) == b'.' => (Tok::Ellipsis, 3),
+            _ => {
+                let (t, n) = match c {
                     b'{' => (Tok::LBrace, 1),
                     b'}' => (Tok::RBrace, 1),
                     b'[' => (Tok::LBrack, 1),
@@ -235,13 +259,22 @@ impl<'s> Lexer<'s> {
                     b',' => (Tok::Comma, 1),
                     b':' => (Tok::Colon, 1),
                     b'?' => (Tok::Question, 1),
-                    b'!' => (Tok::Bang, 1),
-                    b'.' => (Tok::Dot, 1),
-                    b'=' => (Tok::Assign, 1),
+                    b'|' if c1 == b'|' => (Tok::LOr, 2),
                     b'|' => (Tok::Or, 1),
+                    b'&' if c1 == b'&' => (Tok::LAnd, 2),
                     b'&' => (Tok::And, 1),
+                    b'=' if c1 == b'=' => (Tok::Eq, 2),
+                    b'=' if c1 == b'~' => (Tok::Match, 2),
+                    b'=' => (Tok::Assign, 1),
+                    b'!' if c1 == b'=' => (Tok::Ne, 2),
+                    b'!' if c1 == b'~' => (Tok::NotMatch, 2),
+                    b'!' => (Tok::Bang, 1),
+                    b'<' if c1 == b'=' => (Tok::Le, 2),
                     b'<' => (Tok::Lt, 1),
+                    b'>' if c1 == b'=' => (Tok::Ge, 2),
                     b'>' => (Tok::Gt, 1),
+                    b'.' if c1 == b'.' && self.peek(2) == b'.' => (Tok::Ellipsis, 3),
+                    b'.' => (Tok::Dot, 1),
                     b'+' => (Tok::Add, 1),
                     b'-' => (Tok::Sub, 1),
                     b'*' => (Tok::Mul, 1),
@@ -250,14 +283,19 @@ impl<'s> Lexer<'s> {
                         let ch = self.src[start..].chars().next().unwrap_or('?');
                         return Err((format!("illegal character {ch:?}"), start));
                     }
-                },
-            };
-            self.pos += n;
-            ins = matches!(
-                t,
-                Tok::RBrace | Tok::RBrack | Tok::RParen | Tok::Ellipsis | Tok::Question | Tok::Bang
-            );
-            t
+                };
+                self.pos += n;
+                ins = matches!(
+                    t,
+                    Tok::RBrace
+                        | Tok::RBrack
+                        | Tok::RParen
+                        | Tok::Ellipsis
+                        | Tok::Question
+                        | Tok::Bang
+                );
+                t
+            }
         };
         self.insert_comma = ins;
         Ok(Token {
@@ -336,6 +374,21 @@ impl<'s> Lexer<'s> {
         }
         let multi = self.peek(1) == q && self.peek(2) == q;
         self.pos += if multi { 3 } else { 1 };
+        if !multi && hashes == 0 {
+            // fast path: a one-line literal without escapes ends at the next quote
+            let rest = self.b.get(self.pos..).unwrap_or(&[]);
+            if let Some(i) = rest
+                .iter()
+                .position(|&c| c == q || c == b'\\' || c == b'\n')
+            {
+                if rest[i] == q {
+                    self.pos += i + 1;
+                    return Ok(());
+                }
+                // an escape or a newline: the general loop takes over from there
+                self.pos += i;
+            }
+        }
         loop {
             if self.pos >= self.b.len() {
                 return Err(("string literal not terminated".into(), start));
@@ -451,6 +504,53 @@ mod tests {
                 Tok::Str("\"x\\(y)\""),
                 Tok::Newline
             ]
+        );
+    }
+
+    #[test]
+    fn operators_and_punctuation() {
+        use Tok::*;
+        assert_eq!(
+            toks("||&&==!=<=>==~!~|&=!<>... .+-*/?:,{}[]()"),
+            vec![
+                LOr, LAnd, Eq, Ne, Le, Ge, Match, NotMatch, Or, And, Assign, Bang, Lt, Gt,
+                Ellipsis, Dot, Add, Sub, Mul, Div, Question, Colon, Comma, LBrace, RBrace, LBrack,
+                RBrack, LParen, RParen, Newline
+            ]
+        );
+        assert_eq!(
+            toks("a.b .5"),
+            vec![Ident("a"), Dot, Ident("b"), Float(".5"), Newline]
+        );
+    }
+
+    #[test]
+    fn strings_plain_and_escaped() {
+        assert_eq!(
+            toks(r###""ab" "a\"b" "x\(y)z" 'q' #"r"s"# "" "é""###),
+            vec![
+                Tok::Str(r#""ab""#),
+                Tok::Str(r#""a\"b""#),
+                Tok::Str(r#""x\(y)z""#),
+                Tok::Str("'q'"),
+                Tok::Str(r##"#"r"s"#"##),
+                Tok::Str(r#""""#),
+                Tok::Str(r#""é""#),
+                Tok::Newline
+            ]
+        );
+        let mut l = Lexer::new("a: \"x\ny\"", 0, 9);
+        let errs: Vec<String> = std::iter::from_fn(|| match l.next() {
+            Ok(t) if t.tok == Tok::Eof => None,
+            Ok(_) => Some(None),
+            Err((m, _)) => Some(Some(m)),
+        })
+        .take(10)
+        .flatten()
+        .collect();
+        assert_eq!(
+            errs.first().map(String::as_str),
+            Some("string literal not terminated")
         );
     }
 

@@ -28,7 +28,8 @@ pub struct Parser<'s> {
     file: u32,
     depth: usize,
     /// Declarations of the struct literals being parsed (innermost last): each literal's
-    /// vector is allocated once, at its final size.
+    /// vector is split off, allocated once at its final size. Index 0 holds a placeholder, so
+    /// that `split_off` never hands out (and replaces) the stack's own buffer.
     decl_stack: Vec<Decl>,
     /// The same for list elements.
     elem_stack: Vec<ListElem>,
@@ -55,8 +56,8 @@ impl<'s> Parser<'s> {
             i: 0,
             file,
             depth: 0,
-            decl_stack: Vec::new(),
-            elem_stack: Vec::new(),
+            decl_stack: vec![Decl::Ellipsis(None, Span::default())],
+            elem_stack: vec![ListElem::Ellipsis(None, Span::default())],
         })
     }
 
@@ -241,7 +242,7 @@ impl<'s> Parser<'s> {
         let start = self.off();
         let base = self.decl_stack.len();
         let r = self.parse_decls_onto_stack(top);
-        let decls: Vec<Decl> = self.decl_stack.drain(base..).collect();
+        let decls = self.decl_stack.split_off(base);
         r?;
         Ok(StructLit::new(decls, self.span(start, self.off())))
     }
@@ -507,6 +508,23 @@ impl<'s> Parser<'s> {
     }
 
     pub fn parse_expr(&mut self) -> PResult<Expr> {
+        // fast path: a lone literal or identifier (most labels and values of JSON-like data),
+        // followed by a token that cannot continue an expression
+        if matches!(
+            self.peek(),
+            Tok::Str(_) | Tok::Int(_) | Tok::Float(_) | Tok::Ident(_) | Tok::Bottom
+        ) && matches!(
+            self.peek_at(1),
+            Tok::Comma
+                | Tok::Newline
+                | Tok::Colon
+                | Tok::RBrace
+                | Tok::RBrack
+                | Tok::RParen
+                | Tok::Eof
+        ) {
+            return self.parse_operand();
+        }
         self.enter()?;
         let r = self.parse_binary(1);
         self.depth -= 1;
@@ -792,7 +810,7 @@ impl<'s> Parser<'s> {
                 self.enter()?;
                 let base = self.elem_stack.len();
                 let r = self.parse_elems_onto_stack();
-                let elems: Vec<ListElem> = self.elem_stack.drain(base..).collect();
+                let elems = self.elem_stack.split_off(base);
                 r?;
                 self.depth -= 1;
                 let end = self.bump();
