@@ -270,7 +270,7 @@ impl Arcs {
         i
     }
     fn build_index(&self, extra: Option<&Rc<str>>) -> HashMap<Rc<str>, u32, FnvBuild> {
-        let n = self.entries.len() + usize::from(extra.is_some());
+        let n = (self.entries.len() + usize::from(extra.is_some())).max(self.entries.capacity());
         let mut ix = HashMap::with_capacity_and_hasher(n, FnvBuild::default());
         for (i, (k, _)) in self.entries.iter().enumerate() {
             ix.insert(k.clone(), i as u32);
@@ -532,6 +532,9 @@ pub struct Ev<'a> {
     pub in_validator: bool,
     /// Field names and string literals of this evaluation, shared instead of allocated again.
     pub interned: HashSet<Rc<str>, FnvBuild>,
+    /// The error an existence test (`x.y != _|_`) gets for a missing field: only its being an
+    /// error matters there, so one shared value replaces a message, span list and `Rc` each.
+    absent: Option<Rc<Bot>>,
 }
 
 const CYCLE: &str = "cycle detected";
@@ -580,6 +583,7 @@ impl<'a> Ev<'a> {
             anon_open: false,
             in_validator: false,
             interned: HashSet::default(),
+            absent: None,
         }
     }
 
@@ -1437,6 +1441,10 @@ impl<'a> Ev<'a> {
         self.track_next = false;
         if root && closed == Closed::No {
             self.vm(v).groups[g].root = true;
+        }
+        if has_field && self.v(v).groups[g].track {
+            // one allocation of the right size instead of growing (and rehashing) per field
+            self.vm(v).groups[g].allowed.reserve(lit.decls.len());
         }
         let child_closed = closed.child();
         let mut embeds: Vec<(&'a Expr, usize)> = Vec::new();
@@ -2678,36 +2686,29 @@ impl<'a> Ev<'a> {
     /// Whether `e` (a field's value: references joined by `&`) refers to a declaration that
     /// encloses `e` itself (`#S: {s: #S}`, `env: [{key: env}]`).
     fn self_reference(&mut self, e: &'a Expr, env: &Env<'a>) -> bool {
-        fn refs<'x>(e: &'x Expr, out: &mut Vec<(&'x str, Span)>) {
-            match &e.kind {
-                ExprKind::Ident(n) => out.push((n, e.span)),
-                ExprKind::Paren(x) => refs(x, out),
-                ExprKind::Binary(BinOp::And, a, b) => {
-                    refs(a, out);
-                    refs(b, out);
-                }
-                _ => {}
+        match &e.kind {
+            ExprKind::Ident(n) => self.encloses_target(n, e.span, env),
+            ExprKind::Paren(x) => self.self_reference(x, env),
+            ExprKind::Binary(BinOp::And, a, b) => {
+                self.self_reference(a, env) || self.self_reference(b, env)
             }
+            _ => false,
         }
-        let mut names = Vec::new();
-        refs(e, &mut names);
-        for (n, span) in names {
-            let Ok(Target::Vertex(w)) = self.lookup_ident(n, env, span) else {
-                continue;
-            };
-            let encloses = |d: Span| {
-                d.file == span.file && d.start <= span.start && span.end <= d.end && d != span
-            };
-            let hit = self.v(w).conjs.iter().any(|c| match &c.x {
-                CX::Expr(x) => encloses(x.span),
-                CX::Lit(l) => encloses(l.span),
-                _ => false,
-            });
-            if hit {
-                return true;
-            }
-        }
-        false
+    }
+
+    /// Whether the declaration the identifier `n` (at `span`) refers to encloses `span`.
+    fn encloses_target(&mut self, n: &str, span: Span, env: &Env<'a>) -> bool {
+        let Ok(Target::Vertex(w)) = self.lookup_ident(n, env, span) else {
+            return false;
+        };
+        let encloses = |d: Span| {
+            d.file == span.file && d.start <= span.start && span.end <= d.end && d != span
+        };
+        self.v(w).conjs.iter().any(|c| match &c.x {
+            CX::Expr(x) => encloses(x.span),
+            CX::Lit(l) => encloses(l.span),
+            _ => false,
+        })
     }
 
     /// The root vertex of an imported CUE package (its files unified), made on first use.
@@ -2886,20 +2887,7 @@ impl<'a> Ev<'a> {
                 Ok(Target::Val(v)) => v,
                 Err(b) => b,
             },
-            ExprKind::Selector(x, name, nspan) => {
-                let mut inner = &**x;
-                while let ExprKind::Paren(y) = &inner.kind {
-                    inner = y;
-                }
-                self.anon_open = matches!(
-                    inner.kind,
-                    ExprKind::Binary(BinOp::And, _, _) | ExprKind::Struct(_)
-                );
-                let base = self.eval(x, env);
-                self.anon_open = false;
-                let key = self.hidden_key(name, nspan.file);
-                self.select(base, &key, *nspan)
-            }
+            ExprKind::Selector(x, name, nspan) => self.eval_selector(x, name, *nspan, env, false),
             ExprKind::Index(x, i) => {
                 let base = self.eval(x, env);
                 let idx = self.eval(i, env);
@@ -2969,7 +2957,18 @@ impl<'a> Ev<'a> {
                     let bot_b = matches!(b.kind, ExprKind::Bottom);
                     if bot_a || bot_b {
                         let other = if bot_a { b } else { a };
-                        let v = self.eval(other, env);
+                        let v = match &other.kind {
+                            // the common `x.y != _|_`: a missing field needs no message
+                            ExprKind::Selector(x, name, nspan) => match self.enter(other.span) {
+                                Err(b) => b,
+                                Ok(()) => {
+                                    let r = self.eval_selector(x, name, *nspan, env, true);
+                                    self.depth -= 1;
+                                    r
+                                }
+                            },
+                            _ => self.eval(other, env),
+                        };
                         let isb = self.is_bottom(&v);
                         return Val::Bool(if *op == BinOp::Eq { isb } else { !isb });
                     }
@@ -3096,7 +3095,56 @@ impl<'a> Ev<'a> {
         }
     }
 
+    /// `x.name`. With `probe`, the value is only tested for being an error: a missing or
+    /// optional field gives the shared `absent` error instead of one with a message.
+    fn eval_selector(
+        &mut self,
+        x: &'a Expr,
+        name: &str,
+        nspan: Span,
+        env: &Env<'a>,
+        probe: bool,
+    ) -> Val {
+        let mut inner = x;
+        while let ExprKind::Paren(y) = &inner.kind {
+            inner = y;
+        }
+        self.anon_open = matches!(
+            inner.kind,
+            ExprKind::Binary(BinOp::And, _, _) | ExprKind::Struct(_)
+        );
+        let base = self.eval(x, env);
+        self.anon_open = false;
+        let key = self.hidden_key(name, nspan.file);
+        self.select_in(base, &key, nspan, probe)
+    }
+
+    /// The error of a missing field: its message, or (`probe`) the shared one of an existence
+    /// test, which only looks at whether the value is an error.
+    fn missing(&mut self, name: &str, span: Span, incomplete: bool, probe: bool) -> Val {
+        if probe {
+            let b = self.absent.get_or_insert_with(|| {
+                Rc::new(Bot {
+                    msg: "undefined field".into(),
+                    incomplete: true,
+                    spans: vec![],
+                    path: None,
+                })
+            });
+            return Val::Bottom(b.clone());
+        }
+        if incomplete {
+            Val::incomplete(undefined_field(name), span)
+        } else {
+            bot_val(undefined_field(name), span)
+        }
+    }
+
     pub fn select(&mut self, base: Val, name: &str, span: Span) -> Val {
+        self.select_in(base, name, span, false)
+    }
+
+    fn select_in(&mut self, base: Val, name: &str, span: Span, probe: bool) -> Val {
         let base = self.concrete(base);
         match base {
             Val::Vertex(w) => {
@@ -3123,6 +3171,9 @@ impl<'a> Ev<'a> {
                 match x.arcs.get(name) {
                     Some(a) => {
                         if !a.regular && !a.required {
+                            if probe {
+                                return self.missing(name, span, true, probe);
+                            }
                             return Val::incomplete(
                                 concat_msg("cannot reference optional field: ", name),
                                 span,
@@ -3133,7 +3184,7 @@ impl<'a> Ev<'a> {
                     }
                     None => {
                         if !x.is_struct && !x.is_list && matches!(x.atom, Val::Top | Val::Atom(_)) {
-                            return Val::incomplete(undefined_field(name), span);
+                            return self.missing(name, span, true, probe);
                         }
                         if x.is_list {
                             return bot_val(format!("invalid selector {name} for list"), span);
@@ -3148,9 +3199,9 @@ impl<'a> Ev<'a> {
                             .iter()
                             .any(|g| g.closed && !g.open && g.patterns.is_empty())
                         {
-                            return bot_val(undefined_field(name), span);
+                            return self.missing(name, span, false, probe);
                         }
-                        Val::incomplete(undefined_field(name), span)
+                        self.missing(name, span, true, probe)
                     }
                 }
             }
@@ -3166,7 +3217,7 @@ impl<'a> Ev<'a> {
                     .unwrap_or_else(|| bot_val(format!("undefined: {p}.{name}"), span))
             }
             Val::Bottom(b) => Val::Bottom(b),
-            Val::Top | Val::Atom(_) | Val::Disj(_) => Val::incomplete(undefined_field(name), span),
+            Val::Top | Val::Atom(_) | Val::Disj(_) => self.missing(name, span, true, probe),
             other => bot_val(format!("invalid selector {name} for value {other}"), span),
         }
     }
