@@ -9,6 +9,9 @@ pub enum Tok<'s> {
     Float(&'s str),
     /// A string or bytes literal: the full raw source slice including quotes and `#`s.
     Str(&'s str),
+    /// A one-line `"…"` literal without escapes or interpolations (raw slice with its quotes):
+    /// its value is the text between the quotes.
+    PlainStr(&'s str),
     Attr(&'s str),
     Bottom,
     LBrace,
@@ -83,6 +86,15 @@ const IDENT_CHAR: [bool; 256] = {
     t
 };
 
+/// The bytes that end the fast scan of a one-line `"…"` literal: its quote, an escape, a newline.
+const STR_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b'\n' as usize] = true;
+    t
+};
+
 #[inline]
 fn is_ident_char(c: u8) -> bool {
     IDENT_CHAR[c as usize]
@@ -113,6 +125,68 @@ impl<'s> Lexer<'s> {
         self.b.get(self.pos + off).copied().unwrap_or(0)
     }
 
+    #[cold]
+    #[inline(never)]
+    fn illegal(&self, start: usize) -> (String, usize) {
+        let ch = self
+            .src
+            .get(start..)
+            .and_then(|s| s.chars().next())
+            .unwrap_or('?');
+        (format!("illegal character {ch:?}"), start)
+    }
+
+    /// Records a `//` comment starting at `pos` and moves to its end (out of line: rare next to
+    /// the other tokens, and it keeps `next` small).
+    #[inline(never)]
+    fn skip_comment(&mut self) {
+        let start = self.pos;
+        while self.pos < self.b.len() && self.b[self.pos] != b'\n' {
+            self.pos += 1;
+        }
+        let text = self
+            .src
+            .get(start + 2..self.pos)
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        self.comments.push(Comment {
+            start,
+            end: self.pos,
+            line: self.line,
+            text,
+        });
+    }
+
+    /// Scans an attribute `@name(balanced)` starting at `pos`.
+    #[inline(never)]
+    fn scan_attr(&mut self) -> LexResult<()> {
+        self.pos += 1;
+        self.skip_ident_chars();
+        if self.peek(0) == b'(' {
+            let mut depth = 0usize;
+            while self.pos < self.b.len() {
+                let ch = self.b[self.pos];
+                if ch == b'(' {
+                    depth += 1;
+                } else if ch == b')' {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        self.pos += 1;
+                        break;
+                    }
+                } else if ch == b'"' {
+                    self.scan_string()?;
+                    continue;
+                } else if ch == b'\n' {
+                    self.line += 1;
+                }
+                self.pos += 1;
+            }
+        }
+        Ok(())
+    }
+
     /// Advances over identifier characters.
     #[inline]
     fn skip_ident_chars(&mut self) {
@@ -123,71 +197,50 @@ impl<'s> Lexer<'s> {
             .unwrap_or(rest.len());
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn next(&mut self) -> LexResult<Token<'s>> {
         // skip whitespace and comments
-        loop {
-            let c = self.peek(0);
-            if c == b' ' || c == b'\t' {
-                self.pos += 1;
-                // indentation: a run of the same byte
-                while self.b.get(self.pos) == Some(&c) {
-                    self.pos += 1;
-                }
-            } else if c == b'\n' {
+        let c = loop {
+            let Some(&c) = self.b.get(self.pos) else {
                 if self.insert_comma {
                     self.insert_comma = false;
-                    let t = Token {
+                    return Ok(Token {
                         tok: Tok::Newline,
                         start: self.pos,
-                        end: self.pos + 1,
-                    };
+                        end: self.pos,
+                    });
+                }
+                return Ok(Token {
+                    tok: Tok::Eof,
+                    start: self.pos,
+                    end: self.pos,
+                });
+            };
+            match c {
+                b' ' | b'\t' | b'\r' => {
+                    self.pos += 1;
+                    // indentation: a run of the same byte
+                    while self.b.get(self.pos) == Some(&c) {
+                        self.pos += 1;
+                    }
+                }
+                b'\n' => {
                     self.pos += 1;
                     self.line += 1;
-                    return Ok(t);
+                    if self.insert_comma {
+                        self.insert_comma = false;
+                        return Ok(Token {
+                            tok: Tok::Newline,
+                            start: self.pos - 1,
+                            end: self.pos,
+                        });
+                    }
                 }
-                self.pos += 1;
-                self.line += 1;
-            } else if c == b' ' || c == b'\t' || c == b'\r' {
-                self.pos += 1;
-            } else if c == b'/' && self.peek(1) == b'/' {
-                let start = self.pos;
-                while self.pos < self.b.len() && self.b[self.pos] != b'\n' {
-                    self.pos += 1;
-                }
-                let text = self
-                    .src
-                    .get(start + 2..self.pos)
-                    .unwrap_or("")
-                    .trim()
-                    .to_string();
-                self.comments.push(Comment {
-                    start,
-                    end: self.pos,
-                    line: self.line,
-                    text,
-                });
-            } else {
-                break;
+                b'/' if self.b.get(self.pos + 1) == Some(&b'/') => self.skip_comment(),
+                _ => break c,
             }
-        }
+        };
         let start = self.pos;
-        if self.pos >= self.b.len() {
-            if self.insert_comma {
-                self.insert_comma = false;
-                return Ok(Token {
-                    tok: Tok::Newline,
-                    start,
-                    end: start,
-                });
-            }
-            return Ok(Token {
-                tok: Tok::Eof,
-                start,
-                end: start,
-            });
-        }
-        let c = self.peek(0);
         let c1 = self.peek(1);
         let ins;
         let tok = match c {
@@ -215,36 +268,29 @@ impl<'s> Lexer<'s> {
                 ins = true;
                 self.scan_number()?
             }
-            b'"' | b'\'' => {
+            b'"' => {
+                ins = true;
+                // fast path: a one-line literal without escapes (not the `"""` of a multi-line
+                // one) ends at the next quote
+                let rest = self.b.get(start + 1..).unwrap_or(&[]);
+                match rest.iter().position(|&c| STR_STOP[c as usize]) {
+                    Some(i) if rest[i] == b'"' && (i > 0 || rest.get(1) != Some(&b'"')) => {
+                        self.pos = start + i + 2;
+                        Tok::PlainStr(&self.src[start..self.pos])
+                    }
+                    _ => {
+                        self.scan_string()?;
+                        Tok::Str(&self.src[start..self.pos])
+                    }
+                }
+            }
+            b'\'' => {
                 ins = true;
                 self.scan_string()?;
                 Tok::Str(&self.src[start..self.pos])
             }
             b'@' => {
-                // attribute: @name(balanced)
-                self.pos += 1;
-                self.skip_ident_chars();
-                if self.peek(0) == b'(' {
-                    let mut depth = 0usize;
-                    while self.pos < self.b.len() {
-                        let ch = self.b[self.pos];
-                        if ch == b'(' {
-                            depth += 1;
-                        } else if ch == b')' {
-                            depth = depth.saturating_sub(1);
-                            if depth == 0 {
-                                self.pos += 1;
-                                break;
-                            }
-                        } else if ch == b'"' {
-                            self.scan_string()?;
-                            continue;
-                        } else if ch == b'\n' {
-                            self.line += 1;
-                        }
-                        self.pos += 1;
-                    }
-                }
+                self.scan_attr()?;
                 ins = true;
                 Tok::Attr(&self.src[start..self.pos])
             }
@@ -279,10 +325,7 @@ impl<'s> Lexer<'s> {
                     b'-' => (Tok::Sub, 1),
                     b'*' => (Tok::Mul, 1),
                     b'/' => (Tok::Div, 1),
-                    _ => {
-                        let ch = self.src[start..].chars().next().unwrap_or('?');
-                        return Err((format!("illegal character {ch:?}"), start));
-                    }
+                    _ => return Err(self.illegal(start)),
                 };
                 self.pos += n;
                 ins = matches!(
@@ -305,6 +348,7 @@ impl<'s> Lexer<'s> {
         })
     }
 
+    #[inline(never)]
     fn scan_number(&mut self) -> LexResult<Tok<'s>> {
         let start = self.pos;
         let mut is_float = false;
@@ -529,13 +573,13 @@ mod tests {
         assert_eq!(
             toks(r###""ab" "a\"b" "x\(y)z" 'q' #"r"s"# "" "é""###),
             vec![
-                Tok::Str(r#""ab""#),
+                Tok::PlainStr(r#""ab""#),
                 Tok::Str(r#""a\"b""#),
                 Tok::Str(r#""x\(y)z""#),
                 Tok::Str("'q'"),
                 Tok::Str(r##"#"r"s"#"##),
-                Tok::Str(r#""""#),
-                Tok::Str(r#""é""#),
+                Tok::PlainStr(r#""""#),
+                Tok::PlainStr(r#""é""#),
                 Tok::Newline
             ]
         );

@@ -115,13 +115,15 @@ fn line_starts(src: &str) -> Vec<usize> {
     let mut base = 0;
     for c in &mut chunks {
         let w = u64::from_le_bytes(c.try_into().unwrap_or([0; 8])) ^ (ONES * b'\n' as u64);
-        // a zero byte of `w` (a newline) sets its high bit here (and possibly some above it)
-        if w.wrapping_sub(ONES) & !w & (ONES << 7) != 0 {
-            for (i, &ch) in c.iter().enumerate() {
-                if ch == b'\n' {
-                    v.push(base + i + 1);
-                }
+        // a zero byte of `w` (a newline) sets its high bit here, and a borrow from it may set
+        // the bit of a byte above it: each set bit is checked
+        let mut m = w.wrapping_sub(ONES) & !w & (ONES << 7);
+        while m != 0 {
+            let i = (m.trailing_zeros() / 8) as usize;
+            if c.get(i) == Some(&b'\n') {
+                v.push(base + i + 1);
             }
+            m &= m - 1;
         }
         base += 8;
     }

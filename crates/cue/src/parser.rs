@@ -24,7 +24,11 @@ pub struct Parser<'s> {
     src: &'s str,
     toks: Vec<Token<'s>>,
     comments: Vec<Comment>,
+    /// Index of the current token in `toks`, and a copy of it (read many times per token).
     i: usize,
+    cur: Token<'s>,
+    /// End offset of the last consumed token (0 before the first).
+    prev_end: usize,
     file: u32,
     depth: usize,
     /// Declarations of the struct literals being parsed (innermost last): each literal's
@@ -49,11 +53,18 @@ impl<'s> Parser<'s> {
                 break;
             }
         }
+        let cur = toks.first().copied().unwrap_or(Token {
+            tok: Tok::Eof,
+            start: src.len(),
+            end: src.len(),
+        });
         Ok(Parser {
             src,
             toks,
             comments: lx.comments,
             i: 0,
+            cur,
+            prev_end: 0,
             file,
             depth: 0,
             decl_stack: vec![Decl::Ellipsis(None, Span::default())],
@@ -61,8 +72,9 @@ impl<'s> Parser<'s> {
         })
     }
 
+    #[inline]
     fn peek(&self) -> &Tok<'s> {
-        self.toks.get(self.i).map(|t| &t.tok).unwrap_or(&Tok::Eof)
+        &self.cur.tok
     }
     fn peek_at(&self, k: usize) -> &Tok<'s> {
         self.toks
@@ -70,31 +82,35 @@ impl<'s> Parser<'s> {
             .map(|t| &t.tok)
             .unwrap_or(&Tok::Eof)
     }
+    #[inline]
     fn cur(&self) -> Token<'s> {
-        self.toks.get(self.i).copied().unwrap_or(Token {
+        self.cur
+    }
+    #[inline]
+    fn off(&self) -> usize {
+        self.cur.start
+    }
+    #[inline]
+    fn prev_end(&self) -> usize {
+        self.prev_end
+    }
+    /// Moves past the current token (the token list ends with `Eof`, which is never passed).
+    #[inline]
+    fn advance(&mut self) {
+        self.prev_end = self.cur.end;
+        self.i += 1;
+        self.cur = self.toks.get(self.i).copied().unwrap_or(Token {
             tok: Tok::Eof,
             start: self.src.len(),
             end: self.src.len(),
-        })
-    }
-    fn off(&self) -> usize {
-        self.toks
-            .get(self.i)
-            .map(|t| t.start)
-            .unwrap_or(self.src.len())
-    }
-    fn prev_end(&self) -> usize {
-        if self.i == 0 {
-            0
-        } else {
-            self.toks.get(self.i - 1).map(|t| t.end).unwrap_or(0)
-        }
+        });
     }
     /// Consumes the current token.
+    #[inline]
     fn bump(&mut self) -> Token<'s> {
-        let t = self.cur();
-        if t.tok != Tok::Eof {
-            self.i += 1;
+        let t = self.cur;
+        if !matches!(t.tok, Tok::Eof) {
+            self.advance();
         }
         t
     }
@@ -110,7 +126,7 @@ impl<'s> Parser<'s> {
     }
     fn skip_seps(&mut self) {
         while self.is_sep() {
-            self.i += 1;
+            self.advance();
         }
     }
     fn expect(&mut self, t: Tok<'s>, what: &str) -> PResult<Token<'s>> {
@@ -157,7 +173,10 @@ impl<'s> Parser<'s> {
             self.skip_seps();
         }
         while *self.peek() == Tok::Ident("import")
-            && matches!(self.peek_at(1), Tok::Str(_) | Tok::LParen | Tok::Ident(_))
+            && matches!(
+                self.peek_at(1),
+                Tok::Str(_) | Tok::PlainStr(_) | Tok::LParen | Tok::Ident(_)
+            )
         {
             self.bump();
             if *self.peek() == Tok::LParen {
@@ -192,7 +211,7 @@ impl<'s> Parser<'s> {
             name = Some(n.to_string());
         }
         let t = self.bump();
-        let Tok::Str(raw) = t.tok else {
+        let (Tok::Str(raw) | Tok::PlainStr(raw)) = t.tok else {
             return perr("expected import path string", t.start);
         };
         let path = match decode_string(raw, t.start)? {
@@ -211,7 +230,7 @@ impl<'s> Parser<'s> {
     }
 
     fn doc_comments(&self, decl_start: usize) -> Vec<String> {
-        let prev_end = if self.i == 0 { 0 } else { self.prev_end() };
+        let prev_end = self.prev_end();
         let idx = self.comments.partition_point(|c| c.start < decl_start);
         let Some(last) = idx.checked_sub(1).and_then(|i| self.comments.get(i)) else {
             return Vec::new();
@@ -512,7 +531,12 @@ impl<'s> Parser<'s> {
         // followed by a token that cannot continue an expression
         if matches!(
             self.peek(),
-            Tok::Str(_) | Tok::Int(_) | Tok::Float(_) | Tok::Ident(_) | Tok::Bottom
+            Tok::PlainStr(_)
+                | Tok::Str(_)
+                | Tok::Int(_)
+                | Tok::Float(_)
+                | Tok::Ident(_)
+                | Tok::Bottom
         ) && matches!(
             self.peek_at(1),
             Tok::Comma
@@ -618,7 +642,7 @@ impl<'s> Parser<'s> {
                     let t = self.bump();
                     let name = match t.tok {
                         Tok::Ident(n) => n.to_string(),
-                        Tok::Str(raw) => match decode_string(raw, t.start)? {
+                        Tok::Str(raw) | Tok::PlainStr(raw) => match decode_string(raw, t.start)? {
                             (mut parts, false) if parts.len() <= 1 => match parts.pop() {
                                 Some(Seg::Lit(s)) => s,
                                 None => String::new(),
@@ -732,6 +756,11 @@ impl<'s> Parser<'s> {
                         msg: format!("invalid number {s}"),
                         offset: t.start,
                     })
+            }
+            Tok::PlainStr(raw) => {
+                self.bump();
+                let text = raw.get(1..raw.len() - 1).unwrap_or("");
+                Ok(mk(ExprKind::Str(text.to_string())))
             }
             Tok::Str(raw) => {
                 self.bump();
