@@ -24,7 +24,9 @@ pub enum FrameKind<'a> {
     Struct {
         vid: VId,
         lit: &'a StructLit,
-        lets: RefCell<HashMap<usize, VId>>,
+        /// Vertices of the literal's `let` declarations (by declaration index), made on first
+        /// reference. A literal has few lets: a list, empty (no allocation) for most.
+        lets: RefCell<Vec<(usize, VId)>>,
         root: bool,
     },
     Bind {
@@ -208,7 +210,7 @@ pub struct ArcInfo {
 
 /// Most structs have a few fields: below this many arcs a lookup is a linear scan (no hashing,
 /// no table to allocate); above it a hash index is built.
-const ARCS_SCAN: usize = 8;
+const ARCS_SCAN: usize = 16;
 
 /// The arcs (fields) of a vertex in insertion order, looked up by name.
 #[derive(Clone, Default)]
@@ -231,7 +233,13 @@ impl Arcs {
     pub fn get_index_of(&self, name: &str) -> Option<usize> {
         match &self.index {
             Some(ix) => ix.get(name).map(|&i| i as usize),
-            None => self.entries.iter().position(|(k, _)| **k == *name),
+            None => {
+                let b = name.as_bytes();
+                self.entries.iter().position(|(k, _)| {
+                    let kb = k.as_bytes();
+                    kb.len() == b.len() && kb.first() == b.first() && kb == b
+                })
+            }
         }
     }
     #[inline]
@@ -1409,7 +1417,7 @@ impl<'a> Ev<'a> {
             kind: FrameKind::Struct {
                 vid: v,
                 lit,
-                lets: RefCell::new(HashMap::new()),
+                lets: RefCell::new(Vec::new()),
                 root,
             },
             parent: env,
@@ -1860,7 +1868,12 @@ impl<'a> Ev<'a> {
                                     Some(g),
                                 );
                             }
-                            self.vm(v).pending.extend(rest);
+                            let pending = &mut self.vm(v).pending;
+                            if pending.is_empty() {
+                                *pending = rest;
+                            } else {
+                                pending.extend(rest);
+                            }
                             self.reorder_comp_arcs(v, pos, before);
                             stalled = 0;
                         }
@@ -1952,9 +1965,11 @@ impl<'a> Ev<'a> {
                 return false;
             }
         }
-        let alts = self.v(v).disjs()[0].alts.clone();
+        // taken out (not cloned); put back if this is not a scalar disjunction
+        let disjs = std::mem::take(&mut self.vm(v).rm().disjs);
+        let alts = &disjs[0].alts;
         let mut vals: Vec<(Val, bool)> = Vec::with_capacity(alts.len());
-        for (c, d) in &alts {
+        for (c, d) in alts {
             let val = match &c.x {
                 CX::Expr(e) => {
                     let simple = match &e.kind {
@@ -1973,6 +1988,7 @@ impl<'a> Ev<'a> {
                         _ => false,
                     };
                     if !simple {
+                        self.vm(v).rm().disjs = disjs;
                         return false;
                     }
                     self.eval(e, &c.env)
@@ -1982,7 +1998,10 @@ impl<'a> Ev<'a> {
                 {
                     val.clone()
                 }
-                _ => return false,
+                _ => {
+                    self.vm(v).rm().disjs = disjs;
+                    return false;
+                }
             };
             vals.push((val, *d));
         }
@@ -2005,10 +2024,8 @@ impl<'a> Ev<'a> {
                 }
             }
         }
-        if let Some(r) = self.vm(v).rare.as_mut() {
-            r.disjs.clear();
-        }
         let has_default = alts.iter().any(|(_, d)| *d);
+        drop(disjs);
         match survivors.len() {
             0 => {
                 let msg = match &first_err {
@@ -2036,9 +2053,9 @@ impl<'a> Ev<'a> {
                     .into_iter()
                     .map(|(r, d)| (self.make_leaf(r), d || !has_default))
                     .collect();
-                let defaults: Vec<VId> = leaves.iter().filter(|x| x.1).map(|x| x.0).collect();
-                if defaults.len() == 1 {
-                    self.vm(v).forward = Some(defaults[0]);
+                let mut defaults = leaves.iter().filter(|x| x.1).map(|x| x.0);
+                if let (Some(d), None) = (defaults.next(), defaults.next()) {
+                    self.vm(v).forward = Some(d);
                 }
                 self.vm(v).rm().disj_result = Some(Rc::new(leaves));
             }
@@ -2593,7 +2610,8 @@ impl<'a> Ev<'a> {
                     for (i, d) in decls.iter().enumerate() {
                         match d {
                             Decl::Let(l) if l.name == name => {
-                                if let Some(&nv) = lets.borrow().get(&i) {
+                                let made = lets.borrow().iter().find(|x| x.0 == i).map(|x| x.1);
+                                if let Some(nv) = made {
                                     return Ok(Target::Vertex(nv));
                                 }
                                 let nv = self.new_vertex();
@@ -2602,7 +2620,7 @@ impl<'a> Ev<'a> {
                                     env: Some(f.clone()),
                                     closed: Closed::No,
                                 });
-                                lets.borrow_mut().insert(i, nv);
+                                lets.borrow_mut().push((i, nv));
                                 return Ok(Target::Vertex(nv));
                             }
                             Decl::Field(fd) if fd.alias.as_deref() == Some(name) => {
