@@ -2667,6 +2667,11 @@ impl<'a> Ev<'a> {
         // imports of the file
         if let Some(file) = self.files.get(span.file as usize) {
             for imp in &file.imports {
+                // an import's local name is its explicit name or a suffix of its path: skip
+                // the path parsing for the predeclared names that come past here
+                if imp.name.is_none() && !imp.path.ends_with(name) {
+                    continue;
+                }
                 if imp.local_name_ref() == name {
                     if let Some(r) = self.package_root(&imp.path) {
                         return Ok(Target::Vertex(r));
