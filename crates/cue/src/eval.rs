@@ -2911,23 +2911,7 @@ impl<'a> Ev<'a> {
                 Err(b) => b,
             },
             ExprKind::Selector(x, name, nspan) => self.eval_selector(x, name, *nspan, env, false),
-            ExprKind::Index(x, i) => {
-                let base = self.eval(x, env);
-                let idx = self.eval(i, env);
-                let idx = self.concrete(idx);
-                match idx {
-                    Val::Str(s) => self.select(base, &regular_key(&s, FK::Regular), i.span),
-                    Val::Int(n) => self.index(base, n, i.span),
-                    Val::Bottom(b) => Val::Bottom(b),
-                    other if other.is_concrete_scalar() => bot_val(
-                        format!("invalid index {other} (invalid type {})", type_name(&other)),
-                        i.span,
-                    ),
-                    // `_` as an index is a type error (CUE: "invalid type _"), not incomplete
-                    Val::Top => bot_val("invalid index _ (invalid type _)", i.span),
-                    other => Val::incomplete(format!("invalid index {other}"), i.span),
-                }
-            }
+            ExprKind::Index(x, i) => self.eval_index(x, i, env, false),
             ExprKind::Slice(x, lo, hi) => {
                 let base = self.eval(x, env);
                 let base = self.concrete(base);
@@ -2981,11 +2965,19 @@ impl<'a> Ev<'a> {
                     if bot_a || bot_b {
                         let other = if bot_a { b } else { a };
                         let v = match &other.kind {
-                            // the common `x.y != _|_`: a missing field needs no message
+                            // the common `x.y != _|_` and `x["y"] != _|_`: a missing field needs no message
                             ExprKind::Selector(x, name, nspan) => match self.enter(other.span) {
                                 Err(b) => b,
                                 Ok(()) => {
                                     let r = self.eval_selector(x, name, *nspan, env, true);
+                                    self.depth -= 1;
+                                    r
+                                }
+                            },
+                            ExprKind::Index(x, i) => match self.enter(other.span) {
+                                Err(b) => b,
+                                Ok(()) => {
+                                    let r = self.eval_index(x, i, env, true);
                                     self.depth -= 1;
                                     r
                                 }
@@ -3142,6 +3134,25 @@ impl<'a> Ev<'a> {
         self.select_in(base, &key, nspan, probe)
     }
 
+    /// `x[i]`. `probe` as for [`Ev::eval_selector`].
+    fn eval_index(&mut self, x: &'a Expr, i: &'a Expr, env: &Env<'a>, probe: bool) -> Val {
+        let base = self.eval(x, env);
+        let idx = self.eval(i, env);
+        let idx = self.concrete(idx);
+        match idx {
+            Val::Str(s) => self.select_in(base, &regular_key(&s, FK::Regular), i.span, probe),
+            Val::Int(n) => self.index(base, n, i.span),
+            Val::Bottom(b) => Val::Bottom(b),
+            other if other.is_concrete_scalar() => bot_val(
+                format!("invalid index {other} (invalid type {})", type_name(&other)),
+                i.span,
+            ),
+            // `_` as an index is a type error (CUE: "invalid type _"), not incomplete
+            Val::Top => bot_val("invalid index _ (invalid type _)", i.span),
+            other => Val::incomplete(format!("invalid index {other}"), i.span),
+        }
+    }
+
     /// The error of a missing field: its message, or (`probe`) the shared one of an existence
     /// test, which only looks at whether the value is an error.
     fn missing(&mut self, name: &str, span: Span, incomplete: bool, probe: bool) -> Val {
@@ -3161,10 +3172,6 @@ impl<'a> Ev<'a> {
         } else {
             bot_val(undefined_field(name), span)
         }
-    }
-
-    pub fn select(&mut self, base: Val, name: &str, span: Span) -> Val {
-        self.select_in(base, name, span, false)
     }
 
     fn select_in(&mut self, base: Val, name: &str, span: Span, probe: bool) -> Val {
