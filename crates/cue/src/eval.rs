@@ -995,21 +995,18 @@ impl<'a> Ev<'a> {
                 self.add_expr(v, b, env, closed, group);
             }
             ExprKind::Binary(BinOp::Or, _, _) => {
+                // the alternatives straight into their conjuncts: one allocation, not two
                 let mut alts = Vec::new();
-                flatten_disj(e, false, &mut alts);
-                let alts = alts
-                    .into_iter()
-                    .map(|(x, d)| {
-                        (
-                            Conj {
-                                x: CX::Expr(x),
-                                env: env.clone(),
-                                closed,
-                            },
-                            d,
-                        )
-                    })
-                    .collect::<Vec<_>>();
+                flatten_disj(e, false, &mut |x, d| {
+                    alts.push((
+                        Conj {
+                            x: CX::Expr(x),
+                            env: env.clone(),
+                            closed,
+                        },
+                        d,
+                    ))
+                });
                 self.add_disj(v, alts, group);
             }
             ExprKind::Unary(UnaryOp::Default, x) => self.add_expr(v, x, env, closed, group),
@@ -1413,16 +1410,22 @@ impl<'a> Ev<'a> {
         group: Option<usize>,
     ) {
         let root = env.is_none();
-        let frame = Rc::new(Frame {
-            kind: FrameKind::Struct {
-                vid: v,
-                lit,
-                lets: RefCell::new(Vec::new()),
-                root,
-            },
-            parent: env,
-        });
-        let fenv = Some(frame);
+        // A scope that declares no identifier (no identifier-labelled field, let or alias:
+        // `{ parameter.labels }`, `{"app.oam.dev/name": x}`) is passed over by every lookup
+        // (lookup_ident, is_predeclared), so a non-root one needs no frame of its own.
+        let fenv = if !root && lit.ident_bloom == 0 && lit.bind_bloom == 0 {
+            env
+        } else {
+            Some(Rc::new(Frame {
+                kind: FrameKind::Struct {
+                    vid: v,
+                    lit,
+                    lets: RefCell::new(Vec::new()),
+                    root,
+                },
+                parent: env,
+            }))
+        };
         let has_field = lit.decls.iter().any(|d| matches!(d, Decl::Field(_)));
         if has_field && self.v(v).arcs.is_empty() {
             // one allocation of the right size instead of growing (and rehashing) per field
@@ -3849,17 +3852,17 @@ fn target_of(v: &Val) -> Target {
     }
 }
 
-fn flatten_disj<'a>(e: &'a Expr, _d: bool, out: &mut Vec<(&'a Expr, bool)>) {
+fn flatten_disj<'a>(e: &'a Expr, _d: bool, out: &mut impl FnMut(&'a Expr, bool)) {
     match &e.kind {
         ExprKind::Binary(BinOp::Or, a, b) => {
             flatten_disj(a, false, out);
             flatten_disj(b, false, out);
         }
-        ExprKind::Unary(UnaryOp::Default, x) => out.push((x, true)),
+        ExprKind::Unary(UnaryOp::Default, x) => out(x, true),
         ExprKind::Paren(x) if matches!(x.kind, ExprKind::Unary(UnaryOp::Default, _)) => {
             flatten_disj(x, false, out)
         }
-        _ => out.push((e, false)),
+        _ => out(e, false),
     }
 }
 
