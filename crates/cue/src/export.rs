@@ -1,7 +1,6 @@
 //! Turning the evaluation arena into an immutable, thread-safe [`Value`] tree, and exporting it:
 //! JSON (`cue export`), validation (KubeVela's `Validate()`), lookups and field listings.
 
-use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::ast::Comments;
@@ -26,43 +25,246 @@ pub enum Kind {
     Incomplete,
 }
 
-#[derive(Debug)]
-pub(crate) struct NField {
-    name: String,
-    kind: FK,
-    value: Arc<Node>,
-    comments: Comments,
-}
-
-#[derive(Debug)]
-pub(crate) enum Node {
+/// One node of a [`Tree`]: scalars inline, everything else as index ranges into the tree's
+/// shared vectors (16 bytes, no allocation of its own).
+#[derive(Clone, Copy, Debug)]
+enum N {
     Null,
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(String),
-    Bytes(Vec<u8>),
-    Struct(Vec<NField>, Option<Error>),
-    List(Vec<Arc<Node>>),
-    Err(Error),
-    Incomplete(Error),
-    /// A scalar embedded in a struct that also declares definitions or hidden fields.
-    WithDefs(Arc<Node>, Vec<NField>),
+    /// `tree.strs[start..end]`
+    Str(u32, u32),
+    /// `tree.bytes[start..end]`
+    Bytes(u32, u32),
+    /// `tree.fields[start..end]`, and the struct's comprehension error (`tree.errors[i]`,
+    /// [`NO_ERR`] for none).
+    Struct(u32, u32, u32),
+    /// `tree.elems[start..end]`
+    List(u32, u32),
+    /// `tree.errors[i]`
+    Err(u32),
+    Incomplete(u32),
+    /// A scalar or list (node `base`) embedded in a struct that also declares definitions or
+    /// hidden fields (`tree.fields[start..end]`).
+    WithDefs(u32, u32, u32),
 }
 
-impl Node {
-    fn base(&self) -> &Node {
-        match self {
-            Node::WithDefs(n, _) => n,
-            other => other,
+const NO_ERR: u32 = u32::MAX;
+
+/// The node or something below it (any field, hidden fields and definitions too) is an error:
+/// `validate` fails there.
+const F_ERR: u8 = 1;
+/// Exporting the node as JSON fails (an error or incomplete value among its regular fields, a
+/// comprehension error, a float JSON cannot hold).
+const F_JSON: u8 = 2;
+
+#[derive(Debug)]
+struct NField {
+    /// `tree.strs[name.0..name.1]`
+    name: (u32, u32),
+    kind: FK,
+    value: u32,
+    comments: Comments,
+}
+
+/// An evaluated value tree, built once per evaluation: every node, field name and string in a
+/// few flat vectors (a handful of allocations for the whole tree, freed at once), and per node
+/// whether validation or export can fail below it, so that a clean tree is validated and
+/// checked for export without walking it.
+#[derive(Debug, Default)]
+struct Tree {
+    nodes: Vec<N>,
+    /// [`F_ERR`] and [`F_JSON`] bits, by node.
+    flags: Vec<u8>,
+    fields: Vec<NField>,
+    elems: Vec<u32>,
+    strs: String,
+    bytes: Vec<u8>,
+    errors: Vec<Error>,
+}
+
+impl Tree {
+    fn n(&self, id: u32) -> N {
+        self.nodes[id as usize]
+    }
+
+    fn flags(&self, id: u32) -> u8 {
+        self.flags[id as usize]
+    }
+
+    /// The node a scalar wrapper stands for (`WithDefs` → its base), else `id` itself.
+    fn base(&self, id: u32) -> u32 {
+        match self.n(id) {
+            N::WithDefs(b, _, _) => b,
+            _ => id,
+        }
+    }
+
+    fn str(&self, (a, b): (u32, u32)) -> &str {
+        &self.strs[a as usize..b as usize]
+    }
+
+    fn fields(&self, a: u32, b: u32) -> &[NField] {
+        &self.fields[a as usize..b as usize]
+    }
+
+    fn elems(&self, a: u32, b: u32) -> &[u32] {
+        &self.elems[a as usize..b as usize]
+    }
+
+    fn error(&self, i: u32) -> &Error {
+        &self.errors[i as usize]
+    }
+
+    fn push(&mut self, n: N, flags: u8) -> u32 {
+        let id = self.nodes.len() as u32;
+        self.nodes.push(n);
+        self.flags.push(flags);
+        id
+    }
+
+    fn push_err(&mut self, e: Error, incomplete: bool) -> u32 {
+        let i = self.errors.len() as u32;
+        self.errors.push(e);
+        if incomplete {
+            self.push(N::Incomplete(i), F_JSON)
+        } else {
+            self.push(N::Err(i), F_ERR | F_JSON)
+        }
+    }
+
+    /// Appends text to `strs`, giving its range (`None` past 4 GiB of text in one tree).
+    fn push_str(&mut self, s: &str) -> Option<(u32, u32)> {
+        let a = u32::try_from(self.strs.len()).ok()?;
+        let b = u32::try_from(self.strs.len() + s.len()).ok()?;
+        self.strs.push_str(s);
+        Some((a, b))
+    }
+
+    /// Moves the fields from `scratch[mark..]` to the tree, giving their range and the OR of
+    /// their values' flags (`F_JSON` counted for regular fields only).
+    fn take_fields(&mut self, scratch: &mut Vec<NField>, mark: usize) -> (u32, u32, u8) {
+        let mut flags = 0;
+        for f in &scratch[mark..] {
+            let fl = self.flags(f.value);
+            flags |= fl & F_ERR;
+            if f.kind == FK::Regular {
+                flags |= fl & F_JSON;
+            }
+        }
+        let a = self.fields.len() as u32;
+        self.fields.extend(scratch.drain(mark..));
+        (a, self.fields.len() as u32, flags)
+    }
+
+    fn take_elems(&mut self, scratch: &mut Vec<u32>, mark: usize) -> (u32, u32, u8) {
+        let mut flags = 0;
+        for &e in &scratch[mark..] {
+            flags |= self.flags(e);
+        }
+        let a = self.elems.len() as u32;
+        self.elems.extend(scratch.drain(mark..));
+        (a, self.elems.len() as u32, flags)
+    }
+
+    /// Adds concrete JSON input data.
+    fn json(&mut self, j: &serde_json::Value, sf: &mut Vec<NField>, se: &mut Vec<u32>) -> u32 {
+        use serde_json::Value as J;
+        match j {
+            J::Null => self.push(N::Null, 0),
+            J::Bool(b) => self.push(N::Bool(*b), 0),
+            J::Number(n) => match n.as_i64() {
+                Some(i) => self.push(N::Int(i), 0),
+                None => {
+                    let f = n.as_f64().unwrap_or(0.0);
+                    self.push(N::Float(f), if f.is_finite() { 0 } else { F_JSON })
+                }
+            },
+            J::String(s) => match self.push_str(s) {
+                Some((a, b)) => self.push(N::Str(a, b), 0),
+                None => self.push_err(Error::new(TOO_BIG), false),
+            },
+            J::Array(a) => {
+                let mark = se.len();
+                for x in a {
+                    let id = self.json(x, sf, se);
+                    se.push(id);
+                }
+                let (a, b, fl) = self.take_elems(se, mark);
+                self.push(N::List(a, b), fl)
+            }
+            J::Object(m) => {
+                let mark = sf.len();
+                for (k, v) in m {
+                    let Some(name) = self.push_str(k) else {
+                        return self.push_err(Error::new(TOO_BIG), false);
+                    };
+                    let value = self.json(v, sf, se);
+                    sf.push(NField {
+                        name,
+                        kind: FK::Regular,
+                        value,
+                        comments: Comments::default(),
+                    });
+                }
+                let (a, b, fl) = self.take_fields(sf, mark);
+                self.push(N::Struct(a, b, NO_ERR), fl)
+            }
         }
     }
 }
 
+const TOO_BIG: &str = "value too large: more than 4 GiB of text";
+
 /// An evaluated value: immutable, cheap to clone, `Send + Sync`.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Value {
-    node: Arc<Node>,
+    tree: Arc<Tree>,
+    id: u32,
+}
+
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        DebugNode(&self.tree, self.id).fmt(f)
+    }
+}
+
+struct DebugNode<'t>(&'t Tree, u32);
+
+impl std::fmt::Debug for DebugNode<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = self.0;
+        let fields = |f: &mut std::fmt::Formatter<'_>, a, b| {
+            f.debug_map()
+                .entries(
+                    t.fields(a, b)
+                        .iter()
+                        .map(|x| (t.str(x.name), DebugNode(t, x.value))),
+                )
+                .finish()
+        };
+        match t.n(self.1) {
+            N::Null => f.write_str("null"),
+            N::Bool(b) => write!(f, "{b}"),
+            N::Int(i) => write!(f, "{i}"),
+            N::Float(x) => write!(f, "{x:?}"),
+            N::Str(a, b) => write!(f, "{:?}", t.str((a, b))),
+            N::Bytes(a, b) => write!(f, "{:?}", &t.bytes[a as usize..b as usize]),
+            N::Struct(a, b, _) => fields(f, a, b),
+            N::List(a, b) => f
+                .debug_list()
+                .entries(t.elems(a, b).iter().map(|&e| DebugNode(t, e)))
+                .finish(),
+            N::Err(i) => write!(f, "Err({})", t.error(i)),
+            N::Incomplete(i) => write!(f, "Incomplete({})", t.error(i)),
+            N::WithDefs(base, a, b) => {
+                DebugNode(t, base).fmt(f)?;
+                f.write_str(" & ")?;
+                fields(f, a, b)
+            }
+        }
+    }
 }
 
 /// A regular field of a struct value.
@@ -77,48 +279,69 @@ pub struct Field {
 struct Builder<'p, 'a> {
     ev: Ev<'a>,
     inner: &'p ProgramInner,
-    /// Error-free struct and list nodes already built, by vertex: a field that is a plain
-    /// reference to one of them shares its node (`all: [r0.output, …]`).
-    built: std::collections::HashMap<u32, Arc<Node>, crate::value::FnvBuild>,
+    t: Tree,
+    /// Fields and list elements of the structs and lists being built (a stack: each node takes
+    /// its own off the top when it is done).
+    sf: Vec<NField>,
+    se: Vec<u32>,
+    /// Arcs of the structs being built, copied before their values are built (a stack).
+    sa: Vec<ArcSnap>,
+    /// Error-free struct and list nodes already built, by vertex (`NONE` if not): a field that is
+    /// a plain reference to one of them shares its node (`all: [r0.output, …]`).
+    built: Vec<u32>,
     /// Error and incomplete nodes built so far (a node built while it did not change is clean).
     errors: u64,
 }
 
-pub(crate) enum Seg {
-    Label(Rc<str>),
+const NONE: u32 = u32::MAX;
+
+struct ArcSnap {
+    name: (u32, u32),
+    vid: u32,
+    kind: FK,
+    regular: bool,
+    required: bool,
+    comments: Comments,
+}
+
+/// A step of the path to the node being built: a field name (`tree.strs` range, display form)
+/// or a list index. Joined into text only for an error.
+#[derive(Clone, Copy)]
+enum Seg {
+    Label(u32, u32),
     Index(usize),
 }
 
-fn join_path(path: &[Seg]) -> String {
-    let mut out = String::new();
-    for (i, s) in path.iter().enumerate() {
-        if i > 0 {
-            out.push('.');
-        }
-        match s {
-            Seg::Label(l) => out.push_str(&fmt_label(crate::eval::display_label(l))),
-            Seg::Index(n) => out.push_str(&n.to_string()),
-        }
-    }
-    out
-}
-
-fn fmt_label(name: &str) -> String {
+fn fmt_label(name: &str, out: &mut String) {
     let ident = !name.is_empty()
         && name.chars().enumerate().all(|(i, c)| {
             c.is_ascii_alphanumeric() || c == '_' || c == '$' || (c == '#' && i == 0)
         })
         && !name.starts_with(|c: char| c.is_ascii_digit());
     if ident {
-        name.to_string()
+        out.push_str(name);
     } else {
-        crate::value::quote_str(name)
+        out.push_str(&crate::value::quote_str(name));
     }
 }
 
 impl Builder<'_, '_> {
+    fn join_path(&self, path: &[Seg]) -> String {
+        let mut out = String::new();
+        for (i, s) in path.iter().enumerate() {
+            if i > 0 {
+                out.push('.');
+            }
+            match *s {
+                Seg::Label(a, b) => fmt_label(self.t.str((a, b)), &mut out),
+                Seg::Index(n) => out.push_str(&n.to_string()),
+            }
+        }
+        out
+    }
+
     fn err(&self, b: &Bot, path: &[Seg]) -> Error {
-        let p = b.path.clone().unwrap_or_else(|| join_path(path));
+        let p = b.path.clone().unwrap_or_else(|| self.join_path(path));
         let mut positions = Vec::new();
         for s in &b.spans {
             if s.end == 0 && s.start == 0 {
@@ -133,59 +356,145 @@ impl Builder<'_, '_> {
         Error::full(b.msg.clone(), p, positions, b.incomplete)
     }
 
-    fn build(&mut self, vid: u32, path: &mut Vec<Seg>, depth: usize) -> Arc<Node> {
+    fn build(&mut self, vid: u32, path: &mut Vec<Seg>, depth: usize) -> u32 {
         if let Some(w) = self.ev.plain_ref_target(vid) {
-            if let Some(n) = self.built.get(&w) {
-                return n.clone();
+            if let Some(&n) = self.built.get(w as usize) {
+                if n != NONE {
+                    return n;
+                }
             }
         }
         let before = self.errors;
         let n = self.build_vertex(vid, path, depth);
-        match &*n {
-            Node::Err(_) | Node::Incomplete(_) | Node::Struct(_, Some(_)) => self.errors += 1,
-            Node::WithDefs(b, _) if matches!(**b, Node::Err(_) | Node::Incomplete(_)) => {
+        match self.t.n(n) {
+            N::Err(_) | N::Incomplete(_) => self.errors += 1,
+            N::Struct(_, _, ce) if ce != NO_ERR => self.errors += 1,
+            N::WithDefs(b, _, _) if matches!(self.t.n(b), N::Err(_) | N::Incomplete(_)) => {
                 self.errors += 1
             }
-            Node::Struct(..) | Node::List(_) if self.errors == before => {
-                let r = self.ev.deref(vid);
-                self.built.insert(r, n.clone());
+            N::Struct(..) | N::List(..) if self.errors == before => {
+                let r = self.ev.deref(vid) as usize;
+                if self.built.len() <= r {
+                    self.built.resize(r + 1, NONE);
+                }
+                self.built[r] = n;
             }
             _ => {}
         }
         n
     }
 
-    fn build_vertex(&mut self, vid: u32, path: &mut Vec<Seg>, depth: usize) -> Arc<Node> {
+    fn error_node(&mut self, msg: String, path: &[Seg], incomplete: bool) -> u32 {
+        let e = Error::full(msg, self.join_path(path), vec![], incomplete);
+        self.t.push_err(e, incomplete)
+    }
+
+    /// Copies the arcs of vertex `r` (those `keep` accepts) onto the `sa` stack.
+    fn snap_arcs(&mut self, r: u32, keep: impl Fn(&crate::eval::ArcInfo) -> bool) -> bool {
+        let arcs = &self.ev.vs[r as usize].arcs;
+        for (k, a) in arcs.iter() {
+            if !keep(a) {
+                continue;
+            }
+            let Some(name) = self.t.push_str(crate::eval::display_label(k)) else {
+                return false;
+            };
+            self.sa.push(ArcSnap {
+                name,
+                vid: a.vid,
+                kind: a.kind,
+                regular: a.regular,
+                required: a.required,
+                comments: a.comments.clone(),
+            });
+        }
+        true
+    }
+
+    /// Builds the fields snapped at `sa[mark..]` onto the `sf` stack (a regular field that is
+    /// not really there, e.g. optional, is left out unless it is required: then it is an
+    /// incomplete error).
+    fn build_snapped(&mut self, mark: usize, path: &mut Vec<Seg>, depth: usize) {
+        let mut i = mark;
+        while i < self.sa.len() {
+            let a = &self.sa[i];
+            let (name, vid, kind, regular, required) =
+                (a.name, a.vid, a.kind, a.regular, a.required);
+            i += 1;
+            if kind == FK::Regular && !regular {
+                if required {
+                    path.push(Seg::Label(name.0, name.1));
+                    let value = self.error_node(
+                        "field is required but not present".to_string(),
+                        path,
+                        true,
+                    );
+                    path.pop();
+                    let comments = self.sa[i - 1].comments.clone();
+                    self.sf.push(NField {
+                        name,
+                        kind,
+                        value,
+                        comments,
+                    });
+                }
+                continue;
+            }
+            path.push(Seg::Label(name.0, name.1));
+            let value = self.build(vid, path, depth + 1);
+            path.pop();
+            let comments = std::mem::take(&mut self.sa[i - 1].comments);
+            self.sf.push(NField {
+                name,
+                kind,
+                value,
+                comments,
+            });
+        }
+        self.sa.truncate(mark);
+    }
+
+    /// Wraps `base` with the definitions and hidden fields of vertex `r`, if it has any.
+    fn with_defs(&mut self, base: u32, r: u32, path: &mut Vec<Seg>, depth: usize) -> u32 {
+        let amark = self.sa.len();
+        if !self.snap_arcs(r, |a| a.kind != FK::Regular) {
+            self.sa.truncate(amark);
+            return self.t.push_err(Error::new(TOO_BIG), false);
+        }
+        if self.sa.len() == amark {
+            return base;
+        }
+        let fmark = self.sf.len();
+        self.build_snapped(amark, path, depth);
+        let (a, b, fl) = self.t.take_fields(&mut self.sf, fmark);
+        let flags = (fl & F_ERR) | self.t.flags(base);
+        self.t.push(N::WithDefs(base, a, b), flags)
+    }
+
+    fn build_vertex(&mut self, vid: u32, path: &mut Vec<Seg>, depth: usize) -> u32 {
         // Fast path: plain data nobody unified anything with.
         {
             let x = &self.ev.vs[vid as usize];
             if x.state == crate::eval::St::New && x.forward.is_none() && x.conjs.len() == 1 {
                 match x.conjs.get(0).map(|c| &c.x) {
-                    Some(CX::Json(j)) => return json_node(j),
-                    Some(CX::JsonAt([], j)) => return json_node(j),
+                    Some(CX::Json(j)) | Some(CX::JsonAt([], j)) => {
+                        let j: &serde_json::Value = j;
+                        return self.t.json(j, &mut self.sf, &mut self.se);
+                    }
                     _ => {}
                 }
             }
         }
         if depth > self.ev.limits.max_depth {
             self.ev.depth_hit = true;
-            return Arc::new(Node::Err(Error::full(
-                format!(
-                    "structural cycle or value nested deeper than {}",
-                    self.ev.limits.max_depth
-                ),
-                join_path(path),
-                vec![],
-                false,
-            )));
+            let msg = format!(
+                "structural cycle or value nested deeper than {}",
+                self.ev.limits.max_depth
+            );
+            return self.error_node(msg, path, false);
         }
         if self.ev.fatal.is_some() {
-            return Arc::new(Node::Err(Error::full(
-                "evaluation aborted".into(),
-                join_path(path),
-                vec![],
-                false,
-            )));
+            return self.error_node("evaluation aborted".into(), path, false);
         }
         self.ev.expand(vid);
         let r = self.ev.deref(vid);
@@ -208,11 +517,7 @@ impl Builder<'_, '_> {
         };
         if let Some(b) = err {
             let e = self.err(&b, path);
-            return Arc::new(if b.incomplete {
-                Node::Incomplete(e)
-            } else {
-                Node::Err(e)
-            });
+            return self.t.push_err(e, b.incomplete);
         }
         if let Some(alts) = disj {
             let vals: Vec<String> = alts
@@ -226,161 +531,89 @@ impl Builder<'_, '_> {
                     if *d { format!("*{s}") } else { s }
                 })
                 .collect();
-            let e = Error::full(
-                format!("incomplete value {}", vals.join(" | ")),
-                join_path(path),
-                vec![],
-                true,
-            );
-            return Arc::new(Node::Incomplete(e));
+            return self.error_node(format!("incomplete value {}", vals.join(" | ")), path, true);
         }
         if is_list {
             let elems = self.ev.vs[r as usize].elems.clone();
-            let mut out = Vec::with_capacity(elems.len());
+            let mark = self.se.len();
             for (i, e) in elems.into_iter().enumerate() {
                 path.push(Seg::Index(i));
-                out.push(self.build(e, path, depth + 1));
+                let n = self.build(e, path, depth + 1);
+                self.se.push(n);
                 path.pop();
             }
-            let list = Arc::new(Node::List(out));
-            let extra: Vec<(Rc<str>, crate::eval::ArcInfo)> = self.ev.vs[r as usize]
-                .arcs
-                .iter()
-                .filter(|(_, a)| a.kind != FK::Regular)
-                .map(|(k, a)| (k.clone(), a.clone()))
-                .collect();
-            if extra.is_empty() {
-                return list;
-            }
-            let mut fields = Vec::with_capacity(extra.len());
-            for (k, a) in extra {
-                path.push(Seg::Label(k.clone()));
-                let n = self.build(a.vid, path, depth + 1);
-                path.pop();
-                fields.push(NField {
-                    name: crate::eval::display_label(&k).to_string(),
-                    kind: a.kind,
-                    value: n,
-                    comments: a.comments,
-                });
-            }
-            return Arc::new(Node::WithDefs(list, fields));
+            let (a, b, fl) = self.t.take_elems(&mut self.se, mark);
+            let list = self.t.push(N::List(a, b), fl);
+            return self.with_defs(list, r, path, depth);
         }
         if is_struct {
-            let arcs: Vec<(Rc<str>, crate::eval::ArcInfo)> = self.ev.vs[r as usize]
-                .arcs
-                .iter()
-                .map(|(k, a)| (k.clone(), a.clone()))
-                .collect();
-            let mut fields = Vec::with_capacity(arcs.len());
-            for (k, a) in arcs {
-                if a.kind == FK::Regular && !a.regular {
-                    if a.required {
-                        path.push(Seg::Label(k.clone()));
-                        let e = Error::full(
-                            "field is required but not present".to_string(),
-                            join_path(path),
-                            vec![],
-                            true,
-                        );
-                        path.pop();
-                        fields.push(NField {
-                            name: crate::eval::display_label(&k).to_string(),
-                            kind: a.kind,
-                            value: Arc::new(Node::Incomplete(e)),
-                            comments: a.comments.clone(),
-                        });
-                    }
-                    continue;
-                }
-                path.push(Seg::Label(k.clone()));
-                let n = self.build(a.vid, path, depth + 1);
-                path.pop();
-                fields.push(NField {
-                    name: crate::eval::display_label(&k).to_string(),
-                    kind: a.kind,
-                    value: n,
-                    comments: a.comments,
-                });
+            let amark = self.sa.len();
+            if !self.snap_arcs(r, |_| true) {
+                self.sa.truncate(amark);
+                return self.t.push_err(Error::new(TOO_BIG), false);
             }
-            let ce = comp_err.map(|b| self.err(&b, path));
-            return Arc::new(Node::Struct(fields, ce));
+            let fmark = self.sf.len();
+            self.build_snapped(amark, path, depth);
+            let (a, b, mut fl) = self.t.take_fields(&mut self.sf, fmark);
+            let ce = match comp_err {
+                Some(b) => {
+                    let e = self.err(&b, path);
+                    fl |= F_JSON;
+                    self.t.errors.push(e);
+                    self.t.errors.len() as u32 - 1
+                }
+                None => NO_ERR,
+            };
+            return self.t.push(N::Struct(a, b, ce), fl);
         }
-        let extra: Vec<(Rc<str>, crate::eval::ArcInfo)> = self.ev.vs[r as usize]
-            .arcs
-            .iter()
-            .filter(|(_, a)| a.kind != FK::Regular)
-            .map(|(k, a)| (k.clone(), a.clone()))
-            .collect();
         let scalar = self.scalar_node(atom, path);
-        if extra.is_empty() {
-            return scalar;
-        }
-        let mut fields = Vec::with_capacity(extra.len());
-        for (k, a) in extra {
-            path.push(Seg::Label(k.clone()));
-            let n = self.build(a.vid, path, depth + 1);
-            path.pop();
-            fields.push(NField {
-                name: crate::eval::display_label(&k).to_string(),
-                kind: a.kind,
-                value: n,
-                comments: a.comments,
-            });
-        }
-        Arc::new(Node::WithDefs(scalar, fields))
+        self.with_defs(scalar, r, path, depth)
     }
 
-    fn scalar_node(&mut self, atom: Val, path: &[Seg]) -> Arc<Node> {
-        Arc::new(match atom {
-            Val::Null => Node::Null,
-            Val::Bool(b) => Node::Bool(b),
-            Val::Int(i) => Node::Int(i),
-            Val::Float(f) => Node::Float(f),
-            // `String::from(&str)`: `Rc<str>::to_string` goes through `Display` and the formatter.
-            Val::Str(s) => Node::Str(String::from(&*s)),
-            Val::Bytes(b) => Node::Bytes(b.to_vec()),
-            Val::Bottom(b) => Node::Err(self.err(&b, path)),
+    fn scalar_node(&mut self, atom: Val, path: &[Seg]) -> u32 {
+        match atom {
+            Val::Null => self.t.push(N::Null, 0),
+            Val::Bool(b) => self.t.push(N::Bool(b), 0),
+            Val::Int(i) => self.t.push(N::Int(i), 0),
+            Val::Float(f) => self
+                .t
+                .push(N::Float(f), if f.is_finite() { 0 } else { F_JSON }),
+            Val::Str(s) => match self.t.push_str(&s) {
+                Some((a, b)) => self.t.push(N::Str(a, b), 0),
+                None => self.t.push_err(Error::new(TOO_BIG), false),
+            },
+            Val::Bytes(b) => {
+                let (Ok(x), Ok(y)) = (
+                    u32::try_from(self.t.bytes.len()),
+                    u32::try_from(self.t.bytes.len() + b.len()),
+                ) else {
+                    return self.t.push_err(Error::new(TOO_BIG), false);
+                };
+                self.t.bytes.extend_from_slice(&b);
+                self.t.push(N::Bytes(x, y), 0)
+            }
+            Val::Bottom(b) => {
+                let e = self.err(&b, path);
+                // an error atom is an error whatever its `incomplete` flag says
+                let i = self.t.errors.len() as u32;
+                self.t.errors.push(e);
+                self.t.push(N::Err(i), F_ERR | F_JSON)
+            }
             other => {
                 let msg = match &other {
                     Val::Top => "incomplete value _".to_string(),
                     o => format!("incomplete value {o}"),
                 };
                 let _ = type_name(&other);
-                Node::Incomplete(Error::full(msg, join_path(path), vec![], true))
+                self.error_node(msg, path, true)
             }
-        })
+        }
     }
 }
 
 /// Depth budget for evaluating on the caller's stack; deeper programs are re-run on a
 /// dedicated thread with a stack sized for the configured limit.
 const FAST_DEPTH: usize = if cfg!(debug_assertions) { 0 } else { 120 };
-
-fn json_node(j: &serde_json::Value) -> Arc<Node> {
-    use serde_json::Value as J;
-    Arc::new(match j {
-        J::Null => Node::Null,
-        J::Bool(b) => Node::Bool(*b),
-        J::Number(n) => match n.as_i64() {
-            Some(i) => Node::Int(i),
-            None => Node::Float(n.as_f64().unwrap_or(0.0)),
-        },
-        J::String(s) => Node::Str(s.clone()),
-        J::Array(a) => Node::List(a.iter().map(json_node).collect()),
-        J::Object(m) => Node::Struct(
-            m.iter()
-                .map(|(k, v)| NField {
-                    name: k.clone(),
-                    kind: FK::Regular,
-                    value: json_node(v),
-                    comments: Comments::default(),
-                })
-                .collect(),
-            None,
-        ),
-    })
-}
 
 pub(crate) type Inputs<'x> = [(&'x [String], &'x serde_json::Value)];
 
@@ -423,7 +656,11 @@ fn evaluate_here(
     let mut b = Builder {
         ev,
         inner,
-        built: Default::default(),
+        t: Tree::default(),
+        sf: Vec::new(),
+        se: Vec::new(),
+        sa: Vec::new(),
+        built: Vec::new(),
         errors: 0,
     };
     let root = b.ev.new_vertex();
@@ -442,87 +679,97 @@ fn evaluate_here(
         });
     }
     let mut path = Vec::new();
-    let node = b.build(root, &mut path, 0);
+    let id = b.build(root, &mut path, 0);
     let hit = b.ev.depth_hit;
     if let Some(f) = b.ev.fatal.take() {
         return (Err(f), hit);
     }
-    (Ok(Value { node }), hit)
+    let tree = Arc::new(b.t);
+    (Ok(Value { tree, id }), hit)
 }
 
 impl Value {
+    fn at(&self, id: u32) -> Value {
+        Value {
+            tree: self.tree.clone(),
+            id,
+        }
+    }
+
     /// Looks up a dotted path of field names (regular, definition or hidden); a segment may be
     /// quoted (`metadata.labels."app.oam.dev/name"`) and list elements are selected by index.
     pub fn lookup(&self, path: &str) -> Option<Value> {
-        let mut cur = self.node.clone();
         if path.is_empty() {
             return Some(self.clone());
         }
+        let t = &*self.tree;
+        let find = |a, b, seg: &str| {
+            t.fields(a, b)
+                .iter()
+                .find(|f| t.str(f.name) == seg)
+                .map(|f| f.value)
+        };
+        let index = |a, b, seg: &str| {
+            seg.parse::<usize>()
+                .ok()
+                .and_then(|i| t.elems(a, b).get(i).copied())
+        };
+        let mut cur = self.id;
         for seg in split_path(path) {
             let seg = seg.as_str();
-            let next = match &*cur {
-                Node::WithDefs(base, fields) => fields
-                    .iter()
-                    .find(|f| f.name == seg)
-                    .map(|f| f.value.clone())
-                    .or_else(|| match &**base {
-                        // a list that also declares hidden fields or definitions
-                        Node::List(elems) => seg
-                            .parse::<usize>()
-                            .ok()
-                            .and_then(|i| elems.get(i).cloned()),
-                        _ => None,
-                    }),
-                Node::Struct(fields, _) => fields
-                    .iter()
-                    .find(|f| f.name == seg)
-                    .map(|f| f.value.clone()),
-                Node::List(elems) => seg
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| elems.get(i).cloned()),
+            cur = match t.n(cur) {
+                N::WithDefs(base, a, b) => find(a, b, seg).or_else(|| match t.n(base) {
+                    // a list that also declares hidden fields or definitions
+                    N::List(x, y) => index(x, y, seg),
+                    _ => None,
+                }),
+                N::Struct(a, b, _) => find(a, b, seg),
+                N::List(a, b) => index(a, b, seg),
                 _ => None,
             }?;
-            cur = next;
         }
-        Some(Value { node: cur })
+        Some(self.at(cur))
     }
 
     /// True unless the value is an error (bottom).
     pub fn exists(&self) -> bool {
-        !matches!(&*self.node, Node::Err(_))
+        !matches!(self.tree.n(self.id), N::Err(_))
+    }
+
+    fn base(&self) -> N {
+        self.tree.n(self.tree.base(self.id))
     }
 
     pub fn kind(&self) -> Kind {
-        match self.node.base() {
-            Node::Null => Kind::Null,
-            Node::Bool(_) => Kind::Bool,
-            Node::Int(_) => Kind::Int,
-            Node::Float(_) => Kind::Float,
-            Node::Str(_) => Kind::String,
-            Node::Bytes(_) => Kind::Bytes,
-            Node::Struct(..) => Kind::Struct,
-            Node::List(_) => Kind::List,
-            Node::Err(_) => Kind::Bottom,
-            Node::Incomplete(_) | Node::WithDefs(..) => Kind::Incomplete,
+        match self.base() {
+            N::Null => Kind::Null,
+            N::Bool(_) => Kind::Bool,
+            N::Int(_) => Kind::Int,
+            N::Float(_) => Kind::Float,
+            N::Str(..) => Kind::String,
+            N::Bytes(..) => Kind::Bytes,
+            N::Struct(..) => Kind::Struct,
+            N::List(..) => Kind::List,
+            N::Err(_) => Kind::Bottom,
+            N::Incomplete(_) | N::WithDefs(..) => Kind::Incomplete,
         }
     }
 
     /// True when the value and everything in it (regular fields) is concrete and error free.
     pub fn is_concrete(&self) -> bool {
-        self.to_json().is_ok()
+        self.tree.flags(self.id) & F_JSON == 0
     }
 
     /// `cue export`: fails naming the path of any incomplete or erroring field.
     pub fn to_json(&self) -> Result<serde_json::Value, Error> {
-        to_json(&self.node)
+        to_json(&self.tree, self.id)
     }
 
     /// `cue export` as JSON text (indented when `pretty`): the same result and errors as
     /// serialising [`Value::to_json`], without building the intermediate `serde_json::Value`.
     pub fn to_json_string(&self, pretty: bool) -> Result<String, Error> {
-        check_json(&self.node)?;
-        let ser = JsonNode(&self.node);
+        check_json(&self.tree, self.id)?;
+        let ser = JsonNode(&self.tree, self.id);
         let r = if pretty {
             serde_json::to_string_pretty(&ser)
         } else {
@@ -533,84 +780,76 @@ impl Value {
 
     /// Like KubeVela's `Validate()`: any non-incomplete error anywhere fails.
     pub fn validate(&self) -> Result<(), Error> {
-        validate(&self.node)
+        validate(&self.tree, self.id)
+    }
+
+    fn field_list(&self, all: bool) -> Vec<Field> {
+        let t = &*self.tree;
+        match self.base() {
+            N::Struct(a, b, _) => t
+                .fields(a, b)
+                .iter()
+                .filter(|f| all || f.kind == FK::Regular)
+                .map(|f| Field {
+                    name: t.str(f.name).to_string(),
+                    value: self.at(f.value),
+                    comments: f.comments.clone(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// The regular fields, in order.
     pub fn fields(&self) -> Vec<Field> {
-        match self.node.base() {
-            Node::Struct(fields, _) => fields
-                .iter()
-                .filter(|f| f.kind == FK::Regular)
-                .map(|f| Field {
-                    name: f.name.clone(),
-                    value: Value {
-                        node: f.value.clone(),
-                    },
-                    comments: f.comments.clone(),
-                })
-                .collect(),
-            _ => Vec::new(),
-        }
+        self.field_list(false)
     }
 
     /// All fields including hidden fields and definitions.
     pub fn all_fields(&self) -> Vec<Field> {
-        match self.node.base() {
-            Node::Struct(fields, _) => fields
-                .iter()
-                .map(|f| Field {
-                    name: f.name.clone(),
-                    value: Value {
-                        node: f.value.clone(),
-                    },
-                    comments: f.comments.clone(),
-                })
-                .collect(),
-            _ => Vec::new(),
-        }
+        self.field_list(true)
     }
 
     pub fn elements(&self) -> Vec<Value> {
-        match self.node.base() {
-            Node::List(e) => e.iter().map(|n| Value { node: n.clone() }).collect(),
+        match self.base() {
+            N::List(a, b) => self.tree.elems(a, b).iter().map(|&e| self.at(e)).collect(),
             _ => Vec::new(),
         }
     }
 
     pub fn as_bool(&self) -> Option<bool> {
-        match self.node.base() {
-            Node::Bool(b) => Some(*b),
+        match self.base() {
+            N::Bool(b) => Some(b),
             _ => None,
         }
     }
 
     pub fn as_str(&self) -> Option<String> {
-        match self.node.base() {
-            Node::Str(s) => Some(s.clone()),
+        match self.base() {
+            N::Str(a, b) => Some(self.tree.str((a, b)).to_string()),
             _ => None,
         }
     }
 
     pub fn as_i64(&self) -> Option<i64> {
-        match self.node.base() {
-            Node::Int(i) => Some(*i),
+        match self.base() {
+            N::Int(i) => Some(i),
             _ => None,
         }
     }
 
     pub fn as_f64(&self) -> Option<f64> {
-        match self.node.base() {
-            Node::Int(i) => Some(*i as f64),
-            Node::Float(f) => Some(*f),
+        match self.base() {
+            N::Int(i) => Some(i as f64),
+            N::Float(f) => Some(f),
             _ => None,
         }
     }
 
     /// The error carried by this value, if it is bottom or incomplete.
     pub fn error(&self) -> Option<Error> {
-        match self.node.base() {
-            Node::Err(e) | Node::Incomplete(e) => Some(e.clone()),
+        match self.base() {
+            N::Err(e) | N::Incomplete(e) => Some(self.tree.error(e).clone()),
             _ => None,
         }
     }
@@ -646,119 +885,138 @@ fn split_path(path: &str) -> Vec<String> {
     out
 }
 
-fn to_json(n: &Node) -> Result<serde_json::Value, Error> {
+fn bytes_b64(t: &Tree, a: u32, b: u32) -> String {
+    base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        &t.bytes[a as usize..b as usize],
+    )
+}
+
+fn to_json(t: &Tree, n: u32) -> Result<serde_json::Value, Error> {
     use serde_json::Value as J;
-    Ok(match n.base() {
-        Node::Null => J::Null,
-        Node::Bool(b) => J::Bool(*b),
-        Node::Int(i) => J::from(*i),
-        Node::Float(f) => match serde_json::Number::from_f64(*f) {
+    Ok(match t.n(t.base(n)) {
+        N::Null => J::Null,
+        N::Bool(b) => J::Bool(b),
+        N::Int(i) => J::from(i),
+        N::Float(f) => match serde_json::Number::from_f64(f) {
             Some(x) => J::Number(x),
             None => return Err(Error::new(format!("invalid float {f}"))),
         },
-        Node::Str(s) => J::String(s.clone()),
-        Node::Bytes(b) => J::String(base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            b,
-        )),
-        Node::Struct(fields, ce) => {
-            if let Some(e) = ce {
-                return Err(e.clone());
+        N::Str(a, b) => J::String(t.str((a, b)).to_string()),
+        N::Bytes(a, b) => J::String(bytes_b64(t, a, b)),
+        N::Struct(a, b, ce) => {
+            if ce != NO_ERR {
+                return Err(t.error(ce).clone());
             }
+            let fields = t.fields(a, b);
             let mut m = serde_json::Map::with_capacity(fields.len());
             for f in fields {
                 if f.kind != FK::Regular {
                     continue;
                 }
-                m.insert(f.name.clone(), to_json(&f.value)?);
+                m.insert(t.str(f.name).to_string(), to_json(t, f.value)?);
             }
             J::Object(m)
         }
-        Node::List(e) => J::Array(e.iter().map(|x| to_json(x)).collect::<Result<_, _>>()?),
-        Node::Err(e) | Node::Incomplete(e) => return Err(e.clone()),
-        Node::WithDefs(..) => return Err(Error::new("internal error: nested scalar wrapper")),
+        N::List(a, b) => J::Array(
+            t.elems(a, b)
+                .iter()
+                .map(|&x| to_json(t, x))
+                .collect::<Result<_, _>>()?,
+        ),
+        N::Err(e) | N::Incomplete(e) => return Err(t.error(e).clone()),
+        N::WithDefs(..) => return Err(Error::new("internal error: nested scalar wrapper")),
     })
 }
 
-/// The first error `to_json` would return for `n`, in the same order, without building JSON.
-fn check_json(n: &Node) -> Result<(), Error> {
-    match n.base() {
-        Node::Float(f) if !f.is_finite() => Err(Error::new(format!("invalid float {f}"))),
-        Node::Struct(fields, ce) => {
-            if let Some(e) = ce {
-                return Err(e.clone());
+/// The first error `to_json` would return for `n`, in the same order, without building JSON
+/// (and without walking a node whose flags say it has none).
+fn check_json(t: &Tree, n: u32) -> Result<(), Error> {
+    if t.flags(n) & F_JSON == 0 {
+        return Ok(());
+    }
+    match t.n(t.base(n)) {
+        N::Float(f) if !f.is_finite() => Err(Error::new(format!("invalid float {f}"))),
+        N::Struct(a, b, ce) => {
+            if ce != NO_ERR {
+                return Err(t.error(ce).clone());
             }
-            for f in fields {
+            for f in t.fields(a, b) {
                 if f.kind == FK::Regular {
-                    check_json(&f.value)?;
+                    check_json(t, f.value)?;
                 }
             }
             Ok(())
         }
-        Node::List(e) => e.iter().try_for_each(|x| check_json(x)),
-        Node::Err(e) | Node::Incomplete(e) => Err(e.clone()),
-        Node::WithDefs(..) => Err(Error::new("internal error: nested scalar wrapper")),
+        N::List(a, b) => t.elems(a, b).iter().try_for_each(|&x| check_json(t, x)),
+        N::Err(e) | N::Incomplete(e) => Err(t.error(e).clone()),
+        N::WithDefs(..) => Err(Error::new("internal error: nested scalar wrapper")),
         _ => Ok(()),
     }
 }
 
 /// Serialises a node checked by [`check_json`] as `to_json` would build it.
-struct JsonNode<'n>(&'n Node);
+struct JsonNode<'t>(&'t Tree, u32);
 
 impl serde::Serialize for JsonNode<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::{Error as _, SerializeMap, SerializeSeq};
-        match self.0.base() {
-            Node::Null => s.serialize_unit(),
-            Node::Bool(b) => s.serialize_bool(*b),
-            Node::Int(i) => s.serialize_i64(*i),
-            Node::Float(f) => s.serialize_f64(*f),
-            Node::Str(x) => s.serialize_str(x),
-            Node::Bytes(b) => s.serialize_str(&base64::Engine::encode(
-                &base64::engine::general_purpose::STANDARD,
-                b,
-            )),
-            Node::Struct(fields, _) => {
+        let t = self.0;
+        match t.n(t.base(self.1)) {
+            N::Null => s.serialize_unit(),
+            N::Bool(b) => s.serialize_bool(b),
+            N::Int(i) => s.serialize_i64(i),
+            N::Float(f) => s.serialize_f64(f),
+            N::Str(a, b) => s.serialize_str(t.str((a, b))),
+            N::Bytes(a, b) => s.serialize_str(&bytes_b64(t, a, b)),
+            N::Struct(a, b, _) => {
+                let fields = t.fields(a, b);
                 let n = fields.iter().filter(|f| f.kind == FK::Regular).count();
                 let mut m = s.serialize_map(Some(n))?;
                 for f in fields {
                     if f.kind == FK::Regular {
-                        m.serialize_entry(&f.name, &JsonNode(&f.value))?;
+                        m.serialize_entry(t.str(f.name), &JsonNode(t, f.value))?;
                     }
                 }
                 m.end()
             }
-            Node::List(e) => {
+            N::List(a, b) => {
+                let e = t.elems(a, b);
                 let mut q = s.serialize_seq(Some(e.len()))?;
-                for x in e {
-                    q.serialize_element(&JsonNode(x))?;
+                for &x in e {
+                    q.serialize_element(&JsonNode(t, x))?;
                 }
                 q.end()
             }
-            Node::Err(e) | Node::Incomplete(e) => Err(S::Error::custom(e)),
-            Node::WithDefs(..) => Err(S::Error::custom("internal error: nested scalar wrapper")),
+            N::Err(e) | N::Incomplete(e) => Err(S::Error::custom(t.error(e))),
+            N::WithDefs(..) => Err(S::Error::custom("internal error: nested scalar wrapper")),
         }
     }
 }
 
-fn validate(n: &Node) -> Result<(), Error> {
-    match n {
-        Node::WithDefs(b, fields) => {
-            for f in fields {
-                validate(&f.value)?;
+/// The first error `validate` finds below `n`: definitions and hidden fields before the value
+/// they decorate, fields in order; nodes whose flags say they hold none are not walked.
+fn validate(t: &Tree, n: u32) -> Result<(), Error> {
+    if t.flags(n) & F_ERR == 0 {
+        return Ok(());
+    }
+    match t.n(n) {
+        N::WithDefs(b, x, y) => {
+            for f in t.fields(x, y) {
+                validate(t, f.value)?;
             }
-            validate(b)
+            validate(t, b)
         }
-        Node::Err(e) => Err(e.clone()),
-        Node::Struct(fields, _) => {
-            for f in fields {
-                validate(&f.value)?;
+        N::Err(e) => Err(t.error(e).clone()),
+        N::Struct(a, b, _) => {
+            for f in t.fields(a, b) {
+                validate(t, f.value)?;
             }
             Ok(())
         }
-        Node::List(e) => {
-            for x in e {
-                validate(x)?;
+        N::List(a, b) => {
+            for &x in t.elems(a, b) {
+                validate(t, x)?;
             }
             Ok(())
         }
