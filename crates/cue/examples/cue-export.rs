@@ -1,8 +1,10 @@
 //! `cargo run -p cue --example cue-export -- FILE [EXPR]`: export FILE (or EXPR in it) as JSON,
 //! after validating the whole file. Exit status 1 on error.
 //!
-//! Like `cue export`, the process ends as soon as the output is written: the evaluated value is
-//! not freed piece by piece first (the operating system reclaims the memory at exit).
+//! Like `cue export`, the process ends as soon as the output is written: neither the evaluation's
+//! working memory (`Runtime::skip_teardown`) nor the evaluated value and program are freed
+//! piece by piece first (the operating system reclaims the memory at exit), as in
+//! `sail cue export`.
 
 use std::io::Write;
 
@@ -24,7 +26,9 @@ fn main() {
         }
     };
     let expr = args.get(2).cloned().unwrap_or_default();
-    let program = match cue::Runtime::new().compile(file, &src) {
+    let mut runtime = cue::Runtime::new();
+    runtime.skip_teardown();
+    let program = match runtime.compile(file, &src) {
         Ok(p) => p,
         Err(e) => fail(e),
     };

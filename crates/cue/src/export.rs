@@ -684,7 +684,12 @@ fn evaluate_here(
     if let Some(f) = b.ev.fatal.take() {
         return (Err(f), hit);
     }
-    let tree = Arc::new(b.t);
+    let tree = Arc::new(std::mem::take(&mut b.t));
+    if inner.skip_teardown {
+        // The embedder exits soon and asked not to spend time freeing the arena
+        // (`Runtime::skip_teardown`); the memory goes back to the operating system at exit.
+        std::mem::forget(b);
+    }
     (Ok(Value { tree, id }), hit)
 }
 
