@@ -774,13 +774,9 @@ impl Value {
     /// serialising [`Value::to_json`], without building the intermediate `serde_json::Value`.
     pub fn to_json_string(&self, pretty: bool) -> Result<String, Error> {
         check_json(&self.tree, self.id)?;
-        let ser = JsonNode(&self.tree, self.id);
-        let r = if pretty {
-            serde_json::to_string_pretty(&ser)
-        } else {
-            serde_json::to_string(&ser)
-        };
-        r.map_err(|e| Error::new(format!("cannot encode JSON: {e}")))
+        let mut out = String::with_capacity(4096);
+        write_json(&self.tree, self.id, pretty, 0, &mut out)?;
+        Ok(out)
     }
 
     /// Like KubeVela's `Validate()`: any non-incomplete error anywhere fails.
@@ -960,43 +956,126 @@ fn check_json(t: &Tree, n: u32) -> Result<(), Error> {
     }
 }
 
-/// Serialises a node checked by [`check_json`] as `to_json` would build it.
-struct JsonNode<'t>(&'t Tree, u32);
-
-impl serde::Serialize for JsonNode<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{Error as _, SerializeMap, SerializeSeq};
-        let t = self.0;
-        match t.n(t.base(self.1)) {
-            N::Null => s.serialize_unit(),
-            N::Bool(b) => s.serialize_bool(b),
-            N::Int(i) => s.serialize_i64(i),
-            N::Float(f) => s.serialize_f64(f),
-            N::Str(a, b) => s.serialize_str(t.str((a, b))),
-            N::Bytes(a, b) => s.serialize_str(&bytes_b64(t, a, b)),
-            N::Struct(a, b, _) => {
-                let fields = t.fields(a, b);
-                let n = fields.iter().filter(|f| f.kind == FK::Regular).count();
-                let mut m = s.serialize_map(Some(n))?;
-                for f in fields {
-                    if f.kind == FK::Regular {
-                        m.serialize_entry(t.str(f.name), &JsonNode(t, f.value))?;
-                    }
-                }
-                m.end()
+/// Writes node `n`, checked by [`check_json`], as JSON text exactly as serde_json writes what
+/// `to_json` builds (`to_string_pretty` when `pretty`, else `to_string`), straight from the tree.
+fn write_json(t: &Tree, n: u32, pretty: bool, depth: usize, out: &mut String) -> Result<(), Error> {
+    const SPACES: &str = "\n                                                              ";
+    let newline = |out: &mut String, depth: usize| match SPACES.get(..1 + 2 * depth) {
+        Some(s) => out.push_str(s),
+        None => {
+            out.push('\n');
+            for _ in 0..depth {
+                out.push_str("  ");
             }
-            N::List(a, b) => {
-                let e = t.elems(a, b);
-                let mut q = s.serialize_seq(Some(e.len()))?;
-                for &x in e {
-                    q.serialize_element(&JsonNode(t, x))?;
+        }
+    };
+    match t.n(t.base(n)) {
+        N::Null => out.push_str("null"),
+        N::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        N::Int(i) => push_int(out, i),
+        N::Float(f) => out.push_str(&serde_json::Value::from(f).to_string()),
+        N::Str(a, b) => push_json_str(out, t.str((a, b))),
+        N::Bytes(a, b) => push_json_str(out, &bytes_b64(t, a, b)),
+        N::Struct(a, b, _) => {
+            out.push('{');
+            let mut empty = true;
+            for f in t.fields(a, b) {
+                if f.kind != FK::Regular {
+                    continue;
                 }
-                q.end()
+                if !empty {
+                    out.push(',');
+                }
+                empty = false;
+                if pretty {
+                    newline(out, depth + 1);
+                }
+                push_json_str(out, t.str(f.name));
+                out.push_str(if pretty { ": " } else { ":" });
+                write_json(t, f.value, pretty, depth + 1, out)?;
             }
-            N::Err(e) | N::Incomplete(e) => Err(S::Error::custom(t.error(e))),
-            N::WithDefs(..) => Err(S::Error::custom("internal error: nested scalar wrapper")),
+            if pretty && !empty {
+                newline(out, depth);
+            }
+            out.push('}');
+        }
+        N::List(a, b) => {
+            out.push('[');
+            let e = t.elems(a, b);
+            for (i, &x) in e.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                if pretty {
+                    newline(out, depth + 1);
+                }
+                write_json(t, x, pretty, depth + 1, out)?;
+            }
+            if pretty && !e.is_empty() {
+                newline(out, depth);
+            }
+            out.push(']');
+        }
+        N::Err(e) | N::Incomplete(e) => {
+            return Err(Error::new(format!("cannot encode JSON: {}", t.error(e))));
+        }
+        N::WithDefs(..) => {
+            return Err(Error::new(
+                "cannot encode JSON: internal error: nested scalar wrapper",
+            ));
         }
     }
+    Ok(())
+}
+
+fn push_int(out: &mut String, i: i64) {
+    let mut buf = [0u8; 20];
+    let mut n = i.unsigned_abs();
+    let mut p = buf.len();
+    loop {
+        p -= 1;
+        buf[p] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        out.push('-');
+    }
+    out.push_str(std::str::from_utf8(&buf[p..]).unwrap_or_default());
+}
+
+/// A JSON string literal, escaped as serde_json escapes it.
+fn push_json_str(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    let mut start = 0;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        let esc = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // `b` is ASCII: `i` is a character boundary
+        out.push_str(&s[start..i]);
+        if esc.is_empty() {
+            out.push_str("\\u00");
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 0xf) as usize] as char);
+        } else {
+            out.push_str(esc);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
 /// The first error `validate` finds below `n`: definitions and hidden fields before the value

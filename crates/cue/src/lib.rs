@@ -704,6 +704,42 @@ mod tests {
         assert!(e.to_string().contains("vela/op"));
     }
 
+    /// `to_json_string` writes JSON itself: byte for byte what serde_json makes of `to_json`.
+    #[test]
+    fn json_text_is_serde_json_text() {
+        let src = r#"
+a: "q\"b\\s\n\r\t\b\f\u0001\u001f\u007f é ☃ 𝄞 /"
+"odd key\n": {}
+e: []
+n: [1, -2, 9223372036854775807, -9223372036854775807, 0]
+f: [1.5, -0.0, 1e300, 2.5e-8, 0.1, 100.0]
+b: [true, false, null]
+y: 'by\x00tes'
+nest: {x: [{}, [], [{z: "w"}]], _hidden: 1, #def: 2}
+"#;
+        let v = Runtime::new()
+            .compile("t.cue", src)
+            .and_then(|p| p.eval())
+            .expect("eval");
+        let j = v.to_json().expect("json");
+        assert_eq!(
+            v.to_json_string(true).expect("pretty"),
+            serde_json::to_string_pretty(&j).expect("serde")
+        );
+        assert_eq!(
+            v.to_json_string(false).expect("compact"),
+            serde_json::to_string(&j).expect("serde")
+        );
+        for x in ["e", "n", "a", "nest.x"] {
+            let x = v.lookup(x).expect("field");
+            let j = x.to_json().expect("json");
+            assert_eq!(
+                x.to_json_string(true).expect("pretty"),
+                serde_json::to_string_pretty(&j).expect("serde")
+            );
+        }
+    }
+
     /// `skip_teardown` changes what is freed, not what is computed.
     #[test]
     fn skip_teardown_gives_the_same_value() {
