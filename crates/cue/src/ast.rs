@@ -263,10 +263,10 @@ impl PartialEq<Vec<String>> for Comments {
 pub struct Field {
     pub label: Label,
     /// `X=label: value`
-    pub alias: Option<String>,
+    pub alias: Option<Box<str>>,
     pub constraint: Constraint,
     pub value: Expr,
-    pub attrs: Vec<Attr>,
+    pub attrs: Box<[Attr]>,
     /// Doc comment lines (without `//`, trimmed).
     pub comments: Comments,
     pub span: Span,
@@ -414,7 +414,7 @@ pub enum InterpPart {
 pub enum ListElem {
     Expr(Expr),
     Comprehension(Comprehension),
-    Ellipsis(Option<Expr>, Span),
+    Ellipsis(Option<Box<Expr>>, Span),
 }
 
 #[derive(Debug, Clone)]
@@ -468,6 +468,11 @@ mod tests {
             size_of::<Comprehension>()
         );
         assert!(size_of::<Expr>() <= 64, "Expr: {}", size_of::<Expr>());
-        assert!(size_of::<Decl>() <= 184, "Decl: {}", size_of::<Decl>());
+        assert!(size_of::<Decl>() <= 168, "Decl: {}", size_of::<Decl>());
+        assert!(
+            size_of::<ListElem>() <= 64,
+            "ListElem: {}",
+            size_of::<ListElem>()
+        );
     }
 }

@@ -187,6 +187,24 @@ impl<'s> Lexer<'s> {
         Ok(())
     }
 
+    /// Advances over a run of the byte `c` (indentation), 8 bytes at a time.
+    #[inline]
+    fn skip_run(&mut self, c: u8) {
+        let pat = u64::from_le_bytes([c; 8]);
+        while let Some(chunk) = self.b.get(self.pos..self.pos + 8) {
+            let diff = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])) ^ pat;
+            if diff != 0 {
+                // the first byte that differs ends the run
+                self.pos += (diff.trailing_zeros() / 8) as usize;
+                return;
+            }
+            self.pos += 8;
+        }
+        while self.b.get(self.pos) == Some(&c) {
+            self.pos += 1;
+        }
+    }
+
     /// Advances over identifier characters.
     #[inline]
     fn skip_ident_chars(&mut self) {
@@ -217,13 +235,7 @@ impl<'s> Lexer<'s> {
                 });
             };
             match c {
-                b' ' | b'\t' | b'\r' => {
-                    self.pos += 1;
-                    // indentation: a run of the same byte
-                    while self.b.get(self.pos) == Some(&c) {
-                        self.pos += 1;
-                    }
-                }
+                b' ' | b'\t' | b'\r' => self.skip_run(c),
                 b'\n' => {
                     self.pos += 1;
                     self.line += 1;
@@ -596,6 +608,35 @@ mod tests {
             errs.first().map(String::as_str),
             Some("string literal not terminated")
         );
+    }
+
+    #[test]
+    fn indentation_runs() {
+        for n in 0..20 {
+            for ws in [" ", "\t", " \t", "\r\n"] {
+                let src = format!("{}a:{}1{}\n", ws.repeat(n), ws.repeat(n), ws.repeat(n));
+                let mut l = Lexer::new(&src, 0, src.len());
+                let mut got = vec![];
+                loop {
+                    let t = l.next().expect("lex");
+                    if t.tok == Tok::Eof {
+                        break;
+                    }
+                    got.push((t.tok, t.start, t.end));
+                }
+                let a = src.find('a').expect("a");
+                let one = src.find('1').expect("1");
+                assert_eq!(
+                    &got[..3],
+                    &[
+                        (Tok::Ident("a"), a, a + 1),
+                        (Tok::Colon, a + 1, a + 2),
+                        (Tok::Int("1"), one, one + 1)
+                    ],
+                    "{src:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -344,7 +344,7 @@ impl<'s> Parser<'s> {
         let mut e = e;
         if *self.peek() == Tok::Assign {
             if let ExprKind::Ident(n) = &e.kind {
-                alias = Some(n.clone());
+                alias = Some(Box::<str>::from(n.as_str()));
                 self.bump();
                 e = self.parse_expr()?;
             } else {
@@ -366,7 +366,7 @@ impl<'s> Parser<'s> {
             if alias.is_some() {
                 // value alias at declaration level: X=expr embedding
                 let span = e.span;
-                let a = alias.unwrap_or_default();
+                let a = alias.unwrap_or_default().into_string();
                 return Ok(Decl::Embed(Expr {
                     kind: ExprKind::Alias(a, Box::new(e)),
                     span,
@@ -407,7 +407,7 @@ impl<'s> Parser<'s> {
             alias,
             constraint,
             value,
-            attrs,
+            attrs: attrs.into_boxed_slice(),
             comments: Comments::from_vec(comments),
             span: self.span(start, self.prev_end()),
         }))
@@ -864,7 +864,7 @@ impl<'s> Parser<'s> {
                     let e = if matches!(self.peek(), Tok::RBrack | Tok::Comma | Tok::Newline) {
                         None
                     } else {
-                        Some(self.parse_expr()?)
+                        Some(Box::new(self.parse_expr()?))
                     };
                     ListElem::Ellipsis(e, self.span(s.start, self.prev_end()))
                 }
