@@ -1184,7 +1184,12 @@ impl<'a> Ev<'a> {
             Val::Bottom(b) => self.set_err(v, b),
             other => {
                 let cur = std::mem::replace(&mut self.vm(v).atom, Val::Top);
-                let r = unify_atoms(&cur, &other);
+                // `_ & x` is `x` (unify_atoms' first case), without a copy of `x`
+                let r = if matches!(cur, Val::Top) {
+                    other
+                } else {
+                    unify_atoms(&cur, &other)
+                };
                 let here = self.cur_span;
                 match r {
                     Val::Bottom(b) => {
@@ -2455,7 +2460,7 @@ impl<'a> Ev<'a> {
     fn finalize_kinds(&mut self, v: VId) {
         // kind conflicts
         let vx = self.v(v);
-        let atom = vx.atom.clone();
+        let atom = &vx.atom;
         // Optional fields alone don't make a struct: `{bar?: int, _} & "x"` is "x".
         let has_regular_arcs = vx
             .arcs
@@ -2471,19 +2476,19 @@ impl<'a> Ev<'a> {
                 err = Some(format!(
                     "conflicting values {} and [...] (mismatched types {} and list)",
                     atom,
-                    type_name(&atom)
+                    type_name(atom)
                 ));
             }
         } else if vx.is_struct
             && (has_regular_arcs
                 || matches!(atom, Val::Top)
-                || matches!(&atom, Val::Atom(a) if a.kinds & K_STRUCT != 0))
+                || matches!(atom, Val::Atom(a) if a.kinds & K_STRUCT != 0))
         {
             if atom.kind_bits() & K_STRUCT == 0 {
                 err = Some(format!(
                     "conflicting values {} and {{...}} (mismatched types {} and struct)",
                     atom,
-                    type_name(&atom)
+                    type_name(atom)
                 ));
             }
         }
@@ -2496,7 +2501,7 @@ impl<'a> Ev<'a> {
             err = Some(format!(
                 "conflicting values {} and {{...}} (mismatched types {} and struct)",
                 atom,
-                type_name(&atom)
+                type_name(atom)
             ));
         }
         let becomes_struct = !vx.is_list && !vx.is_struct && vx.saw_lit && matches!(atom, Val::Top);
