@@ -25,12 +25,10 @@ use std::time::Duration;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+const ABOUT: &str = "Sailplane: application delivery for hybrid, multi-cluster Kubernetes";
+
 #[derive(Parser)]
-#[command(
-    name = "sail",
-    version,
-    about = "Sailplane: application delivery for hybrid, multi-cluster Kubernetes"
-)]
+#[command(name = "sail", version, about = ABOUT)]
 struct Cli {
     /// Kubeconfig of the hub (default: $KUBECONFIG, then $SAIL_HOME/kubeconfig).
     #[arg(long, global = true)]
@@ -300,7 +298,29 @@ enum RevisionCommand {
     },
 }
 
+/// `sail cue …` on its own: the same `cue` command (`CueCommand`) and `--kubeconfig` global as
+/// in [`Cli`], without clap first building its description of every other command, which was
+/// the larger part of parsing a `sail cue` command line (a test checks both parse and describe
+/// `sail cue` alike).
+#[derive(Parser)]
+#[command(name = "sail", version, about = ABOUT)]
+struct CueCli {
+    /// Kubeconfig of the hub (default: $KUBECONFIG, then $SAIL_HOME/kubeconfig).
+    #[arg(long, global = true)]
+    kubeconfig: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: CueOnly,
+}
+
 #[derive(Subcommand)]
+enum CueOnly {
+    /// The CUE engine.
+    #[command(subcommand)]
+    Cue(CueCommand),
+}
+
+#[derive(Subcommand, Debug, PartialEq)]
 enum CueCommand {
     /// Evaluate and print concrete JSON or YAML.
     Export {
@@ -323,6 +343,10 @@ enum CueCommand {
 }
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "cue") {
+        let CueOnly::Cue(c) = CueCli::parse().command;
+        return exit_code(cue_command(c));
+    }
     let cli = Cli::parse();
     // `sail cue` runs like `cue`, one short process that needs neither the log nor the
     // runtime, whose worker threads cost about as much as exporting a small file.
@@ -567,6 +591,70 @@ async fn run(cli: Cli) -> Result<(), Error> {
             let _ = tokio::signal::ctrl_c().await;
             handle.shutdown().await?;
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn cue_of(mut cmd: clap::Command) -> clap::Command {
+        cmd.build();
+        cmd.find_subcommand("cue").expect("cue subcommand").clone()
+    }
+
+    /// `sail cue …` is parsed by `CueCli` alone: it must describe and parse the `cue` command
+    /// exactly as the full command line does.
+    #[test]
+    fn cue_parser_matches_the_full_one() {
+        let full = cue_of(Cli::command());
+        let alone = cue_of(CueCli::command());
+        for sub in ["", "export", "eval", "vet"] {
+            let (mut f, mut a) = if sub.is_empty() {
+                (full.clone(), alone.clone())
+            } else {
+                (
+                    full.find_subcommand(sub).expect("full").clone(),
+                    alone.find_subcommand(sub).expect("alone").clone(),
+                )
+            };
+            assert_eq!(
+                f.render_long_help().to_string(),
+                a.render_long_help().to_string(),
+                "help of `sail cue {sub}`"
+            );
+            assert_eq!(f.render_usage().to_string(), a.render_usage().to_string());
+        }
+        let lines: [&[&str]; 4] = [
+            &[
+                "sail", "cue", "export", "a.cue", "-e", "x.y", "--out", "yaml",
+            ],
+            &["sail", "cue", "eval", "--kubeconfig", "k", "a.cue", "b.cue"],
+            &["sail", "cue", "vet", "a.cue"],
+            &["sail", "cue", "export", "--out", "toml", "a.cue"],
+        ];
+        for line in lines {
+            let full = Cli::try_parse_from(line).map(|c| {
+                let Command::Cue(cue) = c.command else {
+                    panic!("{line:?} is not a cue command");
+                };
+                (cue, c.kubeconfig)
+            });
+            let alone = CueCli::try_parse_from(line).map(|c| {
+                let CueOnly::Cue(cue) = c.command;
+                (cue, c.kubeconfig)
+            });
+            match (full, alone) {
+                (Ok(f), Ok(a)) => assert_eq!(f, a, "{line:?}"),
+                (Err(f), Err(a)) => assert_eq!(f.to_string(), a.to_string(), "{line:?}"),
+                (f, a) => panic!(
+                    "{line:?}: full parser ok {}, cue parser ok {}",
+                    f.is_ok(),
+                    a.is_ok()
+                ),
+            }
         }
     }
 }
