@@ -997,7 +997,7 @@ impl<'a> Ev<'a> {
             ExprKind::Binary(BinOp::Or, _, _) => {
                 // the alternatives straight into their conjuncts: one allocation, not two
                 let mut alts = Vec::new();
-                flatten_disj(e, false, &mut |x, d| {
+                flatten_disj(e, &mut |x, d| {
                     alts.push((
                         Conj {
                             x: CX::Expr(x),
@@ -2881,6 +2881,22 @@ impl<'a> Ev<'a> {
         r
     }
 
+    /// `e` evaluated only to test whether it is an error (`e == _|_`, `e != _|_`): the common
+    /// `x.y` and `x["y"]` on a missing or optional field give the shared `absent` error instead
+    /// of one with a message (see [`Ev::missing`]).
+    fn eval_probe(&mut self, e: &'a Expr, env: &Env<'a>) -> Val {
+        if let Err(b) = self.enter(e.span) {
+            return b;
+        }
+        let r = match &e.kind {
+            ExprKind::Selector(x, name, nspan) => self.eval_selector(x, name, *nspan, env, true),
+            ExprKind::Index(x, i) => self.eval_index(x, i, env, true),
+            _ => self.eval_inner(e, env),
+        };
+        self.depth -= 1;
+        r
+    }
+
     fn anon(&mut self, e: &'a Expr, env: &Env<'a>) -> Val {
         let nv = self.new_vertex();
         self.vm(nv).anon = true;
@@ -2972,26 +2988,7 @@ impl<'a> Ev<'a> {
                     let bot_b = matches!(b.kind, ExprKind::Bottom);
                     if bot_a || bot_b {
                         let other = if bot_a { b } else { a };
-                        let v = match &other.kind {
-                            // the common `x.y != _|_` and `x["y"] != _|_`: a missing field needs no message
-                            ExprKind::Selector(x, name, nspan) => match self.enter(other.span) {
-                                Err(b) => b,
-                                Ok(()) => {
-                                    let r = self.eval_selector(x, name, *nspan, env, true);
-                                    self.depth -= 1;
-                                    r
-                                }
-                            },
-                            ExprKind::Index(x, i) => match self.enter(other.span) {
-                                Err(b) => b,
-                                Ok(()) => {
-                                    let r = self.eval_index(x, i, env, true);
-                                    self.depth -= 1;
-                                    r
-                                }
-                            },
-                            _ => self.eval(other, env),
-                        };
+                        let v = self.eval_probe(other, env);
                         let isb = self.is_bottom(&v);
                         return Val::Bool(if *op == BinOp::Eq { isb } else { !isb });
                     }
@@ -3857,15 +3854,15 @@ fn target_of(v: &Val) -> Target {
     }
 }
 
-fn flatten_disj<'a>(e: &'a Expr, _d: bool, out: &mut impl FnMut(&'a Expr, bool)) {
+fn flatten_disj<'a>(e: &'a Expr, out: &mut impl FnMut(&'a Expr, bool)) {
     match &e.kind {
         ExprKind::Binary(BinOp::Or, a, b) => {
-            flatten_disj(a, false, out);
-            flatten_disj(b, false, out);
+            flatten_disj(a, out);
+            flatten_disj(b, out);
         }
         ExprKind::Unary(UnaryOp::Default, x) => out(x, true),
         ExprKind::Paren(x) if matches!(x.kind, ExprKind::Unary(UnaryOp::Default, _)) => {
-            flatten_disj(x, false, out)
+            flatten_disj(x, out)
         }
         _ => out(e, false),
     }

@@ -972,7 +972,11 @@ fn write_json(t: &Tree, n: u32, pretty: bool, depth: usize, out: &mut String) ->
     match t.n(t.base(n)) {
         N::Null => out.push_str("null"),
         N::Bool(b) => out.push_str(if b { "true" } else { "false" }),
-        N::Int(i) => push_int(out, i),
+        N::Int(i) => {
+            use std::fmt::Write;
+            // writing to a String cannot fail
+            let _ = write!(out, "{i}");
+        }
         N::Float(f) => out.push_str(&serde_json::Value::from(f).to_string()),
         N::Str(a, b) => push_json_str(out, t.str((a, b))),
         N::Bytes(a, b) => push_json_str(out, &bytes_b64(t, a, b)),
@@ -1026,24 +1030,6 @@ fn write_json(t: &Tree, n: u32, pretty: bool, depth: usize, out: &mut String) ->
         }
     }
     Ok(())
-}
-
-fn push_int(out: &mut String, i: i64) {
-    let mut buf = [0u8; 20];
-    let mut n = i.unsigned_abs();
-    let mut p = buf.len();
-    loop {
-        p -= 1;
-        buf[p] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if i < 0 {
-        out.push('-');
-    }
-    out.push_str(std::str::from_utf8(&buf[p..]).unwrap_or_default());
 }
 
 /// A JSON string literal, escaped as serde_json escapes it.
