@@ -198,8 +198,13 @@ impl Engine {
                 StepOutcome::Failed { reason, message } => {
                     // A provider's error (a cluster or URL that did not answer) is tried again
                     // later, waiting longer each time, and the message says so.
-                    let (phase, reason, message) =
-                        failure(&retries, retries_of(st), reason, message);
+                    let (phase, reason, message) = failure(
+                        &retries,
+                        retries_of(st),
+                        st.reason.as_deref() == Some(RESUMED),
+                        reason,
+                        message,
+                    );
                     st.phase = Some(phase);
                     st.reason = Some(reason);
                     st.message = non_empty(message);
@@ -357,25 +362,33 @@ pub fn wait_backoff(
     poll: std::time::Duration,
     cap: std::time::Duration,
 ) -> std::time::Duration {
-    let waited =
-        |phase: &Option<WorkflowStepPhase>, reason: &Option<String>, first: &Option<Time>| {
-            if *phase != Some(WorkflowStepPhase::Running) {
-                return None;
-            }
-            if reason.as_deref() == Some(RETRY) {
-                return Some(std::time::Duration::ZERO);
-            }
-            let since = now.0.duration_since(first.as_ref()?.0);
-            Some(std::time::Duration::try_from(since).unwrap_or_default())
-        };
+    let waited = |phase: &Option<WorkflowStepPhase>,
+                  reason: &Option<String>,
+                  message: &Option<String>,
+                  first: &Option<Time>| {
+        if *phase != Some(WorkflowStepPhase::Running) {
+            return None;
+        }
+        if retries_in(reason.as_deref(), message.as_deref()) > 0 {
+            return Some(std::time::Duration::ZERO);
+        }
+        let since = now.0.duration_since(first.as_ref()?.0);
+        Some(std::time::Duration::try_from(since).unwrap_or_default())
+    };
     let shortest = status
         .steps
         .iter()
         .flat_map(|s| {
-            std::iter::once(waited(&s.phase, &s.reason, &s.first_execute_time)).chain(
+            std::iter::once(waited(
+                &s.phase,
+                &s.reason,
+                &s.message,
+                &s.first_execute_time,
+            ))
+            .chain(
                 s.sub_steps
                     .iter()
-                    .map(|x| waited(&x.phase, &x.reason, &x.first_execute_time)),
+                    .map(|x| waited(&x.phase, &x.reason, &x.message, &x.first_execute_time)),
             )
         })
         .flatten()
@@ -427,9 +440,10 @@ pub fn backoff(n: u32) -> std::time::Duration {
     Retries::default().backoff(n)
 }
 
-/// Retries so far, as a step's status says (`retry N/…`).
+/// Retries so far, as a step's status says (`retry N/…`, with the reason `Retry`, or `Resumed`
+/// for a step retried after it was resumed).
 fn retries_in(reason: Option<&str>, message: Option<&str>) -> u32 {
-    if reason != Some(RETRY) {
+    if !matches!(reason, Some(RETRY | RESUMED)) {
         return 0;
     }
     message
@@ -473,10 +487,12 @@ fn retry_due(retries: &Retries, st: &WorkflowStepStatus, now: &Time) -> bool {
 }
 
 /// The phase, reason and message a failure gives: a provider's error is retried (the step
-/// keeps running, its message says when) until the retry limit, then it fails.
+/// keeps running, its message says when) until the retry limit, then it fails. A step that was
+/// `resumed` keeps that reason while it is retried, so that it is not asked for approval again.
 fn failure(
     retries: &Retries,
     tried: u32,
+    resumed: bool,
     reason: String,
     message: String,
 ) -> (WorkflowStepPhase, String, String) {
@@ -485,7 +501,7 @@ fn failure(
         let n = tried + 1;
         (
             WorkflowStepPhase::Running,
-            RETRY.into(),
+            if resumed { RESUMED } else { RETRY }.into(),
             format!(
                 "retry {n}/{limit} in {}: {message}",
                 humanize(retries.backoff(n))
@@ -632,7 +648,9 @@ async fn run_group<R: StepRunner>(
             StepOutcome::Suspended { message } => (WorkflowStepPhase::Suspending, message, None),
             StepOutcome::Failed { reason, message } => {
                 let tried = retries_in(x.reason.as_deref(), x.message.as_deref());
-                let (phase, reason, message) = failure(&runner.retries(), tried, reason, message);
+                let resumed = x.reason.as_deref() == Some(RESUMED);
+                let (phase, reason, message) =
+                    failure(&runner.retries(), tried, resumed, reason, message);
                 (phase, message, Some(reason))
             }
         };
@@ -1197,9 +1215,11 @@ mod tests {
     fn the_recheck_of_a_waiting_step_backs_off_up_to_the_cap() {
         use std::time::Duration;
         let at = |s: &str| Time(s.parse().expect("a timestamp"));
+        // A step with a reason here is waiting for its first retry.
         let step = |phase, reason: Option<&str>, first: &str| WorkflowStepStatus {
             phase: Some(phase),
             reason: reason.map(str::to_string),
+            message: reason.map(|_| "retry 1/10 in 5s: connection refused".to_string()),
             first_execute_time: Some(at(first)),
             ..WorkflowStepStatus::default()
         };
@@ -1247,6 +1267,20 @@ mod tests {
             ),
         ]);
         assert_eq!(wait_backoff(&s, &now, poll, cap), poll);
+        // A resumed step being retried too; one merely running after its approval does not.
+        let s = with(vec![
+            step(WorkflowStepPhase::Running, None, "2026-11-26T06:50:00Z"),
+            step(
+                WorkflowStepPhase::Running,
+                Some(RESUMED),
+                "2026-11-26T06:50:00Z",
+            ),
+        ]);
+        assert_eq!(wait_backoff(&s, &now, poll, cap), poll);
+        let mut resumed = step(WorkflowStepPhase::Running, None, "2026-11-26T06:50:00Z");
+        resumed.reason = Some(RESUMED.into());
+        resumed.message = Some("resumed".into());
+        assert_eq!(wait_backoff(&with(vec![resumed]), &now, poll, cap), cap);
     }
 
     #[test]
@@ -1971,6 +2005,92 @@ mod tests {
         assert_eq!(
             st.step("deploy-prod").unwrap().message.as_deref(),
             Some("deployed")
+        );
+    }
+
+    /// Suspends before its work until resumed; once resumed, its first attempt meets a
+    /// provider's error (retried), the next succeeds.
+    struct ApprovalThenFlaky {
+        ran: Mutex<Vec<(String, bool)>>,
+    }
+
+    impl StepRunner for ApprovalThenFlaky {
+        async fn run(&self, step: &PlannedStep) -> StepOutcome {
+            let mut ran = self.ran.lock().expect("lock");
+            ran.push((step.name.clone(), step.resumed));
+            if step.name != "deploy-prod" {
+                return StepOutcome::Succeeded {
+                    message: String::new(),
+                };
+            }
+            if !step.resumed {
+                return StepOutcome::Suspended {
+                    message: "approve first".into(),
+                };
+            }
+            if ran.iter().filter(|(n, r)| n == "deploy-prod" && *r).count() == 1 {
+                StepOutcome::Failed {
+                    reason: RETRYABLE.into(),
+                    message: "cluster prod did not answer".into(),
+                }
+            } else {
+                StepOutcome::Succeeded {
+                    message: "deployed".into(),
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_resumed_step_retried_after_an_error_is_not_asked_for_approval_again() {
+        let mut prod = step("deploy-prod", &[]);
+        prod.type_ = "deploy".into();
+        let plan = Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![prod, step("after", &[])],
+        };
+        let mut st = started(&plan, "app-v1", at(0)());
+        let r = ApprovalThenFlaky {
+            ran: Mutex::default(),
+        };
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, at(0)).await,
+            Progress::Suspended
+        );
+        st.suspend = false;
+        // Resumed: the attempt fails with a provider's error and waits for its retry.
+        assert_eq!(
+            Engine::advance(&plan, &mut st, &r, at(1)).await,
+            Progress::Running
+        );
+        let s = st.step("deploy-prod").unwrap();
+        assert_eq!(s.phase, Some(WorkflowStepPhase::Running));
+        assert_eq!(s.reason.as_deref(), Some(RESUMED));
+        assert_eq!(
+            s.message.as_deref(),
+            Some("retry 1/10 in 5s: cluster prod did not answer")
+        );
+        // Not due yet: nothing runs.
+        Engine::advance(&plan, &mut st, &r, at(3)).await;
+        assert_eq!(r.ran.lock().unwrap().len(), 2);
+        // The retry runs the step as resumed: it does its work instead of suspending again.
+        let mut progress = Progress::Running;
+        for t in 6..9 {
+            progress = Engine::advance(&plan, &mut st, &r, at(t)).await;
+            if progress != Progress::Running {
+                break;
+            }
+        }
+        assert_eq!(progress, Progress::Succeeded);
+        assert!(!st.suspend);
+        assert_eq!(
+            *r.ran.lock().unwrap(),
+            [
+                ("deploy-prod".to_string(), false),
+                ("deploy-prod".to_string(), true),
+                ("deploy-prod".to_string(), true),
+                ("after".to_string(), false),
+            ]
         );
     }
 
