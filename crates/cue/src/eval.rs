@@ -449,6 +449,7 @@ impl<'a> Vertex<'a> {
     }
 }
 
+#[derive(Clone)]
 pub enum Target {
     Vertex(VId),
     Val(Val),
@@ -499,6 +500,29 @@ impl<'a> std::ops::IndexMut<usize> for Vertices<'a> {
     }
 }
 
+/// Where a reference site's identifier was found (see [`Ev::lookup_ident`]).
+pub struct RefSite {
+    /// How many frames up from the site's environment.
+    depth: u32,
+    at: SiteAt,
+}
+
+enum SiteAt {
+    /// A field of the literal at address `lit`: arc number `idx` of the frame's vertex, if that
+    /// arc is still the one with this (interned) key.
+    Arc { lit: usize, idx: u32, key: Rc<str> },
+    /// A comprehension variable: the first or second name of the frame, at address `name`.
+    Bind { second: bool, name: usize },
+    /// Declared in no enclosing scope: an import or a predeclared identifier, found past the
+    /// outermost frame (the file's, literal at address `root`), as long as that frame's vertex
+    /// has the `arcs` it had then (arcs are only ever added).
+    Outer {
+        root: usize,
+        arcs: usize,
+        target: Target,
+    },
+}
+
 pub struct Ev<'a> {
     pub vs: Vertices<'a>,
     pub files: &'a [File],
@@ -543,6 +567,8 @@ pub struct Ev<'a> {
     /// The error an existence test (`x.y != _|_`) gets for a missing field: only its being an
     /// error matters there, so one shared value replaces a message, span list and `Rc` each.
     absent: Option<Rc<Bot>>,
+    /// Resolved reference sites, by address of their identifier expression.
+    ref_sites: HashMap<usize, RefSite, FnvBuild>,
 }
 
 const CYCLE: &str = "cycle detected";
@@ -592,6 +618,7 @@ impl<'a> Ev<'a> {
             in_validator: false,
             interned: HashSet::default(),
             absent: None,
+            ref_sites: HashMap::default(),
         }
     }
 
@@ -2583,12 +2610,107 @@ impl<'a> Ev<'a> {
         true
     }
 
-    fn lookup_ident(&mut self, name: &str, env: &Env<'a>, span: Span) -> Result<Target, Val> {
+    /// What the identifier `e` (`name`) refers to in `env`. The scopes a reference site sees
+    /// are lexical, so where it was found once (which enclosing frame, which arc of that
+    /// frame's vertex) is remembered per site and checked, not searched, the next times.
+    fn lookup_ident(&mut self, e: &'a Expr, name: &str, env: &Env<'a>) -> Result<Target, Val> {
+        let site = e as *const Expr as usize;
+        if let Some(c) = self.ref_sites.get(&site) {
+            if let Some(r) = self.lookup_cached(c, env, name, e.span) {
+                return r;
+            }
+        }
+        let (r, found) = self.lookup_ident_walk(name, env, e.span);
+        if let Some(c) = found {
+            self.ref_sites.insert(site, c);
+        }
+        r
+    }
+
+    /// The cached resolution `c` of a reference site, when it still holds: the frame `c.depth`
+    /// levels up is the one it was found in and (for a field) the arc is where it was.
+    #[inline]
+    fn lookup_cached(
+        &self,
+        c: &RefSite,
+        env: &Env<'a>,
+        name: &str,
+        span: Span,
+    ) -> Option<Result<Target, Val>> {
+        let mut f = env.as_ref()?;
+        for _ in 0..c.depth {
+            f = f.parent.as_ref()?;
+        }
+        match (&f.kind, &c.at) {
+            (FrameKind::Struct { vid, lit, .. }, SiteAt::Arc { lit: l, idx, key }) => {
+                if std::ptr::from_ref::<StructLit>(*lit) as usize != *l {
+                    return None;
+                }
+                let (k, a) = self.v(*vid).arcs.entries.get(*idx as usize)?;
+                if !Rc::ptr_eq(k, key) {
+                    return None;
+                }
+                if self.v(*vid).state == St::Done
+                    && a.kind == FK::Regular
+                    && !a.regular
+                    && !a.required
+                    && a.optional
+                {
+                    return Some(Err(Val::incomplete(
+                        concat_msg("cannot reference optional field: ", name),
+                        span,
+                    )));
+                }
+                Some(Ok(Target::Vertex(a.vid)))
+            }
+            (
+                FrameKind::Struct {
+                    vid,
+                    lit,
+                    root: true,
+                    ..
+                },
+                SiteAt::Outer { root, arcs, target },
+            ) => {
+                if std::ptr::from_ref::<StructLit>(*lit) as usize != *root
+                    || f.parent.is_some()
+                    || self.v(*vid).arcs.len() != *arcs
+                {
+                    return None;
+                }
+                Some(Ok(target.clone()))
+            }
+            (FrameKind::Bind { a, b }, SiteAt::Bind { second, name: n }) => {
+                let slot = if *second { b.as_ref()? } else { a };
+                if slot.0.as_ptr() as usize != *n || slot.0.len() != name.len() {
+                    return None;
+                }
+                Some(Ok(target_of(&slot.1)))
+            }
+            _ => None,
+        }
+    }
+
+    /// [`Ev::lookup_ident`] by walking the frames. Also gives what to remember about the site
+    /// when its answer depends only on the lexical scopes (found in a field of an enclosing
+    /// literal, or a comprehension variable, with no frame on the way declaring the name).
+    fn lookup_ident_walk(
+        &mut self,
+        name: &str,
+        env: &Env<'a>,
+        span: Span,
+    ) -> (Result<Target, Val>, Option<RefSite>) {
         let bit = label_bloom(name);
         // walk the frames by reference: no reference count traffic per frame
         let mut e = env.as_ref();
         let mut last_root: Option<VId> = None;
+        // frames passed so far, and whether one of them declared the name without having it
+        // (then the answer depends on more than the scopes: not cached)
+        let mut depth = 0u32;
+        let mut clean = true;
+        let mut last_kind = None;
         while let Some(f) = e {
+            last_kind = Some(&f.kind);
             match &f.kind {
                 FrameKind::Struct {
                     vid,
@@ -2599,20 +2721,34 @@ impl<'a> Ev<'a> {
                     if lit.declares(name, bit) {
                         let done = self.v(*vid).state == St::Done;
                         let key = self.hidden_key(name, span.file);
-                        if let Some(a) = self.v(*vid).arcs.get(&key) {
+                        let arcs = &self.v(*vid).arcs;
+                        if let Some(i) = arcs.get_index_of(&key) {
+                            let (k, a) = &arcs.entries[i];
+                            let site = clean.then(|| RefSite {
+                                depth,
+                                at: SiteAt::Arc {
+                                    lit: std::ptr::from_ref::<StructLit>(*lit) as usize,
+                                    idx: i as u32,
+                                    key: k.clone(),
+                                },
+                            });
                             if done
                                 && a.kind == FK::Regular
                                 && !a.regular
                                 && !a.required
                                 && a.optional
                             {
-                                return Err(Val::incomplete(
-                                    concat_msg("cannot reference optional field: ", name),
-                                    span,
-                                ));
+                                return (
+                                    Err(Val::incomplete(
+                                        concat_msg("cannot reference optional field: ", name),
+                                        span,
+                                    )),
+                                    site,
+                                );
                             }
-                            return Ok(Target::Vertex(a.vid));
+                            return (Ok(Target::Vertex(a.vid)), site);
                         }
+                        clean = false;
                     }
                     let decls: &[Decl] = if lit.may_bind(bit) { &lit.decls } else { &[] };
                     for (i, d) in decls.iter().enumerate() {
@@ -2620,7 +2756,7 @@ impl<'a> Ev<'a> {
                             Decl::Let(l) if l.name == name => {
                                 let made = lets.borrow().iter().find(|x| x.0 == i).map(|x| x.1);
                                 if let Some(nv) = made {
-                                    return Ok(Target::Vertex(nv));
+                                    return (Ok(Target::Vertex(nv)), None);
                                 }
                                 let nv = self.new_vertex();
                                 self.vm(nv).conjs.push(Conj {
@@ -2629,20 +2765,21 @@ impl<'a> Ev<'a> {
                                     closed: Closed::No,
                                 });
                                 lets.borrow_mut().push((i, nv));
-                                return Ok(Target::Vertex(nv));
+                                return (Ok(Target::Vertex(nv)), None);
                             }
                             Decl::Field(fd) if fd.alias.as_deref() == Some(name) => {
                                 if let Label::Ident(n, _) | Label::Str(n, _) = &fd.label {
                                     if let Some(a) = self.v(*vid).arcs.get(n.as_str()) {
-                                        return Ok(Target::Vertex(a.vid));
+                                        return (Ok(Target::Vertex(a.vid)), None);
                                     }
                                 }
+                                clean = false;
                             }
                             Decl::Embed(Expr {
                                 kind: ExprKind::Alias(an, _),
                                 ..
                             }) if an == name => {
-                                return Ok(Target::Vertex(*vid));
+                                return (Ok(Target::Vertex(*vid)), None);
                             }
                             _ => {}
                         }
@@ -2652,26 +2789,55 @@ impl<'a> Ev<'a> {
                     }
                 }
                 FrameKind::Bind { a, b } => {
+                    let site = |second: bool, n: &str| {
+                        clean.then(|| RefSite {
+                            depth,
+                            at: SiteAt::Bind {
+                                second,
+                                name: n.as_ptr() as usize,
+                            },
+                        })
+                    };
                     if a.0 == name {
-                        return Ok(target_of(&a.1));
+                        return (Ok(target_of(&a.1)), site(false, a.0));
                     }
                     if let Some(b) = b {
                         if b.0 == name {
-                            return Ok(target_of(&b.1));
+                            return (Ok(target_of(&b.1)), site(true, b.0));
                         }
                     }
                 }
             }
+            depth += 1;
             e = f.parent.as_ref();
         }
         // package scope (other files)
+        let mut outer = None;
         if let Some(r) = last_root {
             if let Some(a) = self.v(r).arcs.get(name) {
                 if a.kind != FK::Hidden {
-                    return Ok(Target::Vertex(a.vid));
+                    return (Ok(Target::Vertex(a.vid)), None);
                 }
             }
+            // the last frame is the file's: what follows depends only on the file and name
+            if let (true, Some(FrameKind::Struct { lit, .. })) = (clean, last_kind) {
+                outer = Some((
+                    depth - 1,
+                    std::ptr::from_ref::<StructLit>(*lit) as usize,
+                    self.v(r).arcs.len(),
+                ));
+            }
         }
+        let site = |target: &Target| {
+            outer.map(|(depth, root, arcs)| RefSite {
+                depth,
+                at: SiteAt::Outer {
+                    root,
+                    arcs,
+                    target: target.clone(),
+                },
+            })
+        };
         // imports of the file
         if let Some(file) = self.files.get(span.file as usize) {
             for imp in &file.imports {
@@ -2681,21 +2847,30 @@ impl<'a> Ev<'a> {
                     continue;
                 }
                 if imp.local_name_ref() == name {
-                    if let Some(r) = self.package_root(&imp.path) {
-                        return Ok(Target::Vertex(r));
-                    }
-                    return Ok(Target::Val(Val::Pkg(Rc::from(imp.path.as_str()))));
+                    let t = match self.package_root(&imp.path) {
+                        Some(r) => Target::Vertex(r),
+                        None => Target::Val(Val::Pkg(Rc::from(imp.path.as_str()))),
+                    };
+                    let site = site(&t);
+                    return (Ok(t), site);
                 }
             }
         }
         if let Some((_, v)) = self.predecl_cache.iter().find(|(n, _)| n == name) {
-            return Ok(Target::Val(v.clone()));
+            let t = Target::Val(v.clone());
+            let site = site(&t);
+            return (Ok(t), site);
         }
         if let Some(v) = builtins::predeclared(name) {
             self.predecl_cache.push((name.to_string(), v.clone()));
-            return Ok(Target::Val(v));
+            let t = Target::Val(v);
+            let site = site(&t);
+            return (Ok(t), site);
         }
-        Err(bot_val(format!("reference \"{name}\" not found"), span))
+        (
+            Err(bot_val(format!("reference \"{name}\" not found"), span)),
+            None,
+        )
     }
 
     /// The arc key of a label written in file `file`: hidden fields are private to their
@@ -2718,7 +2893,7 @@ impl<'a> Ev<'a> {
     /// encloses `e` itself (`#S: {s: #S}`, `env: [{key: env}]`).
     fn self_reference(&mut self, e: &'a Expr, env: &Env<'a>) -> bool {
         match &e.kind {
-            ExprKind::Ident(n) => self.encloses_target(n, e.span, env),
+            ExprKind::Ident(n) => self.encloses_target(e, n, env),
             ExprKind::Paren(x) => self.self_reference(x, env),
             ExprKind::Binary(BinOp::And, a, b) => {
                 self.self_reference(a, env) || self.self_reference(b, env)
@@ -2728,8 +2903,9 @@ impl<'a> Ev<'a> {
     }
 
     /// Whether the declaration the identifier `n` (at `span`) refers to encloses `span`.
-    fn encloses_target(&mut self, n: &str, span: Span, env: &Env<'a>) -> bool {
-        let Ok(Target::Vertex(w)) = self.lookup_ident(n, env, span) else {
+    fn encloses_target(&mut self, e: &'a Expr, n: &str, env: &Env<'a>) -> bool {
+        let span = e.span;
+        let Ok(Target::Vertex(w)) = self.lookup_ident(e, n, env) else {
             return false;
         };
         let encloses = |d: Span| {
@@ -2795,7 +2971,7 @@ impl<'a> Ev<'a> {
     /// Resolves a reference expression to a vertex (or bound value) without evaluating it.
     fn resolve_ref(&mut self, e: &'a Expr, env: &Env<'a>) -> Option<Target> {
         match &e.kind {
-            ExprKind::Ident(n) => self.lookup_ident(n, env, e.span).ok(),
+            ExprKind::Ident(n) => self.lookup_ident(e, n, env).ok(),
             ExprKind::Selector(x, name, _) => {
                 let base = self.resolve_ref(x, env)?;
                 let w = match base {
@@ -2929,7 +3105,7 @@ impl<'a> Ev<'a> {
             ExprKind::Bottom => bot_val("explicit error (_|_ literal) in source", e.span),
             ExprKind::Paren(x) => self.eval(x, env),
             ExprKind::Alias(_, x) => self.eval(x, env),
-            ExprKind::Ident(n) => match self.lookup_ident(n, env, e.span) {
+            ExprKind::Ident(n) => match self.lookup_ident(e, n, env) {
                 Ok(Target::Vertex(w)) => self.value_of_keep(w),
                 Ok(Target::Val(v)) => v,
                 Err(b) => b,
