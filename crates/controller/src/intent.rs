@@ -25,7 +25,7 @@ pub const MAX_RECORDED_BODY: usize = 64 * 1024;
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SendRecord {
-    /// `Idempotency-Key` the request carries (`<app uid>/<revision>/<step>`).
+    /// `Idempotency-Key` the request carries ([`send_key`]: `<app uid>/<revision>/<run>/<step>/<operation>`).
     pub idempotency_key: String,
     /// The workflow run it belongs to (the run's start time): `sail workflow restart` starts
     /// a new run, whose sends are new.
@@ -282,9 +282,17 @@ pub fn describe(r: &SendRecord) -> String {
     line
 }
 
+/// The idempotency key of the send at `operation` (its dotted path in the step's template) in
+/// the step run `session` (`context.stepSessionID`): the same for every attempt of that send
+/// in this run, and different for each send of the step, so that a receiver that remembers keys
+/// does not take a step's second request for a repeat of its first.
+pub(crate) fn send_key(session: &str, operation: &str) -> String {
+    format!("{session}/{operation}")
+}
+
 /// Providers that guard the `http` sends of one step run: every request that changes
-/// something gets an `Idempotency-Key` (the step's session id unless the template set one),
-/// and its intent and outcome are recorded around the send by `inner`.
+/// something gets an `Idempotency-Key` ([`send_key`] unless the template set one), and its
+/// intent and outcome are recorded around the send by `inner`.
 pub(crate) struct Guard<'a, P> {
     pub inner: P,
     pub journal: &'a Journal,
@@ -338,7 +346,7 @@ impl<P: workflow::task::Providers> Guard<'_, P> {
             .get("url")
             .and_then(serde_json::Value::as_str)
             .unwrap_or_default();
-        // The key the request carries: the template's, or the step's session id.
+        // The key the request carries: the template's, or this send's own.
         let mut params = op.params.clone();
         let header = params
             .as_object_mut()
@@ -350,7 +358,7 @@ impl<P: workflow::task::Providers> Guard<'_, P> {
                 r.as_object_mut()
             })
             .map(|r| r.entry("header").or_insert_with(|| json!({})));
-        let mut idempotency_key = self.session.to_string();
+        let mut idempotency_key = send_key(self.session, &op.path);
         if let Some(h) = header {
             if !h.is_object() {
                 *h = json!({});
@@ -389,7 +397,7 @@ impl<P: workflow::task::Providers> Guard<'_, P> {
         .await
     }
 
-    /// `email.#SendEmail`, guarded like a request: the mail carries the step's session as
+    /// `email.#SendEmail`, guarded like a request: the mail carries its [`send_key`] as
     /// `X-Idempotency-Key` (and a `Message-ID` derived from it), its intent is recorded before
     /// it goes to the SMTP server and its outcome after.
     async fn send_email(
@@ -406,7 +414,8 @@ impl<P: workflow::task::Providers> Guard<'_, P> {
                 .unwrap_or_default()
         };
         let to = format!("smtp://{}:{}", part("host"), part("port"));
-        self.guarded(op, op, self.session, "SMTP", to, |_, _| {
+        let idempotency_key = send_key(self.session, &op.path);
+        self.guarded(op, op, &idempotency_key, "SMTP", to, |_, _| {
             serde_json::Value::Null
         })
         .await

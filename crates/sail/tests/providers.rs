@@ -763,7 +763,7 @@ spec:
     let first = smtp.wait_for(1, std::time::Duration::from_secs(30));
     let key = first[0].header("X-Idempotency-Key");
     assert!(
-        key.contains("/mailcrash-v1/") && key.ends_with("/tell"),
+        key.contains("/mailcrash-v1/") && key.contains("/tell/"),
         "{key}"
     );
     // The intent is on record before any outcome.
@@ -873,7 +873,10 @@ spec:
     hub.wait_phase("rerun", "running");
     let first = hooks.wait_for(1, std::time::Duration::from_secs(10));
     let k1 = first[0].idempotency_key();
-    assert!(k1.contains("/rerun-v1/") && k1.ends_with("/hook"), "{k1}");
+    assert!(
+        k1.contains("/rerun-v1/") && k1.ends_with("/hook/send"),
+        "{k1}"
+    );
     let m1 = smtp.wait_for(1, std::time::Duration::from_secs(10))[0].header("X-Idempotency-Key");
 
     // The hub restarting within the run keeps the run's keys: nothing is sent again.
@@ -889,7 +892,10 @@ spec:
     let all = hooks.wait_for(2, std::time::Duration::from_secs(30));
     let k2 = all[1].idempotency_key();
     assert_ne!(k1, k2, "a new run sends with a new key");
-    assert!(k2.contains("/rerun-v1/") && k2.ends_with("/hook"), "{k2}");
+    assert!(
+        k2.contains("/rerun-v1/") && k2.ends_with("/hook/send"),
+        "{k2}"
+    );
     let mails = smtp.wait_for(2, std::time::Duration::from_secs(30));
     let m2 = mails[1].header("X-Idempotency-Key");
     assert_ne!(m1, m2);
@@ -1190,13 +1196,17 @@ spec:
         ),
     );
     hub.wait_phase("chatty", "running");
-    let mut got: Vec<(String, String, String)> = chat
-        .wait_for(3, std::time::Duration::from_secs(10))
+    let sent = chat.wait_for(3, std::time::Duration::from_secs(10));
+    // Three sends of one step to one receiver: each with a key of its own, so that a receiver
+    // that drops repeated keys takes all three.
+    let mut keys: Vec<String> = sent.iter().map(|r| r.idempotency_key()).collect();
+    assert!(keys.iter().all(|k| k.contains("/tell/")), "{keys:?}");
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    let mut got: Vec<(String, String, String)> = sent
         .iter()
-        .map(|r| {
-            assert!(r.idempotency_key().ends_with("/tell"), "{r:?}");
-            (r.method.clone(), r.path.clone(), r.body.clone())
-        })
+        .map(|r| (r.method.clone(), r.path.clone(), r.body.clone()))
         .collect();
     got.sort();
     assert_eq!(

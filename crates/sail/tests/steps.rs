@@ -365,7 +365,7 @@ async fn a_hub_restart_mid_workflow_sends_each_webhook_once() {
     let first = hooks.wait_for(1, Duration::from_secs(5));
     let key = first[0].idempotency_key();
     assert!(
-        key.contains("/restartable-v1/") && key.ends_with("/before"),
+        key.contains("/restartable-v1/") && key.ends_with("/before/send"),
         "{key}"
     );
 

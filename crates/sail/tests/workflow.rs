@@ -119,7 +119,7 @@ fn a_crash_while_a_webhook_is_in_flight_resends_it_once_with_the_same_key() {
     let first = hook.wait_for(1, Duration::from_secs(30));
     let key = first[0].idempotency_key();
     assert!(
-        key.contains("/crashy-v1/") && key.ends_with("/tell-ci"),
+        key.contains("/crashy-v1/") && key.ends_with("/tell-ci/send"),
         "{key}"
     );
     // The intent is on record, visible to anyone, before any outcome.

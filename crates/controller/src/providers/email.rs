@@ -3,8 +3,8 @@
 //! server's certificate checked against the system's roots) and stays plain when it does not,
 //! as KubeVela's mailer does: production servers should offer TLS. The sender's password is
 //! used to log in and never written anywhere (not in messages, logs or the status). The
-//! message carries the step's session as `X-Idempotency-Key` and a Message-ID derived from it,
-//! the same on every attempt, so a resend after a crash can be recognised as the same mail;
+//! message carries its send key (`crate::intent::send_key`: the step's session and the
+//! operation) as `X-Idempotency-Key` and a Message-ID derived from it, the same on every attempt, so a resend after a crash can be recognised as the same mail;
 //! `crate::intent` records the intent before the mail goes out and the outcome after.
 
 use super::{Answer, Problem, invalid};
@@ -21,7 +21,7 @@ use workflow::task::Outcome;
 /// How long one SMTP exchange may take.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub(crate) async fn call(session: &str, action: &str, params: &Value) -> Answer {
+pub(crate) async fn call(key: &str, action: &str, params: &Value) -> Answer {
     if action != "send" {
         return invalid(format!("email has no operation {action:?} (send)"));
     }
@@ -86,12 +86,12 @@ pub(crate) async fn call(session: &str, action: &str, params: &Value) -> Answer 
         .from(sender)
         .subject(subject)
         .header(ContentType::TEXT_HTML)
-        .message_id(Some(message_id(session, &host)))
-        // SMTP has no Idempotency-Key: the step's session (the same for every attempt of the
-        // step in this run) goes in a header of its own, beside the Message-ID made from it.
+        .message_id(Some(message_id(key, &host)))
+        // SMTP has no Idempotency-Key: the send's key (the same for every attempt of this
+        // send in this run) goes in a header of its own, beside the Message-ID made from it.
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("X-Idempotency-Key"),
-            session.to_string(),
+            key.to_string(),
         ));
     for t in &to {
         let mb: Mailbox = t
@@ -134,8 +134,8 @@ pub(crate) async fn call(session: &str, action: &str, params: &Value) -> Answer 
     }
 }
 
-/// `<hash of the step session@host>`: the same for every attempt of the step.
-fn message_id(session: &str, host: &str) -> String {
-    let digest = sha2::Sha256::digest(session.as_bytes());
+/// `<hash of the send key@host>`: the same for every attempt of the send.
+fn message_id(key: &str, host: &str) -> String {
+    let digest = sha2::Sha256::digest(key.as_bytes());
     format!("<{}@{host}>", hex::encode(&digest[..16]))
 }

@@ -73,7 +73,10 @@ impl task::Providers for Remote<'_, '_> {
                 ("multicluster", action) => multicluster::call(self.runner, action, params).await,
                 ("oam", action) => oam::call(self.runner, action, params).await,
                 ("query", action) => query::call(self.runner, action, params).await,
-                ("email", action) => email::call(&self.session, action, params).await,
+                ("email", action) => {
+                    let key = crate::intent::send_key(&self.session, &op.path);
+                    email::call(&key, action, params).await
+                }
                 ("metrics", action) => {
                     metrics::call(self.runner, &self.session, action, params).await
                 }
