@@ -70,6 +70,10 @@ pub struct Lexer<'s> {
     insert_comma: bool,
     pub comments: Vec<Comment>,
     line: usize,
+    /// The offset of every line's start seen so far (the file's line index, for error
+    /// positions: recorded as newlines are met, where a separate pass over the file costs
+    /// several instructions per byte).
+    pub line_starts: Vec<usize>,
 }
 
 pub type LexResult<T> = Result<T, (String, usize)>;
@@ -110,6 +114,13 @@ impl<'s> Lexer<'s> {
             .filter(|&&c| c == b'\n')
             .count()
             + 1;
+        let line_starts = if start == 0 {
+            let mut v = Vec::with_capacity(end / 24 + 2);
+            v.push(0);
+            v
+        } else {
+            Vec::new()
+        };
         Lexer {
             src,
             b: src.as_bytes(),
@@ -117,7 +128,15 @@ impl<'s> Lexer<'s> {
             insert_comma: false,
             comments: Vec::new(),
             line,
+            line_starts,
         }
+    }
+
+    /// Counts the newline at `pos`.
+    #[inline]
+    fn newline(&mut self, pos: usize) {
+        self.line += 1;
+        self.line_starts.push(pos + 1);
     }
 
     #[inline]
@@ -179,7 +198,7 @@ impl<'s> Lexer<'s> {
                     self.scan_string()?;
                     continue;
                 } else if ch == b'\n' {
-                    self.line += 1;
+                    self.newline(self.pos);
                 }
                 self.pos += 1;
             }
@@ -237,8 +256,8 @@ impl<'s> Lexer<'s> {
             match c {
                 b' ' | b'\t' | b'\r' => self.skip_run(c),
                 b'\n' => {
+                    self.newline(self.pos);
                     self.pos += 1;
-                    self.line += 1;
                     if self.insert_comma {
                         self.insert_comma = false;
                         return Ok(Token {
@@ -454,7 +473,7 @@ impl<'s> Lexer<'s> {
                 if !multi {
                     return Err(("string literal not terminated".into(), start));
                 }
-                self.line += 1;
+                self.newline(self.pos);
                 self.pos += 1;
                 continue;
             }
@@ -519,7 +538,7 @@ impl<'s> Lexer<'s> {
                     self.scan_string()?;
                     continue;
                 }
-                b'\n' => self.line += 1,
+                b'\n' => self.newline(self.pos),
                 _ => {}
             }
             self.pos += 1;

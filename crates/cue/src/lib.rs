@@ -155,11 +155,19 @@ pub(crate) fn pos_of(sources: &[SourceFile], span: ast::Span) -> Option<Pos> {
     })
 }
 
-fn parse_indexed(filename: &str, source: &str, index: u32) -> Result<ast::File, Error> {
+/// Parses a file of the program (file number `index` in spans); also returns the file's line
+/// index, which the lexer records as it goes.
+fn parse_indexed(
+    filename: &str,
+    source: &str,
+    index: u32,
+) -> Result<(ast::File, Vec<usize>), Error> {
     let mut p = parser::Parser::new(source, 0, source.len(), index)
         .map_err(|e| parse_err(filename, source, e))?;
-    p.parse_file(filename)
-        .map_err(|e| parse_err(filename, source, e))
+    let f = p
+        .parse_file(filename)
+        .map_err(|e| parse_err(filename, source, e))?;
+    Ok((f, p.take_line_starts()))
 }
 
 fn parse_err(filename: &str, source: &str, e: parser::PErr) -> Error {
@@ -186,7 +194,7 @@ pub fn parse(filename: &str, source: &str) -> Result<ast::File, Error> {
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .stack_size(PARSE_STACK)
-            .spawn_scoped(s, || parse_indexed(filename, source, 0))
+            .spawn_scoped(s, || parse_indexed(filename, source, 0).map(|(f, _)| f))
             .map_err(|e| Error::new(format!("cannot start parser thread: {e}")))?
             .join()
             .map_err(|_| Error::new("internal error: parser panicked"))?
@@ -275,10 +283,10 @@ impl Runtime {
         let mut i = 0;
         while i < queue.len() {
             let (pkg, name, src) = queue[i];
-            let f = parse_indexed(name, src, i as u32)?;
+            let (f, line_starts) = parse_indexed(name, src, i as u32)?;
             sources.push(SourceFile {
                 name: name.to_string(),
-                line_starts: line_starts(src),
+                line_starts,
             });
             if let Some(p) = pkg {
                 if let Some(e) = packages.get_mut(p) {
@@ -394,6 +402,28 @@ mod tests {
         }
         for s in &cases {
             assert_eq!(line_starts(s), naive(s), "{s:?}");
+        }
+    }
+
+    /// The line index the lexer records while parsing is the one a pass over the file gives,
+    /// with newlines in comments, multi-line strings, interpolations and attributes.
+    #[test]
+    fn lexer_records_every_line_start() {
+        let cases = [
+            "",
+            "\n",
+            "a: 1",
+            "a: 1\n",
+            "// c\n\n// d\na: 1 // e\n\nb: \"x\"\n",
+            "a: \"\"\"\n\tx\n\n\ty\n\t\"\"\"\nb: 2\n",
+            "a: #\"\"\"\n\tx \\#(1 +\n\t2)\n\t\"\"\"#\n",
+            "a: \"\\(b +\n1)\"\nb: 1\n",
+            "a: 1 @x(y,\nz)\nb: [\n1,\n2,\n]\r\nc: 3",
+            "\"é\": \"\u{10a}\"\n\n\n",
+        ];
+        for src in cases {
+            let (_, got) = parse_indexed("t.cue", src, 0).expect(src);
+            assert_eq!(got, line_starts(src), "{src:?}");
         }
     }
 

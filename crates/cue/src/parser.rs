@@ -37,6 +37,8 @@ pub struct Parser<'s> {
     decl_stack: Vec<Decl>,
     /// The same for list elements.
     elem_stack: Vec<ListElem>,
+    /// The source's line index, from the lexer (see [`Parser::take_line_starts`]).
+    line_starts: Vec<usize>,
 }
 
 impl<'s> Parser<'s> {
@@ -62,6 +64,7 @@ impl<'s> Parser<'s> {
             src,
             toks,
             comments: lx.comments,
+            line_starts: lx.line_starts,
             i: 0,
             cur,
             prev_end: 0,
@@ -70,6 +73,12 @@ impl<'s> Parser<'s> {
             decl_stack: vec![Decl::Ellipsis(None, Span::default())],
             elem_stack: vec![ListElem::Ellipsis(None, Span::default())],
         })
+    }
+
+    /// The byte offset of every line's start in the source (for a parser over a whole
+    /// source, i.e. started at offset 0).
+    pub fn take_line_starts(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.line_starts)
     }
 
     #[inline]
@@ -748,14 +757,18 @@ impl<'s> Parser<'s> {
             }
             Tok::Float(s) => {
                 self.bump();
-                let clean: String = s.chars().filter(|&c| c != '_').collect();
-                clean
-                    .parse::<f64>()
-                    .map(|f| mk(ExprKind::Float(f)))
-                    .map_err(|_| PErr {
-                        msg: format!("invalid number {s}"),
-                        offset: t.start,
-                    })
+                let parsed = if s.contains('_') {
+                    s.chars()
+                        .filter(|&c| c != '_')
+                        .collect::<String>()
+                        .parse::<f64>()
+                } else {
+                    s.parse::<f64>()
+                };
+                parsed.map(|f| mk(ExprKind::Float(f))).map_err(|_| PErr {
+                    msg: format!("invalid number {s}"),
+                    offset: t.start,
+                })
             }
             Tok::PlainStr(raw) => {
                 self.bump();
@@ -904,6 +917,12 @@ impl<'s> Parser<'s> {
 }
 
 fn parse_int_lit(s: &str) -> Option<ExprKind> {
+    // the common case, plain decimal digits: no copy without the `_` separators
+    if !s.is_empty() && s.len() <= 18 && s.bytes().all(|c| c.is_ascii_digit()) {
+        return Some(ExprKind::Int(
+            s.bytes().fold(0i64, |n, c| n * 10 + (c - b'0') as i64),
+        ));
+    }
     let clean: String = s.chars().filter(|&c| c != '_').collect();
     let (radix, digits) = if let Some(r) = clean
         .strip_prefix("0x")
