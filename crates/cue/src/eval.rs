@@ -715,7 +715,19 @@ impl<'a> Ev<'a> {
 
     // ---------------------------------------------------------------- expansion
 
+    /// Evaluates vertex `id` (the one it forwards to) unless that is done or under way.
+    #[inline]
     pub fn expand(&mut self, id: VId) {
+        // most calls find the vertex expanded already: answered here, without the call
+        let x = self.v(id);
+        if x.forward.is_none() && x.state != St::New {
+            return;
+        }
+        self.expand_new(id);
+    }
+
+    #[inline(never)]
+    fn expand_new(&mut self, id: VId) {
         let id = self.deref(id);
         if self.v(id).state != St::New {
             return;
@@ -916,21 +928,29 @@ impl<'a> Ev<'a> {
         (i, nv)
     }
 
+    #[inline]
     fn push_arc_conj(&mut self, arc: VId, c: Conj<'a>) {
-        if self.v(arc).state == St::New {
-            self.vm(arc).conjs.push(c);
+        let x = self.vm(arc);
+        if x.state == St::New {
+            x.conjs.push(c);
         } else {
-            // Late conjunct on an already expanded vertex: process in place.
-            self.vm(arc).conjs.push(c.clone());
-            let t = self.deref(arc);
-            if self.v(t).synthetic {
-                return;
-            }
-            self.add_conj(t, c, None);
-            self.run_pending(t);
-            if !self.v(t).disjs().is_empty() && self.v(t).state == St::Done {
-                self.vm(t).rm().disjs.clear();
-            }
+            self.push_late_conj(arc, c);
+        }
+    }
+
+    /// A conjunct for a vertex already expanded (or being expanded).
+    #[inline(never)]
+    fn push_late_conj(&mut self, arc: VId, c: Conj<'a>) {
+        // Late conjunct on an already expanded vertex: process in place.
+        self.vm(arc).conjs.push(c.clone());
+        let t = self.deref(arc);
+        if self.v(t).synthetic {
+            return;
+        }
+        self.add_conj(t, c, None);
+        self.run_pending(t);
+        if !self.v(t).disjs().is_empty() && self.v(t).state == St::Done {
+            self.vm(t).rm().disjs.clear();
         }
     }
 
@@ -3032,7 +3052,16 @@ impl<'a> Ev<'a> {
     }
 
     /// Resolves defaults and disjunctions to a single value where possible.
+    #[inline]
     pub fn concrete(&mut self, v: Val) -> Val {
+        match v {
+            Val::Disj(_) => self.concrete_disj(v),
+            other => other,
+        }
+    }
+
+    #[inline(never)]
+    fn concrete_disj(&mut self, v: Val) -> Val {
         match v {
             Val::Disj(alts) => {
                 let d: Vec<&(Val, bool)> = alts.iter().filter(|x| x.1).collect();
