@@ -339,6 +339,27 @@ impl<'s> Parser<'s> {
             _ => {}
         }
         let comments = self.doc_comments(start);
+        // fast path: `name: …` or `"name": …` (most declarations of JSON-like data) takes its
+        // label straight from the token, without building an expression first
+        if *self.peek_at(1) == Tok::Colon {
+            let t = self.cur;
+            let label = match t.tok {
+                Tok::PlainStr(raw) => Some(Label::Str(
+                    raw.get(1..raw.len() - 1).unwrap_or("").to_string(),
+                    self.span(t.start, t.end),
+                )),
+                // `_` is not a label; `true`, `null` and the like are identifiers here
+                Tok::Ident(n) if n != "_" => {
+                    Some(Label::Ident(n.to_string(), self.span(t.start, t.end)))
+                }
+                _ => None,
+            };
+            if let Some(label) = label {
+                self.bump();
+                self.bump(); // ':'
+                return self.finish_field(start, comments, label, None, Constraint::None);
+            }
+        }
         self.parse_field_or_embed(start, comments)
     }
 
@@ -388,6 +409,18 @@ impl<'s> Parser<'s> {
         }
         self.bump(); // ':'
         let label = self.expr_to_label(e)?;
+        self.finish_field(start, comments, label, alias, constraint)
+    }
+
+    /// The value (and attributes) of a field whose label and `:` are consumed.
+    fn finish_field(
+        &mut self,
+        start: usize,
+        comments: Vec<String>,
+        label: Label,
+        alias: Option<Box<str>>,
+        constraint: Constraint,
+    ) -> PResult<Decl> {
         let vstart = self.off();
         self.enter()?;
         let value = self.parse_value_or_field(vstart)?;
@@ -1220,6 +1253,45 @@ mod tests {
             panic!()
         };
         assert_eq!(fd.comments, vec!["+patchKey=name".to_string()]);
+    }
+
+    /// Labels taken straight from their token (`name:`, `"name":`) are the ones the general
+    /// path makes; `_` is still no label.
+    #[test]
+    fn labels_from_tokens() {
+        let f = parse("true: 1\nnull: 2\n\"a b\": 3\nif: 4\n#D: 5\nx: y: 6\n\"\\u0041\": 7\n");
+        let labels: Vec<String> = f
+            .body
+            .decls
+            .iter()
+            .map(|d| match d {
+                Decl::Field(Field {
+                    label: Label::Ident(n, s),
+                    ..
+                }) => format!("ident {n} {}..{}", s.start, s.end),
+                Decl::Field(Field {
+                    label: Label::Str(n, s),
+                    ..
+                }) => format!("str {n} {}..{}", s.start, s.end),
+                d => format!("{d:?}"),
+            })
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "ident true 0..4",
+                "ident null 8..12",
+                "str a b 16..21",
+                "ident if 25..27",
+                "ident #D 31..33",
+                "ident x 37..38",
+                "str A 45..53"
+            ]
+        );
+        let mut p = Parser::new("_: 1", 0, 4, 0)
+            .map_err(|e| e.msg)
+            .expect("lex");
+        assert!(p.parse_file("t.cue").is_err());
     }
 
     #[test]
