@@ -229,7 +229,7 @@ impl Arcs {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
-    #[inline]
+    #[inline(always)]
     pub fn get_index_of(&self, name: &str) -> Option<usize> {
         match &self.index {
             Some(ix) => ix.get(name).map(|&i| i as usize),
@@ -909,8 +909,9 @@ impl<'a> Ev<'a> {
 
     /// The position and vertex of arc `name` of `id`, made if missing.
     fn arc_at(&mut self, id: VId, name: &str, kind: FK) -> (usize, VId) {
-        if let Some(i) = self.v(id).arcs.get_index_of(name) {
-            return (i, self.v(id).arcs.entries[i].1.vid);
+        let arcs = &self.v(id).arcs;
+        if let Some(i) = arcs.get_index_of(name) {
+            return (i, arcs.entries[i].1.vid);
         }
         let nv = self.new_vertex();
         let key = self.intern(name);
@@ -1537,6 +1538,12 @@ impl<'a> Ev<'a> {
                             child_closed
                         };
                         let x = if f.constraint != Constraint::Optional
+                            && matches!(
+                                f.value.kind,
+                                ExprKind::Ident(_)
+                                    | ExprKind::Paren(_)
+                                    | ExprKind::Binary(BinOp::And, _, _)
+                            )
                             && self.self_reference(&f.value, &fenv)
                         {
                             // `#S: {s: #S}`: a regular field that embeds its own declaration
@@ -1628,17 +1635,20 @@ impl<'a> Ev<'a> {
 
     fn add_field(&mut self, v: VId, name: &str, kind: FK, f: &'a Field, c: Conj<'a>, g: usize) {
         let (i, av) = self.arc_at(v, name, kind);
-        if self.v(v).groups[g].track {
-            let key = self.v(v).arcs.entries[i].0.clone();
-            self.vm(v).groups[g].allowed.insert(key);
+        let x = self.vm(v);
+        if x.groups[g].track {
+            let key = x.arcs.entries[i].0.clone();
+            x.groups[g].allowed.insert(key);
         }
-        if let Some(ai) = self.vm(v).arcs.get_index_mut(i) {
+        if let Some(ai) = x.arcs.get_index_mut(i) {
             match f.constraint {
                 Constraint::None => ai.regular = true,
                 Constraint::Optional => ai.optional = true,
                 Constraint::Required => ai.required = true,
             }
-            ai.comments.merge(&f.comments);
+            if !f.comments.is_empty() {
+                ai.comments.merge(&f.comments);
+            }
         }
         self.push_arc_conj(av, c);
     }
@@ -1877,7 +1887,17 @@ impl<'a> Ev<'a> {
         }
     }
 
+    /// Runs the pending comprehensions, dynamic fields and embedded computations of `v`
+    /// (most vertices have none: answered inline).
+    #[inline]
     fn run_pending(&mut self, v: VId) {
+        if !self.v(v).pending.is_empty() {
+            self.run_pending_now(v);
+        }
+    }
+
+    #[inline(never)]
+    fn run_pending_now(&mut self, v: VId) {
         let mut guard = 0;
         // Comprehensions put back in the queue since the last one that made progress.
         let mut stalled = 0;
@@ -2897,10 +2917,17 @@ impl<'a> Ev<'a> {
 
     /// The arc key of a label written in file `file`: hidden fields are private to their
     /// package, so those of an imported package's files are qualified by its path.
+    #[inline]
     pub fn hidden_key<'n>(&self, name: &'n str, file: u32) -> std::borrow::Cow<'n, str> {
         if (file as usize) < self.main_files || label_kind(name) != FK::Hidden {
             return std::borrow::Cow::Borrowed(name);
         }
+        self.qualified_hidden_key(name, file)
+    }
+
+    /// [`Ev::hidden_key`] of a hidden label in an imported package's file.
+    #[inline(never)]
+    fn qualified_hidden_key<'n>(&self, name: &'n str, file: u32) -> std::borrow::Cow<'n, str> {
         match self
             .packages
             .iter()
