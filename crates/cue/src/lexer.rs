@@ -74,7 +74,12 @@ pub struct Lexer<'s> {
     /// positions: recorded as newlines are met, where a separate pass over the file costs
     /// several instructions per byte).
     pub line_starts: Vec<usize>,
+    /// Interpolations open around the current position.
+    interp_depth: usize,
 }
+
+/// How deep interpolations may nest (strings in interpolations in strings…).
+const MAX_INTERP_NEST: usize = 1000;
 
 pub type LexResult<T> = Result<T, (String, usize)>;
 
@@ -129,6 +134,7 @@ impl<'s> Lexer<'s> {
             comments: Vec::new(),
             line,
             line_starts,
+            interp_depth: 0,
         }
     }
 
@@ -522,6 +528,18 @@ impl<'s> Lexer<'s> {
 
     /// Skips an interpolation body up to and including its closing paren.
     fn skip_interp(&mut self) -> LexResult<()> {
+        // strings nest in interpolations, each a level of recursion here (and a parser over
+        // the inner text later): as deep as the parser's nesting limit, no deeper
+        self.interp_depth += 1;
+        if self.interp_depth > MAX_INTERP_NEST {
+            return Err(("nesting too deep".into(), self.pos));
+        }
+        let r = self.skip_interp_body();
+        self.interp_depth -= 1;
+        r
+    }
+
+    fn skip_interp_body(&mut self) -> LexResult<()> {
         let mut depth = 1usize;
         while self.pos < self.b.len() {
             let c = self.b[self.pos];

@@ -843,7 +843,8 @@ impl<'s> Parser<'s> {
                         }
                         Seg::Expr(a, b) => {
                             let mut sub = Parser::new(self.src, a, b, self.file)?;
-                            sub.depth = self.depth + 1;
+                            sub.depth = self.depth;
+                            sub.enter()?;
                             sub.skip_seps();
                             let e = sub.parse_expr()?;
                             sub.skip_seps();
