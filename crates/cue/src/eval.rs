@@ -569,11 +569,21 @@ pub struct Ev<'a> {
     /// The error an existence test (`x.y != _|_`) gets for a missing field: only its being an
     /// error matters there, so one shared value replaces a message, span list and `Rc` each.
     absent: Option<Rc<Bot>>,
-    /// Resolved reference sites, by address of their identifier expression.
-    ref_sites: HashMap<usize, RefSite, FnvBuild>,
+    /// Resolved reference sites: a direct-mapped table by address of their identifier
+    /// expression ([`SITE_SLOTS`] slots, made on first use; a site whose slot another one
+    /// took is resolved by the walk again).
+    ref_sites: Vec<(usize, Option<RefSite>)>,
 }
 
 const CYCLE: &str = "cycle detected";
+
+/// Slots of the table of resolved reference sites (a power of two).
+const SITE_SLOTS: usize = 1024;
+
+#[inline]
+fn site_slot(site: usize) -> usize {
+    ((site >> 4) ^ (site >> 14)) & (SITE_SLOTS - 1)
+}
 
 pub fn bot_val(msg: impl Into<String>, span: Span) -> Val {
     Val::bot(msg, span)
@@ -620,7 +630,7 @@ impl<'a> Ev<'a> {
             in_validator: false,
             interned: HashSet::default(),
             absent: None,
-            ref_sites: HashMap::default(),
+            ref_sites: Vec::new(),
         }
     }
 
@@ -1182,6 +1192,18 @@ impl<'a> Ev<'a> {
                     }
                 }
                 let val = self.eval(e, &env);
+                self.add_val(v, val, group, closed)
+            }
+            // a string literal (most data): `eval`'s steps without its dispatch
+            ExprKind::Str(s) => {
+                let val = match self.enter(e.span) {
+                    Ok(()) => {
+                        let val = Val::Str(self.intern(s));
+                        self.depth -= 1;
+                        val
+                    }
+                    Err(b) => b,
+                };
                 self.add_val(v, val, group, closed)
             }
             _ => {
@@ -2657,14 +2679,20 @@ impl<'a> Ev<'a> {
     /// frame's vertex) is remembered per site and checked, not searched, the next times.
     fn lookup_ident(&mut self, e: &'a Expr, name: &str, env: &Env<'a>) -> Result<Target, Val> {
         let site = e as *const Expr as usize;
-        if let Some(c) = self.ref_sites.get(&site) {
-            if let Some(r) = self.lookup_cached(c, env, name, e.span) {
-                return r;
+        let slot = site_slot(site);
+        if let Some((k, Some(c))) = self.ref_sites.get(slot) {
+            if *k == site {
+                if let Some(r) = self.lookup_cached(c, env, name, e.span) {
+                    return r;
+                }
             }
         }
         let (r, found) = self.lookup_ident_walk(name, env, e.span);
         if let Some(c) = found {
-            self.ref_sites.insert(site, c);
+            if self.ref_sites.is_empty() {
+                self.ref_sites.resize_with(SITE_SLOTS, || (0, None));
+            }
+            self.ref_sites[slot] = (site, Some(c));
         }
         r
     }
