@@ -532,7 +532,7 @@ impl<'s> Lexer<'s> {
         // the inner text later): as deep as the parser's nesting limit, no deeper
         self.interp_depth += 1;
         if self.interp_depth > MAX_INTERP_NEST {
-            return Err(("nesting too deep".into(), self.pos));
+            return Err((crate::parser::TOO_DEEP.into(), self.pos));
         }
         let r = self.skip_interp_body();
         self.interp_depth -= 1;

@@ -47,6 +47,59 @@ impl Default for Limits {
 
 const PARSE_STACK: usize = 256 << 20;
 
+/// Nesting the parser may reach on the caller's stack: a file nested deeper is parsed again
+/// on a thread whose stack ([`PARSE_STACK`]) fits the full limit ([`parser::MAX_NEST`]).
+/// Starting that thread costs more than parsing a render's parameters (a 256 MB stack is
+/// mapped and unmapped); files that nest less, nearly all, skip it. In a release build the
+/// deepest parse this budget allows needs between 256 and 512 KB of stack, whatever construct
+/// nests (`caller_stack_budget_fits_a_small_thread` runs it on a 2 MB thread, a worker
+/// thread's usual stack); a debug build's frames are several times larger.
+const FAST_NEST: usize = if cfg!(debug_assertions) { 16 } else { 150 };
+
+/// Why a parse or compilation on the caller's stack did not produce its result.
+enum ParseFail {
+    Error(Error),
+    /// Deeper than the caller-stack budget ([`FAST_NEST`]): to be done again on the parser
+    /// thread.
+    OverBudget,
+}
+
+impl From<Error> for ParseFail {
+    fn from(e: Error) -> ParseFail {
+        ParseFail::Error(e)
+    }
+}
+
+impl ParseFail {
+    fn into_error(self) -> Error {
+        match self {
+            ParseFail::Error(e) => e,
+            ParseFail::OverBudget => Error::new(parser::TOO_DEEP),
+        }
+    }
+}
+
+/// Runs `f` with the budget [`FAST_NEST`] on the caller's stack, and again with the full
+/// nesting limit on a thread with a stack that fits it if the budget was not enough.
+fn with_parse_stack<T: Send>(
+    what: &str,
+    f: impl Fn(usize) -> Result<T, ParseFail> + Sync,
+) -> Result<T, Error> {
+    match f(FAST_NEST) {
+        Ok(x) => return Ok(x),
+        Err(ParseFail::Error(e)) => return Err(e),
+        Err(ParseFail::OverBudget) => {}
+    }
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(PARSE_STACK)
+            .spawn_scoped(s, || f(parser::MAX_NEST).map_err(ParseFail::into_error))
+            .map_err(|e| Error::new(format!("cannot start {what} thread: {e}")))?
+            .join()
+            .map_err(|_| Error::new(format!("internal error: {what} panicked")))?
+    })
+}
+
 /// A function implemented by the embedder, callable from CUE as `<import>.<name>(args…)`:
 /// concrete JSON arguments in, JSON out (`Err` is reported as an error at the call).
 pub type HostFn =
@@ -155,18 +208,24 @@ pub(crate) fn pos_of(sources: &[SourceFile], span: ast::Span) -> Option<Pos> {
     })
 }
 
-/// Parses a file of the program (file number `index` in spans); also returns the file's line
-/// index, which the lexer records as it goes.
+/// Parses a file of the program (file number `index` in spans) with the nesting limit
+/// `max_nest`; also returns the file's line index, which the lexer records as it goes.
 fn parse_indexed(
     filename: &str,
     source: &str,
     index: u32,
-) -> Result<(ast::File, Vec<usize>), Error> {
-    let mut p = parser::Parser::new(source, 0, source.len(), index)
-        .map_err(|e| parse_err(filename, source, e))?;
-    let f = p
-        .parse_file(filename)
-        .map_err(|e| parse_err(filename, source, e))?;
+    max_nest: usize,
+) -> Result<(ast::File, Vec<usize>), ParseFail> {
+    let fail = |e: parser::PErr| {
+        if e.msg == parser::TOO_DEEP && max_nest < parser::MAX_NEST {
+            ParseFail::OverBudget
+        } else {
+            ParseFail::Error(parse_err(filename, source, e))
+        }
+    };
+    let mut p = parser::Parser::new(source, 0, source.len(), index).map_err(fail)?;
+    p.set_max_nest(max_nest);
+    let f = p.parse_file(filename).map_err(fail)?;
     Ok((f, p.take_line_starts()))
 }
 
@@ -191,13 +250,8 @@ fn parse_err(filename: &str, source: &str, e: parser::PErr) -> Error {
 
 /// Parses one CUE file into its AST (spans are byte offsets into `source`).
 pub fn parse(filename: &str, source: &str) -> Result<ast::File, Error> {
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .stack_size(PARSE_STACK)
-            .spawn_scoped(s, || parse_indexed(filename, source, 0).map(|(f, _)| f))
-            .map_err(|e| Error::new(format!("cannot start parser thread: {e}")))?
-            .join()
-            .map_err(|_| Error::new("internal error: parser panicked"))?
+    with_parse_stack("parser", |max_nest| {
+        parse_indexed(filename, source, 0, max_nest).map(|(f, _)| f)
     })
 }
 
@@ -261,19 +315,12 @@ impl Runtime {
 
     /// Parses and compiles several files of one package (evaluated as one unit).
     pub fn compile_files(&self, files: &[(&str, &str)]) -> Result<Program, Error> {
-        // The parser recurses on nesting; give it a stack that fits its nesting limit whatever
-        // thread the caller is on (compilation happens once per program).
-        std::thread::scope(|s| {
-            std::thread::Builder::new()
-                .stack_size(PARSE_STACK)
-                .spawn_scoped(s, || self.compile_here(files))
-                .map_err(|e| Error::new(format!("cannot start compiler thread: {e}")))?
-                .join()
-                .map_err(|_| Error::new("internal error: compiler panicked"))?
-        })
+        // The parser recurses on nesting: files that nest little are compiled on the caller's
+        // stack, the others on a thread whose stack fits the nesting limit.
+        with_parse_stack("compiler", |max_nest| self.compile_here(files, max_nest))
     }
 
-    fn compile_here(&self, files: &[(&str, &str)]) -> Result<Program, Error> {
+    fn compile_here(&self, files: &[(&str, &str)], max_nest: usize) -> Result<Program, ParseFail> {
         let mut asts = Vec::new();
         let mut sources = Vec::new();
         let mut packages: Vec<(String, Vec<usize>)> = Vec::new();
@@ -283,7 +330,7 @@ impl Runtime {
         let mut i = 0;
         while i < queue.len() {
             let (pkg, name, src) = queue[i];
-            let (f, line_starts) = parse_indexed(name, src, i as u32)?;
+            let (f, line_starts) = parse_indexed(name, src, i as u32, max_nest)?;
             sources.push(SourceFile {
                 name: name.to_string(),
                 line_starts,
@@ -318,7 +365,7 @@ impl Runtime {
                     if let Some(p) = pos_of(&sources, imp.span) {
                         e = e.with_pos(p);
                     }
-                    return Err(e);
+                    return Err(e.into());
                 }
             }
             asts.push(f);
@@ -405,6 +452,78 @@ mod tests {
         }
     }
 
+    /// A file nested deeper than the caller-stack budget is parsed again on the parser thread
+    /// with the full limit (same result); past the full limit it is an error with its position.
+    #[test]
+    fn nesting_past_the_caller_stack_budget() {
+        let n = FAST_NEST + 10;
+        let src = format!("a: {}1{}\n", "{b: ".repeat(n), "}".repeat(n));
+        let v = export(&src).expect("nested file");
+        let mut x = &v["a"];
+        for _ in 0..n {
+            x = &x["b"];
+        }
+        assert_eq!(*x, serde_json::json!(1));
+        let f = parse("t.cue", &src).expect("parse");
+        assert_eq!(f.body.decls.len(), 1);
+        // three levels per `{b: …}` (field value, expression, literal): past MAX_NEST
+        let deep = format!("a: {}1{}", "{b: ".repeat(400), "}".repeat(400));
+        for e in [
+            Runtime::new().compile("t.cue", &deep).err(),
+            parse("t.cue", &deep).err(),
+        ] {
+            let e = e.expect("too deep").to_string();
+            assert!(
+                e.contains("nesting too deep") && e.contains("t.cue:1:"),
+                "{e}"
+            );
+        }
+    }
+
+    /// The caller-stack budget fits a 2 MB thread (a worker thread's usual stack) with the
+    /// constructs whose parsing takes the most stack per level, nested right up to the budget
+    /// (meaningful in a release build: `cargo test --release -p cue --lib budget`).
+    #[test]
+    fn caller_stack_budget_fits_a_small_thread() {
+        let interp = |k: usize| (0..k).fold("1".to_string(), |s, _| format!("\"\\({s})\""));
+        let cases: [(&str, &(dyn Fn(usize) -> String + Sync)); 6] = [
+            ("parens", &|k| {
+                format!("a: {}1{}", "(".repeat(k), ")".repeat(k))
+            }),
+            ("unary", &|k| format!("a: {}1", "-".repeat(k))),
+            ("structs", &|k| {
+                format!("a: {}1{}", "{b: ".repeat(k), "}".repeat(k))
+            }),
+            ("lists", &|k| {
+                format!("a: {}1{}", "[".repeat(k), "]".repeat(k))
+            }),
+            ("fields", &|k| format!("a: {}1", "b: ".repeat(k))),
+            ("interpolations", &|k| format!("a: {}", interp(k))),
+        ];
+        for (what, make) in cases {
+            // nest one more level at a time until the budget stops the parse: the deepest
+            // parse the budget allows runs on a 2 MB stack
+            let levels = std::thread::scope(|s| {
+                std::thread::Builder::new()
+                    .stack_size(2 << 20)
+                    .spawn_scoped(s, || {
+                        (1..=FAST_NEST + 1)
+                            .find(|&k| {
+                                matches!(
+                                    parse_indexed("t.cue", &make(k), 0, FAST_NEST),
+                                    Err(ParseFail::OverBudget)
+                                )
+                            })
+                            .unwrap_or(0)
+                    })
+                    .expect("thread")
+                    .join()
+                    .expect("join")
+            });
+            assert!(levels > 1, "{what}: the budget stopped nothing ({levels})");
+        }
+    }
+
     /// The line index the lexer records while parsing is the one a pass over the file gives,
     /// with newlines in comments, multi-line strings, interpolations and attributes.
     #[test]
@@ -422,7 +541,9 @@ mod tests {
             "\"é\": \"\u{10a}\"\n\n\n",
         ];
         for src in cases {
-            let (_, got) = parse_indexed("t.cue", src, 0).expect(src);
+            let Ok((_, got)) = parse_indexed("t.cue", src, 0, parser::MAX_NEST) else {
+                panic!("{src:?} does not parse");
+            };
             assert_eq!(got, line_starts(src), "{src:?}");
         }
     }

@@ -18,7 +18,11 @@ fn perr<T>(msg: impl Into<String>, offset: usize) -> PResult<T> {
     })
 }
 
-const MAX_NEST: usize = 1000;
+/// How deep expressions, literals and fields may nest.
+pub const MAX_NEST: usize = 1000;
+
+/// The error of nesting past the limit.
+pub const TOO_DEEP: &str = "nesting too deep";
 
 pub struct Parser<'s> {
     src: &'s str,
@@ -31,6 +35,8 @@ pub struct Parser<'s> {
     prev_end: usize,
     file: u32,
     depth: usize,
+    /// The nesting limit of this parse (at most [`MAX_NEST`]).
+    max_nest: usize,
     /// Declarations of the struct literals being parsed (innermost last): each literal's
     /// vector is split off, allocated once at its final size. Index 0 holds a placeholder, so
     /// that `split_off` never hands out (and replaces) the stack's own buffer.
@@ -70,9 +76,15 @@ impl<'s> Parser<'s> {
             prev_end: 0,
             file,
             depth: 0,
+            max_nest: MAX_NEST,
             decl_stack: vec![Decl::Ellipsis(None, Span::default())],
             elem_stack: vec![ListElem::Ellipsis(None, Span::default())],
         })
+    }
+
+    /// Lowers the nesting limit to `n` (for a parse on a stack too small for [`MAX_NEST`]).
+    pub fn set_max_nest(&mut self, n: usize) {
+        self.max_nest = n.min(MAX_NEST);
     }
 
     /// The byte offset of every line's start in the source (for a parser over a whole
@@ -158,8 +170,8 @@ impl<'s> Parser<'s> {
     }
     fn enter(&mut self) -> PResult<()> {
         self.depth += 1;
-        if self.depth > MAX_NEST {
-            return perr("nesting too deep", self.off());
+        if self.depth > self.max_nest {
+            return perr(TOO_DEEP, self.off());
         }
         Ok(())
     }
@@ -844,6 +856,7 @@ impl<'s> Parser<'s> {
                         Seg::Expr(a, b) => {
                             let mut sub = Parser::new(self.src, a, b, self.file)?;
                             sub.depth = self.depth;
+                            sub.max_nest = self.max_nest;
                             sub.enter()?;
                             sub.skip_seps();
                             let e = sub.parse_expr()?;
