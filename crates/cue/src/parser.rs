@@ -28,6 +28,9 @@ pub struct Parser<'s> {
     src: &'s str,
     toks: Vec<Token<'s>>,
     comments: Vec<Comment>,
+    /// The number of comments before the last declaration asked for its doc comments
+    /// (declarations are met in source order: the search goes on from there).
+    comment_cursor: usize,
     /// Index of the current token in `toks`, and a copy of it (read many times per token).
     i: usize,
     cur: Token<'s>,
@@ -70,6 +73,7 @@ impl<'s> Parser<'s> {
             src,
             toks,
             comments: lx.comments,
+            comment_cursor: 0,
             line_starts: lx.line_starts,
             i: 0,
             cur,
@@ -250,9 +254,22 @@ impl<'s> Parser<'s> {
         })
     }
 
-    fn doc_comments(&self, decl_start: usize) -> Vec<String> {
+    fn doc_comments(&mut self, decl_start: usize) -> Vec<String> {
         let prev_end = self.prev_end();
-        let idx = self.comments.partition_point(|c| c.start < decl_start);
+        let mut idx = self.comment_cursor;
+        if idx > 0
+            && self
+                .comments
+                .get(idx - 1)
+                .is_some_and(|c| c.start >= decl_start)
+        {
+            // (not after the last declaration asked: search from the start)
+            idx = self.comments.partition_point(|c| c.start < decl_start);
+        }
+        while self.comments.get(idx).is_some_and(|c| c.start < decl_start) {
+            idx += 1;
+        }
+        self.comment_cursor = idx;
         let Some(last) = idx.checked_sub(1).and_then(|i| self.comments.get(i)) else {
             return Vec::new();
         };
@@ -424,19 +441,9 @@ impl<'s> Parser<'s> {
         self.finish_field(start, comments, label, alias, constraint)
     }
 
-    /// The value (and attributes) of a field whose label and `:` are consumed.
-    fn finish_field(
-        &mut self,
-        start: usize,
-        comments: Vec<String>,
-        label: Label,
-        alias: Option<Box<str>>,
-        constraint: Constraint,
-    ) -> PResult<Decl> {
-        let vstart = self.off();
-        self.enter()?;
-        let value = self.parse_value_or_field(vstart)?;
-        self.depth -= 1;
+    /// The attributes after a field's value (out of line: most fields have none).
+    #[inline(never)]
+    fn parse_attrs(&mut self) -> Box<[Attr]> {
         let mut attrs = Vec::new();
         while let Tok::Attr(a) = *self.peek() {
             let t = self.bump();
@@ -456,12 +463,33 @@ impl<'s> Parser<'s> {
                 span: self.span(t.start, t.end),
             });
         }
+        attrs.into_boxed_slice()
+    }
+
+    /// The value (and attributes) of a field whose label and `:` are consumed.
+    fn finish_field(
+        &mut self,
+        start: usize,
+        comments: Vec<String>,
+        label: Label,
+        alias: Option<Box<str>>,
+        constraint: Constraint,
+    ) -> PResult<Decl> {
+        let vstart = self.off();
+        self.enter()?;
+        let value = self.parse_value_or_field(vstart)?;
+        self.depth -= 1;
+        let attrs = if matches!(self.peek(), Tok::Attr(_)) {
+            self.parse_attrs()
+        } else {
+            Box::default()
+        };
         Ok(Decl::Field(Field {
             label,
             alias,
             constraint,
             value,
-            attrs: attrs.into_boxed_slice(),
+            attrs,
             comments: Comments::from_vec(comments),
             span: self.span(start, self.prev_end()),
         }))
@@ -1267,6 +1295,34 @@ mod tests {
             panic!()
         };
         assert_eq!(fd.comments, vec!["+patchKey=name".to_string()]);
+    }
+
+    /// Doc comments of declarations at several levels, found in one pass.
+    #[test]
+    fn doc_comments_nested() {
+        let f = parse(
+            "// a doc\na: {\n\t// b doc\n\tb: 1\n\tc: 2\n\t// d1\n\t// d2\n\td: 3\n}\n// e doc\ne: 4\n",
+        );
+        let docs = |d: &Decl| match d {
+            Decl::Field(f) => f.comments.to_vec(),
+            _ => vec![],
+        };
+        let top = &f.body.decls;
+        assert_eq!(docs(&top[0]), ["a doc"]);
+        assert_eq!(docs(&top[1]), ["e doc"]);
+        let Decl::Field(a) = &top[0] else { panic!() };
+        let ExprKind::Struct(lit) = &a.value.kind else {
+            panic!()
+        };
+        let inner: Vec<Vec<String>> = lit.decls.iter().map(docs).collect();
+        assert_eq!(
+            inner,
+            [
+                vec!["b doc".to_string()],
+                vec![],
+                vec!["d1".into(), "d2".into()]
+            ]
+        );
     }
 
     /// Labels taken straight from their token (`name:`, `"name":`) are the ones the general
