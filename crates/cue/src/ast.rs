@@ -126,7 +126,7 @@ impl StructLit {
                         lit.ident_bloom |= label_bloom(name);
                         n += 1;
                     }
-                    if let Some(a) = &f.alias {
+                    if let Some(a) = f.alias() {
                         lit.bind_bloom |= label_bloom(a);
                     }
                 }
@@ -262,14 +262,33 @@ impl PartialEq<Vec<String>> for Comments {
 #[derive(Debug, Clone)]
 pub struct Field {
     pub label: Label,
-    /// `X=label: value`
-    pub alias: Option<Box<str>>,
     pub constraint: Constraint,
     pub value: Expr,
-    pub attrs: Box<[Attr]>,
+    /// The parts most fields do without (boxed: every declaration is moved and stored by value).
+    pub rare: Option<Box<FieldRare>>,
     /// Doc comment lines (without `//`, trimmed).
     pub comments: Comments,
     pub span: Span,
+}
+
+/// A field's alias and attributes.
+#[derive(Debug, Clone)]
+pub struct FieldRare {
+    /// `X=label: value`
+    pub alias: Option<Box<str>>,
+    pub attrs: Box<[Attr]>,
+}
+
+impl Field {
+    /// The alias of `X=label: value`.
+    pub fn alias(&self) -> Option<&str> {
+        self.rare.as_ref().and_then(|r| r.alias.as_deref())
+    }
+
+    /// The attributes after the value.
+    pub fn attrs(&self) -> &[Attr] {
+        self.rare.as_ref().map_or(&[], |r| &r.attrs)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -468,7 +487,7 @@ mod tests {
             size_of::<Comprehension>()
         );
         assert!(size_of::<Expr>() <= 64, "Expr: {}", size_of::<Expr>());
-        assert!(size_of::<Decl>() <= 168, "Decl: {}", size_of::<Decl>());
+        assert!(size_of::<Decl>() <= 144, "Decl: {}", size_of::<Decl>());
         assert!(
             size_of::<ListElem>() <= 64,
             "ListElem: {}",

@@ -2837,7 +2837,7 @@ impl<'a> Ev<'a> {
                                 lets.borrow_mut().push((i, nv));
                                 return (Ok(Target::Vertex(nv)), None);
                             }
-                            Decl::Field(fd) if fd.alias.as_deref() == Some(name) => {
+                            Decl::Field(fd) if fd.alias() == Some(name) => {
                                 if let Label::Ident(n, _) | Label::Str(n, _) = &fd.label {
                                     if let Some(a) = self.v(*vid).arcs.get(n.as_str()) {
                                         return (Ok(Target::Vertex(a.vid)), None);

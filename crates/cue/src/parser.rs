@@ -484,12 +484,16 @@ impl<'s> Parser<'s> {
         } else {
             Box::default()
         };
+        let rare = if alias.is_some() || !attrs.is_empty() {
+            Some(Box::new(FieldRare { alias, attrs }))
+        } else {
+            None
+        };
         Ok(Decl::Field(Field {
             label,
-            alias,
             constraint,
             value,
-            attrs,
+            rare,
             comments: Comments::from_vec(comments),
             span: self.span(start, self.prev_end()),
         }))
