@@ -324,10 +324,36 @@ pub struct Group<'a> {
     pub cid: u32,
     pub closed: bool,
     pub open: bool,
-    pub allowed: HashSet<Rc<str>, FnvBuild>,
-    pub patterns: Vec<PatternC<'a>>,
     /// The group of a package's top-level declarations (all its files).
     pub root: bool,
+    /// The allowed labels and the patterns: boxed, as most groups record neither (a group is
+    /// 16 bytes instead of 64, and every vertex has room for one inline).
+    ext: Option<Box<GroupExt<'a>>>,
+}
+
+#[derive(Clone, Default)]
+struct GroupExt<'a> {
+    allowed: HashSet<Rc<str>, FnvBuild>,
+    patterns: Vec<PatternC<'a>>,
+}
+
+impl<'a> Group<'a> {
+    fn ext_mut(&mut self) -> &mut GroupExt<'a> {
+        self.ext.get_or_insert_with(Box::default)
+    }
+    /// The labels recorded as allowed (see `track`), made on first write.
+    pub fn allowed_mut(&mut self) -> &mut HashSet<Rc<str>, FnvBuild> {
+        &mut self.ext_mut().allowed
+    }
+    pub fn allows(&self, name: &str) -> bool {
+        self.ext.as_ref().is_some_and(|e| e.allowed.contains(name))
+    }
+    pub fn patterns(&self) -> &[PatternC<'a>] {
+        self.ext.as_ref().map_or(&[], |e| &e.patterns)
+    }
+    pub fn push_pattern(&mut self, p: PatternC<'a>) {
+        self.ext_mut().patterns.push(p);
+    }
 }
 
 #[derive(Clone)]
@@ -366,7 +392,8 @@ pub struct Vertex<'a> {
     pub is_list: bool,
     pub arcs: Arcs,
     pub elems: Vec<VId>,
-    pub list_closed: Option<usize>,
+    /// The length of a closed list. Every element is a vertex (a `VId`, u32), so it fits.
+    pub list_closed: Option<u32>,
     pub groups: Inline1<Group<'a>>,
     pub pending: Vec<Pending<'a>>,
     pub synthetic: bool,
@@ -1007,7 +1034,7 @@ impl<'a> Ev<'a> {
                     let (i, av) = self.arc_at(v, k, FK::Regular);
                     if self.v(v).groups[g].track {
                         let key = self.v(v).arcs.entries[i].0.clone();
-                        self.vm(v).groups[g].allowed.insert(key);
+                        self.vm(v).groups[g].allowed_mut().insert(key);
                     }
                     if let Some(ai) = self.vm(v).arcs.get_index_mut(i) {
                         ai.regular = true;
@@ -1357,7 +1384,7 @@ impl<'a> Ev<'a> {
             for (k, a) in arcs.iter() {
                 let (i, av) = self.arc_at(v, k, a.kind);
                 if self.v(v).groups[g].track {
-                    self.vm(v).groups[g].allowed.insert(k.clone());
+                    self.vm(v).groups[g].allowed_mut().insert(k.clone());
                 }
                 if let Some(ai) = self.vm(v).arcs.get_index_mut(i) {
                     ai.regular |= a.regular;
@@ -1419,7 +1446,7 @@ impl<'a> Ev<'a> {
                     let av = self.arc_for(v, k, kind);
                     if self.v(v).groups[g].track {
                         let key = self.intern(k);
-                        self.vm(v).groups[g].allowed.insert(key);
+                        self.vm(v).groups[g].allowed_mut().insert(key);
                     }
                     if let Some(ai) = self.vm(v).arcs.get_mut(k) {
                         ai.regular = true;
@@ -1532,7 +1559,7 @@ impl<'a> Ev<'a> {
         }
         if has_field && self.v(v).groups[g].track {
             // one allocation of the right size instead of growing (and rehashing) per field
-            self.vm(v).groups[g].allowed.reserve(lit.decls.len());
+            self.vm(v).groups[g].allowed_mut().reserve(lit.decls.len());
         }
         let child_closed = closed.child();
         let mut embeds: Vec<(&'a Expr, usize)> = Vec::new();
@@ -1615,7 +1642,7 @@ impl<'a> Ev<'a> {
                                 closed: child_closed,
                             },
                         };
-                        self.vm(v).groups[g].patterns.push(pc);
+                        self.vm(v).groups[g].push_pattern(pc);
                     }
                 },
                 Decl::Embed(x)
@@ -1660,7 +1687,7 @@ impl<'a> Ev<'a> {
         let x = self.vm(v);
         if x.groups[g].track {
             let key = x.arcs.entries[i].0.clone();
-            x.groups[g].allowed.insert(key);
+            x.groups[g].allowed_mut().insert(key);
         }
         if let Some(ai) = x.arcs.get_index_mut(i) {
             match f.constraint {
@@ -1686,7 +1713,7 @@ impl<'a> Ev<'a> {
     fn check_list_len(&mut self, v: VId, n: usize, closed: bool, span: Span) {
         let cur_closed = self.v(v).list_closed;
         let cur_len = self.v(v).elems.len();
-        if let Some(m) = cur_closed {
+        if let Some(m) = cur_closed.map(|m| m as usize) {
             if (closed && m != n) || (!closed && n > m) {
                 self.set_err(
                     v,
@@ -1712,7 +1739,7 @@ impl<'a> Ev<'a> {
             return;
         }
         if closed {
-            self.vm(v).list_closed = Some(n);
+            self.vm(v).list_closed = Some(n as u32);
         }
     }
 
@@ -2427,7 +2454,7 @@ impl<'a> Ev<'a> {
             !x.tails().is_empty()
                 || x.groups
                     .iter()
-                    .any(|g| !g.patterns.is_empty() || (g.closed && !g.open))
+                    .any(|g| !g.patterns().is_empty() || (g.closed && !g.open))
         };
         if needs {
             self.finalize_constraints(v);
@@ -2438,7 +2465,7 @@ impl<'a> Ev<'a> {
     fn finalize_constraints(&mut self, v: VId) {
         // patterns
         let groups = self.v(v).groups.clone();
-        let has_patterns = groups.iter().any(|g| !g.patterns.is_empty());
+        let has_patterns = groups.iter().any(|g| !g.patterns().is_empty());
         let arcs: Vec<(Rc<str>, VId, FK)> = self
             .v(v)
             .arcs
@@ -2449,7 +2476,7 @@ impl<'a> Ev<'a> {
         if has_patterns {
             for g in groups.iter() {
                 let mut pv = Vec::new();
-                for p in &g.patterns {
+                for p in g.patterns() {
                     let val = self.eval(p.label, &p.env);
                     pv.push(val);
                 }
@@ -2460,7 +2487,7 @@ impl<'a> Ev<'a> {
                     continue;
                 }
                 for (gi, g) in groups.iter().enumerate() {
-                    for (pi, p) in g.patterns.iter().enumerate() {
+                    for (pi, p) in g.patterns().iter().enumerate() {
                         let pv = pattern_cache[gi][pi].clone();
                         if self.label_matches(&pv, name) {
                             self.push_arc_conj(*av, p.value.clone());
@@ -2483,14 +2510,14 @@ impl<'a> Ev<'a> {
                 }
                 for &gi in &closed_groups {
                     let g = &groups[gi];
-                    if g.allowed.contains(name) {
+                    if g.allows(name) {
                         continue;
                     }
                     if g.cid != 0
                         && groups.iter().any(|h| {
                             h.cid != 0
                                 && self.cid_parent.get(&h.cid) == Some(&g.cid)
-                                && h.allowed.contains(name)
+                                && h.allows(name)
                         })
                     {
                         continue;
@@ -3494,7 +3521,7 @@ impl<'a> Ev<'a> {
                         }
                         if x.groups
                             .iter()
-                            .any(|g| g.closed && !g.open && g.patterns.is_empty())
+                            .any(|g| g.closed && !g.open && g.patterns().is_empty())
                         {
                             return self.missing(name, span, false, probe);
                         }
@@ -3613,7 +3640,7 @@ impl<'a> Ev<'a> {
         }
         let x = self.vm(nv);
         x.is_list = true;
-        x.list_closed = Some(elems.len());
+        x.list_closed = Some(elems.len() as u32);
         x.elems = elems;
         x.synthetic = true;
         x.state = St::Done;
