@@ -395,7 +395,6 @@ pub struct Vertex<'a> {
     /// The length of a closed list. Every element is a vertex (a `VId`, u32), so it fits.
     pub list_closed: Option<u32>,
     pub groups: Inline1<Group<'a>>,
-    pub pending: Vec<Pending<'a>>,
     pub synthetic: bool,
     /// Created for a struct/list expression in value position (not a field).
     pub anon: bool,
@@ -421,6 +420,8 @@ pub struct Rare<'a> {
     pub choice_depth: usize,
     /// `matchN(…)` / `matchIf(…)` calls unified here, checked once the vertex is complete.
     pub validators: Vec<(&'a Expr, Env<'a>)>,
+    /// Comprehensions, dynamic fields and embedded computations still to run.
+    pub pending: Vec<Pending<'a>>,
 }
 
 impl<'a> Vertex<'a> {
@@ -449,6 +450,9 @@ impl<'a> Vertex<'a> {
     pub fn validators(&self) -> &[(&'a Expr, Env<'a>)] {
         self.rare.as_ref().map_or(&[], |r| &r.validators)
     }
+    pub fn pending(&self) -> &[Pending<'a>] {
+        self.rare.as_ref().map_or(&[], |r| &r.pending)
+    }
 
     #[inline(always)]
     fn new() -> Vertex<'a> {
@@ -467,7 +471,6 @@ impl<'a> Vertex<'a> {
             elems: Vec::new(),
             list_closed: None,
             groups: Inline1::default(),
-            pending: Vec::new(),
             synthetic: false,
             anon: false,
             open_all: false,
@@ -482,10 +485,12 @@ pub enum Target {
     Val(Val),
 }
 
-/// log2 of the number of vertices per chunk of [`Vertices`]. 4096 vertices (1 MB) per chunk:
-/// with mimalloc, 1024 (256 KB) gave a bench400 export a 6 MB higher peak RSS for the same
-/// vertices, and 256 more still (measured, `/usr/bin/time -f %M`; instruction counts equal).
-const CHUNK_BITS: u32 = 12;
+/// log2 of the number of vertices per chunk of [`Vertices`]. 8192 vertices (about 1.9 MB) per
+/// chunk: with mimalloc, a bench400 export's peak RSS (`/usr/bin/time -f %M`) depends on the
+/// chunk's size, not only on the vertices in it: 69.5 MB at 8192, 77.9 MB at 4096 and 80 MB at
+/// 1024 (232-byte vertices; instruction counts equal). A small export pays one chunk (bench1:
+/// 14.3 MB instead of 12.3 MB, no measurable CPU time).
+const CHUNK_BITS: u32 = 13;
 const CHUNK: usize = 1 << CHUNK_BITS;
 
 #[allow(clippy::len_without_is_empty)]
@@ -1626,11 +1631,12 @@ impl<'a> Ev<'a> {
                         // fields that comprehension guards test)
                         let k = self
                             .v(v)
-                            .pending
+                            .pending()
                             .iter()
                             .take_while(|p| matches!(p, Pending::Dyn(..)))
                             .count();
                         self.vm(v)
+                            .rm()
                             .pending
                             .insert(k, Pending::Dyn(f, x, fenv.clone(), child_closed, g))
                     }
@@ -1652,6 +1658,7 @@ impl<'a> Ev<'a> {
                         if !matches!(op, BinOp::And | BinOp::Or)) =>
                 {
                     self.vm(v)
+                        .rm()
                         .pending
                         .push(Pending::Embed(x, fenv.clone(), closed, g))
                 }
@@ -1662,6 +1669,7 @@ impl<'a> Ev<'a> {
                 Decl::Comprehension(c) => {
                     let pos = self.v(v).arcs.len();
                     self.vm(v)
+                        .rm()
                         .pending
                         .push(Pending::Comp(c, fenv.clone(), closed, g, pos))
                 }
@@ -1942,7 +1950,7 @@ impl<'a> Ev<'a> {
     /// (most vertices have none: answered inline).
     #[inline]
     fn run_pending(&mut self, v: VId) {
-        if !self.v(v).pending.is_empty() {
+        if !self.v(v).pending().is_empty() {
             self.run_pending_now(v);
         }
     }
@@ -1952,12 +1960,12 @@ impl<'a> Ev<'a> {
         let mut guard = 0;
         // Comprehensions put back in the queue since the last one that made progress.
         let mut stalled = 0;
-        while !self.v(v).pending.is_empty() {
+        while !self.v(v).pending().is_empty() {
             guard += 1;
             if guard > 100_000 || !self.step() {
                 break;
             }
-            let p = self.vm(v).pending.remove(0);
+            let p = self.vm(v).rm().pending.remove(0);
             match p {
                 Pending::Comp(c, env, closed, g, pos) => {
                     let before = self.v(v).arcs.len();
@@ -1966,9 +1974,10 @@ impl<'a> Ev<'a> {
                         // An incomplete clause may depend on fields that later comprehensions
                         // of the same struct define (`if x.a == 1 {…}` before `if true {a: 1}`):
                         // try again after them, until a whole round makes no progress.
-                        Err(b) if b.incomplete && stalled < self.v(v).pending.len() => {
+                        Err(b) if b.incomplete && stalled < self.v(v).pending().len() => {
                             stalled += 1;
                             self.vm(v)
+                                .rm()
                                 .pending
                                 .push(Pending::Comp(c, env, closed, g, pos));
                         }
@@ -1984,7 +1993,7 @@ impl<'a> Ev<'a> {
                             // follow this one in the literal: a later `if` may test a field
                             // the nested one defines (`if true { if true { a: 1 } }`, then
                             // `if x.a == 1 {…}`).
-                            let rest = std::mem::take(&mut self.vm(v).pending);
+                            let rest = std::mem::take(&mut self.vm(v).rm().pending);
                             for e in out {
                                 self.add_conj(
                                     v,
@@ -1996,7 +2005,7 @@ impl<'a> Ev<'a> {
                                     Some(g),
                                 );
                             }
-                            let pending = &mut self.vm(v).pending;
+                            let pending = &mut self.vm(v).rm().pending;
                             if pending.is_empty() {
                                 *pending = rest;
                             } else {
@@ -2086,7 +2095,7 @@ impl<'a> Ev<'a> {
                 || x.is_struct
                 || x.is_list
                 || x.saw_lit
-                || !x.pending.is_empty()
+                || !x.pending().is_empty()
                 || x.err.is_some()
                 || x.choices().is_some()
             {
