@@ -1922,9 +1922,23 @@ mod tests {
         assert_eq!(phase(&st, "next"), Some(WorkflowStepPhase::Succeeded));
     }
 
-    /// Suspends before its work until resumed; then waits one round and succeeds.
+    /// `deploy-prod` suspends before its work until resumed; its first resumed run gives `then`
+    /// (waits one round, say), the next succeed. Every other step succeeds.
     struct ApprovalFirst {
         ran: Mutex<Vec<(String, bool)>>,
+        then: StepOutcome,
+    }
+
+    impl ApprovalFirst {
+        /// Its first resumed run waits for health.
+        fn waiting() -> Self {
+            ApprovalFirst {
+                ran: Mutex::default(),
+                then: StepOutcome::Running {
+                    message: "waiting for health".into(),
+                },
+            }
+        }
     }
 
     impl StepRunner for ApprovalFirst {
@@ -1942,9 +1956,7 @@ mod tests {
                 };
             }
             if ran.iter().filter(|(n, r)| n == "deploy-prod" && *r).count() == 1 {
-                StepOutcome::Running {
-                    message: "waiting for health".into(),
-                }
+                self.then.clone()
             } else {
                 StepOutcome::Succeeded {
                     message: "deployed".into(),
@@ -1962,9 +1974,7 @@ mod tests {
             steps: vec![prod, step("after", &[])],
         };
         let mut st = started(&plan, "app-v1", now());
-        let r = ApprovalFirst {
-            ran: Mutex::default(),
-        };
+        let r = ApprovalFirst::waiting();
         assert_eq!(
             Engine::advance(&plan, &mut st, &r, now).await,
             Progress::Suspended
@@ -2008,39 +2018,6 @@ mod tests {
         );
     }
 
-    /// Suspends before its work until resumed; once resumed, its first attempt meets a
-    /// provider's error (retried), the next succeeds.
-    struct ApprovalThenFlaky {
-        ran: Mutex<Vec<(String, bool)>>,
-    }
-
-    impl StepRunner for ApprovalThenFlaky {
-        async fn run(&self, step: &PlannedStep) -> StepOutcome {
-            let mut ran = self.ran.lock().expect("lock");
-            ran.push((step.name.clone(), step.resumed));
-            if step.name != "deploy-prod" {
-                return StepOutcome::Succeeded {
-                    message: String::new(),
-                };
-            }
-            if !step.resumed {
-                return StepOutcome::Suspended {
-                    message: "approve first".into(),
-                };
-            }
-            if ran.iter().filter(|(n, r)| n == "deploy-prod" && *r).count() == 1 {
-                StepOutcome::Failed {
-                    reason: RETRYABLE.into(),
-                    message: "cluster prod did not answer".into(),
-                }
-            } else {
-                StepOutcome::Succeeded {
-                    message: "deployed".into(),
-                }
-            }
-        }
-    }
-
     #[tokio::test]
     async fn a_resumed_step_retried_after_an_error_is_not_asked_for_approval_again() {
         let mut prod = step("deploy-prod", &[]);
@@ -2050,8 +2027,12 @@ mod tests {
             steps: vec![prod, step("after", &[])],
         };
         let mut st = started(&plan, "app-v1", at(0)());
-        let r = ApprovalThenFlaky {
+        let r = ApprovalFirst {
             ran: Mutex::default(),
+            then: StepOutcome::Failed {
+                reason: RETRYABLE.into(),
+                message: "cluster prod did not answer".into(),
+            },
         };
         assert_eq!(
             Engine::advance(&plan, &mut st, &r, at(0)).await,
@@ -2103,9 +2084,7 @@ mod tests {
             steps: vec![group_of("g", vec![step("a", &[]), prod])],
         };
         let mut st = started(&plan, "app-v1", now());
-        let r = ApprovalFirst {
-            ran: Mutex::default(),
-        };
+        let r = ApprovalFirst::waiting();
         assert_eq!(
             Engine::advance(&plan, &mut st, &r, now).await,
             Progress::Suspended
