@@ -134,12 +134,13 @@ impl Journal {
         crate::cuestep::context_name(self.app.name())
     }
 
-    /// The record under `key` for this idempotency key (a record of another revision or
-    /// application does not count).
+    /// The record under `key` for this idempotency key, or for `legacy` (a record of another
+    /// revision or application does not count).
     pub async fn read(
         &self,
         key: &str,
         idempotency_key: &str,
+        legacy: Option<&str>,
     ) -> Result<Option<SendRecord>, Error> {
         let name = self.name();
         let cm = self.api.get_opt(&name).await.map_err(Error::hub(
@@ -150,7 +151,7 @@ impl Journal {
             .and_then(|c| c.data)
             .and_then(|d| d.get(key).cloned())
             .and_then(|v| serde_json::from_str::<SendRecord>(&v).ok())
-            .filter(|r| r.idempotency_key == idempotency_key))
+            .filter(|r| is_for(r, idempotency_key, legacy)))
     }
 
     /// Write one record (a merge of one data key: other keys, the outputs and other steps'
@@ -288,6 +289,13 @@ pub fn describe(r: &SendRecord) -> String {
 /// does not take a step's second request for a repeat of its first.
 pub(crate) fn send_key(session: &str, operation: &str) -> String {
     format!("{session}/{operation}")
+}
+
+/// Whether `r` records the send with `idempotency_key`, or with `legacy`: the key a send had
+/// before sends got keys of their own (the step's session alone), so that a send recorded by an
+/// older controller is still recognised after an upgrade instead of being made again.
+fn is_for(r: &SendRecord, idempotency_key: &str, legacy: Option<&str>) -> bool {
+    r.idempotency_key == idempotency_key || legacy.is_some_and(|l| r.idempotency_key == l)
 }
 
 /// Providers that guard the `http` sends of one step run: every request that changes
@@ -436,9 +444,11 @@ impl<P: workflow::task::Providers> Guard<'_, P> {
         use workflow::task::{Outcome, ProviderError};
         let key = record_key(self.step, &op.path);
         let hub_error = |e: Error| ProviderError(format!("recording the send: {e}"));
+        // A key of our making may have been recorded as the session alone by an older controller.
+        let legacy = (idempotency_key == send_key(self.session, &op.path)).then_some(self.session);
         let prior = self
             .journal
-            .read(&key, idempotency_key)
+            .read(&key, idempotency_key, legacy)
             .await
             .map_err(hub_error)?
             .filter(|r| r.run == self.run);
@@ -527,6 +537,25 @@ impl<P: workflow::task::Providers> Guard<'_, P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_send_has_its_own_key_and_older_records_are_still_recognised() {
+        let session = "uid/app-v1/1795694957/notify";
+        let slack = send_key(session, "slack.send");
+        let lark = send_key(session, "lark.send");
+        assert_eq!(slack, "uid/app-v1/1795694957/notify/slack.send");
+        assert_ne!(slack, lark);
+        let rec = |k: &str| SendRecord {
+            idempotency_key: k.into(),
+            ..SendRecord::default()
+        };
+        assert!(is_for(&rec(&slack), &slack, Some(session)));
+        assert!(!is_for(&rec(&lark), &slack, Some(session)));
+        // recorded by a controller that keyed every send of a step by its session
+        assert!(is_for(&rec(session), &slack, Some(session)));
+        // a key the template set has no older form
+        assert!(!is_for(&rec(session), "template-key", None));
+    }
 
     #[test]
     fn keys_destinations_and_decisions() {
