@@ -1939,6 +1939,29 @@ mod tests {
                 },
             }
         }
+
+        /// `deploy-prod` suspended once, ran twice as approved, then `after` ran.
+        fn ran_as_approved_twice_then_after(&self) {
+            assert_eq!(
+                *self.ran.lock().expect("lock"),
+                [
+                    ("deploy-prod".to_string(), false),
+                    ("deploy-prod".to_string(), true),
+                    ("deploy-prod".to_string(), true),
+                    ("after".to_string(), false),
+                ]
+            );
+        }
+    }
+
+    /// `deploy-prod` (a `deploy`, which suspends before its work), then `after`.
+    fn approval_then_after() -> Plan {
+        let mut prod = step("deploy-prod", &[]);
+        prod.type_ = "deploy".into();
+        Plan {
+            mode: WorkflowMode::StepByStep,
+            steps: vec![prod, step("after", &[])],
+        }
     }
 
     impl StepRunner for ApprovalFirst {
@@ -1967,12 +1990,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_step_that_suspends_before_its_work_does_it_once_resumed() {
-        let mut prod = step("deploy-prod", &[]);
-        prod.type_ = "deploy".into();
-        let plan = Plan {
-            mode: WorkflowMode::StepByStep,
-            steps: vec![prod, step("after", &[])],
-        };
+        let plan = approval_then_after();
         let mut st = started(&plan, "app-v1", now());
         let r = ApprovalFirst::waiting();
         assert_eq!(
@@ -2003,15 +2021,7 @@ mod tests {
         }
         assert_eq!(progress, Progress::Succeeded);
         assert!(!st.suspend);
-        assert_eq!(
-            *r.ran.lock().unwrap(),
-            [
-                ("deploy-prod".to_string(), false),
-                ("deploy-prod".to_string(), true),
-                ("deploy-prod".to_string(), true),
-                ("after".to_string(), false),
-            ]
-        );
+        r.ran_as_approved_twice_then_after();
         assert_eq!(
             st.step("deploy-prod").unwrap().message.as_deref(),
             Some("deployed")
@@ -2020,12 +2030,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_resumed_step_retried_after_an_error_is_not_asked_for_approval_again() {
-        let mut prod = step("deploy-prod", &[]);
-        prod.type_ = "deploy".into();
-        let plan = Plan {
-            mode: WorkflowMode::StepByStep,
-            steps: vec![prod, step("after", &[])],
-        };
+        let plan = approval_then_after();
         let mut st = started(&plan, "app-v1", at(0)());
         let r = ApprovalFirst {
             ran: Mutex::default(),
@@ -2064,15 +2069,7 @@ mod tests {
         }
         assert_eq!(progress, Progress::Succeeded);
         assert!(!st.suspend);
-        assert_eq!(
-            *r.ran.lock().unwrap(),
-            [
-                ("deploy-prod".to_string(), false),
-                ("deploy-prod".to_string(), true),
-                ("deploy-prod".to_string(), true),
-                ("after".to_string(), false),
-            ]
-        );
+        r.ran_as_approved_twice_then_after();
     }
 
     #[tokio::test]
