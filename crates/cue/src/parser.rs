@@ -827,7 +827,8 @@ impl<'s> Parser<'s> {
             }
             Tok::Int(s) => {
                 self.bump();
-                parse_int_lit(s).map(&mk).ok_or(PErr {
+                // (the error built only when needed: `ok_or` would format it for every number)
+                parse_int_lit(s).map(&mk).ok_or_else(|| PErr {
                     msg: format!("invalid number {s}"),
                     offset: t.start,
                 })
@@ -1179,7 +1180,7 @@ pub fn decode_string(raw: &str, base: usize) -> PResult<(Vec<Seg>, bool)> {
                 }
                 b'u' | b'U' => {
                     let n = if e == b'u' { 4 } else { 8 };
-                    let hex = content.get(i..i + n).ok_or(PErr {
+                    let hex = content.get(i..i + n).ok_or_else(|| PErr {
                         msg: "invalid escape".into(),
                         offset: abs(i),
                     })?;
@@ -1187,14 +1188,14 @@ pub fn decode_string(raw: &str, base: usize) -> PResult<(Vec<Seg>, bool)> {
                         msg: "invalid escape".into(),
                         offset: abs(i),
                     })?;
-                    cur.push(char::from_u32(v).ok_or(PErr {
+                    cur.push(char::from_u32(v).ok_or_else(|| PErr {
                         msg: "invalid unicode escape".into(),
                         offset: abs(i),
                     })?);
                     i += n;
                 }
                 b'x' => {
-                    let hex = content.get(i..i + 2).ok_or(PErr {
+                    let hex = content.get(i..i + 2).ok_or_else(|| PErr {
                         msg: "invalid escape".into(),
                         offset: abs(i),
                     })?;
@@ -1213,7 +1214,7 @@ pub fn decode_string(raw: &str, base: usize) -> PResult<(Vec<Seg>, bool)> {
                     }
                 }
                 b'0'..=b'7' => {
-                    let oct = content.get(i - 1..i + 2).ok_or(PErr {
+                    let oct = content.get(i - 1..i + 2).ok_or_else(|| PErr {
                         msg: "invalid escape".into(),
                         offset: abs(i),
                     })?;
