@@ -120,7 +120,7 @@ impl<'s> Parser<'s> {
         self.prev_end
     }
     /// Moves past the current token (the token list ends with `Eof`, which is never passed).
-    #[inline]
+    #[inline(always)]
     fn advance(&mut self) {
         self.prev_end = self.cur.end;
         self.i += 1;
@@ -254,7 +254,19 @@ impl<'s> Parser<'s> {
         })
     }
 
+    #[inline]
     fn doc_comments(&mut self, decl_start: usize) -> Vec<String> {
+        // comments are recorded in source order: when the last one starts before the previous
+        // token's end, none lies between that token and this declaration (most declarations)
+        if self.comments.last().is_none_or(|c| c.start < self.prev_end) {
+            return Vec::new();
+        }
+        self.doc_comments_between(decl_start)
+    }
+
+    /// The doc comments of the declaration at `decl_start`, found by the comment cursor.
+    #[inline(never)]
+    fn doc_comments_between(&mut self, decl_start: usize) -> Vec<String> {
         let prev_end = self.prev_end();
         let mut idx = self.comment_cursor;
         if idx > 0
@@ -317,8 +329,7 @@ impl<'s> Parser<'s> {
                 Tok::RBrace if !top => break,
                 _ => {}
             }
-            let d = self.parse_decl()?;
-            self.decl_stack.push(d);
+            self.parse_decl_onto_stack()?;
             match self.peek() {
                 Tok::Comma | Tok::Newline => {}
                 Tok::RBrace if !top => {}
@@ -331,6 +342,62 @@ impl<'s> Parser<'s> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// One declaration, pushed onto [`Parser::decl_stack`].
+    fn parse_decl_onto_stack(&mut self) -> PResult<()> {
+        // fast path: `name: …` or `"name": …` (most declarations of JSON-like data) takes its
+        // label straight from the token, without building an expression first (`let`, `for`
+        // and `if` followed by `:` are labels too)
+        if *self.peek_at(1) == Tok::Colon {
+            let t = self.cur;
+            let label = match t.tok {
+                Tok::PlainStr(raw) => Some(Label::Str(
+                    raw.get(1..raw.len() - 1).unwrap_or("").to_string(),
+                    self.span(t.start, t.end),
+                )),
+                // `_` is not a label; `true`, `null` and the like are identifiers here
+                Tok::Ident(n) if n != "_" => {
+                    Some(Label::Ident(n.to_string(), self.span(t.start, t.end)))
+                }
+                _ => None,
+            };
+            if let Some(label) = label {
+                let start = t.start;
+                let comments = self.doc_comments(start);
+                self.bump();
+                self.bump(); // ':'
+                // a lone scalar value ended by `,`, a newline or `}` (JSON-like data): no
+                // precedence climb, no shorthand nesting, no attributes to look for; the
+                // declaration is built in place on the stack
+                if matches!(
+                    self.peek(),
+                    Tok::PlainStr(_) | Tok::Int(_) | Tok::Float(_) | Tok::Ident(_) | Tok::Bottom
+                ) && matches!(
+                    self.peek_at(1),
+                    Tok::Comma | Tok::Newline | Tok::RBrace | Tok::Eof
+                ) && self.depth < self.max_nest
+                {
+                    let value = self.parse_operand()?;
+                    let span = self.span(start, self.prev_end());
+                    self.decl_stack.push(Decl::Field(Field {
+                        label,
+                        constraint: Constraint::None,
+                        value,
+                        rare: None,
+                        comments: Comments::from_vec(comments),
+                        span,
+                    }));
+                    return Ok(());
+                }
+                let d = self.finish_field(start, comments, label, None, Constraint::None)?;
+                self.decl_stack.push(d);
+                return Ok(());
+            }
+        }
+        let d = self.parse_decl()?;
+        self.decl_stack.push(d);
         Ok(())
     }
 
@@ -368,27 +435,6 @@ impl<'s> Parser<'s> {
             _ => {}
         }
         let comments = self.doc_comments(start);
-        // fast path: `name: …` or `"name": …` (most declarations of JSON-like data) takes its
-        // label straight from the token, without building an expression first
-        if *self.peek_at(1) == Tok::Colon {
-            let t = self.cur;
-            let label = match t.tok {
-                Tok::PlainStr(raw) => Some(Label::Str(
-                    raw.get(1..raw.len() - 1).unwrap_or("").to_string(),
-                    self.span(t.start, t.end),
-                )),
-                // `_` is not a label; `true`, `null` and the like are identifiers here
-                Tok::Ident(n) if n != "_" => {
-                    Some(Label::Ident(n.to_string(), self.span(t.start, t.end)))
-                }
-                _ => None,
-            };
-            if let Some(label) = label {
-                self.bump();
-                self.bump(); // ':'
-                return self.finish_field(start, comments, label, None, Constraint::None);
-            }
-        }
         self.parse_field_or_embed(start, comments)
     }
 
@@ -636,9 +682,33 @@ impl<'s> Parser<'s> {
             return self.parse_operand();
         }
         self.enter()?;
-        let r = self.parse_binary(1);
+        let r = if matches!(self.peek(), Tok::LBrace | Tok::LBrack) {
+            // a struct or list literal: alone (as most are) it needs no precedence climb
+            self.parse_literal_expr()
+        } else {
+            self.parse_binary(1)
+        };
         self.depth -= 1;
         r
+    }
+
+    /// An expression starting with a struct or list literal (what `parse_binary(1)` gives).
+    fn parse_literal_expr(&mut self) -> PResult<Expr> {
+        let x = self.parse_operand()?;
+        if matches!(
+            self.peek(),
+            Tok::Comma
+                | Tok::Newline
+                | Tok::Colon
+                | Tok::RBrace
+                | Tok::RBrack
+                | Tok::RParen
+                | Tok::Eof
+        ) {
+            return Ok(x);
+        }
+        let x = self.parse_primary_rest(x)?;
+        self.parse_binary_rest(x, 1)
     }
 
     fn binop(&self) -> Option<(BinOp, u8)> {
@@ -668,7 +738,12 @@ impl<'s> Parser<'s> {
     }
 
     fn parse_binary(&mut self, min: u8) -> PResult<Expr> {
-        let mut lhs = self.parse_unary()?;
+        let lhs = self.parse_unary()?;
+        self.parse_binary_rest(lhs, min)
+    }
+
+    /// The binary operators (of precedence `min` or more) after the operand `lhs`.
+    fn parse_binary_rest(&mut self, mut lhs: Expr, min: u8) -> PResult<Expr> {
         while let Some((op, p)) = self.binop() {
             if p < min {
                 break;
@@ -720,7 +795,12 @@ impl<'s> Parser<'s> {
     }
 
     fn parse_primary(&mut self) -> PResult<Expr> {
-        let mut x = self.parse_operand()?;
+        let x = self.parse_operand()?;
+        self.parse_primary_rest(x)
+    }
+
+    /// The selectors, indexes, slices and calls after the operand `x`.
+    fn parse_primary_rest(&mut self, mut x: Expr) -> PResult<Expr> {
         loop {
             match self.peek() {
                 Tok::Dot => {
@@ -1367,6 +1447,49 @@ mod tests {
             .map_err(|e| e.msg)
             .expect("lex");
         assert!(p.parse_file("t.cue").is_err());
+    }
+
+    /// The shortcuts for a lone scalar field value and a lone struct or list literal give what
+    /// the precedence climb gives when something follows them.
+    #[test]
+    fn literal_shortcuts_and_what_follows() {
+        let f = parse(
+            "a: 1\nb: {x: 1} & c\nd: [1, 2][0]\ne: {x: 1}.x\ng: \"s\" @tag(v)\nh: 2 | *3\ni: j: 4\n",
+        );
+        let kinds: Vec<String> = f
+            .body
+            .decls
+            .iter()
+            .map(|d| match d {
+                Decl::Field(fd) => {
+                    let k = match &fd.value.kind {
+                        ExprKind::Int(n) => format!("int {n}"),
+                        ExprKind::Binary(op, l, _) => {
+                            format!("{} {}..{}", op.as_str(), l.span.start, l.span.end)
+                        }
+                        ExprKind::Index(..) => "index".into(),
+                        ExprKind::Selector(_, n, _) => format!("sel {n}"),
+                        ExprKind::Str(s) => format!("str {s} attrs {}", fd.attrs().len()),
+                        ExprKind::Struct(lit) => format!("struct {}", lit.decls.len()),
+                        k => format!("{k:?}"),
+                    };
+                    format!("{k} {}..{}", fd.span.start, fd.span.end)
+                }
+                d => format!("{d:?}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "int 1 0..4",
+                "& 8..14 5..18",
+                "index 19..31",
+                "sel x 32..43",
+                "str s attrs 1 44..58",
+                "| 62..63 59..68",
+                "struct 1 69..76"
+            ]
+        );
     }
 
     #[test]
