@@ -413,7 +413,8 @@ pub struct Rare<'a> {
     pub comp_err: Option<Rc<Bot>>,
     pub comp_inserts: Vec<(usize, usize)>,
     pub tails: Vec<(usize, Conj<'a>)>,
-    pub disjs: Vec<PendingDisj<'a>>,
+    /// Most vertices with a disjunction have one: kept inline.
+    pub disjs: Inline1<PendingDisj<'a>>,
     pub disj_result: Option<Rc<Vec<(VId, bool)>>>,
     pub choices: Option<Rc<Vec<usize>>>,
     pub choice_pos: usize,
@@ -995,7 +996,7 @@ impl<'a> Ev<'a> {
         self.add_conj(t, c, None);
         self.run_pending(t);
         if !self.v(t).disjs().is_empty() && self.v(t).state == St::Done {
-            self.vm(t).rm().disjs.clear();
+            self.vm(t).rm().disjs = Inline1::default();
         }
     }
 
@@ -1756,6 +1757,55 @@ impl<'a> Ev<'a> {
     fn process_list(&mut self, v: VId, elems: &'a [ListElem], env: Env<'a>, closed: Closed) {
         self.vm(v).is_list = true;
         let child_closed = closed.child();
+        if !elems
+            .iter()
+            .any(|el| matches!(el, ListElem::Comprehension(_)))
+        {
+            // no comprehension: the elements' conjuncts go straight to their vertices
+            let n = elems
+                .iter()
+                .filter(|el| matches!(el, ListElem::Expr(_)))
+                .count();
+            let mut open = false;
+            let mut span = Span::default();
+            let mut tail: Option<Conj<'a>> = None;
+            for el in elems {
+                match el {
+                    ListElem::Expr(x) => span = x.span,
+                    ListElem::Ellipsis(t, _) => {
+                        open = true;
+                        if let Some(t) = t {
+                            tail = Some(Conj {
+                                x: CX::Expr(t),
+                                env: env.clone(),
+                                closed: child_closed,
+                            });
+                        }
+                    }
+                    ListElem::Comprehension(_) => {}
+                }
+            }
+            self.check_list_len(v, n, !open, span);
+            let mut i = 0;
+            for el in elems {
+                if let ListElem::Expr(x) = el {
+                    let ev = self.elem_for(v, i);
+                    self.push_arc_conj(
+                        ev,
+                        Conj {
+                            x: CX::Expr(x),
+                            env: env.clone(),
+                            closed: child_closed,
+                        },
+                    );
+                    i += 1;
+                }
+            }
+            if let Some(t) = tail {
+                self.vm(v).rm().tails.push((n, t));
+            }
+            return;
+        }
         let mut items: Vec<Conj<'a>> = Vec::new();
         let mut tail: Option<Conj<'a>> = None;
         let mut open = false;
@@ -1912,7 +1962,13 @@ impl<'a> Ev<'a> {
                 } else if self.v(w).is_struct {
                     for (k, a) in self.v(w).arcs.iter() {
                         if a.kind == FK::Regular && a.regular {
-                            items.push((Val::Str(Rc::from(display_label(k))), a.vid));
+                            // the arc's own (interned) name unless it carries a marker
+                            let name = if k.starts_with('\u{1}') {
+                                Rc::from(display_label(k))
+                            } else {
+                                k.clone()
+                            };
+                            items.push((Val::Str(name), a.vid));
                         }
                     }
                 } else {
@@ -2208,7 +2264,7 @@ impl<'a> Ev<'a> {
         // combos
         let prefix: Vec<usize> = self.v(v).choices().map(|c| c.to_vec()).unwrap_or_default();
         let mut combos: Vec<Vec<usize>> = vec![prefix.clone()];
-        for d in &disjs {
+        for d in disjs.iter() {
             let mut next = Vec::new();
             for c in &combos {
                 for k in 0..d.alts.len() {
@@ -2259,7 +2315,7 @@ impl<'a> Ev<'a> {
     fn resolve_combos(
         &mut self,
         v: VId,
-        disjs: Vec<PendingDisj<'a>>,
+        disjs: Inline1<PendingDisj<'a>>,
         combos: Vec<Vec<usize>>,
         prefix: Vec<usize>,
     ) {
