@@ -142,34 +142,21 @@ impl Tree {
         Some((a, b))
     }
 
-    /// Moves the fields from `scratch[mark..]` to the tree, giving their range and the OR of
-    /// their values' flags (`F_JSON` counted for regular fields only).
-    fn take_fields(&mut self, scratch: &mut Vec<NField>, mark: usize) -> (u32, u32, u8) {
-        let mut flags = 0;
-        for f in &scratch[mark..] {
-            let fl = self.flags(f.value);
-            flags |= fl & F_ERR;
-            if f.kind == FK::Regular {
-                flags |= fl & F_JSON;
-            }
+    /// Sets the value of field `i` (reserved earlier) and gives the flags it passes to its
+    /// struct: `F_ERR` always, `F_JSON` for a regular field only.
+    fn set_field(&mut self, i: usize, value: u32) -> u8 {
+        let f = &mut self.fields[i];
+        f.value = value;
+        let fl = self.flags[value as usize];
+        if f.kind == FK::Regular {
+            fl
+        } else {
+            fl & F_ERR
         }
-        let a = self.fields.len() as u32;
-        self.fields.extend(scratch.drain(mark..));
-        (a, self.fields.len() as u32, flags)
-    }
-
-    fn take_elems(&mut self, scratch: &mut Vec<u32>, mark: usize) -> (u32, u32, u8) {
-        let mut flags = 0;
-        for &e in &scratch[mark..] {
-            flags |= self.flags(e);
-        }
-        let a = self.elems.len() as u32;
-        self.elems.extend(scratch.drain(mark..));
-        (a, self.elems.len() as u32, flags)
     }
 
     /// Adds concrete JSON input data.
-    fn json(&mut self, j: &serde_json::Value, sf: &mut Vec<NField>, se: &mut Vec<u32>) -> u32 {
+    fn json(&mut self, j: &serde_json::Value) -> u32 {
         use serde_json::Value as J;
         match j {
             J::Null => self.push(N::Null, 0),
@@ -185,31 +172,39 @@ impl Tree {
                 Some((a, b)) => self.push(N::Str(a, b), 0),
                 None => self.push_err(Error::new(TOO_BIG), false),
             },
-            J::Array(a) => {
-                let mark = se.len();
-                for x in a {
-                    let id = self.json(x, sf, se);
-                    se.push(id);
+            J::Array(xs) => {
+                // the elements' slots first, filled as they are built
+                let a = self.elems.len();
+                self.elems.resize(a + xs.len(), 0);
+                let mut fl = 0;
+                for (i, x) in xs.iter().enumerate() {
+                    let id = self.json(x);
+                    self.elems[a + i] = id;
+                    fl |= self.flags(id);
                 }
-                let (a, b, fl) = self.take_elems(se, mark);
-                self.push(N::List(a, b), fl)
+                self.push(N::List(a as u32, (a + xs.len()) as u32), fl)
             }
             J::Object(m) => {
-                let mark = sf.len();
-                for (k, v) in m {
+                // the fields' slots (names) first, values filled as they are built
+                let a = self.fields.len();
+                for k in m.keys() {
                     let Some(name) = self.push_str(k) else {
+                        self.fields.truncate(a);
                         return self.push_err(Error::new(TOO_BIG), false);
                     };
-                    let value = self.json(v, sf, se);
-                    sf.push(NField {
+                    self.fields.push(NField {
                         name,
                         kind: FK::Regular,
-                        value,
+                        value: 0,
                         comments: Comments::default(),
                     });
                 }
-                let (a, b, fl) = self.take_fields(sf, mark);
-                self.push(N::Struct(a, b, NO_ERR), fl)
+                let mut fl = 0;
+                for (i, v) in m.values().enumerate() {
+                    let id = self.json(v);
+                    fl |= self.set_field(a + i, id);
+                }
+                self.push(N::Struct(a as u32, (a + m.len()) as u32, NO_ERR), fl)
             }
         }
     }
@@ -280,12 +275,10 @@ struct Builder<'p, 'a> {
     ev: Ev<'a>,
     inner: &'p ProgramInner,
     t: Tree,
-    /// Fields and list elements of the structs and lists being built (a stack: each node takes
-    /// its own off the top when it is done).
-    sf: Vec<NField>,
-    se: Vec<u32>,
-    /// Arcs of the structs being built, copied before their values are built (a stack).
-    sa: Vec<ArcSnap>,
+    /// The vertices of the fields being built, by field slot (a stack: a struct reserves its
+    /// fields' slots in `t.fields` and pushes their vertices here, then builds them in order;
+    /// `NONE` for a required field that is not there).
+    sv: Vec<u32>,
     /// Error-free struct and list nodes already built, by vertex (`NONE` if not): a field that is
     /// a plain reference to one of them shares its node (`all: [r0.output, …]`).
     built: Vec<u32>,
@@ -294,15 +287,6 @@ struct Builder<'p, 'a> {
 }
 
 const NONE: u32 = u32::MAX;
-
-struct ArcSnap {
-    name: (u32, u32),
-    vid: u32,
-    kind: FK,
-    regular: bool,
-    required: bool,
-    comments: Comments,
-}
 
 /// A step of the path to the node being built: a field name (`tree.strs` range, display form)
 /// or a list index. Joined into text only for an error.
@@ -389,84 +373,74 @@ impl Builder<'_, '_> {
         self.t.push_err(e, incomplete)
     }
 
-    /// Copies the arcs of vertex `r` (those `keep` accepts) onto the `sa` stack.
-    fn snap_arcs(&mut self, r: u32, keep: impl Fn(&crate::eval::ArcInfo) -> bool) -> bool {
-        let arcs = &self.ev.vs[r as usize].arcs;
-        for (k, a) in arcs.iter() {
-            if !keep(a) {
+    /// Builds the fields of vertex `r` (all of them, or only its definitions and hidden fields)
+    /// into a range of `t.fields`: first each field's slot (name, kind, comments) as the arcs
+    /// are now, then the values in order (a regular field that is not really there, e.g.
+    /// optional, is left out unless it is required: then it is an incomplete error). Gives the
+    /// range and the OR of the fields' flags, or `None` past 4 GiB of text.
+    fn build_fields(
+        &mut self,
+        r: u32,
+        regular_too: bool,
+        path: &mut Vec<Seg>,
+        depth: usize,
+    ) -> Option<(u32, u32, u8)> {
+        let a = self.t.fields.len();
+        let vmark = self.sv.len();
+        for (k, arc) in self.ev.vs[r as usize].arcs.iter() {
+            let vid = if arc.kind != FK::Regular {
+                arc.vid
+            } else if !regular_too {
                 continue;
-            }
-            let Some(name) = self.t.push_str(crate::eval::display_label(k)) else {
-                return false;
+            } else if arc.regular {
+                arc.vid
+            } else if arc.required {
+                NONE
+            } else {
+                continue;
             };
-            self.sa.push(ArcSnap {
+            let Some(name) = self.t.push_str(crate::eval::display_label(k)) else {
+                self.t.fields.truncate(a);
+                self.sv.truncate(vmark);
+                return None;
+            };
+            self.t.fields.push(NField {
                 name,
-                vid: a.vid,
-                kind: a.kind,
-                regular: a.regular,
-                required: a.required,
-                comments: a.comments.clone(),
+                kind: arc.kind,
+                value: 0,
+                comments: arc.comments.clone(),
             });
+            self.sv.push(vid);
         }
-        true
-    }
-
-    /// Builds the fields snapped at `sa[mark..]` onto the `sf` stack (a regular field that is
-    /// not really there, e.g. optional, is left out unless it is required: then it is an
-    /// incomplete error).
-    fn build_snapped(&mut self, mark: usize, path: &mut Vec<Seg>, depth: usize) {
-        let mut i = mark;
-        while i < self.sa.len() {
-            let a = &self.sa[i];
-            let (name, vid, kind, regular, required) =
-                (a.name, a.vid, a.kind, a.regular, a.required);
-            i += 1;
-            if kind == FK::Regular && !regular {
-                if required {
-                    path.push(Seg::Label(name.0, name.1));
-                    let value = self.error_node(
-                        "field is required but not present".to_string(),
-                        path,
-                        true,
-                    );
-                    path.pop();
-                    let comments = self.sa[i - 1].comments.clone();
-                    self.sf.push(NField {
-                        name,
-                        kind,
-                        value,
-                        comments,
-                    });
-                }
-                continue;
-            }
+        let b = self.t.fields.len();
+        let mut flags = 0;
+        for i in a..b {
+            let vid = self.sv[vmark + i - a];
+            let name = self.t.fields[i].name;
             path.push(Seg::Label(name.0, name.1));
-            let value = self.build(vid, path, depth + 1);
+            let value = if vid == NONE {
+                self.error_node("field is required but not present".to_string(), path, true)
+            } else {
+                self.build(vid, path, depth + 1)
+            };
             path.pop();
-            let comments = std::mem::take(&mut self.sa[i - 1].comments);
-            self.sf.push(NField {
-                name,
-                kind,
-                value,
-                comments,
-            });
+            flags |= self.t.set_field(i, value);
         }
-        self.sa.truncate(mark);
+        self.sv.truncate(vmark);
+        Some((a as u32, b as u32, flags))
     }
 
     /// Wraps `base` with the definitions and hidden fields of vertex `r`, if it has any.
     fn with_defs(&mut self, base: u32, r: u32, path: &mut Vec<Seg>, depth: usize) -> u32 {
-        let amark = self.sa.len();
-        if !self.snap_arcs(r, |a| a.kind != FK::Regular) {
-            self.sa.truncate(amark);
-            return self.t.push_err(Error::new(TOO_BIG), false);
-        }
-        if self.sa.len() == amark {
+        if self.ev.vs[r as usize].arcs.is_empty() {
             return base;
         }
-        let fmark = self.sf.len();
-        self.build_snapped(amark, path, depth);
-        let (a, b, fl) = self.t.take_fields(&mut self.sf, fmark);
+        let Some((a, b, fl)) = self.build_fields(r, false, path, depth) else {
+            return self.t.push_err(Error::new(TOO_BIG), false);
+        };
+        if a == b {
+            return base;
+        }
         let flags = (fl & F_ERR) | self.t.flags(base);
         self.t.push(N::WithDefs(base, a, b), flags)
     }
@@ -479,7 +453,7 @@ impl Builder<'_, '_> {
                 match x.conjs.get(0).map(|c| &c.x) {
                     Some(CX::Json(j)) | Some(CX::JsonAt([], j)) => {
                         let j: &serde_json::Value = j;
-                        return self.t.json(j, &mut self.sf, &mut self.se);
+                        return self.t.json(j);
                     }
                     _ => {}
                 }
@@ -498,27 +472,17 @@ impl Builder<'_, '_> {
         }
         self.ev.expand(vid);
         let r = self.ev.deref(vid);
-        let (err, disj, is_list, is_struct, atom, comp_err) = {
-            let x = &self.ev.vs[r as usize];
-            let orig = &self.ev.vs[vid as usize];
-            let disj = if orig.forward.is_none() {
-                orig.disj_result().cloned()
-            } else {
-                None
-            };
-            (
-                x.err.clone(),
-                disj,
-                x.is_list,
-                x.is_struct,
-                x.atom.clone(),
-                x.comp_err().cloned(),
-            )
-        };
-        if let Some(b) = err {
+        // (the vertex is read in place; what an error path needs is cloned there)
+        let x = &self.ev.vs[r as usize];
+        let orig = &self.ev.vs[vid as usize];
+        if let Some(b) = x.err.clone() {
             let e = self.err(&b, path);
             return self.t.push_err(e, b.incomplete);
         }
+        let disj = match orig.forward {
+            None => orig.disj_result().cloned(),
+            Some(_) => None,
+        };
         if let Some(alts) = disj {
             let vals: Vec<String> = alts
                 .iter()
@@ -533,28 +497,29 @@ impl Builder<'_, '_> {
                 .collect();
             return self.error_node(format!("incomplete value {}", vals.join(" | ")), path, true);
         }
-        if is_list {
-            let elems = self.ev.vs[r as usize].elems.clone();
-            let mark = self.se.len();
-            for (i, e) in elems.into_iter().enumerate() {
-                path.push(Seg::Index(i));
-                let n = self.build(e, path, depth + 1);
-                self.se.push(n);
+        if x.is_list {
+            // the elements' vertices copied into their slots, each replaced by its node
+            let a = self.t.elems.len();
+            self.t
+                .elems
+                .extend_from_slice(&self.ev.vs[r as usize].elems);
+            let b = self.t.elems.len();
+            let mut fl = 0;
+            for i in a..b {
+                path.push(Seg::Index(i - a));
+                let n = self.build(self.t.elems[i], path, depth + 1);
                 path.pop();
+                self.t.elems[i] = n;
+                fl |= self.t.flags(n);
             }
-            let (a, b, fl) = self.t.take_elems(&mut self.se, mark);
-            let list = self.t.push(N::List(a, b), fl);
+            let list = self.t.push(N::List(a as u32, b as u32), fl);
             return self.with_defs(list, r, path, depth);
         }
-        if is_struct {
-            let amark = self.sa.len();
-            if !self.snap_arcs(r, |_| true) {
-                self.sa.truncate(amark);
+        if x.is_struct {
+            let comp_err = x.comp_err().cloned();
+            let Some((a, b, mut fl)) = self.build_fields(r, true, path, depth) else {
                 return self.t.push_err(Error::new(TOO_BIG), false);
-            }
-            let fmark = self.sf.len();
-            self.build_snapped(amark, path, depth);
-            let (a, b, mut fl) = self.t.take_fields(&mut self.sf, fmark);
+            };
             let ce = match comp_err {
                 Some(b) => {
                     let e = self.err(&b, path);
@@ -566,7 +531,19 @@ impl Builder<'_, '_> {
             };
             return self.t.push(N::Struct(a, b, ce), fl);
         }
-        let scalar = self.scalar_node(atom, path);
+        let scalar = match &x.atom {
+            Val::Null => self.t.push(N::Null, 0),
+            Val::Bool(b) => self.t.push(N::Bool(*b), 0),
+            Val::Int(i) => self.t.push(N::Int(*i), 0),
+            Val::Str(s) => match self.t.push_str(s) {
+                Some((a, b)) => self.t.push(N::Str(a, b), 0),
+                None => self.t.push_err(Error::new(TOO_BIG), false),
+            },
+            atom => {
+                let atom = atom.clone();
+                self.scalar_node(atom, path)
+            }
+        };
         self.with_defs(scalar, r, path, depth)
     }
 
@@ -657,9 +634,7 @@ fn evaluate_here(
         ev,
         inner,
         t: Tree::default(),
-        sf: Vec::new(),
-        se: Vec::new(),
-        sa: Vec::new(),
+        sv: Vec::new(),
         built: Vec::new(),
         errors: 0,
     };
