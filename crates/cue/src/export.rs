@@ -117,6 +117,7 @@ impl Tree {
         &self.errors[i as usize]
     }
 
+    #[inline]
     fn push(&mut self, n: N, flags: u8) -> u32 {
         let id = self.nodes.len() as u32;
         self.nodes.push(n);
@@ -135,6 +136,7 @@ impl Tree {
     }
 
     /// Appends text to `strs`, giving its range (`None` past 4 GiB of text in one tree).
+    #[inline]
     fn push_str(&mut self, s: &str) -> Option<(u32, u32)> {
         let a = u32::try_from(self.strs.len()).ok()?;
         let b = u32::try_from(self.strs.len() + s.len()).ok()?;
@@ -347,6 +349,9 @@ impl Builder<'_, '_> {
                     return n;
                 }
             }
+            if let Some(n) = self.referenced_scalar(w) {
+                return n;
+            }
         }
         let before = self.errors;
         let n = self.build_vertex(vid, path, depth);
@@ -366,6 +371,37 @@ impl Builder<'_, '_> {
             _ => {}
         }
         n
+    }
+
+    /// The node of a field that is a plain reference to field `w` (see [`Ev::plain_ref_target`])
+    /// when `w`'s value is a concrete scalar without error, definitions or hidden fields: the
+    /// field's value is that scalar, taken from `w` (evaluated here if it was not yet) without
+    /// evaluating the referring field again. `None` otherwise: the field is built in its own
+    /// right (an error keeps the referring field's path).
+    fn referenced_scalar(&mut self, w: u32) -> Option<u32> {
+        let orig = &self.ev.vs[w as usize];
+        if orig.state != crate::eval::St::Done
+            || (orig.forward.is_none() && orig.disj_result().is_some())
+        {
+            return None;
+        }
+        let x = &self.ev.vs[self.ev.deref(w) as usize];
+        if x.err.is_some() || x.is_list || x.is_struct || !x.arcs.is_empty() {
+            return None;
+        }
+        Some(match &x.atom {
+            Val::Null => self.t.push(N::Null, 0),
+            Val::Bool(b) => self.t.push(N::Bool(*b), 0),
+            Val::Int(i) => self.t.push(N::Int(*i), 0),
+            Val::Float(f) => self
+                .t
+                .push(N::Float(*f), if f.is_finite() { 0 } else { F_JSON }),
+            Val::Str(s) => {
+                let (a, b) = self.t.push_str(s)?;
+                self.t.push(N::Str(a, b), 0)
+            }
+            _ => return None,
+        })
     }
 
     fn error_node(&mut self, msg: String, path: &[Seg], incomplete: bool) -> u32 {
@@ -431,10 +467,17 @@ impl Builder<'_, '_> {
     }
 
     /// Wraps `base` with the definitions and hidden fields of vertex `r`, if it has any.
+    #[inline]
     fn with_defs(&mut self, base: u32, r: u32, path: &mut Vec<Seg>, depth: usize) -> u32 {
         if self.ev.vs[r as usize].arcs.is_empty() {
             return base;
         }
+        self.with_defs_of(base, r, path, depth)
+    }
+
+    /// [`Builder::with_defs`] of a vertex that has arcs.
+    #[inline(never)]
+    fn with_defs_of(&mut self, base: u32, r: u32, path: &mut Vec<Seg>, depth: usize) -> u32 {
         let Some((a, b, fl)) = self.build_fields(r, false, path, depth) else {
             return self.t.push_err(Error::new(TOO_BIG), false);
         };

@@ -114,3 +114,35 @@ bytes: 'abc'
     );
     assert_eq!(json(&v, "bytes"), r#""YWJj""#);
 }
+
+/// A field that is a plain reference to a concrete scalar already evaluated takes the scalar
+/// without being evaluated again; a reference to a field not evaluated yet (declared later) is
+/// evaluated in its own right, so a reference cycle reports what evaluation in field order
+/// reports (checked against the evaluator before the shortcut existed).
+#[test]
+fn scalar_references_export_like_their_targets() {
+    let v = eval(
+        r#"
+p: {image: "nginx", port: 80, on: true, n: null, f: 1.5, d: *"x" | "y", b: 'by'}
+o: {image: p.image, port: p.port, on: p.on, n: p.n, f: p.f, d: p.d, b: p.b}
+early: later.s
+later: {s: "late"}
+"#,
+    );
+    let want = r#"{"image":"nginx","port":80,"on":true,"n":null,"f":1.5,"d":"x","b":"Ynk="}"#;
+    assert_eq!(json(&v, "p"), want);
+    assert_eq!(json(&v, "o"), want);
+    assert_eq!(json(&v, "early"), r#""late""#);
+
+    // an unresolved disjunction is not taken: the referring field reports it at its own path
+    let v = eval("a: 1 | 2\nb: a\n");
+    let e = v.lookup("b").expect("b").to_json().expect_err("incomplete");
+    assert!(e.to_string().starts_with("b: incomplete value"), "{e}");
+
+    let v = eval("a: b\nb: c + 1\nc: a - 1\n");
+    let e = v.lookup("a").expect("a").to_json().expect_err("a cycle");
+    assert_eq!(
+        e.to_string(),
+        "a: non-concrete value _ in operand to + at t.cue:2:4"
+    );
+}
