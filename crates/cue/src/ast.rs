@@ -208,6 +208,7 @@ pub enum Constraint {
 pub struct Comments(Option<std::sync::Arc<[String]>>);
 
 impl Comments {
+    #[inline]
     pub fn from_vec(lines: Vec<String>) -> Comments {
         if lines.is_empty() {
             Comments(None)

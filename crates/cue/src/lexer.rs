@@ -69,10 +69,12 @@ pub struct Lexer<'s> {
     pos: usize,
     insert_comma: bool,
     pub comments: Vec<Comment>,
-    line: usize,
+    /// The line number of the current position is `line_base + line_starts.len()`.
+    line_base: usize,
     /// The offset of every line's start seen so far (the file's line index, for error
     /// positions: recorded as newlines are met, where a separate pass over the file costs
-    /// several instructions per byte).
+    /// several instructions per byte). For a lexer started past offset 0 (an interpolation),
+    /// only the line starts after that offset.
     pub line_starts: Vec<usize>,
     /// Interpolations open around the current position.
     interp_depth: usize,
@@ -109,6 +111,57 @@ fn is_ident_char(c: u8) -> bool {
     IDENT_CHAR[c as usize]
 }
 
+/// The end of the run of the byte `c` (indentation) starting at `pos`, found 8 bytes at a time.
+#[inline]
+fn skip_run(b: &[u8], mut pos: usize, c: u8) -> usize {
+    let pat = u64::from_le_bytes([c; 8]);
+    while let Some(chunk) = b.get(pos..pos + 8) {
+        let diff = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])) ^ pat;
+        if diff != 0 {
+            // the first byte that differs ends the run
+            return pos + (diff.trailing_zeros() / 8) as usize;
+        }
+        pos += 8;
+    }
+    while b.get(pos) == Some(&c) {
+        pos += 1;
+    }
+    pos
+}
+
+const LO: u64 = u64::from_le_bytes([0x01; 8]);
+const HI: u64 = u64::from_le_bytes([0x80; 8]);
+
+/// A word with the high bit set in the bytes of `w` equal to the byte that `pat` repeats (the
+/// lowest set bit is exact; bits above it may be false positives).
+#[inline(always)]
+fn eq_bytes(w: u64, pat: u64) -> u64 {
+    let x = w ^ pat;
+    x.wrapping_sub(LO) & !x & HI
+}
+
+/// The length of a one-line `"…"` literal's text starting at `from` (just past its opening
+/// quote) when it ends with a quote before any escape or newline, 8 bytes at a time.
+#[inline(always)]
+fn plain_str_len(b: &[u8], from: usize) -> Option<usize> {
+    const QUOTE: u64 = u64::from_le_bytes([b'"'; 8]);
+    const BSL: u64 = u64::from_le_bytes([b'\\'; 8]);
+    const NL: u64 = u64::from_le_bytes([b'\n'; 8]);
+    let mut i = from;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let m = eq_bytes(w, QUOTE) | eq_bytes(w, BSL) | eq_bytes(w, NL);
+        if m != 0 {
+            let at = i + (m.trailing_zeros() / 8) as usize;
+            return (b[at] == b'"').then_some(at - from);
+        }
+        i += 8;
+    }
+    let rest = b.get(i..).unwrap_or(&[]);
+    let k = rest.iter().position(|&c| STR_STOP[c as usize])?;
+    (rest[k] == b'"').then_some(i + k - from)
+}
+
 impl<'s> Lexer<'s> {
     pub fn new(src: &'s str, start: usize, end: usize) -> Lexer<'s> {
         let src = src.get(..end).unwrap_or(src);
@@ -119,12 +172,12 @@ impl<'s> Lexer<'s> {
             .filter(|&&c| c == b'\n')
             .count()
             + 1;
-        let line_starts = if start == 0 {
+        let (line_starts, line_base) = if start == 0 {
             let mut v = Vec::with_capacity(end / 24 + 2);
             v.push(0);
-            v
+            (v, 0)
         } else {
-            Vec::new()
+            (Vec::new(), line)
         };
         Lexer {
             src,
@@ -132,7 +185,7 @@ impl<'s> Lexer<'s> {
             pos: start,
             insert_comma: false,
             comments: Vec::new(),
-            line,
+            line_base,
             line_starts,
             interp_depth: 0,
         }
@@ -141,8 +194,12 @@ impl<'s> Lexer<'s> {
     /// Counts the newline at `pos`.
     #[inline]
     fn newline(&mut self, pos: usize) {
-        self.line += 1;
         self.line_starts.push(pos + 1);
+    }
+
+    /// The line number (from 1) of the current position.
+    fn line(&self) -> usize {
+        self.line_base + self.line_starts.len()
     }
 
     #[inline]
@@ -178,7 +235,7 @@ impl<'s> Lexer<'s> {
         self.comments.push(Comment {
             start,
             end: self.pos,
-            line: self.line,
+            line: self.line(),
             text,
         });
     }
@@ -212,24 +269,6 @@ impl<'s> Lexer<'s> {
         Ok(())
     }
 
-    /// Advances over a run of the byte `c` (indentation), 8 bytes at a time.
-    #[inline]
-    fn skip_run(&mut self, c: u8) {
-        let pat = u64::from_le_bytes([c; 8]);
-        while let Some(chunk) = self.b.get(self.pos..self.pos + 8) {
-            let diff = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])) ^ pat;
-            if diff != 0 {
-                // the first byte that differs ends the run
-                self.pos += (diff.trailing_zeros() / 8) as usize;
-                return;
-            }
-            self.pos += 8;
-        }
-        while self.b.get(self.pos) == Some(&c) {
-            self.pos += 1;
-        }
-    }
-
     /// Advances over identifier characters.
     #[inline]
     fn skip_ident_chars(&mut self) {
@@ -242,94 +281,108 @@ impl<'s> Lexer<'s> {
 
     #[inline(always)]
     pub fn next(&mut self) -> LexResult<Token<'s>> {
+        // the position is kept in a local (a register) and stored once per token
+        let b = self.b;
+        let mut pos = self.pos;
         // skip whitespace and comments
         let c = loop {
-            let Some(&c) = self.b.get(self.pos) else {
-                if self.insert_comma {
+            let Some(&c) = b.get(pos) else {
+                self.pos = pos;
+                let tok = if self.insert_comma {
                     self.insert_comma = false;
-                    return Ok(Token {
-                        tok: Tok::Newline,
-                        start: self.pos,
-                        end: self.pos,
-                    });
-                }
+                    Tok::Newline
+                } else {
+                    Tok::Eof
+                };
                 return Ok(Token {
-                    tok: Tok::Eof,
-                    start: self.pos,
-                    end: self.pos,
+                    tok,
+                    start: pos,
+                    end: pos,
                 });
             };
             match c {
-                b' ' | b'\t' | b'\r' => self.skip_run(c),
+                b' ' | b'\t' | b'\r' => pos = skip_run(b, pos, c),
                 b'\n' => {
-                    self.newline(self.pos);
-                    self.pos += 1;
+                    self.newline(pos);
+                    pos += 1;
                     if self.insert_comma {
                         self.insert_comma = false;
+                        self.pos = pos;
                         return Ok(Token {
                             tok: Tok::Newline,
-                            start: self.pos - 1,
-                            end: self.pos,
+                            start: pos - 1,
+                            end: pos,
                         });
                     }
                 }
-                b'/' if self.b.get(self.pos + 1) == Some(&b'/') => self.skip_comment(),
+                b'/' if b.get(pos + 1) == Some(&b'/') => {
+                    self.pos = pos;
+                    self.skip_comment();
+                    pos = self.pos;
+                }
                 _ => break c,
             }
         };
-        let start = self.pos;
-        let c1 = self.peek(1);
-        let ins;
+        let start = pos;
+        let c1 = b.get(pos + 1).copied().unwrap_or(0);
+        let mut ins = true;
         let tok = match c {
-            b'_' if c1 == b'|' && self.peek(2) == b'_' => {
-                self.pos += 3;
-                ins = true;
-                Tok::Bottom
-            }
-            b'#' if c1 == b'"' || c1 == b'#' || c1 == b'\'' => {
-                ins = true;
-                self.scan_string()?;
-                Tok::Str(&self.src[start..self.pos])
-            }
-            b'a'..=b'z' | b'A'..=b'Z' | b'_' | b'$' | b'#' => {
-                self.pos += 1;
-                self.skip_ident_chars();
-                ins = true;
-                Tok::Ident(&self.src[start..self.pos])
-            }
-            b'0'..=b'9' => {
-                ins = true;
-                self.scan_number()?
-            }
-            b'.' if c1.is_ascii_digit() => {
-                ins = true;
-                self.scan_number()?
-            }
             b'"' => {
-                ins = true;
                 // fast path: a one-line literal without escapes (not the `"""` of a multi-line
                 // one) ends at the next quote
-                let rest = self.b.get(start + 1..).unwrap_or(&[]);
-                match rest.iter().position(|&c| STR_STOP[c as usize]) {
-                    Some(i) if rest[i] == b'"' && (i > 0 || rest.get(1) != Some(&b'"')) => {
-                        self.pos = start + i + 2;
-                        Tok::PlainStr(&self.src[start..self.pos])
+                match plain_str_len(b, start + 1) {
+                    Some(i) if i > 0 || b.get(start + 2) != Some(&b'"') => {
+                        pos = start + i + 2;
+                        Tok::PlainStr(self.text(start, pos))
                     }
                     _ => {
+                        self.pos = pos;
                         self.scan_string()?;
-                        Tok::Str(&self.src[start..self.pos])
+                        pos = self.pos;
+                        Tok::Str(self.text(start, pos))
                     }
                 }
             }
-            b'\'' => {
-                ins = true;
+            b'_' if c1 == b'|' && b.get(pos + 2) == Some(&b'_') => {
+                pos += 3;
+                Tok::Bottom
+            }
+            b'#' if c1 == b'"' || c1 == b'#' || c1 == b'\'' => {
+                self.pos = pos;
                 self.scan_string()?;
-                Tok::Str(&self.src[start..self.pos])
+                pos = self.pos;
+                Tok::Str(self.text(start, pos))
+            }
+            b'a'..=b'z' | b'A'..=b'Z' | b'_' | b'$' | b'#' => {
+                pos += 1;
+                while b.get(pos).is_some_and(|&c| is_ident_char(c)) {
+                    pos += 1;
+                }
+                Tok::Ident(self.text(start, pos))
+            }
+            b'0'..=b'9' => {
+                self.pos = pos;
+                let t = self.scan_number()?;
+                pos = self.pos;
+                t
+            }
+            b'.' if c1.is_ascii_digit() => {
+                self.pos = pos;
+                let t = self.scan_number()?;
+                pos = self.pos;
+                t
+            }
+            b'\'' => {
+                self.pos = pos;
+                self.scan_string()?;
+                pos = self.pos;
+                Tok::Str(self.text(start, pos))
             }
             b'@' => {
+                self.pos = pos;
                 self.scan_attr()?;
-                ins = true;
-                Tok::Attr(&self.src[start..self.pos])
+                pos = self.pos;
+                Tok::Attr(self.text(start, pos))
             }
             _ => {
                 let (t, n) = match c {
@@ -356,15 +409,18 @@ impl<'s> Lexer<'s> {
                     b'<' => (Tok::Lt, 1),
                     b'>' if c1 == b'=' => (Tok::Ge, 2),
                     b'>' => (Tok::Gt, 1),
-                    b'.' if c1 == b'.' && self.peek(2) == b'.' => (Tok::Ellipsis, 3),
+                    b'.' if c1 == b'.' && b.get(pos + 2) == Some(&b'.') => (Tok::Ellipsis, 3),
                     b'.' => (Tok::Dot, 1),
                     b'+' => (Tok::Add, 1),
                     b'-' => (Tok::Sub, 1),
                     b'*' => (Tok::Mul, 1),
                     b'/' => (Tok::Div, 1),
-                    _ => return Err(self.illegal(start)),
+                    _ => {
+                        self.pos = pos;
+                        return Err(self.illegal(start));
+                    }
                 };
-                self.pos += n;
+                pos += n;
                 ins = matches!(
                     t,
                     Tok::RBrace
@@ -377,12 +433,19 @@ impl<'s> Lexer<'s> {
                 t
             }
         };
+        self.pos = pos;
         self.insert_comma = ins;
         Ok(Token {
             tok,
             start,
-            end: self.pos,
+            end: pos,
         })
+    }
+
+    /// The source text `[start, end)` of a token.
+    #[inline(always)]
+    fn text(&self, start: usize, end: usize) -> &'s str {
+        self.src.get(start..end).unwrap_or("")
     }
 
     #[inline(never)]

@@ -154,15 +154,21 @@ impl<'s> Parser<'s> {
             self.advance();
         }
     }
+    #[inline]
     fn expect(&mut self, t: Tok<'s>, what: &str) -> PResult<Token<'s>> {
         if *self.peek() == t {
             Ok(self.bump())
         } else {
-            perr(
-                format!("expected {what}, found {}", self.describe()),
-                self.off(),
-            )
+            self.expected(what)
         }
+    }
+    #[cold]
+    #[inline(never)]
+    fn expected<T>(&self, what: &str) -> PResult<T> {
+        perr(
+            format!("expected {what}, found {}", self.describe()),
+            self.off(),
+        )
     }
     fn describe(&self) -> String {
         let t = self.cur();
