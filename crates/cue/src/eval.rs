@@ -147,6 +147,17 @@ impl<T> Inline1<T> {
     }
 }
 
+impl<T> IntoIterator for Inline1<T> {
+    type Item = T;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<T>, std::vec::IntoIter<T>>;
+    fn into_iter(self) -> Self::IntoIter {
+        match self {
+            Inline1::One(x) => x.into_iter().chain(Vec::new()),
+            Inline1::Many(v) => None.into_iter().chain(v),
+        }
+    }
+}
+
 impl<T> std::ops::Deref for Inline1<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
@@ -1786,6 +1797,9 @@ impl<'a> Ev<'a> {
                 }
             }
             self.check_list_len(v, n, !open, span);
+            if self.v(v).elems.is_empty() {
+                self.vm(v).elems.reserve_exact(n);
+            }
             let mut i = 0;
             for el in elems {
                 if let ListElem::Expr(x) = el {
@@ -2025,7 +2039,8 @@ impl<'a> Ev<'a> {
             match p {
                 Pending::Comp(c, env, closed, g, pos) => {
                     let before = self.v(v).arcs.len();
-                    let mut out = Vec::new();
+                    // most comprehensions of a struct are an `if`: one environment, kept inline
+                    let mut out: Inline1<Env<'a>> = Inline1::default();
                     match self.run_comp(&c.clauses, 0, env.clone(), &mut |_, e| out.push(e)) {
                         // An incomplete clause may depend on fields that later comprehensions
                         // of the same struct define (`if x.a == 1 {…}` before `if true {a: 1}`):
@@ -2434,16 +2449,27 @@ impl<'a> Ev<'a> {
         if depth == 0 {
             return None;
         }
-        let kids: Vec<VId> = self
-            .v(u)
+        // the children as they are now (checking them may add arcs): up to 16 on the stack
+        let mut few = [0 as VId; 16];
+        let mut n = 0;
+        let mut more: Vec<VId> = Vec::new();
+        let x = self.v(u);
+        let kids = x
             .arcs
             .values()
             .filter(|a| a.regular || a.required)
             .map(|a| a.vid)
-            .chain(self.v(u).elems.iter().copied())
-            .collect();
+            .chain(x.elems.iter().copied());
         for k in kids {
-            if let Some(e) = self.has_fatal_inner(k, depth - 1) {
+            if n < few.len() {
+                few[n] = k;
+                n += 1;
+            } else {
+                more.push(k);
+            }
+        }
+        for k in few[..n].iter().chain(more.iter()) {
+            if let Some(e) = self.has_fatal_inner(*k, depth - 1) {
                 return Some(e);
             }
         }

@@ -203,7 +203,11 @@ pub fn predeclared(name: &str) -> Option<Val> {
 }
 
 pub fn member(pkg: &str, name: &str) -> Option<Val> {
-    if let Some(i) = FUNCS.iter().position(|(p, n)| *p == pkg && *n == name) {
+    // the name first: names vary in length, most entries fail on it without a byte compare
+    if let Some(i) = FUNCS
+        .iter()
+        .position(|(p, n)| n.len() == name.len() && *n == name && *p == pkg)
+    {
         return Some(Val::Func(Builtin::Pkg(i as u16)));
     }
     match (pkg, name) {
