@@ -788,6 +788,9 @@ impl<'a> Ev<'a> {
         if self.v(id).state != St::New {
             return;
         }
+        if self.scalar_leaf(id) {
+            return;
+        }
         if self.enter(Span::default()).is_err() {
             self.vm(id).err = Some(Rc::new(Bot {
                 msg: "evaluation too deep".into(),
@@ -819,6 +822,58 @@ impl<'a> Ev<'a> {
         }
         self.vm(id).state = St::Done;
         self.depth -= 1;
+    }
+
+    /// Expands a vertex whose one conjunct is a scalar literal (`"web"`, `80`, `true`, `null`:
+    /// most data leaves) directly: the state the general path leaves (the value, its span,
+    /// done) and the same three evaluation steps counted, without its calls and copies. Not
+    /// taken where any of those steps would hit a limit.
+    #[inline]
+    fn scalar_leaf(&mut self, id: VId) -> bool {
+        let x = self.v(id);
+        let Some(Conj { x: CX::Expr(e), .. }) = x.conjs.get(0) else {
+            return false;
+        };
+        let e: &'a Expr = e;
+        if !matches!(
+            e.kind,
+            ExprKind::Str(_)
+                | ExprKind::Int(_)
+                | ExprKind::Float(_)
+                | ExprKind::Bool(_)
+                | ExprKind::Null
+        ) || x.conjs.len() != 1
+            || x.rare.is_some()
+            || !x.arcs.is_empty()
+            || !x.elems.is_empty()
+            || !x.groups.is_empty()
+            || !matches!(x.atom, Val::Top)
+            || x.err.is_some()
+            || x.is_struct
+            || x.is_list
+            || x.saw_lit
+            || x.forced_struct
+            || x.list_closed.is_some()
+            || self.depth + 3 > self.limits.max_depth
+            || self.steps + 3 > self.limits.max_steps
+            || self.fatal.is_some()
+        {
+            return false;
+        }
+        // expand_new's, add_conj's and the literal's `enter`
+        self.steps += 3;
+        let val = match &e.kind {
+            ExprKind::Str(s) => Val::Str(self.intern(s)),
+            ExprKind::Int(i) => Val::Int(*i),
+            ExprKind::Float(f) => Val::Float(*f),
+            ExprKind::Bool(b) => Val::Bool(*b),
+            _ => Val::Null,
+        };
+        let x = self.vm(id);
+        x.atom_span = Some(e.span).filter(|s| *s != Span::default());
+        x.atom = val;
+        x.state = St::Done;
+        true
     }
 
     /// Checks the `matchN` / `matchIf` constraints of a complete vertex.
