@@ -117,7 +117,7 @@ impl Tree {
         &self.errors[i as usize]
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, n: N, flags: u8) -> u32 {
         let id = self.nodes.len() as u32;
         self.nodes.push(n);
@@ -284,11 +284,38 @@ struct Builder<'p, 'a> {
     /// Error-free struct and list nodes already built, by vertex (`NONE` if not): a field that is
     /// a plain reference to one of them shares its node (`all: [r0.output, …]`).
     built: Vec<u32>,
+    /// Field names already in `t.strs`, by the address of the evaluator's interned name: a
+    /// direct-mapped cache ([`LABEL_SLOTS`] slots), each slot holding its name (so that the
+    /// address cannot be reused for another name while it is cached) and the name's range.
+    labels: Vec<LabelSlot>,
     /// Error and incomplete nodes built so far (a node built while it did not change is clean).
     errors: u64,
 }
 
 const NONE: u32 = u32::MAX;
+
+/// Slots of [`Builder::labels`] (a power of two).
+const LABEL_SLOTS: usize = 256;
+
+/// A slot of [`Builder::labels`]: a field name and its range in `t.strs`.
+type LabelSlot = Option<(std::rc::Rc<str>, (u32, u32))>;
+
+/// The range of field name `k` in `t.strs`, copied there once per name (while it stays in
+/// its `labels` slot) instead of once per field.
+fn label_range(t: &mut Tree, labels: &mut [LabelSlot], k: &std::rc::Rc<str>) -> Option<(u32, u32)> {
+    let addr = std::rc::Rc::as_ptr(k).cast::<u8>() as usize;
+    let slot = (addr >> 4).wrapping_mul(0x9E37_79B9) >> 7 & (LABEL_SLOTS - 1);
+    if let Some(Some((c, range))) = labels.get(slot) {
+        if std::rc::Rc::ptr_eq(c, k) {
+            return Some(*range);
+        }
+    }
+    let range = t.push_str(crate::eval::display_label(k))?;
+    if let Some(x) = labels.get_mut(slot) {
+        *x = Some((k.clone(), range));
+    }
+    Some(range)
+}
 
 /// A step of the path to the node being built: a field name (`tree.strs` range, display form)
 /// or a list index. Joined into text only for an error.
@@ -435,7 +462,7 @@ impl Builder<'_, '_> {
             } else {
                 continue;
             };
-            let Some(name) = self.t.push_str(crate::eval::display_label(k)) else {
+            let Some(name) = label_range(&mut self.t, &mut self.labels, k) else {
                 self.t.fields.truncate(a);
                 self.sv.truncate(vmark);
                 return None;
@@ -679,6 +706,7 @@ fn evaluate_here(
         t: Tree::default(),
         sv: Vec::new(),
         built: Vec::new(),
+        labels: vec![None; LABEL_SLOTS],
         errors: 0,
     };
     let root = b.ev.new_vertex();
