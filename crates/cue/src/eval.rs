@@ -807,7 +807,7 @@ impl<'a> Ev<'a> {
             let Some(c) = self.v(id).conjs.get(i).cloned() else {
                 break;
             };
-            self.add_conj(id, c, None);
+            self.add_own_conj(id, c);
         }
         self.run_pending(id);
         if !self.v(id).disjs().is_empty() {
@@ -835,14 +835,8 @@ impl<'a> Ev<'a> {
             return false;
         };
         let e: &'a Expr = e;
-        if !matches!(
-            e.kind,
-            ExprKind::Str(_)
-                | ExprKind::Int(_)
-                | ExprKind::Float(_)
-                | ExprKind::Bool(_)
-                | ExprKind::Null
-        ) || x.conjs.len() != 1
+        if !is_scalar_lit(e)
+            || x.conjs.len() != 1
             || x.rare.is_some()
             || !x.arcs.is_empty()
             || !x.elems.is_empty()
@@ -862,18 +856,68 @@ impl<'a> Ev<'a> {
         }
         // expand_new's, add_conj's and the literal's `enter`
         self.steps += 3;
-        let val = match &e.kind {
-            ExprKind::Str(s) => Val::Str(self.intern(s)),
-            ExprKind::Int(i) => Val::Int(*i),
-            ExprKind::Float(f) => Val::Float(*f),
-            ExprKind::Bool(b) => Val::Bool(*b),
-            _ => Val::Null,
-        };
+        let val = self.scalar_lit(e);
         let x = self.vm(id);
         x.atom_span = Some(e.span).filter(|s| *s != Span::default());
         x.atom = val;
         x.state = St::Done;
         true
+    }
+
+    /// [`Ev::add_conj`] of one of a vertex's own conjuncts as it is expanded, with the two common
+    /// kinds, a struct literal and a scalar literal, handled here: the same steps counted, the
+    /// same spans and effects as through `add_conj` and `add_expr`, without those two calls.
+    #[inline]
+    fn add_own_conj(&mut self, v: VId, c: Conj<'a>) {
+        if let CX::Expr(e) = &c.x {
+            let e: &'a Expr = e;
+            if let ExprKind::Struct(lit) = &e.kind {
+                // add_conj's `enter`, then add_expr's span
+                if self.enter(Span::default()).is_err() {
+                    self.set_err(
+                        v,
+                        Rc::new(Bot {
+                            msg: "evaluation too deep".into(),
+                            incomplete: false,
+                            spans: vec![],
+                            path: None,
+                        }),
+                    );
+                    return;
+                }
+                let saved = std::mem::replace(&mut self.cur_span, e.span);
+                self.process_lit(v, lit, c.env, c.closed, None);
+                self.cur_span = saved;
+                self.depth -= 1;
+                return;
+            }
+            if is_scalar_lit(e)
+                && self.depth + 2 <= self.limits.max_depth
+                && self.steps + 2 <= self.limits.max_steps
+                && self.fatal.is_none()
+            {
+                // add_conj's `enter` and the literal's
+                self.steps += 2;
+                let val = self.scalar_lit(e);
+                let saved = std::mem::replace(&mut self.cur_span, e.span);
+                self.add_val(v, val, None, c.closed);
+                self.cur_span = saved;
+                return;
+            }
+        }
+        self.add_conj(v, c, None);
+    }
+
+    /// The value of a scalar literal (see [`is_scalar_lit`]), as `eval` gives it.
+    #[inline]
+    fn scalar_lit(&mut self, e: &'a Expr) -> Val {
+        match &e.kind {
+            ExprKind::Str(s) => Val::Str(self.intern(s)),
+            ExprKind::Int(i) => Val::Int(*i),
+            ExprKind::Float(f) => Val::Float(*f),
+            ExprKind::Bool(b) => Val::Bool(*b),
+            _ => Val::Null,
+        }
     }
 
     /// Checks the `matchN` / `matchIf` constraints of a complete vertex.
@@ -4274,6 +4318,20 @@ fn concat_msg(prefix: &str, name: &str) -> String {
     m.push_str(prefix);
     m.push_str(name);
     m
+}
+
+/// A string, number, boolean or null literal: its value needs no environment and its
+/// evaluation cannot fail ([`Ev::scalar_lit`]).
+#[inline]
+fn is_scalar_lit(e: &Expr) -> bool {
+    matches!(
+        e.kind,
+        ExprKind::Str(_)
+            | ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Null
+    )
 }
 
 fn is_plain_ref(e: &Expr) -> bool {
