@@ -3264,6 +3264,56 @@ impl<'a> Ev<'a> {
         }
     }
 
+    /// True when vertex `w` is not evaluated yet and evaluating it cannot reach another vertex:
+    /// each conjunct is built from literals and predeclared types (`string`, `int`, …) with
+    /// operators only. Evaluating it before or after anything else gives the same results (the
+    /// exporter evaluates such a field before a field that refers to it).
+    pub fn is_self_contained(&mut self, w: VId) -> bool {
+        let x = self.v(w);
+        if x.state != St::New || x.forward.is_some() || x.rare.is_some() {
+            return false;
+        }
+        for i in 0..x.conjs.len() {
+            let Some(c) = self.v(w).conjs.get(i) else {
+                return false;
+            };
+            let CX::Expr(e) = c.x else {
+                return false;
+            };
+            let env = c.env.clone();
+            if !self.refers_to_nothing(e, &env) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn refers_to_nothing(&mut self, e: &'a Expr, env: &Env<'a>) -> bool {
+        match &e.kind {
+            ExprKind::Null
+            | ExprKind::Bool(_)
+            | ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Str(_)
+            | ExprKind::Bytes(_)
+            | ExprKind::Top => true,
+            ExprKind::Ident(n) => {
+                matches!(
+                    n.as_str(),
+                    "string" | "int" | "float" | "number" | "bool" | "bytes" | "uint"
+                ) && matches!(
+                    self.lookup_ident(e, n, env),
+                    Ok(Target::Val(v)) if !matches!(v, Val::Vertex(_))
+                )
+            }
+            ExprKind::Unary(_, x) | ExprKind::Paren(x) => self.refers_to_nothing(x, env),
+            ExprKind::Binary(_, a, b) => {
+                self.refers_to_nothing(a, env) && self.refers_to_nothing(b, env)
+            }
+            _ => false,
+        }
+    }
+
     /// Resolves a reference expression to a vertex (or bound value) without evaluating it.
     fn resolve_ref(&mut self, e: &'a Expr, env: &Env<'a>) -> Option<Target> {
         match &e.kind {

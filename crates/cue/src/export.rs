@@ -406,6 +406,9 @@ impl Builder<'_, '_> {
     /// evaluating the referring field again. `None` otherwise: the field is built in its own
     /// right (an error keeps the referring field's path).
     fn referenced_scalar(&mut self, w: u32) -> Option<u32> {
+        if self.ev.is_self_contained(w) {
+            self.ev.expand(w);
+        }
         let orig = &self.ev.vs[w as usize];
         if orig.state != crate::eval::St::Done
             || (orig.forward.is_none() && orig.disj_result().is_some())

@@ -115,10 +115,11 @@ bytes: 'abc'
     assert_eq!(json(&v, "bytes"), r#""YWJj""#);
 }
 
-/// A field that is a plain reference to a concrete scalar already evaluated takes the scalar
-/// without being evaluated again; a reference to a field not evaluated yet (declared later) is
-/// evaluated in its own right, so a reference cycle reports what evaluation in field order
-/// reports (checked against the evaluator before the shortcut existed).
+/// A field that is a plain reference to a concrete scalar already evaluated (or whose value
+/// refers to nothing, so that it can be evaluated first) takes the scalar without being
+/// evaluated again; any other reference is evaluated in its own right, so a reference cycle
+/// reports what evaluation in field order reports (checked against the evaluator before the
+/// shortcut existed).
 #[test]
 fn scalar_references_export_like_their_targets() {
     let v = eval(
@@ -133,6 +134,14 @@ later: {s: "late"}
     assert_eq!(json(&v, "p"), want);
     assert_eq!(json(&v, "o"), want);
     assert_eq!(json(&v, "early"), r#""late""#);
+
+    // targets declared later whose values refer to nothing (literals, predeclared types) are
+    // evaluated first; one naming a field (`string` below is a field) is not
+    let v = eval("x: {a: y.b, c: y.c}\ny: {b: string, b: \"s\", c: int & >=1, c: 5}\n");
+    assert_eq!(json(&v, "x"), r#"{"a":"s","c":5}"#);
+    let v = eval("a: b\nb: string & \"x\"\nstring: a\n");
+    assert_eq!(json(&v, "a"), r#""x""#);
+    assert_eq!(json(&v, "string"), r#""x""#);
 
     // an unresolved disjunction is not taken: the referring field reports it at its own path
     let v = eval("a: 1 | 2\nb: a\n");
