@@ -532,43 +532,16 @@ impl Builder<'_, '_> {
                 }
             }
         }
-        if depth > self.ev.limits.max_depth {
-            self.ev.depth_hit = true;
-            let msg = format!(
-                "structural cycle or value nested deeper than {}",
-                self.ev.limits.max_depth
-            );
-            return self.error_node(msg, path, false);
-        }
-        if self.ev.fatal.is_some() {
-            return self.error_node("evaluation aborted".into(), path, false);
+        if depth > self.ev.limits.max_depth || self.ev.fatal.is_some() {
+            return self.limit_node(path, depth);
         }
         self.ev.expand(vid);
         let r = self.ev.deref(vid);
         // (the vertex is read in place; what an error path needs is cloned there)
         let x = &self.ev.vs[r as usize];
         let orig = &self.ev.vs[vid as usize];
-        if let Some(b) = x.err.clone() {
-            let e = self.err(&b, path);
-            return self.t.push_err(e, b.incomplete);
-        }
-        let disj = match orig.forward {
-            None => orig.disj_result().cloned(),
-            Some(_) => None,
-        };
-        if let Some(alts) = disj {
-            let vals: Vec<String> = alts
-                .iter()
-                .map(|(u, d)| {
-                    let v = self.ev.value_of(*u);
-                    let s = match &v {
-                        Val::Vertex(_) => "{...}".to_string(),
-                        other => other.to_string(),
-                    };
-                    if *d { format!("*{s}") } else { s }
-                })
-                .collect();
-            return self.error_node(format!("incomplete value {}", vals.join(" | ")), path, true);
+        if x.err.is_some() || (orig.forward.is_none() && orig.disj_result().is_some()) {
+            return self.error_vertex(vid, r, path);
         }
         if x.is_list {
             // the elements' vertices copied into their slots, each replaced by its node
@@ -618,6 +591,48 @@ impl Builder<'_, '_> {
             }
         };
         self.with_defs(scalar, r, path, depth)
+    }
+
+    /// The node of a vertex past the depth limit or after a fatal error (rare: out of line).
+    #[cold]
+    #[inline(never)]
+    fn limit_node(&mut self, path: &[Seg], depth: usize) -> u32 {
+        if depth > self.ev.limits.max_depth {
+            self.ev.depth_hit = true;
+            let msg = format!(
+                "structural cycle or value nested deeper than {}",
+                self.ev.limits.max_depth
+            );
+            return self.error_node(msg, path, false);
+        }
+        self.error_node("evaluation aborted".into(), path, false)
+    }
+
+    /// The node of vertex `vid` (evaluated, `r` once forwarded) that is an error or an
+    /// unresolved disjunction (rare: out of line).
+    #[cold]
+    #[inline(never)]
+    fn error_vertex(&mut self, vid: u32, r: u32, path: &[Seg]) -> u32 {
+        if let Some(b) = self.ev.vs[r as usize].err.clone() {
+            let e = self.err(&b, path);
+            return self.t.push_err(e, b.incomplete);
+        }
+        let alts = self.ev.vs[vid as usize]
+            .disj_result()
+            .cloned()
+            .unwrap_or_default();
+        let vals: Vec<String> = alts
+            .iter()
+            .map(|(u, d)| {
+                let v = self.ev.value_of(*u);
+                let s = match &v {
+                    Val::Vertex(_) => "{...}".to_string(),
+                    other => other.to_string(),
+                };
+                if *d { format!("*{s}") } else { s }
+            })
+            .collect();
+        self.error_node(format!("incomplete value {}", vals.join(" | ")), path, true)
     }
 
     fn scalar_node(&mut self, atom: Val, path: &[Seg]) -> u32 {
