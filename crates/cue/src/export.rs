@@ -1,6 +1,7 @@
 //! Turning the evaluation arena into an immutable, thread-safe [`Value`] tree, and exporting it:
 //! JSON (`cue export`), validation (KubeVela's `Validate()`), lookups and field listings.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use crate::ast::Comments;
@@ -848,6 +849,28 @@ impl Value {
         validate(&self.tree, self.id)
     }
 
+    /// Every error [`Value::validate`] could report (not only the first), sorted by field path
+    /// and each once, as `cue` lists them; empty when the value validates.
+    pub fn errors(&self) -> Vec<Error> {
+        let mut all = Vec::new();
+        let _ = fatal_errors(&self.tree, self.id, &mut |e| {
+            all.push(e);
+            ControlFlow::Continue(())
+        });
+        sorted_errors(all)
+    }
+
+    /// Every error [`Value::to_json`] could report, incomplete values included (not only the
+    /// first), sorted by field path and each once; empty when the value exports.
+    pub fn export_errors(&self) -> Vec<Error> {
+        let mut all = Vec::new();
+        let _ = json_errors(&self.tree, self.id, &mut |e| {
+            all.push(e);
+            ControlFlow::Continue(())
+        });
+        sorted_errors(all)
+    }
+
     fn field_list(&self, all: bool) -> Vec<Field> {
         let t = &*self.tree;
         match self.base() {
@@ -997,26 +1020,40 @@ fn to_json(t: &Tree, n: u32) -> Result<serde_json::Value, Error> {
 /// The first error `to_json` would return for `n`, in the same order, without building JSON
 /// (and without walking a node whose flags say it has none).
 fn check_json(t: &Tree, n: u32) -> Result<(), Error> {
+    match json_errors(t, n, &mut |e| ControlFlow::Break(e)) {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// Calls `f` with each error `to_json` meets under `n` (incomplete values included), in the
+/// order it meets them, until `f` breaks.
+fn json_errors(
+    t: &Tree,
+    n: u32,
+    f: &mut impl FnMut(Error) -> ControlFlow<Error>,
+) -> ControlFlow<Error> {
     if t.flags(n) & F_JSON == 0 {
-        return Ok(());
+        return ControlFlow::Continue(());
     }
     match t.n(t.base(n)) {
-        N::Float(f) if !f.is_finite() => Err(Error::new(format!("invalid float {f}"))),
+        N::Float(x) if !x.is_finite() => f(Error::new(format!("invalid float {x}"))),
         N::Struct(a, b, ce) => {
             if ce != NO_ERR {
-                return Err(t.error(ce).clone());
+                // the struct's own error stands for all of it, as in `to_json`
+                return f(t.error(ce).clone());
             }
-            for f in t.fields(a, b) {
-                if f.kind == FK::Regular {
-                    check_json(t, f.value)?;
+            for fl in t.fields(a, b) {
+                if fl.kind == FK::Regular {
+                    json_errors(t, fl.value, f)?;
                 }
             }
-            Ok(())
+            ControlFlow::Continue(())
         }
-        N::List(a, b) => t.elems(a, b).iter().try_for_each(|&x| check_json(t, x)),
-        N::Err(e) | N::Incomplete(e) => Err(t.error(e).clone()),
-        N::WithDefs(..) => Err(Error::new("internal error: nested scalar wrapper")),
-        _ => Ok(()),
+        N::List(a, b) => t.elems(a, b).iter().try_for_each(|&x| json_errors(t, x, f)),
+        N::Err(e) | N::Incomplete(e) => f(t.error(e).clone()),
+        N::WithDefs(..) => f(Error::new("internal error: nested scalar wrapper")),
+        _ => ControlFlow::Continue(()),
     }
 }
 
@@ -1168,31 +1205,50 @@ fn push_json_str(out: &mut String, s: &str) {
 /// The first error `validate` finds below `n`: definitions and hidden fields before the value
 /// they decorate, fields in order; nodes whose flags say they hold none are not walked.
 fn validate(t: &Tree, n: u32) -> Result<(), Error> {
+    match fatal_errors(t, n, &mut |e| ControlFlow::Break(e)) {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// Calls `f` with each non-incomplete error under `n` (definitions and hidden fields included),
+/// in field order, until `f` breaks.
+fn fatal_errors(
+    t: &Tree,
+    n: u32,
+    f: &mut impl FnMut(Error) -> ControlFlow<Error>,
+) -> ControlFlow<Error> {
     if t.flags(n) & F_ERR == 0 {
-        return Ok(());
+        return ControlFlow::Continue(());
     }
     match t.n(n) {
         N::WithDefs(b, x, y) => {
-            for f in t.fields(x, y) {
-                validate(t, f.value)?;
+            for fl in t.fields(x, y) {
+                fatal_errors(t, fl.value, f)?;
             }
-            validate(t, b)
+            fatal_errors(t, b, f)
         }
-        N::Err(e) => Err(t.error(e).clone()),
+        N::Err(e) => f(t.error(e).clone()),
         N::Struct(a, b, _) => {
-            for f in t.fields(a, b) {
-                validate(t, f.value)?;
+            for fl in t.fields(a, b) {
+                fatal_errors(t, fl.value, f)?;
             }
-            Ok(())
+            ControlFlow::Continue(())
         }
-        N::List(a, b) => {
-            for &x in t.elems(a, b) {
-                validate(t, x)?;
-            }
-            Ok(())
-        }
-        _ => Ok(()),
+        N::List(a, b) => t
+            .elems(a, b)
+            .iter()
+            .try_for_each(|&x| fatal_errors(t, x, f)),
+        _ => ControlFlow::Continue(()),
     }
+}
+
+/// Errors as `cue` lists them: sorted by field path (stably: one path's errors keep their
+/// order), each distinct error once.
+fn sorted_errors(mut errs: Vec<Error>) -> Vec<Error> {
+    errs.sort_by(|a, b| a.path().cmp(b.path()));
+    errs.dedup_by(|a, b| a.to_string() == b.to_string());
+    errs
 }
 
 #[cfg(test)]

@@ -155,3 +155,30 @@ later: {s: "late"}
         "a: non-concrete value _ in operand to + at t.cue:2:4"
     );
 }
+
+/// `Value::errors` lists every conflict of the value (hidden fields and definitions included),
+/// sorted by path and each once, where `validate` stops at the first; `export_errors` lists every
+/// field `to_json` would stop at, incomplete ones included.
+#[test]
+fn all_errors_are_listed_sorted_by_path() {
+    let v = eval("b: 1 & 2\nok: 3\n_h: 3 & 4\n#D: {x: \"a\" & \"b\", y: int}\nl: [1 & 2, 3]\n");
+    let first = v.validate().expect_err("the file has conflicts");
+    let all = v.errors();
+    let paths: Vec<&str> = all.iter().map(|e| e.path()).collect();
+    assert_eq!(paths, ["#D.x", "_h", "b", "l.0"]);
+    assert!(all.iter().all(|e| !e.is_incomplete()));
+    assert!(
+        all.iter().any(|e| e.to_string() == first.to_string()),
+        "validate's error is among them: {first}"
+    );
+    assert!(eval("a: 1\n_h: int\n").errors().is_empty());
+
+    let v = eval("a: int\nb: {c: string, d: 1, e?: int}\nf: [1, float]\n");
+    assert!(v.errors().is_empty(), "incomplete values are not conflicts");
+    let first = v.to_json().expect_err("not concrete");
+    let all = v.export_errors();
+    let paths: Vec<&str> = all.iter().map(|e| e.path()).collect();
+    assert_eq!(paths, ["a", "b.c", "f.1"]);
+    assert_eq!(first.to_string(), all[0].to_string());
+    assert!(eval("a: 1\n").export_errors().is_empty());
+}

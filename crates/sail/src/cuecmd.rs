@@ -39,6 +39,27 @@ fn exit_without_freeing<T>(x: T) {
     std::mem::forget(x);
 }
 
+/// The whole file must be free of errors: on failure, all of them are reported, as `cue` does.
+fn validate(value: &cue::Value) -> Result<(), Error> {
+    value
+        .validate()
+        .map_err(|first| Error::cue_all(first, value.errors()))
+}
+
+/// `value` as JSON text; on failure, every field that is incomplete or in error is reported.
+fn json_text(value: &cue::Value) -> Result<String, Error> {
+    value
+        .to_json_string(true)
+        .map_err(|first| Error::cue_all(first, value.export_errors()))
+}
+
+/// `value` as JSON; on failure, every field that is incomplete or in error is reported.
+fn json_value(value: &cue::Value) -> Result<serde_json::Value, Error> {
+    value
+        .to_json()
+        .map_err(|first| Error::cue_all(first, value.export_errors()))
+}
+
 fn select(value: &cue::Value, expr: Option<&str>) -> Result<cue::Value, Error> {
     match expr {
         None => Ok(value.clone()),
@@ -51,27 +72,28 @@ fn select(value: &cue::Value, expr: Option<&str>) -> Result<cue::Value, Error> {
 /// `sail cue export`: the whole file must be free of errors; the selected value must be concrete.
 pub fn export(files: &[PathBuf], expr: Option<&str>, out: Out) -> Result<(), Error> {
     let (program, value) = load(files)?;
-    value.validate()?;
+    validate(&value)?;
     let selected = select(&value, expr)?;
     if let Out::Json = out {
         // Straight from the value to text, without an intermediate JSON tree.
-        let text = selected.to_json_string(true)?;
+        let text = json_text(&selected)?;
         write_out(&text, true)?;
         exit_without_freeing((program, value, selected, text));
         return Ok(());
     }
-    let json = selected.to_json()?;
+    let json = json_value(&selected)?;
     print_json(&json, out)?;
     exit_without_freeing((program, value, selected, json));
     Ok(())
 }
 
-/// `sail cue eval`: like export, but incomplete values are shown as far as they are known.
+/// `sail cue eval`: for now the same as export (a value that is not concrete is reported as
+/// incomplete, not printed in CUE syntax as `cue eval` does).
 pub fn eval(files: &[PathBuf], expr: Option<&str>, out: Out) -> Result<(), Error> {
     let (program, value) = load(files)?;
-    value.validate()?;
+    validate(&value)?;
     let v = select(&value, expr)?;
-    let json = v.to_json()?;
+    let json = json_value(&v)?;
     print_json(&json, out)?;
     exit_without_freeing((program, value, v, json));
     Ok(())
@@ -80,7 +102,7 @@ pub fn eval(files: &[PathBuf], expr: Option<&str>, out: Out) -> Result<(), Error
 /// `sail cue vet`: no errors anywhere.
 pub fn vet(files: &[PathBuf]) -> Result<(), Error> {
     let (program, value) = load(files)?;
-    value.validate()?;
+    validate(&value)?;
     exit_without_freeing((program, value));
     Ok(())
 }

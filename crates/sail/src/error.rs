@@ -38,6 +38,11 @@ pub enum Error {
     #[error("{0}")]
     Cue(#[from] cue::Error),
 
+    /// Every error of a CUE value, as `cue` lists them (sorted by field path); the CLI prints
+    /// one per line. Never empty.
+    #[error("{}", first_of_many(.0))]
+    CueAll(Vec<cue::Error>),
+
     #[error("{0}")]
     Oam(#[from] oam::Error),
 
@@ -58,7 +63,24 @@ pub enum Error {
     },
 }
 
+/// One line for several errors: the first, and how many more.
+fn first_of_many(errs: &[cue::Error]) -> String {
+    match errs {
+        [] => "no error".to_string(),
+        [e] => e.to_string(),
+        [e, rest @ ..] => format!("{e} (and {} more errors)", rest.len()),
+    }
+}
+
 impl Error {
+    /// All of `all` when there are any, else `first` (the error that found them).
+    pub fn cue_all(first: cue::Error, all: Vec<cue::Error>) -> Error {
+        if all.is_empty() {
+            Error::Cue(first)
+        } else {
+            Error::CueAll(all)
+        }
+    }
     pub fn api(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
         let what = what.into();
         move |source| Error::Api { what, source }

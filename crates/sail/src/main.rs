@@ -385,6 +385,12 @@ fn main() -> ExitCode {
 fn exit_code(result: Result<(), Error>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(Error::CueAll(errs)) => {
+            for e in errs {
+                eprintln!("error: {e}");
+            }
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

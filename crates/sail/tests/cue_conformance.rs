@@ -64,3 +64,51 @@ fn parse_counts(line: &str) -> Option<(usize, usize)> {
     let f = rest.split_whitespace().next()?;
     Some((p.trim().parse().ok()?, f.parse().ok()?))
 }
+
+/// Like `cue`, `sail cue vet` and `sail cue export` report every error of the file, not only the
+/// first: sorted by field path (hidden fields and definitions included), one per line, exit 1.
+/// With no conflict anywhere, export reports every field that is not concrete.
+#[test]
+fn every_error_of_a_file_is_reported_sorted_by_path() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let bad = dir.path().join("bad.cue");
+    std::fs::write(&bad, "b: 1 & 2\nok: 3\n_h: 3 & 4\n#D: {x: \"a\" & \"b\"}\n")
+        .expect("write bad.cue");
+    let bad = bad.display().to_string();
+    for cmd in [&["cue", "vet", &bad][..], &["cue", "export", &bad][..]] {
+        let out = Command::new(common::SAIL)
+            .args(cmd)
+            .output()
+            .expect("run sail");
+        let stderr = common::text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{cmd:?} printed a result");
+        let paths: Vec<&str> = stderr
+            .lines()
+            .map(|l| {
+                let l = l.strip_prefix("error: ").unwrap_or(l);
+                l.split(':').next().unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(paths, ["#D.x", "_h", "b"], "{cmd:?}:\n{stderr}");
+        assert!(
+            stderr.contains(&format!("{bad}:3:5")),
+            "the hidden field's error names its line:\n{stderr}"
+        );
+    }
+
+    let incomplete = dir.path().join("incomplete.cue");
+    std::fs::write(&incomplete, "a: int\nb: {c: string, d: 1}\n").expect("write incomplete.cue");
+    let out = Command::new(common::SAIL)
+        .args(["cue", "export", &incomplete.display().to_string()])
+        .output()
+        .expect("run sail");
+    let stderr = common::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].starts_with("error: a: ") && lines[1].starts_with("error: b.c: "),
+        "{stderr}"
+    );
+}
