@@ -65,9 +65,9 @@ pub struct Comment {
 
 pub struct Lexer<'s> {
     src: &'s str,
-    b: &'s [u8],
-    pos: usize,
-    insert_comma: bool,
+    pub(crate) b: &'s [u8],
+    pub(crate) pos: usize,
+    pub(crate) insert_comma: bool,
     pub comments: Vec<Comment>,
     /// The line number of the current position is `line_base + line_starts.len()`.
     line_base: usize,
@@ -107,13 +107,13 @@ const STR_STOP: [bool; 256] = {
 };
 
 #[inline]
-fn is_ident_char(c: u8) -> bool {
+pub(crate) fn is_ident_char(c: u8) -> bool {
     IDENT_CHAR[c as usize]
 }
 
 /// The end of the run of the byte `c` (indentation) starting at `pos`, found 8 bytes at a time.
 #[inline]
-fn skip_run(b: &[u8], mut pos: usize, c: u8) -> usize {
+pub(crate) fn skip_run(b: &[u8], mut pos: usize, c: u8) -> usize {
     let pat = u64::from_le_bytes([c; 8]);
     while let Some(chunk) = b.get(pos..pos + 8) {
         let diff = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])) ^ pat;
@@ -143,7 +143,7 @@ fn eq_bytes(w: u64, pat: u64) -> u64 {
 /// The length of a one-line `"…"` literal's text starting at `from` (just past its opening
 /// quote) when it ends with a quote before any escape or newline, 8 bytes at a time.
 #[inline(always)]
-fn plain_str_len(b: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn plain_str_len(b: &[u8], from: usize) -> Option<usize> {
     const QUOTE: u64 = u64::from_le_bytes([b'"'; 8]);
     const BSL: u64 = u64::from_le_bytes([b'\\'; 8]);
     const NL: u64 = u64::from_le_bytes([b'\n'; 8]);
@@ -187,6 +187,43 @@ impl<'s> Lexer<'s> {
             comments: Vec::new(),
             line_base,
             line_starts,
+            interp_depth: 0,
+        }
+    }
+
+    /// Whether the source after the `{` (`brace`) or `[` just scanned starts like plain data
+    /// (JSON): a quoted label or the end of the struct, or a string, number, `true`, `false`,
+    /// `null`, nested literal or end of the list. Only then is the literal worth trying as
+    /// plain data before scanning its tokens.
+    pub(crate) fn data_may_follow(&self, brace: bool) -> bool {
+        let b = self.b;
+        let mut pos = self.pos;
+        while let Some(&c) = b.get(pos) {
+            if !matches!(c, b' ' | b'\t' | b'\r' | b'\n') {
+                return if brace {
+                    matches!(c, b'"' | b'}')
+                } else {
+                    matches!(
+                        c,
+                        b'"' | b'0'..=b'9' | b'{' | b'[' | b']' | b't' | b'f' | b'n'
+                    )
+                };
+            }
+            pos = skip_run(b, pos, c);
+        }
+        false
+    }
+
+    /// A lexer of nothing (a placeholder: allocates nothing).
+    pub(crate) fn empty() -> Lexer<'s> {
+        Lexer {
+            src: "",
+            b: &[],
+            pos: 0,
+            insert_comma: false,
+            comments: Vec::new(),
+            line_base: 0,
+            line_starts: Vec::new(),
             interp_depth: 0,
         }
     }

@@ -223,9 +223,10 @@ fn parse_indexed(
             ParseFail::Error(parse_err(filename, source, e))
         }
     };
-    let mut p = parser::Parser::new(source, 0, source.len(), index).map_err(fail)?;
+    let mut p = parser::Parser::new(source, 0, source.len(), index);
     p.set_max_nest(max_nest);
-    let f = p.parse_file(filename).map_err(fail)?;
+    let r = p.parse_file(filename);
+    let f = p.finish(r).map_err(fail)?;
     Ok((f, p.take_line_starts()))
 }
 

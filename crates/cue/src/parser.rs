@@ -2,7 +2,7 @@
 //! interpolations are parsed by sub-parsers over the same source so spans stay absolute.
 
 use crate::ast::*;
-use crate::lexer::{Comment, Lexer, Tok, Token};
+use crate::lexer::{Lexer, Tok, Token, is_ident_char, plain_str_len, skip_run};
 
 pub struct PErr {
     pub msg: String,
@@ -18,6 +18,9 @@ fn perr<T>(msg: impl Into<String>, offset: usize) -> PResult<T> {
     })
 }
 
+/// The most tokens scanned ahead of the parser at a time.
+const BATCH: usize = 64;
+
 /// How deep expressions, literals and fields may nest.
 pub const MAX_NEST: usize = 1000;
 
@@ -26,14 +29,29 @@ pub const TOO_DEEP: &str = "nesting too deep";
 
 pub struct Parser<'s> {
     src: &'s str,
+    /// The scanner, run as the parser asks for tokens; it also records the comments and the
+    /// line index.
+    lx: Lexer<'s>,
+    /// The first scanning error, if any: from there on the parser sees `Eof`, and
+    /// [`Parser::finish`] reports this error rather than the parser's own.
+    lex_err: Option<PErr>,
+    /// The tokens scanned and not yet passed (`toks[i]` is the current one), scanned in
+    /// batches that end after a `{` or `[` that plain data may follow: such a literal's
+    /// contents are not scanned before the parser tries them as plain data (see
+    /// [`Parser::try_data_literal`]).
     toks: Vec<Token<'s>>,
-    comments: Vec<Comment>,
     /// The number of comments before the last declaration asked for its doc comments
     /// (declarations are met in source order: the search goes on from there).
     comment_cursor: usize,
     /// Index of the current token in `toks`, and a copy of it (read many times per token).
     i: usize,
     cur: Token<'s>,
+    /// Literals starting before this offset are not tried as plain data (an attempt stopped
+    /// there: each part of the source is tried at most once).
+    data_from: usize,
+    /// Whether plain data is parsed straight from the source (off only in tests, which
+    /// compare both ways).
+    data_path: bool,
     /// End offset of the last consumed token (0 before the first).
     prev_end: usize,
     file: u32,
@@ -46,44 +64,109 @@ pub struct Parser<'s> {
     decl_stack: Vec<Decl>,
     /// The same for list elements.
     elem_stack: Vec<ListElem>,
-    /// The source's line index, from the lexer (see [`Parser::take_line_starts`]).
-    line_starts: Vec<usize>,
 }
 
 impl<'s> Parser<'s> {
-    pub fn new(src: &'s str, start: usize, end: usize, file: u32) -> PResult<Parser<'s>> {
-        let mut lx = Lexer::new(src, start, end);
-        // usually fewer than one token per 3 source bytes: the token vector is not reallocated
-        // (and copied) as it grows
-        let mut toks = Vec::with_capacity(end.saturating_sub(start) / 3 + 16);
-        loop {
-            let t = lx.next().map_err(|(msg, offset)| PErr { msg, offset })?;
-            let eof = t.tok == Tok::Eof;
-            toks.push(t);
-            if eof {
-                break;
-            }
-        }
-        let cur = toks.first().copied().unwrap_or(Token {
-            tok: Tok::Eof,
-            start: src.len(),
-            end: src.len(),
-        });
-        Ok(Parser {
+    /// A parser of `src[start..end]` (spans stay offsets into `src`).
+    pub fn new(src: &'s str, start: usize, end: usize, file: u32) -> Parser<'s> {
+        let mut p = Parser {
             src,
-            toks,
-            comments: lx.comments,
+            lx: Lexer::new(src, start, end),
+            lex_err: None,
+            toks: Vec::with_capacity(BATCH + 4),
             comment_cursor: 0,
-            line_starts: lx.line_starts,
             i: 0,
-            cur,
+            cur: Token {
+                tok: Tok::Eof,
+                start: src.len(),
+                end: src.len(),
+            },
+            data_from: 0,
+            data_path: true,
             prev_end: 0,
             file,
             depth: 0,
             max_nest: MAX_NEST,
             decl_stack: vec![Decl::Ellipsis(None, Span::default())],
             elem_stack: vec![ListElem::Ellipsis(None, Span::default())],
-        })
+        };
+        p.fill();
+        p.cur = p.toks.first().copied().unwrap_or(p.cur);
+        p
+    }
+
+    /// The next token from the scanner; `Eof` after a scanning error (recorded).
+    #[inline(always)]
+    fn lex(&mut self) -> Token<'s> {
+        if self.lex_err.is_none() {
+            match self.lx.next() {
+                Ok(t) => return t,
+                Err((msg, offset)) => self.lex_err = Some(PErr { msg, offset }),
+            }
+        }
+        Token {
+            tok: Tok::Eof,
+            start: self.src.len(),
+            end: self.src.len(),
+        }
+    }
+
+    /// Scans a batch of tokens onto `toks`: up to [`BATCH`], ending after a `{` or `[` that
+    /// plain data may follow (see [`Lexer::data_may_follow`]) or at the end of the source.
+    #[inline(never)]
+    fn fill(&mut self) {
+        // the vector and the scanner in locals: their state stays in registers as tokens are
+        // scanned and pushed
+        let mut toks = std::mem::take(&mut self.toks);
+        let mut lx = std::mem::replace(&mut self.lx, Lexer::empty());
+        let eof = Token {
+            tok: Tok::Eof,
+            start: self.src.len(),
+            end: self.src.len(),
+        };
+        if self.lex_err.is_some() {
+            toks.push(eof);
+        } else {
+            for _ in 0..BATCH {
+                let t = match lx.next() {
+                    Ok(t) => t,
+                    Err((msg, offset)) => {
+                        self.lex_err = Some(PErr { msg, offset });
+                        toks.push(eof);
+                        break;
+                    }
+                };
+                toks.push(t);
+                match t.tok {
+                    Tok::Eof => break,
+                    Tok::LBrace | Tok::LBrack if lx.data_may_follow(t.tok == Tok::LBrace) => break,
+                    _ => {}
+                }
+            }
+        }
+        self.toks = toks;
+        self.lx = lx;
+    }
+
+    /// Starts a new batch once every scanned token is passed.
+    #[inline(never)]
+    fn refill(&mut self) {
+        self.toks.clear();
+        self.i = 0;
+        self.fill();
+    }
+
+    /// The outcome of a parse: a scanning error anywhere in the source comes first (as when
+    /// the whole source was scanned before parsing), so after a parse error the rest of the
+    /// source is scanned for one.
+    pub fn finish<T>(&mut self, r: PResult<T>) -> PResult<T> {
+        if r.is_err() {
+            while self.lex_err.is_none() && self.lex().tok != Tok::Eof {}
+        }
+        match self.lex_err.take() {
+            Some(e) => Err(e),
+            None => r,
+        }
     }
 
     /// Lowers the nesting limit to `n` (for a parse on a stack too small for [`MAX_NEST`]).
@@ -94,18 +177,28 @@ impl<'s> Parser<'s> {
     /// The byte offset of every line's start in the source (for a parser over a whole
     /// source, i.e. started at offset 0).
     pub fn take_line_starts(&mut self) -> Vec<usize> {
-        std::mem::take(&mut self.line_starts)
+        std::mem::take(&mut self.lx.line_starts)
     }
 
     #[inline]
-    fn peek(&self) -> &Tok<'s> {
-        &self.cur.tok
+    fn peek(&self) -> Tok<'s> {
+        self.cur.tok
     }
-    fn peek_at(&self, k: usize) -> &Tok<'s> {
-        self.toks
-            .get(self.i + k)
-            .map(|t| &t.tok)
-            .unwrap_or(&Tok::Eof)
+    /// The token `k` places ahead (`peek_at(0)` is the current one).
+    #[inline]
+    fn peek_at(&mut self, k: usize) -> Tok<'s> {
+        let j = self.i + k;
+        if j >= self.toks.len() {
+            self.fill_to(j);
+        }
+        self.toks.get(j).map_or(Tok::Eof, |t| t.tok)
+    }
+
+    #[inline(never)]
+    fn fill_to(&mut self, j: usize) {
+        while self.toks.len() <= j {
+            self.fill();
+        }
     }
     #[inline]
     fn cur(&self) -> Token<'s> {
@@ -119,11 +212,14 @@ impl<'s> Parser<'s> {
     fn prev_end(&self) -> usize {
         self.prev_end
     }
-    /// Moves past the current token (the token list ends with `Eof`, which is never passed).
+    /// Moves past the current token.
     #[inline(always)]
     fn advance(&mut self) {
         self.prev_end = self.cur.end;
         self.i += 1;
+        if self.i >= self.toks.len() {
+            self.refill();
+        }
         self.cur = self.toks.get(self.i).copied().unwrap_or(Token {
             tok: Tok::Eof,
             start: self.src.len(),
@@ -156,7 +252,7 @@ impl<'s> Parser<'s> {
     }
     #[inline]
     fn expect(&mut self, t: Tok<'s>, what: &str) -> PResult<Token<'s>> {
-        if *self.peek() == t {
+        if self.peek() == t {
             Ok(self.bump())
         } else {
             self.expected(what)
@@ -196,24 +292,24 @@ impl<'s> Parser<'s> {
             self.bump();
             self.skip_seps();
         }
-        if *self.peek() == Tok::Ident("package") && matches!(self.peek_at(1), Tok::Ident(_)) {
+        if self.peek() == Tok::Ident("package") && matches!(self.peek_at(1), Tok::Ident(_)) {
             self.bump();
             if let Tok::Ident(n) = self.bump().tok {
                 package = Some(n.to_string());
             }
             self.skip_seps();
         }
-        while *self.peek() == Tok::Ident("import")
+        while self.peek() == Tok::Ident("import")
             && matches!(
                 self.peek_at(1),
                 Tok::Str(_) | Tok::PlainStr(_) | Tok::LParen | Tok::Ident(_)
             )
         {
             self.bump();
-            if *self.peek() == Tok::LParen {
+            if self.peek() == Tok::LParen {
                 self.bump();
                 self.skip_seps();
-                while *self.peek() != Tok::RParen {
+                while self.peek() != Tok::RParen {
                     imports.push(self.parse_import_spec()?);
                     self.skip_seps();
                 }
@@ -237,7 +333,7 @@ impl<'s> Parser<'s> {
     fn parse_import_spec(&mut self) -> PResult<Import> {
         let start = self.off();
         let mut name = None;
-        if let Tok::Ident(n) = *self.peek() {
+        if let Tok::Ident(n) = self.peek() {
             self.bump();
             name = Some(n.to_string());
         }
@@ -264,7 +360,12 @@ impl<'s> Parser<'s> {
     fn doc_comments(&mut self, decl_start: usize) -> Vec<String> {
         // comments are recorded in source order: when the last one starts before the previous
         // token's end, none lies between that token and this declaration (most declarations)
-        if self.comments.last().is_none_or(|c| c.start < self.prev_end) {
+        if self
+            .lx
+            .comments
+            .last()
+            .is_none_or(|c| c.start < self.prev_end)
+        {
             return Vec::new();
         }
         self.doc_comments_between(decl_start)
@@ -277,18 +378,24 @@ impl<'s> Parser<'s> {
         let mut idx = self.comment_cursor;
         if idx > 0
             && self
+                .lx
                 .comments
                 .get(idx - 1)
                 .is_some_and(|c| c.start >= decl_start)
         {
             // (not after the last declaration asked: search from the start)
-            idx = self.comments.partition_point(|c| c.start < decl_start);
+            idx = self.lx.comments.partition_point(|c| c.start < decl_start);
         }
-        while self.comments.get(idx).is_some_and(|c| c.start < decl_start) {
+        while self
+            .lx
+            .comments
+            .get(idx)
+            .is_some_and(|c| c.start < decl_start)
+        {
             idx += 1;
         }
         self.comment_cursor = idx;
-        let Some(last) = idx.checked_sub(1).and_then(|i| self.comments.get(i)) else {
+        let Some(last) = idx.checked_sub(1).and_then(|i| self.lx.comments.get(i)) else {
             return Vec::new();
         };
         if last.start < prev_end {
@@ -297,7 +404,7 @@ impl<'s> Parser<'s> {
         let gap = self.src.get(last.end..decl_start).unwrap_or("");
         let mut want = last.line + gap.bytes().filter(|&c| c == b'\n').count();
         let mut out: Vec<String> = Vec::new();
-        for c in self.comments[..idx].iter().rev() {
+        for c in self.lx.comments[..idx].iter().rev() {
             if c.start < prev_end {
                 break;
             }
@@ -356,7 +463,7 @@ impl<'s> Parser<'s> {
         // fast path: `name: …` or `"name": …` (most declarations of JSON-like data) takes its
         // label straight from the token, without building an expression first (`let`, `for`
         // and `if` followed by `:` are labels too)
-        if *self.peek_at(1) == Tok::Colon {
+        if self.peek_at(1) == Tok::Colon {
             let t = self.cur;
             let label = match t.tok {
                 Tok::PlainStr(raw) => Some(Label::Str(
@@ -409,7 +516,7 @@ impl<'s> Parser<'s> {
 
     fn parse_decl(&mut self) -> PResult<Decl> {
         let start = self.off();
-        match *self.peek() {
+        match self.peek() {
             Tok::Ellipsis => {
                 self.bump();
                 if self.is_sep() || matches!(self.peek(), Tok::RBrace | Tok::RBrack | Tok::Eof) {
@@ -421,7 +528,7 @@ impl<'s> Parser<'s> {
             Tok::Ident(k)
                 if k == "let"
                     && matches!(self.peek_at(1), Tok::Ident(_))
-                    && *self.peek_at(2) == Tok::Assign =>
+                    && self.peek_at(2) == Tok::Assign =>
             {
                 self.bump();
                 let Tok::Ident(name) = self.bump().tok else {
@@ -453,7 +560,7 @@ impl<'s> Parser<'s> {
     fn parse_field_rest(&mut self, start: usize, comments: Vec<String>, e: Expr) -> PResult<Decl> {
         let mut alias = None;
         let mut e = e;
-        if *self.peek() == Tok::Assign {
+        if self.peek() == Tok::Assign {
             if let ExprKind::Ident(n) = &e.kind {
                 alias = Some(Box::<str>::from(n.as_str()));
                 self.bump();
@@ -473,7 +580,7 @@ impl<'s> Parser<'s> {
             }
             _ => Constraint::None,
         };
-        if *self.peek() != Tok::Colon {
+        if self.peek() != Tok::Colon {
             if alias.is_some() {
                 // value alias at declaration level: X=expr embedding
                 let span = e.span;
@@ -497,7 +604,7 @@ impl<'s> Parser<'s> {
     #[inline(never)]
     fn parse_attrs(&mut self) -> Box<[Attr]> {
         let mut attrs = Vec::new();
-        while let Tok::Attr(a) = *self.peek() {
+        while let Tok::Attr(a) = self.peek() {
             let t = self.bump();
             let name = a
                 .trim_start_matches('@')
@@ -593,7 +700,7 @@ impl<'s> Parser<'s> {
         loop {
             if !clauses.is_empty() && matches!(self.peek(), Tok::Newline | Tok::Comma) {
                 let next_is_clause = match self.peek_at(1) {
-                    Tok::Ident(k) => *k == "for" || *k == "if" || *k == "let",
+                    Tok::Ident(k) => k == "for" || k == "if" || k == "let",
                     Tok::LBrace => true,
                     _ => false,
                 };
@@ -602,13 +709,13 @@ impl<'s> Parser<'s> {
                 }
             }
             let cs = self.off();
-            match *self.peek() {
+            match self.peek() {
                 Tok::Ident("for") => {
                     self.bump();
                     let Tok::Ident(a) = self.bump().tok else {
                         return perr("expected identifier after 'for'", cs);
                     };
-                    let (key, value) = if *self.peek() == Tok::Comma {
+                    let (key, value) = if self.peek() == Tok::Comma {
                         self.bump();
                         let Tok::Ident(b) = self.bump().tok else {
                             return perr("expected identifier", cs);
@@ -617,7 +724,7 @@ impl<'s> Parser<'s> {
                     } else {
                         (None, a.to_string())
                     };
-                    if *self.peek() != Tok::Ident("in") {
+                    if self.peek() != Tok::Ident("in") {
                         return perr("expected 'in'", self.off());
                     }
                     self.bump();
@@ -735,10 +842,10 @@ impl<'s> Parser<'s> {
             Tok::Sub => (BinOp::Sub, 6),
             Tok::Mul => (BinOp::Mul, 7),
             Tok::Div => (BinOp::Div, 7),
-            Tok::Ident(k) if *k == "div" => (BinOp::IntDiv, 7),
-            Tok::Ident(k) if *k == "mod" => (BinOp::IntMod, 7),
-            Tok::Ident(k) if *k == "quo" => (BinOp::IntQuo, 7),
-            Tok::Ident(k) if *k == "rem" => (BinOp::IntRem, 7),
+            Tok::Ident("div") => (BinOp::IntDiv, 7),
+            Tok::Ident("mod") => (BinOp::IntMod, 7),
+            Tok::Ident("quo") => (BinOp::IntQuo, 7),
+            Tok::Ident("rem") => (BinOp::IntRem, 7),
             _ => return None,
         })
     }
@@ -756,7 +863,7 @@ impl<'s> Parser<'s> {
             }
             self.bump();
             // allow newline after binary operator
-            while *self.peek() == Tok::Newline {
+            while self.peek() == Tok::Newline {
                 self.bump();
             }
             let rhs = self.parse_binary(p + 1)?;
@@ -833,13 +940,13 @@ impl<'s> Parser<'s> {
                 Tok::LBrack => {
                     self.bump();
                     let mut lo = None;
-                    if *self.peek() != Tok::Colon {
+                    if self.peek() != Tok::Colon {
                         lo = Some(Box::new(self.parse_expr()?));
                     }
-                    if *self.peek() == Tok::Colon {
+                    if self.peek() == Tok::Colon {
                         self.bump();
                         let mut hi = None;
-                        if *self.peek() != Tok::RBrack {
+                        if self.peek() != Tok::RBrack {
                             hi = Some(Box::new(self.parse_expr()?));
                         }
                         let t = self.expect(Tok::RBrack, "']'")?;
@@ -865,14 +972,14 @@ impl<'s> Parser<'s> {
                     let mut args = Vec::new();
                     loop {
                         self.skip_seps();
-                        if *self.peek() == Tok::RParen {
+                        if self.peek() == Tok::RParen {
                             break;
                         }
                         args.push(self.parse_expr()?);
                         if self.is_sep() {
                             continue;
                         }
-                        if *self.peek() != Tok::RParen {
+                        if self.peek() != Tok::RParen {
                             return perr(
                                 format!("expected ')' in call, found {}", self.describe()),
                                 self.off(),
@@ -973,17 +1080,11 @@ impl<'s> Parser<'s> {
                             parts.push(InterpPart::Lit(String::from_utf8_lossy(&[x]).into_owned()))
                         }
                         Seg::Expr(a, b) => {
-                            let mut sub = Parser::new(self.src, a, b, self.file)?;
+                            let mut sub = Parser::new(self.src, a, b, self.file);
                             sub.depth = self.depth;
                             sub.max_nest = self.max_nest;
-                            sub.enter()?;
-                            sub.skip_seps();
-                            let e = sub.parse_expr()?;
-                            sub.skip_seps();
-                            if *sub.peek() != Tok::Eof {
-                                return perr("invalid interpolation", sub.off());
-                            }
-                            parts.push(InterpPart::Expr(e));
+                            let r = sub.parse_interpolation();
+                            parts.push(InterpPart::Expr(sub.finish(r)?));
                         }
                     }
                 }
@@ -1000,43 +1101,336 @@ impl<'s> Parser<'s> {
                     span: self.span(t.start, end.end),
                 })
             }
-            Tok::LBrace => {
-                self.bump();
+            Tok::LBrace | Tok::LBrack => {
+                let is_struct = t.tok == Tok::LBrace;
+                let base = if is_struct {
+                    self.decl_stack.len()
+                } else {
+                    self.elem_stack.len()
+                };
+                if self.i + 1 == self.toks.len()
+                    && self.data_path
+                    && t.start >= self.data_from
+                    && self.lex_err.is_none()
+                    && self.depth + 4 <= self.max_nest
+                {
+                    // plain data is parsed straight from the source, as far as it goes (the
+                    // opening bracket and the members parsed are consumed)
+                    if let Some(e) = self.try_data_literal(is_struct, base) {
+                        return Ok(e);
+                    }
+                } else {
+                    self.bump();
+                }
                 self.enter()?;
-                let mut lit = self.parse_decls(false)?;
-                self.depth -= 1;
-                let end = self.expect(Tok::RBrace, "'}'")?;
-                let span = self.span(t.start, end.end);
-                lit.span = span;
-                Ok(Expr {
-                    kind: ExprKind::Struct(Box::new(lit)),
-                    span,
-                })
-            }
-            Tok::LBrack => {
-                self.bump();
-                self.enter()?;
-                let base = self.elem_stack.len();
-                let r = self.parse_elems_onto_stack();
-                let elems = self.elem_stack.split_off(base);
-                r?;
-                self.depth -= 1;
-                let end = self.bump();
-                Ok(Expr {
-                    kind: ExprKind::List(elems),
-                    span: self.span(t.start, end.end),
-                })
+                if is_struct {
+                    let r = self.parse_decls_onto_stack(false);
+                    let decls = self.decl_stack.split_off(base);
+                    r?;
+                    self.depth -= 1;
+                    let end = self.expect(Tok::RBrace, "'}'")?;
+                    let span = self.span(t.start, end.end);
+                    Ok(Expr {
+                        kind: ExprKind::Struct(Box::new(StructLit::new(decls, span))),
+                        span,
+                    })
+                } else {
+                    let r = self.parse_elems_onto_stack();
+                    let elems = self.elem_stack.split_off(base);
+                    r?;
+                    self.depth -= 1;
+                    let end = self.bump();
+                    Ok(Expr {
+                        kind: ExprKind::List(elems),
+                        span: self.span(t.start, end.end),
+                    })
+                }
             }
             Tok::Eof => perr("unexpected EOF", t.start),
             _ => perr(format!("unexpected {}", self.describe()), t.start),
         }
     }
 
+    /// The expression of an interpolation (this parser's whole source range).
+    fn parse_interpolation(&mut self) -> PResult<Expr> {
+        self.enter()?;
+        self.skip_seps();
+        let e = self.parse_expr()?;
+        self.skip_seps();
+        if self.peek() != Tok::Eof {
+            return perr("invalid interpolation", self.off());
+        }
+        Ok(e)
+    }
+
+    /// Parses the struct or list literal starting at the current token (the last one scanned,
+    /// its contents not scanned yet) straight from the source as long as it holds plain data:
+    /// JSON-like values (one-line strings without escapes, decimal integers, `true`, `false`,
+    /// `null`, nested literals of the same) under quoted or identifier labels, separated by
+    /// commas or newlines, without comments. That is most of the data a render is given; its
+    /// tokens are neither scanned nor dispatched one by one. The tree is the one the general
+    /// parser builds (spans, line index and nesting limits included). At the first member
+    /// that is not plain data, the members before it stay parsed (on the declaration or
+    /// element stack above `base`), the scanner resumes after the last of them and `None`
+    /// lets the general parser go on with the rest of the literal.
+    #[inline(never)]
+    fn try_data_literal(&mut self, is_struct: bool, base: usize) -> Option<Expr> {
+        let t = self.cur;
+        let mut pos = t.end;
+        let close = if is_struct { b'}' } else { b']' };
+        let r = self.data_members(&mut pos, self.depth + 1, is_struct, close);
+        let (next, ins) = match r {
+            Ok(()) => (pos, true),
+            Err(resume) => {
+                // no literal starting before the point reached is tried again
+                self.data_from = pos.max(t.end);
+                resume
+            }
+        };
+        self.lx.pos = next;
+        self.lx.insert_comma = ins;
+        self.prev_end = next;
+        self.refill();
+        self.cur = self.toks.first().copied().unwrap_or(Token {
+            tok: Tok::Eof,
+            start: self.src.len(),
+            end: self.src.len(),
+        });
+        r.ok()?;
+        let span = self.span(t.start, pos);
+        let kind = if is_struct {
+            let decls = self.decl_stack.split_off(base);
+            ExprKind::Struct(Box::new(StructLit::new(decls, span)))
+        } else {
+            ExprKind::List(self.elem_stack.split_off(base))
+        };
+        Some(Expr { kind, span })
+    }
+
+    /// The members of a plain-data literal from `*pos` (just past its opening bracket) to
+    /// its closing bracket `close` included, at depth `d`, pushed on the declaration or
+    /// element stack. At a member that is not plain data: the stacks and the line index as
+    /// they were after the last member parsed, and where the scanner resumes (with whether
+    /// a value precedes, i.e. a newline there separates).
+    fn data_members(
+        &mut self,
+        pos: &mut usize,
+        d: usize,
+        is_struct: bool,
+        close: u8,
+    ) -> Result<(), (usize, bool)> {
+        let b = self.lx.b;
+        let mut resume = (*pos, false);
+        let mut marks = (
+            self.decl_stack.len(),
+            self.elem_stack.len(),
+            self.lx.line_starts.len(),
+        );
+        self.data_ws(pos);
+        loop {
+            let ok = match b.get(*pos) {
+                Some(&c) if c == close => {
+                    *pos += 1;
+                    return Ok(());
+                }
+                Some(_) => self.data_member(pos, d, is_struct).is_some(),
+                None => false,
+            };
+            let more = ok && {
+                // the member is complete once a separator or the end follows (`a: "b": c`
+                // is not): then the scanner may resume after it
+                let after = (*pos, true);
+                let after_marks = (
+                    self.decl_stack.len(),
+                    self.elem_stack.len(),
+                    self.lx.line_starts.len(),
+                );
+                // a comma or a newline separates members; a comma may follow the last one
+                let nl = self.data_ws(pos);
+                let sep = match b.get(*pos) {
+                    Some(b',') => {
+                        *pos += 1;
+                        self.data_ws(pos);
+                        true
+                    }
+                    Some(&c) => c == close || nl,
+                    None => false,
+                };
+                if sep {
+                    resume = after;
+                    marks = after_marks;
+                }
+                sep
+            };
+            if !more {
+                self.decl_stack.truncate(marks.0);
+                self.elem_stack.truncate(marks.1);
+                self.lx.line_starts.truncate(marks.2);
+                return Err(resume);
+            }
+        }
+    }
+
+    /// One member of a plain-data literal (a field `label: value`, or a list element).
+    fn data_member(&mut self, pos: &mut usize, d: usize, is_struct: bool) -> Option<()> {
+        if !is_struct {
+            let value = self.data_value(pos, d)?;
+            self.elem_stack.push(ListElem::Expr(value));
+            return Some(());
+        }
+        let b = self.lx.b;
+        let ls = *pos;
+        let c = *b.get(ls)?;
+        let (label, le) = if c == b'"' {
+            let (text, le) = self.data_str(ls)?;
+            (Label::Str(text.to_string(), self.span(ls, le)), le)
+        } else if c.is_ascii_alphabetic() || c == b'_' || c == b'$' || c == b'#' {
+            let mut le = ls + 1;
+            while b.get(le).is_some_and(|&c| is_ident_char(c)) {
+                le += 1;
+            }
+            let text = self.src.get(ls..le)?;
+            // `_` is no label; `#"…"` is a string, `_|_` no identifier
+            if text == "_" || (c == b'#' && matches!(b.get(ls + 1), Some(b'"' | b'\''))) {
+                return None;
+            }
+            (Label::Ident(text.to_string(), self.span(ls, le)), le)
+        } else {
+            return None;
+        };
+        *pos = le;
+        while matches!(b.get(*pos), Some(b' ' | b'\t' | b'\r')) {
+            *pos += 1;
+        }
+        if b.get(*pos) != Some(&b':') {
+            return None;
+        }
+        *pos += 1;
+        self.data_ws(pos);
+        let value = self.data_value(pos, d)?;
+        let span = self.span(ls, *pos);
+        self.decl_stack.push(Decl::Field(Field {
+            label,
+            constraint: Constraint::None,
+            value,
+            rare: None,
+            comments: Comments::default(),
+            span,
+        }));
+        Some(())
+    }
+
+    /// Skips spaces, tabs and newlines (recorded in the line index) from `pos`; whether
+    /// there was a newline.
+    #[inline]
+    fn data_ws(&mut self, pos: &mut usize) -> bool {
+        let b = self.lx.b;
+        let mut nl = false;
+        while let Some(&c) = b.get(*pos) {
+            match c {
+                b' ' | b'\t' | b'\r' => *pos = skip_run(b, *pos, c),
+                b'\n' => {
+                    self.lx.line_starts.push(*pos + 1);
+                    *pos += 1;
+                    nl = true;
+                }
+                _ => break,
+            }
+        }
+        nl
+    }
+
+    /// The text of a one-line `"…"` literal without escapes starting at `pos`, and its end.
+    #[inline]
+    fn data_str(&self, pos: usize) -> Option<(&'s str, usize)> {
+        let b = self.lx.b;
+        let n = plain_str_len(b, pos + 1)?;
+        if n == 0 && b.get(pos + 2) == Some(&b'"') {
+            return None; // a multi-line string
+        }
+        let end = pos + n + 2;
+        Some((self.src.get(pos + 1..end - 1)?, end))
+    }
+
+    /// A plain value starting at `*pos` (in a literal whose contents are at depth `d`).
+    fn data_value(&mut self, pos: &mut usize, d: usize) -> Option<Expr> {
+        let b = self.lx.b;
+        let start = *pos;
+        let c = *b.get(start)?;
+        let kind = match c {
+            b'"' => {
+                let (text, end) = self.data_str(start)?;
+                *pos = end;
+                ExprKind::Str(text.to_string())
+            }
+            b'0'..=b'9' => {
+                let mut end = start + 1;
+                while b.get(end).is_some_and(u8::is_ascii_digit) {
+                    end += 1;
+                }
+                // fractions, exponents, multipliers, `_` separators and other bases: not here
+                if b.get(end).is_some_and(|&c| is_ident_char(c) || c == b'.') {
+                    return None;
+                }
+                let kind = parse_int_lit(self.src.get(start..end)?)?;
+                *pos = end;
+                kind
+            }
+            b't' | b'f' | b'n' => {
+                let mut end = start + 1;
+                while b.get(end).is_some_and(|&c| is_ident_char(c)) {
+                    end += 1;
+                }
+                let kind = match b.get(start..end)? {
+                    b"true" => ExprKind::Bool(true),
+                    b"false" => ExprKind::Bool(false),
+                    b"null" => ExprKind::Null,
+                    _ => return None,
+                };
+                *pos = end;
+                kind
+            }
+            b'{' | b'[' => {
+                // a nested literal costs the general parser at most 3 levels of nesting: near
+                // the limit, the general parser takes over (and gives its error)
+                let d = d + 3;
+                if d + 3 > self.max_nest {
+                    return None;
+                }
+                let (is_struct, close) = if c == b'{' {
+                    (true, b'}')
+                } else {
+                    (false, b']')
+                };
+                let base = if is_struct {
+                    self.decl_stack.len()
+                } else {
+                    self.elem_stack.len()
+                };
+                *pos += 1;
+                self.data_members(pos, d, is_struct, close).ok()?;
+                let span = self.span(start, *pos);
+                let kind = if is_struct {
+                    let decls = self.decl_stack.split_off(base);
+                    ExprKind::Struct(Box::new(StructLit::new(decls, span)))
+                } else {
+                    ExprKind::List(self.elem_stack.split_off(base))
+                };
+                return Some(Expr { kind, span });
+            }
+            _ => return None,
+        };
+        Some(Expr {
+            kind,
+            span: self.span(start, *pos),
+        })
+    }
+
     /// List elements up to (not including) `]`.
     fn parse_elems_onto_stack(&mut self) -> PResult<()> {
         loop {
             self.skip_seps();
-            let e = match *self.peek() {
+            let e = match self.peek() {
                 Tok::RBrack => break,
                 Tok::Ellipsis => {
                     let s = self.bump();
@@ -1056,7 +1450,7 @@ impl<'s> Parser<'s> {
             if self.is_sep() {
                 continue;
             }
-            if *self.peek() != Tok::RBrack {
+            if self.peek() != Tok::RBrack {
                 return perr(
                     format!("missing ',' in list literal, found {}", self.describe()),
                     self.off(),
@@ -1067,16 +1461,16 @@ impl<'s> Parser<'s> {
     }
 
     /// `if: x`, `for?: x`: the keyword is used as a field label.
-    fn is_field_label_ahead(&self) -> bool {
+    fn is_field_label_ahead(&mut self) -> bool {
         match self.peek_at(1) {
             Tok::Colon => true,
-            Tok::Question | Tok::Bang => *self.peek_at(2) == Tok::Colon,
+            Tok::Question | Tok::Bang => self.peek_at(2) == Tok::Colon,
             _ => false,
         }
     }
 
     fn skip_newlines(&mut self) {
-        while *self.peek() == Tok::Newline {
+        while self.peek() == Tok::Newline {
             self.bump();
         }
     }
@@ -1368,11 +1762,144 @@ pub fn decode_string(raw: &str, base: usize) -> PResult<(Vec<Seg>, bool)> {
 mod tests {
     use super::*;
 
+    /// A parse with and without the plain-data path: the outcome's debug text (the whole
+    /// tree with its spans, or the error and its offset) and the line index.
+    fn both_ways(src: &str) -> [String; 2] {
+        [true, false].map(|data| {
+            let mut p = Parser::new(src, 0, src.len(), 0);
+            p.data_path = data;
+            let r = p.parse_file("t.cue");
+            match p.finish(r) {
+                Ok(f) => format!("{f:?}\n{:?}", p.take_line_starts()),
+                Err(e) => format!("error {} at {}", e.msg, e.offset),
+            }
+        })
+    }
+
+    /// The plain-data path gives the general parser's tree, line index and errors.
+    #[test]
+    fn data_path_matches_general_parser() {
+        let cases = [
+            "a: {\"x\": 1, \"y\": [1, 2, \"s\"], \"z\": {\"w\": null, \"v\": true, \"u\": false}}",
+            "a: {\n  \"x\": 1,\n  \"y\": [\n    1,\n    2\n  ],\n}\n",
+            "a: {\"x\": 1\n\"y\": 2}\nb: [1\n,2\n]",
+            "a: {}\nb: []\nc: [{}, [], [[]]]\nd: {\"\": \"\"}",
+            "a: {\"x\": \"a\\\"b\", \"y\": 1}",
+            "a: {\"x\": 1, \"y\": -1, \"z\": 2}",
+            "a: {\"x\": 1.5, \"y\": 1e3, \"z\": 1Ki, \"w\": 0x10, \"v\": 1_000}",
+            "a: {\"x\": 1, // c\n\"y\": 2}",
+            "a: {\"x\": 1,\n// doc\n\"y\": 2}",
+            "a: {\"x\": \"y\": 1, \"z\": 2}",
+            "a: {\"x\": 1 @attr(v), \"y\": 2}",
+            "a: {\"x\"\n: 1}",
+            "a: {\"x\": 1 \"y\": 2}",
+            "a: {\"x\": 1,, \"y\": 2}",
+            "a: {\"x\": 1 | 2, \"y\": 2}",
+            "a: {\"x\": 1\n| 2}",
+            "a: {\"x\": \"\"\"\n  m\n  \"\"\"}",
+            "a: {\"x\": \"é\", \"y\": \"\\u00e9\"}",
+            "a: {\"x\": 1}.x\nb: [1, 2][0]\nc: {\"x\": 1} & {\"y\": 2}",
+            "a: {x: 1, _: 2}",
+            "a: {x: 1, #y: 2, _z: 3, $w: 4, \"q\": r}",
+            "a: {#\"x\"#: 1}",
+            "a: [true, false, null, nil, truex]",
+            "a: {\"x\": [1, {\"y\": [2, {\"z\": x}]}], \"w\": 3}",
+            "a: {\"x\": 1}\nb: 'unterminated",
+            "a: {\"x\": 1 ^ 2}",
+            "a: {\"x\": 1}\nb: {\"y\": \"unterminated}\n",
+            "a: {\"x\": 1,\r\n\t\"y\": 2\r\n}",
+            "a: {\"x\": 1",
+            "a: [1, 2",
+            "a: {\"x\": 1}}",
+            "a: {\"x\":\n\n  1}",
+            "x: \"\\({\"a\": 1}.a)\"",
+            "a: {\"x\": 1, \"y\": {\"z\": 2,}, }",
+            "a: [for x in [1] {x}, 2]",
+            "a: [..., 1]\nb: [1, ...]",
+            "a: {\"x\": 1, ...}",
+            "a: {\"x\"?: 1}\nb: {\"x\"!: 1}",
+            "a: {\"x\" : 1, \"y\"\t:\t2}",
+            "a: {\"x\": 012, \"y\": 0, \"z\": 99999999999999999999}",
+        ];
+        for src in cases {
+            let [fast, general] = both_ways(src);
+            assert_eq!(fast, general, "{src:?}");
+        }
+        // nesting at and past the limit: the same error (or tree) either way (on a stack
+        // as large as the one `crate::parse` gives a deep file)
+        std::thread::Builder::new()
+            .stack_size(1 << 30)
+            .spawn(|| {
+                for n in [300, 330, 340, 1000, 1200] {
+                    for (open, close) in [("{\"a\": ", "}"), ("[", "]")] {
+                        let src = format!("x: {}1{}", open.repeat(n), close.repeat(n));
+                        let [fast, general] = both_ways(&src);
+                        assert_eq!(fast, general, "depth {n} {open}");
+                    }
+                }
+            })
+            .expect("thread")
+            .join()
+            .expect("deep nesting");
+    }
+
+    /// The same over every CUE source of the conformance corpus and the benchmark files
+    /// (`.cue` files, and the `.cue` sections of cue-lang's `.txtar` tests).
+    #[test]
+    fn data_path_matches_general_parser_on_corpus() {
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance");
+        let mut dirs = vec![root];
+        let mut sources = 0;
+        while let Some(d) = dirs.pop() {
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    if p.file_name().is_some_and(|n| n != "node_modules") {
+                        dirs.push(p);
+                    }
+                    continue;
+                }
+                let Ok(text) = std::fs::read_to_string(&p) else {
+                    continue;
+                };
+                let mut srcs = Vec::new();
+                match p.extension().and_then(|x| x.to_str()) {
+                    Some("cue") => srcs.push(text),
+                    Some("txtar") => {
+                        let mut cur: Option<String> = None;
+                        for line in text.lines() {
+                            if line.starts_with("-- ") && line.ends_with(" --") {
+                                srcs.extend(cur.take());
+                                if line.trim_end_matches(" --").ends_with(".cue") {
+                                    cur = Some(String::new());
+                                }
+                            } else if let Some(c) = cur.as_mut() {
+                                c.push_str(line);
+                                c.push('\n');
+                            }
+                        }
+                        srcs.extend(cur);
+                    }
+                    _ => {}
+                }
+                for src in srcs {
+                    let [fast, general] = both_ways(&src);
+                    assert_eq!(fast, general, "{}", p.display());
+                    sources += 1;
+                }
+            }
+        }
+        eprintln!("{sources} sources compared");
+    }
+
     fn parse(s: &str) -> File {
-        let mut p = Parser::new(s, 0, s.len(), 0)
-            .map_err(|e| e.msg)
-            .expect("lex");
-        p.parse_file("t.cue")
+        let mut p = Parser::new(s, 0, s.len(), 0);
+        let r = p.parse_file("t.cue");
+        p.finish(r)
             .map_err(|e| format!("{} at {}", e.msg, e.offset))
             .expect("parse")
     }
@@ -1449,10 +1976,9 @@ mod tests {
                 "str A 45..53"
             ]
         );
-        let mut p = Parser::new("_: 1", 0, 4, 0)
-            .map_err(|e| e.msg)
-            .expect("lex");
-        assert!(p.parse_file("t.cue").is_err());
+        let mut p = Parser::new("_: 1", 0, 4, 0);
+        let r = p.parse_file("t.cue");
+        assert!(p.finish(r).is_err());
     }
 
     /// The shortcuts for a lone scalar field value and a lone struct or list literal give what
