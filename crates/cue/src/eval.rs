@@ -276,6 +276,7 @@ impl Arcs {
         self.push_new(key, info)
     }
     /// Adds an arc known not to be here yet.
+    #[inline(always)]
     fn push_new(&mut self, key: Rc<str>, info: ArcInfo) -> usize {
         let i = self.entries.len();
         match &mut self.index {
@@ -681,6 +682,7 @@ impl<'a> Ev<'a> {
     }
 
     /// The one shared copy of `s` in this evaluation.
+    #[inline(always)]
     pub fn intern(&mut self, s: &str) -> Rc<str> {
         if let Some(k) = self.interned.get(s) {
             return k.clone();
@@ -1063,6 +1065,7 @@ impl<'a> Ev<'a> {
     }
 
     /// The position and vertex of arc `name` of `id`, made if missing.
+    #[inline(always)]
     fn arc_at(&mut self, id: VId, name: &str, kind: FK) -> (usize, VId) {
         let arcs = &self.v(id).arcs;
         if let Some(i) = arcs.get_index_of(name) {
@@ -1378,6 +1381,8 @@ impl<'a> Ev<'a> {
         self.vm(v).rm().disjs.push(PendingDisj { alts });
     }
 
+    // inlined: its common case (a scalar into `_`) is a few moves
+    #[inline(always)]
     fn add_val(&mut self, v: VId, val: Val, group: Option<usize>, closed: Closed) {
         match val {
             Val::Vertex(w) => self.add_vertex(v, w, group, closed),
@@ -1597,6 +1602,8 @@ impl<'a> Ev<'a> {
         }
     }
 
+    // inlined: one per struct literal and per copied struct
+    #[inline(always)]
     fn group_for(&mut self, v: VId, group: Option<usize>, closed: Closed) -> usize {
         let cid = closed.cid();
         let existing = if cid != 0 {
@@ -1803,6 +1810,9 @@ impl<'a> Ev<'a> {
         }
     }
 
+    // inlined, with arc_at, push_new and intern: a field of a literal costs process_lit one
+    // call, not four (their saved registers and stack frames were a large part of a field)
+    #[inline(always)]
     fn add_field(&mut self, v: VId, name: &str, kind: FK, f: &'a Field, c: Conj<'a>, g: usize) {
         let (i, av) = self.arc_at(v, name, kind);
         let x = self.vm(v);
