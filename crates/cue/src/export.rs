@@ -278,10 +278,6 @@ struct Builder<'p, 'a> {
     ev: Ev<'a>,
     inner: &'p ProgramInner,
     t: Tree,
-    /// The vertices of the fields being built, by field slot (a stack: a struct reserves its
-    /// fields' slots in `t.fields` and pushes their vertices here, then builds them in order;
-    /// `NONE` for a required field that is not there).
-    sv: Vec<u32>,
     /// Error-free struct and list nodes already built, by vertex (`NONE` if not): a field that is
     /// a plain reference to one of them shares its node (`all: [r0.output, …]`).
     built: Vec<u32>,
@@ -441,10 +437,12 @@ impl Builder<'_, '_> {
     }
 
     /// Builds the fields of vertex `r` (all of them, or only its definitions and hidden fields)
-    /// into a range of `t.fields`: first each field's slot (name, kind, comments) as the arcs
-    /// are now, then the values in order (a regular field that is not really there, e.g.
-    /// optional, is left out unless it is required: then it is an incomplete error). Gives the
-    /// range and the OR of the fields' flags, or `None` past 4 GiB of text.
+    /// into a range of `t.fields`: first each field's slot (name, kind, comments, and as value
+    /// the vertex to build, `NONE` for a required field that is not there) as the arcs are
+    /// now, then the values in order, each replacing its vertex (a regular field that is not
+    /// really there, e.g. optional, is left out unless it is required: then it is an
+    /// incomplete error). Gives the range and the OR of the fields' flags, or `None` past
+    /// 4 GiB of text.
     fn build_fields(
         &mut self,
         r: u32,
@@ -453,7 +451,6 @@ impl Builder<'_, '_> {
         depth: usize,
     ) -> Option<(u32, u32, u8)> {
         let a = self.t.fields.len();
-        let vmark = self.sv.len();
         for (k, arc) in self.ev.vs[r as usize].arcs.iter() {
             let vid = if arc.kind != FK::Regular {
                 arc.vid
@@ -468,32 +465,38 @@ impl Builder<'_, '_> {
             };
             let Some(name) = label_range(&mut self.t, &mut self.labels, k) else {
                 self.t.fields.truncate(a);
-                self.sv.truncate(vmark);
                 return None;
             };
+            // the vertex to build, until its node replaces it
             self.t.fields.push(NField {
                 name,
                 kind: arc.kind,
-                value: 0,
+                value: vid,
                 comments: arc.comments.clone(),
             });
-            self.sv.push(vid);
         }
         let b = self.t.fields.len();
         let mut flags = 0;
+        if a == b {
+            return Some((a as u32, b as u32, flags));
+        }
+        // one path segment, rewritten for each field
+        path.push(Seg::Index(0));
         for i in a..b {
-            let vid = self.sv[vmark + i - a];
-            let name = self.t.fields[i].name;
-            path.push(Seg::Label(name.0, name.1));
+            let NField {
+                name, value: vid, ..
+            } = self.t.fields[i];
+            if let Some(last) = path.last_mut() {
+                *last = Seg::Label(name.0, name.1);
+            }
             let value = if vid == NONE {
                 self.error_node("field is required but not present".to_string(), path, true)
             } else {
                 self.build(vid, path, depth + 1)
             };
-            path.pop();
             flags |= self.t.set_field(i, value);
         }
-        self.sv.truncate(vmark);
+        path.pop();
         Some((a as u32, b as u32, flags))
     }
 
@@ -552,13 +555,16 @@ impl Builder<'_, '_> {
                 .extend_from_slice(&self.ev.vs[r as usize].elems);
             let b = self.t.elems.len();
             let mut fl = 0;
+            path.push(Seg::Index(0));
             for i in a..b {
-                path.push(Seg::Index(i - a));
+                if let Some(last) = path.last_mut() {
+                    *last = Seg::Index(i - a);
+                }
                 let n = self.build(self.t.elems[i], path, depth + 1);
-                path.pop();
                 self.t.elems[i] = n;
                 fl |= self.t.flags(n);
             }
+            path.pop();
             let list = self.t.push(N::List(a as u32, b as u32), fl);
             return self.with_defs(list, r, path, depth);
         }
@@ -723,7 +729,6 @@ fn evaluate_here(
         ev,
         inner,
         t: Tree::default(),
-        sv: Vec::new(),
         built: Vec::new(),
         labels: vec![None; LABEL_SLOTS],
         errors: 0,
@@ -1144,34 +1149,31 @@ fn word_needs_escape(w: u64) -> bool {
     below_space || zero_in(w ^ (ONES * u64::from(b'"'))) || zero_in(w ^ (ONES * u64::from(b'\\')))
 }
 
-/// A JSON string literal, escaped as serde_json escapes it. Runs of bytes that need no escape
-/// (most strings are one run) are checked eight bytes at a time and copied whole.
+/// Whether any byte of `s` needs escaping in a JSON string (see [`word_needs_escape`]): eight
+/// bytes at a time, the last eight overlapping the previous word; byte by byte below eight.
+fn needs_escape(s: &[u8]) -> bool {
+    if s.len() < 8 {
+        return s.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+    }
+    let word = |w: &[u8]| {
+        <[u8; 8]>::try_from(w).map_or(true, |w| word_needs_escape(u64::from_le_bytes(w)))
+    };
+    s.chunks_exact(8).any(word) || word(&s[s.len() - 8..])
+}
+
+/// A JSON string literal, escaped as serde_json escapes it. A string with nothing to escape
+/// (nearly all) is checked eight bytes at a time and copied whole.
 fn push_json_str(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(s.len() + 2);
     out.push('"');
-    let bytes = s.as_bytes();
+    if !needs_escape(s.as_bytes()) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes.get(i..i + 8).map(<[u8; 8]>::try_from) {
-            Some(Ok(word)) => {
-                if !word_needs_escape(u64::from_le_bytes(word)) {
-                    i += 8;
-                    continue;
-                }
-            }
-            // the last few bytes
-            _ => {
-                if !bytes[i..]
-                    .iter()
-                    .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
-                {
-                    break;
-                }
-            }
-        }
-        let b = bytes[i];
+    for (i, &b) in s.as_bytes().iter().enumerate() {
         let esc = match b {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -1181,10 +1183,7 @@ fn push_json_str(out: &mut String, s: &str) {
             0x08 => "\\b",
             0x0c => "\\f",
             0..=0x1f => "",
-            _ => {
-                i += 1;
-                continue;
-            }
+            _ => continue,
         };
         // `b` is ASCII: `i` is a character boundary
         out.push_str(&s[start..i]);
@@ -1195,8 +1194,7 @@ fn push_json_str(out: &mut String, s: &str) {
         } else {
             out.push_str(esc);
         }
-        i += 1;
-        start = i;
+        start = i + 1;
     }
     out.push_str(&s[start..]);
     out.push('"');
