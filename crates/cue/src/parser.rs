@@ -187,11 +187,20 @@ impl<'s> Parser<'s> {
     /// The token `k` places ahead (`peek_at(0)` is the current one).
     #[inline]
     fn peek_at(&mut self, k: usize) -> Tok<'s> {
-        let j = self.i + k;
-        if j >= self.toks.len() {
-            self.fill_to(j);
+        match self.toks.get(self.i + k) {
+            Some(t) => t.tok,
+            None => self.peek_scan(k),
         }
-        self.toks.get(j).map_or(Tok::Eof, |t| t.tok)
+    }
+
+    /// [`Parser::peek_at`] past the last token scanned: the tokens passed are dropped first
+    /// (the vector holds about a batch, never the file's tokens).
+    #[inline(never)]
+    fn peek_scan(&mut self, k: usize) -> Tok<'s> {
+        self.toks.drain(..self.i.min(self.toks.len()));
+        self.i = 0;
+        self.fill_to(k);
+        self.toks.get(k).map_or(Tok::Eof, |t| t.tok)
     }
 
     #[inline(never)]
@@ -217,10 +226,17 @@ impl<'s> Parser<'s> {
     fn advance(&mut self) {
         self.prev_end = self.cur.end;
         self.i += 1;
-        if self.i >= self.toks.len() {
-            self.refill();
+        match self.toks.get(self.i) {
+            Some(&t) => self.cur = t,
+            None => self.advance_batch(),
         }
-        self.cur = self.toks.get(self.i).copied().unwrap_or(Token {
+    }
+
+    /// [`Parser::advance`] past the last token scanned: the next batch's first token.
+    #[inline(never)]
+    fn advance_batch(&mut self) {
+        self.refill();
+        self.cur = self.toks.first().copied().unwrap_or(Token {
             tok: Tok::Eof,
             start: self.src.len(),
             end: self.src.len(),
