@@ -1833,6 +1833,7 @@ impl<'a> Ev<'a> {
         self.push_arc_conj(av, c);
     }
 
+    #[inline(always)]
     fn elem_for(&mut self, v: VId, i: usize) -> VId {
         while self.v(v).elems.len() <= i {
             let nv = self.new_vertex();
@@ -1841,6 +1842,7 @@ impl<'a> Ev<'a> {
         self.v(v).elems[i]
     }
 
+    #[inline(always)]
     fn check_list_len(&mut self, v: VId, n: usize, closed: bool, span: Span) {
         let cur_closed = self.v(v).list_closed;
         let cur_len = self.v(v).elems.len();
@@ -3720,6 +3722,7 @@ impl<'a> Ev<'a> {
         }
     }
 
+    #[inline(always)]
     fn select_in(&mut self, base: Val, name: &str, span: Span, probe: bool) -> Val {
         let base = self.concrete(base);
         match base {
