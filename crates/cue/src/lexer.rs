@@ -203,10 +203,18 @@ impl<'s> Lexer<'s> {
                 return if brace {
                     matches!(c, b'"' | b'}')
                 } else {
-                    matches!(
-                        c,
-                        b'"' | b'0'..=b'9' | b'{' | b'[' | b']' | b't' | b'f' | b'n'
-                    )
+                    match c {
+                        b'"' | b'0'..=b'9' | b'{' | b'[' | b']' => true,
+                        // `true`, `false` or `null`, not `for` or another identifier
+                        b't' | b'f' | b'n' => {
+                            let w = b.get(pos..).unwrap_or(&[]);
+                            [&b"true"[..], b"false", b"null"].iter().any(|k| {
+                                w.starts_with(k)
+                                    && !w.get(k.len()).is_some_and(|&c| is_ident_char(c))
+                            })
+                        }
+                        _ => false,
+                    }
                 };
             }
             pos = skip_run(b, pos, c);

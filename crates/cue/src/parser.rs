@@ -1337,9 +1337,22 @@ impl<'s> Parser<'s> {
     }
 
     /// Skips spaces, tabs and newlines (recorded in the line index) from `pos`; whether
-    /// there was a newline.
-    #[inline]
+    /// there was a newline. Inline for the usual cases, none or the one space after a colon.
+    #[inline(always)]
     fn data_ws(&mut self, pos: &mut usize) -> bool {
+        let b = self.lx.b;
+        match b.get(*pos) {
+            Some(b' ') if !matches!(b.get(*pos + 1), Some(b' ' | b'\t' | b'\r' | b'\n')) => {
+                *pos += 1;
+                false
+            }
+            Some(b' ' | b'\t' | b'\r' | b'\n') => self.data_ws_run(pos),
+            _ => false,
+        }
+    }
+
+    #[inline(never)]
+    fn data_ws_run(&mut self, pos: &mut usize) -> bool {
         let b = self.lx.b;
         let mut nl = false;
         while let Some(&c) = b.get(*pos) {
