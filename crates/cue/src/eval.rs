@@ -632,6 +632,17 @@ fn site_slot(site: usize) -> usize {
     ((site >> 4) ^ (site >> 14)) & (SITE_SLOTS - 1)
 }
 
+/// The error of a vertex whose evaluation reached the depth limit.
+#[inline(never)]
+fn too_deep() -> Rc<Bot> {
+    Rc::new(Bot {
+        msg: "evaluation too deep".into(),
+        incomplete: false,
+        spans: vec![],
+        path: None,
+    })
+}
+
 pub fn bot_val(msg: impl Into<String>, span: Span) -> Val {
     Val::bot(msg, span)
 }
@@ -794,12 +805,7 @@ impl<'a> Ev<'a> {
             return;
         }
         if self.enter(Span::default()).is_err() {
-            self.vm(id).err = Some(Rc::new(Bot {
-                msg: "evaluation too deep".into(),
-                incomplete: false,
-                spans: vec![],
-                path: None,
-            }));
+            self.vm(id).err = Some(too_deep());
             self.vm(id).state = St::Done;
             return;
         }
@@ -876,15 +882,7 @@ impl<'a> Ev<'a> {
             if let ExprKind::Struct(lit) = &e.kind {
                 // add_conj's `enter`, then add_expr's span
                 if self.enter(Span::default()).is_err() {
-                    self.set_err(
-                        v,
-                        Rc::new(Bot {
-                            msg: "evaluation too deep".into(),
-                            incomplete: false,
-                            spans: vec![],
-                            path: None,
-                        }),
-                    );
+                    self.set_err(v, too_deep());
                     return;
                 }
                 let saved = std::mem::replace(&mut self.cur_span, e.span);
@@ -1115,15 +1113,7 @@ impl<'a> Ev<'a> {
 
     pub fn add_conj(&mut self, v: VId, c: Conj<'a>, group: Option<usize>) {
         if self.enter(Span::default()).is_err() {
-            self.set_err(
-                v,
-                Rc::new(Bot {
-                    msg: "evaluation too deep".into(),
-                    incomplete: false,
-                    spans: vec![],
-                    path: None,
-                }),
-            );
+            self.set_err(v, too_deep());
             return;
         }
         self.add_conj_inner(v, c, group);

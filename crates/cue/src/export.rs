@@ -1025,10 +1025,7 @@ fn to_json(t: &Tree, n: u32) -> Result<serde_json::Value, Error> {
 /// The first error `to_json` would return for `n`, in the same order, without building JSON
 /// (and without walking a node whose flags say it has none).
 fn check_json(t: &Tree, n: u32) -> Result<(), Error> {
-    match json_errors(t, n, &mut |e| ControlFlow::Break(e)) {
-        ControlFlow::Break(e) => Err(e),
-        ControlFlow::Continue(()) => Ok(()),
-    }
+    first_error(|f| json_errors(t, n, f))
 }
 
 /// Calls `f` with each error `to_json` meets under `n` (incomplete values included), in the
@@ -1036,7 +1033,7 @@ fn check_json(t: &Tree, n: u32) -> Result<(), Error> {
 fn json_errors(
     t: &Tree,
     n: u32,
-    f: &mut impl FnMut(Error) -> ControlFlow<Error>,
+    f: &mut (impl FnMut(Error) -> ControlFlow<Error> + ?Sized),
 ) -> ControlFlow<Error> {
     if t.flags(n) & F_JSON == 0 {
         return ControlFlow::Continue(());
@@ -1203,7 +1200,14 @@ fn push_json_str(out: &mut String, s: &str) {
 /// The first error `validate` finds below `n`: definitions and hidden fields before the value
 /// they decorate, fields in order; nodes whose flags say they hold none are not walked.
 fn validate(t: &Tree, n: u32) -> Result<(), Error> {
-    match fatal_errors(t, n, &mut |e| ControlFlow::Break(e)) {
+    first_error(|f| fatal_errors(t, n, f))
+}
+
+/// The first error an error walk (`json_errors`, `fatal_errors`) meets, if any.
+fn first_error(
+    walk: impl FnOnce(&mut dyn FnMut(Error) -> ControlFlow<Error>) -> ControlFlow<Error>,
+) -> Result<(), Error> {
+    match walk(&mut ControlFlow::Break) {
         ControlFlow::Break(e) => Err(e),
         ControlFlow::Continue(()) => Ok(()),
     }
@@ -1214,7 +1218,7 @@ fn validate(t: &Tree, n: u32) -> Result<(), Error> {
 fn fatal_errors(
     t: &Tree,
     n: u32,
-    f: &mut impl FnMut(Error) -> ControlFlow<Error>,
+    f: &mut (impl FnMut(Error) -> ControlFlow<Error> + ?Sized),
 ) -> ControlFlow<Error> {
     if t.flags(n) & F_ERR == 0 {
         return ControlFlow::Continue(());

@@ -798,16 +798,8 @@ impl<'s> Parser<'s> {
                 | Tok::Float(_)
                 | Tok::Ident(_)
                 | Tok::Bottom
-        ) && matches!(
-            self.peek_at(1),
-            Tok::Comma
-                | Tok::Newline
-                | Tok::Colon
-                | Tok::RBrace
-                | Tok::RBrack
-                | Tok::RParen
-                | Tok::Eof
-        ) {
+        ) && ends_operand(self.peek_at(1))
+        {
             return self.parse_operand();
         }
         self.enter()?;
@@ -824,16 +816,7 @@ impl<'s> Parser<'s> {
     /// An expression starting with a struct or list literal (what `parse_binary(1)` gives).
     fn parse_literal_expr(&mut self) -> PResult<Expr> {
         let x = self.parse_operand()?;
-        if matches!(
-            self.peek(),
-            Tok::Comma
-                | Tok::Newline
-                | Tok::Colon
-                | Tok::RBrace
-                | Tok::RBrack
-                | Tok::RParen
-                | Tok::Eof
-        ) {
+        if ends_operand(self.peek()) {
             return Ok(x);
         }
         let x = self.parse_primary_rest(x)?;
@@ -1503,6 +1486,15 @@ impl<'s> Parser<'s> {
             self.bump();
         }
     }
+}
+
+/// Whether `t`, after an operand, ends the expression (it cannot continue it).
+#[inline]
+fn ends_operand(t: Tok<'_>) -> bool {
+    matches!(
+        t,
+        Tok::Comma | Tok::Newline | Tok::Colon | Tok::RBrace | Tok::RBrack | Tok::RParen | Tok::Eof
+    )
 }
 
 fn parse_int_lit(s: &str) -> Option<ExprKind> {
