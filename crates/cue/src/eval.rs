@@ -1869,34 +1869,33 @@ impl<'a> Ev<'a> {
     fn process_list(&mut self, v: VId, elems: &'a [ListElem], env: Env<'a>, closed: Closed) {
         self.vm(v).is_list = true;
         let child_closed = closed.child();
-        if !elems
-            .iter()
-            .any(|el| matches!(el, ListElem::Comprehension(_)))
-        {
+        // the span of the last element (for a length error), the open tail, comprehensions
+        let mut open = false;
+        let mut span = Span::default();
+        let mut tail: Option<Conj<'a>> = None;
+        let mut has_comp = false;
+        for el in elems {
+            match el {
+                ListElem::Expr(x) => span = x.span,
+                ListElem::Ellipsis(t, _) => {
+                    open = true;
+                    if let Some(t) = t {
+                        tail = Some(Conj {
+                            x: CX::Expr(t),
+                            env: env.clone(),
+                            closed: child_closed,
+                        });
+                    }
+                }
+                ListElem::Comprehension(_) => has_comp = true,
+            }
+        }
+        let n = if !has_comp {
             // no comprehension: the elements' conjuncts go straight to their vertices
             let n = elems
                 .iter()
                 .filter(|el| matches!(el, ListElem::Expr(_)))
                 .count();
-            let mut open = false;
-            let mut span = Span::default();
-            let mut tail: Option<Conj<'a>> = None;
-            for el in elems {
-                match el {
-                    ListElem::Expr(x) => span = x.span,
-                    ListElem::Ellipsis(t, _) => {
-                        open = true;
-                        if let Some(t) = t {
-                            tail = Some(Conj {
-                                x: CX::Expr(t),
-                                env: env.clone(),
-                                closed: child_closed,
-                            });
-                        }
-                    }
-                    ListElem::Comprehension(_) => {}
-                }
-            }
             self.check_list_len(v, n, !open, span);
             if self.v(v).elems.is_empty() {
                 self.vm(v).elems.reserve_exact(n);
@@ -1916,59 +1915,43 @@ impl<'a> Ev<'a> {
                     i += 1;
                 }
             }
-            if let Some(t) = tail {
-                self.vm(v).rm().tails.push((n, t));
-            }
-            return;
-        }
-        let mut items: Vec<Conj<'a>> = Vec::new();
-        let mut tail: Option<Conj<'a>> = None;
-        let mut open = false;
-        let mut span = Span::default();
-        for el in elems {
-            match el {
-                ListElem::Expr(x) => {
-                    span = x.span;
-                    items.push(Conj {
+            n
+        } else {
+            let mut items: Vec<Conj<'a>> = Vec::new();
+            for el in elems {
+                match el {
+                    ListElem::Expr(x) => items.push(Conj {
                         x: CX::Expr(x),
                         env: env.clone(),
                         closed: child_closed,
-                    })
-                }
-                ListElem::Ellipsis(t, _) => {
-                    open = true;
-                    if let Some(t) = t {
-                        tail = Some(Conj {
-                            x: CX::Expr(t),
-                            env: env.clone(),
-                            closed: child_closed,
-                        });
-                    }
-                }
-                ListElem::Comprehension(c) => {
-                    let mut out = Vec::new();
-                    if let Err(b) =
-                        self.run_comp(&c.clauses, 0, env.clone(), &mut |_, e| out.push(e))
-                    {
-                        self.set_err(v, b);
-                        return;
-                    }
-                    for e in out {
-                        items.push(Conj {
-                            x: CX::Expr(&c.body),
-                            env: e,
-                            closed: child_closed,
-                        });
+                    }),
+                    ListElem::Ellipsis(..) => {}
+                    ListElem::Comprehension(c) => {
+                        let mut out = Vec::new();
+                        if let Err(b) =
+                            self.run_comp(&c.clauses, 0, env.clone(), &mut |_, e| out.push(e))
+                        {
+                            self.set_err(v, b);
+                            return;
+                        }
+                        for e in out {
+                            items.push(Conj {
+                                x: CX::Expr(&c.body),
+                                env: e,
+                                closed: child_closed,
+                            });
+                        }
                     }
                 }
             }
-        }
-        let n = items.len();
-        self.check_list_len(v, n, !open, span);
-        for (i, c) in items.into_iter().enumerate() {
-            let ev = self.elem_for(v, i);
-            self.push_arc_conj(ev, c);
-        }
+            let n = items.len();
+            self.check_list_len(v, n, !open, span);
+            for (i, c) in items.into_iter().enumerate() {
+                let ev = self.elem_for(v, i);
+                self.push_arc_conj(ev, c);
+            }
+            n
+        };
         if let Some(t) = tail {
             self.vm(v).rm().tails.push((n, t));
         }

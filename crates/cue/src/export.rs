@@ -857,23 +857,13 @@ impl Value {
     /// Every error [`Value::validate`] could report (not only the first), sorted by field path
     /// and each once, as `cue` lists them; empty when the value validates.
     pub fn errors(&self) -> Vec<Error> {
-        let mut all = Vec::new();
-        let _ = fatal_errors(&self.tree, self.id, &mut |e| {
-            all.push(e);
-            ControlFlow::Continue(())
-        });
-        sorted_errors(all)
+        all_errors(|f| fatal_errors(&self.tree, self.id, f))
     }
 
     /// Every error [`Value::to_json`] could report, incomplete values included (not only the
     /// first), sorted by field path and each once; empty when the value exports.
     pub fn export_errors(&self) -> Vec<Error> {
-        let mut all = Vec::new();
-        let _ = json_errors(&self.tree, self.id, &mut |e| {
-            all.push(e);
-            ControlFlow::Continue(())
-        });
-        sorted_errors(all)
+        all_errors(|f| json_errors(&self.tree, self.id, f))
     }
 
     fn field_list(&self, all: bool) -> Vec<Field> {
@@ -1245,12 +1235,19 @@ fn fatal_errors(
     }
 }
 
-/// Errors as `cue` lists them: sorted by field path (stably: one path's errors keep their
-/// order), each distinct error once.
-fn sorted_errors(mut errs: Vec<Error>) -> Vec<Error> {
-    errs.sort_by(|a, b| a.path().cmp(b.path()));
-    errs.dedup_by(|a, b| a.to_string() == b.to_string());
-    errs
+/// Every error an error walk (`json_errors`, `fatal_errors`) meets, as `cue` lists them: sorted
+/// by field path (stably: one path's errors keep their order), each distinct error once.
+fn all_errors(
+    walk: impl FnOnce(&mut dyn FnMut(Error) -> ControlFlow<Error>) -> ControlFlow<Error>,
+) -> Vec<Error> {
+    let mut all = Vec::new();
+    let _ = walk(&mut |e| {
+        all.push(e);
+        ControlFlow::Continue(())
+    });
+    all.sort_by(|a, b| a.path().cmp(b.path()));
+    all.dedup_by(|a, b| a.to_string() == b.to_string());
+    all
 }
 
 #[cfg(test)]
