@@ -68,6 +68,7 @@ fn first_of_many(errs: &[cue::Error]) -> String {
     match errs {
         [] => "no error".to_string(),
         [e] => e.to_string(),
+        [e, more] => format!("{e} (and 1 more error: {more})"),
         [e, rest @ ..] => format!("{e} (and {} more errors)", rest.len()),
     }
 }
@@ -81,6 +82,7 @@ impl Error {
             Error::CueAll(all)
         }
     }
+
     pub fn api(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
         let what = what.into();
         move |source| Error::Api { what, source }
@@ -89,5 +91,26 @@ impl Error {
     pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
         let what = what.into();
         move |source| Error::Io { what, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    /// Where several CUE errors must fit on one line, the first is shown with how many more.
+    #[test]
+    fn several_cue_errors_on_one_line() {
+        let e = |m: &str| cue::Error::new(m).with_path("a");
+        assert_eq!(Error::cue_all(e("x"), vec![]).to_string(), "a: x");
+        assert_eq!(Error::cue_all(e("x"), vec![e("y")]).to_string(), "a: y");
+        assert_eq!(
+            Error::cue_all(e("x"), vec![e("y"), e("z")]).to_string(),
+            "a: y (and 1 more error: a: z)"
+        );
+        assert_eq!(
+            Error::cue_all(e("x"), vec![e("y"), e("z"), e("w")]).to_string(),
+            "a: y (and 2 more errors)"
+        );
     }
 }
