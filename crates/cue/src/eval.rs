@@ -423,6 +423,9 @@ pub struct Rare<'a> {
     /// An incomplete error from a comprehension clause: the struct can't be exported but its
     /// other fields stay accessible.
     pub comp_err: Option<Rc<Bot>>,
+    /// Comprehensions whose clauses stayed incomplete, with their insertion position (`cue
+    /// eval` prints them as written).
+    pub comp_stalled: Vec<(usize, &'a Comprehension)>,
     pub comp_inserts: Vec<(usize, usize)>,
     pub tails: Vec<(usize, Conj<'a>)>,
     /// Most vertices with a disjunction have one: kept inline.
@@ -444,6 +447,9 @@ impl<'a> Vertex<'a> {
     }
     pub fn comp_err(&self) -> Option<&Rc<Bot>> {
         self.rare.as_ref().and_then(|r| r.comp_err.as_ref())
+    }
+    pub fn comp_stalled(&self) -> &[(usize, &'a Comprehension)] {
+        self.rare.as_ref().map_or(&[], |r| &r.comp_stalled)
     }
     pub fn comp_inserts(&self) -> &[(usize, usize)] {
         self.rare.as_ref().map_or(&[], |r| &r.comp_inserts)
@@ -2140,6 +2146,7 @@ impl<'a> Ev<'a> {
                             if self.v(v).comp_err().is_none() {
                                 self.vm(v).rm().comp_err = Some(b);
                             }
+                            self.vm(v).rm().comp_stalled.push((pos, c));
                             self.vm(v).saw_lit = true;
                         }
                         Err(b) => self.set_err(v, b),

@@ -939,7 +939,7 @@ impl Value {
 }
 
 /// Splits `a."b.c".0` into `a`, `b.c`, `0`.
-fn split_path(path: &str) -> Vec<String> {
+pub(crate) fn split_path(path: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut chars = path.chars().peekable();

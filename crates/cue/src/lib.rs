@@ -16,6 +16,7 @@ mod eval;
 mod export;
 mod lexer;
 mod parser;
+mod syntax;
 mod value;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 pub use ast::Comments;
 pub use error::{Error, Pos};
 pub use export::{Field, Kind, Value};
+pub use syntax::SyntaxOptions;
 
 /// Resource limits for one evaluation.
 #[derive(Clone, Debug)]

@@ -8,6 +8,12 @@
 //!
 //! Ratchet: `tests/cuelang-known-failures.txt` lists archives allowed to fail today.
 //! `CUE_LANG_ONLY=<substring>` runs a subset, `CUE_LANG_VERBOSE=1` prints the known failures.
+//!
+//! `cuelang_eval_oracle` compares our `cue eval` text ([`cue::Program::eval_syntax`] after a
+//! whole-file validation, as `sail cue eval` does) with the oracle's (`cue eval` of CUE
+//! v0.4, `<archive>.oracle-v0.4.eval.cue`, 58 archives). Ratchet:
+//! `tests/cuelang-eval-known-differences.txt`, one archive per line with the reason it
+//! differs (a v0.4/v0.14 difference, or our gap). `CUE_LANG_EVAL_DIFF=1` prints every diff.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -441,4 +447,128 @@ fn cuelang_testdata() {
         "{} unexpected failures",
         unexpected.len()
     );
+}
+
+/// Our `sail cue eval` of an archive's root `.cue` files (in.cue first, as the oracle was
+/// given them): the errors, one per line, when validation fails, else the CUE text.
+fn eval_text(archive: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(archive).map_err(|e| e.to_string())?;
+    let secs = sections(&text);
+    let mut inputs: Vec<(String, String)> = secs
+        .iter()
+        .filter(|(n, _)| n.ends_with(".cue") && !n.contains('/'))
+        .cloned()
+        .collect();
+    inputs.sort_by_key(|(n, _)| if n == "in.cue" { 0 } else { 1 });
+    let files: Vec<(&str, &str)> = inputs
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.as_str()))
+        .collect();
+    let mut rt = cue::Runtime::new();
+    for (path, pfiles) in archive_packages(&secs) {
+        let pf: Vec<(&str, &str)> = pfiles
+            .iter()
+            .map(|(n, s)| (n.as_str(), s.as_str()))
+            .collect();
+        rt.register_package(&path, &pf);
+    }
+    let program = rt.compile_files(&files).map_err(|e| e.to_string())?;
+    let value = program.eval().map_err(|e| e.to_string())?;
+    let errs = value.errors();
+    if !errs.is_empty() {
+        return Err(errs
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"));
+    }
+    program
+        .eval_syntax(None, &cue::SyntaxOptions::default())
+        .map_err(|e| e.to_string())
+}
+
+/// `tests/cuelang-eval-known-differences.txt`: archive → reason.
+fn known_eval_differences() -> Vec<(String, String)> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cuelang-eval-known-differences.txt");
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| match l.split_once(char::is_whitespace) {
+            Some((a, r)) => (a.to_string(), r.trim().to_string()),
+            None => (l.to_string(), String::new()),
+        })
+        .collect()
+}
+
+#[test]
+fn cuelang_eval_oracle() {
+    let base = root().join("testdata");
+    let only = std::env::var("CUE_LANG_ONLY").ok();
+    let show = std::env::var("CUE_LANG_EVAL_DIFF").is_ok();
+    let known = known_eval_differences();
+    for (a, reason) in &known {
+        assert!(!reason.is_empty(), "{a}: a known difference needs its reason");
+    }
+    let mut oracles = Vec::new();
+    for d in std::fs::read_dir(&base).expect("read testdata").flatten() {
+        if let Ok(rd) = std::fs::read_dir(d.path()) {
+            for f in rd.flatten() {
+                let p = f.path();
+                if p.to_string_lossy().ends_with(".txtar.oracle-v0.4.eval.cue") {
+                    oracles.push(p);
+                }
+            }
+        }
+    }
+    oracles.sort();
+    assert_eq!(oracles.len(), 58, "oracle eval files");
+    let (mut same, mut differ) = (0, 0);
+    let mut unexpected = Vec::new();
+    let mut now_same = Vec::new();
+    for o in &oracles {
+        let s = o.to_string_lossy();
+        let archive = PathBuf::from(s.trim_end_matches(".oracle-v0.4.eval.cue"));
+        let name = archive
+            .strip_prefix(&base)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if only.as_ref().is_some_and(|x| !name.contains(x.as_str())) {
+            continue;
+        }
+        let want = std::fs::read_to_string(o).expect("oracle");
+        let got = std::panic::catch_unwind(|| eval_text(&archive))
+            .unwrap_or_else(|_| Err("panic".into()));
+        let is_known = known.iter().any(|(a, _)| *a == name);
+        let matches = got.as_ref().is_ok_and(|g| g.trim_end() == want.trim_end());
+        if matches {
+            same += 1;
+            if is_known {
+                now_same.push(name.clone());
+            }
+            continue;
+        }
+        differ += 1;
+        let got_text = match &got {
+            Ok(g) => g.clone(),
+            Err(e) => format!("<error>\n{e}\n"),
+        };
+        if show || !is_known {
+            let report = format!("{name}:\n--- oracle (v0.4)\n{want}--- ours\n{got_text}");
+            if is_known {
+                println!("known difference {report}");
+            } else {
+                unexpected.push(report);
+            }
+        }
+    }
+    for u in &unexpected {
+        println!("UNEXPECTED DIFFERENCE {u}");
+    }
+    for n in &now_same {
+        println!("NOW MATCHING (remove from cuelang-eval-known-differences.txt): {n}");
+    }
+    println!("cue eval vs oracle: {same} match, {differ} differ of {}", same + differ);
+    assert!(unexpected.is_empty(), "{} unexpected differences", unexpected.len());
 }

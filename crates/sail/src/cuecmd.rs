@@ -87,15 +87,48 @@ pub fn export(files: &[PathBuf], expr: Option<&str>, out: Out) -> Result<(), Err
     Ok(())
 }
 
-/// `sail cue eval`: for now the same as export (a value that is not concrete is reported as
-/// incomplete, not printed in CUE syntax as `cue eval` does).
-pub fn eval(files: &[PathBuf], expr: Option<&str>, out: Out) -> Result<(), Error> {
+/// What `sail cue eval` shows and requires (`cue eval`'s flags of the same names).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvalFlags {
+    /// `-c/--concrete`: the selected value must be concrete (as `export` requires).
+    pub concrete: bool,
+    /// `-H/--show-hidden`: print hidden fields.
+    pub hidden: bool,
+    /// `-O/--show-optional`: print optional fields.
+    pub optional: bool,
+}
+
+/// `sail cue eval`: the whole file must be free of errors (incomplete values are allowed unless
+/// `--concrete`); the selected value is printed in CUE syntax as `cue eval` prints it, or, with
+/// `--out json|yaml`, exported as `export` does.
+pub fn eval(
+    files: &[PathBuf],
+    expr: Option<&str>,
+    out: Option<Out>,
+    flags: EvalFlags,
+) -> Result<(), Error> {
     let (program, value) = load(files)?;
     validate(&value)?;
-    let v = select(&value, expr)?;
-    let json = json_value(&v)?;
-    print_json(&json, out)?;
-    exit_without_freeing((program, value, v, json));
+    let selected = select(&value, expr)?;
+    if let Some(out) = out {
+        let json = json_value(&selected)?;
+        print_json(&json, out)?;
+        exit_without_freeing((program, value, selected, json));
+        return Ok(());
+    }
+    if flags.concrete {
+        let errs = selected.export_errors();
+        if let Some(first) = errs.first().cloned() {
+            return Err(Error::cue_all(first, errs));
+        }
+    }
+    let opts = cue::SyntaxOptions {
+        hidden: flags.hidden,
+        optional: flags.optional,
+    };
+    let text = program.eval_syntax(expr, &opts)?;
+    write_out(&text, false)?;
+    exit_without_freeing((program, value, selected, text));
     Ok(())
 }
 

@@ -330,13 +330,26 @@ enum CueCommand {
         #[arg(long = "out", value_enum, default_value = "json")]
         out: cuecmd::Out,
     },
-    /// Evaluate and print.
+    /// Evaluate and print in CUE syntax, non-concrete values included (like `cue eval`).
     Eval {
         files: Vec<PathBuf>,
         #[arg(short = 'e', long = "expression")]
         expression: Option<String>,
-        #[arg(long = "out", value_enum, default_value = "json")]
-        out: cuecmd::Out,
+        /// Print JSON or YAML instead of CUE (then the value must be concrete, as for export).
+        #[arg(long = "out", value_enum)]
+        out: Option<cuecmd::Out>,
+        /// Require the evaluation to be concrete.
+        #[arg(short = 'c', long = "concrete")]
+        concrete: bool,
+        /// Display hidden fields.
+        #[arg(short = 'H', long = "show-hidden")]
+        show_hidden: bool,
+        /// Display optional fields.
+        #[arg(short = 'O', long = "show-optional")]
+        show_optional: bool,
+        /// Show optional and hidden fields.
+        #[arg(short = 'a', long = "all")]
+        all: bool,
     },
     /// Check that the files evaluate without errors.
     Vet { files: Vec<PathBuf> },
@@ -420,7 +433,18 @@ fn cue_command(c: CueCommand) -> Result<(), Error> {
             files,
             expression,
             out,
-        } => cuecmd::eval(&files, expression.as_deref(), out),
+            concrete,
+            show_hidden,
+            show_optional,
+            all,
+        } => {
+            let flags = cuecmd::EvalFlags {
+                concrete,
+                hidden: show_hidden || all,
+                optional: show_optional || all,
+            };
+            cuecmd::eval(&files, expression.as_deref(), out, flags)
+        }
         CueCommand::Vet { files } => cuecmd::vet(&files),
     }
 }
@@ -633,11 +657,12 @@ mod tests {
             );
             assert_eq!(f.render_usage().to_string(), a.render_usage().to_string());
         }
-        let lines: [&[&str]; 4] = [
+        let lines: [&[&str]; 5] = [
             &[
                 "sail", "cue", "export", "a.cue", "-e", "x.y", "--out", "yaml",
             ],
             &["sail", "cue", "eval", "--kubeconfig", "k", "a.cue", "b.cue"],
+            &["sail", "cue", "eval", "-H", "-O", "-c", "-e", "x", "a.cue"],
             &["sail", "cue", "vet", "a.cue"],
             &["sail", "cue", "export", "--out", "toml", "a.cue"],
         ];
