@@ -345,6 +345,10 @@ fn escape_into(s: &str, quote: char, multi: bool, out: &mut String) {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             '\u{b}' => out.push_str("\\v"),
+            // bytes literals are exact: a control byte is `\xNN`
+            c if quote == '\'' && (c as u32) < 0x20 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
             c if c.is_control() || is_unprintable(c) => {
                 let n = c as u32;
                 if n < 0x10000 {
