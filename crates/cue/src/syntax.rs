@@ -26,7 +26,7 @@ use std::fmt::Write as _;
 use crate::ast::{self, BinOp, Clause, Decl, Expr, ExprKind, InterpPart, Label, ListElem, UnaryOp};
 use crate::eval::{CX, Closed, Conj, Ev, FK};
 use crate::value::{Atom, BoundOp, K_BOOL, K_BYTES, K_FLOAT, K_INT, K_LIST, K_NULL, K_NUMBER};
-use crate::value::{K_STRING, K_STRUCT, K_TOP, Val, VId};
+use crate::value::{K_STRING, K_STRUCT, K_TOP, VId, Val};
 use crate::{Error, Program, ProgramInner};
 
 /// What [`Program::eval_syntax`] shows besides regular fields and definitions.
@@ -365,8 +365,10 @@ fn escape_into(s: &str, quote: char, multi: bool, out: &mut String) {
 /// Characters Go's `strconv.IsPrint` rejects beyond the controls: separators other than the
 /// space, and the BOM / other format characters that matter in practice.
 fn is_unprintable(c: char) -> bool {
-    matches!(c, '\u{a0}' | '\u{ad}' | '\u{2028}' | '\u{2029}' | '\u{feff}')
-        || ('\u{2000}'..='\u{200f}').contains(&c)
+    matches!(
+        c,
+        '\u{a0}' | '\u{ad}' | '\u{2028}' | '\u{2029}' | '\u{feff}'
+    ) || ('\u{2000}'..='\u{200f}').contains(&c)
 }
 
 /// Bytes as a CUE bytes literal: text where it is UTF-8, `\xNN` for other bytes.
@@ -381,7 +383,12 @@ fn bytes_doc(b: &[u8]) -> Doc {
             }
             Err(e) => {
                 let (ok, bad) = rest.split_at(e.valid_up_to());
-                escape_into(std::str::from_utf8(ok).unwrap_or_default(), '\'', false, &mut out);
+                escape_into(
+                    std::str::from_utf8(ok).unwrap_or_default(),
+                    '\'',
+                    false,
+                    &mut out,
+                );
                 let n = e.error_len().unwrap_or(bad.len()).max(1).min(bad.len());
                 for x in &bad[..n] {
                     let _ = write!(out, "\\x{x:02x}");
@@ -399,7 +406,11 @@ fn float_text(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     let a = f.abs();
     if a != 0.0 && !(1e-6..1e21).contains(&a) {
@@ -486,11 +497,16 @@ impl<'a> Printer<'a> {
         let r = self.ev.deref(v);
         let x = &self.ev.vs[r as usize];
         if x.is_list {
-            return name.parse::<usize>().ok().and_then(|i| x.elems.get(i).copied());
+            return name
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| x.elems.get(i).copied());
         }
         x.arcs
             .iter()
-            .find(|(k, a)| crate::eval::display_label(k) == name && (a.regular || a.kind != FK::Regular))
+            .find(|(k, a)| {
+                crate::eval::display_label(k) == name && (a.regular || a.kind != FK::Regular)
+            })
             .map(|(_, a)| a.vid)
     }
 
@@ -871,7 +887,11 @@ impl<'a> Printer<'a> {
                 if matches!(x.kind, ExprKind::Paren(_)) {
                     return self.expr1(x, 0, depth);
                 }
-                Doc::Seq(vec![text("("), self.expr1(x, 0, depth.saturating_sub(1).max(1)), text(")")])
+                Doc::Seq(vec![
+                    text("("),
+                    self.expr1(x, 0, depth.saturating_sub(1).max(1)),
+                    text(")"),
+                ])
             }
             ExprKind::Alias(name, x) => Doc::Seq(vec![text(format!("{name}=")), self.expr(x)]),
         }
@@ -883,7 +903,11 @@ impl<'a> Printer<'a> {
         };
         let prec = precedence(*op);
         if prec < prec1 {
-            return Doc::Seq(vec![text("("), self.expr1(e, 0, depth.saturating_sub(1).max(1)), text(")")]);
+            return Doc::Seq(vec![
+                text("("),
+                self.expr1(e, 0, depth.saturating_sub(1).max(1)),
+                text(")"),
+            ]);
         }
         let blank = prec < cut;
         let left = self.expr1(l, prec, depth + diff_prec(l, prec));
@@ -935,7 +959,9 @@ impl<'a> Printer<'a> {
                 Decl::Field(f) => {
                     let mut label = match &f.label {
                         Label::Ident(n, _) => n.clone(),
-                        Label::Str(s, _) => label_text(s, crate::eval::label_kind(s) != FK::Regular),
+                        Label::Str(s, _) => {
+                            label_text(s, crate::eval::label_kind(s) != FK::Regular)
+                        }
                         // an interpolated label is written as a string
                         Label::Dynamic(x) if matches!(x.kind, ExprKind::Interp { .. }) => {
                             let mut t = String::new();
@@ -1030,7 +1056,12 @@ fn json_doc(j: &serde_json::Value) -> Doc {
         J::Array(xs) => Doc::List(xs.iter().map(json_doc).collect()),
         J::Object(m) => Doc::Block(
             m.iter()
-                .map(|(k, v)| Item::Field(label_text(k, crate::eval::label_kind(k) != FK::Regular), json_doc(v)))
+                .map(|(k, v)| {
+                    Item::Field(
+                        label_text(k, crate::eval::label_kind(k) != FK::Regular),
+                        json_doc(v),
+                    )
+                })
                 .collect(),
         ),
     }
@@ -1053,7 +1084,9 @@ fn precedence(op: BinOp) -> u8 {
         | BinOp::Match
         | BinOp::NotMatch => 5,
         BinOp::Add | BinOp::Sub => 6,
-        BinOp::Mul | BinOp::Div | BinOp::IntDiv | BinOp::IntMod | BinOp::IntQuo | BinOp::IntRem => 7,
+        BinOp::Mul | BinOp::Div | BinOp::IntDiv | BinOp::IntMod | BinOp::IntQuo | BinOp::IntRem => {
+            7
+        }
     }
 }
 

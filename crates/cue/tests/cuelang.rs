@@ -509,7 +509,10 @@ fn cuelang_eval_oracle() {
     let show = std::env::var("CUE_LANG_EVAL_DIFF").is_ok();
     let known = known_eval_differences();
     for (a, reason) in &known {
-        assert!(!reason.is_empty(), "{a}: a known difference needs its reason");
+        assert!(
+            !reason.is_empty(),
+            "{a}: a known difference needs its reason"
+        );
     }
     let mut oracles = Vec::new();
     for d in std::fs::read_dir(&base).expect("read testdata").flatten() {
@@ -569,6 +572,13 @@ fn cuelang_eval_oracle() {
     for n in &now_same {
         println!("NOW MATCHING (remove from cuelang-eval-known-differences.txt): {n}");
     }
-    println!("cue eval vs oracle: {same} match, {differ} differ of {}", same + differ);
-    assert!(unexpected.is_empty(), "{} unexpected differences", unexpected.len());
+    println!(
+        "cue eval vs oracle: {same} match, {differ} differ of {}",
+        same + differ
+    );
+    assert!(
+        unexpected.is_empty(),
+        "{} unexpected differences",
+        unexpected.len()
+    );
 }

@@ -55,7 +55,10 @@ fn hidden_and_optional_on_request() {
         optional: true,
     };
     let out = eval_opts(ISSUE_EXAMPLE, None, all);
-    assert!(out.contains("#D: {\n    x:  int\n    y?: string\n}\n"), "{out}");
+    assert!(
+        out.contains("#D: {\n    x:  int\n    y?: string\n}\n"),
+        "{out}"
+    );
     assert!(out.ends_with("_h: 3\ng:  a + 1\n"), "{out}");
     let hidden_only = SyntaxOptions {
         hidden: true,
@@ -67,10 +70,7 @@ fn hidden_and_optional_on_request() {
     // hidden definitions are hidden fields too
     let src = "_#p: {a: 1}\nx: 1\n";
     assert_eq!(eval(src), "x: 1\n");
-    assert_eq!(
-        eval_opts(src, None, all),
-        "_#p: {\n    a: 1\n}\nx: 1\n"
-    );
+    assert_eq!(eval_opts(src, None, all), "_#p: {\n    a: 1\n}\nx: 1\n");
 }
 
 /// A required field that is not given is printed with its `!` (v0.14 syntax; v0.4 cannot
@@ -277,10 +277,7 @@ fn labels() {
 /// A scalar embedded in a struct with definitions stays beside them.
 #[test]
 fn scalar_with_definitions() {
-    assert_eq!(
-        eval("x: {1, #y: 2}\n"),
-        "x: {\n    1\n    #y: 2\n}\n"
-    );
+    assert_eq!(eval("x: {1, #y: 2}\n"), "x: {\n    1\n    #y: 2\n}\n");
 }
 
 /// A comprehension whose condition is not known yet is printed as written, where it stands.
@@ -316,10 +313,7 @@ fn imports_of_printed_expressions() {
 #[test]
 fn selected_values() {
     let o = SyntaxOptions::default();
-    assert_eq!(
-        eval_opts(ISSUE_EXAMPLE, Some("d"), o),
-        "e: 1\nf: [1, 2]\n"
-    );
+    assert_eq!(eval_opts(ISSUE_EXAMPLE, Some("d"), o), "e: 1\nf: [1, 2]\n");
     assert_eq!(eval_opts(ISSUE_EXAMPLE, Some("a"), o), "int\n");
     assert_eq!(eval_opts(ISSUE_EXAMPLE, Some("d.f"), o), "[1, 2]\n");
     assert_eq!(eval_opts(ISSUE_EXAMPLE, Some("#D"), o), "x: int\n");

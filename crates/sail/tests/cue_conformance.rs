@@ -112,3 +112,166 @@ fn every_error_of_a_file_is_reported_sorted_by_path() {
         "{stderr}"
     );
 }
+
+/// The example of issue 3: `sail cue eval` prints CUE as `cue eval` does (the oracle prints
+/// exactly this), with `-H`/`-O`/`-a` showing hidden and optional fields, `-e` selecting,
+/// `-c` and `--out json` requiring a concrete value, and bad input failing with file:line:col.
+#[test]
+fn sail_cue_eval_prints_cue() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = dir.path().join("ex.cue");
+    std::fs::write(
+        &file,
+        "#D: {x: int, y?: string}\na: int\nb: >=0 & <10\nc: *\"x\" | string\nd: {e: 1, f: [1, 2, ...int]}\n_h: 3\ng: a + 1\n",
+    )
+    .expect("write ex.cue");
+    let f = file.display().to_string();
+    let run = |args: &[&str]| {
+        let out = Command::new(common::SAIL)
+            .args(["cue", "eval"])
+            .args(args)
+            .output()
+            .expect("run sail");
+        (
+            out.status.code(),
+            common::text(&out.stdout),
+            common::text(&out.stderr),
+        )
+    };
+    let (code, stdout, stderr) = run(&[&f]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stdout,
+        "#D: {\n    x: int\n}\na: int\nb: >=0 & <10\nc: \"x\"\nd: {\n    e: 1\n    f: [1, 2]\n}\ng: a + 1\n"
+    );
+    let (code, stdout, _) = run(&["-H", "-O", &f]);
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.contains("    y?: string\n") && stdout.contains("_h: 3\n"),
+        "{stdout}"
+    );
+    assert_eq!(run(&["-a", &f]).1, stdout, "-a is -H -O");
+    let (code, stdout, _) = run(&["-e", "d", &f]);
+    assert_eq!((code, stdout.as_str()), (Some(0), "e: 1\nf: [1, 2]\n"));
+    let (code, stdout, _) = run(&["-e", "d", "--out", "json", &f]);
+    assert_eq!(code, Some(0));
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(json, serde_json::json!({"e": 1, "f": [1, 2]}));
+    // not concrete: -c and --out json fail naming every field that is not concrete
+    for args in [&["-c", &f][..], &["--out", "json", &f][..]] {
+        let (code, stdout, stderr) = run(args);
+        assert_eq!(code, Some(1), "{args:?}");
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+        let paths: Vec<&str> = stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("error: "))
+            .map(|l| l.split(':').next().unwrap_or_default())
+            .collect();
+        assert_eq!(paths, ["a", "b", "g"], "{args:?}:\n{stderr}");
+    }
+    let (code, _, stderr) = run(&["-c", "-e", "d", &f]);
+    assert_eq!(code, Some(0), "d is concrete: {stderr}");
+
+    // bad input: a conflict and a syntax error fail with their position, nothing printed
+    let conflict = dir.path().join("conflict.cue");
+    std::fs::write(&conflict, "a: int\nb: 1 & 2\n").expect("write");
+    let syntax = dir.path().join("syntax.cue");
+    std::fs::write(&syntax, "a: {\nb: 1 +\n").expect("write");
+    for (file, pos) in [(&conflict, ":2:4"), (&syntax, ":3:1")] {
+        let f = file.display().to_string();
+        let (code, stdout, stderr) = run(&[&f]);
+        assert_eq!(code, Some(1), "{f}: {stderr}");
+        assert!(stdout.is_empty(), "{f}: {stdout}");
+        assert!(stderr.contains(&format!("{f}{pos}")), "{f}:\n{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let (code, _, stderr) = run(&["-e", "nope", &f]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("\"nope\" not found"), "{stderr}");
+}
+
+/// `sail cue eval` over the cue-lang archives whose `cue eval` output the v0.4 oracle recorded
+/// (`*.txtar.oracle-v0.4.eval.cue`) and whose only input is `in.cue`: every archive not listed
+/// in crates/cue/tests/cuelang-eval-known-differences.txt must print exactly the oracle's text.
+#[test]
+fn sail_cue_eval_matches_the_oracle() {
+    let base = corpus().join("cue-lang/testdata");
+    let known = std::fs::read_to_string(
+        common::repo_root().join("crates/cue/tests/cuelang-eval-known-differences.txt"),
+    )
+    .expect("known differences");
+    let known: Vec<&str> = known
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut oracles = Vec::new();
+    for d in std::fs::read_dir(&base).expect("testdata").flatten() {
+        for f in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
+            let p = f.path();
+            if p.to_string_lossy().ends_with(".txtar.oracle-v0.4.eval.cue") {
+                oracles.push(p);
+            }
+        }
+    }
+    oracles.sort();
+    let (mut same, mut ran) = (0, 0);
+    let mut unexpected = Vec::new();
+    for o in &oracles {
+        let archive = PathBuf::from(
+            o.to_string_lossy()
+                .trim_end_matches(".oracle-v0.4.eval.cue"),
+        );
+        let name = archive
+            .strip_prefix(&base)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let text = std::fs::read_to_string(&archive).expect("archive");
+        // the archive's sections: `-- name --` lines, each followed by its text
+        let mut secs: Vec<(String, String)> = Vec::new();
+        for line in text.split_inclusive('\n') {
+            let t = line.trim_end();
+            if t.starts_with("-- ") && t.ends_with(" --") && t.len() > 6 {
+                secs.push((t[3..t.len() - 3].to_string(), String::new()));
+            } else if let Some(last) = secs.last_mut() {
+                last.1.push_str(line);
+            }
+        }
+        let cue_files: Vec<&(String, String)> =
+            secs.iter().filter(|(n, _)| n.ends_with(".cue")).collect();
+        let [(n, src)] = cue_files.as_slice() else {
+            continue; // several files or a module: `sail cue` takes one file
+        };
+        if n != "in.cue" {
+            continue;
+        }
+        let input = dir.path().join("in.cue");
+        std::fs::write(&input, src).expect("write in.cue");
+        let out = Command::new(common::SAIL)
+            .current_dir(dir.path())
+            .args(["cue", "eval", "in.cue"])
+            .output()
+            .expect("run sail");
+        ran += 1;
+        let want = std::fs::read_to_string(o).expect("oracle");
+        let got = common::text(&out.stdout);
+        let matches = out.status.success() && got.trim_end() == want.trim_end();
+        if matches {
+            same += 1;
+        } else if !known.contains(&name.as_str()) {
+            unexpected.push(format!(
+                "{name}: exit {:?}\n--- oracle\n{want}--- sail\n{got}{}",
+                out.status.code(),
+                common::text(&out.stderr)
+            ));
+        }
+    }
+    println!("sail cue eval vs the v0.4 oracle: {same} of {ran} single-file archives match");
+    assert!(ran >= 50, "too few archives ran: {ran}");
+    assert!(
+        unexpected.is_empty(),
+        "differences not in cuelang-eval-known-differences.txt:\n{}",
+        unexpected.join("\n")
+    );
+}
