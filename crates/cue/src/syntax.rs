@@ -91,6 +91,7 @@ fn print_program(
         opts: *opts,
         imports,
         used: Vec::new(),
+        sources: &inner.sources,
     };
     let mut target = root;
     if let Some(path) = path.filter(|p| !p.is_empty()) {
@@ -488,6 +489,8 @@ struct Printer<'a> {
     imports: Vec<(String, String)>,
     /// Import paths referred to by printed expressions.
     used: Vec<String>,
+    /// The program's files' line indexes (whether a literal was written on one line).
+    sources: &'a [crate::SourceFile],
 }
 
 impl<'a> Printer<'a> {
@@ -705,14 +708,61 @@ impl<'a> Printer<'a> {
     }
 
     fn atom(&mut self, v: &Val, vid: VId, r: VId, depth: usize) -> Doc {
-        if let Val::Bottom(b) = v {
-            if b.incomplete {
+        match v {
+            Val::Bottom(b) if b.incomplete => {
                 if let Some(d) = self.conjunct_exprs(vid, r, depth) {
                     return d;
                 }
             }
+            // a string written on one line in the source keeps that form (`cue` prints a
+            // literal as written), even with `\n`s inside
+            Val::Str(s) if s.contains('\n') && self.written_on_one_line(vid, s) => {
+                let mut out = String::from('"');
+                escape_into(s, '"', false, &mut out);
+                out.push('"');
+                return Doc::Text(out);
+            }
+            // a type using a predeclared name (`uint16 & >=1`) as written, not as its bounds
+            Val::Atom(_) => {
+                if let Some(e) = self.single_named_type(vid) {
+                    return self.expr(e);
+                }
+            }
+            _ => {}
         }
         self.scalar(v)
+    }
+
+    /// Whether a conjunct of `vid` is the string literal `s` written on one source line.
+    fn written_on_one_line(&self, vid: VId, s: &str) -> bool {
+        self.ev.vs[vid as usize].conjs.iter().any(|c| match c.x {
+            CX::Expr(e) => {
+                matches!(&e.kind, ExprKind::Str(x) if x == s)
+                    && crate::pos_of(self.sources, e.span).map(|p| p.line)
+                        == crate::pos_of(
+                            self.sources,
+                            ast::Span {
+                                start: e.span.end.saturating_sub(1),
+                                ..e.span
+                            },
+                        )
+                        .map(|p| p.line)
+            }
+            _ => false,
+        })
+    }
+
+    /// The one conjunct of `vid` when it is a type expression naming a predeclared sized
+    /// number type (`uint16`, `int32 & >0`, `float64`).
+    fn single_named_type(&self, vid: VId) -> Option<&'a Expr> {
+        let x = &self.ev.vs[vid as usize];
+        if x.conjs.len() != 1 {
+            return None;
+        }
+        let CX::Expr(e) = x.conjs.get(0)?.x else {
+            return None;
+        };
+        (is_type_expr(e) && names_sized_type(e)).then_some(e)
     }
 
     fn scalar(&mut self, v: &Val) -> Doc {
@@ -1146,14 +1196,33 @@ fn diff_prec(e: &Expr, prec: u8) -> usize {
     }
 }
 
+/// The predeclared sized number types: bounds of `int` or `float` that `cue` prints by name.
+const SIZED_TYPES: [&str; 14] = [
+    "uint", "uint8", "uint16", "uint32", "uint64", "uint128", "int8", "int16", "int32", "int64",
+    "int128", "float32", "float64", "rune",
+];
+
+/// Whether a type expression (see [`is_type_expr`]) names a predeclared sized number type.
+fn names_sized_type(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Ident(n) => SIZED_TYPES.contains(&n.as_str()),
+        ExprKind::Unary(_, x) | ExprKind::Paren(x) => names_sized_type(x),
+        ExprKind::Binary(BinOp::Or, ..) => false,
+        ExprKind::Binary(_, a, b) => names_sized_type(a) || names_sized_type(b),
+        _ => false,
+    }
+}
+
 /// An expression built only from literals, predeclared types (`int`, `string`, `_`) and
 /// operators: its value never depends on another field.
 fn is_type_expr(e: &Expr) -> bool {
     match &e.kind {
-        ExprKind::Ident(n) => matches!(
-            n.as_str(),
-            "int" | "float" | "number" | "string" | "bytes" | "bool" | "null" | "_"
-        ),
+        ExprKind::Ident(n) => {
+            matches!(
+                n.as_str(),
+                "int" | "float" | "number" | "string" | "bytes" | "bool" | "null" | "_"
+            ) || SIZED_TYPES.contains(&n.as_str())
+        }
         ExprKind::Null
         | ExprKind::Bool(_)
         | ExprKind::Int(_)

@@ -83,14 +83,16 @@ fn required_fields() {
     );
 }
 
-/// Strings quoted and escaped the CUE way; a string with a newline is a `"""` block indented
-/// one level below its field, with `#` when it holds `"""`; bytes use `\x` for control bytes.
+/// Strings quoted and escaped the CUE way; a computed string with a newline is a `"""` block
+/// indented one level below its field, with `#` when it holds `"""`; bytes use `\x` for
+/// control bytes.
 #[test]
 fn strings_and_bytes() {
     let src = r###"s1: "a\"b\\c\t\u0001 é"
-s2: "x\ny\n\nz"
-s3: "q\"\"\"r\nw"
-n: {s: "l1\nl2"}
+_x: "x"
+s2: "\(_x)\ny\n\nz"
+s3: "q\"\"\"r\n\(_x)"
+n: {s: "l1\n\(_x)"}
 by: '\x00ab\xff'
 "###;
     assert_eq!(
@@ -104,16 +106,36 @@ s2: """
     """
 s3: #"""
     q"""r
-    w
+    x
     """#
 n: {
     s: """
         l1
-        l2
+        x
         """
 }
 by: '\x00ab\xff'
 "###
+    );
+}
+
+/// A string literal written on one line keeps that form even with `\n` inside (`cue`
+/// prints a literal as written); a computed string with a newline is a block.
+#[test]
+fn literal_strings_as_written() {
+    assert_eq!(
+        eval("cmd: [\"sh\", \"a\\nb\"]\ns: \"x\\ny\"\nc: \"\\(s)!\"\n"),
+        "cmd: [\"sh\", \"a\\nb\"]\ns: \"x\\ny\"\nc: \"\"\"\n    x\n    y!\n    \"\"\"\n"
+    );
+}
+
+/// Predeclared sized types keep their names as written (`uint16 & >=1`), as the oracle
+/// prints them; `int & >=0 & <=255` written out stays so.
+#[test]
+fn sized_types_by_name() {
+    assert_eq!(
+        eval("p: uint16 & >=1\nu: uint8\nf: float64\nw: int & >=0 & <=255\n"),
+        "p: uint16 & >=1\nu: uint8\nf: float64\nw: int & >=0 & <=255\n"
     );
 }
 
@@ -191,7 +213,7 @@ st: {x: 1}
 b: 3
 l: [1]
 cc: 4
-dd: "x\ny"
+dd: "\(a)\ny"
 e: 5
 "#;
     assert_eq!(
@@ -205,7 +227,7 @@ b: 3
 l: [1]
 cc: 4
 dd: """
-    x
+    1
     y
     """
 e: 5
