@@ -21,7 +21,7 @@ use std::time::Duration;
 
 // mimalloc instead of glibc's malloc: CUE evaluation allocates many small short-lived objects;
 // with mimalloc a 400-render export takes a third less CPU, almost all of it page faults saved
-// (docs/benchmarks.md).
+// (docs/benchmarks.md). The workspace selects mimalloc's v2 line (see Cargo.toml).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
