@@ -1,6 +1,7 @@
 //! The abstract syntax tree. Every node carries a byte-offset [`Span`] into its source file.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU16, Ordering::Relaxed};
 
 /// Hasher for label sets (labels are short; no untrusted-key DoS concern here): the same
 /// word-at-a-time hash as [`crate::value`]'s label maps.
@@ -104,6 +105,27 @@ pub struct StructLit {
     /// The identifier-labelled field names, only for literals with many of them (a small
     /// literal's declarations are scanned instead: no allocation per literal and name).
     idents: Option<Box<LabelSet>>,
+    /// [`StructLit::data_depth`], worked out on first use.
+    data: DataMark,
+}
+
+/// The cached answer of [`StructLit::data_depth`]: 0 not worked out yet, 1 not plain data,
+/// `2 + levels` plain data. Atomic so that the syntax tree stays `Sync` (a compiled program is
+/// shared between threads; two threads working it out at once store the same answer). Left
+/// out of the tree's debug text, which is the same whether it was worked out or not.
+#[derive(Default)]
+struct DataMark(AtomicU16);
+
+impl Clone for DataMark {
+    fn clone(&self) -> Self {
+        DataMark(AtomicU16::new(self.0.load(Relaxed)))
+    }
+}
+
+impl std::fmt::Debug for DataMark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("_")
+    }
 }
 
 /// Literals with at least this many identifier-labelled fields keep a set of their names.
@@ -172,11 +194,116 @@ impl StructLit {
         }
     }
 
+    /// Plain data: when every declaration is a field `name: value` (a regular identifier or
+    /// quoted label, no two alike, no constraint, alias, attribute or comment) whose value is
+    /// a scalar literal (`null`, a boolean, number or string) or plain data itself (a struct
+    /// literal, or a list literal of plain data elements), the levels of values below this
+    /// literal's vertex (1 for a struct of scalars; see [`data_depth`]); 0 when it is not
+    /// plain data. Such a literal means the same with or without evaluation: a vertex whose
+    /// one conjunct it is can be exported from the syntax tree. Worked out on the first call
+    /// (nested literals' answers included) and kept: no cost at parse time, and a program's
+    /// literals are looked at once however often it is evaluated.
+    pub fn data_depth(&self) -> u16 {
+        match self.data.0.load(Relaxed) {
+            0 => {
+                let d = self.work_out_data_depth();
+                self.data.0.store(d.map_or(1, |d| d + 2), Relaxed);
+                d.unwrap_or(0)
+            }
+            1 => 0,
+            m => m - 2,
+        }
+    }
+
+    /// [`StructLit::data_depth`] (`None`: not plain data), not cached. Past `u16::MAX - 2`
+    /// levels a literal counts as not plain data.
+    #[inline(never)]
+    fn work_out_data_depth(&self) -> Option<u16> {
+        // the levels below, and a mask of the labels seen (by length and end bytes) that finds
+        // a repeated label without comparing most pairs
+        let mut depth = 0u16;
+        let mut seen = 0u64;
+        for (i, d) in self.decls.iter().enumerate() {
+            let Decl::Field(f) = d else {
+                return None;
+            };
+            // the value first: in a template most are not plain data
+            depth = depth.max(data_depth(&f.value)?);
+            let name = match &f.label {
+                Label::Ident(name, _) | Label::Str(name, _) => name.as_bytes(),
+                _ => return None,
+            };
+            // definitions, hidden fields (and quoted labels that look like them, which get an
+            // arc key of their own) and the empty label are not plain data
+            let (&first, &last) = (name.first()?, name.last()?);
+            if matches!(first, b'#' | b'_' | b'\x01')
+                || f.constraint != Constraint::None
+                || f.rare.is_some()
+                || !f.comments.is_empty()
+            {
+                return None;
+            }
+            let bit = 1u64 << ((name.len() as u64 ^ u64::from(first) ^ u64::from(last) << 2) & 63);
+            if seen & bit != 0 && repeats(&self.decls[..i], name) {
+                return None;
+            }
+            seen |= bit;
+        }
+        depth.checked_add(1).filter(|&d| d < u16::MAX - 2)
+    }
+
     /// Whether a `let` declaration or an alias declared directly here may bind the name whose
     /// [`label_bloom`] bit is `bit` (false: certainly not; true: scan the declarations).
     #[inline]
     pub fn may_bind(&self, bit: u64) -> bool {
         self.bind_bloom & bit != 0
+    }
+}
+
+/// Whether one of `decls` is a field labelled `name`.
+fn repeats(decls: &[Decl], name: &[u8]) -> bool {
+    decls.iter().any(|d| match d {
+        Decl::Field(g) => match &g.label {
+            Label::Ident(m, _) | Label::Str(m, _) => m.as_bytes() == name,
+            _ => false,
+        },
+        _ => false,
+    })
+}
+
+/// Lists nested deeper than this in plain data are not looked into (a list carries no cached
+/// answer, so a list is scanned by every list it is nested in).
+const DATA_LIST_NEST: u8 = 8;
+
+/// The levels of values below plain data `e` (see [`StructLit::data_depth`]): 0 for a scalar
+/// literal; `None` when `e` is not plain data.
+pub fn data_depth(e: &Expr) -> Option<u16> {
+    data_depth_in(e, DATA_LIST_NEST)
+}
+
+fn data_depth_in(e: &Expr, lists: u8) -> Option<u16> {
+    match &e.kind {
+        ExprKind::Null
+        | ExprKind::Bool(_)
+        | ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Str(_) => Some(0),
+        ExprKind::Struct(l) => match l.data_depth() {
+            0 => None,
+            d => Some(d),
+        },
+        ExprKind::List(xs) => {
+            let lists = lists.checked_sub(1)?;
+            let mut d = 0u16;
+            for x in xs {
+                let ListElem::Expr(e) = x else {
+                    return None;
+                };
+                d = d.max(data_depth_in(e, lists)?);
+            }
+            d.checked_add(1).filter(|&d| d < u16::MAX - 2)
+        }
+        _ => None,
     }
 }
 

@@ -4,7 +4,7 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use crate::ast::Comments;
+use crate::ast::{Comments, Decl, Expr, ExprKind, Label, ListElem};
 use crate::eval::{CX, Closed, Conj, Ev, FK};
 use crate::value::{Bot, Val, type_name};
 use crate::{Error, ProgramInner, pos_of};
@@ -226,9 +226,76 @@ impl Tree {
             }
         }
     }
+
+    /// Adds plain data from the syntax tree (see [`crate::ast::StructLit::data_depth`]): the
+    /// nodes its vertices would give once evaluated, without making the vertices.
+    fn data(&mut self, e: &Expr) -> u32 {
+        match &e.kind {
+            ExprKind::Null => self.push(N::Null, 0),
+            ExprKind::Bool(b) => self.push(N::Bool(*b), 0),
+            ExprKind::Int(i) => self.push(N::Int(*i), 0),
+            ExprKind::Float(f) => self.push(N::Float(*f), if f.is_finite() { 0 } else { F_JSON }),
+            ExprKind::Str(s) => match self.push_str(s) {
+                Some((a, b)) => self.push(N::Str(a, b), 0),
+                None => self.push_err(Error::new(TOO_BIG), false),
+            },
+            ExprKind::List(xs) => {
+                // the elements' slots first, filled as they are built
+                let a = self.elems.len();
+                self.elems.resize(a + xs.len(), 0);
+                let mut fl = 0;
+                for (i, x) in xs.iter().enumerate() {
+                    let id = match x {
+                        ListElem::Expr(x) => self.data(x),
+                        _ => self.push_err(Error::new(NOT_DATA), false),
+                    };
+                    self.elems[a + i] = id;
+                    fl |= self.flags(id);
+                }
+                self.push(N::List(a as u32, (a + xs.len()) as u32), fl)
+            }
+            ExprKind::Struct(l) => {
+                // the fields' slots (names) first, values filled as they are built
+                let a = self.fields.len();
+                for d in &l.decls {
+                    if let Decl::Field(f) = d {
+                        if let Label::Ident(k, _) | Label::Str(k, _) = &f.label {
+                            let Some(name) = self.push_str(k) else {
+                                self.fields.truncate(a);
+                                return self.push_err(Error::new(TOO_BIG), false);
+                            };
+                            self.fields.push(NField {
+                                name,
+                                kind: FK::Regular,
+                                value: 0,
+                                comments: Comments::default(),
+                            });
+                        }
+                    }
+                }
+                let b = self.fields.len();
+                let mut fl = 0;
+                let values = l.decls.iter().filter_map(|d| match d {
+                    Decl::Field(f) if matches!(f.label, Label::Ident(..) | Label::Str(..)) => {
+                        Some(&f.value)
+                    }
+                    _ => None,
+                });
+                for (i, v) in values.enumerate() {
+                    let id = self.data(v);
+                    fl |= self.set_field(a + i, id);
+                }
+                self.push(N::Struct(a as u32, b as u32, NO_ERR), fl)
+            }
+            _ => self.push_err(Error::new(NOT_DATA), false),
+        }
+    }
 }
 
 const TOO_BIG: &str = "value too large: more than 4 GiB of text";
+
+/// [`Tree::data`] of something that is not plain data (`data_depth` lets none through).
+const NOT_DATA: &str = "internal error: not plain data";
 
 /// An evaluated value: immutable, cheap to clone, `Send + Sync`.
 #[derive(Clone)]
@@ -350,7 +417,7 @@ fn fmt_label(name: &str, out: &mut String) {
     }
 }
 
-impl Builder<'_, '_> {
+impl<'a> Builder<'_, 'a> {
     fn join_path(&self, path: &[Seg]) -> String {
         let mut out = String::new();
         for (i, s) in path.iter().enumerate() {
@@ -554,6 +621,9 @@ impl Builder<'_, '_> {
         if depth > self.ev.limits.max_depth || self.ev.fatal.is_some() {
             return self.limit_node(path, depth);
         }
+        if let Some(e) = self.plain_data(vid, depth) {
+            return self.t.data(e);
+        }
         self.ev.expand(vid);
         let r = self.ev.deref(vid);
         // (the vertex is read in place; what an error path needs is cloned there)
@@ -613,6 +683,32 @@ impl Builder<'_, '_> {
             }
         };
         self.with_defs(scalar, r, path, depth)
+    }
+
+    /// The one conjunct of vertex `vid` when it is plain data (a scalar, struct or list
+    /// literal: [`crate::ast::data_depth`]) that nothing else was unified with, and that fits
+    /// the depth limit from `depth`: its nodes are then built from the syntax tree, without
+    /// evaluating it (as JSON inputs are). Once its parent is evaluated, a field vertex has
+    /// all its conjuncts (pattern constraints and closedness errors included), so a vertex
+    /// still unevaluated with one conjunct has nothing else coming. The vertex is left
+    /// unevaluated: a reference to it evaluates it as before.
+    #[inline]
+    fn plain_data(&self, vid: u32, depth: usize) -> Option<&'a Expr> {
+        let x = &self.ev.vs[vid as usize];
+        if x.state != crate::eval::St::New
+            || x.forward.is_some()
+            || x.err.is_some()
+            || x.rare.is_some()
+            || x.conjs.len() != 1
+        {
+            return None;
+        }
+        let Some(CX::Expr(e)) = x.conjs.get(0).map(|c| &c.x) else {
+            return None;
+        };
+        let e: &'a Expr = e;
+        let d = crate::ast::data_depth(e)?;
+        (depth + usize::from(d) <= self.ev.limits.max_depth).then_some(e)
     }
 
     /// The node of a vertex past the depth limit or after a fatal error (rare: out of line).

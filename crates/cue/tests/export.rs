@@ -182,3 +182,94 @@ fn all_errors_are_listed_sorted_by_path() {
     assert_eq!(first.to_string(), all[0].to_string());
     assert!(eval("a: 1\n").export_errors().is_empty());
 }
+
+/// Plain data literals (scalars, and structs and lists of plain data) that nothing else is
+/// unified with are exported from the syntax tree without evaluation; everything that makes a
+/// literal more than data (a repeated label, a label that looks like a definition or hidden
+/// field, a comment, a constraint, another conjunct, a pattern, closedness, the depth limit)
+/// still goes through evaluation. Each case is exported alone and as `x: _` plus the data
+/// (two conjuncts: evaluated, the old path) and must give the same JSON or the same error.
+#[test]
+fn plain_data_exports_like_evaluated_data() {
+    let cases = [
+        (
+            r#"{a: 1, b: "s", c: true, d: null, e: 1.5, f: {}, g: [], h: [1, [2, [3]], {i: "j"}]}"#,
+            r#"{"a":1,"b":"s","c":true,"d":null,"e":1.5,"f":{},"g":[],"h":[1,[2,[3]],{"i":"j"}]}"#,
+        ),
+        // quoted labels that look like definitions or hidden fields are regular fields
+        (
+            r##"{"#a": 1, "_b": 2, "c-d": {"_": 3}}"##,
+            r##"{"#a":1,"_b":2,"c-d":{"_":3}}"##,
+        ),
+        // definitions and hidden fields are not exported
+        (r#"{#a: 1, _b: {c: 2}, d: 3}"#, r#"{"d":3}"#),
+        // repeated labels unify
+        (r#"{p: 1, p: 1, "q": [1], q: [1]}"#, r#"{"p":1,"q":[1]}"#),
+        (
+            r#"[{a: {b: {c: {d: [[[[[[[[[[1]]]]]]]]]]}}}}]"#,
+            r#"[{"a":{"b":{"c":{"d":[[[[[[[[[[1]]]]]]]]]]}}}}]"#,
+        ),
+    ];
+    for (data, want) in cases {
+        for src in [format!("x: {data}"), format!("x: _\nx: {data}")] {
+            let v = eval(&src);
+            assert_eq!(json(&v, "x"), want, "{src}");
+        }
+    }
+    // conflicting repeated labels are an error either way
+    for src in ["x: {p: 1, p: 2}", "x: _\nx: {p: 1, p: 2}"] {
+        let v = eval(src);
+        let e = v.lookup("x").expect("x").to_json_string(false);
+        assert!(
+            e.as_ref()
+                .is_err_and(|e| e.to_string().contains("conflicting values")),
+            "{src}: {e:?}"
+        );
+    }
+    // a field's doc comment is kept
+    for src in [
+        "x: {\n\t// doc\n\ta: 1\n}",
+        "x: _\nx: {\n\t// doc\n\ta: 1\n}",
+    ] {
+        let v = eval(src);
+        let f = v.lookup("x").expect("x").fields();
+        assert_eq!(f.len(), 1, "{src}");
+        assert_eq!(f[0].comments, vec!["doc".to_string()], "{src}");
+    }
+    // patterns and closedness still apply to data fields
+    let v = eval(
+        r#"
+p: {[string]: {n: int}}
+p: {a: {n: 1}, b: {n: "s"}}
+#C: {a: {b: int}}
+c: #C & {a: {b: 1, z: 2}}
+d: {a: {b: 1}}
+e: d.a
+"#,
+    );
+    assert!(v.lookup("p.b.n").expect("p.b.n").to_json().is_err());
+    assert_eq!(json(&v, "p.a"), r#"{"n":1}"#);
+    let c = v.lookup("c").expect("c").to_json();
+    assert!(
+        c.as_ref()
+            .is_err_and(|e| e.to_string().contains("field not allowed")),
+        "{c:?}"
+    );
+    assert_eq!(json(&v, "e"), r#"{"b":1}"#);
+    // nesting past the depth limit is the same error with or without the shortcut
+    let rt = cue::Runtime::with_limits(cue::Limits {
+        max_depth: 4,
+        ..cue::Limits::default()
+    });
+    let mut errs = Vec::new();
+    for src in ["x: {a: {b: {c: {d: 1}}}}", "x: _\nx: {a: {b: {c: {d: 1}}}}"] {
+        let v = rt
+            .compile("t.cue", src)
+            .and_then(|p| p.eval())
+            .expect("evaluates");
+        let e = v.lookup("x").expect("x").to_json_string(false);
+        errs.push(e.expect_err("too deep").to_string());
+    }
+    assert_eq!(errs[0], errs[1]);
+    assert!(errs[0].contains("nested deeper than 4"), "{}", errs[0]);
+}
