@@ -92,6 +92,7 @@ fn print_program(
         imports,
         used: Vec::new(),
         sources: &inner.sources,
+        refs: Vec::new(),
     };
     let mut target = root;
     if let Some(path) = path.filter(|p| !p.is_empty()) {
@@ -122,7 +123,13 @@ fn print_program(
     }
     match doc {
         // the file (or a selected struct) is its fields, without braces
-        Doc::Block(items) => render_items(&items, 0, &mut out),
+        Doc::Block(items) => {
+            render_items(&items, 0, &mut out);
+            if items.is_empty() {
+                // an empty struct is an empty line (`cue eval -e x` of `x: {}`)
+                out.push('\n');
+            }
+        }
         d => {
             render(&d, 0, &mut out);
             out.push('\n');
@@ -491,6 +498,8 @@ struct Printer<'a> {
     used: Vec<String>,
     /// The program's files' line indexes (whether a literal was written on one line).
     sources: &'a [crate::SourceFile],
+    /// Identifiers referred to by printed expressions, in order (which `let`s to print).
+    refs: Vec<String>,
 }
 
 impl<'a> Printer<'a> {
@@ -547,14 +556,21 @@ impl<'a> Printer<'a> {
         if x.is_struct {
             // a scalar embedded in a struct that has definitions: `{string, #foo: "bar"}`
             let embedded = match &x.atom {
-                Val::Top | Val::Vertex(_) => None,
+                Val::Vertex(_) => None,
+                Val::Top if !self.embeds_top(r) && !self.embeds_top(vid) => None,
                 a => Some(a.clone()),
             };
-            let mut items = Vec::new();
-            if let Some(a) = embedded {
-                items.push(Item::Line(self.scalar(&a)));
+            let fields = self.fields(r, true, depth);
+            let Some(a) = embedded else {
+                return Doc::Block(fields);
+            };
+            let base = self.scalar(&a);
+            if fields.is_empty() {
+                // `{_}` is `_`, `{string}` is `string`
+                return base;
             }
-            items.extend(self.fields(r, true, depth));
+            let mut items = vec![Item::Line(base)];
+            items.extend(fields);
             return Doc::Block(items);
         }
         let atom = x.atom.clone();
@@ -588,6 +604,7 @@ impl<'a> Printer<'a> {
             Vec::new()
         };
         let mut stalled = stalled.into_iter().peekable();
+        let refs_before = self.refs.len();
         let mut items = Vec::new();
         for (i, (key, arc)) in arcs.into_iter().enumerate() {
             // comprehensions still waiting for their clauses, where they were written
@@ -619,7 +636,66 @@ impl<'a> Printer<'a> {
         for (_, c) in stalled {
             items.push(Item::Line(self.comprehension(c)));
         }
+        if self.refs.len() > refs_before {
+            let lets = self.lets_referred(r, refs_before);
+            if !lets.is_empty() {
+                items.splice(0..0, lets);
+            }
+        }
         items
+    }
+
+    /// The struct literals among the conjuncts of vertex `r`.
+    fn struct_lits(&self, r: VId) -> Vec<&'a ast::StructLit> {
+        self.ev.vs[r as usize]
+            .conjs
+            .iter()
+            .filter_map(|c| match c.x {
+                CX::Lit(l) => Some(l),
+                CX::Expr(e) => match &e.kind {
+                    ExprKind::Struct(l) => Some(&**l),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether a struct literal of vertex `r` embeds `_` (`{_, #a: 1}`): the value is top
+    /// with definitions beside it, not an empty struct.
+    fn embeds_top(&self, r: VId) -> bool {
+        self.struct_lits(r).iter().any(|l| {
+            l.decls.iter().any(|d| {
+                matches!(d, Decl::Embed(e) if matches!(&e.kind, ExprKind::Top)
+                    || matches!(&e.kind, ExprKind::Ident(n) if n == "_"))
+            })
+        })
+    }
+
+    /// The `let` declarations of the struct literals of vertex `r` that expressions printed
+    /// since `refs[from]` refer to, as `let x = expr` lines (without them the printed
+    /// expressions would refer to nothing).
+    fn lets_referred(&mut self, r: VId, from: usize) -> Vec<Item> {
+        let lits = self.struct_lits(r);
+        let mut out = Vec::new();
+        let mut printed: Vec<&str> = Vec::new();
+        for l in lits {
+            for d in &l.decls {
+                let Decl::Let(x) = d else { continue };
+                if printed.contains(&x.name.as_str())
+                    || !self.refs[from..].iter().any(|n| *n == x.name)
+                {
+                    continue;
+                }
+                printed.push(&x.name);
+                let v = self.expr(&x.value);
+                out.push(Item::Line(Doc::Seq(vec![
+                    text(format!("let {} = ", x.name)),
+                    v,
+                ])));
+            }
+        }
+        out
     }
 
     /// Alternatives of a disjunction left open: its defaults if it has any (`cue eval`
@@ -856,6 +932,7 @@ impl<'a> Printer<'a> {
                 if let Some((_, path)) = self.imports.iter().find(|(n, _)| n == name) {
                     self.used.push(path.clone());
                 }
+                self.refs.push(name.clone());
                 text(name.clone())
             }
             ExprKind::Null => text("null"),

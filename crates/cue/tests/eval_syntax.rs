@@ -296,10 +296,15 @@ fn labels() {
     );
 }
 
-/// A scalar embedded in a struct with definitions stays beside them.
+/// A scalar embedded in a struct with definitions stays beside them; an embedded `_` too,
+/// and a struct that is only an embedded value is that value (the oracle prints the same).
 #[test]
 fn scalar_with_definitions() {
     assert_eq!(eval("x: {1, #y: 2}\n"), "x: {\n    1\n    #y: 2\n}\n");
+    assert_eq!(
+        eval("#D: {_, #foo: string}\na: {_}\nb: {string}\nc: {{{number}}}\nd: {}\n"),
+        "#D: {\n    _\n    #foo: string\n}\na: _\nb: string\nc: number\nd: {}\n"
+    );
 }
 
 /// A comprehension whose condition is not known yet is printed as written, where it stands.
@@ -373,4 +378,53 @@ fn errors_do_not_panic() {
         Ok(t) => assert!(t.contains("_|_"), "{t}"),
         Err(e) => assert!(!e.to_string().is_empty()),
     }
+}
+
+/// The example of cuelang.org's "working with incomplete CUE" page (v0.14 output there): the
+/// interpolation that cannot be computed yet is printed as written, every field aligned.
+#[test]
+fn incomplete_interpolation_as_cuelang_org_prints_it() {
+    let src = r#"connectionString: "\(system)://\(user):\(password)@\(host):\(port)/\(database)"
+
+system:   "postgres"
+host:     "prod.db.example.com"
+user:     "alex"
+port:     "5432"
+database: "transactions"
+password: string
+"#;
+    assert_eq!(
+        eval(src),
+        r#"connectionString: "\(system)://\(user):\(password)@\(host):\(port)/\(database)"
+system:           "postgres"
+host:             "prod.db.example.com"
+user:             "alex"
+port:             "5432"
+database:         "transactions"
+password:         string
+"#
+    );
+}
+
+/// An empty struct selected with `-e` is an empty line, as cue's eval_e.txtar expects.
+#[test]
+fn empty_struct_is_an_empty_line() {
+    let o = SyntaxOptions::default();
+    assert_eq!(
+        eval_opts("a: 1\nincomplete: {}\n", Some("incomplete"), o),
+        "\n"
+    );
+    assert_eq!(eval(""), "\n");
+}
+
+/// A `let` that a printed expression refers to is printed at the top of its struct, so that
+/// the text still means what it says (the oracle hoists it to the file; v0.14 keeps it in its
+/// struct); one only used by concrete results is not.
+#[test]
+fn lets_of_printed_expressions() {
+    let src = "a: int\nx: {\n\tlet y = a * 2\n\tb: y + 1\n\tc: {d: y}\n\te: 1\n}\nz: {\n\tlet w = 5\n\tv: w\n}\n";
+    assert_eq!(
+        eval(src),
+        "a: int\nx: {\n    let y = a * 2\n    b: y + 1\n    c: {\n        d: y\n    }\n    e: 1\n}\nz: {\n    v: 5\n}\n"
+    );
 }
