@@ -682,9 +682,7 @@ impl<'a> Printer<'a> {
         for l in lits {
             for d in &l.decls {
                 let Decl::Let(x) = d else { continue };
-                if printed.contains(&x.name.as_str())
-                    || !self.refs[from..].iter().any(|n| *n == x.name)
-                {
+                if printed.contains(&x.name.as_str()) || !self.refs[from..].contains(&x.name) {
                     continue;
                 }
                 printed.push(&x.name);
