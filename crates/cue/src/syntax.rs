@@ -112,11 +112,11 @@ fn print_program(
     used.dedup();
     if !used.is_empty() && target == root {
         if let [one] = used.as_slice() {
-            let _ = writeln!(out, "import {}\n", quote_str(one, 0));
+            let _ = writeln!(out, "import {}\n", quote_str(one));
         } else {
             out.push_str("import (\n");
             for u in &used {
-                let _ = writeln!(out, "    {}", quote_str(u, 1));
+                let _ = writeln!(out, "    {}", quote_str(u));
             }
             out.push_str(")\n\n");
         }
@@ -314,9 +314,9 @@ fn quote_doc(s: &str, quote: char) -> Doc {
 }
 
 /// `s` quoted on one line (import paths, labels).
-fn quote_str(s: &str, _level: usize) -> String {
+fn quote_str(s: &str) -> String {
     let mut out = String::from('"');
-    escape_into(&s.replace('\n', "\\n"), '"', false, &mut out);
+    escape_into(s, '"', false, &mut out);
     out.push('"');
     out
 }
@@ -438,7 +438,7 @@ fn label_text(name: &str, quoted: bool) -> String {
     if !quoted && is_ident(name) {
         name.to_string()
     } else {
-        quote_str(name, 0)
+        quote_str(name)
     }
 }
 
@@ -921,9 +921,8 @@ impl<'a> Printer<'a> {
     /// precedence `prec1` or above without parentheses, `depth` deciding the spacing.
     fn expr1(&mut self, e: &'a Expr, prec1: u8, depth: usize) -> Doc {
         match &e.kind {
-            ExprKind::Binary(op, ..) => {
+            ExprKind::Binary(..) => {
                 let cut = cutoff(e, depth);
-                let _ = op;
                 self.binary(e, prec1, cut, depth)
             }
             ExprKind::Ident(name) => {

@@ -294,6 +294,11 @@ fn labels() {
         eval("\"a-b\": 1\n\"_x\": 2\n\"#y\": 3\n$t: 4\n\"x y\": 5\n"),
         "\"a-b\": 1\n\"_x\":  2\n\"#y\":  3\n$t:    4\n\"x y\": 5\n"
     );
+    // a label with a newline or a quote stays one quoted line
+    assert_eq!(
+        eval("\"a\\nb\": 1\n\"q\\\"\": 2\n"),
+        "\"a\\nb\": 1\n\"q\\\"\":  2\n"
+    );
 }
 
 /// A scalar embedded in a struct with definitions stays beside them; an embedded `_` too,
