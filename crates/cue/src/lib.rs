@@ -388,6 +388,17 @@ impl Runtime {
 }
 
 impl Program {
+    /// The package clause of each file given to [`Runtime::compile_files`], in order (`None`
+    /// for a file without one).
+    pub fn packages(&self) -> Vec<Option<String>> {
+        self.inner
+            .files
+            .iter()
+            .take(self.inner.main_files)
+            .map(|f| f.package.clone())
+            .collect()
+    }
+
     /// Evaluates the file as is.
     pub fn eval(&self) -> Result<Value, Error> {
         self.eval_with(&[])

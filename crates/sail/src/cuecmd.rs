@@ -15,21 +15,49 @@ pub enum Out {
 /// the operating system (`skip_teardown`), and so are the program and value once used
 /// ([`exit_without_freeing`]). Freeing them took about a fifth of a small file's export.
 fn load(files: &[PathBuf]) -> Result<(cue::Program, cue::Value), Error> {
-    let [file] = files else {
-        return Err(Error::Usage(format!(
-            "give exactly one .cue file ({} given); several files of one package are not supported yet",
-            files.len()
-        )));
-    };
-    let src = std::fs::read_to_string(file).map_err(|e| Error::File {
-        path: file.display().to_string(),
-        message: format!("cannot read: {e}"),
-    })?;
+    if files.is_empty() {
+        return Err(Error::Usage("give one or more .cue files".into()));
+    }
+    let mut sources = Vec::with_capacity(files.len());
+    for file in files {
+        let src = std::fs::read_to_string(file).map_err(|e| Error::File {
+            path: file.display().to_string(),
+            message: format!("cannot read: {e}"),
+        })?;
+        sources.push((file.display().to_string(), src));
+    }
     let mut runtime = cue::Runtime::new();
     runtime.skip_teardown();
-    let program = runtime.compile(&file.display().to_string(), &src)?;
+    let named: Vec<(&str, &str)> = sources
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.as_str()))
+        .collect();
+    // several files are one package, evaluated as one unit, as `cue` takes them
+    let program = runtime.compile_files(&named)?;
+    same_package(&program, &sources)?;
     let value = program.eval()?;
     Ok((program, value))
+}
+
+/// Files given together must declare the same package (or none), as `cue` requires.
+fn same_package(program: &cue::Program, sources: &[(String, String)]) -> Result<(), Error> {
+    let packages = program.packages();
+    let Some(first) = packages.first() else {
+        return Ok(());
+    };
+    for (i, p) in packages.iter().enumerate().skip(1) {
+        if p != first {
+            let name = |p: &Option<String>| p.clone().unwrap_or_else(|| "(none)".into());
+            return Err(Error::Usage(format!(
+                "files of different packages: {} is package {}, {} is package {}",
+                sources[0].0,
+                name(first),
+                sources.get(i).map_or("?", |s| s.0.as_str()),
+                name(p)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Leaves what a `sail cue` command evaluated to the operating system: the process exits right
