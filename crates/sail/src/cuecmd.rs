@@ -15,10 +15,60 @@ pub enum Out {
 /// the operating system (`skip_teardown`), and so are the program and value once used
 /// ([`exit_without_freeing`]). Freeing them took about a fifth of a small file's export.
 fn load(files: &[PathBuf]) -> Result<(cue::Program, cue::Value), Error> {
+    let (program, value, _) = load_selecting(files, None)?;
+    Ok((program, value))
+}
+
+/// The hidden field an `-e` expression that is not a path is evaluated as (see [`is_path`]).
+const EXPR_FIELD: &str = "_sail_expression";
+
+/// Whether `-e` is a path [`cue::Value::lookup`] takes (`a.b`, `#D`, `_h`, `l.0`, `a."k.y"`);
+/// anything else is an expression.
+fn is_path(expr: &str) -> bool {
+    let mut rest = expr;
+    loop {
+        let seg_end = if let Some(q) = rest.strip_prefix('"') {
+            // a quoted segment: up to its closing quote (escapes skipped)
+            let mut esc = false;
+            let Some(end) = q.char_indices().find_map(|(i, c)| {
+                let close = c == '"' && !esc;
+                esc = c == '\\' && !esc;
+                close.then_some(i + 2)
+            }) else {
+                return false;
+            };
+            end
+        } else {
+            let end = rest.find('.').unwrap_or(rest.len());
+            let seg = &rest[..end];
+            if seg.is_empty()
+                || !seg
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '_' | '#' | '$'))
+            {
+                return false;
+            }
+            end
+        };
+        match rest[seg_end..].strip_prefix('.') {
+            Some(r) => rest = r,
+            None => return seg_end == rest.len(),
+        }
+    }
+}
+
+/// Loads the files (several are one package, evaluated together as `cue` takes them) and, for
+/// an `-e` that is not a path, the expression too: it is evaluated in the files' scope, as
+/// `cue -e` does, as the hidden field [`EXPR_FIELD`] of a file named `--expression`. Gives the
+/// program, its value and the path to select (`None`: the whole value).
+fn load_selecting(
+    files: &[PathBuf],
+    expr: Option<&str>,
+) -> Result<(cue::Program, cue::Value, Option<String>), Error> {
     if files.is_empty() {
         return Err(Error::Usage("give one or more .cue files".into()));
     }
-    let mut sources = Vec::with_capacity(files.len());
+    let mut sources = Vec::with_capacity(files.len() + 1);
     for file in files {
         let src = std::fs::read_to_string(file).map_err(|e| Error::File {
             path: file.display().to_string(),
@@ -28,20 +78,39 @@ fn load(files: &[PathBuf]) -> Result<(cue::Program, cue::Value), Error> {
     }
     let mut runtime = cue::Runtime::new();
     runtime.skip_teardown();
-    let named: Vec<(&str, &str)> = sources
-        .iter()
-        .map(|(n, s)| (n.as_str(), s.as_str()))
-        .collect();
-    // several files are one package, evaluated as one unit, as `cue` takes them
-    let program = runtime.compile_files(&named)?;
+    let compile = |sources: &[(String, String)]| {
+        let named: Vec<(&str, &str)> = sources
+            .iter()
+            .map(|(n, s)| (n.as_str(), s.as_str()))
+            .collect();
+        runtime.compile_files(&named)
+    };
+    let mut program = compile(&sources)?;
     same_package(&program, &sources)?;
+    let selected = match expr {
+        Some(e) if !is_path(e) => {
+            // the expression's file belongs to the files' package, on one line (`package p,`)
+            let clause = match program.packages().first() {
+                Some(Some(p)) => format!("package {p}, "),
+                _ => String::new(),
+            };
+            sources.push((
+                "--expression".into(),
+                format!("{clause}{EXPR_FIELD}: {e}\n"),
+            ));
+            program = compile(&sources)?;
+            Some(EXPR_FIELD.to_string())
+        }
+        e => e.map(str::to_string),
+    };
     let value = program.eval()?;
-    Ok((program, value))
+    Ok((program, value, selected))
 }
 
 /// Files given together must declare the same package (or none), as `cue` requires.
 fn same_package(program: &cue::Program, sources: &[(String, String)]) -> Result<(), Error> {
-    let packages = program.packages();
+    let mut packages = program.packages();
+    packages.truncate(sources.len());
     let Some(first) = packages.first() else {
         return Ok(());
     };
@@ -99,9 +168,9 @@ fn select(value: &cue::Value, expr: Option<&str>) -> Result<cue::Value, Error> {
 
 /// `sail cue export`: the whole file must be free of errors; the selected value must be concrete.
 pub fn export(files: &[PathBuf], expr: Option<&str>, out: Out) -> Result<(), Error> {
-    let (program, value) = load(files)?;
+    let (program, value, path) = load_selecting(files, expr)?;
     validate(&value)?;
-    let selected = select(&value, expr)?;
+    let selected = select(&value, path.as_deref())?;
     if let Out::Json = out {
         // Straight from the value to text, without an intermediate JSON tree.
         let text = json_text(&selected)?;
@@ -135,9 +204,9 @@ pub fn eval(
     out: Option<Out>,
     flags: EvalFlags,
 ) -> Result<(), Error> {
-    let (program, value) = load(files)?;
+    let (program, value, path) = load_selecting(files, expr)?;
     validate(&value)?;
-    let selected = select(&value, expr)?;
+    let selected = select(&value, path.as_deref())?;
     if let Some(out) = out {
         let json = json_value(&selected)?;
         print_json(&json, out)?;
@@ -154,7 +223,7 @@ pub fn eval(
         hidden: flags.hidden,
         optional: flags.optional,
     };
-    let text = program.eval_syntax(expr, &opts)?;
+    let text = program.eval_syntax(path.as_deref(), &opts)?;
     write_out(&text, false)?;
     exit_without_freeing((program, value, selected, text));
     Ok(())
@@ -195,6 +264,41 @@ fn print_json(json: &serde_json::Value, out: Out) -> Result<(), Error> {
         Out::Yaml => {
             let text = serde_saphyr::to_string(json).map_err(|e| Error::Failed(e.to_string()))?;
             write_out(&text, false)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_path;
+
+    /// Paths are looked up; anything else is evaluated as an expression.
+    #[test]
+    fn paths_and_expressions() {
+        for p in [
+            "a",
+            "a.b",
+            "#D",
+            "_h",
+            "l.0",
+            "a.\"k.y\".z",
+            "$x",
+            "\"a\\\"b\"",
+        ] {
+            assert!(is_path(p), "{p}");
+        }
+        for e in [
+            "a + 1",
+            "a[0]",
+            "a.b & {x: 1}",
+            "len(l)",
+            "",
+            "a.",
+            ".a",
+            "a..b",
+            "\"x",
+        ] {
+            assert!(!is_path(e), "{e}");
         }
     }
 }

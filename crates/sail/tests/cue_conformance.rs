@@ -153,6 +153,24 @@ fn sail_cue_eval_prints_cue() {
     assert_eq!(run(&["-a", &f]).1, stdout, "-a is -H -O");
     let (code, stdout, _) = run(&["-e", "d", &f]);
     assert_eq!((code, stdout.as_str()), (Some(0), "e: 1\nf: [1, 2]\n"));
+    // an expression that is not a path is evaluated in the file's scope, as `cue -e` does
+    assert_eq!(run(&["-e", "a + 1", &f]).1, "a + 1\n");
+    assert_eq!(run(&["-e", "d.f[1] * 10", &f]).1, "20\n");
+    assert_eq!(
+        run(&["-e", "d & {z: a}", &f]).1,
+        "e: 1\nf: [1, 2]\nz: int\n"
+    );
+    let out = Command::new(common::SAIL)
+        .args(["cue", "export", "-e", "[d.e, c]", &f])
+        .output()
+        .expect("run sail");
+    assert_eq!(common::text(&out.stdout), "[\n  1,\n  \"x\"\n]\n");
+    let (code, _, stderr) = run(&["-e", "nope + 1", &f]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("\"nope\" not found") && stderr.contains("--expression:1:"),
+        "{stderr}"
+    );
     let (code, stdout, _) = run(&["-e", "d", "--out", "json", &f]);
     assert_eq!(code, Some(0));
     let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
