@@ -15,8 +15,19 @@ pub enum Out {
 /// the operating system (`skip_teardown`), and so are the program and value once used
 /// ([`exit_without_freeing`]). Freeing them took about a fifth of a small file's export.
 fn load(files: &[PathBuf]) -> Result<(cue::Program, cue::Value), Error> {
-    let (program, value, _) = load_selecting(files, None)?;
-    Ok((program, value))
+    let l = load_selecting(files, None)?;
+    Ok((l.program, l.value))
+}
+
+/// What [`load_selecting`] gives.
+struct Loaded {
+    program: cue::Program,
+    value: cue::Value,
+    /// The path to select (`None`: the whole value).
+    path: Option<String>,
+    /// For an `-e` expression: the length of the text before it on its line (see
+    /// [`expression_error`]).
+    prefix: Option<usize>,
 }
 
 /// The hidden field an `-e` expression that is not a path is evaluated as (see [`is_path`]).
@@ -61,10 +72,7 @@ fn is_path(expr: &str) -> bool {
 /// an `-e` that is not a path, the expression too: it is evaluated in the files' scope, as
 /// `cue -e` does, as the hidden field [`EXPR_FIELD`] of a file named `--expression`. Gives the
 /// program, its value and the path to select (`None`: the whole value).
-fn load_selecting(
-    files: &[PathBuf],
-    expr: Option<&str>,
-) -> Result<(cue::Program, cue::Value, Option<String>), Error> {
+fn load_selecting(files: &[PathBuf], expr: Option<&str>) -> Result<Loaded, Error> {
     if files.is_empty() {
         return Err(Error::Usage("give one or more .cue files".into()));
     }
@@ -87,24 +95,64 @@ fn load_selecting(
     };
     let mut program = compile(&sources)?;
     same_package(&program, &sources)?;
-    let selected = match expr {
+    let (path, prefix) = match expr {
         Some(e) if !is_path(e) => {
             // the expression's file belongs to the files' package, on one line (`package p,`)
             let clause = match program.packages().first() {
                 Some(Some(p)) => format!("package {p}, "),
                 _ => String::new(),
             };
-            sources.push((
-                "--expression".into(),
-                format!("{clause}{EXPR_FIELD}: {e}\n"),
-            ));
-            program = compile(&sources)?;
-            Some(EXPR_FIELD.to_string())
+            let head = format!("{clause}{EXPR_FIELD}: ");
+            sources.push(("--expression".into(), format!("{head}{e}\n")));
+            program = compile(&sources).map_err(|err| expression_error(err, head.len()))?;
+            (Some(EXPR_FIELD.to_string()), Some(head.len()))
         }
-        e => e.map(str::to_string),
+        e => (e.map(str::to_string), None),
     };
     let value = program.eval()?;
-    Ok((program, value, selected))
+    Ok(Loaded {
+        program,
+        value,
+        path,
+        prefix,
+    })
+}
+
+/// An error about the `-e` expression as `cue` reports it: without the internal field's name
+/// in its path, and with columns on the expression's line counted from the expression's start
+/// (`prefix` is the length of the text before it).
+fn expression_error(e: cue::Error, prefix: usize) -> cue::Error {
+    let path = e.path();
+    let path = if path == EXPR_FIELD {
+        ""
+    } else {
+        path.strip_prefix(EXPR_FIELD)
+            .and_then(|p| p.strip_prefix('.'))
+            .unwrap_or(path)
+    };
+    let mut out = cue::Error::new(e.message()).with_path(path);
+    for p in e.positions() {
+        let mut p = p.clone();
+        if p.file == "--expression" && p.line == 1 {
+            p.col = (p.col as usize).saturating_sub(prefix).max(1) as u32;
+        }
+        out = out.with_pos(p);
+    }
+    out
+}
+
+/// [`expression_error`] on every CUE error of `err`, when there is an expression.
+fn tidy(err: Error, prefix: Option<usize>) -> Error {
+    let Some(n) = prefix else {
+        return err;
+    };
+    match err {
+        Error::Cue(e) => Error::Cue(expression_error(e, n)),
+        Error::CueAll(all) => {
+            Error::CueAll(all.into_iter().map(|e| expression_error(e, n)).collect())
+        }
+        other => other,
+    }
 }
 
 /// Files given together must declare the same package (or none), as `cue` requires.
@@ -168,7 +216,18 @@ fn select(value: &cue::Value, expr: Option<&str>) -> Result<cue::Value, Error> {
 
 /// `sail cue export`: the whole file must be free of errors; the selected value must be concrete.
 pub fn export(files: &[PathBuf], expr: Option<&str>, out: Out) -> Result<(), Error> {
-    let (program, value, path) = load_selecting(files, expr)?;
+    let loaded = load_selecting(files, expr)?;
+    let prefix = loaded.prefix;
+    export_loaded(loaded, out).map_err(|e| tidy(e, prefix))
+}
+
+fn export_loaded(loaded: Loaded, out: Out) -> Result<(), Error> {
+    let Loaded {
+        program,
+        value,
+        path,
+        ..
+    } = loaded;
     validate(&value)?;
     let selected = select(&value, path.as_deref())?;
     if let Out::Json = out {
@@ -204,7 +263,18 @@ pub fn eval(
     out: Option<Out>,
     flags: EvalFlags,
 ) -> Result<(), Error> {
-    let (program, value, path) = load_selecting(files, expr)?;
+    let loaded = load_selecting(files, expr)?;
+    let prefix = loaded.prefix;
+    eval_loaded(loaded, out, flags).map_err(|e| tidy(e, prefix))
+}
+
+fn eval_loaded(loaded: Loaded, out: Option<Out>, flags: EvalFlags) -> Result<(), Error> {
+    let Loaded {
+        program,
+        value,
+        path,
+        ..
+    } = loaded;
     validate(&value)?;
     let selected = select(&value, path.as_deref())?;
     if let Some(out) = out {

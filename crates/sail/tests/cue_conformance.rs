@@ -167,10 +167,14 @@ fn sail_cue_eval_prints_cue() {
     assert_eq!(common::text(&out.stdout), "[\n  1,\n  \"x\"\n]\n");
     let (code, _, stderr) = run(&["-e", "nope + 1", &f]);
     assert_eq!(code, Some(1));
-    assert!(
-        stderr.contains("\"nope\" not found") && stderr.contains("--expression:1:"),
-        "{stderr}"
+    // as cue names it: no internal field, the column counted from the expression's start
+    assert_eq!(
+        stderr.trim_end(),
+        "error: reference \"nope\" not found at --expression:1:1"
     );
+    let (code, _, stderr) = run(&["-e", "a + )", &f]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("--expression:1:"), "{stderr}");
     let (code, stdout, _) = run(&["-e", "d", "--out", "json", &f]);
     assert_eq!(code, Some(0));
     let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
