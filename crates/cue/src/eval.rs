@@ -513,10 +513,15 @@ const CHUNK_BITS: u32 = 13;
 const CHUNK: usize = 1 << CHUNK_BITS;
 
 #[allow(clippy::len_without_is_empty)]
-/// The vertex arena: fixed-size chunks, so that growing it never moves (copies) the vertices
-/// already made, and never holds two copies of the arena while it grows.
+/// The vertex arena: a first run of vertices in one vector sized up front ([`Vertices::reserve`],
+/// from the source length: most evaluations never need more), then fixed-size chunks, so that
+/// growing it never moves (copies) the vertices already made, and never holds two copies of
+/// the arena while it grows. A vertex of the first run is one bounds check away (the chunks
+/// took two, on every access of every vertex).
 #[derive(Default)]
 pub struct Vertices<'a> {
+    /// Never grows past its capacity: once it is full, vertices go to `chunks`.
+    head: Vec<Vertex<'a>>,
     chunks: Vec<Vec<Vertex<'a>>>,
     len: usize,
 }
@@ -525,18 +530,45 @@ impl<'a> Vertices<'a> {
     pub fn len(&self) -> usize {
         self.len
     }
+    /// Room for `n` vertices in the first run; only before the first vertex is made.
+    pub fn reserve(&mut self, n: usize) {
+        if self.len == 0 {
+            self.head.reserve_exact(n);
+        }
+    }
     /// Adds a new empty vertex, written straight into its slot (no temporary to copy).
     #[inline(always)]
     fn push_new(&mut self) {
-        if self.len.is_multiple_of(CHUNK) {
+        if self.head.len() < self.head.capacity() {
+            // `resize_with` writes the fields into the slot; `push` built the vertex on the
+            // stack and copied it (memcpy of ~330 bytes per vertex)
+            self.head.resize_with(self.len + 1, Vertex::new);
+        } else {
+            self.push_chunked();
+        }
+        self.len += 1;
+    }
+    #[inline(never)]
+    fn push_chunked(&mut self) {
+        let i = self.len - self.head.len();
+        if i.is_multiple_of(CHUNK) {
             self.chunks.push(Vec::with_capacity(CHUNK));
         }
         if let Some(c) = self.chunks.last_mut() {
-            // `resize_with` writes the fields into the slot; `push` built the vertex on the
-            // stack and copied it (memcpy of ~330 bytes per vertex)
             c.resize_with(c.len() + 1, Vertex::new);
         }
-        self.len += 1;
+    }
+    #[cold]
+    #[inline(never)]
+    fn chunked(&self, i: usize) -> &Vertex<'a> {
+        let i = i - self.head.len();
+        &self.chunks[i >> CHUNK_BITS][i & (CHUNK - 1)]
+    }
+    #[cold]
+    #[inline(never)]
+    fn chunked_mut(&mut self, i: usize) -> &mut Vertex<'a> {
+        let i = i - self.head.len();
+        &mut self.chunks[i >> CHUNK_BITS][i & (CHUNK - 1)]
     }
 }
 
@@ -544,14 +576,21 @@ impl<'a> std::ops::Index<usize> for Vertices<'a> {
     type Output = Vertex<'a>;
     #[inline]
     fn index(&self, i: usize) -> &Vertex<'a> {
-        &self.chunks[i >> CHUNK_BITS][i & (CHUNK - 1)]
+        match self.head.get(i) {
+            Some(v) => v,
+            None => self.chunked(i),
+        }
     }
 }
 
 impl<'a> std::ops::IndexMut<usize> for Vertices<'a> {
     #[inline]
     fn index_mut(&mut self, i: usize) -> &mut Vertex<'a> {
-        &mut self.chunks[i >> CHUNK_BITS][i & (CHUNK - 1)]
+        if i < self.head.len() {
+            &mut self.head[i]
+        } else {
+            self.chunked_mut(i)
+        }
     }
 }
 
@@ -668,8 +707,18 @@ fn merge_bot(a: &Option<Rc<Bot>>, b: Rc<Bot>) -> Rc<Bot> {
 
 impl<'a> Ev<'a> {
     pub fn new(files: &'a [File], limits: Limits) -> Ev<'a> {
+        // the arena's first run sized from the source: a render makes about one vertex per 12
+        // bytes of JSON-like data and far fewer per byte of template (bench40: 6,352 vertices
+        // from 94 KB, bench1 229 from 17 KB); capped at 2^17 vertices (30 MB of address space,
+        // only the part used is touched)
+        let source: usize = files
+            .iter()
+            .map(|f| f.span.end.saturating_sub(f.span.start) as usize)
+            .sum();
+        let mut vs = Vertices::default();
+        vs.reserve((source / 8).min(1 << 17));
         Ev {
-            vs: Vertices::default(),
+            vs,
             hosts: &[],
             files,
             limits,
@@ -4696,6 +4745,27 @@ pub fn unify_atoms(a: &Val, b: &Val) -> Val {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The arena's first run (sized up front) and the chunks after it: every vertex is found
+    /// where it was made, across the run's end and the chunks' boundaries, and made in place.
+    #[test]
+    fn vertex_arena_across_run_and_chunks() {
+        for head in [0, 5, CHUNK + 3] {
+            let mut vs = Vertices::default();
+            vs.reserve(head);
+            let n = head + 2 * CHUNK + 7;
+            for i in 0..n {
+                vs.push_new();
+                assert_eq!(vs.len(), i + 1);
+                vs[i].list_closed = Some(i as u32);
+            }
+            for i in 0..n {
+                assert_eq!(vs[i].list_closed, Some(i as u32), "head {head}, vertex {i}");
+            }
+            // the first run never grew: later vertices went to chunks
+            assert_eq!(vs.head.len(), vs.head.capacity());
+        }
+    }
 
     #[test]
     fn unify_scalars() {
