@@ -107,6 +107,8 @@ pub struct StructLit {
     idents: Option<Box<LabelSet>>,
     /// [`StructLit::data_depth`], worked out on first use.
     data: DataMark,
+    /// [`StructLit::distinct_labels`], worked out on first use: 0 not yet, 1 no, 2 yes.
+    distinct: DataMark,
 }
 
 /// The cached answer of [`StructLit::data_depth`]: 0 not worked out yet, 1 not plain data,
@@ -213,6 +215,46 @@ impl StructLit {
             1 => 0,
             m => m - 2,
         }
+    }
+
+    /// Whether the fields with an identifier or quoted label all have different labels (none
+    /// starting with the byte 1, which arc keys use as a marker): then no two of them share an
+    /// arc, and the evaluator adds them to a vertex without arcs without looking each one up.
+    /// Worked out on the first call and kept.
+    pub fn distinct_labels(&self) -> bool {
+        match self.distinct.0.load(Relaxed) {
+            0 => {
+                let d = self.work_out_distinct_labels();
+                self.distinct.0.store(1 + u16::from(d), Relaxed);
+                d
+            }
+            m => m == 2,
+        }
+    }
+
+    #[inline(never)]
+    fn work_out_distinct_labels(&self) -> bool {
+        let mut seen = 0u64;
+        for (i, d) in self.decls.iter().enumerate() {
+            let Decl::Field(f) = d else {
+                continue;
+            };
+            let name = match &f.label {
+                Label::Ident(name, _) | Label::Str(name, _) => name.as_bytes(),
+                _ => continue,
+            };
+            let (first, last) = (name.first().copied(), name.last().copied());
+            if first == Some(1) {
+                return false;
+            }
+            let (first, last) = (first.unwrap_or(0), last.unwrap_or(0));
+            let bit = 1u64 << ((name.len() as u64 ^ u64::from(first) ^ u64::from(last) << 2) & 63);
+            if seen & bit != 0 && repeats(&self.decls[..i], name) {
+                return false;
+            }
+            seen |= bit;
+        }
+        true
     }
 
     /// [`StructLit::data_depth`] (`None`: not plain data), not cached. Past `u16::MAX - 2`
@@ -599,6 +641,29 @@ mod tests {
     /// The AST's node sizes: every expression, declaration and list element is moved and stored
     /// by value, so a variant that grows them all (an inline struct literal did, to 128 bytes)
     /// costs time and memory per node.
+    /// Which literals have distinct field labels, and which are plain data (both worked out
+    /// on first use and kept).
+    #[test]
+    fn distinct_labels_and_plain_data() {
+        let cases = [
+            ("a: 1\nb: {c: [1, {d: null}]}", true, 4),
+            ("a: 1\n\"a\": 2", false, 0),
+            ("a: 1\nb: 2\na: 3", false, 0),
+            ("\"\\u0001x\": 1\nx: 2", false, 0),
+            ("(k): 1\na: 2\nk: \"b\"", true, 0),
+            ("a: 1\n#b: 2", true, 0),
+            ("a: 1\nb: c", true, 0),
+            ("a?: 1", true, 0),
+        ];
+        for (src, distinct, data) in cases {
+            let f = crate::parse("t.cue", src).unwrap_or_else(|e| panic!("{src}: {e}"));
+            for _ in 0..2 {
+                assert_eq!(f.body.distinct_labels(), distinct, "{src}");
+                assert_eq!(f.body.data_depth(), data, "{src}");
+            }
+        }
+    }
+
     #[test]
     fn node_sizes() {
         use std::mem::size_of;

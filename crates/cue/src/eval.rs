@@ -1124,6 +1124,12 @@ impl<'a> Ev<'a> {
         if let Some(i) = arcs.get_index_of(name) {
             return (i, arcs.entries[i].1.vid);
         }
+        self.new_arc(id, name, kind)
+    }
+
+    /// A new arc `name` of `id`, known not to be there yet.
+    #[inline(always)]
+    fn new_arc(&mut self, id: VId, name: &str, kind: FK) -> (usize, VId) {
         let nv = self.new_vertex();
         let key = self.intern(name);
         let i = self.vm(id).arcs.push_new(
@@ -1701,9 +1707,13 @@ impl<'a> Ev<'a> {
             }))
         };
         let has_field = lit.decls.iter().any(|d| matches!(d, Decl::Field(_)));
+        // a vertex without arcs gets this literal's fields first: when their labels differ, none
+        // of them needs looking up among the arcs made before it
+        let mut fresh = false;
         if has_field && self.v(v).arcs.is_empty() {
             // one allocation of the right size instead of growing (and rehashing) per field
             self.vm(v).arcs.reserve(lit.decls.len());
+            fresh = lit.distinct_labels();
         }
         {
             let vx = self.vm(v);
@@ -1776,7 +1786,8 @@ impl<'a> Ev<'a> {
                         } else {
                             CX::Expr(&f.value)
                         };
-                        self.add_field(
+                        // (a definition's arc was made just above, by `arc_for`)
+                        self.add_field_to(
                             v,
                             n,
                             kind,
@@ -1787,6 +1798,7 @@ impl<'a> Ev<'a> {
                                 closed: cc,
                             },
                             g,
+                            fresh && kind != FK::Def,
                         );
                     }
                     Label::Dynamic(x) => {
@@ -1859,7 +1871,27 @@ impl<'a> Ev<'a> {
     // call, not four (their saved registers and stack frames were a large part of a field)
     #[inline(always)]
     fn add_field(&mut self, v: VId, name: &str, kind: FK, f: &'a Field, c: Conj<'a>, g: usize) {
-        let (i, av) = self.arc_at(v, name, kind);
+        self.add_field_to(v, name, kind, f, c, g, false)
+    }
+
+    /// [`Ev::add_field`]; `fresh`: `name` is known not to be an arc of `v` yet.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn add_field_to(
+        &mut self,
+        v: VId,
+        name: &str,
+        kind: FK,
+        f: &'a Field,
+        c: Conj<'a>,
+        g: usize,
+        fresh: bool,
+    ) {
+        let (i, av) = if fresh {
+            self.new_arc(v, name, kind)
+        } else {
+            self.arc_at(v, name, kind)
+        };
         let x = self.vm(v);
         if x.groups[g].track {
             let key = x.arcs.entries[i].0.clone();
