@@ -887,15 +887,7 @@ impl<'a> Printer<'a> {
                 parts.push(text(crate::builtins::validator_display(&b.val, args)));
                 continue;
             }
-            let op = match b.op {
-                BoundOp::Lt => "<",
-                BoundOp::Le => "<=",
-                BoundOp::Gt => ">",
-                BoundOp::Ge => ">=",
-                BoundOp::Ne => "!=",
-                BoundOp::Match => "=~",
-                BoundOp::NotMatch | BoundOp::Call(_) => "!~",
-            };
+            let op = b.op.symbol();
             parts.push(Doc::Seq(vec![text(op), self.scalar(&b.val)]));
         }
         let mut out = Vec::new();

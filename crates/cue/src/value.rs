@@ -80,6 +80,22 @@ pub enum BoundOp {
     Call(Rc<[Val]>),
 }
 
+impl BoundOp {
+    /// The operator as CUE writes it before the bound's value (`<`, `=~`, ...). A validator call
+    /// has no operator of its own; callers print it with `builtins::validator_display` instead.
+    pub(crate) fn symbol(&self) -> &'static str {
+        match self {
+            BoundOp::Lt => "<",
+            BoundOp::Le => "<=",
+            BoundOp::Gt => ">",
+            BoundOp::Ge => ">=",
+            BoundOp::Ne => "!=",
+            BoundOp::Match => "=~",
+            BoundOp::NotMatch | BoundOp::Call(_) => "!~",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Bound {
     pub op: BoundOp,
@@ -210,15 +226,7 @@ impl fmt::Display for Val {
                         parts.push(crate::builtins::validator_display(&b.val, args));
                         continue;
                     }
-                    let op = match b.op {
-                        BoundOp::Lt => "<",
-                        BoundOp::Le => "<=",
-                        BoundOp::Gt => ">",
-                        BoundOp::Ge => ">=",
-                        BoundOp::Ne => "!=",
-                        BoundOp::Match => "=~",
-                        BoundOp::NotMatch | BoundOp::Call(_) => "!~",
-                    };
+                    let op = b.op.symbol();
                     parts.push(format!("{op}{}", b.val));
                 }
                 if parts.is_empty() {
