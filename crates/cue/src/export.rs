@@ -813,14 +813,24 @@ pub(crate) fn evaluate(inner: &ProgramInner, inputs: &Inputs<'_>) -> Result<Valu
     } else {
         return evaluate_here(inner, inputs, inner.limits.clone()).0;
     }
-    // Evaluation recurses; run it on a thread whose stack fits the configured depth limit.
-    let stack = (inner.limits.max_depth.max(64))
+    on_deep_stack(&inner.limits, || {
+        evaluate_here(inner, inputs, inner.limits.clone()).0
+    })
+}
+
+/// Runs `f` on a thread whose stack fits the configured depth limit: evaluation (and the eval
+/// printer) recurse once per nesting level.
+pub(crate) fn on_deep_stack<T: Send>(
+    limits: &crate::Limits,
+    f: impl FnOnce() -> Result<T, Error> + Send,
+) -> Result<T, Error> {
+    let stack = (limits.max_depth.max(64))
         .saturating_mul(48 * 1024)
         .min(1 << 30);
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .stack_size(stack)
-            .spawn_scoped(s, || evaluate_here(inner, inputs, inner.limits.clone()).0)
+            .spawn_scoped(s, f)
             .map_err(|e| Error::new(format!("cannot start evaluation thread: {e}")))?
             .join()
             .map_err(|_| Error::new("internal error: evaluation panicked"))?

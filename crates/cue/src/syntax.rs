@@ -46,19 +46,8 @@ impl Program {
     /// [`crate::Value::validate`]).
     pub fn eval_syntax(&self, path: Option<&str>, opts: &SyntaxOptions) -> Result<String, Error> {
         let inner: &ProgramInner = &self.inner;
-        // Evaluation and printing recurse: a thread whose stack fits the depth limit (as the
-        // exporter's deep path does).
-        let stack = (inner.limits.max_depth.max(64))
-            .saturating_mul(48 * 1024)
-            .min(1 << 30);
-        std::thread::scope(|s| {
-            std::thread::Builder::new()
-                .stack_size(stack)
-                .spawn_scoped(s, || print_program(inner, path, opts))
-                .map_err(|e| Error::new(format!("cannot start evaluation thread: {e}")))?
-                .join()
-                .map_err(|_| Error::new("internal error: evaluation panicked"))?
-        })
+        // Evaluation and printing recurse, as the exporter's deep path does.
+        crate::export::on_deep_stack(&inner.limits, || print_program(inner, path, opts))
     }
 }
 
