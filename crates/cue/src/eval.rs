@@ -380,6 +380,57 @@ pub enum Pending<'a> {
 #[derive(Clone)]
 pub struct PendingDisj<'a> {
     pub alts: Vec<(Conj<'a>, bool)>,
+    /// For a disjunction met inside a chosen alternative of the disjunct being evaluated
+    /// (`1 | (*2 | 3)`): the index of that alternative's disjunction in the parent's list,
+    /// so that its defaults count for that disjunction there. `None` at the top, or when
+    /// not known (a deferred embedding).
+    pub parent: Option<usize>,
+}
+
+/// A disjunct of a disjunct's own disjunctions, with its default status per disjunction of
+/// the parent (by index there).
+pub type NestedDisjunct = (VId, Vec<(usize, DefMode)>);
+
+/// A disjunct's default status in one disjunction (CUE's defaultMode): `Maybe` where the
+/// disjunction has no marked alternative, `Is` for a marked one, `Not` for an unmarked one
+/// beside marked ones. Unifying takes the greatest (`Not` wins).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum DefMode {
+    Maybe,
+    Is,
+    Not,
+}
+
+impl DefMode {
+    fn of(has_marks: bool, marked: bool) -> DefMode {
+        match (has_marks, marked) {
+            (false, _) => DefMode::Maybe,
+            (true, true) => DefMode::Is,
+            (true, false) => DefMode::Not,
+        }
+    }
+}
+
+/// The default status of each surviving disjunct, from its status in each disjunction (in
+/// the order they were met), as CUE v0.14 folds them: a disjunction none of whose marked
+/// alternatives survived counts as unmarked ("if all the marked disjuncts of a marked
+/// disjunction are eliminated, the remaining ones are considered as if they originated from
+/// an unmarked disjunction"), and so does the combination of the earlier ones.
+fn fold_default_modes(modes: &[Vec<DefMode>], n: usize) -> Vec<DefMode> {
+    let mut acc = vec![DefMode::Maybe; modes.len()];
+    for i in 0..n {
+        let left_drops = !acc.contains(&DefMode::Is);
+        let right_drops = !modes.iter().any(|m| m.get(i) == Some(&DefMode::Is));
+        for (a, m) in acc.iter_mut().zip(modes) {
+            let l = if left_drops { DefMode::Maybe } else { *a };
+            let r = match m.get(i) {
+                Some(r) if !right_drops => *r,
+                _ => DefMode::Maybe,
+            };
+            *a = l.max(r);
+        }
+    }
+    acc
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -431,9 +482,23 @@ pub struct Rare<'a> {
     /// Most vertices with a disjunction have one: kept inline.
     pub disjs: Inline1<PendingDisj<'a>>,
     pub disj_result: Option<Rc<Vec<(VId, bool)>>>,
+    /// A disjunct's choice of alternative, one per disjunction of the vertices it descends
+    /// from, level by level: level 0 for the disjunctions of the vertex first split, level 1
+    /// for those met inside its chosen alternatives, and so on.
     pub choices: Option<Rc<Vec<usize>>>,
-    pub choice_pos: usize,
+    /// Where each level starts in `choices` (set with `choices`).
+    pub choice_levels: Option<Rc<Vec<usize>>>,
+    /// The next unread choice of each level (relative to its start).
+    pub choice_cur: Vec<usize>,
+    /// The level below which no choice is read: 1 + the level of the alternative being
+    /// added (0 outside any).
     pub choice_depth: usize,
+    /// While the alternative chosen at the last level is added: its disjunction's index there.
+    pub choice_parent: Option<usize>,
+    /// The disjuncts of this disjunct's own disjunctions (those met inside its chosen
+    /// alternatives), with their default status per disjunction of the parent: the parent
+    /// puts them in this disjunct's place.
+    pub nested: Option<Rc<Vec<NestedDisjunct>>>,
     /// `matchN(…)` / `matchIf(…)` calls unified here, checked once the vertex is complete.
     pub validators: Vec<(&'a Expr, Env<'a>)>,
     /// Comprehensions, dynamic fields and embedded computations still to run.
@@ -1413,23 +1478,49 @@ impl<'a> Ev<'a> {
     }
 
     fn add_disj(&mut self, v: VId, alts: Vec<(Conj<'a>, bool)>, group: Option<usize>) {
-        let vx = self.v(v);
-        {
-            if let Some(ch) = vx.choices().cloned() {
-                let pos = vx.rare.as_ref().map_or(0, |r| r.choice_pos);
-                if pos < ch.len() {
-                    let k = ch[pos];
-                    self.vm(v).rm().choice_pos += 1;
-                    if let Some((c, _)) = alts.into_iter().nth(k) {
-                        self.vm(v).rm().choice_depth += 1;
-                        self.add_conj(v, c, group);
-                        self.vm(v).rm().choice_depth -= 1;
+        let parent = match self.v(v).choices().cloned() {
+            Some(ch) => {
+                // The first level at or above the current depth with a choice left: a
+                // disjunction inside a chosen alternative reads the next level, not the
+                // choices meant for the disjunctions that follow it at this one.
+                let r = self.vm(v).rm();
+                let levels = r.choice_levels.clone().unwrap_or_default();
+                let n = levels.len();
+                if r.choice_cur.len() < n {
+                    r.choice_cur.resize(n, 0);
+                }
+                let mut found = None;
+                for l in r.choice_depth.min(n)..n {
+                    let end = levels.get(l + 1).copied().unwrap_or(ch.len());
+                    let pos = levels[l] + r.choice_cur[l];
+                    if pos < end {
+                        r.choice_cur[l] += 1;
+                        found = Some((l, pos));
+                        break;
                     }
-                    return;
+                }
+                match found {
+                    Some((l, pos)) => {
+                        let k = ch[pos];
+                        let (depth, par) = (r.choice_depth, r.choice_parent);
+                        r.choice_depth = l + 1;
+                        if l + 1 == n {
+                            r.choice_parent = Some(pos - levels[l]);
+                        }
+                        if let Some((c, _)) = alts.into_iter().nth(k) {
+                            self.add_conj(v, c, group);
+                        }
+                        let r = self.vm(v).rm();
+                        r.choice_depth = depth;
+                        r.choice_parent = par;
+                        return;
+                    }
+                    None => r.choice_parent,
                 }
             }
-        }
-        self.vm(v).rm().disjs.push(PendingDisj { alts });
+            None => None,
+        };
+        self.vm(v).rm().disjs.push(PendingDisj { alts, parent });
     }
 
     // inlined: its common case (a scalar into `_`) is a few moves
@@ -1438,6 +1529,8 @@ impl<'a> Ev<'a> {
         match val {
             Val::Vertex(w) => self.add_vertex(v, w, group, closed),
             Val::Disj(alts) => {
+                // every alternative flagged is how a disjunction without a default is kept
+                let all = alts.iter().all(|(_, d)| *d);
                 let alts = alts
                     .iter()
                     .map(|(x, d)| {
@@ -1447,7 +1540,7 @@ impl<'a> Ev<'a> {
                                 env: None,
                                 closed,
                             },
-                            *d,
+                            *d && !all,
                         )
                     })
                     .collect();
@@ -2507,21 +2600,42 @@ impl<'a> Ev<'a> {
         prefix: Vec<usize>,
     ) {
         let conjs = self.v(v).conjs.clone();
-        let mut survivors: Vec<(VId, bool)> = Vec::new();
+        let levels: Rc<Vec<usize>> = {
+            let mut l = self
+                .v(v)
+                .rare
+                .as_ref()
+                .and_then(|r| r.choice_levels.as_ref())
+                .map(|l| l.to_vec())
+                .unwrap_or_default();
+            l.push(prefix.len());
+            Rc::new(l)
+        };
+        let has_marks: Vec<bool> = disjs
+            .iter()
+            .map(|d| d.alts.iter().any(|(_, x)| *x))
+            .collect();
+        // each disjunct with its default status in each disjunction
+        let mut survivors: Vec<(VId, Vec<DefMode>)> = Vec::new();
+        // and, for a disjunct of a nested disjunction, that status there and which
+        // alternative (of which disjunction here) held it
+        let mut nested_modes: Vec<Vec<(usize, usize, DefMode)>> = Vec::new();
         let mut errs: Vec<Rc<Bot>> = Vec::new();
         for combo in combos {
-            let is_default = disjs
+            let modes: Vec<DefMode> = disjs
                 .iter()
+                .zip(&has_marks)
                 .zip(combo.iter().skip(prefix.len()))
-                .all(|(d, &k)| {
-                    let has = d.alts.iter().any(|(_, x)| *x);
-                    !has || d.alts.get(k).map(|a| a.1).unwrap_or(false)
-                });
+                .map(|((d, &has), &k)| DefMode::of(has, d.alts.get(k).is_some_and(|a| a.1)))
+                .collect();
+            let ks: Vec<usize> = combo.get(prefix.len()..).unwrap_or_default().to_vec();
             let u = self.new_vertex();
             {
                 let ux = self.vm(u);
                 ux.conjs = conjs.clone();
-                ux.rm().choices = Some(Rc::new(combo));
+                let r = ux.rm();
+                r.choices = Some(Rc::new(combo));
+                r.choice_levels = Some(levels.clone());
             }
             self.expand(u);
             let ud = self.deref(u);
@@ -2529,10 +2643,45 @@ impl<'a> Ev<'a> {
                 errs.push(e);
                 continue;
             }
-            if self.v(u).disj_result().is_some() && self.v(u).forward.is_none() {
-                // nested ambiguous disjunction: keep as alternative
+            // The disjunctions met inside the chosen alternatives (`1 | (*2 | 3)`): their
+            // disjuncts take this one's place, their defaults counting for the disjunction
+            // whose alternative held them.
+            match self.v(u).rare.as_ref().and_then(|r| r.nested.clone()) {
+                Some(nested) => {
+                    for (w, pm) in nested.iter() {
+                        let held: Vec<(usize, usize, DefMode)> = pm
+                            .iter()
+                            .map(|&(i, x)| (i, ks.get(i).copied().unwrap_or(0), x))
+                            .collect();
+                        survivors.push((*w, modes.clone()));
+                        nested_modes.push(held);
+                    }
+                }
+                None => {
+                    survivors.push((u, modes));
+                    nested_modes.push(Vec::new());
+                }
             }
-            survivors.push((u, is_default));
+        }
+        // A nested disjunction none of whose marked disjuncts survived under an alternative
+        // counts as unmarked there (CUE expands it before the disjunctions that follow:
+        // `p: *P | int` with `P: (*1 | int) & 2` keeps the default 2).
+        let mut marked_held: Vec<(usize, usize)> = nested_modes
+            .iter()
+            .flatten()
+            .filter(|e| e.2 == DefMode::Is)
+            .map(|e| (e.0, e.1))
+            .collect();
+        marked_held.sort_unstable();
+        marked_held.dedup();
+        for (s, held) in survivors.iter_mut().zip(&nested_modes) {
+            for &(i, k, x) in held {
+                let dropped = x != DefMode::Is && marked_held.binary_search(&(i, k)).is_err();
+                let x = if dropped { DefMode::Maybe } else { x };
+                if let Some(m) = s.1.get_mut(i) {
+                    *m = (*m).max(x);
+                }
+            }
         }
         if survivors.len() > 1 {
             // deeper check for conflicts inside struct alternatives
@@ -2546,6 +2695,36 @@ impl<'a> Ev<'a> {
             }
             survivors = keep;
         }
+        if self.v(v).choices().is_some() {
+            // a disjunct itself: its disjuncts, for the parent to put in its place
+            let parents: Option<Vec<usize>> = disjs.iter().map(|d| d.parent).collect();
+            let nested = parents.map(|parents| {
+                let list: Vec<NestedDisjunct> = survivors
+                    .iter()
+                    .map(|(u, m)| {
+                        let mut pm: Vec<(usize, DefMode)> = Vec::new();
+                        for (&p, &x) in parents.iter().zip(m) {
+                            match pm.iter_mut().find(|e| e.0 == p) {
+                                Some(e) => e.1 = e.1.max(x),
+                                None => pm.push((p, x)),
+                            }
+                        }
+                        (*u, pm)
+                    })
+                    .collect();
+                Rc::new(list)
+            });
+            self.vm(v).rm().nested = nested;
+        }
+        let modes: Vec<Vec<DefMode>> = survivors.iter().map(|(_, m)| m.clone()).collect();
+        let folded = fold_default_modes(&modes, disjs.len());
+        // without a default left, every disjunct is flagged (no default), as before
+        let any_default = folded.contains(&DefMode::Is);
+        let survivors: Vec<(VId, bool)> = survivors
+            .into_iter()
+            .zip(folded)
+            .map(|((u, _), m)| (u, m == DefMode::Is || !any_default))
+            .collect();
         // dedupe
         let mut uniq: Vec<(VId, bool)> = Vec::new();
         for (u, d) in survivors {

@@ -433,3 +433,90 @@ fn lets_of_printed_expressions() {
         "a: int\nx: {\n    let y = a * 2\n    b: y + 1\n    c: {\n        d: y\n    }\n    e: 1\n}\nz: {\n    v: 5\n}\n"
     );
 }
+
+/// Defaults of nested disjunctions (CUE spec, "Default values": a nested disjunction's
+/// defaults count when the term that holds it is marked, or when its disjunction has no
+/// marks; an unmarked term of a marked disjunction loses them). Expected values: the v0.14.1
+/// `out/eval` of basicrewrite/014_disjunctions, choosedefault/002_associativity_of_defaults,
+/// disjunctions/specdeviation and disjunctions/embed (`cue eval` prints the default, or every
+/// disjunct when there is none).
+#[test]
+fn nested_disjunction_defaults() {
+    let cases = [
+        // 014: m2, m3 are `*2 | 3`
+        ("(1 | (*2 | 3)) & (2 | 3)", "2"),
+        ("(*1 | *(*2 | 3)) & (2 | 3)", "2"),
+        // 002: a, b, c are `*"a" | "b" | "c"`; s1..s5; e1, e2 keep no default
+        (r#"*"a" | ("b" | "c")"#, r#""a""#),
+        (r#"(*"a" | "b") | "c""#, r#""a""#),
+        (r#"*"a" | (*"b" | "c")"#, r#""a""#),
+        ("*1 | ((*2 | 3) & (2 | *3))", "1"),
+        ("*1 | *(*2 | 3)", "1 | 2"),
+        (r#"*(1&2) | (*"x" | string)"#, r#""x" | string"#),
+        (r#"(*"x" | string) | *(1&2)"#, r#""x" | string"#),
+        // specdeviation: r masks the inner default, s keeps it
+        ("(*3 | (*1 | 2)) & (1 | 2)", "1 | 2"),
+        ("(3 | (*1 | 2)) & (1 | 2)", "1"),
+        (r#"("a" | "b") & (*(*"a" | string) | string)"#, r#""a""#),
+        (r#"(*(*"a" | string) | string) & ("a" | "b")"#, r#""a""#),
+        // embed: nested.a is `*7 | 2 | 3 | 4 | 1`
+        (
+            "1 | 2 | *((3 | 4 | *(5 | 6 | *7)) & (3 | 4 | (*7 | 8)))",
+            "7",
+        ),
+    ];
+    for (expr, want) in cases {
+        assert_eq!(
+            eval(&format!("x: {expr}\n")),
+            format!("x: {want}\n"),
+            "{expr}"
+        );
+    }
+    // specdeviation: a referenced disjunction resolved by another conjunct keeps the mark
+    let p = eval("P: *1 | int\nP: 2\np: *P | int\nQ: *1 | int\nq: *Q | int\n");
+    assert_eq!(p, "P: 2\np: 2\nQ: 1\nq: 1\n");
+}
+
+/// A disjunction inside the chosen alternative of another takes its own choices, not those
+/// meant for the disjunctions after it: every disjunct stays (before, `4` was lost and the
+/// second case printed duplicates).
+#[test]
+fn nested_disjunction_keeps_every_disjunct() {
+    assert_eq!(
+        eval("x: (1 | (2 | 3 | 4)) & (int | string)\n"),
+        "x: 1 | 2 | 3 | 4\n"
+    );
+    assert_eq!(
+        eval("y: (1 | (2 | 3 | 4)) & (1 | 2 | 3 | 4 | 5)\n"),
+        "y: 1 | 2 | 3 | 4\n"
+    );
+}
+
+/// The default of disjunctions of embedded structs (disjunctions/embed, defaultsMulti): the
+/// first disjunction's marked `{}` is eliminated (the definition is closed), so that
+/// disjunction counts as unmarked and the second one's default `{}` decides (v0.14.1 out/eval:
+/// `a: {a: "foo"}`, `b.a: {a: "foo", e: "bar"}`).
+#[test]
+fn default_of_embedded_struct_disjunctions() {
+    let src = r#"a: {
+	#def: {
+		*{} | {a: string} | {b: string}
+		*{} | {c: string} | {d: string}
+	}
+	a: #def & {a: "foo"}
+}
+b: {
+	#def: {
+		*{} | {a: string} | {b: string}
+		*{} | {c: string} | {d: string}
+		*{} | {d: string} | {e: string}
+	}
+	a: #def & {a: "foo", e: "bar"}
+}
+"#;
+    let out = eval(src);
+    assert_eq!(
+        out,
+        "a: {\n    #def: {}\n    a: {\n        a: \"foo\"\n    }\n}\nb: {\n    #def: {}\n    a: {\n        a: \"foo\"\n        e: \"bar\"\n    }\n}\n"
+    );
+}
