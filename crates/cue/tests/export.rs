@@ -273,3 +273,26 @@ e: d.a
     assert_eq!(errs[0], errs[1]);
     assert!(errs[0].contains("nested deeper than 4"), "{}", errs[0]);
 }
+
+/// `float32`/`float64` are number bounds, not the float kind, and `int128`/`uint128` are
+/// predeclared (cue-lang export/016, v0.14.1 out/eval: `fi: float64 & int` is an int bounded
+/// by ±1.797…e+308).
+#[test]
+fn sized_number_types_as_cue_v014() {
+    let v = eval(
+        "fi: float64 & int & 3\nf32: float32 & 1\nf64: float64 & 1.5\ni: int128 & -5\nu: uint128 & 7\n",
+    );
+    assert_eq!(json(&v, "fi"), "3");
+    assert_eq!(json(&v, "f32"), "1");
+    assert_eq!(json(&v, "f64"), "1.5");
+    assert_eq!(json(&v, "i"), "-5");
+    assert_eq!(json(&v, "u"), "7");
+    let bad = eval("u: uint128 & -1\nf: float32 & 1e39\n");
+    for p in ["u", "f"] {
+        let x = bad.lookup(p).unwrap_or_else(|| panic!("{p} not found"));
+        assert_eq!(x.kind(), cue::Kind::Bottom, "{p}");
+    }
+    // still incomplete, not an error: `int & float64` is a bounded int
+    let open = eval("fi: float64 & int\n");
+    assert!(open.errors().is_empty(), "{:?}", open.errors());
+}

@@ -140,6 +140,25 @@ pub fn is_known_package(p: &str) -> bool {
     PACKAGES.contains(&p)
 }
 
+/// A number between `-max` and `max` (CUE's `float32` and `float64`).
+fn number_range(max: f64) -> Option<Val> {
+    Some(Val::Atom(Rc::new(Atom {
+        kinds: K_NUMBER,
+        bounds: vec![
+            Bound {
+                op: BoundOp::Ge,
+                val: Val::Float(-max),
+                re: None,
+            },
+            Bound {
+                op: BoundOp::Le,
+                val: Val::Float(max),
+                re: None,
+            },
+        ],
+    })))
+}
+
 fn range(lo: i64, hi: i64) -> Option<Val> {
     Some(Val::Atom(Rc::new(Atom {
         kinds: K_INT,
@@ -187,9 +206,15 @@ pub fn predeclared(name: &str) -> Option<Val> {
         "uint8" | "byte" => range(0, 255),
         "uint16" => range(0, 65535),
         "uint32" => range(0, u32::MAX as i64),
-        "uint64" => range(0, i64::MAX),
+        // Integers are 64-bit here (a larger literal is an error), so the 64- and 128-bit
+        // types admit the same values as in CUE; their upper bounds are the i64 limit.
+        "uint64" | "uint128" => range(0, i64::MAX),
+        "int128" => range(i64::MIN, i64::MAX),
         "rune" => range(0, 0x10FFFF),
-        "float32" | "float64" => atom(K_FLOAT),
+        // `float32` and `float64` are number bounds in CUE (`>=-3.4e+38 & <=3.4e+38`), not the
+        // float kind: `int & float64` is an int.
+        "float32" => number_range(f32::MAX as f64),
+        "float64" => number_range(f64::MAX),
         "len" => Some(Val::Func(Builtin::Len)),
         "close" => Some(Val::Func(Builtin::Close)),
         "and" => Some(Val::Func(Builtin::And)),
