@@ -4032,8 +4032,15 @@ impl<'a> Ev<'a> {
                 {
                     return Val::Func(Builtin::Host(i as u16));
                 }
-                builtins::member(&p, name)
-                    .unwrap_or_else(|| bot_val(format!("undefined: {p}.{name}"), span))
+                match builtins::member(&p, name) {
+                    Some(m) => m,
+                    // An unexported name (`list.max`) is no member of a package: in CUE v0.14
+                    // an undefined field, incomplete (cue-lang references/let).
+                    None if !name.starts_with(|c: char| c.is_uppercase()) => {
+                        self.missing(name, span, true, probe)
+                    }
+                    None => bot_val(format!("undefined: {p}.{name}"), span),
+                }
             }
             Val::Bottom(b) => Val::Bottom(b),
             Val::Top | Val::Atom(_) | Val::Disj(_) => self.missing(name, span, true, probe),

@@ -296,3 +296,22 @@ fn sized_number_types_as_cue_v014() {
     let open = eval("fi: float64 & int\n");
     assert!(open.errors().is_empty(), "{:?}", open.errors());
 }
+
+/// An unexported name of a package (`list.max`) is an undefined field, incomplete as in CUE
+/// v0.14 (cue-lang references/let: `incompleteLet.bar.max`, `incompleteLet.x` are
+/// `[incomplete] undefined field: max`); an unknown exported name stays an error.
+#[test]
+fn unexported_package_member_is_incomplete() {
+    let v = eval("import \"list\"\na: list.max\nb: {if list.max < 0 {}}\nc: 1\n");
+    assert!(v.errors().is_empty(), "{:?}", v.errors());
+    assert_eq!(json(&v, "c"), "1");
+    let a = v.lookup("a").unwrap_or_else(|| panic!("a not found"));
+    let e = a.to_json().expect_err("a is incomplete");
+    assert!(e.to_string().contains("undefined field: max"), "{e}");
+    let bad = eval("import \"list\"\nd: list.Foo\n");
+    let errs: Vec<String> = bad.errors().iter().map(|e| e.to_string()).collect();
+    assert!(
+        errs.iter().any(|e| e.contains("undefined: list.Foo")),
+        "{errs:?}"
+    );
+}
