@@ -315,3 +315,31 @@ fn unexported_package_member_is_incomplete() {
         "{errs:?}"
     );
 }
+
+/// `encoding/csv` (cue-lang fulleval/044_Issue_#178 and pkg/encoding/csv's own test: Decode
+/// of `"1,2,3\n4,5,6"`, Encode of `[[1, 2, 3], [4, 5], [7, 8, 9]]` and `[["a", "b"], ["c"]]`);
+/// Decode of a non-concrete `bytes` is incomplete, as is `hex.EncodedLen` of an `int`.
+#[test]
+fn encoding_csv() {
+    let v = eval(
+        r#"import "encoding/csv"
+t1: csv.Decode("1,2,3\n4,5,6")
+t2: csv.Encode([[1, 2, 3], [4, 5], [7, 8, 9]])
+t3: csv.Encode([["a", "b"], ["c"]])
+"#,
+    );
+    assert_eq!(json(&v, "t1"), r#"[["1","2","3"],["4","5","6"]]"#);
+    assert_eq!(json(&v, "t2"), r#""1,2,3\n4,5\n7,8,9\n""#);
+    assert_eq!(json(&v, "t3"), r#""a,b\nc\n""#);
+    let open = eval(
+        "import \"encoding/csv\"\nimport \"encoding/hex\"\nfoo: csv.Decode(data)\ndata: bytes\nlen: int\nbar: hex.EncodedLen(len)\nbaz: hex.EncodedLen(3)\n",
+    );
+    assert!(open.errors().is_empty(), "{:?}", open.errors());
+    assert_eq!(json(&open, "baz"), "6");
+    let bad = eval("import \"encoding/csv\"\nx: csv.Decode(\"a,b\\nc\")\n");
+    let errs: Vec<String> = bad.errors().iter().map(|e| e.to_string()).collect();
+    assert!(
+        errs.iter().any(|e| e.contains("wrong number of fields")),
+        "{errs:?}"
+    );
+}

@@ -2,6 +2,7 @@
 //! standard packages (`strings`, `strconv`, `list`, `math`, `regexp`, `encoding/*`, `struct`,
 //! `time`).
 
+mod csv;
 mod yaml;
 
 use std::rc::Rc;
@@ -117,6 +118,10 @@ const FUNCS: &[(&str, &str)] = &[
     ("math/bits", "OnesCount"),
     ("math/bits", "Len"),
     ("text/template", "Execute"),
+    ("encoding/csv", "Decode"),
+    ("encoding/csv", "Encode"),
+    ("encoding/hex", "EncodedLen"),
+    ("encoding/hex", "DecodedLen"),
 ];
 
 /// Import paths this crate implements.
@@ -131,6 +136,7 @@ pub const PACKAGES: &[&str] = &[
     "encoding/yaml",
     "encoding/base64",
     "encoding/hex",
+    "encoding/csv",
     "struct",
     "time",
     "text/template",
@@ -1246,6 +1252,55 @@ fn pkg_call(ev: &mut Ev<'_>, pkg: &str, name: &str, a: &Args<'_>) -> R<Val> {
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()))
+        }
+        ("encoding/hex", "EncodedLen") => a
+            .int(0)?
+            .checked_mul(2)
+            .map(Val::Int)
+            .ok_or_else(|| bot_val("integer overflow", sp)),
+        ("encoding/hex", "DecodedLen") => Ok(Val::Int(a.int(0)? / 2)),
+        ("encoding/csv", "Decode") => {
+            let data = a.bytes_or_str(0)?;
+            let rows = csv::decode(&data).map_err(|m| bot_val(format!("{}: {m}", a.name), sp))?;
+            let rows = rows
+                .into_iter()
+                .map(|r| {
+                    let fields = r.into_iter().map(s).collect();
+                    ev.make_list(fields)
+                })
+                .collect();
+            Ok(ev.make_list(rows))
+        }
+        ("encoding/csv", "Encode") => {
+            let mut rows = Vec::new();
+            for row in list_of(ev, a, 0)? {
+                let Val::Vertex(w) = row else {
+                    return Err(bot_val(
+                        format!("{}: cannot use {row} as a list of fields", a.name),
+                        sp,
+                    ));
+                };
+                let Some(es) = ev.list_elems(w) else {
+                    return Err(bot_val(
+                        format!("{}: cannot use a struct as a list of fields", a.name),
+                        sp,
+                    ));
+                };
+                let mut fields = Vec::with_capacity(es.len());
+                for e in es {
+                    let v = ev.value_of(e);
+                    let v = ev.concrete(v);
+                    match v {
+                        Val::Str(x) => fields.push(x.to_string()),
+                        other => {
+                            let j = ev.json_of(&other, 0).map_err(Val::Bottom)?;
+                            fields.push(j.to_string());
+                        }
+                    }
+                }
+                rows.push(fields);
+            }
+            Ok(s(csv::encode(&rows)))
         }
         ("text/template", "Execute") => {
             let t = a.str(0)?;
