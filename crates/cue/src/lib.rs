@@ -17,6 +17,7 @@ mod export;
 mod lexer;
 mod parser;
 mod syntax;
+mod unused;
 mod value;
 
 use std::sync::Arc;
@@ -370,6 +371,13 @@ impl Runtime {
                     }
                     return Err(e.into());
                 }
+            }
+            if let Some((name, span)) = unused::unreferenced_let(&f.body) {
+                let mut e = Error::new(format!("unreferenced alias or let clause {name}"));
+                if let Some(p) = pos_of(&sources, span) {
+                    e = e.with_pos(p);
+                }
+                return Err(e.into());
             }
             asts.push(f);
         }

@@ -575,10 +575,12 @@ impl<'s> Parser<'s> {
     /// A declaration whose first expression (label or embedding) is already parsed.
     fn parse_field_rest(&mut self, start: usize, comments: Vec<String>, e: Expr) -> PResult<Decl> {
         let mut alias = None;
+        let mut alias_span = e.span;
         let mut e = e;
         if self.peek() == Tok::Assign {
             if let ExprKind::Ident(n) = &e.kind {
                 alias = Some(Box::<str>::from(n.as_str()));
+                alias_span = e.span;
                 self.bump();
                 e = self.parse_expr()?;
             } else {
@@ -598,8 +600,8 @@ impl<'s> Parser<'s> {
         };
         if self.peek() != Tok::Colon {
             if alias.is_some() {
-                // value alias at declaration level: X=expr embedding
-                let span = e.span;
+                // value alias at declaration level: X=expr embedding (spanning `X=expr`)
+                let span = alias_span.to(e.span);
                 let a = alias.unwrap_or_default().into_string();
                 return Ok(Decl::Embed(Expr {
                     kind: ExprKind::Alias(a, Box::new(e)),

@@ -343,3 +343,26 @@ t3: csv.Encode([["a", "b"], ["c"]])
         "{errs:?}"
     );
 }
+
+/// A `let` or alias nothing refers to is a compile error, as in CUE ("unreferenced alias or
+/// let clause y", at the declaration; the v0.4 oracle reports the same for these programs).
+#[test]
+fn unreferenced_let_is_an_error() {
+    let rt = cue::Runtime::new();
+    for (src, name, pos) in [
+        ("a: {let y = 1, b: 2}\n", "y", "t.cue:1:5"),
+        ("let x = 1\nlet y = x\nb: 2\n", "y", "t.cue:2:1"),
+        ("a: X=1\nb: 2\n", "X", "t.cue:1:4"),
+    ] {
+        let e = match rt.compile("t.cue", src) {
+            Ok(_) => panic!("{src:?} compiled"),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(
+            e,
+            format!("unreferenced alias or let clause {name} at {pos}"),
+            "{src:?}"
+        );
+    }
+    assert_eq!(json(&eval("let x = 1\nlet y = x\nb: y\n"), "b"), "1");
+}
