@@ -55,6 +55,9 @@ pub struct File {
     /// The top-level declarations, as one struct literal (the file is an implicit struct).
     pub body: StructLit,
     pub span: Span,
+    /// Whether the file declares a struct `let` or an alias anywhere (checked for use:
+    /// `unused.rs`).
+    pub binds: bool,
 }
 
 #[derive(Debug, Clone)]

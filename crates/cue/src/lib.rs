@@ -372,7 +372,7 @@ impl Runtime {
                     return Err(e.into());
                 }
             }
-            if let Some((name, span)) = unused::unreferenced_let(&f.body) {
+            if let Some((name, span)) = unused::unreferenced_let(&f) {
                 let mut e = Error::new(format!("unreferenced alias or let clause {name}"));
                 if let Some(p) = pos_of(&sources, span) {
                     e = e.with_pos(p);

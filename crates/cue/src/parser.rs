@@ -64,6 +64,8 @@ pub struct Parser<'s> {
     decl_stack: Vec<Decl>,
     /// The same for list elements.
     elem_stack: Vec<ListElem>,
+    /// Whether a struct `let` or an alias was parsed ([`File::binds`]).
+    binds: bool,
 }
 
 impl<'s> Parser<'s> {
@@ -89,6 +91,7 @@ impl<'s> Parser<'s> {
             max_nest: MAX_NEST,
             decl_stack: vec![Decl::Ellipsis(None, Span::default())],
             elem_stack: vec![ListElem::Ellipsis(None, Span::default())],
+            binds: false,
         };
         p.fill();
         p.cur = p.toks.first().copied().unwrap_or(p.cur);
@@ -343,6 +346,7 @@ impl<'s> Parser<'s> {
             imports,
             body,
             span: self.span(start, end),
+            binds: self.binds,
         })
     }
 
@@ -552,6 +556,7 @@ impl<'s> Parser<'s> {
                 };
                 self.bump();
                 let value = self.parse_expr()?;
+                self.binds = true;
                 return Ok(Decl::Let(LetDecl {
                     name: name.to_string(),
                     value,
@@ -581,6 +586,7 @@ impl<'s> Parser<'s> {
             if let ExprKind::Ident(n) = &e.kind {
                 alias = Some(Box::<str>::from(n.as_str()));
                 alias_span = e.span;
+                self.binds = true;
                 self.bump();
                 e = self.parse_expr()?;
             } else {

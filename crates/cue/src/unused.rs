@@ -11,15 +11,38 @@
 
 use crate::ast::*;
 
-/// The first `let` or alias of `body` (a file's top-level literal) that nothing refers to.
-pub fn unreferenced_let(body: &StructLit) -> Option<(&str, Span)> {
-    let mut w = Walker::default();
+/// The first `let` or alias of `file` that nothing refers to.
+///
+/// Cheap where it can be: a file without any (the parser says so, [`File::binds`]) is not
+/// walked; otherwise a first walk collects the names declared, and the second resolves only
+/// identifiers with one of those names, keeping in its scopes only the declarations with one
+/// of them (a field of another name can't shadow a `let`).
+pub fn unreferenced_let(file: &File) -> Option<(&str, Span)> {
+    if !file.binds {
+        return None;
+    }
+    let body = &file.body;
+    let mut w = Walker {
+        collecting: true,
+        ..Walker::default()
+    };
+    w.lit(body);
+    if w.lets.is_empty() {
+        return None;
+    }
+    w.names = w.lets.iter().map(|l| l.0).collect();
+    w.lets.clear();
+    w.collecting = false;
     w.lit(body);
     w.lets.iter().find(|l| !l.2).map(|l| (l.0, l.1))
 }
 
 #[derive(Default)]
 struct Walker<'a> {
+    /// The first walk: only collects the lets and aliases declared (in `lets`).
+    collecting: bool,
+    /// The second walk: the names of every `let` and alias (the only ones resolved).
+    names: Vec<&'a str>,
     /// The names each enclosing scope binds, innermost last; a `let` with its index in `lets`.
     scopes: Vec<Vec<(&'a str, Option<usize>)>>,
     /// Every `let` and alias met: name, position, referred to.
@@ -33,7 +56,9 @@ impl<'a> Walker<'a> {
             match d {
                 Decl::Field(f) => {
                     if let Label::Ident(n, _) = &f.label {
-                        scope.push((n.as_str(), None));
+                        if self.tracked(n) {
+                            scope.push((n.as_str(), None));
+                        }
                     }
                     if let Some(a) = f.alias() {
                         // `X=label: value`
@@ -83,16 +108,23 @@ impl<'a> Walker<'a> {
                     key, value, source, ..
                 } => {
                     self.expr(source);
-                    let mut s = vec![(value.as_str(), None)];
-                    if let Some(k) = key {
-                        s.push((k.as_str(), None));
+                    let mut s = Vec::new();
+                    for n in key.iter().chain([value]) {
+                        if self.tracked(n) {
+                            s.push((n.as_str(), None));
+                        }
                     }
                     self.scopes.push(s);
                 }
                 Clause::If(e) => self.expr(e),
                 Clause::Let { name, value, .. } => {
                     self.expr(value);
-                    self.scopes.push(vec![(name.as_str(), None)]);
+                    let s = if self.tracked(name) {
+                        vec![(name.as_str(), None)]
+                    } else {
+                        Vec::new()
+                    };
+                    self.scopes.push(s);
                 }
             }
         }
@@ -152,7 +184,15 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// Whether identifiers named `name` are resolved (in the second walk).
+    fn tracked(&self, name: &str) -> bool {
+        !self.collecting && self.names.contains(&name)
+    }
+
     fn refer(&mut self, name: &str) {
+        if !self.tracked(name) {
+            return;
+        }
         for s in self.scopes.iter().rev() {
             if let Some(&(_, l)) = s.iter().find(|x| x.0 == name) {
                 if let Some(i) = l {
@@ -172,7 +212,25 @@ mod tests {
 
     fn unused(src: &str) -> Option<String> {
         let f = crate::parse("t.cue", src).unwrap_or_else(|e| panic!("{src}: {e}"));
-        unreferenced_let(&f.body).map(|(n, _)| n.to_string())
+        unreferenced_let(&f).map(|(n, _)| n.to_string())
+    }
+
+    #[test]
+    fn the_parser_says_which_files_declare_lets_or_aliases() {
+        for (src, binds) in [
+            (
+                "a: b == c && d >= 1 && e <= 2 && f != 3 && g =~ \"x\" // +usage=x\n",
+                false,
+            ),
+            ("a: [for x in [1] let y = 2 {x}]\n", false),
+            ("let x = 1\n", true),
+            ("a: {\n\tlet\tx = 1\n}\n", true),
+            ("a: X=1\n", true),
+            ("X=a: 1\n", true),
+        ] {
+            let f = crate::parse("t.cue", src).unwrap_or_else(|e| panic!("{src}: {e}"));
+            assert_eq!(f.binds, binds, "{src}");
+        }
     }
 
     #[test]
