@@ -518,6 +518,41 @@ impl<'a> Builder<'_, 'a> {
         self.t.push_err(e, incomplete)
     }
 
+    /// An incomplete value of vertex `vid`, with where it comes from: the position of the
+    /// value itself (`string` in `image: string`) and of each expression that makes the field
+    /// (`img: parameter.image`), so that the message points at the line to fix.
+    #[cold]
+    #[inline(never)]
+    fn incomplete_node(&mut self, msg: String, vid: u32, path: &[Seg]) -> u32 {
+        let mut spans = Vec::new();
+        let r = self.ev.deref(vid);
+        if let Some(s) = self.ev.vs[r as usize].atom_span {
+            spans.push(s);
+        }
+        for v in [vid, r] {
+            for c in self.ev.vs[v as usize].conjs.iter() {
+                match &c.x {
+                    CX::Expr(e) => spans.push(e.span),
+                    CX::Lit(l) => spans.push(l.span),
+                    _ => {}
+                }
+            }
+        }
+        let mut positions = Vec::new();
+        for s in spans {
+            if s.start == 0 && s.end == 0 {
+                continue;
+            }
+            if let Some(pos) = pos_of(&self.inner.sources, s) {
+                if !positions.contains(&pos) {
+                    positions.push(pos);
+                }
+            }
+        }
+        let e = Error::full(msg, self.join_path(path), positions, true);
+        self.t.push_err(e, true)
+    }
+
     /// Builds the fields of vertex `r` (all of them, or only its definitions and hidden fields)
     /// into a range of `t.fields`: first each field's slot (name, kind, comments, and as value
     /// the vertex to build, `NONE` for a required field that is not there) as the arcs are
@@ -679,7 +714,7 @@ impl<'a> Builder<'_, 'a> {
             },
             atom => {
                 let atom = atom.clone();
-                self.scalar_node(atom, path)
+                self.scalar_node(atom, vid, path)
             }
         };
         self.with_defs(scalar, r, path, depth)
@@ -739,6 +774,8 @@ impl<'a> Builder<'_, 'a> {
             .disj_result()
             .cloned()
             .unwrap_or_default();
+        // every alternative marked is how a disjunction without a default is kept
+        let all_marked = alts.iter().all(|(_, d)| *d);
         let vals: Vec<String> = alts
             .iter()
             .map(|(u, d)| {
@@ -747,13 +784,18 @@ impl<'a> Builder<'_, 'a> {
                     Val::Vertex(_) => "{...}".to_string(),
                     other => other.to_string(),
                 };
-                if *d { format!("*{s}") } else { s }
+                if *d && !all_marked {
+                    format!("*{s}")
+                } else {
+                    s
+                }
             })
             .collect();
-        self.error_node(format!("incomplete value {}", vals.join(" | ")), path, true)
+        self.incomplete_node(format!("incomplete value {}", vals.join(" | ")), vid, path)
     }
 
-    fn scalar_node(&mut self, atom: Val, path: &[Seg]) -> u32 {
+    /// The node of `atom`, the value of vertex `vid` (for the positions of an incomplete one).
+    fn scalar_node(&mut self, atom: Val, vid: u32, path: &[Seg]) -> u32 {
         match atom {
             Val::Null => self.t.push(N::Null, 0),
             Val::Bool(b) => self.t.push(N::Bool(b), 0),
@@ -788,7 +830,7 @@ impl<'a> Builder<'_, 'a> {
                     o => format!("incomplete value {o}"),
                 };
                 let _ = type_name(&other);
-                self.error_node(msg, path, true)
+                self.incomplete_node(msg, vid, path)
             }
         }
     }

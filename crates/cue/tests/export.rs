@@ -366,3 +366,43 @@ fn unreferenced_let_is_an_error() {
     }
     assert_eq!(json(&eval("let x = 1\nlet y = x\nb: y\n"), "b"), "1");
 }
+
+/// An incomplete value at export says where it comes from: the declaration of the value
+/// (`image: string`) and the expression that makes the field (`img: parameter.image`). A
+/// disjunction without a default is printed without marks, as CUE prints it.
+#[test]
+fn incomplete_values_point_at_their_lines() {
+    let src = "parameter: {image: string}\n\
+               output: {img: parameter.image}\n\
+               c: {y: \"a\" | \"b\"}\n\
+               d: {y: *\"a\" | \"b\" | \"c\"}\n\
+               d: y: \"b\" | \"c\"\n";
+    let v = eval(src);
+    let lines = |e: &cue::Error| -> Vec<(u32, u32)> {
+        e.positions().iter().map(|p| (p.line, p.col)).collect()
+    };
+    let e = v
+        .lookup("output")
+        .expect("output")
+        .to_json()
+        .expect_err("incomplete");
+    assert_eq!(
+        e.to_string().lines().next(),
+        Some("output.img: incomplete value string at t.cue:1:20 and t.cue:2:15"),
+        "{e}"
+    );
+    assert_eq!(lines(&e), vec![(1, 20), (2, 15)]);
+    let e = v.lookup("c").expect("c").to_json().expect_err("incomplete");
+    assert!(
+        e.to_string()
+            .starts_with("c.y: incomplete value \"a\" | \"b\" at t.cue:3:8"),
+        "{e}"
+    );
+    let e = v.lookup("d").expect("d").to_json().expect_err("incomplete");
+    assert!(
+        e.to_string()
+            .starts_with("d.y: incomplete value \"b\" | \"c\""),
+        "{e}"
+    );
+    assert_eq!(lines(&e), vec![(4, 8), (5, 7)]);
+}
