@@ -932,8 +932,20 @@ impl<'a> Ev<'a> {
         self.vm(id).state = St::Expanding;
         let n = self.v(id).conjs.len();
         for i in 0..n {
-            let Some(c) = self.v(id).conjs.get(i).cloned() else {
-                break;
+            // most conjuncts are expressions: copied here, without `Conj::clone`'s call and
+            // its match over every kind
+            let c = match self.v(id).conjs.get(i) {
+                Some(Conj {
+                    x: CX::Expr(e),
+                    env,
+                    closed,
+                }) => Conj {
+                    x: CX::Expr(e),
+                    env: env.clone(),
+                    closed: *closed,
+                },
+                Some(c) => c.clone(),
+                None => break,
             };
             self.add_own_conj(id, c);
         }
