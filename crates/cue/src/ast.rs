@@ -112,6 +112,12 @@ pub struct StructLit {
     data: DataMark,
     /// [`StructLit::distinct_labels`], worked out on first use: 0 not yet, 1 no, 2 yes.
     distinct: DataMark,
+    /// One bit ([`label_bloom`]) per identifier referenced anywhere inside this literal (its
+    /// labels' and values' expressions, embeddings, comprehensions, `let` values, nested
+    /// literals), recorded by the parser; all bits where it was not recorded. A name whose bit
+    /// is not here is looked up from nowhere inside the literal: when none of its own fields'
+    /// names is, no lookup can end at its scope, and the evaluator gives it none.
+    pub refs: u64,
 }
 
 /// The cached answer of [`StructLit::data_depth`]: 0 not worked out yet, 1 not plain data,
@@ -142,6 +148,7 @@ impl StructLit {
         let mut lit = StructLit {
             decls,
             span,
+            refs: u64::MAX,
             ..StructLit::default()
         };
         let mut n = 0usize;
@@ -673,6 +680,29 @@ mod tests {
                 assert_eq!(f.body.data_depth(), data, "{src}");
             }
         }
+    }
+
+    /// The identifiers a struct literal refers to, as the parser records them: references
+    /// anywhere inside (nested literals, interpolations, comprehensions), not labels.
+    #[test]
+    fn referenced_identifiers_are_recorded() {
+        let lit = |e: &Expr| match &e.kind {
+            ExprKind::Struct(l) => l.refs,
+            _ => panic!("not a struct literal"),
+        };
+        let field = |f: &File, i: usize| match &f.body.decls[i] {
+            Decl::Field(f) => f.value.clone(),
+            _ => panic!("not a field"),
+        };
+        let f = crate::parse(
+            "t.cue",
+            "a: {b?: x, c: {d: y}, \"e\": \"\\(z)\", for k, v in w {}}\nb: p: q\nc: {\"k\": [1, {\"l\": null}]}",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let bits = |names: &[&str]| names.iter().fold(0, |m, n| m | label_bloom(n));
+        assert_eq!(lit(&field(&f, 0)), bits(&["x", "y", "z", "w"]));
+        assert_eq!(lit(&field(&f, 1)), bits(&["q"]));
+        assert_eq!(lit(&field(&f, 2)), 0);
     }
 
     #[test]

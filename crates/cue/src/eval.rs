@@ -1798,7 +1798,10 @@ impl<'a> Ev<'a> {
         // A scope that declares no identifier (no identifier-labelled field, let or alias:
         // `{ parameter.labels }`, `{"app.oam.dev/name": x}`) is passed over by every lookup
         // (lookup_ident, is_predeclared), so a non-root one needs no frame of its own.
-        let fenv = if !root && lit.ident_bloom == 0 && lit.bind_bloom == 0 {
+        // Nor does one none of whose field names is referenced from inside it (`output:
+        // {kind: "Deployment", spec: {…}}`, see `StructLit::refs`): no lookup from inside
+        // ends at its scope, and none from outside passes it.
+        let fenv = if !root && lit.bind_bloom == 0 && lit.ident_bloom & lit.refs == 0 {
             env
         } else {
             Some(Rc::new(Frame {

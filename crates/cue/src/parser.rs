@@ -66,6 +66,9 @@ pub struct Parser<'s> {
     elem_stack: Vec<ListElem>,
     /// Whether a struct `let` or an alias was parsed ([`File::binds`]).
     binds: bool,
+    /// The [`label_bloom`] bits of the identifiers referenced since the innermost struct
+    /// literal being parsed began (see [`StructLit::refs`]).
+    refs: u64,
 }
 
 impl<'s> Parser<'s> {
@@ -92,6 +95,7 @@ impl<'s> Parser<'s> {
             decl_stack: vec![Decl::Ellipsis(None, Span::default())],
             elem_stack: vec![ListElem::Ellipsis(None, Span::default())],
             binds: false,
+            refs: 0,
         };
         p.fill();
         p.cur = p.toks.first().copied().unwrap_or(p.cur);
@@ -573,8 +577,22 @@ impl<'s> Parser<'s> {
     }
 
     fn parse_field_or_embed(&mut self, start: usize, comments: Vec<String>) -> PResult<Decl> {
+        let before = self.refs;
         let e = self.parse_expr()?;
+        if self.is_label_ident(&e) {
+            // the label `name` of `name?: …` is no reference
+            self.refs = before;
+        }
         self.parse_field_rest(start, comments, e)
+    }
+
+    /// Whether `e`, just parsed, is an identifier followed by `:`, `?:` or `!:`: a label.
+    fn is_label_ident(&mut self, e: &Expr) -> bool {
+        matches!(e.kind, ExprKind::Ident(_))
+            && matches!(
+                (self.peek(), self.peek_at(1)),
+                (Tok::Colon, _) | (Tok::Question | Tok::Bang, Tok::Colon)
+            )
     }
 
     /// A declaration whose first expression (label or embedding) is already parsed.
@@ -684,6 +702,7 @@ impl<'s> Parser<'s> {
 
     /// After `label:` either a value, or another `label: value` (shorthand nesting).
     fn parse_value_or_field(&mut self, vstart: usize) -> PResult<Expr> {
+        let before = self.refs;
         let e = self.parse_expr()?;
         let nested = match (self.peek(), self.peek_at(1)) {
             (Tok::Colon, _) => true,
@@ -694,10 +713,25 @@ impl<'s> Parser<'s> {
         if !nested {
             return Ok(e);
         }
-        let d = self.parse_field_rest(vstart, Vec::new(), e)?;
+        // `a: b: c`: the literal `{b: c}`'s references recorded on their own (its label `b`
+        // is none), then added to the enclosing one's
+        let label_only = self.is_label_ident(&e);
+        if label_only {
+            self.refs = 0;
+        }
+        let d = self.parse_field_rest(vstart, Vec::new(), e);
+        let inner = self.refs;
+        if label_only {
+            self.refs = before | inner;
+        }
+        let d = d?;
         let span = self.span(vstart, self.prev_end());
+        let mut lit = StructLit::new(vec![d], span);
+        if label_only {
+            lit.refs = inner;
+        }
         Ok(Expr {
-            kind: ExprKind::Struct(Box::new(StructLit::new(vec![d], span))),
+            kind: ExprKind::Struct(Box::new(lit)),
             span,
         })
     }
@@ -1018,7 +1052,10 @@ impl<'s> Parser<'s> {
                     "false" => mk(ExprKind::Bool(false)),
                     "null" => mk(ExprKind::Null),
                     "_" => mk(ExprKind::Top),
-                    _ => mk(ExprKind::Ident(n.to_string())),
+                    _ => {
+                        self.refs |= label_bloom(n);
+                        mk(ExprKind::Ident(n.to_string()))
+                    }
                 })
             }
             Tok::Bottom => {
@@ -1091,6 +1128,7 @@ impl<'s> Parser<'s> {
                             sub.depth = self.depth;
                             sub.max_nest = self.max_nest;
                             let r = sub.parse_interpolation();
+                            self.refs |= sub.refs;
                             parts.push(InterpPart::Expr(sub.finish(r)?));
                         }
                     }
@@ -1110,6 +1148,13 @@ impl<'s> Parser<'s> {
             }
             Tok::LBrace | Tok::LBrack => {
                 let is_struct = t.tok == Tok::LBrace;
+                // a struct literal's references recorded on their own, then added to the
+                // enclosing one's (a parse error ends the parse: nothing to restore then)
+                let outer = if is_struct {
+                    std::mem::take(&mut self.refs)
+                } else {
+                    0
+                };
                 let base = if is_struct {
                     self.decl_stack.len()
                 } else {
@@ -1124,6 +1169,8 @@ impl<'s> Parser<'s> {
                     // plain data is parsed straight from the source, as far as it goes (the
                     // opening bracket and the members parsed are consumed)
                     if let Some(e) = self.try_data_literal(is_struct, base) {
+                        // plain data refers to nothing: `self.refs` is still `outer`'s, or 0
+                        self.refs |= outer;
                         return Ok(e);
                     }
                 } else {
@@ -1137,8 +1184,11 @@ impl<'s> Parser<'s> {
                     self.depth -= 1;
                     let end = self.expect(Tok::RBrace, "'}'")?;
                     let span = self.span(t.start, end.end);
+                    let mut lit = StructLit::new(decls, span);
+                    lit.refs = self.refs;
+                    self.refs |= outer;
                     Ok(Expr {
-                        kind: ExprKind::Struct(Box::new(StructLit::new(decls, span))),
+                        kind: ExprKind::Struct(Box::new(lit)),
                         span,
                     })
                 } else {
@@ -1207,7 +1257,9 @@ impl<'s> Parser<'s> {
         let span = self.span(t.start, pos);
         let kind = if is_struct {
             let decls = self.decl_stack.split_off(base);
-            ExprKind::Struct(Box::new(StructLit::new(decls, span)))
+            let mut lit = StructLit::new(decls, span);
+            lit.refs = 0; // plain data refers to nothing
+            ExprKind::Struct(Box::new(lit))
         } else {
             ExprKind::List(self.elem_stack.split_off(base))
         };
@@ -1432,7 +1484,9 @@ impl<'s> Parser<'s> {
                 let span = self.span(start, *pos);
                 let kind = if is_struct {
                     let decls = self.decl_stack.split_off(base);
-                    ExprKind::Struct(Box::new(StructLit::new(decls, span)))
+                    let mut lit = StructLit::new(decls, span);
+                    lit.refs = 0; // plain data refers to nothing
+                    ExprKind::Struct(Box::new(lit))
                 } else {
                     ExprKind::List(self.elem_stack.split_off(base))
                 };
