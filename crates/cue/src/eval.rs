@@ -184,6 +184,18 @@ pub enum FK {
     Def,
 }
 
+/// The scope of a field's value in which alias `a` names the field's label (a pattern
+/// constraint's `[X=expr]` or a dynamic field's `(X=expr)`).
+fn bind_label<'a>(a: &'a str, label: &str, parent: &Env<'a>) -> Env<'a> {
+    Some(Rc::new(Frame {
+        kind: FrameKind::Bind {
+            a: (a, Val::Str(Rc::from(label))),
+            b: None,
+        },
+        parent: parent.clone(),
+    }))
+}
+
 /// Arc key of a field: regular fields whose quoted name looks like a definition or hidden label
 /// get a marker prefix so they don't share the definition's / hidden field's slot.
 pub fn regular_key(name: &str, kind: FK) -> std::borrow::Cow<'_, str> {
@@ -327,6 +339,8 @@ pub struct PatternC<'a> {
     pub label: &'a Expr,
     pub env: Env<'a>,
     pub value: Conj<'a>,
+    /// `[X=expr]: value`: the name bound to the matched label in `value`.
+    pub alias: Option<&'a str>,
 }
 
 #[derive(Clone, Default)]
@@ -1924,14 +1938,19 @@ impl<'a> Ev<'a> {
                             .insert(k, Pending::Dyn(f, x, fenv.clone(), child_closed, g))
                     }
                     Label::Pattern(x) => {
+                        let (label, alias) = match &x.kind {
+                            ExprKind::Alias(a, inner) => (&**inner, Some(a.as_str())),
+                            _ => (&**x, None),
+                        };
                         let pc = PatternC {
-                            label: x,
+                            label,
                             env: fenv.clone(),
                             value: Conj {
                                 x: CX::Expr(&f.value),
                                 env: fenv.clone(),
                                 closed: child_closed,
                             },
+                            alias,
                         };
                         self.vm(v).groups[g].push_pattern(pc);
                     }
@@ -2386,9 +2405,14 @@ impl<'a> Ev<'a> {
                     match l {
                         Val::Str(s) => {
                             let s = regular_key(&s, FK::Regular);
+                            let env = match &x.kind {
+                                // `(X=expr): value`: X is the label in `value`
+                                ExprKind::Alias(a, _) => bind_label(a, &s, &env),
+                                _ => env.clone(),
+                            };
                             let c = Conj {
                                 x: CX::Expr(&f.value),
-                                env: env.clone(),
+                                env,
                                 closed,
                             };
                             self.add_field(v, &s, FK::Regular, f, c, g);
@@ -2949,7 +2973,14 @@ impl<'a> Ev<'a> {
                     for (pi, p) in g.patterns().iter().enumerate() {
                         let pv = pattern_cache[gi][pi].clone();
                         if self.label_matches(&pv, name) {
-                            self.push_arc_conj(*av, p.value.clone());
+                            let c = match p.alias {
+                                None => p.value.clone(),
+                                Some(a) => Conj {
+                                    env: bind_label(a, name, &p.value.env),
+                                    ..p.value.clone()
+                                },
+                            };
+                            self.push_arc_conj(*av, c);
                         }
                     }
                 }

@@ -595,6 +595,42 @@ impl<'s> Parser<'s> {
             )
     }
 
+    /// `X=expr` inside `[…]` or `(…)` of a label (`[Name=string]: {name: Name}`,
+    /// `(X="a" + "b"): X`): the alias binds the label the field gets. The expression parsed,
+    /// as `ExprKind::Alias` when it has an alias; `close` is the bracket that must follow, and
+    /// a label's `:` after it (elsewhere, as in a list element `[X=1]`, the alias is an
+    /// explicit error: CUE does not implement list element aliases).
+    fn parse_label_alias_expr(&mut self, close: Tok<'s>, what: &str) -> PResult<Expr> {
+        let (Tok::Ident(n), Tok::Assign) = (self.peek(), self.peek_at(1)) else {
+            return self.parse_expr();
+        };
+        let name = n.to_string();
+        let start = self.bump().start;
+        self.bump(); // '='
+        let x = self.parse_expr()?;
+        self.skip_newlines();
+        let labelled = self.peek() == close
+            && matches!(
+                (self.peek_at(1), self.peek_at(2)),
+                (Tok::Colon, _) | (Tok::Question | Tok::Bang, Tok::Colon)
+            );
+        if !labelled {
+            return perr(
+                format!(
+                    "unsupported: alias `{name}=` in {what}: an alias in brackets or parentheses \
+                     must name the label of a field (`[{name}=expr]: value`, `({name}=expr): value`)"
+                ),
+                start,
+            );
+        }
+        self.binds = true;
+        let span = self.span(start, self.prev_end());
+        Ok(Expr {
+            kind: ExprKind::Alias(name, Box::new(x)),
+            span,
+        })
+    }
+
     /// A declaration whose first expression (label or embedding) is already parsed.
     fn parse_field_rest(&mut self, start: usize, comments: Vec<String>, e: Expr) -> PResult<Decl> {
         let mut alias = None;
@@ -1138,7 +1174,7 @@ impl<'s> Parser<'s> {
             Tok::LParen => {
                 self.bump();
                 self.skip_newlines();
-                let e = self.parse_expr()?;
+                let e = self.parse_label_alias_expr(Tok::RParen, "parentheses")?;
                 self.skip_newlines();
                 let end = self.expect(Tok::RParen, "')'")?;
                 Ok(Expr {
@@ -1502,6 +1538,7 @@ impl<'s> Parser<'s> {
 
     /// List elements up to (not including) `]`.
     fn parse_elems_onto_stack(&mut self) -> PResult<()> {
+        let mut n = 0;
         loop {
             self.skip_seps();
             let e = match self.peek() {
@@ -1518,8 +1555,10 @@ impl<'s> Parser<'s> {
                 Tok::Ident(k) if (k == "for" || k == "if") && !self.is_field_label_ahead() => {
                     ListElem::Comprehension(self.parse_comprehension()?)
                 }
+                _ if n == 0 => ListElem::Expr(self.parse_label_alias_expr(Tok::RBrack, "a list")?),
                 _ => ListElem::Expr(self.parse_expr()?),
             };
+            n += 1;
             self.elem_stack.push(e);
             if self.is_sep() {
                 continue;
