@@ -341,6 +341,8 @@ pub struct PatternC<'a> {
     pub value: Conj<'a>,
     /// `[X=expr]: value`: the name bound to the matched label in `value`.
     pub alias: Option<&'a str>,
+    /// `X=[expr]: value`: the name bound to the matched field in `value`.
+    pub field_alias: Option<&'a str>,
 }
 
 #[derive(Clone, Default)]
@@ -1951,6 +1953,7 @@ impl<'a> Ev<'a> {
                                 closed: child_closed,
                             },
                             alias,
+                            field_alias: f.alias(),
                         };
                         self.vm(v).groups[g].push_pattern(pc);
                     }
@@ -2973,10 +2976,20 @@ impl<'a> Ev<'a> {
                     for (pi, p) in g.patterns().iter().enumerate() {
                         let pv = pattern_cache[gi][pi].clone();
                         if self.label_matches(&pv, name) {
-                            let c = match p.alias {
-                                None => p.value.clone(),
-                                Some(a) => Conj {
+                            let c = match (p.alias, p.field_alias) {
+                                (None, None) => p.value.clone(),
+                                (Some(a), None) => Conj {
                                     env: bind_label(a, name, &p.value.env),
+                                    ..p.value.clone()
+                                },
+                                (a, Some(fa)) => Conj {
+                                    env: Some(Rc::new(Frame {
+                                        kind: FrameKind::Bind {
+                                            a: (fa, Val::Vertex(*av)),
+                                            b: a.map(|a| (a, Val::Str(name.clone()))),
+                                        },
+                                        parent: p.value.env.clone(),
+                                    })),
                                     ..p.value.clone()
                                 },
                             };
@@ -3358,6 +3371,20 @@ impl<'a> Ev<'a> {
                                 if let Label::Ident(n, _) | Label::Str(n, _) = &fd.label {
                                     if let Some(a) = self.v(*vid).arcs.get(n.as_str()) {
                                         return (Ok(Target::Vertex(a.vid)), None);
+                                    }
+                                }
+                                // `X=(expr): value`: the field the label computes to
+                                if let Label::Dynamic(x) = &fd.label {
+                                    let lx = match &x.kind {
+                                        ExprKind::Alias(_, inner) => &**inner,
+                                        _ => &**x,
+                                    };
+                                    let l = self.eval(lx, &Some(f.clone()));
+                                    if let Val::Str(s) = self.concrete(l) {
+                                        let key = regular_key(&s, FK::Regular);
+                                        if let Some(a) = self.v(*vid).arcs.get(&*key) {
+                                            return (Ok(Target::Vertex(a.vid)), None);
+                                        }
                                     }
                                 }
                                 clean = false;

@@ -95,3 +95,21 @@ fn eval_prints_the_matched_field() {
         "#A: {}\nx: {\n    foo: {\n        name: \"foo\"\n    }\n}\n"
     );
 }
+
+/// An alias in front of a pattern constraint (`X=[expr]: value`) names the matched field in
+/// `value` (the spec's text; v0.4 does not implement it), and one in front of a dynamic field
+/// (`X=(expr): value`) names that field in its struct, before or after it (after it, the
+/// oracle's answer: `y: 1`; v0.4 panics on the reference before the field).
+#[test]
+fn field_aliases_of_patterns_and_dynamic_fields() {
+    let src = "a: X=[N=string]: {v: 1, w: X.v, n: N}\n\
+               a: q: {}\n\
+               b: {y: X.v, X=(\"k\" + \"1\"): {v: 1}, z: X.v + 1}\n";
+    let want = serde_json::json!({
+        "a": {"q": {"v": 1, "w": 1, "n": "q"}},
+        "b": {"y": 1, "k1": {"v": 1}, "z": 2},
+    });
+    assert_eq!(export(src), want);
+    let e = error("a: {X=(\"k\" + \"1\"): {v: 1}}\n");
+    assert!(e.starts_with("unreferenced alias or let clause X"), "{e}");
+}
