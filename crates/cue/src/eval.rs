@@ -3382,7 +3382,7 @@ impl<'a> Ev<'a> {
                                     let l = self.eval(lx, &Some(f.clone()));
                                     if let Val::Str(s) = self.concrete(l) {
                                         let key = regular_key(&s, FK::Regular);
-                                        if let Some(a) = self.v(*vid).arcs.get(&*key) {
+                                        if let Some(a) = self.v(*vid).arcs.get(&key) {
                                             return (Ok(Target::Vertex(a.vid)), None);
                                         }
                                     }
