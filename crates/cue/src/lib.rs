@@ -372,9 +372,9 @@ impl Runtime {
                     return Err(e.into());
                 }
             }
-            if let Some((name, span)) = unused::unreferenced_let(&f) {
-                let mut e = Error::new(format!("unreferenced alias or let clause {name}"));
-                if let Some(p) = pos_of(&sources, span) {
+            if let Some(b) = unused::check_binds(&f) {
+                let mut e = Error::new(b.to_string());
+                if let Some(p) = pos_of(&sources, b.span()) {
                     e = e.with_pos(p);
                 }
                 return Err(e.into());

@@ -11,13 +11,40 @@
 
 use crate::ast::*;
 
-/// The first `let` or alias of `file` that nothing refers to.
+/// What is wrong with a file's `let` declarations and aliases, as CUE's compiler says it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BindError<'a> {
+    /// `alias "X" redeclared in same scope` (two lets or aliases of one name in one struct).
+    Redeclared(&'a str, Span),
+    /// `unreferenced alias or let clause X`.
+    Unreferenced(&'a str, Span),
+}
+
+impl std::fmt::Display for BindError<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BindError::Redeclared(n, _) => write!(f, "alias \"{n}\" redeclared in same scope"),
+            BindError::Unreferenced(n, _) => write!(f, "unreferenced alias or let clause {n}"),
+        }
+    }
+}
+
+impl BindError<'_> {
+    pub fn span(&self) -> Span {
+        match self {
+            BindError::Redeclared(_, s) | BindError::Unreferenced(_, s) => *s,
+        }
+    }
+}
+
+/// The first `let` or alias of `file` declared twice in one scope, else the first that nothing
+/// refers to.
 ///
 /// Cheap where it can be: a file without any (the parser says so, [`File::binds`]) is not
-/// walked; otherwise a first walk collects the names declared, and the second resolves only
-/// identifiers with one of those names, keeping in its scopes only the declarations with one
-/// of them (a field of another name can't shadow a `let`).
-pub fn unreferenced_let(file: &File) -> Option<(&str, Span)> {
+/// walked; otherwise a first walk collects the names declared (and finds redeclarations), and
+/// the second resolves only identifiers with one of those names, keeping in its scopes only the
+/// declarations with one of them (a field of another name can't shadow a `let`).
+pub fn check_binds(file: &File) -> Option<BindError<'_>> {
     if !file.binds {
         return None;
     }
@@ -27,6 +54,9 @@ pub fn unreferenced_let(file: &File) -> Option<(&str, Span)> {
         ..Walker::default()
     };
     w.lit(body);
+    if let Some((n, s)) = w.redeclared {
+        return Some(BindError::Redeclared(n, s));
+    }
     if w.lets.is_empty() {
         return None;
     }
@@ -34,7 +64,10 @@ pub fn unreferenced_let(file: &File) -> Option<(&str, Span)> {
     w.lets.clear();
     w.collecting = false;
     w.lit(body);
-    w.lets.iter().find(|l| !l.2).map(|l| (l.0, l.1))
+    w.lets
+        .iter()
+        .find(|l| !l.2)
+        .map(|l| BindError::Unreferenced(l.0, l.1))
 }
 
 #[derive(Default)]
@@ -47,6 +80,8 @@ struct Walker<'a> {
     scopes: Vec<Vec<(&'a str, Option<usize>)>>,
     /// Every `let` and alias met: name, position, referred to.
     lets: Vec<(&'a str, Span, bool)>,
+    /// The first `let` or alias whose name one before it in the same struct already binds.
+    redeclared: Option<(&'a str, Span)>,
 }
 
 impl<'a> Walker<'a> {
@@ -62,21 +97,16 @@ impl<'a> Walker<'a> {
                     }
                     if let Some(a) = f.alias() {
                         // `X=label: value`
-                        self.lets.push((a, f.span, false));
-                        scope.push((a, Some(self.lets.len() - 1)));
+                        self.declare(&mut scope, a, f.span);
                     }
                 }
-                Decl::Let(l) => {
-                    self.lets.push((l.name.as_str(), l.span, false));
-                    scope.push((l.name.as_str(), Some(self.lets.len() - 1)));
-                }
+                Decl::Let(l) => self.declare(&mut scope, &l.name, l.span),
                 Decl::Embed(Expr {
                     kind: ExprKind::Alias(a, _),
                     span,
                 }) => {
                     // `label: X=value` (parsed as the value's struct embedding `X=value`)
-                    self.lets.push((a.as_str(), *span, false));
-                    scope.push((a.as_str(), Some(self.lets.len() - 1)));
+                    self.declare(&mut scope, a, *span);
                 }
                 _ => {}
             }
@@ -98,6 +128,18 @@ impl<'a> Walker<'a> {
             }
         }
         self.scopes.pop();
+    }
+
+    /// A `let` or alias of `name` declared in the struct whose scope is being built.
+    fn declare(&mut self, scope: &mut Vec<(&'a str, Option<usize>)>, name: &'a str, span: Span) {
+        if self.collecting
+            && self.redeclared.is_none()
+            && scope.iter().any(|&(n, l)| n == name && l.is_some())
+        {
+            self.redeclared = Some((name, span));
+        }
+        self.lets.push((name, span, false));
+        scope.push((name, Some(self.lets.len() - 1)));
     }
 
     fn comp(&mut self, c: &'a Comprehension) {
@@ -212,7 +254,10 @@ mod tests {
 
     fn unused(src: &str) -> Option<String> {
         let f = crate::parse("t.cue", src).unwrap_or_else(|e| panic!("{src}: {e}"));
-        unreferenced_let(&f).map(|(n, _)| n.to_string())
+        match check_binds(&f) {
+            Some(BindError::Unreferenced(n, _)) => Some(n.to_string()),
+            _ => None,
+        }
     }
 
     #[test]

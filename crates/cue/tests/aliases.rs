@@ -113,3 +113,28 @@ fn field_aliases_of_patterns_and_dynamic_fields() {
     let e = error("a: {X=(\"k\" + \"1\"): {v: 1}}\n");
     assert!(e.starts_with("unreferenced alias or let clause X"), "{e}");
 }
+
+/// Two lets or aliases of one name in one struct are an error at the second, as the official
+/// CUE says it (`alias "X" redeclared in same scope`, the oracle's message and position); in
+/// two structs they are two scopes.
+#[test]
+fn alias_redeclared_in_one_scope() {
+    for src in [
+        "X=a: 1\nX=b: 2\nc: X\n",
+        "let x = 1\nlet x = 2\nc: x\n",
+        "let X = 1\nX=b: 2\nc: X\n",
+    ] {
+        let e = error(src);
+        let name = if src.contains("let x") { "x" } else { "X" };
+        assert_eq!(
+            e,
+            format!("alias \"{name}\" redeclared in same scope at t.cue:2:1"),
+            "{src:?}"
+        );
+    }
+    let v = export("a: {X=b: 1, c: X}\nd: {X=e: 2, f: X}\n");
+    assert_eq!(
+        v,
+        serde_json::json!({"a": {"b": 1, "c": 1}, "d": {"e": 2, "f": 2}})
+    );
+}
