@@ -184,14 +184,12 @@ pub enum FK {
     Def,
 }
 
-/// The scope of a field's value in which alias `a` names the field's label (a pattern
-/// constraint's `[X=expr]` or a dynamic field's `(X=expr)`).
-fn bind_label<'a>(a: &'a str, label: &str, parent: &Env<'a>) -> Env<'a> {
+/// The scope of a field's value in which its aliases name what they bind: the field's label
+/// (a pattern constraint's `[X=expr]`, a dynamic field's `(X=expr)`) or the field itself
+/// (`X=[expr]`).
+fn bind_aliases<'a>(a: (&'a str, Val), b: Option<(&'a str, Val)>, parent: &Env<'a>) -> Env<'a> {
     Some(Rc::new(Frame {
-        kind: FrameKind::Bind {
-            a: (a, Val::Str(Rc::from(label))),
-            b: None,
-        },
+        kind: FrameKind::Bind { a, b },
         parent: parent.clone(),
     }))
 }
@@ -2410,7 +2408,9 @@ impl<'a> Ev<'a> {
                             let s = regular_key(&s, FK::Regular);
                             let env = match &x.kind {
                                 // `(X=expr): value`: X is the label in `value`
-                                ExprKind::Alias(a, _) => bind_label(a, &s, &env),
+                                ExprKind::Alias(a, _) => {
+                                    bind_aliases((a, Val::Str(Rc::from(&*s))), None, &env)
+                                }
                                 _ => env.clone(),
                             };
                             let c = Conj {
@@ -2976,20 +2976,16 @@ impl<'a> Ev<'a> {
                     for (pi, p) in g.patterns().iter().enumerate() {
                         let pv = pattern_cache[gi][pi].clone();
                         if self.label_matches(&pv, name) {
-                            let c = match (p.alias, p.field_alias) {
-                                (None, None) => p.value.clone(),
-                                (Some(a), None) => Conj {
-                                    env: bind_label(a, name, &p.value.env),
-                                    ..p.value.clone()
-                                },
-                                (a, Some(fa)) => Conj {
-                                    env: Some(Rc::new(Frame {
-                                        kind: FrameKind::Bind {
-                                            a: (fa, Val::Vertex(*av)),
-                                            b: a.map(|a| (a, Val::Str(name.clone()))),
-                                        },
-                                        parent: p.value.env.clone(),
-                                    })),
+                            let label = p.alias.map(|a| (a, Val::Str(name.clone())));
+                            let field = p.field_alias.map(|fa| (fa, Val::Vertex(*av)));
+                            let (first, second) = match field {
+                                Some(f) => (Some(f), label),
+                                None => (label, None),
+                            };
+                            let c = match first {
+                                None => p.value.clone(),
+                                Some(a) => Conj {
+                                    env: bind_aliases(a, second, &p.value.env),
                                     ..p.value.clone()
                                 },
                             };
