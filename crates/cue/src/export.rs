@@ -4,7 +4,7 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use crate::ast::{Comments, Decl, Expr, ExprKind, Label, ListElem};
+use crate::ast::{Comments, Decl, Expr, ExprKind, Label, ListElem, Span};
 use crate::eval::{CX, Closed, Conj, Ev, FK};
 use crate::value::{Bot, Val, type_name};
 use crate::{Error, ProgramInner, pos_of};
@@ -434,8 +434,13 @@ impl<'a> Builder<'_, 'a> {
 
     fn err(&self, b: &Bot, path: &[Seg]) -> Error {
         let p = b.path.clone().unwrap_or_else(|| self.join_path(path));
+        Error::full(b.msg.clone(), p, self.positions(&b.spans), b.incomplete)
+    }
+
+    /// The distinct source positions of `spans` (a span without position is left out).
+    fn positions(&self, spans: &[Span]) -> Vec<crate::Pos> {
         let mut positions = Vec::new();
-        for s in &b.spans {
+        for s in spans {
             if s.end == 0 && s.start == 0 {
                 continue;
             }
@@ -445,7 +450,7 @@ impl<'a> Builder<'_, 'a> {
                 }
             }
         }
-        Error::full(b.msg.clone(), p, positions, b.incomplete)
+        positions
     }
 
     fn build(&mut self, vid: u32, path: &mut Vec<Seg>, depth: usize) -> u32 {
@@ -538,18 +543,7 @@ impl<'a> Builder<'_, 'a> {
                 }
             }
         }
-        let mut positions = Vec::new();
-        for s in spans {
-            if s.start == 0 && s.end == 0 {
-                continue;
-            }
-            if let Some(pos) = pos_of(&self.inner.sources, s) {
-                if !positions.contains(&pos) {
-                    positions.push(pos);
-                }
-            }
-        }
-        let e = Error::full(msg, self.join_path(path), positions, true);
+        let e = Error::full(msg, self.join_path(path), self.positions(&spans), true);
         self.t.push_err(e, true)
     }
 
